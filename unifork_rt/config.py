@@ -1,0 +1,260 @@
+"""Model configuration: one frozen dataclass per component, presets in one registry.
+
+No torch here: the runtime reads the same config.json that training writes.
+
+Letters used in shape comments across the package:
+    B batch, T new tokens this step, S max_seq (KV buffer length), H hidden size,
+    Hq query heads, Hkv key/value heads, Dh head dim, L layers, V vocab,
+    N image cells (grid*grid), D codes per cell (RQ depth), K codebook size, C codebook dim.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError, ModelFolderError
+
+CONFIG_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """The Qwen2 backbone, split into a shared trunk and two branches.
+
+    Layers [0, shared_layers) form the trunk; each branch has num_layers - shared_layers
+    layers. shared_layers == num_layers is the fully shared baseline (empty branches);
+    shared_layers == 0 gives two experts that share only the embeddings.
+    """
+
+    vocab_size: int = 384
+    hidden_size: int = 64
+    num_layers: int = 4  # on one task's path: trunk + one branch
+    shared_layers: int = 2
+    num_heads: int = 4
+    num_kv_heads: int = 2  # grouped-query attention: num_heads % num_kv_heads == 0
+    intermediate_size: int = 128  # SwiGLU width
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-6
+    tie_word_embeddings: bool = True  # lm_head shares the input embedding, as in Qwen2.5-0.5B
+    max_seq_len: int = 64  # default KV buffer length for export and the runtime
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+    @property
+    def branch_layers(self) -> int:
+        return self.num_layers - self.shared_layers
+
+    def validate(self) -> None:
+        _positive(self, "vocab_size", "hidden_size", "num_layers", "num_heads", "num_kv_heads",
+                  "intermediate_size", "max_seq_len")
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(f"text.hidden_size={self.hidden_size} is not divisible by "
+                              f"text.num_heads={self.num_heads}: pick a head count that divides it")
+        if self.num_heads % self.num_kv_heads:
+            raise ConfigError(f"text.num_heads={self.num_heads} is not a multiple of "
+                              f"text.num_kv_heads={self.num_kv_heads} (grouped-query attention)")
+        if self.head_dim % 2:
+            raise ConfigError(f"text head_dim={self.head_dim} is odd; rotary embeddings need an even head_dim")
+        if not 0 <= self.shared_layers <= self.num_layers:
+            raise ConfigError(f"text.shared_layers={self.shared_layers} must be in [0, num_layers="
+                              f"{self.num_layers}]")
+        if self.rope_theta <= 0 or self.rms_norm_eps <= 0:
+            raise ConfigError("text.rope_theta and text.rms_norm_eps must be positive")
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """The residual-quantized image tokenizer (VILA-U style RQ-VAE).
+
+    image_size px -> grid x grid cells -> `depth` residual codes per cell from ONE shared
+    codebook of codebook_size vectors of codebook_dim.
+    """
+
+    image_size: int = 64
+    grid_size: int = 4
+    depth: int = 2
+    codebook_size: int = 64
+    codebook_dim: int = 16
+    channels: tuple[int, ...] = (16, 32, 32, 32)  # conv width per down-sampling stage
+
+    @property
+    def num_cells(self) -> int:
+        return self.grid_size * self.grid_size
+
+    @property
+    def num_stages(self) -> int:
+        return (self.image_size // self.grid_size).bit_length() - 1
+
+    def validate(self) -> None:
+        _positive(self, "image_size", "grid_size", "depth", "codebook_size", "codebook_dim")
+        ratio, rem = divmod(self.image_size, self.grid_size)
+        if rem or ratio & (ratio - 1):
+            raise ConfigError(f"image.image_size={self.image_size} / image.grid_size={self.grid_size} "
+                              "must be a power of two (each encoder stage halves the size)")
+        if len(self.channels) != self.num_stages:
+            raise ConfigError(f"image.channels has {len(self.channels)} entries but "
+                              f"{self.image_size}px -> {self.grid_size} cells needs {self.num_stages} stages")
+        if any(c <= 0 for c in self.channels):
+            raise ConfigError("image.channels must all be positive")
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """The RQ depth head: a small causal transformer over the D codes of one cell.
+
+    attn_width > width projects into a wider attention (width -> attn_width, full
+    attention at attn_width, then back), as in the paper's released 0.40B head.
+    """
+
+    width: int = 64
+    num_layers: int = 1
+    num_heads: int = 4
+    attn_width: int = 64
+    mlp_dim: int = 128
+
+    @property
+    def head_dim(self) -> int:
+        return self.attn_width // self.num_heads
+
+    def validate(self) -> None:
+        _positive(self, "width", "num_layers", "num_heads", "attn_width", "mlp_dim")
+        if self.attn_width % self.num_heads:
+            raise ConfigError(f"head.attn_width={self.attn_width} is not divisible by "
+                              f"head.num_heads={self.num_heads}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    text: TextConfig = field(default_factory=TextConfig)
+    image: ImageConfig = field(default_factory=ImageConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    eos_token_id: int = 0
+    pad_token_id: int = 0
+    preset: str = "custom"  # informational: the preset this config started from
+
+    def validate(self) -> "ModelConfig":
+        self.text.validate()
+        self.image.validate()
+        self.head.validate()
+        for name in ("eos_token_id", "pad_token_id"):
+            value = getattr(self, name)
+            if not 0 <= value < self.text.vocab_size:
+                raise ConfigError(f"{name}={value} is outside the vocabulary [0, {self.text.vocab_size})")
+        return self
+
+    def replace(self, **sections) -> "ModelConfig":
+        """Copy with fields changed: replace(text={"shared_layers": 6}, eos_token_id=3)."""
+        changes = {}
+        for key, value in sections.items():
+            part = getattr(self, key)
+            changes[key] = dataclasses.replace(part, **value) if isinstance(value, dict) else value
+        return dataclasses.replace(self, **changes).validate()
+
+    # --- serialisation -------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["image"]["channels"] = list(self.image.channels)
+        return {"model_type": "unifork", "format": CONFIG_FORMAT, **d}
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "config") -> "ModelConfig":
+        if not isinstance(d, dict) or d.get("model_type") != "unifork":
+            raise ConfigError(f"{source}: not a unifork config (model_type is "
+                              f"{d.get('model_type') if isinstance(d, dict) else type(d).__name__!r}, "
+                              "expected 'unifork'); convert a Qwen2 folder with `unifork-rt init --from-qwen`")
+        if d.get("format") != CONFIG_FORMAT:
+            raise ConfigError(f"{source}: config format {d.get('format')!r} is not supported (expected {CONFIG_FORMAT})")
+        parts = {}
+        for name, kind in (("text", TextConfig), ("image", ImageConfig), ("head", HeadConfig)):
+            sub = d.get(name)
+            if not isinstance(sub, dict):
+                raise ConfigError(f"{source}: section '{name}' is missing or not an object")
+            parts[name] = _build(kind, sub, f"{source}: {name}")
+        top = {k: v for k, v in d.items() if k not in ("model_type", "format", "text", "image", "head")}
+        return _build(cls, {**top, **parts}, source).validate()
+
+    def save(self, path: str | Path) -> None:
+        from .io import atomic_write_text
+
+        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ModelConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFolderError(f"{path} is missing: a model folder needs config.json "
+                                   "(create one with `unifork-rt init` or `unifork-rt train`)")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ModelFolderError(f"{path} is not valid JSON ({e}); restore it from the checkpoint it came with") from None
+        return cls.from_dict(data, source=str(path))
+
+
+def _positive(obj, *names: str) -> None:
+    section = type(obj).__name__.replace("Config", "").lower()
+    for name in names:
+        value = getattr(obj, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"{section}.{name}={value!r} must be a positive integer")
+
+
+def _build(kind, values: dict, source: str):
+    known = {f.name: f for f in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"{source}: unknown field(s) {', '.join(unknown)}; valid fields: {', '.join(known)}")
+    values = dict(values)
+    if "channels" in values:
+        values["channels"] = tuple(values["channels"])
+    for name, value in values.items():
+        default = known[name].default
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            values[name] = float(value)
+        elif default is not dataclasses.MISSING and type(default) in (int, bool, float, str) \
+                and type(values[name]) is not type(default):
+            raise ConfigError(f"{source}.{name}={value!r} should be a {type(default).__name__}")
+    return kind(**values)
+
+
+# Parameter counts (from `unifork-rt info --preset NAME`) are in the comments.
+PRESETS: dict[str, ModelConfig] = {
+    # micro: seconds on CPU, for tests. ~0.25M parameters in the Y-model.
+    "micro": ModelConfig(preset="micro"),
+    # shapes: the shipped ShapesWorld model, trains on 2 CPU cores in about an hour.
+    # Width 192, trunk 3 + branches 3+3; 8x8 cells x 2 codes from a 256-entry codebook.
+    "shapes": ModelConfig(
+        text=TextConfig(vocab_size=384, hidden_size=192, num_layers=6, shared_layers=3, num_heads=6,
+                        num_kv_heads=2, intermediate_size=512, max_seq_len=128),
+        image=ImageConfig(image_size=64, grid_size=8, depth=2, codebook_size=256, codebook_dim=64,
+                          channels=(64, 128, 128)),
+        head=HeadConfig(width=192, num_layers=2, num_heads=4, attn_width=192, mlp_dim=384),
+        preset="shapes",
+    ),
+    # paper: Qwen2.5-0.5B dims split 12/12 (14.91M per layer), 256px -> 16x16x4 codes from a
+    # 16384x1024 codebook, the released 0.40B depth head (attention at 3584, 32 heads of 112).
+    # Understanding active ~0.49B, generation active ~0.76B (see `unifork-rt info`).
+    "paper": ModelConfig(
+        text=TextConfig(vocab_size=151936, hidden_size=896, num_layers=24, shared_layers=12, num_heads=14,
+                        num_kv_heads=2, intermediate_size=4864, rope_theta=1e6, rms_norm_eps=1e-6,
+                        tie_word_embeddings=True, max_seq_len=512),
+        image=ImageConfig(image_size=256, grid_size=16, depth=4, codebook_size=16384, codebook_dim=1024,
+                          channels=(128, 256, 256, 512)),
+        head=HeadConfig(width=896, num_layers=6, num_heads=32, attn_width=3584, mlp_dim=3584),
+        eos_token_id=151643, pad_token_id=151643,
+        preset="paper",
+    ),
+}
+
+
+def preset(name: str) -> ModelConfig:
+    """The named preset; an unknown name lists the valid ones."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}") from None
