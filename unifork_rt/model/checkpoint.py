@@ -1,0 +1,73 @@
+"""Model folders: config.json + model.safetensors (+ tokenizer.json). Never unpickles."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ..config import ModelConfig
+from ..errors import ModelFolderError
+from ..io import atomic_path
+from .unifork import UniFork
+
+CONFIG, WEIGHTS, TOKENIZER = "config.json", "model.safetensors", "tokenizer.json"
+
+
+def save_model(model: UniFork, folder: str | Path, tokenizer: str | Path | None = None,
+               metadata: dict[str, str] | None = None) -> Path:
+    """Write the model folder; each file is written atomically."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(folder / WEIGHTS) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", "preset": model.cfg.preset, **(metadata or {})})
+    model.cfg.save(folder / CONFIG)
+    if tokenizer is not None and Path(tokenizer).resolve() != (folder / TOKENIZER).resolve():
+        with atomic_path(folder / TOKENIZER) as tmp:
+            shutil.copyfile(tokenizer, tmp)
+    return folder
+
+
+def load_state(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise ModelFolderError(f"{path} is missing: the model folder has no weights "
+                               "(train or convert a model first: `unifork-rt train` / `unifork-rt init`)")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ModelFolderError(f"{path} is not a readable safetensors file ({e}); "
+                               "it may be truncated: restore or re-save the checkpoint") from None
+
+
+def load_model(folder: str | Path) -> UniFork:
+    """Build the model from config.json and load model.safetensors, checking every tensor."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelFolderError(f"model folder {folder} does not exist")
+    cfg = ModelConfig.load(folder / CONFIG)
+    model = UniFork(cfg)
+    load_into(model, load_state(folder / WEIGHTS), folder / WEIGHTS)
+    model.eval()
+    return model
+
+
+def load_into(model: UniFork, state: dict[str, torch.Tensor], source: Path | str) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} tensor(s), e.g. {', '.join(missing[:3])}")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} tensor(s), e.g. {', '.join(unexpected[:3])}")
+        raise ModelFolderError(f"{source} does not match its config.json: {'; '.join(parts)}")
+    for name, tensor in state.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise ModelFolderError(f"{source}: tensor {name} has shape {tuple(tensor.shape)} but config.json "
+                                   f"implies {tuple(expected[name].shape)}")
+    model.load_state_dict(state, strict=True)
