@@ -1,0 +1,173 @@
+"""Split a UniFork checkpoint into the seven ONNX graphs of a bundle (docs/GRAPHS.md).
+
+The bundle is written into a temporary folder beside the target and renamed into place
+only when every graph has been exported and checked, so a failed export leaves the
+previous bundle (if any) untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from safetensors.numpy import save_file
+from tqdm import tqdm
+
+from ..errors import InputError, ModelFolderError, UniforkError
+from ..model.checkpoint import CONFIG, TOKENIZER, WEIGHTS, load_model
+from ..model.unifork import UniFork
+from ..runtime.bundle import GRAPHS, MANIFEST, MANIFEST_FORMAT, config_sha256, sha256_file
+from .graphs import GRAPH_DEFS, example_inputs, kv_layers
+
+OPSET = 18
+PRECISIONS = ("fp32", "fp16", "int8")
+EXTERNAL_DATA_BYTES = 1 << 30  # graphs above 1 GB keep their weights in NAME.onnx.data (protobuf caps at 2 GB)
+
+
+def export_bundle(model_dir: str | Path, out: str | Path | None = None, max_seq: int | None = None,
+                  precision: str = "fp32", progress: bool = True) -> Path:
+    """Export MODEL_DIR (config.json + model.safetensors + tokenizer.json) to a bundle folder."""
+    model_dir = Path(model_dir)
+    out = Path(out) if out is not None else model_dir / "onnx"
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    tokenizer = model_dir / TOKENIZER
+    if not tokenizer.is_file():
+        raise ModelFolderError(f"{tokenizer} is missing: the runtime needs the text tokenizer next to the weights")
+    model = load_model(model_dir)
+    max_seq = max_seq or model.cfg.text.max_seq_len
+    if max_seq < model.cfg.image.num_cells + 8:
+        raise InputError(f"--max-seq {max_seq} cannot hold an image of {model.cfg.image.num_cells} cells plus a "
+                         f"prompt: use at least {model.cfg.image.num_cells + 32}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        write_bundle(model, tmp, tokenizer, sha256_file(model_dir / WEIGHTS), max_seq, precision, progress)
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str, max_seq: int,
+                 precision: str, progress: bool = True) -> dict:
+    model = model.eval()
+    dtype = torch.float16 if precision == "fp16" else torch.float32
+    if precision == "fp16":
+        model = model.half()
+    graphs = {}
+    bar = tqdm(GRAPHS, desc="export", unit="graph", disable=not progress, leave=False)
+    for name in bar:
+        bar.set_postfix_str(name)
+        path = folder / f"{name}.onnx"
+        export_graph(model, name, path, max_seq, dtype)
+        if precision == "int8":
+            quantize_int8(path)
+        graphs[name] = describe(path, name, model, max_seq)
+    shutil.copyfile(tokenizer, folder / TOKENIZER)
+    emb = {"embed_tokens.weight": model.embed_tokens.weight, "boi": model.boi, "eoi": model.eoi}
+    save_file({k: v.detach().cpu().numpy() for k, v in emb.items()}, str(folder / "embeddings.safetensors"))
+    model.cfg.save(folder / CONFIG)
+    manifest = {
+        "format": MANIFEST_FORMAT, "max_seq": max_seq, "precision": precision, "opset": OPSET,
+        "portable": precision != "int8",  # int8 graphs use ORT-specific integer ops
+        "exporter": f"torch {torch.__version__} (torch.onnx dynamo)",
+        "config": model.cfg.to_dict(), "config_sha256": config_sha256(model.cfg), "weights_sha256": weights_sha,
+        "files": {n: sha256_file(folder / n) for n in (TOKENIZER, "embeddings.safetensors", CONFIG)},
+        "graphs": graphs,
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def export_graph(model: UniFork, name: str, path: Path, max_seq: int, dtype: torch.dtype) -> None:
+    g = GRAPH_DEFS[name]
+    args, dynamic = example_inputs(model, name, max_seq, dtype)
+    quiet = io.StringIO()
+    with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(quiet), _quiet_logs():
+        warnings.simplefilter("ignore")
+        try:
+            program = torch.onnx.export(g.module(model), args, None, dynamo=True, input_names=list(g.inputs),
+                                        output_names=list(g.outputs), dynamic_shapes=dynamic,
+                                        opset_version=OPSET, verbose=False)
+        except Exception as e:  # the exporter raises many types; keep its message, drop the traceback soup
+            raise UniforkError(f"exporting graph {name} failed: {type(e).__name__}: {str(e)[:500]}") from e
+        size = sum(p.numel() * p.element_size() for p in model.parameters())
+        program.save(str(path), external_data=size > EXTERNAL_DATA_BYTES)
+
+
+def quantize_int8(path: Path) -> None:
+    """Dynamic int8 weights for ORT CPU (MatMulInteger / DynamicQuantizeLinear: not portable)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    tmp = path.with_suffix(".q.onnx")
+    with _quiet_logs():
+        quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
+    for p in path.parent.glob(path.name + ".data"):
+        p.unlink()
+    tmp.replace(path)
+
+
+def describe(path: Path, name: str, model: UniFork, max_seq: int) -> dict:
+    """The manifest entry of one graph: its file, hash, inputs/outputs and KV layout."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    onnx.checker.check_model(proto)
+
+    def io_list(values):
+        return [{"name": v.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name,
+                 "shape": [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]} for v in values]
+
+    data = path.parent / (path.name + ".data")
+    entry = {"file": path.name, "sha256": sha256_file(path), "inputs": io_list(proto.graph.input),
+             "outputs": io_list(proto.graph.output), "data_file": None, "kv": None,
+             "ops": sorted({n.op_type for n in proto.graph.node})}
+    if data.is_file():
+        entry.update(data_file=data.name, data_sha256=sha256_file(data))
+    if GRAPH_DEFS[name].has_kv:
+        if name == "rq_head":
+            h = model.cfg.head
+            entry["kv"] = {"layers": kv_layers(model, name), "kv_heads": h.num_heads,
+                           "max_seq": model.cfg.image.depth, "head_dim": h.head_dim}
+        else:
+            t = model.cfg.text
+            entry["kv"] = {"layers": kv_layers(model, name), "kv_heads": t.num_kv_heads, "max_seq": max_seq,
+                           "head_dim": t.head_dim}
+    return entry
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    """Move the finished bundle into place; an existing bundle is replaced only now."""
+    if out.exists():
+        if not (out / MANIFEST).is_file() and any(out.iterdir()):
+            raise InputError(f"{out} exists and is not a bundle: choose an empty or new --out folder")
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(out)
+
+
+@contextlib.contextmanager
+def _quiet_logs():
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "onnxscript", "torch._dynamo",
+                                              "onnxruntime")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, lv in zip(loggers, levels):
+            lg.setLevel(lv)

@@ -1,0 +1,89 @@
+"""Image input and output for the runtime: checked loading, conversion, atomic PNG writes."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import InputError
+from ..io import atomic_path
+
+MAX_PIXELS = 40_000_000  # larger images are refused as possible decompression bombs
+MIN_SIDE = 8
+
+
+def load_image(path: str | Path, size: int) -> np.ndarray:
+    """Read an image file -> float32 (3, size, size) in [-1, 1].
+
+    Any Pillow mode is accepted: L/LA/P/RGBA/CMYK/16-bit are converted to RGB, transparency
+    composited onto white (the ShapesWorld background). Non-square images are resized as is.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"image {path} does not exist")
+    if not path.is_file():
+        raise InputError(f"image {path} is not a file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > MAX_PIXELS:
+                    raise InputError(f"image {path} is {w}x{h} px, above the {MAX_PIXELS // 1_000_000} MP limit "
+                                     "(possible decompression bomb): downscale it first")
+                if min(w, h) < MIN_SIDE:
+                    raise InputError(f"image {path} is {w}x{h} px; at least {MIN_SIDE}x{MIN_SIDE} is needed")
+                im.load()
+                rgb = to_rgb(im)
+    except InputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(f"image {path} is too large (possible decompression bomb): downscale it first") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{path} is not an image Pillow can read (corrupt, or not an image file)") from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise InputError(f"image {path} is truncated or corrupt ({e})") from None
+    if rgb.size != (size, size):
+        rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
+    return pixels_from_uint8(np.asarray(rgb))
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Any mode -> RGB; alpha is composited onto white; 16/32-bit integer images are rescaled."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        lo, hi = float(a.min()), float(a.max())
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        im = Image.fromarray(((a - lo) * scale).astype(np.uint8), "L")
+    if im.mode == "P":
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        im = im.convert("RGBA")
+        bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        return Image.alpha_composite(bg, im).convert("RGB")
+    return im.convert("RGB")
+
+
+def pixels_from_uint8(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (3, H, W) float32 in [-1, 1]."""
+    return (rgb.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0).astype(np.float32)
+
+
+def uint8_from_pixels(pixels: np.ndarray) -> np.ndarray:
+    """(3, H, W) float in [-1, 1] -> (H, W, 3) uint8."""
+    x = np.clip((pixels.astype(np.float32) + 1.0) * 127.5, 0, 255)
+    return np.rint(x).astype(np.uint8).transpose(1, 2, 0)
+
+
+def save_png(rgb: np.ndarray, path: str | Path) -> Path:
+    """Write an (H, W, 3) uint8 image atomically: no partial PNG is ever left behind."""
+    path = Path(path)
+    buf = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(buf, format="PNG")
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getvalue())
+    return path

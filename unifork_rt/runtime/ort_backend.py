@@ -1,0 +1,87 @@
+"""ONNX Runtime backend: CPU by default; CUDA and TensorRT execution providers on a GPU.
+
+ONNX Runtime silently falls back to the CPU when a GPU provider cannot load; this backend
+checks what each session actually got and refuses a silent fallback unless asked for it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError, MissingDependencyError
+from .backend import Backend
+from .bundle import Bundle
+
+_PROVIDERS = {
+    "ort-cpu": ["CPUExecutionProvider"],
+    "ort-cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    "ort-tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+}
+
+
+class OrtBackend(Backend):
+    def __init__(self, bundle: Bundle, variant: str = "ort-cpu", threads: int | None = None,
+                 allow_fallback: bool = False, cache_dir: str | None = None):
+        super().__init__(bundle)
+        self.name = variant
+        self.threads = threads
+        self.allow_fallback = allow_fallback
+        self.cache_dir = cache_dir or str(bundle.root / "ort_cache")
+        self.sessions = {}
+
+    def _provider_list(self) -> list:
+        if self.name == "ort-cpu":
+            return _PROVIDERS["ort-cpu"]
+        try:  # the TensorRT/CUDA provider options live with the engines package
+            from ..engines.ort_providers import provider_list
+
+            return provider_list(self.name, self.cache_dir, fp16=self.bundle.precision == "fp16")
+        except ImportError:
+            return _PROVIDERS[self.name]
+
+    def load(self) -> "OrtBackend":
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise MissingDependencyError("the ONNX Runtime backend needs onnxruntime: pip install 'unifork-rt[cpu]' "
+                                         "(or 'unifork-rt[gpu]' for onnxruntime-gpu)") from None
+        available = ort.get_available_providers()
+        wanted = self._provider_list()
+        first = wanted[0] if isinstance(wanted[0], str) else wanted[0][0]
+        if first not in available and not self.allow_fallback:
+            raise InputError(f"backend {self.name} needs ONNX Runtime's {first}, but this onnxruntime offers only "
+                             f"{', '.join(available)}: install onnxruntime-gpu (pip install 'unifork-rt[gpu]') "
+                             "or choose --backend ort-cpu")
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.threads:
+            opts.intra_op_num_threads = self.threads
+        for name, spec in self.bundle.graphs.items():
+            sess = ort.InferenceSession(str(spec.path), sess_options=opts, providers=wanted)
+            got = sess.get_providers()
+            if got[0] != first and not self.allow_fallback:
+                raise InputError(f"ONNX Runtime could not start {first} for graph {name} (it got {got}): check the "
+                                 "CUDA/TensorRT libraries, or pass --allow-fallback to run on the CPU")
+            self.sessions[name] = sess
+        return self
+
+    @property
+    def providers(self) -> list[str]:
+        got = {p for s in self.sessions.values() for p in s.get_providers()[:1]}
+        return sorted(got) or [self.name]
+
+    def _run(self, graph: str, feeds: dict[str, np.ndarray], cache) -> dict[str, np.ndarray]:
+        sess = self.sessions[graph]
+        if cache is not None:
+            feeds = {**feeds, "kv": cache.buf}
+        names = [o.name for o in sess.get_outputs()]
+        out = dict(zip(names, sess.run(names, feeds)))
+        if cache is not None:
+            cache.write(int(feeds["pos"]), out.pop("kv_new"))
+        return out
+
+    def close(self) -> None:
+        self.sessions.clear()
+        super().close()
+
