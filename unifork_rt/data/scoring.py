@@ -119,7 +119,7 @@ def detect_scene(image) -> Scene:
 def score_caption(pred, reference) -> dict:
     """Score one predicted caption against a Scene or a reference caption string.
 
-    Returns exact (bool), parsed (bool: pred is of a canonical form), count (bool: same number
+    Returns exact (bool; surrounding whitespace of pred is ignored), parsed (bool: pred is of a canonical form), count (bool: same number
     of objects), color / shape (fractions of the reference's described slots that the
     prediction matches at the same position: the canonical order says which object each slot
     is, e.g. the left one; a group such as `three blue squares` is one slot), relation

@@ -91,8 +91,9 @@ class Obj:
 class Scene:
     """A set of objects, at most one per cell, stored as a tuple in reading order.
 
-    Any valid arrangement can be rendered (tests build negative cases with it); the
-    generators below only produce the 1-4 object scenes the spec describes.
+    Any iterable of objects may be passed; it is stored sorted. Any valid arrangement can be
+    rendered (tests build negative cases with it); the generators below only produce the
+    1-4 object scenes the spec describes.
     """
 
     objects: tuple[Obj, ...]
@@ -452,6 +453,8 @@ def random_prompt_example(rng: np.random.Generator, category: str,
 
 @dataclass(frozen=True)
 class PromptExample:
+    """One evaluation item: a prompt of `category` and a held-out scene that passes it."""
+
     category: str
     prompt: str
     scene: Scene
