@@ -32,7 +32,8 @@ EXTERNAL_DATA_BYTES = 1 << 30  # graphs above 1 GB keep their weights in NAME.on
 
 
 def export_bundle(model_dir: str | Path, out: str | Path | None = None, max_seq: int | None = None,
-                  precision: str = "fp32", progress: bool = True) -> Path:
+                  precision: str = "fp32", progress: bool = True,
+                  sampling: dict | None = None) -> Path:
     """Export MODEL_DIR (config.json + model.safetensors + tokenizer.json) to a bundle folder."""
     model_dir = Path(model_dir)
     out = Path(out) if out is not None else model_dir / "onnx"
@@ -49,7 +50,7 @@ def export_bundle(model_dir: str | Path, out: str | Path | None = None, max_seq:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        write_bundle(model, tmp, tokenizer, sha256_file(model_dir / WEIGHTS), max_seq, precision, progress)
+        write_bundle(model, tmp, tokenizer, sha256_file(model_dir / WEIGHTS), max_seq, precision, progress, sampling)
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -58,7 +59,7 @@ def export_bundle(model_dir: str | Path, out: str | Path | None = None, max_seq:
 
 
 def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str, max_seq: int,
-                 precision: str, progress: bool = True) -> dict:
+                 precision: str, progress: bool = True, sampling: dict | None = None) -> dict:
     model = model.eval()
     dtype = torch.float16 if precision == "fp16" else torch.float32
     if precision == "fp16":
@@ -83,6 +84,7 @@ def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str
         "config": model.cfg.to_dict(), "config_sha256": config_sha256(model.cfg), "weights_sha256": weights_sha,
         "files": {n: sha256_file(folder / n) for n in (TOKENIZER, "embeddings.safetensors", CONFIG)},
         "graphs": graphs,
+        "sampling": dict(sampling or {}),  # recommended draw settings; the runtime's defaults fill the rest
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
@@ -96,7 +98,7 @@ def export_graph(model: UniFork, name: str, path: Path, max_seq: int, dtype: tor
         warnings.simplefilter("ignore")
         try:
             program = torch.onnx.export(g.module(model), args, None, dynamo=True, input_names=list(g.inputs),
-                                        output_names=list(g.outputs), dynamic_shapes=dynamic,
+                                        output_names=list(g.outputs), dynamic_shapes=(tuple(dynamic[n] for n in g.inputs),),
                                         opset_version=OPSET, verbose=False)
         except Exception as e:  # the exporter raises many types; keep its message, drop the traceback soup
             raise UniforkError(f"exporting graph {name} failed: {type(e).__name__}: {str(e)[:500]}") from e

@@ -26,3 +26,45 @@ def assert_close(name: str, a, b, tol: float) -> None:
 @pytest.fixture(scope="session")
 def torch_mod():
     return pytest.importorskip("torch")
+
+
+def train_test_tokenizer(path):
+    """A small byte-level BPE over ShapesWorld's text, like the shipped model's."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from unifork_rt.data.shapes_world import text_corpus
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=["<|endoftext|>"], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(text_corpus() + ["Provide a one-sentence caption for the image:"], trainer)
+    tok.save(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def micro_model_dir(tmp_path_factory):
+    """A random micro checkpoint (config.json, model.safetensors, tokenizer.json)."""
+    torch = pytest.importorskip("torch")
+    from unifork_rt.config import preset
+    from unifork_rt.model.checkpoint import save_model
+    from unifork_rt.model.unifork import UniFork
+
+    folder = tmp_path_factory.mktemp("micro")
+    tok = train_test_tokenizer(folder / "tok.json")
+    torch.manual_seed(0)
+    model = UniFork(preset("micro"))
+    with torch.no_grad():  # sharpen the random model so greedy choices are not near-ties
+        model.head.out.weight.mul_(20)
+        model.embed_tokens.weight.mul_(20)
+    return save_model(model, folder / "model", tokenizer=tok)
+
+
+@pytest.fixture(scope="session")
+def micro_bundle(micro_model_dir):
+    """The micro checkpoint exported to an fp32 bundle (once per test session)."""
+    from unifork_rt.export.onnx_export import export_bundle
+
+    return export_bundle(micro_model_dir, micro_model_dir.parent / "bundle", progress=False)

@@ -87,5 +87,130 @@ def init(qwen_dir, out, shared_layers, image_preset, seed):
     click.echo(f"wrote {folder}")
 
 
+def _model_option(f):
+    return click.option("--model", "model_dir", type=click.Path(path_type=Path), default=None,
+                        help="An exported graph bundle (from `unifork-rt export`). Default: the bundled "
+                             "ShapesWorld model.")(f)
+
+
+def _backend_option(f):
+    from .runtime.backend import BACKENDS, DEFAULT_BACKEND
+
+    return click.option("--backend", default=DEFAULT_BACKEND, show_default=True,
+                        help=f"Execution backend: {', '.join(BACKENDS)}.")(f)
+
+
+@main.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_model_option
+@click.option("--prompt", default=None, help="Instruction placed after the image. Default: the model's caption prompt.")
+@click.option("--max-new-tokens", type=int, default=32, show_default=True, help="Stop after this many tokens.")
+@click.option("--temperature", type=float, default=0.0, show_default=True, help="0 = greedy.")
+@click.option("--top-k", type=int, default=0, show_default=True, help="Sample from the k likeliest tokens (0 = off).")
+@click.option("--top-p", type=float, default=1.0, show_default=True, help="Nucleus sampling mass (1 = off).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same caption.")
+@_backend_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per image: image, caption.")
+def caption(images, model_dir, prompt, max_new_tokens, temperature, top_k, top_p, seed, backend, as_json):
+    """Caption IMAGES, one line per image (streamed token by token for a single image)."""
+    from .runtime.pipeline import CAPTION_PROMPT, UniForkRuntime
+
+    with UniForkRuntime(model_dir, backend=backend) as rt:
+        kw = dict(prompt=CAPTION_PROMPT if prompt is None else prompt, max_new_tokens=max_new_tokens,
+                  temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+        for path in images:  # one image at a time: a bad file fails before any output for it
+            if as_json:
+                click.echo(json.dumps({"image": str(path), "caption": rt.caption([path], **kw)[0]}))
+                continue
+            ids, shown = [], ""
+            for tok in rt.caption_stream([path], **kw):
+                if tok[0] == rt.cfg.eos_token_id:
+                    break
+                ids.append(int(tok[0]))
+                text = rt.tokenizer.decode(ids, skip_special_tokens=True)
+                click.echo(text[len(shown):].lstrip() if not shown else text[len(shown):], nl=False)
+                shown = text
+            click.echo()
+
+
+@main.command()
+@click.argument("prompts", nargs=-1, required=True)
+@_model_option
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
+              help="PNG path. With several images, _0, _1, ... are added before .png. "
+                   "Default: the prompt's words joined by '_' in the current folder.")
+@click.option("--n", "n", type=int, default=1, show_default=True, help="Images per prompt.")
+@click.option("--cfg-scale", type=float, default=None, help="Classifier-free guidance scale (1 = none). "
+              "Default: the model's recommended value.")
+@click.option("--temperature", type=float, default=None, help="Sampling temperature (0 = greedy).")
+@click.option("--top-k", type=int, default=None, help="Sample from the k likeliest codes (0 = off).")
+@click.option("--top-p", type=float, default=None, help="Nucleus sampling mass (1 = off).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same image.")
+@_backend_option
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def draw(prompts, model_dir, out, n, cfg_scale, temperature, top_k, top_p, seed, backend, quiet):
+    """Draw an image for each PROMPT; writes PNGs and prints their paths."""
+    from .runtime.images import save_png
+    from .runtime.pipeline import DrawSettings, UniForkRuntime
+
+    if n < 1:
+        raise click.BadParameter(f"{n}: the number of images must be >= 1", param_hint="--n")
+    if out is not None and out.suffix.lower() != ".png":
+        raise click.BadParameter(f"{out}: images are written as PNG; use a path ending in .png", param_hint="-o")
+    for p in prompts:
+        if not p.strip():
+            raise click.BadParameter("a prompt is empty: say what to draw, e.g. \"a red circle\"",
+                                     param_hint="PROMPTS")
+    with UniForkRuntime(model_dir, backend=backend) as rt:
+        settings = DrawSettings.for_bundle(rt.bundle, cfg_scale=cfg_scale, temperature=temperature, top_k=top_k,
+                                           top_p=top_p)
+        images = []
+        for i, prompt in enumerate(prompts):
+            images.append(rt.draw([prompt], n=n, seed=seed + i, progress=not quiet, **vars_of(settings)))
+        total = len(prompts) * n
+        for i, prompt in enumerate(prompts):
+            for j, img in enumerate(images[i]):
+                path = _png_path(out, prompt, i * n + j, total, n, j)
+                save_png(img, path)
+                click.echo(str(path))
+
+
+def vars_of(settings) -> dict:
+    import dataclasses
+
+    return dataclasses.asdict(settings)
+
+
+def _png_path(out: Path | None, prompt: str, index: int, total: int, n: int, j: int) -> Path:
+    if out is not None:
+        return out if total == 1 else out.with_name(f"{out.stem}_{index}{out.suffix}")
+    slug = "_".join("".join(c for c in w if c.isalnum()) for w in prompt.lower().split())[:60].strip("_") or "image"
+    return Path(f"{slug}.png" if n == 1 else f"{slug}_{j}.png")
+
+
+@main.command()
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Bundle folder to write. Default: MODEL_DIR/onnx.")
+@click.option("--max-seq", type=int, default=None,
+              help="KV buffer length (prompt + image + answer). Default: the config's max_seq_len.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
+              help="fp32/fp16: portable graphs (ONNX Runtime, TensorRT); int8: dynamic int8 for ORT CPU only.")
+@click.option("--cfg-scale", type=float, default=None, help="Recommended guidance scale recorded in the bundle.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def export(model_dir, out, max_seq, precision, cfg_scale, quiet):
+    """Split MODEL_DIR into ONNX graphs with fused KV caches (a bundle for the runtime)."""
+    from .errors import require
+
+    require("torch", "train", "unifork-rt export")
+    require("onnx", "train", "unifork-rt export")
+    from .export.onnx_export import export_bundle
+
+    sampling = {"cfg_scale": cfg_scale} if cfg_scale is not None else None
+    folder = export_bundle(model_dir, out, max_seq=max_seq, precision=precision, progress=not quiet,
+                           sampling=sampling)
+    click.echo(f"wrote {folder}")
+
+
 if __name__ == "__main__":
     main()

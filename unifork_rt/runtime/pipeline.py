@@ -1,0 +1,248 @@
+"""The thin runtime: chain the trunk into the branch a task needs. No torch.
+
+    caption:  pixels ─► vision_encoder ─► connector ─► [BOI img EOI prompt] ─► trunk ─► und_branch ─► token
+                                                        token ─► embed ─► trunk ─► und_branch ─► token ...
+    draw:     [pad.. prompt BOI] (cond rows) + [pad.. BOI] (uncond rows) ─► trunk ─► gen_branch ─► hidden
+              per cell: D x rq_head steps (CFG mix, sample, copy to both rows) ─► connector ─► trunk ─► gen ...
+              codes ─► vision_decoder ─► pixels
+
+Thread safety: the backend's sessions are shared; every call allocates its own KV buffers
+(once per call, reused across all its steps), so concurrent calls from several threads do
+not interfere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from .backend import DEFAULT_BACKEND, get_backend
+from .bundle import Bundle, load_bundle
+from .images import load_image, uint8_from_pixels
+from .sampling import Sampling, cfg_mix, sample
+
+CAPTION_PROMPT = "Provide a one-sentence caption for the image:"
+
+
+@dataclass(frozen=True)
+class DrawSettings:
+    cfg_scale: float = 4.0
+    temperature: float = 1.0
+    top_k: int = 900
+    top_p: float = 0.96
+
+    @classmethod
+    def for_bundle(cls, bundle: Bundle, **overrides) -> "DrawSettings":
+        """The bundle's recommended settings (manifest "sampling"), then explicit overrides."""
+        base = dict(bundle.manifest.get("sampling") or {})
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        s = cls(**base)
+        if not np.isfinite(s.cfg_scale) or s.cfg_scale < 0:
+            raise InputError(f"cfg-scale {s.cfg_scale} must be >= 0 (1 = no guidance)")
+        return s
+
+
+class UniForkRuntime:
+    """Caption and draw with an exported bundle.
+
+    >>> rt = UniForkRuntime("bundle/")            # or None for the bundled model
+    >>> rt.caption(["cat.png"])                   # ['a red circle']
+    >>> images = rt.draw(["a red circle"], n=2, seed=0)   # list of (H, W, 3) uint8
+    """
+
+    def __init__(self, model_dir: str | Path | None = None, backend: str = DEFAULT_BACKEND,
+                 verify: bool = True, **backend_options):
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        if model_dir is None:
+            from .. import assets
+
+            model_dir = assets.default_model_dir()
+        self.bundle = load_bundle(model_dir, verify=verify)
+        self.cfg = self.bundle.config
+        self.backend = get_backend(backend, self.bundle, **backend_options)
+        self.tokenizer = Tokenizer.from_file(str(self.bundle.file("tokenizer.json")))
+        emb = load_file(str(self.bundle.file("embeddings.safetensors")))
+        dt = self.bundle.float_dtype
+        self.embed, self.boi, self.eoi = (emb["embed_tokens.weight"].astype(dt), emb["boi"].astype(dt),
+                                          emb["eoi"].astype(dt))
+
+    @property
+    def providers(self) -> list[str]:
+        return self.backend.providers
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- helpers -------------------------------------------------------------------------
+    def encode_text(self, text: str, what: str = "prompt") -> list[int]:
+        if not isinstance(text, str):
+            raise InputError(f"{what} must be a string, got {type(text).__name__}")
+        if "\x00" in text:
+            raise InputError(f"{what} contains a NUL character")
+        ids = self.tokenizer.encode(text, add_special_tokens=False).ids
+        if any(i >= self.cfg.text.vocab_size for i in ids):
+            raise InputError(f"{what} has tokens outside the model's vocabulary: the tokenizer does not match")
+        return ids
+
+    def _step(self, graph_inputs: np.ndarray, caches, pos: int, start: np.ndarray, branch: str) -> np.ndarray:
+        """Trunk then one branch over new inputs (B, T, H) at `pos`; returns the branch output."""
+        p = np.array(pos, dtype=np.int64)
+        h = self.backend.run("trunk", {"x": graph_inputs, "pos": p, "start": start}, caches[0])["h"]
+        out = self.backend.run(branch, {"h": h, "pos": p, "start": start}, caches[1])
+        return out["logits" if branch == "und_branch" else "hidden"]
+
+    # --- understanding -------------------------------------------------------------------------
+    def encode_images(self, images: Sequence) -> np.ndarray:
+        """Paths or (3, P, P) float arrays -> codes (B, N, D)."""
+        P = self.cfg.image.image_size
+        pixels = np.stack([load_image(im, P) if isinstance(im, (str, Path)) else np.asarray(im, np.float32)
+                           for im in images]).astype(self.bundle.float_dtype)
+        return self.backend.run("vision_encoder", {"pixels": pixels})["codes"]
+
+    def caption_stream(self, images: Sequence, prompt: str = CAPTION_PROMPT, max_new_tokens: int = 32,
+                       temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
+                       seed: int = 0) -> Iterator[np.ndarray]:
+        """Yield the next token ids (B,) step by step; rows that finished yield eos."""
+        if not images:
+            raise InputError("no images given")
+        if max_new_tokens < 1:
+            raise InputError(f"max-new-tokens {max_new_tokens} must be >= 1")
+        sampling = Sampling(temperature, top_k, top_p)
+        rng = np.random.default_rng(seed)
+        ids = self.encode_text(prompt)
+        codes = self.encode_images(images)
+        B, N = codes.shape[:2]
+        S = self.bundle.max_seq
+        prefill = N + 2 + len(ids)
+        if prefill + 1 > S:
+            raise InputError(f"the caption prompt is {len(ids)} tokens; with {N} image cells it needs "
+                             f"{prefill + 1} positions but max_seq is {S}: shorten it or re-export with "
+                             f"--max-seq {prefill + 64}")
+        max_new_tokens = min(max_new_tokens, S - prefill + 1)
+        emb = self.backend.run("connector", {"codes": codes})["embeds"]  # (B, N, H)
+        text = np.broadcast_to(self.embed[ids], (B, len(ids), self.embed.shape[1]))
+        x = np.concatenate([np.broadcast_to(self.boi, (B, 1, emb.shape[2])), emb,
+                            np.broadcast_to(self.eoi, (B, 1, emb.shape[2])), text], axis=1)
+        caches = (self.backend.new_cache("trunk", B), self.backend.new_cache("und_branch", B))
+        start = np.zeros(B, dtype=np.int64)
+        logits = self._step(np.ascontiguousarray(x), caches, 0, start, "und_branch")
+        eos = self.cfg.eos_token_id
+        done = np.zeros(B, dtype=bool)
+        pos = prefill
+        for step in range(max_new_tokens):
+            tok = np.where(done, eos, sample(logits, sampling, rng))
+            done |= tok == eos
+            yield tok
+            if done.all() or step == max_new_tokens - 1:
+                return
+            logits = self._step(self.embed[tok][:, None], caches, pos, start, "und_branch")
+            pos += 1
+
+    def caption_ids(self, images: Sequence, **kw) -> list[list[int]]:
+        steps = list(self.caption_stream(images, **kw))
+        out = []
+        for b in range(len(images)):
+            row = []
+            for tok in steps:
+                if tok[b] == self.cfg.eos_token_id:
+                    break
+                row.append(int(tok[b]))
+            out.append(row)
+        return out
+
+    def caption(self, images: Sequence, **kw) -> list[str]:
+        return [self.tokenizer.decode(r, skip_special_tokens=True).strip() for r in self.caption_ids(images, **kw)]
+
+    # --- generation ------------------------------------------------------------------------------
+    def draw_codes(self, prompt: str, n: int = 1, settings: DrawSettings | None = None, seed: int = 0,
+                   progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Sample codes (n, N, D) for one prompt; cond and uncond rows run as one batch."""
+        s = settings or DrawSettings.for_bundle(self.bundle)
+        if n < 1:
+            raise InputError(f"--n {n}: the number of images must be >= 1")
+        if not prompt.strip():
+            raise InputError("the prompt is empty: say what to draw, e.g. \"a red circle\"")
+        sampling = Sampling(s.temperature, s.top_k, s.top_p)
+        rng = np.random.default_rng(seed)
+        ids = self.encode_text(prompt)
+        im = self.cfg.image
+        N, D, P = im.num_cells, im.depth, len(ids)
+        S = self.bundle.max_seq
+        if P + N > S:
+            raise InputError(f"the prompt is {P} tokens; with {N} image cells it needs {P + N} positions but "
+                             f"max_seq is {S}: shorten it or re-export with --max-seq {P + N + 64}")
+        guided = s.cfg_scale != 1.0
+        B = 2 * n if guided else n
+        H = self.embed.shape[1]
+        # cond rows: prompt then BOI; uncond rows: the null prompt, i.e. padding then BOI
+        row = np.concatenate([self.embed[ids], self.boi[None]], 0)  # (P + 1, H)
+        x = np.broadcast_to(row, (B, P + 1, H)).copy()
+        start = np.zeros(B, dtype=np.int64)
+        if guided:
+            x[n:, :P] = self.embed[self.cfg.pad_token_id]
+            start[n:] = P
+        caches = (self.backend.new_cache("trunk", B), self.backend.new_cache("gen_branch", B))
+        head_cache = self.backend.new_cache("rq_head", B)
+        hidden = self._step(x, caches, 0, start, "gen_branch")[:, -1]  # (B, H)
+        codes = np.zeros((B, N, D), dtype=np.int64)
+        for cell in range(N):
+            cell_codes = np.zeros((B, D), dtype=np.int64)
+            for d in range(D):
+                logits = self.backend.run("rq_head", {"hidden": hidden, "codes": cell_codes,
+                                                      "pos": np.array(d, dtype=np.int64)}, head_cache)["logits"]
+                mixed = cfg_mix(logits, s.cfg_scale) if guided else logits
+                tok = sample(mixed, sampling, rng)
+                cell_codes[:, d] = np.concatenate([tok, tok]) if guided else tok
+            codes[:, cell] = cell_codes
+            if progress:
+                progress(cell + 1, N)
+            if cell + 1 < N:
+                emb = self.backend.run("connector", {"codes": cell_codes[:, None]})["embeds"]  # (B, 1, H)
+                hidden = self._step(emb, caches, P + 1 + cell, start, "gen_branch")[:, -1]
+        return codes[:n]
+
+    def decode(self, codes: np.ndarray) -> list[np.ndarray]:
+        pixels = self.backend.run("vision_decoder", {"codes": codes})["pixels"]
+        return [uint8_from_pixels(p) for p in pixels]
+
+    def draw(self, prompts: Sequence[str], n: int = 1, seed: int = 0, progress: bool = False,
+             **settings) -> list[np.ndarray]:
+        """Images (H, W, 3) uint8: n per prompt, in prompt order."""
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        s = DrawSettings.for_bundle(self.bundle, **settings)
+        out = []
+        for i, prompt in enumerate(prompts):
+            bar = _bar(prompt, progress)
+            try:
+                codes = self.draw_codes(prompt, n, s, seed + i, bar.update_to if bar else None)
+            finally:
+                if bar:
+                    bar.close()
+            out.extend(self.decode(codes))
+        return out
+
+
+def _bar(prompt: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    class Bar(tqdm):
+        def update_to(self, done, total):
+            self.total = total
+            self.update(done - self.n)
+
+    return Bar(desc=prompt[:30], unit="cell", leave=False)
