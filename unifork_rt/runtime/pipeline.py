@@ -225,24 +225,21 @@ class UniForkRuntime:
         s = DrawSettings.for_bundle(self.bundle, **settings)
         out = []
         for i, prompt in enumerate(prompts):
-            bar = _bar(prompt, progress)
+            bar = _bar(prompt, self.cfg.image.num_cells) if progress else None
             try:
-                codes = self.draw_codes(prompt, n, s, seed + i, bar.update_to if bar else None)
+                codes = self.draw_codes(prompt, n, s, seed + i, bar.update_to if bar is not None else None)
             finally:
-                if bar:
+                if bar is not None:
                     bar.close()
             out.extend(self.decode(codes))
         return out
 
 
-def _bar(prompt: str, enabled: bool):
-    if not enabled:
-        return None
+def _bar(prompt: str, total: int):
     from tqdm import tqdm
 
     class Bar(tqdm):
         def update_to(self, done, total):
-            self.total = total
             self.update(done - self.n)
 
-    return Bar(desc=prompt[:30], unit="cell", leave=False)
+    return Bar(desc=prompt[:30], total=total, unit="cell", leave=False)

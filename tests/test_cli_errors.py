@@ -1,0 +1,125 @@
+"""Bad input through the CLI: one clear line on stderr, a non-zero exit, no partial PNG."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from unifork_rt.cli import main
+
+
+@pytest.fixture(scope="module")
+def bundle(micro_bundle):
+    return str(micro_bundle)
+
+
+def run(*args):
+    res = CliRunner().invoke(main, [str(a) for a in args])
+    if res.exception and not isinstance(res.exception, SystemExit):
+        raise res.exception  # a traceback here is a bug: errors must be UniforkError or click errors
+    return res
+
+
+def one_line_error(res, *needles):
+    assert res.exit_code != 0, res.output
+    text = res.output.strip()
+    assert len(text.splitlines()) <= 4, text  # click usage errors add a usage line; ours are one line
+    for n in needles:
+        assert n in text, text
+    return text
+
+
+def test_caption_bad_image_files(bundle, tmp_path):
+    one_line_error(run("caption", tmp_path / "none.png", "--model", bundle), "does not exist")
+    (tmp_path / "text.png").write_text("not an image")
+    one_line_error(run("caption", tmp_path / "text.png", "--model", bundle), "not an image Pillow can read")
+    good = tmp_path / "good.png"
+    Image.new("RGB", (64, 64), "white").save(good)
+    data = good.read_bytes()
+    (tmp_path / "trunc.png").write_bytes(data[: len(data) // 2])
+    one_line_error(run("caption", tmp_path / "trunc.png", "--model", bundle), "truncated or corrupt")
+    Image.new("RGB", (2, 3)).save(tmp_path / "tiny.png")
+    one_line_error(run("caption", tmp_path / "tiny.png", "--model", bundle), "2x3 px", "at least 8x8")
+    Image.new("L", (8000, 6000)).save(tmp_path / "huge.png")
+    one_line_error(run("caption", tmp_path / "huge.png", "--model", bundle), "decompression bomb")
+    (tmp_path / "dir.png").mkdir()
+    one_line_error(run("caption", tmp_path / "dir.png", "--model", bundle), "not a file")
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGBA", "P", "CMYK", "I;16", "I", "F", "1"])
+def test_caption_accepts_every_common_mode(bundle, tmp_path, mode):
+    rgb = np.zeros((64, 64, 3), np.uint8) + 255
+    rgb[10:30, 10:30] = (220, 40, 40)
+    img = Image.fromarray(rgb)
+    img = img.convert(mode) if mode != "I;16" else Image.fromarray(np.asarray(img.convert("L")).astype(np.uint16) * 257)
+    assert img.mode == mode
+    path = tmp_path / f"m.{'tiff' if mode in ('F', 'I', 'I;16', 'CMYK') else 'png'}"
+    img.save(path)
+    res = run("caption", path, "--model", bundle, "--max-new-tokens", "3", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["image"] == str(path)
+
+
+def test_draw_bad_options(bundle, tmp_path):
+    out = tmp_path / "x.png"
+    one_line_error(run("draw", "", "--model", bundle, "-o", out), "prompt is empty")
+    one_line_error(run("draw", "   ", "--model", bundle, "-o", out), "prompt is empty")
+    one_line_error(run("draw", "a red circle", "--model", bundle, "--n", "0", "-o", out), "--n", ">= 1")
+    one_line_error(run("draw", "a red circle", "--model", bundle, "--temperature", "-1", "-o", out),
+                   "temperature -1.0 must be >= 0")
+    one_line_error(run("draw", "a red circle", "--model", bundle, "--top-p", "0", "-o", out), "top-p")
+    one_line_error(run("draw", "a red circle", "--model", bundle, "--backend", "vulkan", "-o", out),
+                   "unknown backend 'vulkan'", "ort-cpu")
+    one_line_error(run("draw", "a red circle", "--model", bundle, "-o", tmp_path / "x.jpg"), "ending in .png")
+    one_line_error(run("draw", "circle " * 80, "--model", bundle, "-o", out), "max_seq is 64", "--max-seq")
+    one_line_error(run("caption", tmp_path / "none.png", "--model", bundle, "--prompt", "word " * 80),
+                   "does not exist")
+    assert not list(tmp_path.glob("*.png")) and not list(tmp_path.glob(".*tmp"))
+
+
+def test_caption_prompt_too_long(bundle, tmp_path):
+    path = tmp_path / "w.png"
+    Image.new("RGB", (64, 64), "white").save(path)
+    one_line_error(run("caption", path, "--model", bundle, "--prompt", "circle " * 80), "max_seq is 64")
+    one_line_error(run("caption", path, "--model", bundle, "--temperature", "-0.5"), "temperature")
+
+
+def test_bundle_from_another_model_or_altered(bundle, tmp_path):
+    broken = tmp_path / "b"
+    shutil.copytree(bundle, broken)
+    cfg = json.loads((broken / "config.json").read_text())
+    cfg["text"]["rope_theta"] = 5.0
+    (broken / "config.json").write_text(json.dumps(cfg))
+    one_line_error(run("draw", "a red circle", "--model", broken), "manifest mismatch")
+    shutil.copy(f"{bundle}/config.json", broken / "config.json")
+    with open(broken / "trunk.onnx", "r+b") as f:
+        f.seek(100)
+        f.write(b"\x00\x01\x02")
+    one_line_error(run("draw", "a red circle", "--model", broken), "trunk.onnx does not match the sha256")
+    (broken / "trunk.onnx").unlink()
+    one_line_error(run("draw", "a red circle", "--model", broken), "trunk.onnx is missing")
+    (broken / "manifest.json").write_text("{")
+    one_line_error(run("draw", "a red circle", "--model", broken), "manifest.json is malformed")
+    one_line_error(run("draw", "a red circle", "--model", tmp_path / "nothing"), "does not exist")
+
+
+def test_draw_writes_pngs_and_prints_paths(bundle, tmp_path):
+    res = run("draw", "a red circle", "two squares", "--model", bundle, "--n", "2", "-o", tmp_path / "d.png",
+              "--quiet")
+    assert res.exit_code == 0, res.output
+    paths = res.output.split()
+    assert paths == [str(tmp_path / f"d_{i}.png") for i in range(4)]
+    for p in paths:
+        assert Image.open(p).size == (64, 64)
+
+
+def test_draw_unwritable_output(bundle, tmp_path):
+    (tmp_path / "afile").write_text("x")  # a file where a folder should be: fails even as root
+    one_line_error(run("draw", "a red circle", "--model", bundle, "-o", tmp_path / "afile" / "x.png", "--quiet"),
+                   "cannot write")
+    assert (tmp_path / "afile").read_text() == "x"
