@@ -164,7 +164,7 @@ def _replace_dir(tmp: Path, out: Path) -> None:
 @contextlib.contextmanager
 def _quiet_logs():
     loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "onnxscript", "torch._dynamo",
-                                              "onnxruntime")]
+                                              "onnxruntime")] + [logging.getLogger()]  # quantizer logs to root
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)

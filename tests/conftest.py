@@ -9,7 +9,8 @@ import pytest
 TOL = {
     "qwen_fp32": 1e-4,  # our understanding path vs transformers Qwen2ForCausalLM
     "onnx_fp32": 1e-4,  # each exported graph vs its PyTorch entry point
-    "onnx_int8": 0.5,   # dynamic int8 graphs (micro, random weights): logits move, argmax mostly holds
+    "onnx_fp16": 1e-2,  # fp16 graphs (activations ~1): half precision rounding through 2 layers
+    "onnx_int8": 5e-2,  # dynamic int8 weights and activations through 2 layers
 }
 
 

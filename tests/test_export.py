@@ -114,3 +114,31 @@ def test_failed_export_keeps_previous_bundle(micro_model_dir, tmp_path):
         export_bundle(micro_model_dir, out, max_seq=10, progress=False)
     assert (out / "manifest.json").read_text() == "{}"
     assert [p.name for p in tmp_path.iterdir()] == ["b"]  # no temporary folder left behind
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_reduced_precision_bundles(micro_model_dir, tmp_path, precision):
+    """fp16 (portable) and dynamic int8 (ORT CPU only) pass the same checks at their own tolerance."""
+    from unifork_rt.export.onnx_export import export_bundle
+    from unifork_rt.runtime.pipeline import UniForkRuntime
+
+    out = export_bundle(micro_model_dir, tmp_path / precision, precision=precision, progress=False)
+    model = load_model(micro_model_dir)
+    b = load_bundle(out)
+    assert b.precision == precision and b.manifest["portable"] == (precision == "fp16")
+    dt = np.float16 if precision == "fp16" else np.float32
+    sess = ort.InferenceSession(str(out / "trunk.onnx"), providers=["CPUExecutionProvider"])
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 5, model.cfg.text.hidden_size, generator=g)
+    kv = model.trunk.empty_kv(2, b.max_seq)
+    start, pos = torch.tensor([0, 1]), torch.tensor(0)
+    with torch.no_grad():
+        want, _ = model.trunk_forward(x, kv, pos, start)
+    got, _ = sess.run(None, {"x": x.numpy().astype(dt), "kv": kv.numpy().astype(dt), "pos": pos.numpy(),
+                             "start": start.numpy()})
+    tol = TOL[f"onnx_{precision}"]
+    assert_close(f"{precision} trunk", got[:, :], want, tol)
+    with UniForkRuntime(out) as rt:  # and the whole pipeline runs on it
+        codes = rt.draw_codes("a red circle", n=1, seed=0)
+        assert codes.shape == (1, 16, 2) and codes.max() < model.cfg.image.codebook_size
+        assert len(rt.caption_ids([np.zeros((3, 64, 64), np.float32)], max_new_tokens=3)[0]) <= 3
