@@ -111,3 +111,19 @@ def test_bad_qwen_folders(qwen_dir, tmp_path):
     (broken / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ModelFolderError, match="model_type"):
         init_from_qwen(broken, tmp_path / "d")
+
+
+def test_init_cli(qwen_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from unifork_rt.cli import main
+
+    folder, _ = qwen_dir
+    res = CliRunner().invoke(main, ["init", "--from-qwen", str(folder), "--out", str(tmp_path / "uf"),
+                                    "--shared-layers", "3", "--image-preset", "micro"])
+    assert res.exit_code == 0, res.output
+    model = load_model(tmp_path / "uf")
+    assert model.cfg.text.shared_layers == 3 and model.cfg.image.grid_size == 4
+    assert (tmp_path / "uf" / "tokenizer.json").read_bytes() == (folder / "tokenizer.json").read_bytes()
+    res = CliRunner().invoke(main, ["init", "--from-qwen", str(tmp_path / "missing"), "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "does not exist" in res.output

@@ -116,6 +116,7 @@ def caption(images, model_dir, prompt, max_new_tokens, temperature, top_k, top_p
     from .runtime.pipeline import CAPTION_PROMPT, UniForkRuntime
 
     with UniForkRuntime(model_dir, backend=backend) as rt:
+        _say_providers(rt, backend)
         kw = dict(prompt=CAPTION_PROMPT if prompt is None else prompt, max_new_tokens=max_new_tokens,
                   temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
         for path in images:  # one image at a time: a bad file fails before any output for it
@@ -162,6 +163,7 @@ def draw(prompts, model_dir, out, n, cfg_scale, temperature, top_k, top_p, seed,
             raise click.BadParameter("a prompt is empty: say what to draw, e.g. \"a red circle\"",
                                      param_hint="PROMPTS")
     with UniForkRuntime(model_dir, backend=backend) as rt:
+        _say_providers(rt, backend)
         settings = DrawSettings.for_bundle(rt.bundle, cfg_scale=cfg_scale, temperature=temperature, top_k=top_k,
                                            top_p=top_p)
         images = []
@@ -173,6 +175,14 @@ def draw(prompts, model_dir, out, n, cfg_scale, temperature, top_k, top_p, seed,
                 path = _png_path(out, prompt, i * n + j, total, n, j)
                 save_png(img, path)
                 click.echo(str(path))
+
+
+def _say_providers(rt, backend: str) -> None:
+    """GPU backends can fall back silently inside ONNX Runtime: say what actually runs."""
+    from .runtime.backend import DEFAULT_BACKEND
+
+    if backend != DEFAULT_BACKEND:
+        click.echo(f"backend {backend}: running on {', '.join(rt.providers)}", err=True)
 
 
 def vars_of(settings) -> dict:
