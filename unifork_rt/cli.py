@@ -222,5 +222,42 @@ def export(model_dir, out, max_seq, precision, cfg_scale, quiet):
     click.echo(f"wrote {folder}")
 
 
+@main.command(name="eval")
+@click.argument("task", type=click.Choice(["caption", "draw"]))
+@_model_option
+@click.option("--n", "n", type=int, default=100, show_default=True,
+              help="caption: held-out scenes; draw: held-out prompts per category (six categories).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Picks the held-out items and the sampling seeds.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("eval"), show_default=True,
+              help="Folder for TASK.json, TASK.md (and draw_contact_sheet.png).")
+@click.option("--cfg-scale", type=float, default=None, help="draw: guidance scale (default: the model's).")
+@click.option("--temperature", type=float, default=None, help="draw: sampling temperature (default: the model's).")
+@click.option("--top-k", type=int, default=None, help="draw: top-k (default: the model's).")
+@click.option("--top-p", type=float, default=None, help="draw: top-p (default: the model's).")
+@_backend_option
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def eval_cmd(task, model_dir, n, seed, out, cfg_scale, temperature, top_k, top_p, backend, quiet):
+    """ShapesBench: score TASK (caption or draw) on ShapesWorld's held-out split.
+
+    Prints the markdown table and writes it with the JSON report into --out.
+    """
+    from . import evaluate
+    from .runtime.pipeline import DrawSettings, UniForkRuntime
+
+    if n < 1:
+        raise click.BadParameter(f"{n}: must be >= 1", param_hint="--n")
+    with UniForkRuntime(model_dir, backend=backend) as rt:
+        if task == "caption":
+            report = evaluate.eval_caption(rt, n, seed, progress=not quiet)
+        else:
+            settings = DrawSettings.for_bundle(rt.bundle, cfg_scale=cfg_scale, temperature=temperature,
+                                               top_k=top_k, top_p=top_p)
+            report, samples = evaluate.eval_draw(rt, n, seed, settings, progress=not quiet)
+            evaluate.contact_sheet(samples, out / "draw_contact_sheet.png")
+    js, md = evaluate.write_report(report, out, task)
+    click.echo(md.read_text(), nl=False)
+    click.echo(f"wrote {js} and {md}" + (f" and {out / 'draw_contact_sheet.png'}" if task == "draw" else ""))
+
+
 if __name__ == "__main__":
     main()

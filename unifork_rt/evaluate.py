@@ -1,0 +1,102 @@
+"""ShapesBench: evaluate a bundle on ShapesWorld's held-out split (no torch).
+
+caption: held-out scenes -> rendered images -> captions -> exact match + per-attribute accuracy.
+draw:    held-out prompts, n per category -> images -> detector -> GenEval-style table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .data import scoring, shapes_world as sw
+from .io import atomic_path, atomic_write_text
+from .runtime.images import pixels_from_uint8
+from .runtime.pipeline import DrawSettings, UniForkRuntime
+
+
+def eval_caption(rt: UniForkRuntime, n: int, seed: int = 0, batch: int = 32, progress: bool = False) -> dict:
+    """Greedy captions of n held-out scenes; the report plus every prediction."""
+    _check_world(rt)
+    scenes = sw.held_out_scenes(n, seed)
+    preds = []
+    bar = _tqdm(progress, total=n, desc="caption", unit="image")
+    for i in range(0, n, batch):
+        chunk = scenes[i:i + batch]
+        preds += rt.caption([pixels_from_uint8(sw.render(s)) for s in chunk], max_new_tokens=24)
+        bar.update(len(chunk))
+    bar.close()
+    report = scoring.caption_report(preds, scenes)
+    report["samples"] = [{"reference": sw.caption(s), "prediction": p} for s, p in zip(scenes, preds)]
+    return report
+
+
+def eval_draw(rt: UniForkRuntime, n_per_category: int, seed: int = 0, settings: DrawSettings | None = None,
+              progress: bool = False) -> tuple[dict, list]:
+    """One image per held-out prompt (seed + index); the report and (example, image, passed) triples."""
+    _check_world(rt)
+    settings = settings or DrawSettings.for_bundle(rt.bundle)
+    examples = sw.held_out_prompts(n_per_category, seed)
+    images = []
+    bar = _tqdm(progress, total=len(examples), desc="draw", unit="image")
+    for i, ex in enumerate(examples):
+        images.append(rt.decode(rt.draw_codes(ex.prompt, 1, settings, seed=seed + i))[0])
+        bar.update(1)
+    bar.close()
+    report = scoring.draw_report([e.prompt for e in examples], images)
+    report["settings"] = dataclasses.asdict(settings)
+    samples = [(e, img, scoring.score_drawing(e.prompt, img)) for e, img in zip(examples, images)]
+    return report, samples
+
+
+def contact_sheet(samples: list, path: Path, per_category: int = 8, scale: int = 2) -> Path:
+    """A PNG grid: one row per category, its first samples, a green (pass) or red (fail) frame."""
+    by_cat: dict[str, list] = {}
+    for ex, img, ok in samples:
+        by_cat.setdefault(ex.category, []).append((ex.prompt, img, ok))
+    cell, label_w = 64 * scale + 8, 110
+    rows = [c for c in sw.CATEGORIES if c in by_cat]
+    per_category = min(per_category, max(len(v) for v in by_cat.values()))
+    sheet = Image.new("RGB", (label_w + cell * per_category, (cell + 14) * len(rows)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, cat in enumerate(rows):
+        y = r * (cell + 14)
+        draw.text((4, y + cell // 2), cat, fill="black")
+        for c, (prompt, img, ok) in enumerate(by_cat[cat][:per_category]):
+            x = label_w + c * cell
+            draw.rectangle([x, y, x + cell - 3, y + cell - 3], outline=(40, 170, 60) if ok else (220, 40, 40), width=3)
+            sheet.paste(Image.fromarray(img).resize((64 * scale, 64 * scale), Image.Resampling.NEAREST), (x + 3, y + 3))
+            draw.text((x, y + cell - 2), prompt[:24], fill=(90, 90, 90))
+    with atomic_path(path) as tmp:
+        sheet.save(tmp, format="PNG")
+    return path
+
+
+def write_report(report: dict, out: Path, name: str) -> tuple[Path, Path]:
+    md = scoring.markdown_table(report)
+    atomic_write_text(out / f"{name}.json", json.dumps(report, indent=1, default=_jsonable) + "\n")
+    atomic_write_text(out / f"{name}.md", md + "\n")
+    return out / f"{name}.json", out / f"{name}.md"
+
+
+def _jsonable(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    raise TypeError(type(x).__name__)
+
+
+def _check_world(rt: UniForkRuntime) -> None:
+    from .errors import InputError
+
+    if rt.cfg.image.image_size != sw.CANVAS:
+        raise InputError(f"ShapesBench needs a {sw.CANVAS}px model; this one draws {rt.cfg.image.image_size}px images")
+
+
+def _tqdm(enabled: bool, **kw):
+    from tqdm import tqdm
+
+    return tqdm(disable=not enabled, leave=False, **kw)
