@@ -29,7 +29,7 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
         raise InputError(f"image {path} is not a file")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("error")  # Pillow warns (not raises) on some truncated files: refuse them
             with Image.open(path) as im:
                 w, h = im.size
                 if w * h > MAX_PIXELS:
@@ -45,7 +45,7 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
         raise InputError(f"image {path} is too large (possible decompression bomb): downscale it first") from None
     except UnidentifiedImageError:
         raise InputError(f"{path} is not an image Pillow can read (corrupt, or not an image file)") from None
-    except (OSError, ValueError, SyntaxError) as e:
+    except (OSError, ValueError, SyntaxError, Warning) as e:
         raise InputError(f"image {path} is truncated or corrupt ({e})") from None
     if rgb.size != (size, size):
         rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)

@@ -1,0 +1,113 @@
+"""Hardening: property-based prompts and images, thread safety, atomic outputs."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from PIL import Image
+
+from unifork_rt.errors import UniforkError
+from unifork_rt.runtime.images import load_image, save_png
+from unifork_rt.runtime.pipeline import DrawSettings, UniForkRuntime
+
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def rt(micro_bundle):
+    with UniForkRuntime(micro_bundle) as r:
+        yield r
+
+
+@FAST
+@given(prompt=st.one_of(
+    st.text(max_size=40),
+    st.text(alphabet=st.characters(categories=["Cc", "Zs"]), max_size=10),  # control characters, spaces
+    st.just("\u202e\u0000abc"), st.just("🟥 circle " * 30), st.just(" \t\n "),
+))
+def test_any_prompt_draws_or_fails_clearly(rt, prompt):
+    try:
+        codes = rt.draw_codes(prompt, n=1, settings=DrawSettings(cfg_scale=1.0, temperature=0.0))
+    except UniforkError as e:
+        assert str(e) and "\n" not in str(e)
+        return
+    assert prompt.strip() and codes.shape == (1, 16, 2)
+
+
+MODES = ["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "YCbCr", "I", "I;16", "F", "HSV", "LAB"]
+
+
+def _image(mode: str, w: int, h: int, seed: int) -> Image.Image:
+    rgb = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    im = Image.fromarray(rgb)
+    if mode == "I;16":
+        return Image.fromarray(np.asarray(im.convert("L")).astype(np.uint16) * 257)
+    return im.convert(mode)
+
+
+@FAST
+@given(mode=st.sampled_from(MODES), w=st.integers(1, 300), h=st.integers(1, 300), seed=st.integers(0, 9),
+       fmt=st.sampled_from(["PNG", "TIFF", "JPEG", "BMP", "GIF", "WEBP"]), cut=st.sampled_from([None, 0.5, 0.05]),
+       ext=st.sampled_from([".png", ".jpg", ".txt"]))
+def test_any_image_file_loads_or_fails_clearly(tmp_path_factory, mode, w, h, seed, fmt, cut, ext):
+    path = tmp_path_factory.mktemp("img") / f"x{ext}"
+    buf = io.BytesIO()
+    try:
+        _image(mode, w, h, seed).save(buf, format=fmt)
+    except (OSError, ValueError, KeyError):
+        return  # Pillow cannot write this mode in this format: nothing to test
+    data = buf.getvalue()
+    path.write_bytes(data[: int(len(data) * cut)] if cut else data)
+    try:
+        px = load_image(path, 64)
+    except UniforkError as e:
+        assert str(e) and "\n" not in str(e)
+        return
+    assert px.shape == (3, 64, 64) and px.dtype == np.float32
+    assert np.isfinite(px).all() and px.min() >= -1 and px.max() <= 1
+    assert min(w, h) >= 8
+
+
+def test_threads_share_one_runtime(rt):
+    """The documented contract: one UniForkRuntime may be called from several threads at once."""
+    pixels = list(np.random.default_rng(0).uniform(-1, 1, (4, 3, 64, 64)).astype(np.float32))
+    s = DrawSettings(cfg_scale=2.0)
+    want_cap = [rt.caption_ids([p], max_new_tokens=6, temperature=1.0, seed=i) for i, p in enumerate(pixels)]
+    want_draw = [rt.draw_codes("a red circle", 1, s, seed=i) for i in range(4)]
+    got_cap, got_draw, errors = [None] * 4, [None] * 4, []
+
+    def work(i):
+        try:
+            for _ in range(3):
+                got_cap[i] = rt.caption_ids([pixels[i]], max_new_tokens=6, temperature=1.0, seed=i)
+                got_draw[i] = rt.draw_codes("a red circle", 1, s, seed=i)
+        except Exception as e:  # noqa: BLE001 - reported below with the thread's index
+            errors.append((i, e))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    assert got_cap == want_cap
+    assert all(np.array_equal(a, b) for a, b in zip(got_draw, want_draw))
+
+
+def test_failed_png_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "x.png"
+    save_png(np.zeros((8, 8, 3), np.uint8), path)
+    before = path.read_bytes()
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("os.replace", boom)
+    with pytest.raises(UniforkError, match="disk is full"):
+        save_png(np.full((8, 8, 3), 255, np.uint8), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["x.png"]  # no temporary file left
