@@ -33,3 +33,34 @@ def test_eval_caption_and_draw(micro_bundle, tmp_path):
 
     res = CliRunner().invoke(main, ["eval", "draw", "--model", str(micro_bundle), "--n", "0"])
     assert res.exit_code == 2 and "must be >= 1" in res.output
+
+
+def test_mutual_knn_metric():
+    import numpy as np
+
+    from unifork_rt.model.align import mutual_knn
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(50, 8))
+    assert mutual_knn(a, a * 3.0, k=5) == 1.0  # same geometry (cosine) -> full overlap
+    rot = np.linalg.qr(rng.normal(size=(8, 8)))[0]
+    assert mutual_knn(a, a @ rot, k=5) == 1.0  # rotations keep every neighbour
+    chance = mutual_knn(a, rng.normal(size=(50, 8)), k=5)
+    assert chance < 0.3  # independent spaces: about k / n
+    # hand-made case: 4 points on a line vs the same order reversed in pairs
+    x = np.array([[1, 0.0], [1, 0.1], [1, 1.0], [1, 1.1]])
+    y = np.array([[1, 1.0], [1, 1.1], [1, 0.0], [1, 0.1]])  # pairs swapped: same neighbour structure
+    assert mutual_knn(x, y, k=1) == 1.0
+
+
+def test_align_cli_on_micro(micro_model_dir, tmp_path):
+    pytest = __import__("pytest")
+    pytest.importorskip("torch")
+    pytest.importorskip("matplotlib")
+    res = CliRunner().invoke(main, ["align", "--model", str(micro_model_dir), "--n", "12", "--k", "3",
+                                    "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    rep = json.loads((tmp_path / "align.json").read_text())
+    assert len(rep["understanding"]) == len(rep["generation"]) == 4  # micro: 2 trunk + 2 branch layers
+    assert all(0 <= v <= 1 for v in rep["understanding"] + rep["generation"])
+    assert Image.open(tmp_path / "align.png").size[0] > 300

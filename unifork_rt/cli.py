@@ -259,5 +259,41 @@ def eval_cmd(task, model_dir, n, seed, out, cfg_scale, temperature, top_k, top_p
     click.echo(f"wrote {js} and {md}" + (f" and {out / 'draw_contact_sheet.png'}" if task == "draw" else ""))
 
 
+@main.command()
+@click.option("--model", "model_dir", required=True, type=click.Path(path_type=Path),
+              help="A model folder (config.json, model.safetensors, tokenizer.json): the analysis needs PyTorch.")
+@click.option("--n", "n", type=int, default=96, show_default=True, help="Held-out samples per task.")
+@click.option("--k", "k", type=int, default=10, show_default=True, help="Neighbours in the mutual-kNN metric.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--cfg-scale", type=float, default=2.0, show_default=True, help="Guidance for the drawings.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("align"), show_default=True,
+              help="Folder for align.json and align.png.")
+def align(model_dir, n, k, seed, cfg_scale, out):
+    """Image-text alignment per layer (mutual kNN) for understanding and generation.
+
+    The UniFork paper finds understanding alignment rising with depth and generation
+    alignment rising then falling; this measures both curves on your model.
+    """
+    from .errors import require
+
+    require("torch", "train", "unifork-rt align")
+    from tokenizers import Tokenizer
+
+    from .io import atomic_write_text
+    from .model import align as al
+    from .model.checkpoint import load_model
+
+    if not 1 <= k < n:
+        raise click.BadParameter(f"need 1 <= k < n (got k={k}, n={n})", param_hint="--k")
+    model = load_model(model_dir)
+    tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    result = al.alignment(model, lambda t: tok.encode(t, add_special_tokens=False).ids, n, k, seed, cfg_scale)
+    atomic_write_text(out / "align.json", json.dumps(result, indent=1) + "\n")
+    al.plot(result, out / "align.png")
+    for task in ("understanding", "generation"):
+        click.echo(f"{task:<14}" + " ".join(f"{v:.2f}" for v in result[task]))
+    click.echo(f"wrote {out / 'align.json'} and {out / 'align.png'}")
+
+
 if __name__ == "__main__":
     main()

@@ -18,6 +18,8 @@ from pathlib import Path
 from .errors import ConfigError, ModelFolderError
 
 CONFIG_FORMAT = 1
+# The instruction after the image in an understanding sequence: <BOI> image <EOI> CAPTION_PROMPT answer <eos>
+CAPTION_PROMPT = "Provide a one-sentence caption for the image:"
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,19 @@ class Stack(nn.Module):
             return x, kv.new_zeros(0, 2, B, kv.shape[3], T, kv.shape[5])
         return x, torch.stack(new)
 
+    def layer_outputs(self, x: torch.Tensor, start: torch.Tensor) -> list[torch.Tensor]:
+        """Every layer's output (B, T, H) for a whole sequence (no cache): for analyses."""
+        B, T, _ = x.shape
+        pos = torch.zeros((), dtype=torch.int64, device=x.device)
+        cos, sin = rope_cos_sin(T, pos, start, self.cfg.head_dim, self.cfg.rope_theta, x.dtype)
+        mask = attention_mask(0, T, pos, start)
+        empty = x.new_zeros(B, self.cfg.num_kv_heads, 0, self.cfg.head_dim)
+        outs = []
+        for layer in self.layers:
+            x, _, _ = layer(x, empty, empty, cos, sin, mask)
+            outs.append(x)
+        return outs
+
     def empty_kv(self, B: int, S: int = 0, dtype=torch.float32, device=None) -> torch.Tensor:
         """A zeroed KV buffer (L, 2, B, Hkv, S, Dh); S = 0 is the training (no cache) case."""
         c = self.cfg

@@ -19,13 +19,12 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from ..config import CAPTION_PROMPT
 from ..errors import InputError
 from .backend import DEFAULT_BACKEND, get_backend
 from .bundle import Bundle, load_bundle
 from .images import load_image, uint8_from_pixels
 from .sampling import Sampling, cfg_mix, sample
-
-CAPTION_PROMPT = "Provide a one-sentence caption for the image:"
 
 
 @dataclass(frozen=True)
