@@ -83,8 +83,8 @@ def train(stage, out, init, preset, steps, minutes, seed, resume, batch_size, un
         given["data"] = str(data)
     given.update(seed=seed, bad_rows=bad_rows)
     if stage == "3":
-        if init is None:
-            raise InputError("--stage 3 starts from the stage 2 folder: pass --init")
+        if init is None or preset is not None:
+            raise InputError("--stage 3 starts from the stage 2 folder: pass --init (and no --preset)")
         folder = run_stage3(default_settings("3-gen", **given), default_settings("3-und", **given), init, out, resume)
     else:
         folder = run_stage(default_settings(stage, **given), out, init=init, preset=preset, resume=resume)
