@@ -1,0 +1,105 @@
+"""Recipes: the whole pipeline, tokenizer -> stage 1 -> 2 -> 3 (+ merge), as one command.
+
+    OUT/tokenizer  OUT/stage1  OUT/stage2  OUT/stage3/{gen,und}  ->  OUT/model (merged)
+
+Each step is an ordinary stage run, so the recipe is resumable as a whole: finished stages
+(done.json) are skipped and an interrupted one continues from its checkpoint with --resume.
+Step counts are sized for 2 CPU cores (timings in docs/TRAINING.md); `minutes` instead
+gives each stage its share of a total time budget.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InputError
+from ..model.checkpoint import CONFIG, TOKENIZER, WEIGHTS
+from . import dist as dist_mod
+from .stages import DONE, StageSettings, default_settings, run_stage, run_stage3
+from .state import CHECKPOINT
+
+
+@dataclass(frozen=True)
+class RecipeStage:
+    folder: str  # under OUT
+    stage: str
+    steps: int
+    share: float  # of a --minutes budget
+    options: dict = field(default_factory=dict)  # StageSettings fields beyond the stage defaults
+
+
+@dataclass(frozen=True)
+class Recipe:
+    preset: str
+    stages: tuple[RecipeStage, ...]
+    note: str
+
+
+# shapes: ~95 min on 2 cores at the step times measured in docs/TRAINING.md. Stage 2 gets
+# most of the time (the calibration run's loss was still falling at 38 min); generation
+# prompts lean on color_attr and position, and 20 % are null prompts for guidance.
+_GEN_MIX = (("single_object", 1.0), ("two_objects", 1.5), ("counting", 1.5), ("colors", 1.0),
+            ("position", 3.0), ("color_attr", 3.5), ("caption", 1.5))
+SHAPES = Recipe("shapes", (
+    RecipeStage("tokenizer", "tokenizer", 700, 0.15,
+                dict(batch_size=64, lr=1e-3, warmup=50, eval_every=50, target=1.0, save_every=100)),
+    RecipeStage("stage1", "1", 150, 0.03, dict(eval_n=0, save_every=100)),
+    RecipeStage("stage2", "2", 3200, 0.64, dict(mix=_GEN_MIX, null_rate=0.2, save_every=200)),
+    RecipeStage("stage3/gen", "3-gen", 1000, 0.14, dict(mix=_GEN_MIX, null_rate=0.2, save_every=200, eval_n=0)),
+    RecipeStage("stage3/und", "3-und", 300, 0.04, dict(save_every=100, eval_n=0)),
+), note="tokenizer -> stage 1 -> 2 -> 3 for the shipped ShapesWorld model")
+
+# micro: seconds, for tests and smoke runs of the whole pipeline.
+MICRO = Recipe("micro", (
+    RecipeStage("tokenizer", "tokenizer", 10, 0.2, dict(batch_size=16, eval_every=0, eval_n=0)),
+    RecipeStage("stage1", "1", 4, 0.1, dict(batch_size=8, und_batch_size=8, eval_n=0)),
+    RecipeStage("stage2", "2", 6, 0.4, dict(batch_size=8, und_batch_size=8, eval_n=0)),
+    RecipeStage("stage3/gen", "3-gen", 4, 0.2, dict(batch_size=8, eval_n=0)),
+    RecipeStage("stage3/und", "3-und", 4, 0.1, dict(und_batch_size=8, eval_n=0)),
+), note="the whole pipeline in seconds (untrained quality)")
+
+RECIPES: dict[str, Recipe] = {"shapes": SHAPES, "micro": MICRO}
+
+
+def get_recipe(name: str) -> Recipe:
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise InputError(f"unknown recipe {name!r}; valid: {', '.join(RECIPES)}") from None
+
+
+def recipe_settings(recipe: Recipe, minutes: float | None, seed: int, scale: float = 1.0) -> list[StageSettings]:
+    """Settings of every stage: the recipe's step counts (times `scale`), or shares of `minutes`."""
+    out = []
+    for r in recipe.stages:
+        budget = dict(minutes=minutes * r.share) if minutes is not None else dict(steps=max(1, round(r.steps * scale)))
+        out.append(default_settings(r.stage, seed=seed, **r.options, **budget))
+    return out
+
+
+def run_recipe(recipe: Recipe, out: Path, minutes: float | None = None, seed: int = 0, scale: float = 1.0,
+               resume: bool = False) -> Path:
+    """Run every stage into OUT/...; returns OUT/model, the merged model folder."""
+    out = Path(out)
+    settings = dict(zip((r.folder for r in recipe.stages), recipe_settings(recipe, minutes, seed, scale)))
+    if not resume and out.exists() and any(out.iterdir()):
+        raise InputError(f"{out} is not empty: pass --resume to continue the recipe there, or choose a new --out")
+
+    def started(folder: str) -> bool:
+        return (out / folder / CHECKPOINT).is_file() or (out / folder / DONE).is_file()
+
+    run_stage(settings["tokenizer"], out / "tokenizer", preset=recipe.preset, resume=resume and started("tokenizer"))
+    run_stage(settings["stage1"], out / "stage1", init=out / "tokenizer", resume=resume and started("stage1"))
+    run_stage(settings["stage2"], out / "stage2", init=out / "stage1", resume=resume and started("stage2"))
+    run_stage3(settings["stage3/gen"], settings["stage3/und"], out / "stage2", out / "stage3",
+               resume=resume and any(started(f) for f in ("stage3/gen", "stage3/und", "stage3")))
+    final = out / "model"
+    dist = dist_mod.setup()
+    if dist.is_main:  # the shipped folder: exactly what load_model and the exporter read
+        final.mkdir(parents=True, exist_ok=True)
+        for name in (CONFIG, WEIGHTS, TOKENIZER, DONE):
+            shutil.copyfile(out / "stage3" / name, final / name)
+    dist.barrier()
+    return final

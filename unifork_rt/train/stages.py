@@ -1,0 +1,286 @@
+"""The training stages (DESIGN.md §2) and the Stage 3 merge.
+
+    tokenizer  RQ-VAE on images (+ the text BPE when the start has no tokenizer.json)
+    1          alignment: connector + depth head + BOI/EOI; LLM frozen; both tasks
+    2          joint: everything but the image tokenizer; gen + und in every step
+    3-gen      gen branch + norm_gen + depth head, generation only      ┐ both from the same
+    3-und      und branch + norm (+ an untied lm_head), understanding  ┘ stage 2 folder
+    merge      gen's tensors from 3-gen, und's from 3-und, the rest must be untouched
+
+The image tokenizer is frozen in every stage after its own. Each stage reads a model folder
+(--init) and writes one (--out): config.json, model.safetensors, tokenizer.json, plus
+checkpoint.safetensors (for --resume), log.jsonl (one row per step) and done.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..config import preset as get_preset
+from ..errors import InputError, ModelFolderError
+from ..io import atomic_write_text
+from ..model.checkpoint import TOKENIZER, WEIGHTS, load_into, load_model, load_state, save_model
+from ..model.unifork import UniFork
+from . import dist as dist_mod
+from . import loop
+from .data import DEFAULT_MIX, DEFAULT_NULL_RATE, GenerationSampler, ImageSampler, UnderstandingSampler
+from .imagefolder import load_imagefolder
+from .jobs import VQJob, YJob
+from .state import CHECKPOINT
+from .tokenizer import build_text_tokenizer, check_tokenizer, load_text_tokenizer
+
+DONE = "done.json"
+
+# Top-level modules each stage trains (names of UniFork attributes; all else is frozen).
+TRAINS: dict[str, tuple[str, ...]] = {
+    "tokenizer": ("image_tokenizer",),
+    "1": ("connector", "boi", "eoi", "head"),
+    "2": ("embed_tokens", "boi", "eoi", "connector", "trunk", "und", "norm", "lm_head", "gen", "norm_gen", "head"),
+    "3-gen": ("gen", "norm_gen", "head"),
+    # A tied lm_head IS embed_tokens, which both tasks read: it stays frozen, which is what
+    # keeps the two stage 3 runs on disjoint parameters. An untied one belongs to und alone.
+    "3-und": ("und", "norm", "lm_head"),
+}
+TASKS = {"tokenizer": (), "1": ("gen", "und"), "2": ("gen", "und"), "3-gen": ("gen",), "3-und": ("und",)}
+STAGES = tuple(TRAINS)
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """Everything that decides a stage's result; CLI options map one to one onto fields."""
+
+    stage: str
+    steps: int | None = None  # exactly one of steps / minutes
+    minutes: float | None = None
+    seed: int = 0
+    batch_size: int = 32  # images (tokenizer) or generation sequences, per rank
+    und_batch_size: int = 32  # understanding sequences per rank
+    lr: float = 1e-3
+    warmup: int = 100
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    save_every: int = 200
+    null_rate: float = DEFAULT_NULL_RATE
+    mix: tuple[tuple[str, float], ...] = tuple(DEFAULT_MIX.items())
+    data: str | None = None  # an imagefolder instead of ShapesWorld
+    bad_rows: str = "fail"
+    restart_every: int = 50  # tokenizer: dead-code restart period
+    eval_every: int = 0  # tokenizer: held-out reconstruction check period (0: only at the end)
+    target: float | None = None  # tokenizer: stop once that share of reconstructions reads right
+    eval_n: int = 300  # held-out items for end-of-stage evaluation (0: none); drawing uses n/15 per category
+
+    def validate(self) -> "StageSettings":
+        if self.stage not in STAGES:
+            raise InputError(f"unknown stage {self.stage!r}; valid: {', '.join(STAGES)} (or 3 for both + merge)")
+        if self.batch_size <= 0 or self.und_batch_size <= 0:
+            raise InputError("batch sizes must be positive")
+        return self
+
+    def loop_settings(self) -> loop.LoopSettings:
+        return loop.LoopSettings(self.steps, self.minutes, self.lr, self.warmup, self.min_lr_ratio,
+                                 self.weight_decay, self.grad_clip, self.save_every)
+
+
+# Defaults that differ by stage (the CLI overlays the options a user gives).
+STAGE_DEFAULTS: dict[str, dict] = {
+    "tokenizer": dict(batch_size=64, lr=1e-3, warmup=50, eval_every=100),
+    "1": dict(lr=1e-3, warmup=50),
+    "2": dict(lr=1e-3, warmup=100),
+    "3-gen": dict(lr=3e-4, warmup=20, min_lr_ratio=0.0),
+    "3-und": dict(lr=3e-4, warmup=20, min_lr_ratio=0.0),
+}
+
+
+def default_settings(stage: str, **given) -> StageSettings:
+    """The stage's defaults with `given` fields replaced."""
+    if stage not in STAGE_DEFAULTS:
+        raise InputError(f"unknown stage {stage!r}; valid: {', '.join(STAGES)}")
+    return StageSettings(stage=stage, **{**STAGE_DEFAULTS[stage], **given}).validate()
+
+
+def trainable_names(model: UniFork, stage: str) -> list[str]:
+    mods = TRAINS[stage]
+    return [n for n, _ in model.named_parameters() if n.split(".", 1)[0] in mods]
+
+
+def freeze_for(model: UniFork, stage: str) -> list[str]:
+    names = set(trainable_names(model, stage))
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in names)
+    return sorted(names)
+
+
+def _log(msg: str, dist) -> None:
+    if dist.is_main:
+        print(msg, flush=True)
+
+
+def _start_model(s: StageSettings, init: Path | None, preset: str | None, dist):
+    """(model, tokenizer) a stage starts from: a model folder, or a preset for the tokenizer stage."""
+    if (init is None) == (preset is None):
+        raise InputError("give exactly one of --init MODEL_DIR or --preset NAME")
+    if preset is not None:
+        if s.stage != "tokenizer":
+            raise InputError(f"stage {s.stage} starts from a trained model folder: pass --init with the "
+                             "previous stage's --out (only --stage tokenizer starts from a --preset)")
+        cfg = get_preset(preset)
+        torch.manual_seed(s.seed)  # the same initial weights on every rank and every rerun
+        model = UniFork(cfg)
+        tok = build_text_tokenizer(cfg.text.vocab_size)
+    else:
+        model = load_model(init)
+        if (init / TOKENIZER).is_file():
+            tok = load_text_tokenizer(init / TOKENIZER)
+        elif s.stage == "tokenizer":
+            tok = build_text_tokenizer(model.cfg.text.vocab_size)
+        else:
+            raise ModelFolderError(f"{init} has no {TOKENIZER}: run --stage tokenizer on it first")
+    c = model.cfg
+    check_tokenizer(tok, c.text.vocab_size, c.eos_token_id, c.pad_token_id, "the text tokenizer")
+    return model.train(), tok
+
+
+def _prepare_out(out: Path, resume: bool, dist) -> bool:
+    """Check --out against --resume; True when the stage is already finished."""
+    if (out / DONE).is_file():
+        if resume:
+            _log(f"{out} is already finished ({DONE}); nothing to resume", dist)
+            return True
+        raise InputError(f"{out} already holds a finished stage: choose a new --out (or delete it)")
+    if resume and not (out / CHECKPOINT).is_file():
+        raise InputError(f"--resume: {out} has no {CHECKPOINT} yet; drop --resume to start the stage")
+    if not resume and (out / CHECKPOINT).is_file():
+        raise InputError(f"{out} holds an unfinished run: pass --resume to continue it, or choose a new --out")
+    if dist.is_main:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InputError(f"cannot create --out {out}: {e.strerror}") from None
+        if not resume:
+            (out / "log.jsonl").unlink(missing_ok=True)
+    dist.barrier()
+    return False
+
+
+def run_stage(s: StageSettings, out: Path, init: Path | None = None, preset: str | None = None,
+              resume: bool = False) -> Path:
+    """Train one stage into the model folder `out`; returns it. Works under torchrun."""
+    s.validate()
+    if s.stage in ("3-gen", "3-und") and init is None:
+        raise InputError("stage 3 starts from the stage 2 folder: pass --init")
+    dist = dist_mod.setup()
+    out = Path(out)
+    if _prepare_out(out, resume, dist):
+        return out
+    model, tok = _start_model(s, init, preset, dist)
+    model.to(dist.device)
+    trained = freeze_for(model, s.stage)
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    _log(f"stage {s.stage}: training {n_train:,} of {sum(p.numel() for p in model.parameters()):,} "
+         f"parameters ({', '.join(TRAINS[s.stage])}); {dist.world} process(es) on {dist.device}", dist)
+    folder = load_imagefolder(s.data, model.cfg.image.image_size, s.bad_rows, report=lambda m: _log(m, dist)) \
+        if s.data is not None else None
+    job = _make_job(s, model, tok, folder, dist)
+    if dist.is_main:  # the folder is complete (config + tokenizer) from the start
+        model.cfg.save(out / "config.json")
+        atomic_write_text(out / TOKENIZER, tok.to_str())
+    run_info = {"settings": dataclasses.asdict(s), "init": str(init) if init else None, "preset": preset,
+                "config": model.cfg.to_dict(), "trained": len(trained)}
+    summary = loop.run(job, model, s.loop_settings(), out, resume, dist, json.loads(json.dumps(run_info)),
+                       desc=f"stage {s.stage}")
+    if dist.is_main:
+        save_model(model, out, metadata={"stage": s.stage})
+        summary["eval"] = _evaluate(s, model, tok, folder, job)
+        atomic_write_text(out / DONE, json.dumps({"stage": s.stage, **summary}, indent=2) + "\n")
+        _log(f"stage {s.stage} done: {json.dumps(summary)}", dist)
+    dist.barrier()
+    return out
+
+
+def _make_job(s: StageSettings, model: UniFork, tok, folder, dist):
+    r, w = dist.rank, dist.world
+    if s.stage == "tokenizer":
+        sampler = ImageSampler(folder, s.batch_size, s.seed, r, w)
+        # the held-out check is a ShapesWorld measure: with user data only the loss is shown
+        eval_n = s.eval_n if folder is None else 0
+        return VQJob(model, sampler, dist, s.restart_every, s.seed, s.eval_every, eval_n, s.target)
+    tasks = TASKS[s.stage]
+    gen = GenerationSampler(folder, tok, s.batch_size, s.seed, r, w, dict(s.mix), s.null_rate) \
+        if "gen" in tasks else None
+    und = UnderstandingSampler(folder, tok, s.und_batch_size, s.seed, r, w) if "und" in tasks else None
+    return YJob(model, gen, und, dist)
+
+
+def _evaluate(s: StageSettings, model: UniFork, tok, folder, job) -> dict:
+    """End-of-stage held-out ShapesWorld figures (none for user data or eval_n = 0)."""
+    if folder is not None or s.eval_n <= 0:
+        return {}
+    from . import evaluate, vq
+
+    model.eval()
+    if s.stage == "tokenizer":
+        return {"recon_acc": vq.reconstruction_accuracy(model.image_tokenizer, s.eval_n)}
+    out = {}
+    if "und" in TASKS[s.stage]:
+        out["caption"] = evaluate.caption_eval(model, tok, s.eval_n)
+    if "gen" in TASKS[s.stage]:
+        out["draw"] = evaluate.draw_eval(model, tok, max(1, s.eval_n // 15))
+    return out
+
+
+def run_stage3(gen: StageSettings, und: StageSettings, init: Path, out: Path, resume: bool = False) -> Path:
+    """Both stage 3 runs from the same stage 2 folder, then the merge into `out`."""
+    out = Path(out)
+    if resume and (out / DONE).is_file():
+        return out
+    for s, sub in ((gen, "gen"), (und, "und")):
+        ck = out / sub
+        run_stage(s, ck, init=init, resume=resume and ((ck / CHECKPOINT).is_file() or (ck / DONE).is_file()))
+    dist = dist_mod.setup()
+    if dist.is_main:
+        merge_stage3(init, out / "gen", out / "und", out)
+    dist.barrier()
+    return out
+
+
+def merge_stage3(base: Path, gen: Path, und: Path, out: Path) -> Path:
+    """One model from the two stage 3 runs: each contributes only the tensors it trained.
+
+    Raises if the runs' trained sets overlap, or if any other tensor differs from `base`
+    (then the runs did not start from the same stage 2 folder)."""
+    base, gen, und, out = map(Path, (base, gen, und, out))
+    models = {k: load_model(p) for k, p in (("base", base), ("gen", gen), ("und", und))}
+    cfgs = {k: m.cfg.to_dict() for k, m in models.items()}
+    if cfgs["gen"] != cfgs["base"] or cfgs["und"] != cfgs["base"]:
+        raise ModelFolderError(f"stage 3 runs {gen} and {und} do not share the config of {base}")
+    toks = {p: (p / TOKENIZER).read_bytes() for p in (base, gen, und) if (p / TOKENIZER).is_file()}
+    if len(set(toks.values())) != 1 or len(toks) != 3:
+        raise ModelFolderError(f"{base}, {gen} and {und} must hold the same {TOKENIZER}")
+    g_names = set(trainable_names(models["base"], "3-gen"))
+    u_names = set(trainable_names(models["base"], "3-und"))
+    assert not g_names & u_names, f"stage 3 gen and und train overlapping tensors: {sorted(g_names & u_names)}"
+    states = {k: load_state(p / WEIGHTS) for k, p in (("base", base), ("gen", gen), ("und", und))}
+    merged = {}
+    for name, t in states["base"].items():
+        for run, owned in (("gen", g_names), ("und", u_names)):
+            if name not in owned and not torch.equal(states[run][name], t):
+                raise ModelFolderError(f"{name} differs between {base} and the stage 3 {run} run, which "
+                                       "should have left it frozen: were both runs started from this folder?")
+        merged[name] = states["gen"][name] if name in g_names else states["und"][name] if name in u_names else t
+    model = models["base"]
+    load_into(model, merged, f"merge of {gen} and {und}")
+    out.mkdir(parents=True, exist_ok=True)
+    save_model(model, out, tokenizer=gen / TOKENIZER, metadata={"stage": "3-merged"})
+    done = {"stage": "3-merged", "base": str(base), "gen": str(gen), "und": str(und),
+            "from_gen": len(g_names), "from_und": len(u_names), "from_base": len(merged) - len(g_names) - len(u_names)}
+    for run, path in (("gen", gen), ("und", und)):
+        if (path / DONE).is_file():
+            done[f"{run}_run"] = json.loads((path / DONE).read_text(encoding="utf-8"))
+    atomic_write_text(out / DONE, json.dumps(done, indent=2) + "\n")
+    return out
