@@ -295,5 +295,15 @@ def align(model_dir, n, k, seed, cfg_scale, out):
     click.echo(f"wrote {out / 'align.json'} and {out / 'align.png'}")
 
 
+def _register() -> None:
+    """Commands defined beside the code they drive (none imports torch at import time)."""
+    from .train.cli import COMMANDS as TRAIN_COMMANDS
+
+    for command in TRAIN_COMMANDS:
+        main.add_command(command)
+
+
+_register()
+
 if __name__ == "__main__":
     main()
