@@ -30,18 +30,10 @@ def torch_mod():
 
 
 def train_test_tokenizer(path):
-    """A small byte-level BPE over ShapesWorld's text, like the shipped model's."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    """The training path's byte-level BPE over ShapesWorld's text, at micro's vocabulary size."""
+    from unifork_rt.train.tokenizer import build_text_tokenizer
 
-    from unifork_rt.data.shapes_world import text_corpus
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=["<|endoftext|>"], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(text_corpus() + ["Provide a one-sentence caption for the image:"], trainer)
-    tok.save(str(path))
+    build_text_tokenizer(320).save(str(path))
     return path
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from ..config import CAPTION_PROMPT
 from ..errors import ModelFolderError
 
 EOS = "<|endoftext|>"
-CAPTION_PROMPT = "Provide a one-sentence caption for the image:"
 
 
 def build_text_tokenizer(vocab_size: int, corpus: list[str] | None = None) -> Tokenizer:
