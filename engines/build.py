@@ -44,7 +44,7 @@ def default_engines_dir(bundle_root: str | Path) -> Path:
 def build_engines(bundle_dir: str | Path, out_dir: str | Path | None = None, fp16: bool = False, int8: bool = False,
                   max_batch: int | None = None, max_seq: int | None = None, workspace_gb: float | None = None,
                   timing_cache: str | Path | None = None, graphs: tuple[str, ...] | None = None,
-                  force: bool = False, device: int = 0, verbose: bool = False,
+                  force: bool = False, tf32: bool = True, device: int = 0, verbose: bool = False,
                   log: Callable[[str], None] = print) -> list[Path]:
     """Build (or keep, when up to date) the engines of a bundle; returns the engine paths.
 
@@ -52,6 +52,7 @@ def build_engines(bundle_dir: str | Path, out_dir: str | Path | None = None, fp1
     (profiles.suggest_limits: 2 / 1 GB on an 8 GB Jetson). max_seq: the longest prefill the
     engines take, default the bundle's max_seq (the KV length). timing_cache: default
     OUT/timing.cache. graphs: a subset of the bundle's graphs. force: rebuild even when up to date.
+    tf32: let fp32 layers use TF32 tensor cores (TensorRT's default; False for strict fp32 parity).
     """
     bundle = load_bundle(bundle_dir)
     out = Path(out_dir) if out_dir is not None else default_engines_dir(bundle.root)
@@ -95,7 +96,8 @@ def build_engines(bundle_dir: str | Path, out_dir: str | Path | None = None, fp1
         f"{'fp16' if fp16 else 'fp32'}{' + int8' if int8 else ''}; estimated {estimate.describe()}")
     prof.check_fits(estimate, limits)
 
-    flags = BuildFlags(fp16=fp16, int8=int8, max_batch=max_batch, max_seq=max_seq, workspace_gb=float(workspace_gb))
+    flags = BuildFlags(fp16=fp16, int8=int8, tf32=tf32, max_batch=max_batch, max_seq=max_seq,
+                       workspace_gb=float(workspace_gb))
     cache_path = Path(timing_cache) if timing_cache is not None else out / TIMING_CACHE
     cache = cache_path.read_bytes() if cache_path.is_file() else b""
     logger = trt.Logger(trt.Logger.INFO if verbose else trt.Logger.WARNING)
@@ -152,6 +154,8 @@ def build_engine(trt, logger, onnx_path: Path, profiles: tuple[prof.Profile, ...
         config.set_flag(trt.BuilderFlag.FP16)
     if flags.int8:
         config.set_flag(trt.BuilderFlag.INT8)  # explicit quantization: the Q/DQ scales come from the graph
+    if not flags.tf32:
+        config.clear_flag(trt.BuilderFlag.TF32)
     for p in profiles:
         profile = builder.create_optimization_profile()
         for name, r in p.shapes:

@@ -7,7 +7,8 @@ graph. So every NAME.engine gets NAME.engine.json:
 
     {"format": 1, "graph": "trunk", "graph_sha256": "...",        <- from the bundle manifest
      "tensorrt": "10.3.0", "gpu": "NVIDIA A100-SXM4-80GB", "compute_capability": "8.0",
-     "flags": {"fp16": true, "int8": false, "max_batch": 8, "max_seq": 512, "workspace_gb": 4.0},
+     "flags": {"fp16": true, "int8": false, "tf32": true, "max_batch": 8, "max_seq": 512,
+               "workspace_gb": 4.0},
      "profiles": [{"name": "prefill", "shapes": {...}}, ...],
      "engine_sha256": "...", "engine_bytes": 123}                  <- the engine file itself
 
@@ -41,6 +42,7 @@ class StaleEngineError(UniforkError):
 class BuildFlags:
     fp16: bool = False
     int8: bool = False
+    tf32: bool = True  # TensorRT's default for fp32 layers on Ampere+; off for strict fp32 parity
     max_batch: int = 2
     max_seq: int = 0  # longest prefill the engines accept; 0: the bundle's max_seq
     workspace_gb: float = 1.0

@@ -113,7 +113,8 @@ def test_build_writes_engines_sidecars_and_timing_cache(toy, fake_gpu):
     fp = read_sidecar(out / "trunk.engine")
     assert fp["gpu"] == "Fake Orin" and fp["compute_capability"] == "8.7" and fp["tensorrt"] == "10.99.0"
     # defaults for an 8 GB shared-memory device (a Jetson): max_batch 2, 1 GB workspace
-    assert fp["flags"] == {"fp16": True, "int8": False, "max_batch": 2, "max_seq": 64, "workspace_gb": 1.0}
+    assert fp["flags"] == {"fp16": True, "int8": False, "tf32": True, "max_batch": 2, "max_seq": 64,
+                           "workspace_gb": 1.0}
     assert [p["name"] for p in fp["profiles"]] == ["prefill", "decode"]
     assert [p["name"] for p in read_sidecar(out / "rq_head.engine")["profiles"]] == ["step"]
     assert (out / "timing.cache").read_bytes() == b"t" * len(GRAPHS)  # loaded and saved after every engine
@@ -121,7 +122,7 @@ def test_build_writes_engines_sidecars_and_timing_cache(toy, fake_gpu):
 
     # what TensorRT was asked for
     trunk_cfg = fake_gpu.trt.stats.configs[GRAPHS.index("trunk")]
-    assert trunk_cfg.flags == {"FP16"} and trunk_cfg.pools == {"WORKSPACE": 1 << 30}
+    assert trunk_cfg.flags == {"FP16", "TF32"} and trunk_cfg.pools == {"WORKSPACE": 1 << 30}
     prefill, decode = (p.shapes for p in trunk_cfg.profiles)
     assert prefill["x"] == ([1, 1, 64], [2, 34, 64], [2, 64, 64]) and decode["x"] == ([1, 1, 64], [2, 1, 64], [2, 1, 64])
     assert decode["kv"][2] == [2, 2, 2, 2, 64, 16]
@@ -148,6 +149,8 @@ def test_up_to_date_engines_are_kept_and_stale_ones_rebuilt(toy, fake_gpu):
 
     B.build_engines(toy, graphs=("connector",), force=True, log=quiet)
     assert fake_gpu.trt.stats.builds == builds + 4
+    B.build_engines(toy, graphs=("connector",), tf32=False, log=quiet)  # strict fp32: a different engine
+    assert fake_gpu.trt.stats.builds == builds + 5 and fake_gpu.trt.stats.configs[-1].flags == set()
 
 
 def test_fp16_bundle_builds_with_fp16(toy, fake_gpu):

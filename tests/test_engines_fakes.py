@@ -211,7 +211,7 @@ def make_fake_tensorrt(cudart: FakeCudart, version: str = "10.99.0") -> types.Mo
     trt.Logger = Logger
     trt.TensorIOMode = _Enum(INPUT="INPUT", OUTPUT="OUTPUT")
     trt.MemoryPoolType = _Enum(WORKSPACE="WORKSPACE")
-    trt.BuilderFlag = _Enum(FP16="FP16", INT8="INT8")
+    trt.BuilderFlag = _Enum(FP16="FP16", INT8="INT8", TF32="TF32")
     trt.nptype = lambda dt: NP[dt]
 
     class Tensor:
@@ -268,7 +268,7 @@ def make_fake_tensorrt(cudart: FakeCudart, version: str = "10.99.0") -> types.Mo
 
     class Config:
         def __init__(self):
-            self.pools, self.flags, self.profiles, self.cache = {}, set(), [], None
+            self.pools, self.flags, self.profiles, self.cache = {}, {"TF32"}, [], None  # TF32: on by default
             trt.stats.configs.append(self)
 
         def set_memory_pool_limit(self, pool, size):
@@ -276,6 +276,9 @@ def make_fake_tensorrt(cudart: FakeCudart, version: str = "10.99.0") -> types.Mo
 
         def set_flag(self, flag):
             self.flags.add(flag)
+
+        def clear_flag(self, flag):
+            self.flags.discard(flag)
 
         def add_optimization_profile(self, profile):
             self.profiles.append(profile)
