@@ -16,6 +16,7 @@ fingerprints, files), not TensorRT's numerics: tests/test_engines_gpu.py does th
 from __future__ import annotations
 
 import ctypes
+import importlib.machinery
 import json
 import types
 from types import SimpleNamespace
@@ -45,6 +46,7 @@ class FakeCudart(types.ModuleType):
 
     def __init__(self, devices: int = 1, total: int = 8 << 30, integrated: bool = True, name: bytes = b"Fake Orin"):
         super().__init__("cuda.bindings.runtime")
+        self.__spec__ = importlib.machinery.ModuleSpec(self.__name__, None)  # others probe sys.modules' specs
         self.cudaError_t = _Enum(cudaSuccess=0, cudaErrorInvalidValue=1, cudaErrorNoDevice=100,
                                  cudaErrorStreamCaptureUnsupported=900)
         self.cudaMemcpyKind = _Enum(cudaMemcpyHostToDevice=1, cudaMemcpyDeviceToHost=2, cudaMemcpyDeviceToDevice=3)
@@ -199,6 +201,7 @@ def _onnx_io(path):
 
 def make_fake_tensorrt(cudart: FakeCudart, version: str = "10.99.0") -> types.ModuleType:
     trt = types.ModuleType("tensorrt")
+    trt.__spec__ = importlib.machinery.ModuleSpec("tensorrt", None)  # torch._dynamo probes sys.modules' specs
     trt.__version__ = version
     trt.stats = SimpleNamespace(builds=0, configs=[], networks=[], parsed=[])
 
