@@ -76,9 +76,9 @@ def build_engines(bundle_dir: str | Path, out_dir: str | Path | None = None, fp1
     cudart = load_cudart("building TensorRT engines")
     gpu = current_device(cudart, device)
     limits = prof.suggest_limits(gpu.total_bytes, gpu.integrated)
-    max_batch = max_batch or limits.max_batch
-    workspace_gb = workspace_gb or limits.workspace_gb
-    max_seq = max_seq or bundle.max_seq
+    max_batch = limits.max_batch if max_batch is None else max_batch
+    workspace_gb = limits.workspace_gb if workspace_gb is None else workspace_gb
+    max_seq = bundle.max_seq if max_seq is None else max_seq
     if workspace_gb <= 0:
         raise InputError(f"--workspace-gb {workspace_gb} must be > 0")
     profiles = prof.bundle_profiles(bundle, max_batch=max_batch, max_seq=max_seq)

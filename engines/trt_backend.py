@@ -141,17 +141,22 @@ class TensorRTBackend(Backend):
         self.logger = trt.Logger(trt.Logger.INFO if self.verbose else trt.Logger.WARNING)
         self.runtime = trt.Runtime(self.logger)
         rebuild = f"unifork-rt build {self.bundle.root} --out {self.engines_dir}"
-        for name, spec in self.bundle.graphs.items():
-            path = engine_path(self.engines_dir, name)
-            data = path.read_bytes() if path.is_file() else None
-            expected = make_fingerprint(name, spec.sha256, trt.__version__, self.gpu.name, self.gpu.compute_capability)
-            fp = check_engine(path, expected, data, rebuild=rebuild)
-            engine = self.runtime.deserialize_cuda_engine(data)
-            if engine is None:
-                raise StaleEngineError(f"TensorRT could not deserialize {path}: rebuild it with `{rebuild}`")
-            self.graphs[name] = self._prepare(name, spec, engine, [Profile.from_dict(p) for p in fp["profiles"]],
-                                              rebuild)
-        cuda_call(cudart, cudart.cudaStreamSynchronize(self.stream))
+        try:
+            for name, spec in self.bundle.graphs.items():
+                path = engine_path(self.engines_dir, name)
+                data = path.read_bytes() if path.is_file() else None
+                expected = make_fingerprint(name, spec.sha256, trt.__version__, self.gpu.name,
+                                            self.gpu.compute_capability)
+                fp = check_engine(path, expected, data, rebuild=rebuild)
+                engine = self.runtime.deserialize_cuda_engine(data)
+                if engine is None:
+                    raise StaleEngineError(f"TensorRT could not deserialize {path}: rebuild it with `{rebuild}`")
+                self.graphs[name] = self._prepare(name, spec, engine, [Profile.from_dict(p) for p in fp["profiles"]],
+                                                  rebuild)
+            cuda_call(cudart, cudart.cudaStreamSynchronize(self.stream))
+        except BaseException:
+            self._release()  # what was allocated before the failure
+            raise
         return self
 
     def _prepare(self, name, spec, engine, profiles: list[Profile], rebuild: str) -> _Graph:
@@ -173,10 +178,14 @@ class TensorRTBackend(Backend):
         for k, p in enumerate(profiles):
             ctx = engine.create_execution_context()
             if not ctx.set_optimization_profile_async(k, self._stream_handle):
-                raise StaleEngineError(f"engine {name}: cannot select optimization profile {k}: rebuild with `{rebuild}`")
+                raise StaleEngineError(f"engine {name}: cannot select optimization profile {k}: rebuild it with "
+                                       f"`{rebuild}`")
             contexts.append(ctx)
             # the largest shape of every tensor under this profile sizes its staging buffer
             for n in inputs:
+                if n in dynamic and n not in dict(p.shapes):
+                    raise StaleEngineError(f"engine {name}: its sidecar profile {p.name} has no range for {n}: "
+                                           f"rebuild it with `{rebuild}`")
                 shape = tuple(p.shape(n).max) if n in dynamic else tuple(engine.get_tensor_shape(n))
                 if n in dynamic and not ctx.set_input_shape(n, shape):
                     raise StaleEngineError(f"engine {name} refuses {n} {list(shape)} under profile {p.name}: rebuild "
@@ -224,7 +233,8 @@ class TensorRTBackend(Backend):
             host[n] = np.ascontiguousarray(v, dtype=g.dtypes[n])
             if n in g.dynamic:
                 self._set_shape(g, ctx, k, n, host[n].shape)
-            cuda_call(cudart, cudart.cudaMemcpyAsync(g.buffers[n].ptr, host[n].ctypes.data, host[n].nbytes, h2d, stream))
+            cuda_call(cudart, cudart.cudaMemcpyAsync(g.buffers[n].ptr, host[n].ctypes.data, host[n].nbytes, h2d,
+                                                     stream))
             ctx.set_tensor_address(n, g.buffers[n].ptr)
         if cache is not None:
             self._set_shape(g, ctx, k, "kv", cache.shape)
@@ -309,14 +319,22 @@ class TensorRTBackend(Backend):
 
     # --- close ------------------------------------------------------------------------------------
     def close(self) -> None:
-        if not self.closed and self.graphs:
-            cudart = self.cudart
-            cudart.cudaStreamSynchronize(self.stream)
-            self._drop_captures(lambda key: True)
-            for g in self.graphs.values():
-                for buf in g.buffers.values():
-                    buf.free()
-                g.contexts.clear()
-            self.graphs.clear()
-            cudart.cudaStreamDestroy(self.stream)
+        if not self.closed:
+            self._release()
         super().close()
+
+    def _release(self) -> None:
+        """Free the device memory, captured graphs, contexts and the stream (caches belong to their owners)."""
+        stream = getattr(self, "stream", None)
+        if stream is None:
+            return
+        cudart = self.cudart
+        cudart.cudaStreamSynchronize(stream)
+        self._drop_captures(lambda key: True)
+        for g in self.graphs.values():
+            for buf in g.buffers.values():
+                buf.free()
+            g.contexts.clear()
+        self.graphs.clear()
+        cudart.cudaStreamDestroy(stream)
+        self.stream = None

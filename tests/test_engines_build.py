@@ -124,7 +124,8 @@ def test_build_writes_engines_sidecars_and_timing_cache(toy, fake_gpu):
     trunk_cfg = fake_gpu.trt.stats.configs[GRAPHS.index("trunk")]
     assert trunk_cfg.flags == {"FP16", "TF32"} and trunk_cfg.pools == {"WORKSPACE": 1 << 30}
     prefill, decode = (p.shapes for p in trunk_cfg.profiles)
-    assert prefill["x"] == ([1, 1, 64], [2, 34, 64], [2, 64, 64]) and decode["x"] == ([1, 1, 64], [2, 1, 64], [2, 1, 64])
+    assert prefill["x"] == ([1, 1, 64], [2, 34, 64], [2, 64, 64])
+    assert decode["x"] == ([1, 1, 64], [2, 1, 64], [2, 1, 64])
     assert decode["kv"][2] == [2, 2, 2, 2, 64, 16]
     assert all(n.flags == 0 for n in fake_gpu.trt.stats.networks)  # explicit batch: the TensorRT 10 default
 

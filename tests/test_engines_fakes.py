@@ -391,7 +391,9 @@ def make_fake_tensorrt(cudart: FakeCudart, version: str = "10.99.0") -> types.Mo
             _, self.ins, self.outs = _onnx_io(spec["onnx"])
             self.names = list(self.ins) + list(self.outs)
             self.profiles = spec["profiles"]
-            self.session = ort.InferenceSession(spec["onnx"], providers=["CPUExecutionProvider"])
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = 1  # tiny graphs; threads only add contention on a shared machine
+            self.session = ort.InferenceSession(spec["onnx"], opts, providers=["CPUExecutionProvider"])
 
         @property
         def num_io_tensors(self):

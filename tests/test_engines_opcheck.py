@@ -106,13 +106,15 @@ def image_block():
              init("grid", np.array([1, 4, 2, 2])), init("Wd", np.ones((4, 3, 4, 4), np.float32)),
              init("lo", np.float32(-1)), init("hi", np.float32(1))]
     return model(nodes, [helper.make_tensor_value_info("pixels", F, [1, 3, 8, 8])],
-                 [helper.make_tensor_value_info("codes", I64, [1, 4]), helper.make_tensor_value_info("out", F, [1, 3, 8, 8])],
+                 [helper.make_tensor_value_info("codes", I64, [1, 4]),
+                  helper.make_tensor_value_info("out", F, [1, 3, 8, 8])],
                  inits)
 
 
 def one_op(op, in_type=F, out_type=F, domain="", **attrs):
     node = helper.make_node(op, ["a", "b"], ["c"], domain=domain, **attrs)
-    m = model([node], [helper.make_tensor_value_info("a", in_type, [2]), helper.make_tensor_value_info("b", in_type, [2])],
+    m = model([node], [helper.make_tensor_value_info("a", in_type, [2]),
+                       helper.make_tensor_value_info("b", in_type, [2])],
               [helper.make_tensor_value_info("c", out_type, [2])])
     if domain:
         m.opset_import.append(helper.make_opsetid(domain, 1))
@@ -210,8 +212,8 @@ def test_constant_node_axes_are_fine():
 
 
 def test_local_functions_and_subgraphs_are_checked():
-    fn_bad = helper.make_function("local", "Quant", ["x"], ["y"], [helper.make_node("MatMulInteger", ["x", "x"], ["y"])],
-                                  [helper.make_opsetid("", 18)])
+    fn_bad = helper.make_function("local", "Quant", ["x"], ["y"],
+                                  [helper.make_node("MatMulInteger", ["x", "x"], ["y"])], [helper.make_opsetid("", 18)])
     fn_ok = helper.make_function("local", "Double", ["x"], ["y"], [helper.make_node("Add", ["x", "x"], ["y"])],
                                  [helper.make_opsetid("", 18)])
     vi = [helper.make_tensor_value_info("a", F, [2])], [helper.make_tensor_value_info("c", F, [2])]

@@ -31,7 +31,8 @@ def test_tensorrt(tmp_path):
 
 
 def test_tensorrt_with_a_profile(tmp_path):
-    p = Profile("prefill", (("x", ShapeRange((1, 1, 8), (2, 4, 8), (2, 16, 8))), ("start", ShapeRange((1,), (2,), (2,)))))
+    p = Profile("prefill", (("x", ShapeRange((1, 1, 8), (2, 4, 8), (2, 16, 8))),
+                            ("start", ShapeRange((1,), (2,), (2,)))))
     opts = provider_list("ort-tensorrt", tmp_path, profile=p)[0][1]
     assert opts["trt_profile_min_shapes"] == "x:1x1x8,start:1"
     assert opts["trt_profile_opt_shapes"] == "x:2x4x8,start:2"

@@ -207,7 +207,9 @@ class OrtReference:
         from unifork_rt.runtime.backend import KVCache
 
         self.bundle, self.KVCache = bundle, KVCache
-        self.sessions = {n: ort.InferenceSession(str(s.path), providers=["CPUExecutionProvider"])
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        self.sessions = {n: ort.InferenceSession(str(s.path), opts, providers=["CPUExecutionProvider"])
                          for n, s in bundle.graphs.items()}
 
     def new_cache(self, graph, batch):
