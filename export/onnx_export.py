@@ -122,8 +122,8 @@ def describe(path: Path, name: str, model: UniFork, max_seq: int) -> dict:
     """The manifest entry of one graph: its file, hash, inputs/outputs and KV layout."""
     import onnx
 
+    onnx.checker.check_model(str(path))  # by path: also valid for graphs with external data (> 1 GB)
     proto = onnx.load(str(path), load_external_data=False)
-    onnx.checker.check_model(proto)
 
     def io_list(values):
         return [{"name": v.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name,

@@ -10,7 +10,10 @@ TOL = {
     "qwen_fp32": 1e-4,  # our understanding path vs transformers Qwen2ForCausalLM
     "onnx_fp32": 1e-4,  # each exported graph vs its PyTorch entry point
     "onnx_fp16": 1e-2,  # fp16 graphs (activations ~1): half precision rounding through 2 layers
-    "onnx_int8": 5e-2,  # dynamic int8 weights and activations through 2 layers
+    "onnx_int8": 5e-2,
+    "trt_fp32": 1e-4,   # TensorRT engines vs ONNX Runtime (GPU only), strict fp32 (tf32 off)
+    "trt_tf32": 5e-3,
+    "trt_fp16": 5e-2,  # dynamic int8 weights and activations through 2 layers
 }
 
 

@@ -16,6 +16,8 @@ import json
 import numpy as np
 import pytest
 
+from conftest import TOL
+
 import test_engines_checkout  # noqa: F401  (unifork_rt.engines from this checkout)
 from test_engines_toy import OrtReference, make_toy_bundle, toy_feeds
 from unifork_rt.engines import trt_env
@@ -24,7 +26,7 @@ from unifork_rt.runtime.bundle import GRAPHS, load_bundle
 
 pytestmark = pytest.mark.gpu
 
-TOL_TRT = {"fp32": 1e-4, "tf32": 5e-3, "fp16": 5e-2}
+TOL_TRT = {k[4:]: v for k, v in TOL.items() if k.startswith("trt_")}  # from the one table
 STEPS = {"trunk": (2, [7, 1, 1]), "und_branch": (1, [7, 1, 1]), "gen_branch": (2, [5, 1, 1]), "rq_head": (2, [1, 1])}
 
 

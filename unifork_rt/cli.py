@@ -96,8 +96,19 @@ def _model_option(f):
 def _backend_option(f):
     from .runtime.backend import BACKENDS, DEFAULT_BACKEND
 
+    f = click.option("--engines", "engines_dir", type=click.Path(path_type=Path), default=None,
+                     help="--backend tensorrt: the engines folder from `unifork-rt build` (default: BUNDLE/engines).")(f)
     return click.option("--backend", default=DEFAULT_BACKEND, show_default=True,
                         help=f"Execution backend: {', '.join(BACKENDS)}.")(f)
+
+
+def _runtime(model_dir, backend: str, engines_dir):
+    from .runtime.pipeline import UniForkRuntime
+
+    if engines_dir is not None and backend != "tensorrt":
+        raise click.BadParameter("only --backend tensorrt uses engines", param_hint="--engines")
+    options = {"engines_dir": engines_dir} if engines_dir is not None else {}
+    return UniForkRuntime(model_dir, backend=backend, **options)
 
 
 @main.command()
@@ -111,11 +122,12 @@ def _backend_option(f):
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same caption.")
 @_backend_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image: image, caption.")
-def caption(images, model_dir, prompt, max_new_tokens, temperature, top_k, top_p, seed, backend, as_json):
+def caption(images, model_dir, prompt, max_new_tokens, temperature, top_k, top_p, seed, backend, engines_dir,
+            as_json):
     """Caption IMAGES, one line per image (streamed token by token for a single image)."""
-    from .runtime.pipeline import CAPTION_PROMPT, UniForkRuntime
+    from .config import CAPTION_PROMPT
 
-    with UniForkRuntime(model_dir, backend=backend) as rt:
+    with _runtime(model_dir, backend, engines_dir) as rt:
         _say_providers(rt, backend)
         kw = dict(prompt=CAPTION_PROMPT if prompt is None else prompt, max_new_tokens=max_new_tokens,
                   temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
@@ -149,10 +161,10 @@ def caption(images, model_dir, prompt, max_new_tokens, temperature, top_k, top_p
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same image.")
 @_backend_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def draw(prompts, model_dir, out, n, cfg_scale, temperature, top_k, top_p, seed, backend, quiet):
+def draw(prompts, model_dir, out, n, cfg_scale, temperature, top_k, top_p, seed, backend, engines_dir, quiet):
     """Draw an image for each PROMPT; writes PNGs and prints their paths."""
     from .runtime.images import save_png
-    from .runtime.pipeline import DrawSettings, UniForkRuntime
+    from .runtime.pipeline import DrawSettings
 
     if n < 1:
         raise click.BadParameter(f"{n}: the number of images must be >= 1", param_hint="--n")
@@ -162,7 +174,7 @@ def draw(prompts, model_dir, out, n, cfg_scale, temperature, top_k, top_p, seed,
         if not p.strip():
             raise click.BadParameter("a prompt is empty: say what to draw, e.g. \"a red circle\"",
                                      param_hint="PROMPTS")
-    with UniForkRuntime(model_dir, backend=backend) as rt:
+    with _runtime(model_dir, backend, engines_dir) as rt:
         _say_providers(rt, backend)
         settings = DrawSettings.for_bundle(rt.bundle, cfg_scale=cfg_scale, temperature=temperature, top_k=top_k,
                                            top_p=top_p)
@@ -236,17 +248,17 @@ def export(model_dir, out, max_seq, precision, cfg_scale, quiet):
 @click.option("--top-p", type=float, default=None, help="draw: top-p (default: the model's).")
 @_backend_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def eval_cmd(task, model_dir, n, seed, out, cfg_scale, temperature, top_k, top_p, backend, quiet):
+def eval_cmd(task, model_dir, n, seed, out, cfg_scale, temperature, top_k, top_p, backend, engines_dir, quiet):
     """ShapesBench: score TASK (caption or draw) on ShapesWorld's held-out split.
 
     Prints the markdown table and writes it with the JSON report into --out.
     """
     from . import evaluate
-    from .runtime.pipeline import DrawSettings, UniForkRuntime
+    from .runtime.pipeline import DrawSettings
 
     if n < 1:
         raise click.BadParameter(f"{n}: must be >= 1", param_hint="--n")
-    with UniForkRuntime(model_dir, backend=backend) as rt:
+    with _runtime(model_dir, backend, engines_dir) as rt:
         if task == "caption":
             report = evaluate.eval_caption(rt, n, seed, progress=not quiet)
         else:
@@ -293,6 +305,50 @@ def align(model_dir, n, k, seed, cfg_scale, out):
     for task in ("understanding", "generation"):
         click.echo(f"{task:<14}" + " ".join(f"{v:.2f}" for v in result[task]))
     click.echo(f"wrote {out / 'align.json'} and {out / 'align.png'}")
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Engines folder. Default: BUNDLE/engines (where --backend tensorrt looks).")
+@click.option("--fp16", is_flag=True, help="Allow fp16 kernels (the usual choice on A100 and Jetson).")
+@click.option("--int8", is_flag=True, help="Allow int8 kernels (needs Q/DQ graphs; calibration is not provided).")
+@click.option("--max-batch", type=int, default=None, help="Largest batch of the profiles (2 = one CFG pair). "
+              "Default: by GPU memory (2 on an 8 GB Jetson, 8 on an A100).")
+@click.option("--max-seq", type=int, default=None, help="Longest prefill the engines take. Default: the bundle's max_seq.")
+@click.option("--workspace", "workspace_gb", type=float, default=None, help="Builder workspace in GB (default by GPU).")
+@click.option("--timing-cache", type=click.Path(path_type=Path), default=None,
+              help="Timing cache file, reused across builds (default: OUT/timing.cache).")
+@click.option("--graph", "graphs", multiple=True, help="Build only this graph (repeatable).")
+@click.option("--force", is_flag=True, help="Rebuild even when an engine is up to date.")
+@click.option("--no-tf32", is_flag=True, help="Strict fp32 (no TF32 tensor cores), for parity checks.")
+@click.option("--device", type=int, default=0, show_default=True, help="CUDA device index.")
+@click.option("--check-only", is_flag=True, help="Only check that every graph's operators are supported by "
+              "TensorRT's ONNX parser (no GPU needed).")
+@click.option("--verbose", is_flag=True, help="TensorRT's own log.")
+def build(bundle, out, fp16, int8, max_batch, max_seq, workspace_gb, timing_cache, graphs, force, no_tf32, device,
+          check_only, verbose):
+    """Build TensorRT engines from a graph BUNDLE (on the GPU that will run them).
+
+    Each engine gets a sidecar fingerprint (graph hash, TensorRT version, GPU, flags); a stale
+    engine is rebuilt with a message. See docs/ENGINES.md for A100 and Jetson commands.
+    """
+    from .engines import opcheck
+    from .runtime.bundle import load_bundle
+
+    if check_only:
+        reports = opcheck.check_bundle(load_bundle(bundle))
+        click.echo(opcheck.format_report(reports))
+        if not all(r.ok for r in reports.values()):
+            raise SystemExit(1)
+        return
+    from .engines.build import build_engines
+
+    paths = build_engines(bundle, out, fp16=fp16, int8=int8, max_batch=max_batch, max_seq=max_seq,
+                          workspace_gb=workspace_gb, timing_cache=timing_cache, graphs=tuple(graphs) or None,
+                          force=force, tf32=not no_tf32, device=device, verbose=verbose, log=click.echo)
+    for p in paths:
+        click.echo(str(p))
 
 
 def _register() -> None:

@@ -60,7 +60,7 @@ def rope_cos_sin(T: int, pos: torch.Tensor, start: torch.Tensor, head_dim: int, 
     device = start.device
     inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim))
     p = (pos + torch.arange(T, device=device))[None, :] - start[:, None]  # (B, T)
-    p = torch.clamp(p, min=0).to(torch.float32)
+    p = p.to(torch.float32).clamp(min=0)  # clamp as float: TensorRT's Clip is listed for float types only
     freqs = p[..., None] * inv_freq  # (B, T, Dh/2)
     emb = torch.cat([freqs, freqs], dim=-1)[:, None]  # (B, 1, T, Dh)
     return emb.cos().to(dtype), emb.sin().to(dtype)

@@ -171,17 +171,11 @@ class UniForkRuntime:
         s = settings or DrawSettings.for_bundle(self.bundle)
         if n < 1:
             raise InputError(f"--n {n}: the number of images must be >= 1")
-        if not prompt.strip():
-            raise InputError("the prompt is empty: say what to draw, e.g. \"a red circle\"")
         sampling = Sampling(s.temperature, s.top_k, s.top_p)
         rng = np.random.default_rng(seed)
-        ids = self.encode_text(prompt)
+        ids = self.draw_prompt_ids(prompt)
         im = self.cfg.image
         N, D, P = im.num_cells, im.depth, len(ids)
-        S = self.bundle.max_seq
-        if P + N > S:
-            raise InputError(f"the prompt is {P} tokens; with {N} image cells it needs {P + N} positions but "
-                             f"max_seq is {S}: shorten it or re-export with --max-seq {P + N + 64}")
         guided = s.cfg_scale != 1.0
         B = 2 * n if guided else n
         H = self.embed.shape[1]
@@ -212,6 +206,17 @@ class UniForkRuntime:
                 hidden = self._step(emb, caches, P + 1 + cell, start, "gen_branch")[:, -1]
         return codes[:n]
 
+    def draw_prompt_ids(self, prompt: str) -> list[int]:
+        """Token ids of a drawing prompt, checked: not empty, and it fits max_seq with the image."""
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise InputError("the prompt is empty: say what to draw, e.g. \"a red circle\"")
+        ids = self.encode_text(prompt)
+        N, S = self.cfg.image.num_cells, self.bundle.max_seq
+        if len(ids) + N > S:
+            raise InputError(f"the prompt is {len(ids)} tokens; with {N} image cells it needs {len(ids) + N} "
+                             f"positions but max_seq is {S}: shorten it or re-export with --max-seq {len(ids) + N + 64}")
+        return ids
+
     def decode(self, codes: np.ndarray) -> list[np.ndarray]:
         pixels = self.backend.run("vision_decoder", {"codes": codes})["pixels"]
         return [uint8_from_pixels(p) for p in pixels]
@@ -222,6 +227,9 @@ class UniForkRuntime:
         if isinstance(prompts, str):
             prompts = [prompts]
         s = DrawSettings.for_bundle(self.bundle, **settings)
+        Sampling(s.temperature, s.top_k, s.top_p)  # bad settings fail before any work starts
+        for prompt in prompts:
+            self.draw_prompt_ids(prompt)
         out = []
         for i, prompt in enumerate(prompts):
             bar = _bar(prompt, self.cfg.image.num_cells) if progress else None
