@@ -148,9 +148,11 @@ class Runner:
               help="Folder for bench.json, bench.md and bench.png (default WORK/results).")
 @click.option("--quick", is_flag=True, help="Smoke-test sizes: 2 repeats, 5 step repeats, 8 tokens, 60 s image budget.")
 @click.option("--label", default=None, help="Title of the report (default: host, cores, date).")
+@click.option("--profile/--no-profile", default=True, show_default=True,
+              help="Profile the ORT CPU decode graphs (ONNX Runtime's profiler): time per op type.")
 @click.option("--timeout", type=float, default=3600.0, show_default=True, help="Seconds per worker unit.")
 def bench(presets, task, backends, peer_names, genai_precisions, repeats, step_repeats, warmup, new_tokens,
-          image_budget, work, out, quick, label, timeout):
+          image_budget, work, out, quick, label, profile, timeout):
     """Latency per stage and per task, against the peers and the machine's roofline.
 
     Writes bench.json (machine, backend, precision, batch, lengths, figures), bench.md and
@@ -179,7 +181,8 @@ def bench(presets, task, backends, peer_names, genai_precisions, repeats, step_r
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine, "busy_at_start": busy_processes(),
         "options": {"presets": list(presets), "tasks": list(tasks), "backends": [f"{n}:{p}" for n, p in chosen],
                     "peers": peer_list, "genai_precisions": gp, "repeats": repeats, "step_repeats": step_repeats,
-                    "warmup": warmup, "new_tokens": new_tokens, "image_budget_s": image_budget, "quick": quick},
+                    "warmup": warmup, "new_tokens": new_tokens, "image_budget_s": image_budget, "quick": quick,
+                    "profile": profile},
         "units": [], "notes": [],
     }
     if peer_names == "auto" and not peer_list:
@@ -211,7 +214,7 @@ def bench(presets, task, backends, peer_names, genai_precisions, repeats, step_r
             continue
         for u in runnable:
             spec = {"unit": "ours", "backend": u["backend"], "bundle": built["bundles"][u["precision"]],
-                    "model": built["model"], "plan": {**plan.__dict__, "tasks": list(tasks)}}
+                    "model": built["model"], "plan": {**plan.__dict__, "tasks": list(tasks)}, "profile": profile}
             res = run(spec, f"{preset} {u['backend']} {u['precision']}")
             results["units"].append({**u, **res})
     if peer_list:

@@ -111,3 +111,25 @@ def _check_graphs_in_their_folder():
         yield
     finally:
         onnx_export.describe = original
+
+
+def peer_qwen_folder(work: Path) -> Path:
+    """A random Qwen2ForCausalLM of Qwen2.5-0.5B's shape, saved as a local Hugging Face folder."""
+    import torch
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    folder = work / "peer-qwen2"
+    marker = folder / "built.json"
+    if marker.is_file() and json.loads(marker.read_text()).get("config") == PEER_QWEN:
+        return folder
+    cfg = Qwen2Config(**PEER_QWEN)
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(cfg).eval()
+    model.save_pretrained(folder)
+    del model
+    tok_file = train_tokenizer(folder / "bpe.json")
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(tok_file), eos_token="<|endoftext|>",
+                                  pad_token="<|endoftext|>")
+    tok.save_pretrained(folder)
+    marker.write_text(json.dumps({"config": PEER_QWEN, "seed": 0}) + "\n")
+    return folder

@@ -237,6 +237,26 @@ def markdown(results: dict) -> str:
             lim = f"{t['direction']} {t['limit']}" if "limit" in t else "–"
             lines.append(f"| {t['what']} | {t['preset']} | {v} | {lim} | **{t['status']}** |")
         lines.append("")
+    prof_rows = []
+    for u in results["units"]:
+        for graph, p in (u.get("profile") or {}).items():
+            glue = ", ".join(f"{t['op']} {t['ms_per_run']:.1f}" for t in p["top_ops"]
+                             if t["op"] not in ("MatMul", "Gemm", "MatMulInteger", "MatMulNBits"))[:90]
+            prof_rows.append(f"| {u['preset']} | {u['precision']} | {graph} | {_ms(p['run_ms'] / 1e3)} | "
+                             f"{p['kernel_ms']:.1f} | {p['matmul_ms']:.1f} | {p['glue_ms']:.1f} | "
+                             f"{p['nodes_per_run']:.0f} ({p['glue_nodes_per_run']:.0f}) | {glue} |")
+    spin = [f"{u['preset']} {u['precision']}: {u['spinning']['spinning_default']['median_ms']:.1f} ms with ORT's "
+            f"default thread spinning, {u['spinning']['spinning_off']['median_ms']:.1f} ms with spinning off"
+            for u in results["units"] if u.get("spinning")]
+    if prof_rows:
+        lines += ["## Profile: one decode step per graph (ONNX Runtime profiler, ORT CPU)", "",
+                  "Weight-streaming ops (MatMul and its quantized forms) against the rest (glue); run − kernel "
+                  "is per-node dispatch. Times here are under the profiler, a little above the table's.", "",
+                  "| preset | precision | graph (batch) | run ms | kernel ms | matmul ms | glue ms | nodes (glue) | "
+                  "top glue ops, ms |", "|---|---|---|---|---|---|---|---|---|", *prof_rows, ""]
+        if spin:
+            lines += ["Caption decode step chained over two raw sessions (trunk → und_branch): "
+                      + "; ".join(spin) + ".", ""]
     pr = results.get("projections")
     if pr:
         n = pr["draw_image_cells"]

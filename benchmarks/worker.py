@@ -61,6 +61,11 @@ def ours(spec: dict) -> dict:
     res = {"providers": rt.providers, "load_s": load_s, "rss_after_load_mb": rss_mb()}
     res.update(stages.run(rt, plan))
     rt.close()
+    if spec.get("profile") and spec["backend"] == "ort-cpu":
+        from .profile import chained_step_spinning, profile_bundle
+
+        res["profile"] = profile_bundle(spec["bundle"], runs=max(3, plan.step_repeats // 2))
+        res["spinning"] = chained_step_spinning(spec["bundle"], runs=max(3, plan.step_repeats // 2))
     return res
 
 
