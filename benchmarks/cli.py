@@ -93,10 +93,13 @@ def peer_plan(names: list[str], genai_precisions: list[str]) -> list[dict]:
 
 
 class Runner:
-    """Runs worker units one at a time, each in its own process, with a time limit."""
+    """Runs worker units one at a time, each in its own process, with a time limit. After each
+    unit the figures so far go to OUT/bench.partial.json, so a long run that is stopped keeps them."""
 
-    def __init__(self, work: Path, timeout: float, echo=click.echo):
+    def __init__(self, work: Path, timeout: float, partial: Path | None = None, results: dict | None = None,
+                 echo=click.echo):
         self.work, self.timeout, self.echo = work, timeout, echo
+        self.partial, self.results = partial, results
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
 
@@ -121,6 +124,13 @@ class Runner:
         msg = res.get("skipped") or (f"error: {res['error']}" if "error" in res else f"done in {res['wall_s']:.0f} s")
         self.echo(f"[bench] {title}: {msg}", err=True)
         return res
+
+    def save_partial(self) -> None:
+        if self.partial is not None and self.results is not None:
+            from unifork_rt.io import atomic_write_text
+
+            self.partial.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.partial, json.dumps(self.results, indent=1, default=float) + "\n")
 
 
 @click.command("bench")
@@ -190,7 +200,7 @@ def bench(presets, task, backends, peer_names, genai_precisions, repeats, step_r
                                 "(or name them with --peers)")
     click.echo("[bench] measuring memory bandwidth and GEMM ...", err=True)
     probes = [roofline.measure_machine()]
-    run = Runner(work, timeout)
+    run = Runner(work, timeout, out / "bench.partial.json", results)
     for preset in presets:
         runnable = []
         for name, prec in chosen:
@@ -217,6 +227,7 @@ def bench(presets, task, backends, peer_names, genai_precisions, repeats, step_r
                     "model": built["model"], "plan": {**plan.__dict__, "tasks": list(tasks)}, "profile": profile}
             res = run(spec, f"{preset} {u['backend']} {u['precision']}")
             results["units"].append({**u, **res})
+            run.save_partial()
     if peer_list:
         ref = next((u for u in results["units"] if u.get("preset") == "paper" and "caption" in u), None)
         prompt_len = ref["caption"]["prefill_tokens"] if ref else 300
@@ -230,6 +241,7 @@ def bench(presets, task, backends, peer_names, genai_precisions, repeats, step_r
                     "prompt_len": prompt_len, "new_tokens": new_tokens, "repeats": repeats, "warmup": warmup}
             res = run(spec, f"peer {p['name']} {p['precision']}")
             results["units"].append({**p, "prompt_len": prompt_len, "new_tokens": new_tokens, **res})
+            run.save_partial()
     probes.append(roofline.measure_machine())
     # the bound uses the best bandwidth seen in this run: a fraction of it is never flattered
     results["machine_probe"] = max(probes, key=lambda p: p["bandwidth"])
@@ -238,5 +250,6 @@ def bench(presets, task, backends, peer_names, genai_precisions, repeats, step_r
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     report.analyse(results)
     paths = report.write(results, out)
+    (out / "bench.partial.json").unlink(missing_ok=True)
     click.echo(report.markdown(results))
     click.echo(f"[bench] wrote {', '.join(str(p) for p in paths.values())}", err=True)
