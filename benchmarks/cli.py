@@ -1,0 +1,255 @@
+"""`unifork-rt bench`: latency stage by stage, against the peers, against the roofline.
+
+    unifork-rt bench --preset micro --quick --out runs/bench/quick        # seconds: a smoke test
+    unifork-rt bench --preset paper --out runs/bench/paper                # the full comparison
+
+One invocation measures everything it reports (STYLE.md §8: ratios only within one run):
+the machine's bandwidth and GEMM rate, then per preset a build (random weights, exported
+once into --work and reused), one worker process per backend x precision, then the peers.
+Nothing here imports torch: the workers do (benchmarks/worker.py).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+from . import peers as peers_mod
+from . import report, roofline
+from .measure import busy_processes, machine_info
+
+PRESET_NAMES = ("micro", "shapes", "paper")
+# NAME:PRECISION of every backend the bench knows; `auto` runs all, skipping those not present.
+BACKENDS = ("torch-eager:fp32", "ort-cpu:fp32", "ort-cpu:int8", "ort-cuda:fp16", "ort-tensorrt:fp16")
+GPU_PROVIDERS = {"ort-cuda": "CUDAExecutionProvider", "ort-tensorrt": "TensorrtExecutionProvider"}
+
+
+def parse_backends(text: str) -> list[tuple[str, str]]:
+    """'auto' or a comma list of NAME[:PRECISION] -> [(name, precision)]; an unknown name lists the valid ones."""
+    items = BACKENDS if text == "auto" else [s.strip() for s in text.split(",") if s.strip()]
+    known = {b.split(":")[0]: b.split(":")[1] for b in BACKENDS}
+    out = []
+    for item in items:
+        name, _, prec = item.partition(":")
+        if name not in known:
+            raise click.BadParameter(f"unknown backend {name!r}; valid: {', '.join(sorted(known))}",
+                                     param_hint="--backends")
+        prec = prec or known[name]
+        if prec not in ("fp32", "fp16", "int8"):
+            raise click.BadParameter(f"{item}: precision must be fp32, fp16 or int8", param_hint="--backends")
+        if name == "torch-eager" and prec != "fp32":
+            raise click.BadParameter("torch-eager runs fp32 only", param_hint="--backends")
+        out.append((name, prec))
+    return out
+
+
+def backend_missing(name: str) -> str | None:
+    """None if the backend can run here, else why not (and what to install)."""
+    if name == "torch-eager":
+        return None if importlib.util.find_spec("torch") else \
+            "backend torch-eager skipped: torch is not installed (pip install 'unifork-rt[train]')"
+    if importlib.util.find_spec("onnxruntime") is None:
+        return f"backend {name} skipped: onnxruntime is not installed (pip install 'unifork-rt[cpu]' or '[gpu]')"
+    if name in GPU_PROVIDERS:
+        import onnxruntime
+
+        have = onnxruntime.get_available_providers()
+        if GPU_PROVIDERS[name] not in have:
+            return (f"backend {name} skipped: no GPU backend here (onnxruntime offers only {', '.join(have)}); "
+                    "on an NVIDIA machine install onnxruntime-gpu (pip install 'unifork-rt[gpu]')")
+    return None
+
+
+def parse_peers(text: str, presets: tuple[str, ...]) -> list[str]:
+    if text == "none":
+        return []
+    if text == "auto":
+        return list(peers_mod.PEERS) if "paper" in presets else []
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    bad = [n for n in names if n not in peers_mod.PEERS]
+    if bad:
+        raise click.BadParameter(f"unknown peer(s) {', '.join(bad)}; valid: {', '.join(peers_mod.PEERS)}, none, auto",
+                                 param_hint="--peers")
+    return names
+
+
+def peer_plan(names: list[str], genai_precisions: list[str]) -> list[dict]:
+    """One spec per peer run, or a {'skipped': message} record for a peer that is not installed."""
+    out = []
+    for name in names:
+        precs = genai_precisions if name == "genai" else ["fp32"]
+        why = peers_mod.missing(name)
+        for p in precs:
+            base = {"kind": "peer", "name": name, "precision": p}
+            out.append({**base, "skipped": why} if why else base)
+    return out
+
+
+class Runner:
+    """Runs worker units one at a time, each in its own process, with a time limit. After each
+    unit the figures so far go to OUT/bench.partial.json, so a long run that is stopped keeps them."""
+
+    def __init__(self, work: Path, timeout: float, partial: Path | None = None, results: dict | None = None,
+                 echo=click.echo):
+        self.work, self.timeout, self.echo = work, timeout, echo
+        self.partial, self.results = partial, results
+        self.logs = work / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, spec: dict, title: str) -> dict:
+        from .worker import command
+
+        self.echo(f"[bench] {title} ...", err=True)
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory(dir=self.work) as tmp:
+            spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"
+            spec_path.write_text(json.dumps(spec))
+            log = self.logs / (title.replace(" ", "_").replace("/", "-") + ".log")
+            try:
+                with open(log, "w") as f:
+                    proc = subprocess.run(command(spec_path, out_path), stdout=f, stderr=subprocess.STDOUT,
+                                          timeout=self.timeout)
+                res = json.loads(out_path.read_text()) if out_path.is_file() else \
+                    {"error": f"worker exited with status {proc.returncode}: see {log}"}
+            except subprocess.TimeoutExpired:
+                res = {"error": f"timed out after {self.timeout:.0f} s (--timeout): see {log}"}
+        res["wall_s"] = time.perf_counter() - t0
+        msg = res.get("skipped") or (f"error: {res['error']}" if "error" in res else f"done in {res['wall_s']:.0f} s")
+        self.echo(f"[bench] {title}: {msg}", err=True)
+        return res
+
+    def save_partial(self) -> None:
+        if self.partial is not None and self.results is not None:
+            from unifork_rt.io import atomic_write_text
+
+            self.partial.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.partial, json.dumps(self.results, indent=1, default=float) + "\n")
+
+
+@click.command("bench")
+@click.option("--preset", "presets", multiple=True, type=click.Choice(PRESET_NAMES), default=("micro",),
+              show_default=True, help="Model preset(s), random weights; repeat the option for several.")
+@click.option("--task", type=click.Choice(["caption", "draw", "all"]), default="all", show_default=True)
+@click.option("--backends", default="auto", show_default=True,
+              help=f"Comma list of NAME[:PRECISION] from {', '.join(BACKENDS)}; auto = all of them, "
+                   "those not present skipped with a message.")
+@click.option("--peers", "peer_names", default="auto", show_default=True,
+              help="Comma list of transformers, genai, optimum; 'none'; 'auto' = all when --preset paper is run.")
+@click.option("--genai-precisions", default="fp32,int8,int4", show_default=True)
+@click.option("--repeats", type=click.IntRange(1), default=3, show_default=True,
+              help="Timed runs of prefill / whole pipeline / peers, after --warmup.")
+@click.option("--step-repeats", type=click.IntRange(1), default=20, show_default=True,
+              help="Timed calls of each per-step graph stage.")
+@click.option("--warmup", type=click.IntRange(0), default=1, show_default=True)
+@click.option("--new-tokens", type=click.IntRange(2), default=32, show_default=True,
+              help="Caption tokens decoded per run (ours and peers).")
+@click.option("--image-budget", type=float, default=240.0, show_default=True,
+              help="Seconds: skip a whole-image draw run whose estimate (from the stages) is longer.")
+@click.option("--work", type=click.Path(path_type=Path), default=Path("runs/bench"), show_default=True,
+              help="Where random models, bundles and peer models are built once and reused.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder for bench.json, bench.md and bench.png (default WORK/results).")
+@click.option("--quick", is_flag=True, help="Smoke-test sizes: 2 repeats, 5 step repeats, 8 tokens, 60 s image budget.")
+@click.option("--label", default=None, help="Title of the report (default: host, cores, date).")
+@click.option("--profile/--no-profile", default=True, show_default=True,
+              help="Profile the ORT CPU decode graphs (ONNX Runtime's profiler): time per op type.")
+@click.option("--timeout", type=float, default=3600.0, show_default=True, help="Seconds per worker unit.")
+def bench(presets, task, backends, peer_names, genai_precisions, repeats, step_repeats, warmup, new_tokens,
+          image_budget, work, out, quick, label, profile, timeout):
+    """Latency per stage and per task, against the peers and the machine's roofline.
+
+    Writes bench.json (machine, backend, precision, batch, lengths, figures), bench.md and
+    bench.png into --out, and prints the markdown.
+    """
+    from .stages import Plan
+
+    if quick:
+        repeats, step_repeats, new_tokens, image_budget = 2, 5, 8, 60.0
+    work = work.resolve()
+    out = (out or work / "results").resolve()
+    presets = tuple(dict.fromkeys(presets))
+    tasks = ("caption", "draw") if task == "all" else (task,)
+    chosen = parse_backends(backends)
+    peer_list = parse_peers(peer_names, presets)
+    gp = [p.strip() for p in genai_precisions.split(",") if p.strip()]
+    bad = [p for p in gp if p not in peers_mod.GENAI_PRECISIONS]
+    if bad:
+        raise click.BadParameter(f"{', '.join(bad)}; valid: {', '.join(peers_mod.GENAI_PRECISIONS)}",
+                                 param_hint="--genai-precisions")
+    plan = Plan(repeats=repeats, step_repeats=step_repeats, warmup=warmup, new_tokens=new_tokens,
+                image_budget_s=image_budget, tasks=tasks)
+    machine = machine_info()
+    results = {
+        "label": label or f"{machine['hostname']} · {machine['cores']} cores · {time.strftime('%Y-%m-%d %H:%M')}",
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine, "busy_at_start": busy_processes(),
+        "options": {"presets": list(presets), "tasks": list(tasks), "backends": [f"{n}:{p}" for n, p in chosen],
+                    "peers": peer_list, "genai_precisions": gp, "repeats": repeats, "step_repeats": step_repeats,
+                    "warmup": warmup, "new_tokens": new_tokens, "image_budget_s": image_budget, "quick": quick,
+                    "profile": profile},
+        "units": [], "notes": [],
+    }
+    if peer_names == "auto" and not peer_list:
+        results["notes"].append("peers not run: they are Qwen2.5-0.5B-shaped, compared with --preset paper "
+                                "(or name them with --peers)")
+    click.echo("[bench] measuring memory bandwidth and GEMM ...", err=True)
+    probes = [roofline.measure_machine()]
+    run = Runner(work, timeout, out / "bench.partial.json", results)
+    for preset in presets:
+        runnable = []
+        for name, prec in chosen:
+            why = backend_missing(name)
+            unit = {"kind": "ours", "preset": preset, "backend": name, "precision": prec}
+            if why:
+                results["units"].append({**unit, "skipped": why})
+                click.echo(f"[bench] {why}", err=True)
+            else:
+                runnable.append(unit)
+        if not runnable:
+            continue
+        precisions = sorted({u["precision"] for u in runnable} | ({"fp32"} if any(
+            u["backend"] == "torch-eager" for u in runnable) else set()))
+        built = run({"unit": "build", "preset": preset, "precisions": precisions, "work": str(work)},
+                    f"build {preset} {'+'.join(precisions)}")
+        if "bundles" not in built:
+            for u in runnable:
+                results["units"].append({**u, "skipped": f"{preset}: build failed: "
+                                         f"{built.get('skipped') or built.get('error')}"})
+            continue
+        for u in runnable:
+            spec = {"unit": "ours", "backend": u["backend"], "bundle": built["bundles"][u["precision"]],
+                    "model": built["model"], "plan": {**plan.__dict__, "tasks": list(tasks)}, "profile": profile}
+            res = run(spec, f"{preset} {u['backend']} {u['precision']}")
+            results["units"].append({**u, **res})
+            run.save_partial()
+    if peer_list:
+        ref = next((u for u in results["units"] if u.get("preset") == "paper" and "caption" in u), None)
+        prompt_len = ref["caption"]["prefill_tokens"] if ref else 300
+        results["peer_prompt_len"], results["peer_new_tokens"] = prompt_len, new_tokens
+        for p in peer_plan(peer_list, gp):
+            if "skipped" in p:
+                click.echo(f"[bench] {p['skipped']}", err=True)
+                results["units"].append(p)
+                continue
+            spec = {"unit": "peer", "peer": p["name"], "precision": p["precision"], "work": str(work),
+                    "prompt_len": prompt_len, "new_tokens": new_tokens, "repeats": repeats, "warmup": warmup}
+            res = run(spec, f"peer {p['name']} {p['precision']}")
+            results["units"].append({**p, "prompt_len": prompt_len, "new_tokens": new_tokens, **res})
+            run.save_partial()
+    probes.append(roofline.measure_machine())
+    # the bound uses the best bandwidth seen in this run: a fraction of it is never flattered
+    results["machine_probe"] = max(probes, key=lambda p: p["bandwidth"])
+    results["machine_probes"] = probes
+    results["busy_at_end"] = busy_processes()
+    results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    report.analyse(results)
+    paths = report.write(results, out)
+    (out / "bench.partial.json").unlink(missing_ok=True)
+    click.echo(report.markdown(results))
+    click.echo(f"[bench] wrote {', '.join(str(p) for p in paths.values())}", err=True)

@@ -1,0 +1,170 @@
+"""Timing and machine facts: warm up, repeat, median and spread; peak memory; what ran where.
+
+No torch and no onnxruntime here: the parent `bench` process imports only this, numpy and
+click; every model runs in a worker process (benchmarks/worker.py).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Seconds over `n` timed repeats (after `warmup` untimed calls)."""
+
+    median: float
+    min: float
+    max: float
+    p10: float
+    p90: float
+    n: int
+    warmup: int
+
+    @property
+    def spread(self) -> float:
+        """(p90 - p10) / median: the relative spread of the repeats."""
+        return (self.p90 - self.p10) / self.median if self.median > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "spread": self.spread}
+
+    @classmethod
+    def of(cls, samples: list[float], warmup: int) -> "Stats":
+        if not samples:
+            raise ValueError("no samples: repeats must be >= 1")
+        s = sorted(samples)
+        return cls(median=statistics.median(s), min=s[0], max=s[-1], p10=_quantile(s, 0.1),
+                   p90=_quantile(s, 0.9), n=len(s), warmup=warmup)
+
+
+def _quantile(sorted_samples: list[float], q: float) -> float:
+    """Linear interpolation between the closest ranks (numpy's default)."""
+    x = q * (len(sorted_samples) - 1)
+    lo = int(x)
+    hi = min(lo + 1, len(sorted_samples) - 1)
+    return sorted_samples[lo] + (sorted_samples[hi] - sorted_samples[lo]) * (x - lo)
+
+
+def measure(fn: Callable[[], object], repeats: int, warmup: int = 1) -> Stats:
+    """Call fn `warmup` times untimed, then `repeats` times timed with perf_counter."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return Stats.of(samples, warmup)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory: VmHWM of its own address space.
+
+    Not ru_maxrss: Linux carries that across fork + exec, so a worker would report its
+    parent's peak when the parent was larger."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _cpu_flags() -> list[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    have = set(line.split(":", 1)[1].split())
+                    return [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile")
+                            if f in have]
+    except OSError:
+        pass
+    return []
+
+
+def machine_info() -> dict:
+    """What the figures were measured on: CPU, cores, memory, load, and the package versions."""
+    import importlib.metadata as md
+
+    info = {
+        "hostname": platform.node(), "platform": platform.platform(), "python": platform.python_version(),
+        "cpu": _cpu_model(), "cpu_flags": _cpu_flags(), "cores": os.cpu_count(),
+        "load_average_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+    }
+    try:
+        with open("/proc/meminfo") as f:
+            mem = {line.split(":")[0]: int(line.split()[1]) for line in f if line.split(":")[0] in
+                   ("MemTotal", "MemAvailable")}
+        info["mem_total_gb"] = round(mem["MemTotal"] / 2**20, 1)
+        info["mem_available_gb"] = round(mem["MemAvailable"] / 2**20, 1)
+    except (OSError, KeyError, ValueError):
+        pass
+    versions = {}
+    for pkg in ("unifork-rt", "numpy", "onnxruntime", "onnxruntime-gpu", "onnxruntime-genai", "torch",
+                "transformers", "optimum", "optimum-onnx"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            continue
+    info["versions"] = versions
+    return info
+
+
+def busy_processes(min_cpu_percent: float = 20.0) -> list[dict]:
+    """Other processes using the CPU right now (the machine is shared): name, pid, cpu %.
+
+    Needs psutil (the `bench` extra); without it the list is empty and says so in the JSON."""
+    try:
+        import psutil
+    except ImportError:
+        return [{"note": "psutil not installed: other load not recorded"}]
+    procs = list(psutil.process_iter(["pid", "name", "cmdline"]))
+    for p in procs:
+        try:
+            p.cpu_percent(None)
+        except psutil.Error:
+            continue
+    time.sleep(0.5)
+    out = []
+    me = os.getpid()
+    for p in procs:
+        try:
+            cpu = p.cpu_percent(None)
+        except psutil.Error:
+            continue
+        if cpu >= min_cpu_percent and p.pid != me:
+            cmd = " ".join(p.info.get("cmdline") or [])[:120] or p.info.get("name")
+            out.append({"pid": p.pid, "cpu_percent": round(cpu), "cmd": cmd})
+    return out

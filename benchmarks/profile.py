@@ -1,0 +1,131 @@
+"""Where a decode step's time goes: ONNX Runtime's own profiler on one graph at T = 1.
+
+    per graph: run ms (ORT's model_run events), kernel ms summed over nodes, nodes executed per
+    run, and the time per op type, split into weight-streaming ops (MatMul and its quantized
+    forms) and everything else ("glue": rotary, masks, GQA reshapes, norms, casts ...).
+
+A step at its bandwidth bound is all weight streaming; glue time and the gap between run
+time and kernel time (per-node dispatch) are what a fused graph would remove.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+# ops that stream a weight matrix: the part that a bandwidth bound describes
+MATMUL_OPS = {"MatMul", "Gemm", "FusedMatMul", "MatMulInteger", "MatMulIntegerToFloat", "DynamicQuantizeMatMul",
+              "MatMulNBits", "QGemm", "QLinearMatMul", "FusedGemm"}
+
+
+def summarize(trace: list[dict], runs: int) -> dict:
+    """ORT profile events -> per-run figures (the first `len - runs` runs are warm-up, dropped)."""
+    run_events = [e for e in trace if e.get("cat") == "Session" and e.get("name") == "model_run"]
+    keep_from = run_events[-runs]["ts"] if len(run_events) >= runs else 0
+    runs_kept = [e["dur"] for e in run_events if e["ts"] >= keep_from]
+    by_op = defaultdict(float)
+    count = defaultdict(int)
+    for e in trace:
+        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time") and e["ts"] >= keep_from:
+            op = e.get("args", {}).get("op_name", "?")
+            by_op[op] += e["dur"]
+            count[op] += 1
+    n = max(len(runs_kept), 1)
+    kernel_us = sum(by_op.values()) / n
+    matmul_us = sum(v for k, v in by_op.items() if k in MATMUL_OPS) / n
+    top = sorted(by_op.items(), key=lambda kv: -kv[1])[:12]
+    return {
+        "runs": len(runs_kept),
+        "run_ms": float(np.median(runs_kept)) / 1e3 if runs_kept else None,
+        "kernel_ms": kernel_us / 1e3,
+        "matmul_ms": matmul_us / 1e3,
+        "glue_ms": (kernel_us - matmul_us) / 1e3,
+        "nodes_per_run": sum(count.values()) / n,
+        "glue_nodes_per_run": sum(c for k, c in count.items() if k not in MATMUL_OPS) / n,
+        "top_ops": [{"op": k, "ms_per_run": v / n / 1e3, "nodes_per_run": count[k] / n} for k, v in top],
+    }
+
+
+def profile_graph(path: Path, feeds: dict[str, np.ndarray], runs: int, warmup: int = 2,
+                  threads: int | None = None) -> dict:
+    """Run one graph `warmup + runs` times with profiling on; summary of the last `runs`."""
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.enable_profiling = True
+        opts.profile_file_prefix = os.path.join(tmp, "ort")
+        if threads:
+            opts.intra_op_num_threads = threads
+        sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        for _ in range(warmup + runs):
+            sess.run(None, feeds)
+        trace = json.loads(Path(sess.end_profiling()).read_text())
+    return summarize(trace, runs)
+
+
+def decode_feeds(bundle, graph: str, batch: int = 1) -> dict[str, np.ndarray]:
+    """The T = 1 inputs the pipeline feeds `graph` mid-sequence (zeros: values do not change the time)."""
+    spec = bundle.graphs[graph]
+    dt = bundle.float_dtype
+    H = bundle.config.text.hidden_size
+    feeds = {"kv": np.zeros(spec.kv.shape(batch), dtype=dt)}
+    if graph == "rq_head":
+        D = bundle.config.image.depth
+        feeds.update(hidden=np.zeros((batch, H), dt), codes=np.zeros((batch, D), np.int64),
+                     pos=np.array(1, np.int64))
+    else:
+        feeds.update({("x" if graph == "trunk" else "h"): np.zeros((batch, 1, H), dt),
+                      "pos": np.array(spec.kv.max_seq // 2, np.int64), "start": np.zeros(batch, np.int64)})
+    return feeds
+
+
+def profile_bundle(bundle_dir: str | Path, runs: int = 10) -> dict:
+    """Caption decode (trunk, und_branch at batch 1) and one draw depth step (rq_head at batch 2)."""
+    from unifork_rt.runtime.bundle import load_bundle
+
+    bundle = load_bundle(bundle_dir, verify=False)
+    out = {}
+    for graph, batch in (("trunk", 1), ("und_branch", 1), ("rq_head", 2)):
+        out[f"{graph}_b{batch}"] = profile_graph(bundle.graphs[graph].path, decode_feeds(bundle, graph, batch), runs)
+    return out
+
+
+def chained_step_spinning(bundle_dir: str | Path, runs: int = 10) -> dict:
+    """The caption decode step (trunk then und_branch, two sessions) with ORT's default
+    intra-op spinning and with spinning off: with two sessions on a 2-core machine, the
+    threads of the session that just finished spin while the next one starts."""
+    import time
+
+    import onnxruntime as ort
+
+    from unifork_rt.runtime.bundle import load_bundle
+
+    bundle = load_bundle(bundle_dir, verify=False)
+    out = {}
+    for label, spin in (("spinning_default", None), ("spinning_off", "0")):
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if spin is not None:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        sess = {g: ort.InferenceSession(str(bundle.graphs[g].path), sess_options=opts,
+                                        providers=["CPUExecutionProvider"]) for g in ("trunk", "und_branch")}
+        ft, fu = decode_feeds(bundle, "trunk"), decode_feeds(bundle, "und_branch")
+        times = []
+        for i in range(runs + 2):
+            t0 = time.perf_counter()
+            h = sess["trunk"].run(["h"], ft)[0]
+            sess["und_branch"].run(["logits"], {**fu, "h": h})
+            if i >= 2:
+                times.append(time.perf_counter() - t0)
+        out[label] = {"median_ms": float(np.median(times)) * 1e3, "min_ms": float(np.min(times)) * 1e3}
+        del sess
+    return out

@@ -1,0 +1,351 @@
+"""From the units' raw figures to the report: roofline fractions, ratios, the issue's targets,
+projections; then JSON, a markdown table and a PNG chart, each written atomically.
+
+Every ratio divides two figures from the same run (STYLE.md §8): the peers, the backends and
+the machine probe are measured by one `bench` invocation on one machine.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from . import roofline
+
+# The issue's targets (issue 5, "Done when").
+TARGETS = {
+    "fp32_vs_transformers": 0.5,  # ours fp32 per token <= 0.5 x transformers eager
+    "fp32_vs_genai": 1.0,  # ours fp32 <= 1.0 x onnxruntime-genai fp32
+    "quant_vs_genai": 1.0,  # ours int8 <= 1.0 x onnxruntime-genai int8 (and int4 reported)
+    "draw_chaining": 1.25,  # whole image <= 1.25 x (image cells x cell step)
+    "bound_fraction_fp32": 0.60,  # decode step >= 60% of its bandwidth bound
+}
+
+
+def _ms(seconds) -> str:
+    return "–" if seconds is None else f"{seconds * 1e3:.1f}"
+
+
+def _get(d: dict, *path, default=None):
+    for k in path:
+        if not isinstance(d, dict) or k not in d:
+            return default
+        d = d[k]
+    return d
+
+
+def analyse(results: dict) -> dict:
+    """Add roofline fractions per unit, the peer ratios and the targets; returns results."""
+    from unifork_rt.config import preset as get_preset
+
+    bw = results["machine_probe"]["bandwidth"]
+    for u in results["units"]:
+        if u.get("kind") != "ours" or "caption" not in u and "draw" not in u:
+            continue
+        cfg = get_preset(u["preset"])
+        prec = u["precision"]
+        roof = {}
+        if "caption" in u:
+            S = u["caption"]["max_seq"]
+            cost = roofline.caption_decode_step(cfg, prec, S)
+            st = u["caption"]["stages"]
+            roof["caption_decode_step"] = _fraction(cost["total"], st["decode_step"]["median"], bw)
+            roof["caption_trunk_step"] = _fraction(cost["trunk"], st["trunk_step"]["median"], bw)
+            roof["caption_und_branch_step"] = _fraction(cost["und_branch"], st["und_branch_step"]["median"], bw)
+        if "draw" in u:
+            S = u["draw"]["max_seq"]
+            cost = roofline.draw_cell_step(cfg, prec, S, u["draw"]["batch"])
+            st = u["draw"]["stages"]
+            roof["draw_cell_step"] = _fraction(cost["total"], st["cell_step"]["median"], bw)
+            roof["draw_rq_head_step"] = _fraction(roofline.head_step(cfg, prec, u["draw"]["batch"]),
+                                                  st["rq_head_step"]["median"], bw)
+        u["roofline"] = roof
+    for u in results["units"]:
+        if u.get("kind") == "peer" and "per_token" in u:
+            t = get_preset("paper").text
+            ctx = u["prompt_len"] + u["new_tokens"] // 2
+            cost = roofline.qwen_decode_step(t.num_layers, t, u["precision"], ctx)
+            u["roofline"] = {"decode_step": _fraction(cost, u["per_token"]["median"], bw)}
+    results["targets"] = targets(results)
+    results["projections"] = projections(results)
+    return results
+
+
+def _fraction(cost: roofline.StepCost, seconds: float, bw: float) -> dict:
+    return {**cost.to_dict(), "bound_s": cost.bytes / bw, "measured_s": seconds,
+            "fraction": roofline.fraction_of_bound(cost, seconds, bw)}
+
+
+def _unit(results, kind, **match):
+    for u in results["units"]:
+        if u.get("kind") == kind and all(u.get(k) == v for k, v in match.items()):
+            return u
+    return None
+
+
+def targets(results: dict) -> list[dict]:
+    """The issue's targets, checked on the largest preset measured (they are stated for `paper`)."""
+    order = ["micro", "shapes", "paper"]
+    presets = [p for p in order if _unit(results, "ours", preset=p)]
+    if not presets:
+        return []
+    p = presets[-1]
+    out = []
+
+    def per_token(u):
+        return _get(u or {}, "caption", "pipeline", "per_token", "median") if u and u.get("kind") == "ours" \
+            else _get(u or {}, "per_token", "median")
+
+    def row(name, ours, peer, limit, what, direction="<="):
+        if ours is None or peer is None:
+            out.append({"target": name, "preset": p, "status": "not measured", "what": what})
+            return
+        ratio = ours / peer
+        ok = ratio <= limit if direction == "<=" else ratio >= limit
+        out.append({"target": name, "preset": p, "value": ratio, "limit": limit, "direction": direction,
+                    "status": "met" if ok else "missed", "what": what})
+
+    fp32 = _unit(results, "ours", preset=p, backend="ort-cpu", precision="fp32")
+    int8 = _unit(results, "ours", preset=p, backend="ort-cpu", precision="int8")
+    row("fp32_vs_transformers", per_token(fp32), per_token(_unit(results, "peer", name="transformers")),
+        TARGETS["fp32_vs_transformers"], "caption ms/token, ORT CPU fp32 / transformers eager fp32")
+    row("fp32_vs_genai", per_token(fp32), per_token(_unit(results, "peer", name="genai", precision="fp32")),
+        TARGETS["fp32_vs_genai"], "caption ms/token, ORT CPU fp32 / onnxruntime-genai fp32")
+    row("int8_vs_genai_int8", per_token(int8), per_token(_unit(results, "peer", name="genai", precision="int8")),
+        TARGETS["quant_vs_genai"], "caption ms/token, ORT CPU int8 / onnxruntime-genai int8")
+    row("int8_vs_genai_int4", per_token(int8), per_token(_unit(results, "peer", name="genai", precision="int4")),
+        TARGETS["quant_vs_genai"], "caption ms/token, ORT CPU int8 / onnxruntime-genai int4")
+    for prec, u in (("fp32", fp32), ("int8", int8)):
+        ratio = _get(u or {}, "draw", "ratio_whole_vs_steps")
+        row(f"draw_chaining_{prec}", ratio, 1.0 if ratio is not None else None, TARGETS["draw_chaining"],
+            f"draw whole image / (cells x cell step), ORT CPU {prec}")
+    frac = _get(fp32 or {}, "roofline", "caption_decode_step", "fraction")
+    row("bound_fraction_fp32", frac, 1.0 if frac is not None else None, TARGETS["bound_fraction_fp32"],
+        "caption decode step, fraction of its bandwidth bound, ORT CPU fp32", direction=">=")
+    return out
+
+
+def projections(results: dict) -> dict:
+    """The paper preset's caption decode step and draw cell step on other devices (roofline)."""
+    from unifork_rt.config import preset as get_preset
+
+    cfg = get_preset("paper")
+    S = cfg.text.max_seq_len
+    frac = None
+    u = _unit(results, "ours", preset="paper", backend="ort-cpu", precision="fp32")
+    if u:
+        frac = _get(u, "roofline", "caption_decode_step", "fraction")
+    out = {"assumptions": (f"paper preset, max_seq {S} (the whole KV buffer is read), batch 1 caption / batch 2 "
+                           "draw (CFG), fp16 weights and cache on the GPUs; step time = max(bytes / bandwidth, "
+                           "FLOPs / peak fp16) at 100% of peak; 'at this machine's fraction' divides by the "
+                           "fraction of the bound measured here for ORT CPU fp32. Launch overheads, "
+                           "kernel efficiency and the host are ignored: these are floors, not predictions."),
+           "devices": roofline.DEVICES, "this_machine_fraction": frac}
+    for name, fn in (("caption_decode_step", lambda prec: roofline.caption_decode_step(cfg, prec, S)["total"]),
+                     ("draw_cell_step", lambda prec: roofline.draw_cell_step(cfg, prec, S)["total"])):
+        out[name] = roofline.project(fn)
+    out["draw_image_cells"] = cfg.image.num_cells
+    return out
+
+
+# --- rendering -------------------------------------------------------------------------------
+def markdown(results: dict) -> str:
+    m = results["machine"]
+    probe = results["machine_probe"]
+    lines = [f"# unifork-rt bench — {results['label']}", "",
+             f"Machine: {m['cpu']}, {m['cores']} cores ({', '.join(m['cpu_flags'])}), "
+             f"{m.get('mem_total_gb', '?')} GB; no GPU backend unless listed below. "
+             f"Load average at start {m.get('load_average_1m', 0):.1f}; "
+             f"other busy processes at start: {len([p for p in results['busy_at_start'] if 'pid' in p])}.",
+             f"Measured memory bandwidth {probe['bandwidth'] / 1e9:.1f} GB/s (best of the probes, "
+             f"{probe['threads']} threads), fp32 GEMM {probe['gemm_flops_per_s'] / 1e9:.0f} GFLOP/s. "
+             f"Medians over repeats after warm-up; spread = (p90 − p10) / median.", ""]
+    caption_rows, draw_rows = [], []
+    for u in results["units"]:
+        if u.get("kind") != "ours":
+            continue
+        tag = f"| {u['preset']} | {u['backend']} | {u['precision']} |"
+        if "skipped" in u:  # listed under "Skipped"
+            continue
+        if "error" in u:
+            caption_rows.append(f"{tag} error: {u['error']} ||||||||")
+            continue
+        c = u.get("caption")
+        if c:
+            st, pipe = c["stages"], c["pipeline"]
+            frac = _get(u, "roofline", "caption_decode_step", "fraction")
+            caption_rows.append(
+                f"{tag} {_ms(st['image_encode']['median'])} | {_ms(st['prefill']['median'])} "
+                f"({c['prefill_tokens']}) | {_ms(pipe['ttft']['median'])} | {_ms(st['decode_step']['median'])} "
+                f"± {st['decode_step']['spread']:.0%} | {_ms(_get(pipe, 'per_token', 'median'))} | "
+                f"{pipe.get('tokens_per_s', 0):.1f} | {frac:.0%} | {u['peak_rss_mb']:.0f} |")
+        d = u.get("draw")
+        if d:
+            st = d["stages"]
+            whole = _get(d, "whole_image", "median")
+            frac = _get(u, "roofline", "draw_cell_step", "fraction")
+            draw_rows.append(
+                f"{tag} {_ms(st['prefill']['median'])} | {_ms(st['cell_step']['median'])} ± "
+                f"{st['cell_step']['spread']:.0%} ({_ms(st['trunk_step']['median'])} + "
+                f"{_ms(st['gen_branch_step']['median'])} + {d['depth']}×{_ms(st['rq_head_step']['median'])}) | "
+                f"{_ms(st['image_decode']['median'])} | "
+                + (f"{whole:.2f} | {d['ratio_whole_vs_steps']:.2f} |" if whole is not None
+                   else f"skipped (est. {d['graphs_estimate_s']:.0f} s) | – |")
+                + f" {frac:.0%} | {u['peak_rss_mb']:.0f} |")
+    if caption_rows:
+        lines += ["## Caption (batch 1, greedy)", "",
+                  "| preset | backend | precision | image encode ms | prefill ms (tokens) | TTFT ms (pipeline) | "
+                  "decode step ms (graphs) | ms/token (pipeline) | tokens/s | % of bandwidth bound | peak RSS MB |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|", *caption_rows, ""]
+    if draw_rows:
+        lines += ["## Draw (batch 2: classifier-free guidance, one image)", "",
+                  "| preset | backend | precision | prefill ms | cell step ms (trunk + gen + D×head) | "
+                  "image decode ms | whole image s | whole / (cells × step) | % of bandwidth bound (cell step) | "
+                  "peak RSS MB |", "|---|---|---|---|---|---|---|---|---|---|", *draw_rows, ""]
+    peer_rows = []
+    ref = _unit(results, "ours", preset="paper", backend="ort-cpu", precision="fp32")
+    for u in results["units"]:
+        if u.get("kind") != "peer":
+            continue
+        if "per_token" not in u:
+            peer_rows.append(f"| {u['name']} | {u.get('precision', '')} | {u.get('skipped') or u.get('error')} ||||")
+            continue
+        frac = _get(u, "roofline", "decode_step", "fraction")
+        peer_rows.append(f"| {u['name']} | {u['precision']} | {_ms(u['ttft']['median'])} | "
+                         f"{_ms(u['per_token']['median'])} ± {u['per_token']['spread']:.0%} | "
+                         f"{frac:.0%} | {u['peak_rss_mb']:.0f} |")
+    if peer_rows:
+        ours_rows = []
+        for prec in ("fp32", "int8"):
+            o = _unit(results, "ours", preset="paper", backend="ort-cpu", precision=prec)
+            pt = _get(o or {}, "caption", "pipeline", "per_token", "median")
+            if pt is not None:
+                ours_rows.append(f"| **unifork-rt paper (trunk 12 + und 12 + head)** | {prec} | "
+                                 f"{_ms(_get(o, 'caption', 'pipeline', 'ttft', 'median'))} | {_ms(pt)} | "
+                                 f"{_get(o, 'roofline', 'caption_decode_step', 'fraction'):.0%} | "
+                                 f"{o['peak_rss_mb']:.0f} |")
+        lines += ["## Peers: caption decode path, 24-layer Qwen2.5-0.5B shape, batch 1", "",
+                  f"Prompt {results.get('peer_prompt_len', '?')} tokens (our paper caption prefill), "
+                  f"{results.get('peer_new_tokens', '?')} new tokens, greedy.", "",
+                  "| engine | precision | TTFT ms | ms/token | % of bandwidth bound | peak RSS MB |",
+                  "|---|---|---|---|---|---|", *ours_rows, *peer_rows, ""]
+    if results.get("targets"):
+        lines += ["## Targets (issue 5)", "", "| target | preset | value | limit | status |", "|---|---|---|---|---|"]
+        for t in results["targets"]:
+            v = f"{t['value']:.2f}" if "value" in t else "–"
+            lim = f"{t['direction']} {t['limit']}" if "limit" in t else "–"
+            lines.append(f"| {t['what']} | {t['preset']} | {v} | {lim} | **{t['status']}** |")
+        lines.append("")
+    prof_rows = []
+    for u in results["units"]:
+        for graph, p in (u.get("profile") or {}).items():
+            glue = ", ".join(f"{t['op']} {t['ms_per_run']:.1f}" for t in p["top_ops"]
+                             if t["op"] not in ("MatMul", "Gemm", "MatMulInteger", "MatMulNBits"))[:90]
+            prof_rows.append(f"| {u['preset']} | {u['precision']} | {graph} | {_ms(p['run_ms'] / 1e3)} | "
+                             f"{p['kernel_ms']:.1f} | {p['matmul_ms']:.1f} | {p['glue_ms']:.1f} | "
+                             f"{p['nodes_per_run']:.0f} ({p['glue_nodes_per_run']:.0f}) | {glue} |")
+    spin = [f"{u['preset']} {u['precision']}: {u['spinning']['spinning_default']['median_ms']:.1f} ms with ORT's "
+            f"default thread spinning, {u['spinning']['spinning_off']['median_ms']:.1f} ms with spinning off"
+            for u in results["units"] if u.get("spinning")]
+    if prof_rows:
+        lines += ["## Profile: one decode step per graph (ONNX Runtime profiler, ORT CPU)", "",
+                  "Weight-streaming ops (MatMul and its quantized forms) against the rest (glue); run − kernel "
+                  "is per-node dispatch. Times here are under the profiler, a little above the table's.", "",
+                  "| preset | precision | graph (batch) | run ms | kernel ms | matmul ms | glue ms | nodes (glue) | "
+                  "top glue ops, ms |", "|---|---|---|---|---|---|---|---|---|", *prof_rows, ""]
+        if spin:
+            lines += ["Caption decode step chained over two raw sessions (trunk → und_branch): "
+                      + "; ".join(spin) + ".", ""]
+    pr = results.get("projections")
+    if pr:
+        n = pr["draw_image_cells"]
+        lines += ["## Projection of the paper preset (roofline floors)", "", pr["assumptions"], "",
+                  "| device | bandwidth | caption ms/token | at this machine's fraction | draw cell step ms | "
+                  "draw image s |", "|---|---|---|---|---|---|"]
+        f = pr.get("this_machine_fraction")
+        for name, c in pr["caption_decode_step"].items():
+            dcell = pr["draw_cell_step"][name]["seconds"]
+            at = _ms(c["seconds"] / f) if f else "–"
+            lines.append(f"| {name} | {c['bandwidth'] / 1e9:.0f} GB/s | {_ms(c['seconds'])} | {at} | {_ms(dcell)} | "
+                         f"{dcell * n:.2f} |")
+        lines.append("")
+    notes = [u.get("skipped") for u in results["units"] if u.get("skipped")] + results.get("notes", [])
+    if notes:
+        lines += ["## Skipped", ""] + [f"- {n}" for n in notes] + [""]
+    return "\n".join(lines)
+
+
+def chart_png(results: dict) -> bytes | None:
+    """Decode ms/token per engine with its bandwidth bound, and the draw cell step per backend."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    names, times, bounds = [], [], []
+    for u in results["units"]:
+        if u.get("kind") == "ours" and _get(u, "caption", "pipeline", "per_token"):
+            names.append(f"{u['preset']}\n{u['backend']} {u['precision']}")
+            times.append(u["caption"]["pipeline"]["per_token"]["median"] * 1e3)
+            bounds.append(_get(u, "roofline", "caption_decode_step", "bound_s", default=0) * 1e3)
+        elif u.get("kind") == "peer" and "per_token" in u:
+            names.append(f"peer\n{u['name']} {u['precision']}")
+            times.append(u["per_token"]["median"] * 1e3)
+            bounds.append(_get(u, "roofline", "decode_step", "bound_s", default=0) * 1e3)
+    draws = [(f"{u['preset']}\n{u['backend']} {u['precision']}", u["draw"]["stages"]) for u in results["units"]
+             if u.get("kind") == "ours" and "draw" in u]
+    fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.3 * (len(names) + len(draws))), 4.5))
+    ax = axes[0]
+    x = range(len(names))
+    ax.bar(x, times, color="tab:blue", label="measured ms/token")
+    ax.scatter(x, bounds, color="black", marker="_", s=400, label="bandwidth bound", zorder=3)
+    ax.set_xticks(list(x), names, fontsize=7)
+    if times and max(times) > 50 * max(min(times), 1e-6):
+        ax.set_yscale("log")  # presets differ by orders of magnitude
+    ax.set_ylabel("ms per caption token (batch 1)")
+    ax.set_title("caption decode")
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    bottom = [0.0] * len(draws)
+    for part, color in (("trunk_step", "tab:blue"), ("gen_branch_step", "tab:orange"),
+                        ("rq_head_step", "tab:green")):
+        vals = [st[part]["median"] * 1e3 * (results_depth(results, i) if part == "rq_head_step" else 1)
+                for i, (_, st) in enumerate(draws)]
+        ax.bar(range(len(draws)), vals, bottom=bottom, color=color, label=part.replace("_step", "") +
+               (" × D" if part == "rq_head_step" else ""))
+        bottom = [b + v for b, v in zip(bottom, vals)]
+    ax.set_xticks(range(len(draws)), [n for n, _ in draws], fontsize=7)
+    if bottom and max(bottom) > 50 * max(min(bottom), 1e-6):
+        ax.set_yscale("log")
+    ax.set_ylabel("ms per image cell (batch 2, CFG)")
+    ax.set_title("draw cell step")
+    ax.legend(fontsize=7)
+    fig.suptitle(results["label"], fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def results_depth(results: dict, i: int) -> int:
+    draws = [u for u in results["units"] if u.get("kind") == "ours" and "draw" in u]
+    return draws[i]["draw"]["depth"]
+
+
+def write(results: dict, out: Path) -> dict[str, Path]:
+    """bench.json, bench.md and bench.png in `out`, each written atomically."""
+    from unifork_rt.io import atomic_write_bytes, atomic_write_text
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "bench.json", "markdown": out / "bench.md"}
+    atomic_write_text(paths["json"], json.dumps(results, indent=1, default=float) + "\n")
+    atomic_write_text(paths["markdown"], markdown(results) + "\n")
+    png = chart_png(results)
+    if png is not None:
+        paths["png"] = out / "bench.png"
+        atomic_write_bytes(paths["png"], png)
+    return paths

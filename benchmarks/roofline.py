@@ -1,0 +1,210 @@
+"""Roofline: bytes and FLOPs per decode step from the config, the machine's own bandwidth and
+GEMM rate measured in the same run, and projections onto other devices.
+
+A batch-1 decode step reads every weight of the graphs it runs once, plus the KV buffers,
+and does ~2 FLOPs per weight per row. On a CPU or an edge GPU that is bandwidth-bound:
+
+    bound (s) = bytes read per step / memory bandwidth          (the roofline's flat part)
+    fraction  = bound / measured step time                      (1.0 = at the roofline)
+
+Our graphs read the WHOLE fused KV buffer (max_seq slots, masked) every step; that is what
+is counted. Weight bytes per element: fp32 4, fp16 2, int8 1 (dynamic quantization keeps
+biases and norms in fp32), int4 0.5 + one fp32 scale per 32-weight block (MatMulNBits).
+
+Everything here is numpy or arithmetic: no torch, no onnxruntime.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+WEIGHT_BYTES = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5 + 4 / 32}
+ACT_BYTES = {"fp32": 4, "fp16": 2, "int8": 4, "int4": 4}  # KV cache / activations stay float
+
+# Projection targets: peak memory bandwidth (bytes/s) and dense fp16 tensor throughput (FLOP/s).
+# A100 figures are NVIDIA's datasheet; the Orin compute figures are approximate (dense fp16 on
+# the GPU, derived from the sparse-int8 TOPS of the datasheets) and matter only for prefill.
+DEVICES = {
+    "A100 40GB": {"bandwidth": 1.555e12, "flops": 312e12, "precision": "fp16"},
+    "A100 80GB": {"bandwidth": 2.039e12, "flops": 312e12, "precision": "fp16"},
+    "Jetson AGX Orin 64GB": {"bandwidth": 204.8e9, "flops": 42.5e12, "precision": "fp16"},
+    "Jetson Orin Nano 8GB": {"bandwidth": 68e9, "flops": 10e12, "precision": "fp16"},
+}
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """What one step reads and computes. bytes = weights + kv; flops counts multiply-adds as 2."""
+
+    weight_bytes: float
+    kv_bytes: float
+    flops: float
+
+    @property
+    def bytes(self) -> float:
+        return self.weight_bytes + self.kv_bytes
+
+    def __add__(self, other: "StepCost") -> "StepCost":
+        return StepCost(self.weight_bytes + other.weight_bytes, self.kv_bytes + other.kv_bytes,
+                        self.flops + other.flops)
+
+    def __mul__(self, k: float) -> "StepCost":
+        return StepCost(self.weight_bytes * k, self.kv_bytes * k, self.flops * k)
+
+    def to_dict(self) -> dict:
+        return {"weight_bytes": self.weight_bytes, "kv_bytes": self.kv_bytes, "bytes": self.bytes,
+                "flops": self.flops}
+
+
+def _linear(n_in: int, n_out: int, bias: bool, precision: str, rows: int) -> StepCost:
+    """A Linear layer: its matrix at the weight precision, the bias in float; 2*in*out FLOPs per row."""
+    w = n_in * n_out * WEIGHT_BYTES[precision] + (n_out * ACT_BYTES[precision] if bias else 0)
+    return StepCost(w, 0.0, 2.0 * n_in * n_out * rows)
+
+
+def _norm(dim: int, precision: str, params_per_dim: int = 1) -> StepCost:
+    return StepCost(dim * params_per_dim * ACT_BYTES[precision], 0.0, 0.0)
+
+
+def decoder_layer(text, precision: str, batch: int = 1, new: int = 1) -> StepCost:
+    """One Qwen2 layer (no KV): q/k/v with bias, o, SwiGLU MLP, two RMSNorms."""
+    H, Hkv, Dh, I = text.hidden_size, text.num_kv_heads, text.head_dim, text.intermediate_size
+    rows = batch * new
+    c = _linear(H, H, True, precision, rows) + _linear(H, Hkv * Dh, True, precision, rows) * 2
+    c = c + _linear(H, H, False, precision, rows)
+    c = c + _linear(H, I, False, precision, rows) * 2 + _linear(I, H, False, precision, rows)
+    return c + _norm(H, precision) * 2
+
+
+def kv_read(layers: int, kv_heads: int, slots: int, head_dim: int, precision: str, batch: int) -> StepCost:
+    """Reading the fused buffer (layers, 2, B, Hkv, slots, Dh) whole."""
+    return StepCost(0.0, float(layers * 2 * batch * kv_heads * slots * head_dim * ACT_BYTES[precision]), 0.0)
+
+
+def attention_flops(layers: int, heads: int, head_dim: int, slots: int, batch: int, new: int = 1) -> StepCost:
+    """Scores and weighted sum over `slots` keys: 2 * 2 * heads * head_dim * slots per new row."""
+    return StepCost(0.0, 0.0, 4.0 * layers * heads * head_dim * slots * batch * new)
+
+
+def stack(text, layers: int, precision: str, max_seq: int, batch: int = 1) -> StepCost:
+    """A trunk or branch graph at T = 1: its layers, its whole KV buffer, attention over max_seq slots."""
+    return (decoder_layer(text, precision, batch) * layers
+            + kv_read(layers, text.num_kv_heads, max_seq, text.head_dim, precision, batch)
+            + attention_flops(layers, text.num_heads, text.head_dim, max_seq, batch))
+
+
+def lm_head(text, precision: str, batch: int = 1) -> StepCost:
+    """Final norm + logits of the last position: the (V, H) matrix (the tied embedding)."""
+    return _norm(text.hidden_size, precision) + _linear(text.hidden_size, text.vocab_size, False, precision, batch)
+
+
+def caption_decode_step(cfg, precision: str, max_seq: int, batch: int = 1) -> dict[str, StepCost]:
+    """One caption token: trunk (Ls layers) + und branch (Lb layers + norm + lm_head)."""
+    t = cfg.text
+    trunk = stack(t, t.shared_layers, precision, max_seq, batch)
+    und = stack(t, t.branch_layers, precision, max_seq, batch) + lm_head(t, precision, batch)
+    return {"trunk": trunk, "und_branch": und, "total": trunk + und}
+
+
+def head_step(cfg, precision: str, batch: int) -> StepCost:
+    """One rq_head depth step: both input projections (the graph computes both and selects), the
+    blocks (attention at attn_width), LayerNorm and the codebook logits; its KV is D slots."""
+    h, t, im = cfg.head, cfg.text, cfg.image
+    W, A, M = h.width, h.attn_width, h.mlp_dim
+    c = _linear(t.hidden_size, W, True, precision, batch) + _linear(im.codebook_dim, W, True, precision, batch)
+    block = _norm(W, precision, 2) * 2 + _linear(W, M, True, precision, batch) + _linear(M, W, True, precision, batch)
+    block = block + _linear(A, A, True, precision, batch) * 4
+    if A != W:
+        block = block + _linear(W, A, True, precision, batch) + _linear(A, W, True, precision, batch)
+    c = c + block * h.num_layers + _norm(W, precision, 2) + _linear(W, im.codebook_size, True, precision, batch)
+    c = c + StepCost(im.depth * W * ACT_BYTES[precision], 0.0, 0.0)  # depth position embedding
+    return (c + kv_read(h.num_layers, h.num_heads, im.depth, h.head_dim, precision, batch)
+            + attention_flops(h.num_layers, h.num_heads, h.head_dim, im.depth, batch))
+
+
+def draw_cell_step(cfg, precision: str, max_seq: int, batch: int = 2) -> dict[str, StepCost]:
+    """One image cell with CFG (batch 2): connector + trunk + gen branch (+ norm_gen) + D head steps."""
+    t, im = cfg.text, cfg.image
+    conn = _linear(im.codebook_dim, t.hidden_size, True, precision, batch) + \
+        _linear(t.hidden_size, t.hidden_size, True, precision, batch)
+    trunk = stack(t, t.shared_layers, precision, max_seq, batch)
+    gen = stack(t, t.branch_layers, precision, max_seq, batch) + _norm(t.hidden_size, precision)
+    head = head_step(cfg, precision, batch) * im.depth
+    return {"connector": conn, "trunk": trunk, "gen_branch": gen, "rq_head": head,
+            "total": conn + trunk + gen + head}
+
+
+def qwen_decode_step(n_layers: int, text, precision: str, context: int, batch: int = 1) -> StepCost:
+    """A plain Qwen2 decoder with a growing cache of `context` tokens (the peers' layout)."""
+    return (decoder_layer(text, precision, batch) * n_layers
+            + kv_read(n_layers, text.num_kv_heads, context, text.head_dim, precision, batch)
+            + attention_flops(n_layers, text.num_heads, text.head_dim, context, batch)
+            + lm_head(text, precision, batch))
+
+
+# --- the machine, measured in the same run ---------------------------------------------------------
+def _timed_best(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def measure_machine(threads: int = 2, mib: int = 512, repeats: int = 5) -> dict:
+    """Memory bandwidth (bytes/s) and fp32 GEMM rate (FLOP/s) of this machine, now.
+
+    Bandwidth probes, best of `repeats` each: a parallel read (numpy reductions release the GIL,
+    one slice per thread), a copy (read + write), and a large GEMV (how MatMul streams weights).
+    The roofline uses the highest, so the bound is never flattered by a weak probe."""
+    n = mib * 2**20 // 4
+    a = np.ones(n, dtype=np.float32)
+    b = np.empty_like(a)
+
+    def parallel(fn):
+        parts = [(a[i * n // threads:(i + 1) * n // threads], b[i * n // threads:(i + 1) * n // threads])
+                 for i in range(threads)]
+
+        def run():
+            ts = [threading.Thread(target=fn, args=p) for p in parts]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+        return run
+
+    read = a.nbytes / _timed_best(parallel(lambda x, y: np.add.reduce(x)), repeats)
+    copy = 2 * a.nbytes / _timed_best(parallel(lambda x, y: np.copyto(y, x)), repeats)
+    del b
+    W = a[: (n // 4096) * 4096].reshape(-1, 4096)
+    v = np.ones(4096, dtype=np.float32)
+    gemv = W.nbytes / _timed_best(lambda: W @ v, repeats)
+    k = 1536
+    A = np.random.default_rng(0).standard_normal((k, k), dtype=np.float32)
+    gemm = 2 * k**3 / _timed_best(lambda: A @ A, repeats)
+    return {"bandwidth": max(read, copy, gemv), "probes": {"read_bytes_per_s": read, "copy_bytes_per_s": copy,
+            "gemv_bytes_per_s": gemv}, "gemm_flops_per_s": gemm, "threads": threads, "buffer_mib": mib}
+
+
+def fraction_of_bound(cost: StepCost, seconds: float, bandwidth: float) -> float:
+    """bytes / bandwidth / measured: 1.0 means the step streams its bytes at the measured bandwidth."""
+    return cost.bytes / bandwidth / seconds if seconds > 0 else float("nan")
+
+
+def project(cost_by_precision, devices: dict = DEVICES, efficiency: float = 1.0) -> dict:
+    """Per device: the roofline step time max(bytes / bandwidth, flops / peak) at its precision.
+
+    cost_by_precision(precision) -> StepCost. efficiency scales both peaks (1.0 = ideal)."""
+    out = {}
+    for name, d in devices.items():
+        c = cost_by_precision(d["precision"])
+        t_mem = c.bytes / (d["bandwidth"] * efficiency)
+        t_flop = c.flops / (d["flops"] * efficiency)
+        out[name] = {"seconds": max(t_mem, t_flop), "bound": "memory" if t_mem >= t_flop else "compute",
+                     "bytes": c.bytes, "flops": c.flops, **d, "efficiency": efficiency}
+    return out

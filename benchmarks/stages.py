@@ -1,0 +1,200 @@
+"""Stage-by-stage and whole-pipeline timings of one runtime (ORT backends or PyTorch eager).
+
+Stages call the backend's graphs directly with the inputs the pipeline builds, in the order
+the pipeline runs them; the whole pipeline is then timed through UniForkRuntime itself, so
+
+    chaining overhead = whole image / (image cells x measured per-cell step)
+
+is a ratio of two measurements from the same process.
+
+    caption (B = 1):  image_encode = vision_encoder + connector
+                      prefill      = trunk + und_branch over [BOI img EOI prompt]   (T = N + 2 + P)
+                      decode_step  = trunk + und_branch at T = 1 (logits of that position)
+                      time to first token = image_encode + prefill
+    draw (B = 2, classifier-free guidance, n = 1):
+                      prefill      = trunk + gen_branch over [prompt BOI] / [pad.. BOI]
+                      cell_step    = connector(1 cell) + trunk + gen_branch + D x rq_head   (graphs only)
+                      image_decode = vision_decoder(N cells)
+                      whole_image  = UniForkRuntime.draw (prefill, N cells with sampling, decode)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .measure import Stats, measure
+
+DRAW_PROMPT = "a red circle left of a blue square"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long to measure. repeats: whole-pipeline runs; step_repeats: per-step graph calls."""
+
+    repeats: int = 3
+    step_repeats: int = 20
+    warmup: int = 1
+    new_tokens: int = 32  # caption tokens decoded per pipeline run
+    image_budget_s: float = 240.0  # skip the whole-image run when its estimate is longer
+    tasks: tuple[str, ...] = ("caption", "draw")
+
+
+def _d(stats: Stats) -> dict:
+    return stats.to_dict()
+
+
+def caption(rt, plan: Plan) -> dict:
+    from unifork_rt.runtime.pipeline import CAPTION_PROMPT
+
+    be, cfg = rt.backend, rt.cfg
+    dt = rt.bundle.float_dtype
+    P = cfg.image.image_size
+    pixels = np.random.default_rng(0).uniform(-1, 1, (1, 3, P, P)).astype(dt)
+
+    def encode():
+        codes = be.run("vision_encoder", {"pixels": pixels})["codes"]
+        return be.run("connector", {"codes": codes})["embeds"]
+
+    emb = encode()
+    ids = rt.encode_text(CAPTION_PROMPT)
+    H = emb.shape[2]
+    x = np.ascontiguousarray(np.concatenate([rt.boi[None, None], emb, rt.eoi[None, None], rt.embed[ids][None]],
+                                            axis=1).astype(dt))  # (1, N + 2 + P, H)
+    prefill_len = x.shape[1]
+    caches = (be.new_cache("trunk", 1), be.new_cache("und_branch", 1))
+    start = np.zeros(1, dtype=np.int64)
+    pos = np.array(prefill_len, dtype=np.int64)
+    stages = {"image_encode": measure(encode, plan.repeats, plan.warmup),
+              "prefill": measure(lambda: rt._step(x, caches, 0, start, "und_branch"), plan.repeats, plan.warmup)}
+    logits = rt._step(x, caches, 0, start, "und_branch")
+    tok = np.argmax(logits, -1)
+    xt = np.ascontiguousarray(rt.embed[tok][:, None].astype(dt))  # (1, 1, H)
+    h = be.run("trunk", {"x": xt, "pos": pos, "start": start}, caches[0])["h"]
+    # decode at the first generated position; the graphs read the whole max_seq buffer, so the
+    # step costs the same at any position
+    stages["trunk_step"] = measure(lambda: be.run("trunk", {"x": xt, "pos": pos, "start": start}, caches[0]),
+                                   plan.step_repeats, plan.warmup)
+    stages["und_branch_step"] = measure(lambda: be.run("und_branch", {"h": h, "pos": pos, "start": start},
+                                                       caches[1]), plan.step_repeats, plan.warmup)
+    stages["decode_step"] = measure(lambda: rt._step(xt, caches, int(pos), start, "und_branch"),
+                                    plan.step_repeats, plan.warmup)
+    stages["sample_greedy"] = measure(lambda: np.argmax(logits, -1), plan.step_repeats, plan.warmup)
+
+    # the whole pipeline, greedy: first token, then the rest
+    ttft, per_token, tokens = [], [], []
+    for r in range(plan.warmup + plan.repeats):
+        t0 = time.perf_counter()
+        stream = rt.caption_stream([pixels[0]], max_new_tokens=plan.new_tokens, temperature=0.0)
+        next(stream)
+        t1 = time.perf_counter()
+        n = 1 + sum(1 for _ in stream)
+        t2 = time.perf_counter()
+        if r >= plan.warmup:
+            ttft.append(t1 - t0)
+            tokens.append(n)
+            if n > 1:
+                per_token.append((t2 - t1) / (n - 1))
+    pipe = {"ttft": _d(Stats.of(ttft, plan.warmup)), "tokens": tokens}
+    if per_token:
+        pipe["per_token"] = _d(Stats.of(per_token, plan.warmup))
+        pipe["tokens_per_s"] = 1.0 / pipe["per_token"]["median"]
+    else:
+        pipe["note"] = "every run stopped at the first token (eos): no per-token figure"
+    return {
+        "batch": 1, "image_cells": cfg.image.num_cells, "prompt_tokens": len(ids), "prefill_tokens": prefill_len,
+        "max_seq": rt.bundle.max_seq, "hidden": H, "new_tokens": plan.new_tokens,
+        "stages": {k: _d(v) for k, v in stages.items()},
+        "ttft_stages_s": stages["image_encode"].median + stages["prefill"].median,
+        "tokens_per_s_stages": 1.0 / stages["decode_step"].median,
+        "pipeline": pipe,
+    }
+
+
+def draw(rt, plan: Plan) -> dict:
+    from unifork_rt.runtime.pipeline import DrawSettings
+    from unifork_rt.runtime.sampling import Sampling, cfg_mix, sample
+
+    be, cfg = rt.backend, rt.cfg
+    dt = rt.bundle.float_dtype
+    s = DrawSettings.for_bundle(rt.bundle)
+    sampling = Sampling(s.temperature, s.top_k, s.top_p)
+    rng = np.random.default_rng(0)
+    ids = rt.encode_text(DRAW_PROMPT)
+    im = cfg.image
+    N, D, P = im.num_cells, im.depth, len(ids)
+    guided = s.cfg_scale != 1.0
+    B = 2 if guided else 1
+    H = rt.embed.shape[1]
+    # the same inputs draw_codes builds: cond row = prompt + BOI, uncond row = padding + BOI
+    row = np.concatenate([rt.embed[ids], rt.boi[None]], 0)
+    x = np.broadcast_to(row, (B, P + 1, H)).astype(dt)
+    start = np.zeros(B, dtype=np.int64)
+    if guided:
+        x[1:, :P] = rt.embed[cfg.pad_token_id]
+        start[1:] = P
+    caches = (be.new_cache("trunk", B), be.new_cache("gen_branch", B))
+    head_cache = be.new_cache("rq_head", B)
+    stages = {"prefill": measure(lambda: rt._step(x, caches, 0, start, "gen_branch"), plan.repeats, plan.warmup)}
+    hidden = rt._step(x, caches, 0, start, "gen_branch")[:, -1]
+    cell_codes = np.ones((B, D), dtype=np.int64)
+    pos = P + 1
+    p = np.array(pos, dtype=np.int64)
+    emb = be.run("connector", {"codes": cell_codes[:, None]})["embeds"]
+    h = be.run("trunk", {"x": emb, "pos": p, "start": start}, caches[0])["h"]
+
+    def head_steps():
+        for d in range(D):
+            be.run("rq_head", {"hidden": hidden, "codes": cell_codes, "pos": np.array(d, dtype=np.int64)}, head_cache)
+
+    def cell_step():
+        e = be.run("connector", {"codes": cell_codes[:, None]})["embeds"]
+        rt._step(e, caches, pos, start, "gen_branch")
+        head_steps()
+
+    logits = be.run("rq_head", {"hidden": hidden, "codes": cell_codes, "pos": np.array(0, dtype=np.int64)},
+                    head_cache)["logits"]
+    codes = np.ones((1, N, D), dtype=np.int64)
+    r, w = plan.step_repeats, plan.warmup
+    stages["connector"] = measure(lambda: be.run("connector", {"codes": cell_codes[:, None]}), r, w)
+    stages["trunk_step"] = measure(lambda: be.run("trunk", {"x": emb, "pos": p, "start": start}, caches[0]), r, w)
+    stages["gen_branch_step"] = measure(lambda: be.run("gen_branch", {"h": h, "pos": p, "start": start}, caches[1]),
+                                        r, w)
+    stages["rq_head_step"] = measure(lambda: be.run("rq_head", {"hidden": hidden, "codes": cell_codes,
+                                                                "pos": np.array(1, dtype=np.int64)}, head_cache), r, w)
+    stages["cell_step"] = measure(cell_step, r, w)
+    stages["sample_depth"] = measure(lambda: sample(cfg_mix(logits, s.cfg_scale) if guided else logits, sampling, rng),
+                                     r, w)
+    stages["image_decode"] = measure(lambda: be.run("vision_decoder", {"codes": codes}), plan.repeats, w)
+
+    step = stages["cell_step"].median
+    graphs_s = stages["prefill"].median + N * step + stages["image_decode"].median
+    out = {
+        "batch": B, "cfg_scale": s.cfg_scale, "sampling": {"temperature": s.temperature, "top_k": s.top_k,
+                                                          "top_p": s.top_p},
+        "prompt_tokens": P, "cells": N, "depth": D, "max_seq": rt.bundle.max_seq,
+        "stages": {k: _d(v) for k, v in stages.items()},
+        "image_tokens_x_step_s": N * step, "graphs_estimate_s": graphs_s,
+    }
+    n_runs = min(plan.repeats, int(plan.image_budget_s // max(graphs_s, 1e-9)))
+    if n_runs < 1:
+        out["whole_image_skipped"] = (f"estimated {graphs_s:.0f} s per image > --image-budget "
+                                      f"{plan.image_budget_s:.0f} s: not run")
+        return out
+    # sessions and shapes are warm from the stages above, so no separate warm-up image
+    whole = measure(lambda: rt.draw([DRAW_PROMPT], n=1, seed=0), n_runs, warmup=0)
+    out["whole_image"] = _d(whole)
+    out["ratio_whole_vs_steps"] = whole.median / (N * step)
+    out["ratio_whole_vs_graphs"] = whole.median / graphs_s
+    return out
+
+
+def run(rt, plan: Plan) -> dict:
+    out = {}
+    if "caption" in plan.tasks:
+        out["caption"] = caption(rt, plan)
+    if "draw" in plan.tasks:
+        out["draw"] = draw(rt, plan)
+    return out

@@ -1,0 +1,107 @@
+"""One benchmark unit in its own process: a build, one runtime (backend x precision), or one peer.
+
+A process per unit gives each its own peak memory (ru_maxrss), frees a multi-GB model before
+the next one loads, and keeps torch out of the parent `bench` process. The parent writes a
+spec JSON, runs `python -c BOOTSTRAP PKG_DIR SPEC OUT`, and reads OUT. The bootstrap puts
+PKG_DIR first on unifork_rt.benchmarks.__path__, so the worker runs the very same
+benchmarks code as the parent, from an installed package or a source checkout alike.
+
+A unit whose package or device is missing writes {"skipped": "<what to install>"}.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from .measure import peak_rss_mb, rss_mb
+
+BOOTSTRAP = ("import sys, unifork_rt.benchmarks as b; b.__path__.insert(0, sys.argv[1]); "
+             "from unifork_rt.benchmarks.worker import main; main(sys.argv[2], sys.argv[3])")
+
+
+def command(spec_path: Path, out_path: Path) -> list[str]:
+    return [sys.executable, "-c", BOOTSTRAP, str(Path(__file__).resolve().parent), str(spec_path), str(out_path)]
+
+
+def _log(msg: str) -> None:
+    print(f"  [worker] {msg}", file=sys.stderr, flush=True)
+
+
+def build(spec: dict) -> dict:
+    from . import models
+
+    work = Path(spec["work"])
+    t0 = time.perf_counter()
+    model = models.model_folder(spec["preset"], work)
+    bundles = {}
+    for p in spec["precisions"]:
+        _log(f"bundle {spec['preset']} {p}")
+        bundles[p] = str(models.bundle_folder(spec["preset"], p, work))
+    return {"model": str(model), "bundles": bundles, "seconds": time.perf_counter() - t0}
+
+
+def ours(spec: dict) -> dict:
+    from . import stages
+
+    plan = stages.Plan(**{**spec["plan"], "tasks": tuple(spec["plan"]["tasks"])})
+    t0 = time.perf_counter()
+    if spec["backend"] == "torch-eager":
+        from .torch_backend import TorchRuntime
+
+        rt = TorchRuntime(spec["bundle"], spec["model"])
+    else:
+        from unifork_rt.runtime.pipeline import UniForkRuntime
+
+        rt = UniForkRuntime(spec["bundle"], backend=spec["backend"], verify=False)
+    load_s = time.perf_counter() - t0
+    res = {"providers": rt.providers, "load_s": load_s, "rss_after_load_mb": rss_mb()}
+    res.update(stages.run(rt, plan))
+    rt.close()
+    if spec.get("profile") and spec["backend"] == "ort-cpu":
+        from .profile import chained_step_spinning, profile_bundle
+
+        res["profile"] = profile_bundle(spec["bundle"], runs=max(3, plan.step_repeats // 2))
+        res["spinning"] = chained_step_spinning(spec["bundle"], runs=max(3, plan.step_repeats // 2))
+    return res
+
+
+def peer(spec: dict) -> dict:
+    from . import models, peers
+
+    work = Path(spec["work"])
+    folder = models.peer_qwen_folder(work)
+    args = (spec["prompt_len"], spec["new_tokens"], spec["repeats"], spec["warmup"])
+    if spec["peer"] == "transformers":
+        return peers.run_transformers(folder, *args)
+    if spec["peer"] == "genai":
+        p = spec["precision"]
+        out = peers.build_genai(folder, work / f"peer-genai-{p}", p, work / "peer-genai-cache")
+        return {**peers.run_genai(out, *args), "precision": p}
+    if spec["peer"] == "optimum":
+        return peers.run_optimum(folder, *args)
+    raise ValueError(f"unknown peer {spec['peer']!r}; valid: {', '.join(peers.PEERS)}")
+
+
+UNITS = {"build": build, "ours": ours, "peer": peer}
+
+
+def main(spec_path: str, out_path: str) -> None:
+    from unifork_rt.errors import UniforkError
+    from unifork_rt.io import atomic_write_text
+
+    spec = json.loads(Path(spec_path).read_text())
+    try:
+        res = UNITS[spec["unit"]](spec)
+    except ImportError as e:
+        res = {"skipped": f"{spec.get('backend') or spec.get('peer') or spec['unit']} skipped: {e}"}
+    except UniforkError as e:  # an unavailable backend (no GPU provider, missing package) says so
+        res = {"skipped": f"{spec.get('backend') or spec['unit']} skipped: {e}"}
+    except Exception as e:  # recorded in the report; the run goes on with the next unit
+        traceback.print_exc()
+        res = {"error": f"{type(e).__name__}: {e}"}
+    res["peak_rss_mb"] = peak_rss_mb()
+    atomic_write_text(Path(out_path), json.dumps(res, indent=1, default=float) + "\n")

@@ -1,0 +1,191 @@
+"""The bench command: its report on `micro`, skipping what is missing, and the roofline arithmetic.
+
+Benchmarks are programs, not tests (STYLE.md §8): nothing here asserts a speed. These tests
+check that `unifork-rt bench` produces a complete, well-formed report quickly, says why it
+skips a peer or a backend, and that the bytes per step it divides by are right.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import unifork_rt.benchmarks as _bench_pkg
+
+# Run the benchmarks code that sits beside these tests (a source checkout or a worktree), not
+# whichever copy an editable install maps unifork_rt.benchmarks to. A no-op when they agree.
+_HERE = str(Path(__file__).resolve().parents[1] / "benchmarks")
+if _HERE not in _bench_pkg.__path__:
+    _bench_pkg.__path__.insert(0, _HERE)
+
+from click.testing import CliRunner  # noqa: E402
+
+from unifork_rt.benchmarks import cli, peers, report, roofline  # noqa: E402
+from unifork_rt.benchmarks.measure import Stats  # noqa: E402
+from unifork_rt.config import preset  # noqa: E402
+
+
+# --- roofline arithmetic, by hand -----------------------------------------------------------------
+# paper: H 896, 14 heads of 64, 2 KV heads (128 wide), intermediate 4864, vocab 151936, 12 + 12 layers.
+MATRIX_PER_LAYER = 896 * 896 * 2 + 896 * 128 * 2 + 3 * 896 * 4864  # q, o; k, v; gate, up, down = 14,909,440
+BIAS_PER_LAYER = 896 + 128 + 128  # q, k, v biases
+NORM_PER_LAYER = 2 * 896  # two RMSNorm weights
+LM_HEAD = 151936 * 896  # the tied embedding, read as the head's matrix
+KV_PER_STACK = 12 * 2 * 1 * 2 * 512 * 64  # (layers, K/V, batch, kv heads, max_seq 512, head dim) floats
+
+
+def test_paper_caption_step_bytes_fp32():
+    assert MATRIX_PER_LAYER + BIAS_PER_LAYER + NORM_PER_LAYER == 14_912_384  # DESIGN: 14.91M per layer
+    c = roofline.caption_decode_step(preset("paper"), "fp32", max_seq=512)
+    layer = 4 * 14_912_384
+    assert c["trunk"].weight_bytes == 12 * layer == 715_794_432
+    assert c["trunk"].kv_bytes == 4 * KV_PER_STACK == 6_291_456
+    assert c["und_branch"].weight_bytes == 12 * layer + 4 * 896 + 4 * LM_HEAD
+    assert c["total"].bytes == 1_988_713_984  # ≈ 1.99 GB per token: 53 ms at 37.5 GB/s
+    # FLOPs: 2 per matrix weight, plus scores and values over all 512 slots, 14 heads
+    assert c["total"].flops == 2 * (24 * MATRIX_PER_LAYER + LM_HEAD) + 24 * 4 * 14 * 64 * 512
+
+
+def test_paper_caption_step_bytes_int8_and_int4():
+    c = roofline.caption_decode_step(preset("paper"), "int8", max_seq=512)
+    layer = MATRIX_PER_LAYER * 1 + (BIAS_PER_LAYER + NORM_PER_LAYER) * 4  # int8 matrices, float the rest
+    assert c["trunk"].weight_bytes == 12 * layer == 12 * 14_921_216
+    assert c["trunk"].kv_bytes == 4 * KV_PER_STACK  # the cache stays float
+    c4 = roofline.caption_decode_step(preset("paper"), "int4", max_seq=512)
+    assert c4["trunk"].weight_bytes == 12 * (MATRIX_PER_LAYER * 0.625 + (BIAS_PER_LAYER + NORM_PER_LAYER) * 4)
+
+
+def test_head_step_matches_the_model_and_the_paper():
+    # depth head as released: 6 blocks, attention at 3584; DESIGN: ≈ 0.40B parameters
+    per_block = (2 * 2 * 896 + (896 * 3584 + 3584) + 4 * (3584 * 3584 + 3584) + (3584 * 896 + 896)
+                 + (896 * 3584 + 3584) + (3584 * 896 + 896))
+    params = (896 * 896 + 896) + (1024 * 896 + 896) + 6 * per_block + 2 * 896 + (896 * 16384 + 16384) + 4 * 896
+    assert params == 401_936_896
+    h = roofline.head_step(preset("paper"), "fp32", batch=2)
+    assert h.weight_bytes == 4 * params
+    assert h.kv_bytes == 4 * 6 * 2 * 2 * 32 * 4 * 112  # (blocks, K/V, batch 2, 32 heads, D = 4 slots, 112)
+    torch = pytest.importorskip("torch")
+    from unifork_rt.model.heads import DepthHead
+    from unifork_rt.model.layers import DecoderLayer
+
+    cfg = preset("paper")
+    with torch.device("meta"):
+        head = DepthHead(cfg.head, cfg.text.hidden_size, cfg.image.codebook_dim, cfg.image.codebook_size,
+                         cfg.image.depth)
+        layer = DecoderLayer(cfg.text)
+    assert sum(p.numel() for p in head.parameters()) == params
+    assert sum(p.numel() for p in layer.parameters()) == 14_912_384
+
+
+def test_fraction_and_projection():
+    cost = roofline.StepCost(weight_bytes=30e9, kv_bytes=0.0, flops=60e9)
+    assert roofline.fraction_of_bound(cost, seconds=2.0, bandwidth=30e9) == pytest.approx(0.5)
+    p = roofline.project(lambda prec: cost, {"dev": {"bandwidth": 1e12, "flops": 1e12, "precision": "fp16"}})
+    assert p["dev"]["seconds"] == pytest.approx(0.06) and p["dev"]["bound"] == "compute"
+
+
+def test_stats_quantiles():
+    s = Stats.of([5.0, 1.0, 3.0, 2.0, 4.0], warmup=1)
+    assert (s.median, s.min, s.max, s.n) == (3.0, 1.0, 5.0, 5)
+    assert s.p10 == pytest.approx(1.4) and s.p90 == pytest.approx(4.6)
+    assert s.spread == pytest.approx(3.2 / 3.0)
+
+
+# --- options and skipping ---------------------------------------------------------------------
+def test_backends_option_lists_the_valid_ones():
+    assert cli.parse_backends("ort-cpu:int8,torch-eager") == [("ort-cpu", "int8"), ("torch-eager", "fp32")]
+    with pytest.raises(Exception, match="valid: .*ort-cpu"):
+        cli.parse_backends("ort-cpu,onnx-magic")
+
+
+def _pretend_missing(monkeypatch, *modules):
+    real = importlib.util.find_spec
+
+    def find_spec(name, *a, **k):
+        if name.split(".")[0] in modules:
+            return None
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+
+
+def test_missing_peer_is_skipped_with_a_message(monkeypatch):
+    _pretend_missing(monkeypatch, "onnxruntime_genai", "optimum")
+    plan = cli.peer_plan(["genai", "optimum"], ["fp32", "int4"])
+    assert [(p["name"], p["precision"]) for p in plan] == [("genai", "fp32"), ("genai", "int4"), ("optimum", "fp32")]
+    for p in plan:
+        assert "skipped" in p and "not installed" in p["skipped"] and "pip install" in p["skipped"]
+    assert "transformers<4.58" in plan[-1]["skipped"]
+
+
+def test_missing_backend_is_skipped_with_a_message(monkeypatch):
+    _pretend_missing(monkeypatch, "torch")
+    assert "torch is not installed" in cli.backend_missing("torch-eager")
+    assert cli.backend_missing("ort-cpu") is None
+    ort = pytest.importorskip("onnxruntime")
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        assert "no GPU backend here" in cli.backend_missing("ort-cuda")
+
+
+def test_importing_the_command_does_not_import_torch():
+    code = (f"import sys, unifork_rt.benchmarks as b; b.__path__.insert(0, {_HERE!r}); "
+            "import unifork_rt.benchmarks.cli; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# --- the command on micro ------------------------------------------------------------------------
+@pytest.fixture()
+def seeded_work(tmp_path, micro_model_dir, micro_bundle):
+    """A bench work folder holding the session's micro model and fp32 bundle, so nothing is re-exported."""
+    from unifork_rt.model.checkpoint import WEIGHTS
+    from unifork_rt.runtime.bundle import config_sha256, sha256_file
+
+    work = tmp_path / "work"
+    model = work / "micro" / "model"
+    shutil.copytree(micro_model_dir, model)
+    (model / "built.json").write_text(json.dumps({"config_sha256": config_sha256(preset("micro")),
+                                                  "weights_sha256": sha256_file(model / WEIGHTS)}))
+    shutil.copytree(micro_bundle, work / "micro" / "bundle-fp32")
+    return work
+
+
+def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monkeypatch):
+    _pretend_missing(monkeypatch, "onnxruntime_genai")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli.bench, ["--preset", "micro", "--quick", "--backends", "torch-eager,ort-cpu:fp32",
+                                         "--peers", "genai", "--genai-precisions", "fp32", "--work", str(seeded_work),
+                                         "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / "bench.json").read_text())
+    for key in ("machine", "machine_probe", "options", "units", "targets", "projections", "busy_at_start"):
+        assert key in data
+    assert data["machine"]["cores"] >= 1 and data["machine_probe"]["bandwidth"] > 0
+    ours = {(u["backend"], u["precision"]): u for u in data["units"] if u["kind"] == "ours"}
+    assert set(ours) == {("torch-eager", "fp32"), ("ort-cpu", "fp32")}
+    for u in ours.values():
+        assert "error" not in u, u.get("error")
+        assert u["preset"] == "micro" and u["peak_rss_mb"] > 0
+        c, d = u["caption"], u["draw"]
+        assert (c["batch"], d["batch"]) == (1, 2)
+        assert c["prefill_tokens"] == 16 + 2 + c["prompt_tokens"] and d["cells"] == 16
+        for stage in ("image_encode", "prefill", "decode_step", "trunk_step", "und_branch_step"):
+            st = c["stages"][stage]
+            assert st["median"] > 0 and st["n"] >= 2 and {"p10", "p90", "spread"} <= set(st)
+        for stage in ("prefill", "cell_step", "trunk_step", "gen_branch_step", "rq_head_step", "image_decode"):
+            assert d["stages"][stage]["median"] > 0
+        assert c["pipeline"]["ttft"]["median"] > 0
+        assert d["whole_image"]["median"] > 0 and d["ratio_whole_vs_steps"] > 0
+        assert 0 < u["roofline"]["caption_decode_step"]["fraction"]
+    genai = [u for u in data["units"] if u["kind"] == "peer"]
+    assert genai and "not installed" in genai[0]["skipped"]
+    md = (out / "bench.md").read_text()
+    assert "## Caption" in md and "## Draw" in md and "## Targets" in md and "not installed" in md
+    assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(out.glob(".*.tmp"))  # atomic writes leave nothing behind
