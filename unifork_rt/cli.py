@@ -218,9 +218,13 @@ def _png_path(out: Path | None, prompt: str, index: int, total: int, n: int, j: 
               help="KV buffer length (prompt + image + answer). Default: the config's max_seq_len.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
               help="fp32/fp16: portable graphs (ONNX Runtime, TensorRT); int8: dynamic int8 for ORT CPU only.")
-@click.option("--cfg-scale", type=float, default=None, help="Recommended guidance scale recorded in the bundle.")
+@click.option("--cfg-scale", type=float, default=None, help="Recommended guidance scale, recorded in the bundle "
+              "as the default for draw (the runtime's defaults fill what is not given).")
+@click.option("--temperature", type=float, default=None, help="Recommended draw temperature, recorded in the bundle.")
+@click.option("--top-k", type=int, default=None, help="Recommended draw top-k, recorded in the bundle.")
+@click.option("--top-p", type=float, default=None, help="Recommended draw top-p, recorded in the bundle.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def export(model_dir, out, max_seq, precision, cfg_scale, quiet):
+def export(model_dir, out, max_seq, precision, cfg_scale, temperature, top_k, top_p, quiet):
     """Split MODEL_DIR into ONNX graphs with fused KV caches (a bundle for the runtime)."""
     from .errors import require
 
@@ -228,7 +232,8 @@ def export(model_dir, out, max_seq, precision, cfg_scale, quiet):
     require("onnx", "train", "unifork-rt export")
     from .export.onnx_export import export_bundle
 
-    sampling = {"cfg_scale": cfg_scale} if cfg_scale is not None else None
+    given = dict(cfg_scale=cfg_scale, temperature=temperature, top_k=top_k, top_p=top_p)
+    sampling = {k: v for k, v in given.items() if v is not None}
     folder = export_bundle(model_dir, out, max_seq=max_seq, precision=precision, progress=not quiet,
                            sampling=sampling)
     click.echo(f"wrote {folder}")
