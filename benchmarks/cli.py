@@ -150,13 +150,15 @@ class Runner:
 @click.option("--warmup", type=click.IntRange(0), default=1, show_default=True)
 @click.option("--new-tokens", type=click.IntRange(2), default=32, show_default=True,
               help="Caption tokens decoded per run (ours and peers).")
-@click.option("--image-budget", type=float, default=240.0, show_default=True,
-              help="Seconds: skip a whole-image draw run whose estimate (from the stages) is longer.")
+@click.option("--image-budget", type=float, default=None,
+              help="Seconds: skip a whole-image draw run whose estimate (from the stages) is longer. "
+                   "Default: 240, or 60 with --quick.")
 @click.option("--work", type=click.Path(path_type=Path), default=Path("runs/bench"), show_default=True,
               help="Where random models, bundles and peer models are built once and reused.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Folder for bench.json, bench.md and bench.png (default WORK/results).")
-@click.option("--quick", is_flag=True, help="Smoke-test sizes: 2 repeats, 5 step repeats, 8 tokens, 60 s image budget.")
+@click.option("--quick", is_flag=True, help="Smoke-test sizes: 2 repeats, 5 step repeats, 8 tokens, 60 s image budget "
+              "(unless --image-budget is given).")
 @click.option("--label", default=None, help="Title of the report (default: host, cores, date).")
 @click.option("--profile/--no-profile", default=True, show_default=True,
               help="Profile the ORT CPU decode graphs (ONNX Runtime's profiler): time per op type.")
@@ -171,7 +173,9 @@ def bench(presets, task, backends, peer_names, genai_precisions, repeats, step_r
     from .stages import Plan
 
     if quick:
-        repeats, step_repeats, new_tokens, image_budget = 2, 5, 8, 60.0
+        repeats, step_repeats, new_tokens = 2, 5, 8
+    if image_budget is None:
+        image_budget = 60.0 if quick else 240.0
     work = work.resolve()
     out = (out or work / "results").resolve()
     presets = tuple(dict.fromkeys(presets))

@@ -161,6 +161,7 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
     out = tmp_path / "out"
     res = CliRunner().invoke(cli.bench, ["--preset", "micro", "--quick", "--backends", "torch-eager,ort-cpu:fp32",
                                          "--peers", "genai", "--genai-precisions", "fp32", "--work", str(seeded_work),
+                                         "--image-budget", "1e9",  # the whole-image run must happen, however slow the machine
                                          "--out", str(out)])
     assert res.exit_code == 0, res.output
     data = json.loads((out / "bench.json").read_text())
