@@ -322,3 +322,12 @@ def test_draw_is_seeded(tok):
     a = evaluate.draw(model, tok, prompts, torch.Generator().manual_seed(1))
     b = evaluate.draw(model, tok, prompts, torch.Generator().manual_seed(1))
     assert a.shape == (2, 64, 64, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+
+
+def test_resume_log_survives_a_row_cut_short_by_a_kill(tmp_path):
+    from unifork_rt.train.loop import _truncate_log
+
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n{"step": 3, "lo')  # SIGKILL mid-write
+    _truncate_log(log, step=2)
+    assert [json.loads(r)["step"] for r in log.read_text().splitlines()] == [1, 2]

@@ -188,9 +188,17 @@ def _decide_total(step: int, timed_from: float, window: tuple[int, int], seconds
     return dist.broadcast_int(total), s_per_step
 
 
+def _row(text: str) -> dict | None:
+    """One log row; None for a row cut short (a killed run can leave its last row half-written)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
+
+
 def _truncate_log(path: Path, step: int) -> None:
     """Drop log rows of steps after the checkpoint: the resumed run logs them again."""
     if path.is_file():
         rows = [r for r in path.read_text(encoding="utf-8").splitlines() if r.strip()]
-        kept = [r for r in rows if json.loads(r).get("step", 0) <= step]
+        kept = [r for r in rows if (row := _row(r)) is not None and row.get("step", 0) <= step]
         atomic_write_text(path, "".join(r + "\n" for r in kept))
