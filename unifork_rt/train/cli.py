@@ -42,7 +42,7 @@ _THREADS = click.option("--threads", type=click.IntRange(min=1),
 @click.option("--init", type=_PATH, help="Model folder to start from (the previous stage's --out).")
 @click.option("--preset", help="Start from a fresh preset (micro, shapes, paper): --stage tokenizer only.")
 @click.option("--steps", type=int, help="Optimizer steps (for stage 3: of each of the two runs).")
-@click.option("--minutes", type=float, help="Time budget instead of --steps: the step count is fixed after timing the first steps.")
+@click.option("--minutes", type=float, help="Time budget instead of --steps (stage 3: of each run); the step count is fixed after timing the first steps.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds initial weights and every data stream.")
 @click.option("--resume", is_flag=True, help="Continue exactly from OUT/checkpoint.safetensors (same options as before).")
 @click.option("--batch-size", type=int, help="Images (tokenizer) or generation sequences per process per step.")

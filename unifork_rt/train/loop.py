@@ -152,11 +152,12 @@ def run(job: Job, model: torch.nn.Module, settings: LoopSettings, out: Path, res
                     tqdm.write(f"{desc}: {s_per_step:.3f} s/step -> {total} steps for {settings.minutes:g} min "
                                f"(reproduce with --steps {total})")
             bar.update(1)
-            row = {"step": step, "loss": round(losses[-1], 5), "lr": optimizer.param_groups[0]["lr"],
+            row = {"step": step, "time": round(time.perf_counter() - t0, 3),  # seconds since this process began the loop
+                   "loss": round(losses[-1], 5), "lr": optimizer.param_groups[0]["lr"],
                    "grad_norm": round(float(grad_norm), 4),
                    **{k: round(float(v), 5) for k, v in logs.items()}, **info}
             bar.set_postfix({k: f"{v:.3f}" if isinstance(v, float) else v for k, v in row.items()
-                             if k not in ("step", "lr", "grad_norm")}, refresh=False)
+                             if k not in ("step", "time", "lr", "grad_norm")}, refresh=False)
             if dist.is_main:
                 with open(log_path, "a", encoding="utf-8") as f:
                     f.write(json.dumps(row) + "\n")
