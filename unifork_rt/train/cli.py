@@ -43,7 +43,8 @@ _THREADS = click.option("--threads", type=click.IntRange(min=1),
 @click.option("--preset", help="Start from a fresh preset (micro, shapes, paper): --stage tokenizer only.")
 @click.option("--steps", type=int, help="Optimizer steps (for stage 3: of each of the two runs).")
 @click.option("--minutes", type=float, help="Time budget instead of --steps (stage 3: of each run); the step count is fixed after timing the first steps.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds initial weights and every data stream.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seeds initial weights and every data stream.")
 @click.option("--resume", is_flag=True, help="Continue exactly from OUT/checkpoint.safetensors (same options as before).")
 @click.option("--batch-size", type=int, help="Images (tokenizer) or generation sequences per process per step.")
 @click.option("--und-batch-size", type=int, help="Understanding sequences per process per step.")
@@ -109,7 +110,7 @@ def merge(base, gen, und, out):
 @click.option("--out", type=_PATH, required=True, help="Run folder; the result is OUT/model.")
 @click.option("--minutes", type=float, help="Total time budget, shared out over the stages (default: the recipe's step counts).")
 @click.option("--scale", type=float, default=1.0, show_default=True, help="Multiply every stage's step count.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Skip finished stages and continue the interrupted one.")
 @_THREADS
 def recipe(name, out, minutes, scale, seed, resume, threads):
