@@ -322,3 +322,15 @@ def test_draw_is_seeded(tok):
     a = evaluate.draw(model, tok, prompts, torch.Generator().manual_seed(1))
     b = evaluate.draw(model, tok, prompts, torch.Generator().manual_seed(1))
     assert a.shape == (2, 64, 64, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+
+
+def test_recipe_budget_moves_unused_time_to_later_stages():
+    from unifork_rt.train.recipe import SHAPES, budget_minutes
+
+    shares = [r.share for r in SHAPES.stages]
+    assert abs(sum(shares) - 1) < 1e-9
+    first = budget_minutes(SHAPES, 0, 100.0, 0.0)
+    assert first == round(100 * shares[0], 3)
+    # the tokenizer stopped early after 5 of its 20 minutes: stage 1 gets its share of 95
+    assert budget_minutes(SHAPES, 1, 100.0, 5.0) == round(95 * shares[1] / sum(shares[1:]), 3)
+    assert budget_minutes(SHAPES, 4, 100.0, 150.0) == 0.05  # overspent: a token budget, not negative

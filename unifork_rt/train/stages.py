@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,6 +173,7 @@ def run_stage(s: StageSettings, out: Path, init: Path | None = None, preset: str
               resume: bool = False) -> Path:
     """Train one stage into the model folder `out`; returns it. Works under torchrun."""
     s.validate()
+    began = time.perf_counter()
     if s.stage in ("3-gen", "3-und") and init is None:
         raise InputError("stage 3 starts from the stage 2 folder: pass --init")
     dist = dist_mod.setup()
@@ -197,6 +199,8 @@ def run_stage(s: StageSettings, out: Path, init: Path | None = None, preset: str
     if dist.is_main:
         save_model(model, out, metadata={"stage": s.stage})
         summary["eval"] = _evaluate(s, model, tok, folder, job)
+        # the whole stage in this process (setup, loop, evaluation): what a time budget spends
+        summary["wall_seconds"] = round(time.perf_counter() - began, 1)
         atomic_write_text(out / DONE, json.dumps({"stage": s.stage, **summary}, indent=2) + "\n")
         _log(f"stage {s.stage} done: {json.dumps(summary)}", dist)
     dist.barrier()
