@@ -102,7 +102,7 @@ def run(job: Job, model: torch.nn.Module, settings: LoopSettings, out: Path, res
     optimizer = make_optimizer(params, settings)
     module = dist.wrap(job.module)
     ckpt = out / CHECKPOINT
-    step, total, s_per_step = 0, settings.steps, None
+    step, total, s_per_step, before = 0, settings.steps, None, 0.0  # before: loop seconds of earlier processes
     if resume:
         meta, tensors = read_checkpoint(ckpt)
         if meta["run"] != run_info:
@@ -114,13 +114,14 @@ def run(job: Job, model: torch.nn.Module, settings: LoopSettings, out: Path, res
                              "resume with the same --nproc_per_node")
         extra = restore(meta, tensors, model, optimizer)
         job.load_state(meta["ranks"][dist.rank], extra)
-        step, total, s_per_step = meta["step"], meta["total"], meta.get("s_per_step")
+        step, total, s_per_step, before = meta["step"], meta["total"], meta.get("s_per_step"), meta["seconds"]
 
     def save(at: int) -> None:
         ranks = dist.gather_objects(job.state())  # every rank's generators, for exact resume
         if dist.is_main:
             save_checkpoint(ckpt, model, optimizer, {
                 "step": at, "total": total, "s_per_step": s_per_step, "world": dist.world,
+                "seconds": round(before + time.perf_counter() - t0, 3),
                 "ranks": ranks, "run": run_info}, job.state_tensors())
         dist.barrier()
 
@@ -152,7 +153,7 @@ def run(job: Job, model: torch.nn.Module, settings: LoopSettings, out: Path, res
                     tqdm.write(f"{desc}: {s_per_step:.3f} s/step -> {total} steps for {settings.minutes:g} min "
                                f"(reproduce with --steps {total})")
             bar.update(1)
-            row = {"step": step, "time": round(time.perf_counter() - t0, 3),  # seconds since this process began the loop
+            row = {"step": step, "time": round(before + time.perf_counter() - t0, 3),  # loop seconds, across resumes
                    "loss": round(losses[-1], 5), "lr": optimizer.param_groups[0]["lr"],
                    "grad_norm": round(float(grad_norm), 4),
                    **{k: round(float(v), 5) for k, v in logs.items()}, **info}
@@ -174,10 +175,10 @@ def run(job: Job, model: torch.nn.Module, settings: LoopSettings, out: Path, res
     finally:
         bar.close()
     save(step)
-    elapsed = time.perf_counter() - t0
+    elapsed = before + time.perf_counter() - t0
     tail = losses[-min(len(losses), 50):]
     return {"steps": step, "seconds": round(elapsed, 1),
-            "s_per_step": round(elapsed / max(1, len(losses)), 4) if losses else s_per_step,
+            "s_per_step": round((time.perf_counter() - t0) / len(losses), 4) if losses else s_per_step,
             "final_loss": round(sum(tail) / len(tail), 5) if tail else None}
 
 

@@ -194,13 +194,15 @@ def run_stage(s: StageSettings, out: Path, init: Path | None = None, preset: str
         atomic_write_text(out / TOKENIZER, tok.to_str())
     run_info = {"settings": dataclasses.asdict(s), "init": str(init) if init else None, "preset": preset,
                 "config": model.cfg.to_dict(), "trained": len(trained)}
+    loop_began = time.perf_counter()
     summary = loop.run(job, model, s.loop_settings(), out, resume, dist, json.loads(json.dumps(run_info)),
                        desc=f"stage {s.stage}")
+    loop_seconds = time.perf_counter() - loop_began
     if dist.is_main:
         save_model(model, out, metadata={"stage": s.stage})
         summary["eval"] = _evaluate(s, model, tok, folder, job)
-        # the whole stage in this process (setup, loop, evaluation): what a time budget spends
-        summary["wall_seconds"] = round(time.perf_counter() - began, 1)
+        # what a time budget spends: the loop across resumes + this process's setup and evaluation
+        summary["wall_seconds"] = round(summary["seconds"] + time.perf_counter() - began - loop_seconds, 1)
         atomic_write_text(out / DONE, json.dumps({"stage": s.stage, **summary}, indent=2) + "\n")
         _log(f"stage {s.stage} done: {json.dumps(summary)}", dist)
     dist.barrier()
