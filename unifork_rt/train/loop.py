@@ -114,7 +114,7 @@ def run(job: Job, model: torch.nn.Module, settings: LoopSettings, out: Path, res
                              "resume with the same --nproc_per_node")
         extra = restore(meta, tensors, model, optimizer)
         job.load_state(meta["ranks"][dist.rank], extra)
-        step, total, s_per_step, before = meta["step"], meta["total"], meta.get("s_per_step"), meta["seconds"]
+        step, total, s_per_step, before = meta["step"], meta["total"], meta.get("s_per_step"), meta.get("seconds", 0.0)
 
     def save(at: int) -> None:
         ranks = dist.gather_objects(job.state())  # every rank's generators, for exact resume
@@ -191,8 +191,14 @@ def _decide_total(step: int, timed_from: float, window: tuple[int, int], seconds
 
 
 def _truncate_log(path: Path, step: int) -> None:
-    """Drop log rows of steps after the checkpoint: the resumed run logs them again."""
+    """Drop log rows of steps after the checkpoint: the resumed run logs them again. A row cut
+    short by the kill is dropped too."""
     if path.is_file():
-        rows = [r for r in path.read_text(encoding="utf-8").splitlines() if r.strip()]
-        kept = [r for r in rows if json.loads(r).get("step", 0) <= step]
+        kept = []
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                if json.loads(line)["step"] <= step:
+                    kept.append(line)
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
         atomic_write_text(path, "".join(r + "\n" for r in kept))
