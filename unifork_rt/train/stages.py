@@ -192,7 +192,7 @@ def run_stage(s: StageSettings, out: Path, init: Path | None = None, preset: str
     if dist.is_main:  # the folder is complete (config + tokenizer) from the start
         model.cfg.save(out / "config.json")
         atomic_write_text(out / TOKENIZER, tok.to_str())
-    run_info = {"settings": dataclasses.asdict(s), "init": str(init) if init else None, "preset": preset,
+    run_info = {"settings": dataclasses.asdict(s), "init": str(Path(init).resolve()) if init else None, "preset": preset,
                 "config": model.cfg.to_dict(), "trained": len(trained)}
     loop_began = time.perf_counter()
     summary = loop.run(job, model, s.loop_settings(), out, resume, dist, json.loads(json.dumps(run_info)),
