@@ -334,3 +334,16 @@ def test_recipe_budget_moves_unused_time_to_later_stages():
     # the tokenizer stopped early after 5 of its 20 minutes: stage 1 gets its share of 95
     assert budget_minutes(SHAPES, 1, 100.0, 5.0) == round(95 * shares[1] / sum(shares[1:]), 3)
     assert budget_minutes(SHAPES, 4, 100.0, 150.0) == 0.05  # overspent: a token budget, not negative
+
+
+def test_uniform_patch_loss_touches_only_flat_cells():
+    from unifork_rt.train.vq import to_pixels, uniform_patch_loss
+
+    x = to_pixels(sw.render(sw.Scene((sw.Obj(1, 1, "red", "circle"),)))[None])  # object in cells 2..3 of 8
+    z = torch.randn(1, 64, 4, requires_grad=True)
+    uniform_patch_loss(x, z, grid=8).backward()
+    touched = (z.grad.abs().sum(-1) > 0).reshape(8, 8)
+    expected = torch.ones(8, 8, dtype=torch.bool)
+    expected[2:4, 2:4] = False
+    assert torch.equal(touched, expected)
+    assert uniform_patch_loss(x, torch.zeros(1, 64, 4), grid=8).item() == 0  # all flat cells agree

@@ -72,6 +72,7 @@ class StageSettings:
     data: str | None = None  # an imagefolder instead of ShapesWorld
     bad_rows: str = "fail"
     restart_every: int = 50  # tokenizer: dead-code restart period
+    uniform_weight: float = 1.0  # tokenizer: weight of the locality term (vq.uniform_patch_loss)
     eval_every: int = 0  # tokenizer: held-out reconstruction check period (0: only at the end)
     target: float | None = None  # tokenizer: stop once that share of reconstructions reads right
     eval_n: int = 300  # held-out items for end-of-stage evaluation (0: none); drawing uses n/15 per category
@@ -215,7 +216,7 @@ def _make_job(s: StageSettings, model: UniFork, tok, folder, dist):
         sampler = ImageSampler(folder, s.batch_size, s.seed, r, w)
         # the held-out check is a ShapesWorld measure: with user data only the loss is shown
         eval_n = s.eval_n if folder is None else 0
-        return VQJob(model, sampler, dist, s.restart_every, s.seed, s.eval_every, eval_n, s.target)
+        return VQJob(model, sampler, dist, s.restart_every, s.seed, s.eval_every, eval_n, s.target, s.uniform_weight)
     tasks = TASKS[s.stage]
     gen = GenerationSampler(folder, tok, s.batch_size, s.seed, r, w, dict(s.mix), s.null_rate) \
         if "gen" in tasks else None
@@ -231,7 +232,8 @@ def _evaluate(s: StageSettings, model: UniFork, tok, folder, job) -> dict:
 
     model.eval()
     if s.stage == "tokenizer":
-        return {"recon_acc": vq.reconstruction_accuracy(model.image_tokenizer, s.eval_n)}
+        return {"recon_acc": vq.reconstruction_accuracy(model.image_tokenizer, s.eval_n),
+                **vq.locality(model.image_tokenizer)}
     out = {}
     if "und" in TASKS[s.stage]:
         out["caption"] = evaluate.caption_eval(model, tok, s.eval_n)
