@@ -336,14 +336,17 @@ def test_recipe_budget_moves_unused_time_to_later_stages():
     assert budget_minutes(SHAPES, 4, 100.0, 150.0) == 0.05  # overspent: a token budget, not negative
 
 
-def test_uniform_patch_loss_touches_only_flat_cells():
-    from unifork_rt.train.vq import to_pixels, uniform_patch_loss
+def test_flat_cells_share_one_latent_and_stay_out_of_the_restart_pool():
+    from unifork_rt.train.vq import tie_uniform_cells, to_pixels, uniform_groups
 
     x = to_pixels(sw.render(sw.Scene((sw.Obj(1, 1, "red", "circle"),)))[None])  # object in cells 2..3 of 8
+    uniform, group = uniform_groups(x, grid=8)
+    expected = torch.ones(1, 8, 8, dtype=torch.bool)
+    expected[0, 2:4, 2:4] = False
+    assert torch.equal(uniform.reshape(1, 8, 8), expected) and int(group.max()) == 0  # one colour: white
     z = torch.randn(1, 64, 4, requires_grad=True)
-    uniform_patch_loss(x, z, grid=8).backward()
-    touched = (z.grad.abs().sum(-1) > 0).reshape(8, 8)
-    expected = torch.ones(8, 8, dtype=torch.bool)
-    expected[2:4, 2:4] = False
-    assert torch.equal(touched, expected)
-    assert uniform_patch_loss(x, torch.zeros(1, 64, 4), grid=8).item() == 0  # all flat cells agree
+    tied, loss = tie_uniform_cells(z, uniform, group)
+    assert torch.allclose(tied[uniform], tied[uniform][:1].expand(60, -1))  # one latent for all flat cells
+    assert torch.equal(tied[~uniform], z[~uniform])
+    loss.backward()
+    assert (z.grad[~uniform] == 0).all() and (z.grad[uniform] != 0).any()

@@ -26,7 +26,7 @@ class VQJob:
         self.sampler, self.dist = sampler, dist
         self.restarter = DeadCodeRestarter(model.cfg.image.codebook_size, restart_every, seed)
         self.eval_every, self.eval_n, self.target = eval_every, eval_n, target
-        self._codes = self._residuals = None
+        self._codes = self._residuals = self._keep = None
         self._stop = False
         self.last_accuracy: float | None = None
 
@@ -34,12 +34,13 @@ class VQJob:
         return to_pixels(self.sampler.next(), self.dist.device)
 
     def loss(self, module, pixels):
-        loss, logs, self._codes, self._residuals = module(pixels)
+        loss, logs, self._codes, self._residuals, self._keep = module(pixels)
         return loss, logs
 
     def after_step(self, step: int, optimizer) -> dict:
         self.restarter.observe(self._codes)
-        dead = self.restarter.maybe_restart(step, self.rqvae.codebook, self._residuals, optimizer, self.dist)
+        dead = self.restarter.maybe_restart(step, self.rqvae.codebook, self._residuals, optimizer, self.dist,
+                                            self._keep)
         info = {"restarts": self.restarter.restarted} if dead else {}
         if self.eval_every and self.eval_n and (step + 1) % self.eval_every == 0:
             # seed 1: a validation draw of held-out scenes; the end-of-stage report uses seed 0,

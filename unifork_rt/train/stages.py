@@ -72,7 +72,7 @@ class StageSettings:
     data: str | None = None  # an imagefolder instead of ShapesWorld
     bad_rows: str = "fail"
     restart_every: int = 50  # tokenizer: dead-code restart period
-    uniform_weight: float = 1.0  # tokenizer: weight of the locality term (vq.uniform_patch_loss)
+    uniform_weight: float = 1.0  # tokenizer: locality: 0 turns off vq.tie_uniform_cells
     eval_every: int = 0  # tokenizer: held-out reconstruction check period (0: only at the end)
     target: float | None = None  # tokenizer: stop once that share of reconstructions reads right
     eval_n: int = 300  # held-out items for end-of-stage evaluation (0: none); drawing uses n/15 per category
