@@ -331,3 +331,31 @@ def test_resume_log_survives_a_row_cut_short_by_a_kill(tmp_path):
     log.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n{"step": 3, "lo')  # SIGKILL mid-write
     _truncate_log(log, step=2)
     assert [json.loads(r)["step"] for r in log.read_text().splitlines()] == [1, 2]
+
+
+def test_recipe_budget_moves_unused_time_to_later_stages():
+    from unifork_rt.train.recipe import SHAPES, budget_minutes
+
+    shares = [r.share for r in SHAPES.stages]
+    assert abs(sum(shares) - 1) < 1e-9
+    first = budget_minutes(SHAPES, 0, 100.0, 0.0)
+    assert first == round(100 * shares[0], 3)
+    # the tokenizer stopped early after 5 of its 20 minutes: stage 1 gets its share of 95
+    assert budget_minutes(SHAPES, 1, 100.0, 5.0) == round(95 * shares[1] / sum(shares[1:]), 3)
+    assert budget_minutes(SHAPES, 4, 100.0, 150.0) == 0.05  # overspent: a token budget, not negative
+
+
+def test_flat_cells_share_one_latent_and_stay_out_of_the_restart_pool():
+    from unifork_rt.train.vq import tie_uniform_cells, to_pixels, uniform_groups
+
+    x = to_pixels(sw.render(sw.Scene((sw.Obj(1, 1, "red", "circle"),)))[None])  # object in cells 2..3 of 8
+    uniform, group = uniform_groups(x, grid=8)
+    expected = torch.ones(1, 8, 8, dtype=torch.bool)
+    expected[0, 2:4, 2:4] = False
+    assert torch.equal(uniform.reshape(1, 8, 8), expected) and int(group.max()) == 0  # one colour: white
+    z = torch.randn(1, 64, 4, requires_grad=True)
+    tied, loss = tie_uniform_cells(z, uniform, group)
+    assert torch.allclose(tied[uniform], tied[uniform][:1].expand(60, -1))  # one latent for all flat cells
+    assert torch.equal(tied[~uniform], z[~uniform])
+    loss.backward()
+    assert (z.grad[~uniform] == 0).all() and (z.grad[uniform] != 0).any()

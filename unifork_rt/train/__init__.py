@@ -1,1 +1,11 @@
+"""The PyTorch training path (extra `[train]`), in pipeline order:
 
+    tokenizer.py    text BPE (no torch)          imagefolder.py  user data (no torch)
+    data.py         batch samplers (no torch)    vq.py           RQ-VAE losses, dead-code restarts
+    jobs.py         what each stage computes     loop.py         AdamW, schedule, checkpoints, resume
+    state.py        checkpoint files             dist.py         torchrun / DDP
+    stages.py       stages 1-3 and the merge     recipe.py       the whole pipeline as one command
+    evaluate.py     held-out monitors            cli.py          click commands (no torch at import)
+
+See docs/TRAINING.md.
+"""

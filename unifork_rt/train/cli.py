@@ -42,8 +42,9 @@ _THREADS = click.option("--threads", type=click.IntRange(min=1),
 @click.option("--init", type=_PATH, help="Model folder to start from (the previous stage's --out).")
 @click.option("--preset", help="Start from a fresh preset (micro, shapes, paper): --stage tokenizer only.")
 @click.option("--steps", type=int, help="Optimizer steps (for stage 3: of each of the two runs).")
-@click.option("--minutes", type=float, help="Time budget instead of --steps: the step count is fixed after timing the first steps.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds initial weights and every data stream.")
+@click.option("--minutes", type=float, help="Time budget instead of --steps (stage 3: of each run); the step count is fixed after timing the first steps.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seeds initial weights and every data stream.")
 @click.option("--resume", is_flag=True, help="Continue exactly from OUT/checkpoint.safetensors (same options as before).")
 @click.option("--batch-size", type=int, help="Images (tokenizer) or generation sequences per process per step.")
 @click.option("--und-batch-size", type=int, help="Understanding sequences per process per step.")
@@ -61,10 +62,13 @@ _THREADS = click.option("--threads", type=click.IntRange(min=1),
               help="What to do with bad rows of --data (each is reported with its line number either way).")
 @click.option("--target", type=float, help="Tokenizer: stop once this share of held-out reconstructions reads right.")
 @click.option("--eval-every", type=int, help="Tokenizer: held-out reconstruction check period in steps.")
+@click.option("--uniform-weight", type=float,
+              help="Tokenizer: weight of the term that gives every uniform (empty) cell one code (default 1.0; 0: off).")
 @click.option("--eval-n", type=int, help="Held-out items for the end-of-stage evaluation (0: skip it).")
 @_THREADS
 def train(stage, out, init, preset, steps, minutes, seed, resume, batch_size, und_batch_size, lr, warmup,
-          weight_decay, grad_clip, save_every, null_rate, mix, data, bad_rows, target, eval_every, eval_n, threads):
+          weight_decay, grad_clip, save_every, null_rate, mix, data, bad_rows, target, eval_every, uniform_weight,
+          eval_n, threads):
     """Train one stage. Works the same under `torchrun --nproc_per_node N -m unifork_rt.cli train ...`."""
     _need_torch("unifork-rt train", threads)
     from .data import parse_mix
@@ -73,7 +77,7 @@ def train(stage, out, init, preset, steps, minutes, seed, resume, batch_size, un
     given = {k: v for k, v in dict(
         steps=steps, minutes=minutes, batch_size=batch_size, und_batch_size=und_batch_size, lr=lr, warmup=warmup,
         weight_decay=weight_decay, grad_clip=grad_clip, save_every=save_every, null_rate=null_rate,
-        target=target, eval_every=eval_every, eval_n=eval_n).items() if v is not None}
+        target=target, eval_every=eval_every, uniform_weight=uniform_weight, eval_n=eval_n).items() if v is not None}
     if mix is not None:
         try:
             given["mix"] = tuple(parse_mix(mix).items())
@@ -109,7 +113,7 @@ def merge(base, gen, und, out):
 @click.option("--out", type=_PATH, required=True, help="Run folder; the result is OUT/model.")
 @click.option("--minutes", type=float, help="Total time budget, shared out over the stages (default: the recipe's step counts).")
 @click.option("--scale", type=float, default=1.0, show_default=True, help="Multiply every stage's step count.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Skip finished stages and continue the interrupted one.")
 @_THREADS
 def recipe(name, out, minutes, scale, seed, resume, threads):

@@ -60,8 +60,9 @@ def greedy_captions(model: UniFork, tok: Tokenizer, images: np.ndarray, max_new:
 
 @torch.no_grad()
 def draw(model: UniFork, tok: Tokenizer, prompts: list[str], generator: torch.Generator,
-         cfg_scale: float = 2.0, temperature: float = 1.0) -> np.ndarray:
-    """prompts -> images (B, S, S, 3) uint8, sampled with classifier-free guidance."""
+         cfg_scale: float = 2.0, temperature: float = 1.0, top_k: int | None = None) -> np.ndarray:
+    """prompts -> images (B, S, S, 3) uint8, sampled with classifier-free guidance
+    (top_k: sample among the k most likely codes only; None: all)."""
     dev = model.boi.device
     cfg = model.cfg
     B, N, D = len(prompts), cfg.image.num_cells, cfg.image.depth
@@ -94,6 +95,9 @@ def draw(model: UniFork, tok: Tokenizer, prompts: list[str], generator: torch.Ge
             _write(kv_h, new, d)
             cond, uncond = logits[:B].float(), logits[B:].float()
             mixed = uncond + cfg_scale * (cond - uncond)  # (B, K)
+            if top_k is not None and top_k < mixed.shape[-1]:
+                kth = torch.topk(mixed, top_k, dim=-1).values[:, -1:]  # (B, 1)
+                mixed = mixed.masked_fill(mixed < kth, float("-inf"))
             probs = torch.softmax(mixed / temperature, dim=-1)
             c = torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0].to(dev)
             cell[:, d] = c.repeat(2)  # the sampled code goes to both rows
@@ -113,12 +117,13 @@ def caption_eval(model: UniFork, tok: Tokenizer, n: int = 300, seed: int = 0) ->
 
 
 def draw_eval(model: UniFork, tok: Tokenizer, n_per_category: int = 20, seed: int = 0,
-              cfg_scale: float = 2.0) -> dict:
+              cfg_scale: float = 2.0, temperature: float = 1.0, top_k: int | None = None) -> dict:
     """draw_report over n_per_category held-out prompts of each of the six categories."""
     examples = sw.held_out_prompts(n_per_category, seed)
     prompts = [e.prompt for e in examples]
     g = torch.Generator().manual_seed(seed)
-    images = np.concatenate([draw(model, tok, prompts[i:i + 60], g, cfg_scale) for i in range(0, len(prompts), 60)])
+    images = np.concatenate([draw(model, tok, prompts[i:i + 60], g, cfg_scale, temperature, top_k)
+                             for i in range(0, len(prompts), 60)])
     report = scoring.draw_report(prompts, images)
-    report["cfg_scale"] = cfg_scale
+    report.update(cfg_scale=cfg_scale, temperature=temperature, top_k=top_k)
     return report

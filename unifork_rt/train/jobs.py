@@ -19,14 +19,14 @@ from .vq import DeadCodeRestarter, RQVAELoss, init_weights, reconstruction_accur
 
 class VQJob:
     def __init__(self, model: UniFork, sampler: ImageSampler, dist: Dist, restart_every: int,
-                 seed: int, eval_every: int, eval_n: int, target: float | None):
+                 seed: int, eval_every: int, eval_n: int, target: float | None, uniform_weight: float):
         self.rqvae = model.image_tokenizer
         init_weights(self.rqvae, seed)  # the stage trains the image tokenizer from scratch
-        self.module = RQVAELoss(self.rqvae)
+        self.module = RQVAELoss(self.rqvae, uniform_weight)
         self.sampler, self.dist = sampler, dist
         self.restarter = DeadCodeRestarter(model.cfg.image.codebook_size, restart_every, seed)
         self.eval_every, self.eval_n, self.target = eval_every, eval_n, target
-        self._codes = self._residuals = None
+        self._codes = self._residuals = self._keep = None
         self._stop = False
         self.last_accuracy: float | None = None
 
@@ -34,15 +34,18 @@ class VQJob:
         return to_pixels(self.sampler.next(), self.dist.device)
 
     def loss(self, module, pixels):
-        loss, logs, self._codes, self._residuals = module(pixels)
+        loss, logs, self._codes, self._residuals, self._keep = module(pixels)
         return loss, logs
 
     def after_step(self, step: int, optimizer) -> dict:
         self.restarter.observe(self._codes)
-        dead = self.restarter.maybe_restart(step, self.rqvae.codebook, self._residuals, optimizer, self.dist)
+        dead = self.restarter.maybe_restart(step, self.rqvae.codebook, self._residuals, optimizer, self.dist,
+                                            self._keep)
         info = {"restarts": self.restarter.restarted} if dead else {}
         if self.eval_every and self.eval_n and (step + 1) % self.eval_every == 0:
-            acc = reconstruction_accuracy(self.rqvae, self.eval_n) if self.dist.is_main else 0.0
+            # seed 1: a validation draw of held-out scenes; the end-of-stage report uses seed 0,
+            # so the scenes that decide when to stop are not the ones that are reported
+            acc = reconstruction_accuracy(self.rqvae, self.eval_n, seed=1) if self.dist.is_main else 0.0
             self.last_accuracy = acc
             stop = self.target is not None and acc >= self.target
             self._stop = bool(self.dist.broadcast_int(int(stop)))

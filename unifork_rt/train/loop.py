@@ -102,7 +102,7 @@ def run(job: Job, model: torch.nn.Module, settings: LoopSettings, out: Path, res
     optimizer = make_optimizer(params, settings)
     module = dist.wrap(job.module)
     ckpt = out / CHECKPOINT
-    step, total, s_per_step = 0, settings.steps, None
+    step, total, s_per_step, before = 0, settings.steps, None, 0.0  # before: loop seconds of earlier processes
     if resume:
         meta, tensors = read_checkpoint(ckpt)
         if meta["run"] != run_info:
@@ -114,13 +114,14 @@ def run(job: Job, model: torch.nn.Module, settings: LoopSettings, out: Path, res
                              "resume with the same --nproc_per_node")
         extra = restore(meta, tensors, model, optimizer)
         job.load_state(meta["ranks"][dist.rank], extra)
-        step, total, s_per_step = meta["step"], meta["total"], meta.get("s_per_step")
+        step, total, s_per_step, before = meta["step"], meta["total"], meta.get("s_per_step"), meta.get("seconds", 0.0)
 
     def save(at: int) -> None:
         ranks = dist.gather_objects(job.state())  # every rank's generators, for exact resume
         if dist.is_main:
             save_checkpoint(ckpt, model, optimizer, {
                 "step": at, "total": total, "s_per_step": s_per_step, "world": dist.world,
+                "seconds": round(before + time.perf_counter() - t0, 3),
                 "ranks": ranks, "run": run_info}, job.state_tensors())
         dist.barrier()
 
@@ -152,11 +153,12 @@ def run(job: Job, model: torch.nn.Module, settings: LoopSettings, out: Path, res
                     tqdm.write(f"{desc}: {s_per_step:.3f} s/step -> {total} steps for {settings.minutes:g} min "
                                f"(reproduce with --steps {total})")
             bar.update(1)
-            row = {"step": step, "loss": round(losses[-1], 5), "lr": optimizer.param_groups[0]["lr"],
+            row = {"step": step, "time": round(before + time.perf_counter() - t0, 3),  # loop seconds, across resumes
+                   "loss": round(losses[-1], 5), "lr": optimizer.param_groups[0]["lr"],
                    "grad_norm": round(float(grad_norm), 4),
                    **{k: round(float(v), 5) for k, v in logs.items()}, **info}
             bar.set_postfix({k: f"{v:.3f}" if isinstance(v, float) else v for k, v in row.items()
-                             if k not in ("step", "lr", "grad_norm")}, refresh=False)
+                             if k not in ("step", "time", "lr", "grad_norm")}, refresh=False)
             if dist.is_main:
                 with open(log_path, "a", encoding="utf-8") as f:
                     f.write(json.dumps(row) + "\n")
@@ -173,10 +175,10 @@ def run(job: Job, model: torch.nn.Module, settings: LoopSettings, out: Path, res
     finally:
         bar.close()
     save(step)
-    elapsed = time.perf_counter() - t0
+    elapsed = before + time.perf_counter() - t0
     tail = losses[-min(len(losses), 50):]
     return {"steps": step, "seconds": round(elapsed, 1),
-            "s_per_step": round(elapsed / max(1, len(losses)), 4) if losses else s_per_step,
+            "s_per_step": round((time.perf_counter() - t0) / len(losses), 4) if losses else s_per_step,
             "final_loss": round(sum(tail) / len(tail), 5) if tail else None}
 
 
@@ -188,17 +190,15 @@ def _decide_total(step: int, timed_from: float, window: tuple[int, int], seconds
     return dist.broadcast_int(total), s_per_step
 
 
-def _row(text: str) -> dict | None:
-    """One log row; None for a row cut short (a killed run can leave its last row half-written)."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return None
-
-
 def _truncate_log(path: Path, step: int) -> None:
-    """Drop log rows of steps after the checkpoint: the resumed run logs them again."""
+    """Drop log rows of steps after the checkpoint: the resumed run logs them again. A row cut
+    short by the kill is dropped too."""
     if path.is_file():
-        rows = [r for r in path.read_text(encoding="utf-8").splitlines() if r.strip()]
-        kept = [r for r in rows if (row := _row(r)) is not None and row.get("step", 0) <= step]
+        kept = []
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                if json.loads(line)["step"] <= step:
+                    kept.append(line)
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
         atomic_write_text(path, "".join(r + "\n" for r in kept))

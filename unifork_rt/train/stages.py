@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,7 @@ class StageSettings:
     data: str | None = None  # an imagefolder instead of ShapesWorld
     bad_rows: str = "fail"
     restart_every: int = 50  # tokenizer: dead-code restart period
+    uniform_weight: float = 1.0  # tokenizer: locality: 0 turns off vq.tie_uniform_cells
     eval_every: int = 0  # tokenizer: held-out reconstruction check period (0: only at the end)
     target: float | None = None  # tokenizer: stop once that share of reconstructions reads right
     eval_n: int = 300  # held-out items for end-of-stage evaluation (0: none); drawing uses n/15 per category
@@ -172,6 +174,7 @@ def run_stage(s: StageSettings, out: Path, init: Path | None = None, preset: str
               resume: bool = False) -> Path:
     """Train one stage into the model folder `out`; returns it. Works under torchrun."""
     s.validate()
+    began = time.perf_counter()
     if s.stage in ("3-gen", "3-und") and init is None:
         raise InputError("stage 3 starts from the stage 2 folder: pass --init")
     dist = dist_mod.setup()
@@ -190,13 +193,17 @@ def run_stage(s: StageSettings, out: Path, init: Path | None = None, preset: str
     if dist.is_main:  # the folder is complete (config + tokenizer) from the start
         model.cfg.save(out / "config.json")
         atomic_write_text(out / TOKENIZER, tok.to_str())
-    run_info = {"settings": dataclasses.asdict(s), "init": str(init) if init else None, "preset": preset,
+    run_info = {"settings": dataclasses.asdict(s), "init": str(Path(init).resolve()) if init else None, "preset": preset,
                 "config": model.cfg.to_dict(), "trained": len(trained)}
+    loop_began = time.perf_counter()
     summary = loop.run(job, model, s.loop_settings(), out, resume, dist, json.loads(json.dumps(run_info)),
                        desc=f"stage {s.stage}")
+    loop_seconds = time.perf_counter() - loop_began
     if dist.is_main:
         save_model(model, out, metadata={"stage": s.stage})
         summary["eval"] = _evaluate(s, model, tok, folder, job)
+        # what a time budget spends: the loop across resumes + this process's setup and evaluation
+        summary["wall_seconds"] = round(summary["seconds"] + time.perf_counter() - began - loop_seconds, 1)
         atomic_write_text(out / DONE, json.dumps({"stage": s.stage, **summary}, indent=2) + "\n")
         _log(f"stage {s.stage} done: {json.dumps(summary)}", dist)
     dist.barrier()
@@ -209,7 +216,7 @@ def _make_job(s: StageSettings, model: UniFork, tok, folder, dist):
         sampler = ImageSampler(folder, s.batch_size, s.seed, r, w)
         # the held-out check is a ShapesWorld measure: with user data only the loss is shown
         eval_n = s.eval_n if folder is None else 0
-        return VQJob(model, sampler, dist, s.restart_every, s.seed, s.eval_every, eval_n, s.target)
+        return VQJob(model, sampler, dist, s.restart_every, s.seed, s.eval_every, eval_n, s.target, s.uniform_weight)
     tasks = TASKS[s.stage]
     gen = GenerationSampler(folder, tok, s.batch_size, s.seed, r, w, dict(s.mix), s.null_rate) \
         if "gen" in tasks else None
@@ -225,7 +232,8 @@ def _evaluate(s: StageSettings, model: UniFork, tok, folder, job) -> dict:
 
     model.eval()
     if s.stage == "tokenizer":
-        return {"recon_acc": vq.reconstruction_accuracy(model.image_tokenizer, s.eval_n)}
+        return {"recon_acc": vq.reconstruction_accuracy(model.image_tokenizer, s.eval_n),
+                **vq.locality(model.image_tokenizer)}
     out = {}
     if "und" in TASKS[s.stage]:
         out["caption"] = evaluate.caption_eval(model, tok, s.eval_n)
