@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -169,3 +170,34 @@ def test_info_cli(tmp_path):
     assert res.exit_code == 2 and "valid presets: micro, shapes, paper" in res.output
     res = runner.invoke(main, ["info", str(tmp_path / "nothing")])
     assert res.exit_code == 2 and "config.json is missing" in res.output
+
+
+@pytest.mark.parametrize("local", [True, False])
+def test_local_image_tokenizer_keeps_each_cell_to_its_own_pixels(local):
+    """local=True: changing one cell's pixels changes only that cell's latent, and changing one
+    cell's feature changes only that cell's pixels. The overlapping encoder leaks (the control)."""
+    from unifork_rt.model.rqvae import RQVAE
+
+    cfg = preset("shapes").image
+    cfg = dataclasses.replace(cfg, local=local)
+    torch.manual_seed(0)
+    vq = RQVAE(cfg).eval()
+    P, g = cfg.image_size, cfg.grid_size
+    p = P // g
+    x = torch.rand(1, 3, P, P) * 2 - 1
+    y = x.clone()
+    y[:, :, 2 * p:3 * p, 5 * p:6 * p] = torch.rand(1, 3, p, p)  # cell (2, 5)
+    with torch.no_grad():
+        dz = (vq.encode_latent(x) - vq.encode_latent(y)).abs().amax(-1).reshape(g, g)
+        q = torch.randn(1, g * g, cfg.codebook_dim)
+        q2 = q.clone()
+        q2[0, 2 * g + 5] += 1.0
+        dx = (vq.decode_features(q) - vq.decode_features(q2)).abs().amax(1)[0]  # (P, P)
+    changed_cells = {(int(r), int(c)) for r, c in (dz > 0).nonzero()}
+    outside = dx.clone()
+    outside[2 * p:3 * p, 5 * p:6 * p] = 0
+    if local:
+        assert changed_cells == {(2, 5)}
+        assert float(outside.max()) == 0.0 and float(dx.max()) > 0
+    else:
+        assert len(changed_cells) > 1 and float(outside.max()) > 0

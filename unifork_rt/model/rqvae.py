@@ -1,6 +1,7 @@
 """The residual-quantized image tokenizer (RQ-VAE): pixels <-> D codes per cell.
 
     pixels (B, 3, P, P) in [-1, 1] ─► conv encoder ─► z (B, C, g, g)
+        (cfg.local: 2x2/stride-2 + 1x1 convolutions, so each cell sees only its own pixels)
     z ─► residual quantization, one shared codebook (K, C):
          r_0 = z;  c_d = argmin_k |r_d - e_k|;  r_{d+1} = r_d - e_{c_d}     (d < D)
     codes (B, N, D), N = g*g in reading order;  quantized feature = sum_d e_{c_d}
@@ -21,7 +22,10 @@ class Encoder(nn.Module):
         super().__init__()
         layers, c_in = [], 3
         for c in cfg.channels:  # each stage halves the resolution
-            layers += [nn.Conv2d(c_in, c, 4, stride=2, padding=1), nn.GELU(), nn.Conv2d(c, c, 3, padding=1), nn.GELU()]
+            if cfg.local:
+                layers += [nn.Conv2d(c_in, c, 2, stride=2), nn.GELU(), nn.Conv2d(c, c, 1), nn.GELU()]
+            else:
+                layers += [nn.Conv2d(c_in, c, 4, stride=2, padding=1), nn.GELU(), nn.Conv2d(c, c, 3, padding=1), nn.GELU()]
             c_in = c
         layers.append(nn.Conv2d(c_in, cfg.codebook_dim, 1))
         self.net = nn.Sequential(*layers)
@@ -37,9 +41,12 @@ class Decoder(nn.Module):
         layers = [nn.Conv2d(cfg.codebook_dim, chans[0], 1), nn.GELU()]
         for i, c in enumerate(chans):
             c_out = chans[i + 1] if i + 1 < len(chans) else chans[-1]
-            layers += [nn.ConvTranspose2d(c, c_out, 4, stride=2, padding=1), nn.GELU(),
-                       nn.Conv2d(c_out, c_out, 3, padding=1), nn.GELU()]
-        layers.append(nn.Conv2d(chans[-1], 3, 3, padding=1))
+            if cfg.local:
+                layers += [nn.ConvTranspose2d(c, c_out, 2, stride=2), nn.GELU(), nn.Conv2d(c_out, c_out, 1), nn.GELU()]
+            else:
+                layers += [nn.ConvTranspose2d(c, c_out, 4, stride=2, padding=1), nn.GELU(),
+                           nn.Conv2d(c_out, c_out, 3, padding=1), nn.GELU()]
+        layers.append(nn.Conv2d(chans[-1], 3, 1) if cfg.local else nn.Conv2d(chans[-1], 3, 3, padding=1))
         self.net = nn.Sequential(*layers)
 
     def forward(self, z):
