@@ -109,3 +109,18 @@ def test_runtime_runs_without_torch(micro_bundle, tmp_path):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "ok without torch" in res.stdout
+
+
+def test_images_given_as_paths_pillow_or_arrays_agree(rt, tmp_path):
+    from PIL import Image
+
+    from unifork_rt.errors import InputError
+    from unifork_rt.runtime.images import pixels_from_uint8
+
+    rgb = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    path = tmp_path / "x.png"
+    Image.fromarray(rgb).save(path)
+    from_path, from_pil, from_array = (rt.encode_images([x]) for x in (path, Image.fromarray(rgb), pixels_from_uint8(rgb)))
+    assert np.array_equal(from_path, from_pil) and np.array_equal(from_path, from_array)
+    with pytest.raises(InputError, match=r"\(3, 64, 64\)"):
+        rt.encode_images([rgb])  # (H, W, 3) uint8: refused with the fix, not misread

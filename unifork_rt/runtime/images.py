@@ -47,6 +47,18 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
         raise InputError(f"{path} is not an image Pillow can read (corrupt, or not an image file)") from None
     except (OSError, ValueError, SyntaxError, Warning) as e:
         raise InputError(f"image {path} is truncated or corrupt ({e})") from None
+    return _sized_pixels(rgb, size)
+
+
+def pil_pixels(im: Image.Image, size: int) -> np.ndarray:
+    """An in-memory Pillow image -> float32 (3, size, size) in [-1, 1], converted as load_image does."""
+    w, h = im.size
+    if min(w, h) < MIN_SIDE:
+        raise InputError(f"image is {w}x{h} px; at least {MIN_SIDE}x{MIN_SIDE} is needed")
+    return _sized_pixels(to_rgb(im), size)
+
+
+def _sized_pixels(rgb: Image.Image, size: int) -> np.ndarray:
     if rgb.size != (size, size):
         rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
     return pixels_from_uint8(np.asarray(rgb))

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
+from PIL import Image
 
 from ..config import CAPTION_PROMPT
 from ..errors import InputError
 from .backend import DEFAULT_BACKEND, get_backend
 from .bundle import Bundle, load_bundle
-from .images import load_image, uint8_from_pixels
+from .images import load_image, pil_pixels, uint8_from_pixels
 from .sampling import Sampling, cfg_mix, sample
 
 
@@ -104,11 +105,22 @@ class UniForkRuntime:
 
     # --- understanding -------------------------------------------------------------------------
     def encode_images(self, images: Sequence) -> np.ndarray:
-        """Paths or (3, P, P) float arrays -> codes (B, N, D)."""
+        """Paths, Pillow images or (3, P, P) float arrays in [-1, 1] -> codes (B, N, D)."""
         P = self.cfg.image.image_size
-        pixels = np.stack([load_image(im, P) if isinstance(im, (str, Path)) else np.asarray(im, np.float32)
-                           for im in images]).astype(self.bundle.float_dtype)
+        pixels = np.stack([self._pixels(im, P) for im in images]).astype(self.bundle.float_dtype)
         return self.backend.run("vision_encoder", {"pixels": pixels})["codes"]
+
+    @staticmethod
+    def _pixels(im, P: int) -> np.ndarray:
+        if isinstance(im, (str, Path)):
+            return load_image(im, P)
+        if isinstance(im, Image.Image):
+            return pil_pixels(im, P)
+        a = np.asarray(im, np.float32)
+        if a.shape != (3, P, P):
+            raise InputError(f"an image array must be (3, {P}, {P}) floats in [-1, 1], got shape {list(a.shape)}; "
+                             "pass a path or a Pillow image to have it converted and resized")
+        return a
 
     def caption_stream(self, images: Sequence, prompt: str = CAPTION_PROMPT, max_new_tokens: int = 32,
                        temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
