@@ -65,19 +65,23 @@ VARIANTS = (
 )
 
 # Defaults per preset. shapes: all four variants x 1 seed in ~32 min on 2 idle cores (see
-# STEP_SECONDS); stage 2 is ~1/7 of the shipped recipe's 3200 steps, so figures are lower
+# STEP_SECONDS); stage 2 is ~1/6 of the shipped recipe's 3200 steps, so figures are lower
 # than the shipped model's, but all four get the same budget. micro: seconds, for tests.
 DEFAULTS = {
-    "shapes": dict(stage1_steps=100, stage2_steps=450, batch_size=32, und_batch_size=32, caption_n=300, draw_n=20),
+    "shapes": dict(stage1_steps=100, stage2_steps=500, batch_size=32, und_batch_size=32, caption_n=300, draw_n=20),
     "micro": dict(stage1_steps=4, stage2_steps=6, batch_size=8, und_batch_size=8, caption_n=20, draw_n=2),
 }
 # Seconds per step for each task's share of a step at batch 32 (time scales ~ linearly with
-# batch), and evaluation seconds per caption / per drawing; 2 idle cores, torch 2 threads.
-# shapes: stage 2 with both tasks was measured at 1.05 s/step; the split between the tasks and
-# stage 1 come from a smoke run with 1 thread on a busy machine, scaled to that figure.
+# batch), evaluation seconds per caption / per drawing, and per-variant setup (start weights,
+# loading, checkpoints); 2 idle cores, torch 2 threads. shapes: stage 2 with both tasks was
+# measured at 1.05 s/step. The rest comes from a 5-step smoke run of every variant (CPU seconds
+# with 1 thread on a busy machine: stage 2 gen 0.94, und 0.79, both 1.78; stage 1 und 0.57,
+# both 1.36; per caption 0.016, per drawing 0.075), scaled by 1.05 / 1.78; eval rounded up.
 STEP_SECONDS = {
-    "shapes": {"1": {"gen": 0.40, "und": 0.25}, "2": {"gen": 0.65, "und": 0.40}, "caption": 0.02, "draw": 0.25},
-    "micro": {"1": {"gen": 0.02, "und": 0.02}, "2": {"gen": 0.03, "und": 0.03}, "caption": 0.002, "draw": 0.01},
+    "shapes": {"1": {"gen": 0.46, "und": 0.34}, "2": {"gen": 0.56, "und": 0.47}, "caption": 0.02, "draw": 0.1,
+               "setup": 15.0},
+    "micro": {"1": {"gen": 0.02, "und": 0.02}, "2": {"gen": 0.03, "und": 0.03}, "caption": 0.002, "draw": 0.01,
+              "setup": 1.0},
 }
 METRICS = {  # (task, key in the report) -> column
     "caption": ("und", ("exact_match", "count", "color", "shape", "relation")),
@@ -142,7 +146,7 @@ def estimate_seconds(s: AblationSettings) -> dict[str, float]:
                     for stage, steps in (("1", s.stage1_steps), ("2", s.stage2_steps)))
         evals = (s.caption_n * t["caption"] if "und" in v.tasks else 0) + \
                 (6 * s.draw_n * t["draw"] if "gen" in v.tasks else 0)
-        out[v.name] = train + evals
+        out[v.name] = train + evals + t["setup"]
     return out
 
 
@@ -157,9 +161,12 @@ def check_tokenizer_folder(path: Path, cfg: ModelConfig) -> dict:
     if missing:
         what = "an unfinished stage (resume it with --resume)" if missing == ["done.json"] else "not a model folder"
         raise ModelFolderError(f"--tokenizer {path} lacks {', '.join(missing)}: {what}; {hint}")
-    done = json.loads((path / "done.json").read_text(encoding="utf-8"))
-    if done.get("stage") != "tokenizer":
-        raise ModelFolderError(f"--tokenizer {path} holds stage {done.get('stage')!r}, not the tokenizer stage: pass "
+    try:
+        done = json.loads((path / "done.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelFolderError(f"--tokenizer {path}: done.json is not valid JSON ({e}); {hint}") from None
+    if not isinstance(done, dict) or done.get("stage") != "tokenizer":
+        raise ModelFolderError(f"--tokenizer {path} holds stage {done.get('stage') if isinstance(done, dict) else None!r}, not the tokenizer stage: pass "
                                "the --out of `unifork-rt train --stage tokenizer` (a recipe's OUT/tokenizer)")
     have = ModelConfig.load(path / CONFIG).to_dict()
     want = cfg.to_dict()
@@ -300,7 +307,7 @@ def markdown(report: dict) -> str:
     cap = METRICS["caption"][1]
     drw = METRICS["draw"][1]
     head = (["model", "trunk + branch", "active und", "active gen"] + [f"cap {k}" for k in cap]
-            + [f"draw {k}" for k in drw] + ["min/seed"])
+            + [f"draw {k}" for k in drw] + ["minutes"])
     lines = [
         f"# Ablation on ShapesWorld (preset {s['preset']}): equal training budget",
         "",
@@ -379,6 +386,10 @@ def run_ablation(s: AblationSettings, tok_dir: Path, out: Path, resume: bool, ar
     return report
 
 
+def _per_preset(key: str) -> str:
+    return "[" + ", ".join(f"{p} {d[key]}" for p, d in DEFAULTS.items()) + "]"
+
+
 def _seeds(ctx, param, text: str) -> tuple[int, ...]:
     try:
         return tuple(int(x) for x in text.split(",") if x.strip())
@@ -387,7 +398,9 @@ def _seeds(ctx, param, text: str) -> tuple[int, ...]:
 
 
 def _shipped_sampling() -> dict:
-    """The draw settings the bundled ShapesWorld model ships with (manifest 'sampling')."""
+    """The draw settings the bundled ShapesWorld model ships with (manifest 'sampling', then
+    DrawSettings' defaults). Its top_k (900) is not passed on: it exceeds the codebooks of the
+    presets here, so it keeps every code, as top_k None does in the torch evaluator."""
     from unifork_rt.assets import BUNDLED
 
     manifest = BUNDLED / "manifest.json"
@@ -408,12 +421,12 @@ def _shipped_sampling() -> dict:
 @click.option("--seeds", default="0", show_default=True, callback=_seeds,
               help="Comma list: each seed trains every variant once (initial weights + data); with >= 2 the "
                    "table shows mean (min–max).")
-@click.option("--stage1-steps", type=int, help="Stage 1 (alignment) steps of every variant [shapes 100, micro 4].")
-@click.option("--stage2-steps", type=int, help="Stage 2 (joint) steps of every variant [shapes 450, micro 6].")
-@click.option("--batch-size", type=int, help="Generation sequences per step [shapes 32, micro 8].")
-@click.option("--und-batch-size", type=int, help="Understanding sequences per step [shapes 32, micro 8].")
-@click.option("--caption-n", type=int, help="Held-out scenes to caption [shapes 300, micro 20].")
-@click.option("--draw-n", type=int, help="Held-out prompts per drawing category, six categories [shapes 20, micro 2].")
+@click.option("--stage1-steps", type=int, help=f"Stage 1 (alignment) steps of every variant {_per_preset('stage1_steps')}.")
+@click.option("--stage2-steps", type=int, help=f"Stage 2 (joint) steps of every variant {_per_preset('stage2_steps')}.")
+@click.option("--batch-size", type=int, help=f"Generation sequences per step {_per_preset('batch_size')}.")
+@click.option("--und-batch-size", type=int, help=f"Understanding sequences per step {_per_preset('und_batch_size')}.")
+@click.option("--caption-n", type=int, help=f"Held-out scenes to caption {_per_preset('caption_n')}.")
+@click.option("--draw-n", type=int, help=f"Held-out prompts per drawing category, six categories {_per_preset('draw_n')}.")
 @click.option("--cfg-scale", type=float, help="Drawing guidance (default: the shipped model's, 2.0).")
 @click.option("--temperature", type=float, help="Drawing temperature (default: the shipped model's, 0.5).")
 @click.option("--top-p", type=float, help="Drawing top-p (default: the runtime's, 0.96).")
@@ -440,8 +453,10 @@ def ablation(tok_dir, out, preset, seeds, stage1_steps, stage2_steps, batch_size
     All variants start from one --tokenizer and, per seed, the same initial layers.
 
     Then each model is scored on ShapesWorld's held-out split in PyTorch: caption exact match
-    and per-attribute accuracy; drawing overall and six categories. Writes OUT/ablation.json
-    (every figure, per seed, settings, command, wall time per model) and OUT/ablation.md.
+    and per-attribute accuracy; drawing overall and six categories, with the shipped model's
+    draw settings. Writes OUT/ablation.json (every figure, per seed, settings, command, wall
+    time per model) and OUT/ablation.md; every model folder stays in OUT/VARIANT/seedK.
+    An estimate of the wall time is printed first.
     """
     torch = require("torch", "train", "unifork-rt ablation")
     if threads is not None:
