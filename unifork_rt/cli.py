@@ -358,10 +358,11 @@ def build(bundle, out, fp16, int8, max_batch, max_seq, workspace_gb, timing_cach
 
 def _register() -> None:
     """Commands defined beside the code they drive (none imports torch at import time)."""
+    from .benchmarks.ablation import ablation
     from .benchmarks.cli import bench
     from .train.cli import COMMANDS as TRAIN_COMMANDS
 
-    for command in (*TRAIN_COMMANDS, bench):
+    for command in (*TRAIN_COMMANDS, bench, ablation):
         main.add_command(command)
 
 

@@ -65,10 +65,13 @@ _THREADS = click.option("--threads", type=click.IntRange(min=1),
 @click.option("--uniform-weight", type=float,
               help="Tokenizer: weight of the term that gives every uniform (empty) cell one code (default 1.0; 0: off).")
 @click.option("--eval-n", type=int, help="Held-out items for the end-of-stage evaluation (0: skip it).")
+@click.option("--task", "tasks", type=click.Choice(["gen", "und"]), multiple=True,
+              help="Stages 1 and 2: train only this task (repeatable; default: both). The other task's "
+                   "branch, norm and heads stay frozen, as for the single-task experts of `unifork-rt ablation`.")
 @_THREADS
 def train(stage, out, init, preset, steps, minutes, seed, resume, batch_size, und_batch_size, lr, warmup,
           weight_decay, grad_clip, save_every, null_rate, mix, data, bad_rows, target, eval_every, uniform_weight,
-          eval_n, threads):
+          eval_n, tasks, threads):
     """Train one stage. Works the same under `torchrun --nproc_per_node N -m unifork_rt.cli train ...`."""
     _need_torch("unifork-rt train", threads)
     from .data import parse_mix
@@ -86,6 +89,10 @@ def train(stage, out, init, preset, steps, minutes, seed, resume, batch_size, un
     if data is not None:
         given["data"] = str(data)
     given.update(seed=seed, bad_rows=bad_rows)
+    if tasks:
+        if stage not in ("1", "2"):
+            raise InputError(f"--task restricts stage 1 or 2; stage {stage} trains a fixed set of tasks")
+        given["tasks"] = tuple(dict.fromkeys(tasks))
     if stage == "3":
         if init is None or preset is not None:
             raise InputError("--stage 3 starts from the stage 2 folder: pass --init (and no --preset)")

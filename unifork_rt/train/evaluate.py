@@ -60,9 +60,11 @@ def greedy_captions(model: UniFork, tok: Tokenizer, images: np.ndarray, max_new:
 
 @torch.no_grad()
 def draw(model: UniFork, tok: Tokenizer, prompts: list[str], generator: torch.Generator,
-         cfg_scale: float = 2.0, temperature: float = 1.0, top_k: int | None = None) -> np.ndarray:
+         cfg_scale: float = 2.0, temperature: float = 1.0, top_k: int | None = None,
+         top_p: float = 1.0) -> np.ndarray:
     """prompts -> images (B, S, S, 3) uint8, sampled with classifier-free guidance
-    (top_k: sample among the k most likely codes only; None: all)."""
+    (top_k: sample among the k most likely codes only; None: all; top_p: among the smallest
+    set of likeliest codes whose probability reaches top_p, as runtime/sampling.py; 1: all)."""
     dev = model.boi.device
     cfg = model.cfg
     B, N, D = len(prompts), cfg.image.num_cells, cfg.image.depth
@@ -99,11 +101,22 @@ def draw(model: UniFork, tok: Tokenizer, prompts: list[str], generator: torch.Ge
                 kth = torch.topk(mixed, top_k, dim=-1).values[:, -1:]  # (B, 1)
                 mixed = mixed.masked_fill(mixed < kth, float("-inf"))
             probs = torch.softmax(mixed / temperature, dim=-1)
+            if top_p < 1:
+                probs = _nucleus(probs, top_p)
             c = torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0].to(dev)
             cell[:, d] = c.repeat(2)  # the sampled code goes to both rows
         codes[:, n] = cell
         x = model.image_embeds(cell[:, None])  # (2B, 1, H)
     return to_uint8(model.decode_codes(codes[:B]))
+
+
+def _nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """probs (B, K) -> renormalised probs of the smallest prefix (likeliest first) whose mass reaches top_p."""
+    sorted_p, order = torch.sort(probs, dim=-1, descending=True, stable=True)
+    drop_sorted = (sorted_p.cumsum(-1) - sorted_p) >= top_p
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+    probs = probs.masked_fill(drop, 0.0)
+    return probs / probs.sum(-1, keepdim=True)
 
 
 def caption_eval(model: UniFork, tok: Tokenizer, n: int = 300, seed: int = 0) -> dict:
@@ -117,13 +130,13 @@ def caption_eval(model: UniFork, tok: Tokenizer, n: int = 300, seed: int = 0) ->
 
 
 def draw_eval(model: UniFork, tok: Tokenizer, n_per_category: int = 20, seed: int = 0,
-              cfg_scale: float = 2.0, temperature: float = 1.0, top_k: int | None = None) -> dict:
+              cfg_scale: float = 2.0, temperature: float = 1.0, top_k: int | None = None, top_p: float = 1.0) -> dict:
     """draw_report over n_per_category held-out prompts of each of the six categories."""
     examples = sw.held_out_prompts(n_per_category, seed)
     prompts = [e.prompt for e in examples]
     g = torch.Generator().manual_seed(seed)
-    images = np.concatenate([draw(model, tok, prompts[i:i + 60], g, cfg_scale, temperature, top_k)
+    images = np.concatenate([draw(model, tok, prompts[i:i + 60], g, cfg_scale, temperature, top_k, top_p)
                              for i in range(0, len(prompts), 60)])
     report = scoring.draw_report(prompts, images)
-    report.update(cfg_scale=cfg_scale, temperature=temperature, top_k=top_k)
+    report.update(cfg_scale=cfg_scale, temperature=temperature, top_k=top_k, top_p=top_p)
     return report

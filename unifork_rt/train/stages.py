@@ -49,6 +49,10 @@ TRAINS: dict[str, tuple[str, ...]] = {
 }
 TASKS = {"tokenizer": (), "1": ("gen", "und"), "2": ("gen", "und"), "3-gen": ("gen",), "3-und": ("und",)}
 STAGES = tuple(TRAINS)
+# Modules only one task reads. A stage restricted to fewer tasks (StageSettings.tasks: the
+# single-task experts of the ablation) leaves the other task's modules frozen: they get no
+# gradient anyway, and under DDP a trainable parameter without a gradient is an error.
+TASK_ONLY: dict[str, tuple[str, ...]] = {"gen": ("gen", "norm_gen", "head"), "und": ("und", "norm", "lm_head", "eoi")}
 
 
 @dataclass(frozen=True)
@@ -76,13 +80,31 @@ class StageSettings:
     eval_every: int = 0  # tokenizer: held-out reconstruction check period (0: only at the end)
     target: float | None = None  # tokenizer: stop once that share of reconstructions reads right
     eval_n: int = 300  # held-out items for end-of-stage evaluation (0: none); drawing uses n/15 per category
+    tasks: tuple[str, ...] | None = None  # a subset of the stage's TASKS to train (None: all of them)
 
     def validate(self) -> "StageSettings":
         if self.stage not in STAGES:
             raise InputError(f"unknown stage {self.stage!r}; valid: {', '.join(STAGES)} (or 3 for both + merge)")
         if self.batch_size <= 0 or self.und_batch_size <= 0:
             raise InputError("batch sizes must be positive")
+        if self.tasks is not None and (not self.tasks or not set(self.tasks) <= set(TASKS[self.stage])
+                                       or len(set(self.tasks)) != len(self.tasks)):
+            raise InputError(f"tasks {self.tasks!r} for stage {self.stage}: give a non-empty subset of "
+                             f"{', '.join(TASKS[self.stage]) or '(none: this stage has no tasks)'}")
         return self
+
+    @property
+    def active_tasks(self) -> tuple[str, ...]:
+        """The tasks this stage trains: `tasks`, or all of the stage's TASKS."""
+        return TASKS[self.stage] if self.tasks is None else self.tasks
+
+    def record(self) -> dict:
+        """The settings as JSON for checkpoints. `tasks` is left out while it is None, so a
+        checkpoint written before that field existed still resumes."""
+        d = dataclasses.asdict(self)
+        if self.tasks is None:
+            del d["tasks"]
+        return d
 
     def loop_settings(self) -> loop.LoopSettings:
         return loop.LoopSettings(self.steps, self.minutes, self.lr, self.warmup, self.min_lr_ratio,
@@ -106,13 +128,19 @@ def default_settings(stage: str, **given) -> StageSettings:
     return StageSettings(stage=stage, **{**STAGE_DEFAULTS[stage], **given}).validate()
 
 
-def trainable_names(model: UniFork, stage: str) -> list[str]:
-    mods = TRAINS[stage]
+def trained_modules(stage: str, tasks: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """TRAINS[stage] without the modules that only tasks outside `tasks` read (None: all tasks)."""
+    dropped = {m for t in TASKS[stage] if tasks is not None and t not in tasks for m in TASK_ONLY[t]}
+    return tuple(m for m in TRAINS[stage] if m not in dropped)
+
+
+def trainable_names(model: UniFork, stage: str, tasks: tuple[str, ...] | None = None) -> list[str]:
+    mods = trained_modules(stage, tasks)
     return [n for n, _ in model.named_parameters() if n.split(".", 1)[0] in mods]
 
 
-def freeze_for(model: UniFork, stage: str) -> list[str]:
-    names = set(trainable_names(model, stage))
+def freeze_for(model: UniFork, stage: str, tasks: tuple[str, ...] | None = None) -> list[str]:
+    names = set(trainable_names(model, stage, tasks))
     for n, p in model.named_parameters():
         p.requires_grad_(n in names)
     return sorted(names)
@@ -183,17 +211,19 @@ def run_stage(s: StageSettings, out: Path, init: Path | None = None, preset: str
         return out
     model, tok = _start_model(s, init, preset, dist)
     model.to(dist.device)
-    trained = freeze_for(model, s.stage)
+    trained = freeze_for(model, s.stage, s.tasks)
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    only = f"; {' + '.join(s.active_tasks)} only" if s.tasks is not None else ""
     _log(f"stage {s.stage}: training {n_train:,} of {sum(p.numel() for p in model.parameters()):,} "
-         f"parameters ({', '.join(TRAINS[s.stage])}); {dist.world} process(es) on {dist.device}", dist)
+         f"parameters ({', '.join(trained_modules(s.stage, s.tasks))}{only}); "
+         f"{dist.world} process(es) on {dist.device}", dist)
     folder = load_imagefolder(s.data, model.cfg.image.image_size, s.bad_rows, report=lambda m: _log(m, dist)) \
         if s.data is not None else None
     job = _make_job(s, model, tok, folder, dist)
     if dist.is_main:  # the folder is complete (config + tokenizer) from the start
         model.cfg.save(out / "config.json")
         atomic_write_text(out / TOKENIZER, tok.to_str())
-    run_info = {"settings": dataclasses.asdict(s), "init": str(Path(init).resolve()) if init else None, "preset": preset,
+    run_info = {"settings": s.record(), "init": str(Path(init).resolve()) if init else None, "preset": preset,
                 "config": model.cfg.to_dict(), "trained": len(trained)}
     loop_began = time.perf_counter()
     summary = loop.run(job, model, s.loop_settings(), out, resume, dist, json.loads(json.dumps(run_info)),
@@ -217,7 +247,7 @@ def _make_job(s: StageSettings, model: UniFork, tok, folder, dist):
         # the held-out check is a ShapesWorld measure: with user data only the loss is shown
         eval_n = s.eval_n if folder is None else 0
         return VQJob(model, sampler, dist, s.restart_every, s.seed, s.eval_every, eval_n, s.target, s.uniform_weight)
-    tasks = TASKS[s.stage]
+    tasks = s.active_tasks
     gen = GenerationSampler(folder, tok, s.batch_size, s.seed, r, w, dict(s.mix), s.null_rate) \
         if "gen" in tasks else None
     und = UnderstandingSampler(folder, tok, s.und_batch_size, s.seed, r, w) if "und" in tasks else None
@@ -235,9 +265,9 @@ def _evaluate(s: StageSettings, model: UniFork, tok, folder, job) -> dict:
         return {"recon_acc": vq.reconstruction_accuracy(model.image_tokenizer, s.eval_n),
                 **vq.locality(model.image_tokenizer)}
     out = {}
-    if "und" in TASKS[s.stage]:
+    if "und" in s.active_tasks:
         out["caption"] = evaluate.caption_eval(model, tok, s.eval_n)
-    if "gen" in TASKS[s.stage]:
+    if "gen" in s.active_tasks:
         out["draw"] = evaluate.draw_eval(model, tok, max(1, s.eval_n // 15))
     return out
 
