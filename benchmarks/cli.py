@@ -27,14 +27,19 @@ from .measure import busy_processes, machine_info
 
 PRESET_NAMES = ("micro", "shapes", "paper")
 # NAME:PRECISION of every backend the bench knows; `auto` runs all, skipping those not present.
-BACKENDS = ("torch-eager:fp32", "ort-cpu:fp32", "ort-cpu:int8", "ort-cuda:fp16", "ort-tensorrt:fp16")
+# A bare NAME takes its first precision here.
+BACKENDS = ("torch-eager:fp32", "ort-cpu:fp32", "ort-cpu:int8", "ort-cpu:int4", "ort-cuda:fp16", "ort-tensorrt:fp16")
+# the bundle precisions of export/onnx_export.py (kept literal here: the parent never imports torch)
+PRECISIONS = ("fp32", "fp16", "int4", "int8", "int8-dynamic")
 GPU_PROVIDERS = {"ort-cuda": "CUDAExecutionProvider", "ort-tensorrt": "TensorrtExecutionProvider"}
 
 
 def parse_backends(text: str) -> list[tuple[str, str]]:
     """'auto' or a comma list of NAME[:PRECISION] -> [(name, precision)]; an unknown name lists the valid ones."""
     items = BACKENDS if text == "auto" else [s.strip() for s in text.split(",") if s.strip()]
-    known = {b.split(":")[0]: b.split(":")[1] for b in BACKENDS}
+    known = {}
+    for b in BACKENDS:
+        known.setdefault(b.split(":")[0], b.split(":")[1])
     out = []
     for item in items:
         name, _, prec = item.partition(":")
@@ -42,8 +47,9 @@ def parse_backends(text: str) -> list[tuple[str, str]]:
             raise click.BadParameter(f"unknown backend {name!r}; valid: {', '.join(sorted(known))}",
                                      param_hint="--backends")
         prec = prec or known[name]
-        if prec not in ("fp32", "fp16", "int8"):
-            raise click.BadParameter(f"{item}: precision must be fp32, fp16 or int8", param_hint="--backends")
+        if prec not in PRECISIONS:
+            raise click.BadParameter(f"{item}: precision must be one of {', '.join(PRECISIONS)}",
+                                     param_hint="--backends")
         if name == "torch-eager" and prec != "fp32":
             raise click.BadParameter("torch-eager runs fp32 only", param_hint="--backends")
         out.append((name, prec))
@@ -139,7 +145,8 @@ class Runner:
 @click.option("--task", type=click.Choice(["caption", "draw", "all"]), default="all", show_default=True)
 @click.option("--backends", default="auto", show_default=True,
               help=f"Comma list of NAME[:PRECISION] from {', '.join(BACKENDS)}; auto = all of them, "
-                   "those not present skipped with a message.")
+                   f"those not present skipped with a message. PRECISION: {', '.join(PRECISIONS)} "
+                   "(int4/int8: MatMulNBits weight-only; int8-dynamic: MatMulInteger; docs/GRAPHS.md).")
 @click.option("--peers", "peer_names", default="auto", show_default=True,
               help="Comma list of transformers, genai, optimum; 'none'; 'auto' = all when --preset paper is run.")
 @click.option("--genai-precisions", default="fp32,int8,int4", show_default=True)

@@ -8,6 +8,9 @@ prompt; transformers = one cached forward of the 24-layer model. The KV context 
 prompt for the peers, our max_seq buffer), which is < 1% of the bytes a step reads.
 
     python -m unifork_rt.benchmarks.decode_ab --work runs/bench --rounds 15 --out runs/bench/ab.json
+
+Ours runs at every precision whose bundle the bench has built in WORK/PRESET/bundle-PRECISION
+(fp32, int8-dynamic, int8, int4); the others are skipped with a message.
 """
 
 from __future__ import annotations
@@ -38,6 +41,12 @@ def _ours(bundle_dir: Path):
         h = sess["trunk"].run(["h"], ft)[0]
         sess["und_branch"].run(["logits"], {**fu, "h": h})
     return step
+
+
+def _bundle(folder: Path) -> Path:
+    if not (folder / "manifest.json").is_file():
+        raise FileNotFoundError(f"no bundle in {folder}: build it with unifork-rt bench (--backends ort-cpu:PRECISION)")
+    return folder
 
 
 def _genai(model_dir: Path, prompt: int, max_len: int):
@@ -78,15 +87,18 @@ def _transformers(folder: Path, prompt: int):
     return step
 
 
+OURS = ("fp32", "int8-dynamic", "int8", "int4")
+
+
 @click.command()
 @click.option("--work", type=click.Path(path_type=Path), default=Path("runs/bench"))
+@click.option("--preset", default="paper", show_default=True, help="Our bundles: WORK/PRESET/bundle-PRECISION.")
 @click.option("--rounds", type=int, default=15)
 @click.option("--prompt", type=int, default=16)
 @click.option("--out", type=click.Path(path_type=Path), default=None)
-def main(work, rounds, prompt, out):
+def main(work, preset, rounds, prompt, out):
     engines = {
-        "ours ort-cpu fp32": lambda: _ours(work / "paper" / "bundle-fp32"),
-        "ours ort-cpu int8": lambda: _ours(work / "paper" / "bundle-int8"),
+        **{f"ours ort-cpu {p}": (lambda p=p: _ours(_bundle(work / preset / f"bundle-{p}"))) for p in OURS},
         "genai fp32": lambda: _genai(work / "peer-genai-fp32", prompt, prompt + rounds + 8),
         "genai int8": lambda: _genai(work / "peer-genai-int8", prompt, prompt + rounds + 8),
         "genai int4": lambda: _genai(work / "peer-genai-int4", prompt, prompt + rounds + 8),
@@ -117,7 +129,7 @@ def main(work, rounds, prompt, out):
 
         atomic_write_text(out, text + "\n")
     for n, r in res.items():
-        click.echo(f"{n:20s} {r['median_ms']:8.1f} ms  (p10 {r['p10_ms']:.1f}, p90 {r['p90_ms']:.1f})")
+        click.echo(f"{n:26s} {r['median_ms']:8.1f} ms  (p10 {r['p10_ms']:.1f}, p90 {r['p90_ms']:.1f})")
 
 
 if __name__ == "__main__":

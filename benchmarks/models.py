@@ -72,6 +72,7 @@ def model_folder(preset_name: str, work: Path) -> Path:
 def bundle_folder(preset_name: str, precision: str, work: Path) -> Path:
     """WORK/PRESET/bundle-PRECISION exported from the random model; built on first use."""
     from unifork_rt.export.onnx_export import export_bundle
+    from unifork_rt.export.quantize import describe_scheme
 
     model = model_folder(preset_name, work)
     out = work / preset_name / f"bundle-{precision}"
@@ -79,7 +80,9 @@ def bundle_folder(preset_name: str, precision: str, work: Path) -> Path:
     manifest = out / "manifest.json"
     if manifest.is_file():
         m = json.loads(manifest.read_text())
-        if m.get("weights_sha256") == built["weights_sha256"] and m.get("precision") == precision:
+        # the scheme too: an `int8` bundle from before int8 meant MatMulNBits was dynamic int8
+        if (m.get("weights_sha256") == built["weights_sha256"] and m.get("precision") == precision
+                and m.get("quantization") == describe_scheme(precision)):
             return out
     with _check_graphs_in_their_folder():
         return export_bundle(model, out, precision=precision, progress=False)

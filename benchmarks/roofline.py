@@ -8,8 +8,10 @@ and does ~2 FLOPs per weight per row. On a CPU or an edge GPU that is bandwidth-
     fraction  = bound / measured step time                      (1.0 = at the roofline)
 
 Our graphs read the WHOLE fused KV buffer (max_seq slots, masked) every step; that is what
-is counted. Weight bytes per element: fp32 4, fp16 2, int8 1 (dynamic quantization keeps
-biases and norms in fp32), int4 0.5 + one fp32 scale per 32-weight block (MatMulNBits).
+is counted. Weight bytes per element of a matrix: fp32 4, fp16 2; the MatMulNBits weight-only
+schemes (export/quantize.py, and onnxruntime-genai's int8/int4) int8 1 and int4 0.5, each + one
+fp32 scale per 32-weight block; int8-dynamic 1 (one scale per tensor). The quantized graphs keep
+biases, norms and the KV cache in fp32.
 
 Everything here is numpy or arithmetic: no torch, no onnxruntime.
 """
@@ -22,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-WEIGHT_BYTES = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5 + 4 / 32}
-ACT_BYTES = {"fp32": 4, "fp16": 2, "int8": 4, "int4": 4}  # KV cache / activations stay float
+WEIGHT_BYTES = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0 + 4 / 32, "int4": 0.5 + 4 / 32, "int8-dynamic": 1.0}
+ACT_BYTES = {"fp32": 4, "fp16": 2, "int8": 4, "int4": 4, "int8-dynamic": 4}  # KV cache / activations stay float
 
 # Projection targets: peak memory bandwidth (bytes/s) and dense fp16 tensor throughput (FLOP/s).
 # A100 figures are NVIDIA's datasheet; the Orin compute figures are approximate (dense fp16 on

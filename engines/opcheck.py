@@ -293,7 +293,7 @@ def require_supported(bundle) -> dict[str, GraphReport]:
     if errors:
         portable = bundle.manifest.get("portable", True)
         hint = ("this bundle was exported for ONNX Runtime only (precision "
-                f"{bundle.manifest.get('precision')!r}, ORT-specific integer ops): export an fp32 or fp16 bundle "
+                f"{bundle.manifest.get('precision')!r}, ONNX Runtime's own quantized ops): export an fp32 or fp16 bundle "
                 "for TensorRT") if not portable else "re-export the graphs with standard ONNX ops"
         lines = [f"{g}: {op}: {msg}" + (f" (x{n})" if n > 1 else "") for (g, op, msg), n in errors.items()]
         shown = "\n  ".join(lines[:20]) + (f"\n  ... and {len(lines) - 20} more" if len(lines) > 20 else "")

@@ -25,9 +25,13 @@ from ..model.checkpoint import CONFIG, TOKENIZER, WEIGHTS, load_model
 from ..model.unifork import UniFork
 from ..runtime.bundle import GRAPHS, MANIFEST, MANIFEST_FORMAT, config_sha256, sha256_file
 from .graphs import GRAPH_DEFS, example_inputs, kv_layers
+from .quantize import QUANTIZED_GRAPHS, SCHEMES, describe_scheme, quantize_graph
 
 OPSET = 18
-PRECISIONS = ("fp32", "fp16", "int8")
+# fp32/fp16: standard ONNX ops (any backend). The quantized ones use ONNX Runtime contrib or
+# integer ops for its CPU kernels (export/quantize.py): int4 / int8 = MatMulNBits weight-only
+# blocks, int8-dynamic = the older MatMulInteger + DynamicQuantizeLinear scheme.
+PRECISIONS = ("fp32", "fp16", *SCHEMES)
 EXTERNAL_DATA_BYTES = 1 << 30  # graphs above 1 GB keep their weights in NAME.onnx.data (protobuf caps at 2 GB)
 
 
@@ -70,8 +74,9 @@ def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str
         bar.set_postfix_str(name)
         path = folder / f"{name}.onnx"
         export_graph(model, name, path, max_seq, dtype)
-        if precision == "int8":
-            quantize_int8(path)
+        if precision in SCHEMES and name in QUANTIZED_GRAPHS:
+            with _quiet_logs():
+                quantize_graph(path, precision)
         graphs[name] = describe(path, name, model, max_seq)
     shutil.copyfile(tokenizer, folder / TOKENIZER)
     emb = {"embed_tokens.weight": model.embed_tokens.weight, "boi": model.boi, "eoi": model.eoi}
@@ -79,7 +84,8 @@ def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str
     model.cfg.save(folder / CONFIG)
     manifest = {
         "format": MANIFEST_FORMAT, "max_seq": max_seq, "precision": precision, "opset": OPSET,
-        "portable": precision != "int8",  # int8 graphs use ORT-specific integer ops
+        "portable": precision not in SCHEMES,  # quantized graphs use ONNX Runtime's own ops
+        "quantization": describe_scheme(precision),  # None for fp32/fp16
         "exporter": f"torch {torch.__version__} (torch.onnx dynamo)",
         "config": model.cfg.to_dict(), "config_sha256": config_sha256(model.cfg), "weights_sha256": weights_sha,
         "files": {n: sha256_file(folder / n) for n in (TOKENIZER, "embeddings.safetensors", CONFIG)},
@@ -104,18 +110,6 @@ def export_graph(model: UniFork, name: str, path: Path, max_seq: int, dtype: tor
             raise UniforkError(f"exporting graph {name} failed: {type(e).__name__}: {str(e)[:500]}") from e
         size = sum(p.numel() * p.element_size() for p in model.parameters())
         program.save(str(path), external_data=size > EXTERNAL_DATA_BYTES)
-
-
-def quantize_int8(path: Path) -> None:
-    """Dynamic int8 weights for ORT CPU (MatMulInteger / DynamicQuantizeLinear: not portable)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    tmp = path.with_suffix(".q.onnx")
-    with _quiet_logs():
-        quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
-    for p in path.parent.glob(path.name + ".data"):
-        p.unlink()
-    tmp.replace(path)
 
 
 def describe(path: Path, name: str, model: UniFork, max_seq: int) -> dict:

@@ -21,10 +21,18 @@ TOL = {
     "qwen_fp32": 1e-4,  # our understanding path vs transformers Qwen2ForCausalLM
     "onnx_fp32": 1e-4,  # each exported graph vs its PyTorch entry point
     "onnx_fp16": 1e-2,  # fp16 graphs (activations ~1): half precision rounding through 2 layers
-    "onnx_int8": 5e-2,
+    # quantized bundles vs PyTorch fp32 (micro, test_export.py), about 2x the worst measured on
+    # this machine (ORT 1.32, AVX2/AVX-512 kernels): hidden states / kv_new, and logits (und_branch,
+    # rq_head: the test model's lm_head and depth-head output are scaled x4, |logits| ~ 2.4)
+    "onnx_int8-dynamic": 1.5e-2,  # MatMulInteger, one scale per tensor: measured 7.1e-3
+    "onnx_int8-dynamic_logits": 6e-2,  # measured 2.9e-2
+    "onnx_int8": 1.5e-2,  # MatMulNBits int8, blocks of 32, int8 activations (accuracy level 4): 5.4e-3
+    "onnx_int8_logits": 5e-2,  # measured 2.3e-2
+    "onnx_int4": 0.15,  # MatMulNBits int4, blocks of 32: measured 8.0e-2 (rq_head kv_new)
+    "onnx_int4_logits": 0.5,  # measured 0.26 (und_branch)
     "trt_fp32": 1e-4,   # TensorRT engines vs ONNX Runtime (GPU only), strict fp32 (tf32 off)
     "trt_tf32": 5e-3,
-    "trt_fp16": 5e-2,  # dynamic int8 weights and activations through 2 layers
+    "trt_fp16": 5e-2,
 }
 
 

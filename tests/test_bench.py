@@ -53,10 +53,13 @@ def test_paper_caption_step_bytes_fp32():
 
 
 def test_paper_caption_step_bytes_int8_and_int4():
-    c = roofline.caption_decode_step(preset("paper"), "int8", max_seq=512)
+    c = roofline.caption_decode_step(preset("paper"), "int8-dynamic", max_seq=512)
     layer = MATRIX_PER_LAYER * 1 + (BIAS_PER_LAYER + NORM_PER_LAYER) * 4  # int8 matrices, float the rest
     assert c["trunk"].weight_bytes == 12 * layer == 12 * 14_921_216
     assert c["trunk"].kv_bytes == 4 * KV_PER_STACK  # the cache stays float
+    # MatMulNBits: + one fp32 scale per block of 32 weights (int8: 1 + 4/32 bytes, int4: 0.5 + 4/32)
+    c8 = roofline.caption_decode_step(preset("paper"), "int8", max_seq=512)
+    assert c8["trunk"].weight_bytes == 12 * (MATRIX_PER_LAYER * 1.125 + (BIAS_PER_LAYER + NORM_PER_LAYER) * 4)
     c4 = roofline.caption_decode_step(preset("paper"), "int4", max_seq=512)
     assert c4["trunk"].weight_bytes == 12 * (MATRIX_PER_LAYER * 0.625 + (BIAS_PER_LAYER + NORM_PER_LAYER) * 4)
 
@@ -100,6 +103,10 @@ def test_stats_quantiles():
 # --- options and skipping ---------------------------------------------------------------------
 def test_backends_option_lists_the_valid_ones():
     assert cli.parse_backends("ort-cpu:int8,torch-eager") == [("ort-cpu", "int8"), ("torch-eager", "fp32")]
+    assert cli.parse_backends("ort-cpu,ort-cpu:int4,ort-cpu:int8-dynamic") == [
+        ("ort-cpu", "fp32"), ("ort-cpu", "int4"), ("ort-cpu", "int8-dynamic")]  # a bare name: its first precision
+    with pytest.raises(Exception, match="int4, int8, int8-dynamic"):
+        cli.parse_backends("ort-cpu:int3")
     with pytest.raises(Exception, match="valid: .*ort-cpu"):
         cli.parse_backends("ort-cpu,onnx-magic")
 

@@ -281,6 +281,12 @@ def test_check_bundle_and_require_supported(tmp_path):
     msg = str(e.value)
     assert "trunk: MatMulInteger: marked unsupported" in msg and "connector" not in msg
     assert "export an fp32 or fp16 bundle" in msg
+    # weight-only int4/int8 (MatMulNBits, a com.microsoft contrib op) is refused the same way
+    q4 = fake_bundle(tmp_path, {"trunk": one_op("MatMulNBits", domain="com.microsoft", bits=4, block_size=32)},
+                     {"precision": "int4", "portable": False})
+    with pytest.raises(opcheck.UniforkError, match=r"(?s)com\.microsoft::MatMulNBits: custom-domain op.*'int4'.*"
+                                                   r"export an fp32 or fp16 bundle"):
+        opcheck.require_supported(q4)
 
 
 def test_real_micro_bundle_passes(request):

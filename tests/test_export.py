@@ -116,17 +116,15 @@ def test_failed_export_keeps_previous_bundle(micro_model_dir, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["b"]  # no temporary folder left behind
 
 
-@pytest.mark.parametrize("precision", ["fp16", "int8"])
-def test_reduced_precision_bundles(micro_model_dir, tmp_path, precision):
-    """fp16 (portable) and dynamic int8 (ORT CPU only) pass the same checks at their own tolerance."""
+def test_reduced_precision_bundles(micro_model_dir, tmp_path):
+    """fp16 (portable) passes the same checks at its own tolerance."""
     from unifork_rt.export.onnx_export import export_bundle
     from unifork_rt.runtime.pipeline import UniForkRuntime
 
-    out = export_bundle(micro_model_dir, tmp_path / precision, precision=precision, progress=False)
+    out = export_bundle(micro_model_dir, tmp_path / "fp16", precision="fp16", progress=False)
     model = load_model(micro_model_dir)
     b = load_bundle(out)
-    assert b.precision == precision and b.manifest["portable"] == (precision == "fp16")
-    dt = np.float16 if precision == "fp16" else np.float32
+    assert b.precision == "fp16" and b.manifest["portable"] and b.manifest["quantization"] is None
     sess = ort.InferenceSession(str(out / "trunk.onnx"), providers=["CPUExecutionProvider"])
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 5, model.cfg.text.hidden_size, generator=g)
@@ -134,11 +132,144 @@ def test_reduced_precision_bundles(micro_model_dir, tmp_path, precision):
     start, pos = torch.tensor([0, 1]), torch.tensor(0)
     with torch.no_grad():
         want, _ = model.trunk_forward(x, kv, pos, start)
-    got, _ = sess.run(None, {"x": x.numpy().astype(dt), "kv": kv.numpy().astype(dt), "pos": pos.numpy(),
-                             "start": start.numpy()})
-    tol = TOL[f"onnx_{precision}"]
-    assert_close(f"{precision} trunk", got[:, :], want, tol)
+    got, _ = sess.run(None, {"x": x.numpy().astype(np.float16), "kv": kv.numpy().astype(np.float16),
+                             "pos": pos.numpy(), "start": start.numpy()})
+    assert_close("fp16 trunk", got, want, TOL["onnx_fp16"])
     with UniForkRuntime(out) as rt:  # and the whole pipeline runs on it
         codes = rt.draw_codes("a red circle", n=1, seed=0)
         assert codes.shape == (1, 16, 2) and codes.max() < model.cfg.image.codebook_size
         assert len(rt.caption_ids([np.zeros((3, 64, 64), np.float32)], max_new_tokens=3)[0]) <= 3
+
+
+# --- quantized bundles (ONNX Runtime CPU only) -----------------------------------------------
+QUANTIZED = ["int4", "int8", "int8-dynamic"]
+
+
+@pytest.fixture(scope="module", params=QUANTIZED)
+def quantized(request, micro_model_dir, micro_bundle):
+    """(precision, its micro bundle, ORT sessions of its graphs), exported once per module."""
+    from unifork_rt.export.onnx_export import export_bundle
+
+    precision = request.param
+    out = export_bundle(micro_model_dir, micro_model_dir.parent / f"bundle-{precision}", precision=precision,
+                        progress=False)
+    sessions = {g: ort.InferenceSession(str(out / f"{g}.onnx"), providers=["CPUExecutionProvider"]) for g in GRAPHS}
+    return precision, out, sessions
+
+
+def test_quantized_graphs_use_the_scheme(quantized):
+    """Every weight MatMul of the text/head graphs is quantized, with the recorded scheme; the image
+    tokenizer graphs stay float; the manifest says so and marks the bundle ORT-only."""
+    import onnx
+
+    from unifork_rt.export.quantize import QUANTIZED_GRAPHS, SCHEMES
+
+    precision, out, _ = quantized
+    m = json.loads((out / "manifest.json").read_text())
+    q = m["quantization"]
+    assert m["precision"] == precision and m["portable"] is False and q["graphs"] == list(QUANTIZED_GRAPHS)
+    scheme = SCHEMES[precision]
+    for name, entry in m["graphs"].items():
+        g = onnx.load(str(out / entry["file"])).graph
+        inits = {t.name for t in g.initializer}
+        float_mm = [n.name for n in g.node if n.op_type in ("MatMul", "Gemm") and n.input[1] in inits]
+        nbits = [n for n in g.node if n.op_type == "MatMulNBits"]
+        if name not in QUANTIZED_GRAPHS:
+            assert not nbits and "MatMulInteger" not in entry["ops"], name
+            continue
+        assert not float_mm, f"{name}: MatMuls left in float: {float_mm}"
+        if q["method"] == "MatMulNBits":
+            assert q["bits"] == scheme.bits and q["block_size"] == 32 and q["symmetric"] and q["accuracy_level"] == 4
+            assert nbits and all(n.domain == "com.microsoft" for n in nbits)
+            for n in nbits:
+                attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+                assert (attrs["bits"], attrs["block_size"], attrs["accuracy_level"]) == (scheme.bits, 32, 4), n.name
+                assert len(n.input) == 3, f"{n.name}: symmetric blocks have no zero points"
+        else:
+            assert q["method"] == "dynamic" and "MatMulInteger" in entry["ops"] and not nbits
+    und = onnx.load(str(out / "und_branch.onnx")).graph  # the tied lm_head (a Gemm in the export) is quantized too
+    V, H = m["config"]["text"]["vocab_size"], m["config"]["text"]["hidden_size"]
+    heads = [n for n in und.node if n.op_type in ("MatMulNBits", "MatMulInteger", "MatMul")
+             and any(a.name == "N" and a.i == V for a in n.attribute)]
+    assert q["method"] == "dynamic" or (len(heads) == 1 and any(a.name == "K" and a.i == H for a in heads[0].attribute))
+
+
+def test_quantized_graphs_parity(setup, quantized):
+    """Each quantized graph against the PyTorch fp32 entry point, same inputs as the fp32 tests."""
+    model, _, bundle = setup
+    precision, _, sessions = quantized
+    tol, tol_logits = TOL[f"onnx_{precision}"], TOL[f"onnx_{precision}_logits"]
+    t, im = model.cfg.text, model.cfg.image
+    S = bundle.max_seq
+    for graph in ("trunk", "und_branch", "gen_branch"):
+        fn = {"trunk": model.trunk_forward, "und_branch": model.und_logits, "gen_branch": model.gen_hidden}[graph]
+        stack = {"trunk": model.trunk, "und_branch": model.und, "gen_branch": model.gen}[graph]
+        for B in (1, 2):
+            g = torch.Generator().manual_seed(B)
+            kv = stack.empty_kv(B, S)
+            start = torch.tensor([0, 2][:B])
+            for pos, T in [(0, 7), (7, 1), (8, 1), (9, 4)]:
+                x = torch.randn(B, T, t.hidden_size, generator=g)
+                p = torch.tensor(pos)
+                with torch.no_grad():
+                    want, want_kv = fn(x, kv, p, start)
+                got, got_kv = _run(sessions[graph], **{"x" if graph == "trunk" else "h": x, "kv": kv, "pos": p,
+                                                       "start": start})
+                assert_close(f"{precision} {graph} B={B} pos={pos} T={T} out", got, want,
+                             tol_logits if graph == "und_branch" else tol)
+                assert_close(f"{precision} {graph} B={B} pos={pos} T={T} kv_new", got_kv, want_kv, tol)
+                kv[..., pos:pos + T, :] = want_kv
+    for B in (1, 2):
+        g = torch.Generator().manual_seed(B)
+        hidden = torch.randn(B, t.hidden_size, generator=g)
+        codes = torch.randint(0, im.codebook_size, (B, im.depth), generator=g)
+        kv = model.head.empty_kv(B, im.depth)
+        for d in range(im.depth):
+            with torch.no_grad():
+                want, want_kv = model.head_logits(hidden, codes, kv, torch.tensor(d))
+            got, got_kv = _run(sessions["rq_head"], hidden=hidden, codes=codes, kv=kv, pos=torch.tensor(d))
+            assert_close(f"{precision} rq_head B={B} depth {d}", got, want, tol_logits)
+            assert_close(f"{precision} rq_head B={B} depth {d} kv_new", got_kv, want_kv, tol)
+            kv[..., d:d + 1, :] = want_kv
+        pixels = torch.rand(B, 3, im.image_size, im.image_size, generator=g) * 2 - 1
+        with torch.no_grad():
+            codes = model.encode_image(pixels)
+            (got,) = _run(sessions["vision_encoder"], pixels=pixels)
+            assert np.array_equal(got, codes.numpy()), "vision_encoder stays float: its codes must not change"
+            (emb,) = _run(sessions["connector"], codes=codes)
+            assert_close(f"{precision} connector B={B}", emb, model.image_embeds(codes), tol)
+            (pix,) = _run(sessions["vision_decoder"], codes=codes)
+            assert_close(f"{precision} vision_decoder B={B} (float)", pix, model.decode_codes(codes), TOL["onnx_fp32"])
+
+
+def test_quantized_pipeline_captions_and_draws(quantized, micro_bundle):
+    """The torch-free runtime runs a quantized bundle end to end; greedy tokens are compared with fp32."""
+    from unifork_rt.runtime.pipeline import UniForkRuntime
+
+    precision, out, _ = quantized
+    image = np.random.default_rng(0).uniform(-1, 1, (3, 64, 64)).astype(np.float32)
+    with UniForkRuntime(micro_bundle) as rt:
+        want = rt.caption_ids([image], max_new_tokens=8)[0]
+    with UniForkRuntime(out) as rt:
+        assert rt.bundle.precision == precision
+        ids = rt.caption_ids([image], max_new_tokens=8)[0]
+        assert len(ids) <= 8 and all(0 <= i < rt.cfg.text.vocab_size for i in ids)
+        assert isinstance(rt.caption([image], max_new_tokens=8)[0], str)
+        images = rt.draw(["a red circle"], n=1, seed=0)
+        assert len(images) == 1 and images[0].shape == (64, 64, 3) and images[0].dtype == np.uint8
+    same = next((i for i, (a, b) in enumerate(zip(ids, want)) if a != b), min(len(ids), len(want)))
+    print(f"{precision}: greedy caption {ids} vs fp32 {want}: first {same} tokens agree")
+
+
+def test_precision_lists_agree():
+    """export's precisions, the CLI's --precision choices and the bench's precisions are one list."""
+    from click.testing import CliRunner
+
+    from unifork_rt.benchmarks import cli as bench_cli
+    from unifork_rt.cli import main
+    from unifork_rt.export.onnx_export import PRECISIONS
+
+    choices = next(p for p in main.commands["export"].params if p.name == "precision").type.choices
+    assert set(choices) == set(PRECISIONS) == set(bench_cli.PRECISIONS)
+    help_text = CliRunner().invoke(main, ["export", "--help"]).output
+    assert all(p in help_text for p in PRECISIONS)

@@ -216,8 +216,11 @@ def _png_path(out: Path | None, prompt: str, index: int, total: int, n: int, j: 
               help="Bundle folder to write. Default: MODEL_DIR/onnx.")
 @click.option("--max-seq", type=int, default=None,
               help="KV buffer length (prompt + image + answer). Default: the config's max_seq_len.")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
-              help="fp32/fp16: portable graphs (ONNX Runtime, TensorRT); int8: dynamic int8 for ORT CPU only.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int4", "int8", "int8-dynamic"]), default="fp32",
+              show_default=True,
+              help="fp32/fp16: portable graphs (ONNX Runtime, TensorRT). ONNX Runtime CPU only: int4 / int8 = "
+                   "weight-only blocks of 32 (MatMulNBits, int8 compute), int8-dynamic = the older dynamic int8 "
+                   "(MatMulInteger). See docs/GRAPHS.md.")
 @click.option("--cfg-scale", type=float, default=None, help="Recommended guidance scale, recorded in the bundle "
               "as the default for draw (the runtime's defaults fill what is not given).")
 @click.option("--temperature", type=float, default=None, help="Recommended draw temperature, recorded in the bundle.")

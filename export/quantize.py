@@ -1,0 +1,126 @@
+"""Weight quantization of exported graphs for ONNX Runtime's CPU kernels (not portable).
+
+Two families, both done by onnxruntime.quantization itself (we write no quantizer):
+
+- weight-only blocks, com.microsoft MatMulNBits (`int4`, `int8`): every MatMul whose B is a
+  constant [K, N] initializer gets its weights in blocks of `block_size` along K, each block
+  with one float scale (symmetric: no zero point). accuracy_level 4 lets the CPU kernel quantize
+  the activations to int8 per block and use integer dot products. These are the settings of
+  onnxruntime-genai's model builder for the CPU (block 32, symmetric, accuracy level 4).
+- dynamic int8 (`int8-dynamic`, the older scheme): MatMulInteger on int8 weights with one scale
+  per tensor, plus a DynamicQuantizeLinear of the activations in front of every MatMul.
+
+torch's dynamo exporter writes nn.Linear as MatMul with a pre-transposed [K, N] initializer,
+except where the input is 2-D and the weight is used as is: there it writes Gemm(transB=1)
+(the tied lm_head of und_branch, the input projections of rq_head). MatMulNBitsQuantizer
+handles MatMul only, so `gemm_to_matmul` first rewrites those Gemms as MatMul (+ Add of the
+bias) with the weight transposed once at export.
+
+The image tokenizer graphs (vision_encoder, vision_decoder) stay float: their codebook
+MatMul feeds an argmin (a quantized distance picks other codes) and they run once per image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+EXTERNAL_DATA_BYTES = 1 << 30  # as in onnx_export: protobuf caps a file at 2 GB
+QUANTIZED_GRAPHS = ("connector", "trunk", "und_branch", "gen_branch", "rq_head")
+
+
+@dataclass(frozen=True)
+class WeightOnly:
+    """MatMulNBits weight-only block quantization (onnxruntime MatMulNBitsQuantizer, round to nearest)."""
+    bits: int
+    block_size: int = 32  # onnxruntime-genai's builder default; one fp32 scale per 32 weights
+    symmetric: bool = True  # genai's default: no zero points to read
+    accuracy_level: int = 4  # 4 = int8 activations and integer dot products on CPU (genai's CPU default)
+    method: str = "MatMulNBits"
+
+
+@dataclass(frozen=True)
+class Dynamic:
+    """Dynamic int8 (onnxruntime quantize_dynamic): int8 weights per tensor, activations at run time."""
+    weight_type: str = "int8"
+    method: str = "dynamic"
+
+
+SCHEMES = {"int4": WeightOnly(bits=4), "int8": WeightOnly(bits=8), "int8-dynamic": Dynamic()}
+
+
+def describe_scheme(precision: str) -> dict | None:
+    """The manifest's `quantization` entry for PRECISION (None for float precisions)."""
+    import onnxruntime
+
+    scheme = SCHEMES.get(precision)
+    if scheme is None:
+        return None
+    return {**asdict(scheme), "graphs": list(QUANTIZED_GRAPHS), "onnxruntime": onnxruntime.__version__}
+
+
+def quantize_graph(path: Path, precision: str) -> None:
+    """Quantize the graph at PATH in place with the scheme of PRECISION."""
+    scheme = SCHEMES[precision]
+    data = path.parent / (path.name + ".data")
+    if isinstance(scheme, Dynamic):
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        tmp = path.with_suffix(".q.onnx")
+        quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
+        data.unlink(missing_ok=True)  # int8 weights are a quarter of the float ones: they fit inline
+        tmp.replace(path)
+        return
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
+
+    model = onnx.load(str(path))  # with its external data, if any: all in memory from here
+    gemm_to_matmul(model.graph)
+    config = DefaultWeightOnlyQuantConfig(block_size=scheme.block_size, is_symmetric=scheme.symmetric,
+                                          accuracy_level=scheme.accuracy_level, bits=scheme.bits)
+    q = MatMulNBitsQuantizer(model, algo_config=config)
+    q.process()
+    q.model.topological_sort()
+    data.unlink(missing_ok=True)
+    external = q.model.model.ByteSize() > EXTERNAL_DATA_BYTES
+    onnx.save(q.model.model, str(path), save_as_external_data=external, all_tensors_to_one_file=True,
+              location=data.name)
+
+
+def gemm_to_matmul(graph) -> int:
+    """Rewrite Gemm(A, W[, C]) with a constant W, transA=0, alpha=1, beta=1 as MatMul(A, W') [+ Add C],
+    W' = W or W.T stored [K, N], so that MatMul-only quantizers see it. Returns the count rewritten.
+
+        A --Gemm(transB=1)--> Y      becomes      A --MatMul(W.T)--> (+ C) --> Y
+    """
+    from onnx import helper, numpy_helper
+
+    inits = {t.name: t for t in graph.initializer}
+    uses: dict[str, int] = {}
+    for n in graph.node:
+        for i in n.input:
+            uses[i] = uses.get(i, 0) + 1
+    nodes, count = [], 0
+    for n in graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        if (n.op_type != "Gemm" or n.input[1] not in inits or attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0
+                or attrs.get("beta", 1.0) != 1.0):
+            nodes.append(n)
+            continue
+        w = numpy_helper.to_array(inits[n.input[1]])
+        if attrs.get("transB", 0):
+            w = w.T.copy()
+        wname = f"{n.input[1]}.kn"  # [K, N]
+        graph.initializer.append(numpy_helper.from_array(w, wname))
+        has_bias = len(n.input) > 2 and n.input[2]
+        mm_out = f"{n.output[0]}.mm" if has_bias else n.output[0]
+        nodes.append(helper.make_node("MatMul", [n.input[0], wname], [mm_out], name=f"{n.name}.matmul"))
+        if has_bias:
+            nodes.append(helper.make_node("Add", [mm_out, n.input[2]], [n.output[0]], name=f"{n.name}.bias"))
+        uses[n.input[1]] -= 1
+        if uses[n.input[1]] == 0:
+            graph.initializer.remove(inits[n.input[1]])
+        count += 1
+    graph.ClearField("node")
+    graph.node.extend(nodes)
+    return count
