@@ -13,6 +13,7 @@ from click.testing import CliRunner
 torch = pytest.importorskip("torch")
 
 from unifork_rt import params  # noqa: E402
+from unifork_rt.assets import BUNDLED  # noqa: E402
 from unifork_rt.benchmarks import ablation as abl  # noqa: E402
 from unifork_rt.cli import main  # noqa: E402
 from unifork_rt.config import preset  # noqa: E402
@@ -71,7 +72,9 @@ def test_ablation_writes_four_variants_with_their_tasks(ablation_run):
         assert ("caption" in seed) == ("und" in tasks) and ("draw" in seed) == ("gen" in tasks)
         assert {k.split(".")[0] for k in v["summary"]} == {{"gen": "draw", "und": "caption"}[t] for t in tasks}
         if "gen" in tasks:
-            assert seed["draw"]["n"] == 6 and seed["draw"]["cfg_scale"] == 2.0 and seed["draw"]["temperature"] == 0.5
+            shipped = json.loads((BUNDLED / "manifest.json").read_text())["sampling"]  # what the model ships with
+            assert seed["draw"]["n"] == 6 and seed["draw"]["cfg_scale"] == shipped["cfg_scale"]
+            assert seed["draw"]["temperature"] == shipped["temperature"]
         if "und" in tasks:
             assert seed["caption"]["n"] == 3
         # active parameters: counted again here from the trained model folder

@@ -201,3 +201,11 @@ def test_local_image_tokenizer_keeps_each_cell_to_its_own_pixels(local):
         assert float(outside.max()) == 0.0 and float(dx.max()) > 0
     else:
         assert len(changed_cells) > 1 and float(outside.max()) > 0
+
+
+def test_config_written_before_local_existed_still_matches(tmp_path):
+    """Bundles exported before ImageConfig.local hash their config without it: they must load."""
+    d = preset("micro").to_dict()
+    assert "local" not in d["image"]  # off: not written, so the hash is the one earlier versions recorded
+    assert ModelConfig.from_dict(d) == preset("micro")
+    assert preset("shapes").to_dict()["image"]["local"] is True

@@ -166,6 +166,8 @@ class ModelConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["image"]["channels"] = list(self.image.channels)
+        if not self.image.local:  # added later: left out when off, so earlier configs, bundles and hashes stay valid
+            del d["image"]["local"]
         return {"model_type": "unifork", "format": CONFIG_FORMAT, **d}
 
     @classmethod
