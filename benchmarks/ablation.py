@@ -170,7 +170,8 @@ def check_tokenizer_folder(path: Path, cfg: ModelConfig) -> dict:
                                "the --out of `unifork-rt train --stage tokenizer` (a recipe's OUT/tokenizer)")
     have = ModelConfig.load(path / CONFIG).to_dict()
     want = cfg.to_dict()
-    diff = sorted(f"{sec}.{k}" for sec in ("text", "image", "head") for k in want[sec] if have[sec][k] != want[sec][k])
+    diff = sorted(f"{sec}.{k}" for sec in ("text", "image", "head")
+                  for k in want[sec].keys() | have[sec].keys() if have[sec].get(k) != want[sec].get(k))
     if diff:
         raise ModelFolderError(f"--tokenizer {path} was trained for another model than preset {cfg.preset!r} "
                                f"(differs in {', '.join(diff)}): pass --preset {have.get('preset')} or {hint}")

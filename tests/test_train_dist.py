@@ -64,7 +64,8 @@ WORKER = textwrap.dedent('''
 def test_torchrun_two_ranks_keep_identical_weights(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1",
+           "CUDA_VISIBLE_DEVICES": ""}  # gloo on CPU even on a GPU machine (NCCL wants one GPU per rank)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            str(script), str(tmp_path)]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
@@ -81,3 +82,16 @@ def test_torchrun_two_ranks_keep_identical_weights(tmp_path):
     assert meta["world"] == 2 and meta["step"] == 3 and len(meta["ranks"]) == 2
     assert meta["ranks"][0] != meta["ranks"][1]
     assert "process(es)" in r.stdout and r.stdout.count("stage 2 done") == 1
+
+
+def test_more_processes_than_gpus_is_a_clear_error(monkeypatch):
+    from unifork_rt.errors import InputError
+    from unifork_rt.train import dist
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(InputError, match="--nproc_per_node 1, or CUDA_VISIBLE_DEVICES="):
+        dist.setup()

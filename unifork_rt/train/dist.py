@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as tdist
 
+from ..errors import InputError
+
 
 @dataclass(frozen=True)
 class Dist:
@@ -77,6 +79,10 @@ def setup() -> Dist:
     rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     if world > 1:
         cuda = torch.cuda.is_available()
+        if cuda and local >= torch.cuda.device_count():
+            raise InputError(f"process {local} of {os.environ.get('LOCAL_WORLD_SIZE', world)} on this node has no GPU of its own "
+                             f"({torch.cuda.device_count()} visible; NCCL needs one per process): run torchrun with "
+                             f"--nproc_per_node {torch.cuda.device_count()}, or CUDA_VISIBLE_DEVICES= to train on CPU over gloo")
         if cuda:
             torch.cuda.set_device(local)
         if not tdist.is_initialized():
