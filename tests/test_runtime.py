@@ -124,3 +124,16 @@ def test_images_given_as_paths_pillow_or_arrays_agree(rt, tmp_path):
     assert np.array_equal(from_path, from_pil) and np.array_equal(from_path, from_array)
     with pytest.raises(InputError, match=r"\(3, 64, 64\)"):
         rt.encode_images([rgb])  # (H, W, 3) uint8: refused with the fix, not misread
+
+
+def test_ort_sessions_do_not_spin_between_chained_graphs(micro_bundle):
+    from unifork_rt.runtime.bundle import load_bundle
+    from unifork_rt.runtime.ort_backend import OrtBackend
+
+    bundle = load_bundle(micro_bundle)
+    for spin, want in ((False, "0"), (True, "1")):
+        be = OrtBackend(bundle, spin=spin).load()
+        got = {n: s.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+               for n, s in be.sessions.items()}
+        assert set(got.values()) == {want}, got
+        be.close()

@@ -21,10 +21,11 @@ _PROVIDERS = {
 
 class OrtBackend(Backend):
     def __init__(self, bundle: Bundle, variant: str = "ort-cpu", threads: int | None = None,
-                 allow_fallback: bool = False, cache_dir: str | None = None):
+                 allow_fallback: bool = False, cache_dir: str | None = None, spin: bool = False):
         super().__init__(bundle)
         self.name = variant
         self.threads = threads
+        self.spin = spin
         self.allow_fallback = allow_fallback
         self.cache_dir = cache_dir or str(bundle.root / "ort_cache")
         self.sessions = {}
@@ -57,6 +58,12 @@ class OrtBackend(Backend):
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if self.threads:
             opts.intra_op_num_threads = self.threads
+        # Every step chains sessions (trunk -> branch -> depth head), each with its own intra-op
+        # pool. With ORT's default spinning, the pool of the graph that just finished keeps
+        # spinning on the cores the next graph needs: on 2 cores the paper caption step took
+        # 112 ms chained against 64 ms for its two graphs alone; with spinning off, 68 ms
+        # (docs/BENCHMARKS.md). spin=True restores ORT's default.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spin else "0")
         for name, spec in self.bundle.graphs.items():
             sess = ort.InferenceSession(str(spec.path), sess_options=opts, providers=wanted)
             got = sess.get_providers()
