@@ -111,3 +111,20 @@ def test_failed_png_write_keeps_the_previous_file(tmp_path, monkeypatch):
         save_png(np.full((8, 8, 3), 255, np.uint8), path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["x.png"]  # no temporary file left
+
+
+def test_written_files_get_the_mode_open_would_give(tmp_path):
+    import os
+
+    from unifork_rt.io import atomic_write_text
+
+    old = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "new.json", "{}")
+        assert (tmp_path / "new.json").stat().st_mode & 0o777 == 0o640  # not mkstemp's 0600
+        (tmp_path / "kept.txt").write_text("a")
+        os.chmod(tmp_path / "kept.txt", 0o604)
+        atomic_write_text(tmp_path / "kept.txt", "b")
+        assert (tmp_path / "kept.txt").stat().st_mode & 0o777 == 0o604  # a replaced file keeps its mode
+    finally:
+        os.umask(old)
