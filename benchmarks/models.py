@@ -14,9 +14,7 @@ Everything here needs torch (the `train` extra) and runs in a worker process.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from pathlib import Path
 
 # The peer model: Qwen2.5-0.5B's published shape (24 layers, tied 151936-token head).
@@ -84,36 +82,7 @@ def bundle_folder(preset_name: str, precision: str, work: Path) -> Path:
         if (m.get("weights_sha256") == built["weights_sha256"] and m.get("precision") == precision
                 and m.get("quantization") == describe_scheme(precision)):
             return out
-    with _check_graphs_in_their_folder():
-        return export_bundle(model, out, precision=precision, progress=False)
-
-
-@contextlib.contextmanager
-def _check_graphs_in_their_folder():
-    """Work-around for graphs stored with external data (torch.onnx does that above 1.5 GB of
-    weights, e.g. the paper rq_head): export's `describe` runs onnx.checker.check_model on the
-    in-memory proto, which looks for NAME.onnx.data relative to the CURRENT directory and fails
-    ("should be stored in rq_head.onnx.data, but it is not regular file"). Running `describe`
-    from the graph's own folder makes the relative path resolve. The fix belongs in
-    export/onnx_export.py: check by path, onnx.checker.check_model(str(path)).
-    Only this worker process sees the wrapper, and it is undone afterwards."""
-    from unifork_rt.export import onnx_export
-
-    original = onnx_export.describe
-
-    def describe(path, *args, **kwargs):
-        cwd = os.getcwd()
-        os.chdir(path.parent)
-        try:
-            return original(path, *args, **kwargs)
-        finally:
-            os.chdir(cwd)
-
-    onnx_export.describe = describe
-    try:
-        yield
-    finally:
-        onnx_export.describe = original
+    return export_bundle(model, out, precision=precision, progress=False)
 
 
 def peer_qwen_folder(work: Path) -> Path:
