@@ -428,8 +428,8 @@ def _shipped_sampling() -> dict:
 @click.option("--und-batch-size", type=int, help=f"Understanding sequences per step {_per_preset('und_batch_size')}.")
 @click.option("--caption-n", type=int, help=f"Held-out scenes to caption {_per_preset('caption_n')}.")
 @click.option("--draw-n", type=int, help=f"Held-out prompts per drawing category, six categories {_per_preset('draw_n')}.")
-@click.option("--cfg-scale", type=float, help="Drawing guidance (default: the shipped model's, 2.0).")
-@click.option("--temperature", type=float, help="Drawing temperature (default: the shipped model's, 0.5).")
+@click.option("--cfg-scale", type=float, help="Drawing guidance (default: the shipped model's, from its manifest).")
+@click.option("--temperature", type=float, help="Drawing temperature (default: the shipped model's, from its manifest).")
 @click.option("--top-p", type=float, help="Drawing top-p (default: the runtime's, 0.96).")
 @click.option("--resume", is_flag=True, help="Continue OUT: skip finished variants (result.json), resume "
               "interrupted stages from their checkpoints. Only --seeds may differ from the first run.")

@@ -132,8 +132,22 @@ def test_ort_sessions_do_not_spin_between_chained_graphs(micro_bundle):
 
     bundle = load_bundle(micro_bundle)
     for spin, want in ((False, "0"), (True, "1")):
-        be = OrtBackend(bundle, spin=spin).load()
+        be = OrtBackend(bundle, spin=spin, preload=True).load()
         got = {n: s.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
                for n, s in be.sessions.items()}
         assert set(got.values()) == {want}, got
         be.close()
+
+
+def test_ort_sessions_are_created_on_first_use(micro_bundle):
+    from unifork_rt.runtime.bundle import load_bundle
+    from unifork_rt.runtime.ort_backend import OrtBackend
+
+    with UniForkRuntime(micro_bundle) as r:
+        assert r.backend.sessions == {}  # nothing loaded before a task needs it
+        r.caption([_pixels(0, 1)[0]], max_new_tokens=2)
+        assert set(r.backend.sessions) == {"vision_encoder", "connector", "trunk", "und_branch"}
+        r.draw_codes("a red circle")
+        assert {"gen_branch", "rq_head"} <= set(r.backend.sessions)
+    be = OrtBackend(load_bundle(micro_bundle), preload=True).load()
+    assert set(be.sessions) == set(be.bundle.graphs)

@@ -6,6 +6,8 @@ checks what each session actually got and refuses a silent fallback unless asked
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from ..errors import InputError, MissingDependencyError
@@ -21,11 +23,15 @@ _PROVIDERS = {
 
 class OrtBackend(Backend):
     def __init__(self, bundle: Bundle, variant: str = "ort-cpu", threads: int | None = None,
-                 allow_fallback: bool = False, cache_dir: str | None = None, spin: bool = False):
+                 allow_fallback: bool = False, cache_dir: str | None = None, spin: bool = False,
+                 preload: bool | None = None):
         super().__init__(bundle)
         self.name = variant
         self.threads = threads
         self.spin = spin
+        # create every session in load(), not on first use: the default on GPU providers, so that
+        # a provider that cannot start is reported at load and `providers` names what runs
+        self.preload = variant != "ort-cpu" if preload is None else preload
         self.allow_fallback = allow_fallback
         self.cache_dir = cache_dir or str(bundle.root / "ort_cache")
         self.sessions = {}
@@ -64,14 +70,29 @@ class OrtBackend(Backend):
         # 112 ms chained against 64 ms for its two graphs alone; with spinning off, 68 ms
         # (docs/BENCHMARKS.md). spin=True restores ORT's default.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spin else "0")
-        for name, spec in self.bundle.graphs.items():
-            sess = ort.InferenceSession(str(spec.path), sess_options=opts, providers=wanted)
-            got = sess.get_providers()
-            if got[0] != first and not self.allow_fallback:
-                raise InputError(f"ONNX Runtime could not start {first} for graph {name} (it got {got}): check the "
-                                 "CUDA/TensorRT libraries, or pass --allow-fallback to run on the CPU")
-            self.sessions[name] = sess
+        self._ort, self._opts, self._wanted, self._first = ort, opts, wanted, first
+        self._lock = threading.Lock()
+        if self.preload:
+            for name in self.bundle.graphs:
+                self.session(name)
         return self
+
+    def session(self, name: str):
+        """The graph's session, created on first use: a caption never loads the drawing graphs
+        (at `paper` fp32 the depth head, generation branch and image decoder are 2.4 of the bundle's 4.9 GB)."""
+        sess = self.sessions.get(name)
+        if sess is not None:
+            return sess
+        with self._lock:
+            if name not in self.sessions:
+                spec = self.bundle.graphs[name]
+                sess = self._ort.InferenceSession(str(spec.path), sess_options=self._opts, providers=self._wanted)
+                got = sess.get_providers()
+                if got[0] != self._first and not self.allow_fallback:
+                    raise InputError(f"ONNX Runtime could not start {self._first} for graph {name} (it got {got}): "
+                                     "check the CUDA/TensorRT libraries, or pass --allow-fallback to run on the CPU")
+                self.sessions[name] = sess
+            return self.sessions[name]
 
     @property
     def providers(self) -> list[str]:
@@ -79,7 +100,7 @@ class OrtBackend(Backend):
         return sorted(got) or [self.name]
 
     def _run(self, graph: str, feeds: dict[str, np.ndarray], cache) -> dict[str, np.ndarray]:
-        sess = self.sessions[graph]
+        sess = self.session(graph)
         if cache is not None:
             feeds = {**feeds, "kv": cache.buf}
         names = [o.name for o in sess.get_outputs()]
