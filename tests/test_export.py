@@ -28,12 +28,9 @@ def _run(sess, **feeds):
     return sess.run(None, {k: v.numpy() for k, v in feeds.items()})
 
 
-@pytest.mark.parametrize("B", [1, 2])
-@pytest.mark.parametrize("graph", ["trunk", "und_branch", "gen_branch"])
-def test_attention_graphs_prefill_and_steps(setup, graph, B):
-    model, sessions, bundle = setup
+def check_attention_graph(model, sess, graph, B, S, label, tol_out, tol_kv):
+    """Prefill, two decode steps and a chunk through one text graph against its PyTorch entry point."""
     t = model.cfg.text
-    S = bundle.max_seq
     g = torch.Generator().manual_seed(B)
     fn = {"trunk": model.trunk_forward, "und_branch": model.und_logits, "gen_branch": model.gen_hidden}[graph]
     stack = {"trunk": model.trunk, "und_branch": model.und, "gen_branch": model.gen}[graph]
@@ -44,17 +41,15 @@ def test_attention_graphs_prefill_and_steps(setup, graph, B):
         p = torch.tensor(pos)
         with torch.no_grad():
             want, want_kv = fn(x, kv, p, start)
-        got, got_kv = _run(sessions[graph], **{"x" if graph == "trunk" else "h": x, "kv": kv, "pos": p, "start": start})
-        assert_close(f"{graph} B={B} pos={pos} T={T} out", got, want, TOL["onnx_fp32"])
-        assert_close(f"{graph} B={B} pos={pos} T={T} kv_new", got_kv, want_kv, TOL["onnx_fp32"])
+        got, got_kv = _run(sess, **{"x" if graph == "trunk" else "h": x, "kv": kv, "pos": p, "start": start})
+        assert_close(f"{label}{graph} B={B} pos={pos} T={T} out", got, want, tol_out)
+        assert_close(f"{label}{graph} B={B} pos={pos} T={T} kv_new", got_kv, want_kv, tol_kv)
         kv[..., pos:pos + T, :] = want_kv
 
 
-@pytest.mark.parametrize("B", [1, 2])
-def test_rq_head_steps(setup, B):
-    model, sessions, _ = setup
+def check_rq_head(model, sess, B, g, label, tol_logits, tol_kv):
+    """Every depth step of the depth head, its KV cache fed back, against PyTorch."""
     D = model.cfg.image.depth
-    g = torch.Generator().manual_seed(B)
     hidden = torch.randn(B, model.cfg.text.hidden_size, generator=g)
     codes = torch.randint(0, model.cfg.image.codebook_size, (B, D), generator=g)
     kv = model.head.empty_kv(B, D)
@@ -62,10 +57,40 @@ def test_rq_head_steps(setup, B):
         p = torch.tensor(d)
         with torch.no_grad():
             want, want_kv = model.head_logits(hidden, codes, kv, p)
-        got, got_kv = _run(sessions["rq_head"], hidden=hidden, codes=codes, kv=kv, pos=p)
-        assert_close(f"rq_head B={B} depth {d}", got, want, TOL["onnx_fp32"])
-        assert_close(f"rq_head B={B} depth {d} kv_new", got_kv, want_kv, TOL["onnx_fp32"])
+        got, got_kv = _run(sess, hidden=hidden, codes=codes, kv=kv, pos=p)
+        assert_close(f"{label}rq_head B={B} depth {d}", got, want, tol_logits)
+        assert_close(f"{label}rq_head B={B} depth {d} kv_new", got_kv, want_kv, tol_kv)
         kv[..., d:d + 1, :] = want_kv
+
+
+def check_image_graphs(model, sessions, pixels, label, tol_connector, one_cell=False):
+    """vision_encoder (exact codes), connector and vision_decoder (always float) against PyTorch."""
+    B = len(pixels)
+    with torch.no_grad():
+        codes = model.encode_image(pixels)
+        (got,) = _run(sessions["vision_encoder"], pixels=pixels)
+        assert np.array_equal(got, codes.numpy()), f"{label}vision_encoder codes differ"
+        (emb,) = _run(sessions["connector"], codes=codes)
+        assert_close(f"{label}connector B={B}", emb, model.image_embeds(codes), tol_connector)
+        if one_cell:  # one cell, as in a draw step
+            (emb1,) = _run(sessions["connector"], codes=codes[:, :1])
+            assert_close(f"{label}connector B={B} one cell", emb1, model.image_embeds(codes[:, :1]), tol_connector)
+        (pix,) = _run(sessions["vision_decoder"], codes=codes)
+        assert_close(f"{label}vision_decoder B={B}", pix, model.decode_codes(codes), TOL["onnx_fp32"])
+
+
+@pytest.mark.parametrize("B", [1, 2])
+@pytest.mark.parametrize("graph", ["trunk", "und_branch", "gen_branch"])
+def test_attention_graphs_prefill_and_steps(setup, graph, B):
+    model, sessions, bundle = setup
+    check_attention_graph(model, sessions[graph], graph, B, bundle.max_seq, "", TOL["onnx_fp32"], TOL["onnx_fp32"])
+
+
+@pytest.mark.parametrize("B", [1, 2])
+def test_rq_head_steps(setup, B):
+    model, sessions, _ = setup
+    check_rq_head(model, sessions["rq_head"], B, torch.Generator().manual_seed(B), "", TOL["onnx_fp32"],
+                  TOL["onnx_fp32"])
 
 
 @pytest.mark.parametrize("B", [1, 2])
@@ -74,16 +99,7 @@ def test_image_graphs(setup, B):
     im = model.cfg.image
     g = torch.Generator().manual_seed(B)
     pixels = torch.rand(B, 3, im.image_size, im.image_size, generator=g) * 2 - 1
-    with torch.no_grad():
-        codes = model.encode_image(pixels)
-        (got,) = _run(sessions["vision_encoder"], pixels=pixels)
-        assert np.array_equal(got, codes.numpy()), "vision_encoder codes differ"
-        (emb,) = _run(sessions["connector"], codes=codes)
-        assert_close(f"connector B={B}", emb, model.image_embeds(codes), TOL["onnx_fp32"])
-        (emb1,) = _run(sessions["connector"], codes=codes[:, :1])  # one cell, as in a draw step
-        assert_close(f"connector B={B} one cell", emb1, model.image_embeds(codes[:, :1]), TOL["onnx_fp32"])
-        (pix,) = _run(sessions["vision_decoder"], codes=codes)
-        assert_close(f"vision_decoder B={B}", pix, model.decode_codes(codes), TOL["onnx_fp32"])
+    check_image_graphs(model, sessions, pixels, "", TOL["onnx_fp32"], one_cell=True)
 
 
 def test_manifest_records_the_contract(micro_bundle, micro_model_dir):
@@ -199,47 +215,17 @@ def test_quantized_graphs_parity(setup, quantized):
     model, _, bundle = setup
     precision, _, sessions = quantized
     tol, tol_logits = TOL[f"onnx_{precision}"], TOL[f"onnx_{precision}_logits"]
-    t, im = model.cfg.text, model.cfg.image
-    S = bundle.max_seq
+    im = model.cfg.image
+    label = f"{precision} "
     for graph in ("trunk", "und_branch", "gen_branch"):
-        fn = {"trunk": model.trunk_forward, "und_branch": model.und_logits, "gen_branch": model.gen_hidden}[graph]
-        stack = {"trunk": model.trunk, "und_branch": model.und, "gen_branch": model.gen}[graph]
         for B in (1, 2):
-            g = torch.Generator().manual_seed(B)
-            kv = stack.empty_kv(B, S)
-            start = torch.tensor([0, 2][:B])
-            for pos, T in [(0, 7), (7, 1), (8, 1), (9, 4)]:
-                x = torch.randn(B, T, t.hidden_size, generator=g)
-                p = torch.tensor(pos)
-                with torch.no_grad():
-                    want, want_kv = fn(x, kv, p, start)
-                got, got_kv = _run(sessions[graph], **{"x" if graph == "trunk" else "h": x, "kv": kv, "pos": p,
-                                                       "start": start})
-                assert_close(f"{precision} {graph} B={B} pos={pos} T={T} out", got, want,
-                             tol_logits if graph == "und_branch" else tol)
-                assert_close(f"{precision} {graph} B={B} pos={pos} T={T} kv_new", got_kv, want_kv, tol)
-                kv[..., pos:pos + T, :] = want_kv
+            check_attention_graph(model, sessions[graph], graph, B, bundle.max_seq, label,
+                                  tol_logits if graph == "und_branch" else tol, tol)
     for B in (1, 2):
         g = torch.Generator().manual_seed(B)
-        hidden = torch.randn(B, t.hidden_size, generator=g)
-        codes = torch.randint(0, im.codebook_size, (B, im.depth), generator=g)
-        kv = model.head.empty_kv(B, im.depth)
-        for d in range(im.depth):
-            with torch.no_grad():
-                want, want_kv = model.head_logits(hidden, codes, kv, torch.tensor(d))
-            got, got_kv = _run(sessions["rq_head"], hidden=hidden, codes=codes, kv=kv, pos=torch.tensor(d))
-            assert_close(f"{precision} rq_head B={B} depth {d}", got, want, tol_logits)
-            assert_close(f"{precision} rq_head B={B} depth {d} kv_new", got_kv, want_kv, tol)
-            kv[..., d:d + 1, :] = want_kv
+        check_rq_head(model, sessions["rq_head"], B, g, label, tol_logits, tol)
         pixels = torch.rand(B, 3, im.image_size, im.image_size, generator=g) * 2 - 1
-        with torch.no_grad():
-            codes = model.encode_image(pixels)
-            (got,) = _run(sessions["vision_encoder"], pixels=pixels)
-            assert np.array_equal(got, codes.numpy()), "vision_encoder stays float: its codes must not change"
-            (emb,) = _run(sessions["connector"], codes=codes)
-            assert_close(f"{precision} connector B={B}", emb, model.image_embeds(codes), tol)
-            (pix,) = _run(sessions["vision_decoder"], codes=codes)
-            assert_close(f"{precision} vision_decoder B={B} (float)", pix, model.decode_codes(codes), TOL["onnx_fp32"])
+        check_image_graphs(model, sessions, pixels, label, tol)  # the image tokenizer graphs stay float
 
 
 def test_quantized_pipeline_captions_and_draws(quantized, micro_bundle):
