@@ -35,6 +35,7 @@ class OrtBackend(Backend):
         self.allow_fallback = allow_fallback
         self.cache_dir = cache_dir or str(bundle.root / "ort_cache")
         self.sessions = {}
+        self._outputs: dict[str, list[str]] = {}  # output names per graph, read once (not every step)
 
     def _provider_list(self) -> list:
         if self.name == "ort-cpu":
@@ -91,6 +92,7 @@ class OrtBackend(Backend):
                 if got[0] != self._first and not self.allow_fallback:
                     raise InputError(f"ONNX Runtime could not start {self._first} for graph {name} (it got {got}): "
                                      "check the CUDA/TensorRT libraries, or pass --allow-fallback to run on the CPU")
+                self._outputs[name] = [o.name for o in sess.get_outputs()]
                 self.sessions[name] = sess
             return self.sessions[name]
 
@@ -103,7 +105,7 @@ class OrtBackend(Backend):
         sess = self.session(graph)
         if cache is not None:
             feeds = {**feeds, "kv": cache.buf}
-        names = [o.name for o in sess.get_outputs()]
+        names = self._outputs[graph]
         out = dict(zip(names, sess.run(names, feeds)))
         if cache is not None:
             cache.write(int(feeds["pos"]), out.pop("kv_new"))
@@ -111,5 +113,6 @@ class OrtBackend(Backend):
 
     def close(self) -> None:
         self.sessions.clear()
+        self._outputs.clear()
         super().close()
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..model.checkpoint import CONFIG, TOKENIZER, WEIGHTS
 from . import dist as dist_mod
-from .stages import DONE, StageSettings, default_settings, merge_stage3, run_stage
+from .stages import DONE, StageSettings, default_settings, merge_stage3_once, run_stage
 from .state import CHECKPOINT
 
 
@@ -122,9 +122,7 @@ def run_recipe(recipe: Recipe, out: Path, minutes: float | None = None, seed: in
     for i, r in enumerate(recipe.stages):
         start = dict(preset=recipe.preset) if r.start is None else dict(init=out / r.start)
         run_stage(settings(i), out / r.folder, resume=resume and started(r.folder), **start)
-    if dist.is_main and not (resume and (out / "stage3" / DONE).is_file()):
-        merge_stage3(out / "stage2", out / "stage3/gen", out / "stage3/und", out / "stage3")
-    dist.barrier()
+    merge_stage3_once(out / "stage2", out / "stage3/gen", out / "stage3/und", out / "stage3", resume)
     final = out / "model"
     if dist.is_main:  # the shipped folder: exactly what load_model and the exporter read
         final.mkdir(parents=True, exist_ok=True)

@@ -280,11 +280,17 @@ def run_stage3(gen: StageSettings, und: StageSettings, init: Path, out: Path, re
     for s, sub in ((gen, "gen"), (und, "und")):
         ck = out / sub
         run_stage(s, ck, init=init, resume=resume and ((ck / CHECKPOINT).is_file() or (ck / DONE).is_file()))
+    return merge_stage3_once(init, out / "gen", out / "und", out, resume)
+
+
+def merge_stage3_once(base: Path, gen: Path, und: Path, out: Path, resume: bool = False) -> Path:
+    """merge_stage3 on the main process (every rank waits for it); a resumed run keeps a merge
+    that already finished."""
     dist = dist_mod.setup()
-    if dist.is_main:
-        merge_stage3(init, out / "gen", out / "und", out)
+    if dist.is_main and not (resume and (Path(out) / DONE).is_file()):
+        merge_stage3(base, gen, und, out)
     dist.barrier()
-    return out
+    return Path(out)
 
 
 def merge_stage3(base: Path, gen: Path, und: Path, out: Path) -> Path:
