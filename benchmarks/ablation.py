@@ -27,7 +27,6 @@ Torch is imported inside the functions that train, so the CLI starts without it.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import shlex
 import sys
@@ -176,14 +175,6 @@ def check_tokenizer_folder(path: Path, cfg: ModelConfig) -> dict:
         raise ModelFolderError(f"--tokenizer {path} was trained for another model than preset {cfg.preset!r} "
                                f"(differs in {', '.join(diff)}): pass --preset {have.get('preset')} or {hint}")
     return done
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def start_model(tok_dir: Path, cfg: ModelConfig, seed: int):
@@ -348,8 +339,9 @@ def run_ablation(s: AblationSettings, tok_dir: Path, out: Path, resume: bool, ar
     cfg = get_preset(s.preset)
     done = check_tokenizer_folder(tok_dir, cfg)
     from unifork_rt.model.checkpoint import WEIGHTS
+    from unifork_rt.runtime.bundle import sha256_file
 
-    plan = {"settings": s.plan(), "tokenizer": str(tok_dir.resolve()), "tokenizer_sha256": _sha256(tok_dir / WEIGHTS)}
+    plan = {"settings": s.plan(), "tokenizer": str(tok_dir.resolve()), "tokenizer_sha256": sha256_file(tok_dir / WEIGHTS)}
     plan_path = out / "plan.json"
     if plan_path.is_file():
         if not resume:
