@@ -16,10 +16,13 @@ def test_eval_caption_and_draw(micro_bundle, tmp_path):
     res = CliRunner().invoke(main, ["eval", "caption", "--model", str(micro_bundle), "--n", "6", "--out", str(out),
                                     "--quiet"])
     assert res.exit_code == 0, res.output
-    rep = json.loads((out / "caption.json").read_text())
-    assert rep["n"] == 6 and 0 <= rep["exact_match"] <= 1 and len(rep["samples"]) == 6
-    assert {s["reference"] for s in rep["samples"]} <= {sw.caption(s) for s in sw.held_out_scenes(6, 0)}
-    assert "| exact_match |" in (out / "caption.md").read_text()
+    for renderer in ("mask", "pillow", "aa"):
+        rep = json.loads((out / f"caption_{renderer}.json").read_text())
+        assert rep["n"] == 6 and 0 <= rep["exact_match"] <= 1 and len(rep["samples"]) == 6
+        assert rep["renderer"] == renderer
+        assert [s["reference"] for s in rep["samples"]] == [sw.caption(s) for s in sw.held_out_scenes(6, 0)]
+    table = (out / "caption.md").read_text()
+    assert "| exact_match |" in table and "| metric | mask | pillow | aa |" in table
 
     res = CliRunner().invoke(main, ["eval", "draw", "--model", str(micro_bundle), "--n", "2", "--out", str(out),
                                     "--cfg-scale", "2", "--quiet"])

@@ -186,18 +186,19 @@ def test_local_image_tokenizer_keeps_each_cell_to_its_own_pixels(local):
     p = P // g
     x = torch.rand(1, 3, P, P) * 2 - 1
     y = x.clone()
-    y[:, :, 2 * p:3 * p, 5 * p:6 * p] = torch.rand(1, 3, p, p)  # cell (2, 5)
+    r, c = g // 2, g - 1  # a cell away from the first row and column
+    y[:, :, r * p:(r + 1) * p, c * p:(c + 1) * p] = torch.rand(1, 3, p, p)
     with torch.no_grad():
         dz = (vq.encode_latent(x) - vq.encode_latent(y)).abs().amax(-1).reshape(g, g)
         q = torch.randn(1, g * g, cfg.codebook_dim)
         q2 = q.clone()
-        q2[0, 2 * g + 5] += 1.0
+        q2[0, r * g + c] += 1.0
         dx = (vq.decode_features(q) - vq.decode_features(q2)).abs().amax(1)[0]  # (P, P)
     changed_cells = {(int(r), int(c)) for r, c in (dz > 0).nonzero()}
     outside = dx.clone()
-    outside[2 * p:3 * p, 5 * p:6 * p] = 0
+    outside[r * p:(r + 1) * p, c * p:(c + 1) * p] = 0
     if local:
-        assert changed_cells == {(2, 5)}
+        assert changed_cells == {(r, c)}
         assert float(outside.max()) == 0.0 and float(dx.max()) > 0
     else:
         assert len(changed_cells) > 1 and float(outside.max()) > 0

@@ -61,7 +61,7 @@ def test_detect_tolerates_imperfect_drawings(damage):
         elif damage == "blur+noise":
             img = _noisy(_blur(img), rng, 8)
         elif damage == "tint":
-            img = _tinted(img, rng, 20)
+            img = _tinted(img, rng, 10)  # the strict colour rule allows 18 RGB units off a palette colour
         elif damage == "shift":  # the whole drawing one pixel right and down
             img = np.pad(img, ((1, 0), (1, 0), (0, 0)), constant_values=255)[:64, :64]
         else:  # a 2x bicubic render handed over as a PIL image
@@ -243,3 +243,64 @@ def test_captions_of_detected_scenes_match_their_references():
 def test_markdown_table_rejects_unknown_reports():
     with pytest.raises(ValueError, match="caption, drawing"):
         scoring.markdown_table({"accuracy": 1.0})
+
+
+# --- the strict rules: renderings pass, objects a person would refuse fail -------------------
+
+
+@pytest.mark.parametrize("renderer", ["mask", "pillow", "aa"])
+def test_detect_reads_every_renderer(renderer):
+    from unifork_rt.data import renderers
+
+    rng = np.random.default_rng(2)
+    for scene in _scenes(2, 150):
+        img = renderers.render_with(scene, renderer, rng)
+        assert scoring.detect_scene(img) == scene, (renderer, scene, scoring.read_cells(img))
+        assert scoring.detect_scene(_noisy(_blur(img, 0.8), rng, 6)) == scene, (renderer, scene)
+
+
+def _one(shape="circle", color="red"):
+    return sw.render(Scene((Obj(1, 1, color, shape),)))
+
+
+def _recolor(img, where, color):
+    out = img.copy()
+    ink = (out != 255).any(axis=2)
+    out[ink & where] = sw.COLORS[color]
+    return out
+
+
+_Y, _X = np.mgrid[0:64, 0:64]
+_QUADRANTS = [(_Y < 24) & (_X >= 24), (_Y >= 24) & (_X < 24), (_Y >= 24) & (_X >= 24)]
+
+
+@pytest.mark.parametrize("name", ["quadrants", "two_tone", "drift", "between", "bar", "two_blobs"])
+def test_detect_refuses_what_a_person_would(name):
+    if name == "quadrants":  # the issue's circle of red, green and blue quadrants
+        img = _recolor(_recolor(_one("circle", "green"), _QUADRANTS[0], "red"), _QUADRANTS[1], "blue")
+        assert not scoring.score_drawing("a green circle", img)
+    elif name == "two_tone":  # top orange, bottom yellow
+        img = _recolor(_one("triangle", "orange"), _Y >= 24, "yellow")
+    elif name == "drift":  # 15% of the pixels yellow, scattered
+        img = _recolor(_one("triangle", "orange"), np.random.default_rng(0).random((64, 64)) < 0.15, "yellow")
+    elif name == "between":  # one flat colour, half-way between orange and yellow
+        mid = tuple((np.array(sw.COLORS["orange"]) + sw.COLORS["yellow"]) // 2)
+        img = _one("triangle", "orange")
+        img[(img != 255).any(axis=2)] = mid
+    elif name == "bar":  # 12 x 6: no shape of the world
+        img = np.full((64, 64, 3), 255, np.uint8)
+        img[18:30, 20:26] = sw.COLORS["red"]
+    else:
+        img = np.full((64, 64, 3), 255, np.uint8)
+        img[18:24, 18:24] = img[25:30, 25:30] = sw.COLORS["red"]
+    found = scoring.detect(img)
+    assert len(found) == 1 and isinstance(found[0], scoring.UnclearObj), (name, found)
+    assert scoring.detect_scene(img) is None
+    for prompt in ("a circle", "a triangle", "a square"):
+        assert not scoring.score_drawing(prompt, img)
+
+
+def test_strict_rules_are_not_fooled_by_one_object_per_colour():
+    """Two clean objects of different colours in separate cells are two objects, not a mix."""
+    img = sw.render(Scene((Obj(0, 0, "orange", "triangle"), Obj(0, 1, "yellow", "triangle"))))
+    assert scoring.detect(img) == [Obj(0, 0, "orange", "triangle"), Obj(0, 1, "yellow", "triangle")]

@@ -250,30 +250,46 @@ def export(model_dir, out, max_seq, precision, cfg_scale, temperature, top_k, to
 @click.option("--seed", type=int, default=0, show_default=True, help="Picks the held-out items and the sampling seeds.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("eval"), show_default=True,
               help="Folder for TASK.json, TASK.md (and draw_contact_sheet.png).")
+@click.option("--renderer", type=click.Choice(["all", "mask", "pillow", "aa"]), default="all", show_default=True,
+              help="caption: who draws the scenes: the package's mask renderer, Pillow's ImageDraw (no "
+                   "anti-aliasing), or anti-aliased (4x and box-filtered, sub-pixel shifts); all: each in turn.")
 @click.option("--cfg-scale", type=float, default=None, help="draw: guidance scale (default: the model's).")
 @click.option("--temperature", type=float, default=None, help="draw: sampling temperature (default: the model's).")
 @click.option("--top-k", type=int, default=None, help="draw: top-k (default: the model's).")
 @click.option("--top-p", type=float, default=None, help="draw: top-p (default: the model's).")
 @_backend_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def eval_cmd(task, model_dir, n, seed, out, cfg_scale, temperature, top_k, top_p, backend, engines_dir, quiet):
+def eval_cmd(task, model_dir, n, seed, out, renderer, cfg_scale, temperature, top_k, top_p, backend, engines_dir,
+             quiet):
     """ShapesBench: score TASK (caption or draw) on ShapesWorld's held-out split.
 
-    Prints the markdown table and writes it with the JSON report into --out.
+    Drawings are judged by the strict detector (docs/SHAPES_WORLD.md: one palette colour,
+    one region, one recognisable shape per object). Prints the markdown table and writes it
+    with the JSON report into --out (caption: caption_RENDERER.json/.md per rendering and
+    caption.md with every rendering's column).
     """
     from . import evaluate
+    from .data import renderers, scoring
+    from .io import atomic_write_text
     from .runtime.pipeline import DrawSettings
 
     if n < 1:
         raise click.BadParameter(f"{n}: must be >= 1", param_hint="--n")
     with _runtime(model_dir, backend, engines_dir) as rt:
         if task == "caption":
-            report = evaluate.eval_caption(rt, n, seed, progress=not quiet)
-        else:
-            settings = DrawSettings.for_bundle(rt.bundle, cfg_scale=cfg_scale, temperature=temperature,
-                                               top_k=top_k, top_p=top_p)
-            report, samples = evaluate.eval_draw(rt, n, seed, settings, progress=not quiet)
-            evaluate.contact_sheet(samples, out / "draw_contact_sheet.png")
+            reports = {}
+            for r in (renderers.RENDERERS if renderer == "all" else (renderer,)):
+                reports[r] = evaluate.eval_caption(rt, n, seed, r, progress=not quiet)
+                evaluate.write_report(reports[r], out, f"caption_{r}")
+            md = out / "caption.md"
+            atomic_write_text(md, scoring.caption_renderers_table(reports) + "\n")
+            click.echo(md.read_text(), nl=False)
+            click.echo(f"wrote {md} and caption_RENDERER.json/.md for {', '.join(reports)} into {out}")
+            return
+        settings = DrawSettings.for_bundle(rt.bundle, cfg_scale=cfg_scale, temperature=temperature,
+                                           top_k=top_k, top_p=top_p)
+        report, samples = evaluate.eval_draw(rt, n, seed, settings, progress=not quiet)
+        evaluate.contact_sheet(samples, out / "draw_contact_sheet.png")
     js, md = evaluate.write_report(report, out, task)
     click.echo(md.read_text(), nl=False)
     click.echo(f"wrote {js} and {md}" + (f" and {out / 'draw_contact_sheet.png'}" if task == "draw" else ""))

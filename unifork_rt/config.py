@@ -237,13 +237,16 @@ PRESETS: dict[str, ModelConfig] = {
     # 0.17M active for understanding, 0.19M for generation.
     "micro": ModelConfig(preset="micro"),
     # shapes: the shipped ShapesWorld model, trains on 2 CPU cores in about an hour.
-    # Width 192, trunk 3 + branches 3+3; 8x8 cells x 2 codes from a 256-entry codebook.
-    # 4.67M parameters in all (0.31M image tokenizer, cell-local; 0.69M depth head); active 2.44M (und), 3.06M (gen).
+    # Width 192, trunk 3 + branches 3+3; 4x4 cells x 2 codes from a 256-entry codebook. A code
+    # cell is exactly one world cell (16 px, cell-local convolutions), so each object is drawn
+    # at one position and its colour is decided once: with 8x8 cells an object spanned four
+    # code cells sampled one by one, and drawings came out as patchworks of colours.
+    # 4.84M parameters in all (0.47M image tokenizer; 0.69M depth head); active 2.44M (und), 3.06M (gen).
     "shapes": ModelConfig(
         text=TextConfig(vocab_size=384, hidden_size=192, num_layers=6, shared_layers=3, num_heads=6,
                         num_kv_heads=2, intermediate_size=512, max_seq_len=128),
-        image=ImageConfig(image_size=64, grid_size=8, depth=2, codebook_size=256, codebook_dim=64,
-                          channels=(64, 128, 128), local=True),
+        image=ImageConfig(image_size=64, grid_size=4, depth=2, codebook_size=256, codebook_dim=64,
+                          channels=(64, 128, 128, 128), local=True),
         head=HeadConfig(width=192, num_layers=2, num_heads=4, attn_width=192, mlp_dim=384),
         preset="shapes",
     ),

@@ -1,6 +1,7 @@
 """ShapesBench: evaluate a bundle on ShapesWorld's held-out split (no torch).
 
-caption: held-out scenes -> rendered images -> captions -> exact match + per-attribute accuracy.
+caption: held-out scenes -> rendered images (one of three rasterizers) -> captions -> exact match
+         + per-attribute accuracy.
 draw:    held-out prompts, n per category -> images -> detector -> GenEval-style table.
 """
 
@@ -13,24 +14,29 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .data import scoring, shapes_world as sw
+from .data import renderers, scoring, shapes_world as sw
 from .io import atomic_path, atomic_write_text
 from .runtime.images import pixels_from_uint8
 from .runtime.pipeline import DrawSettings, UniForkRuntime
 
 
-def eval_caption(rt: UniForkRuntime, n: int, seed: int = 0, batch: int = 32, progress: bool = False) -> dict:
-    """Greedy captions of n held-out scenes; the report plus every prediction."""
+def eval_caption(rt: UniForkRuntime, n: int, seed: int = 0, renderer: str = "mask", batch: int = 32,
+                 progress: bool = False) -> dict:
+    """Greedy captions of n held-out scenes drawn by `renderer` (renderers.RENDERERS); the
+    report plus every prediction. The scenes depend on seed only, not on the renderer."""
     _check_world(rt)
     scenes = sw.held_out_scenes(n, seed)
+    shifts = np.random.default_rng([seed, *b"aa-shifts"])
     preds = []
-    bar = _tqdm(progress, total=n, desc="caption", unit="image")
+    bar = _tqdm(progress, total=n, desc=f"caption ({renderer})", unit="image")
     for i in range(0, n, batch):
         chunk = scenes[i:i + batch]
-        preds += rt.caption([pixels_from_uint8(sw.render(s)) for s in chunk], max_new_tokens=24)
+        images = [renderers.render_with(s, renderer, shifts) for s in chunk]
+        preds += rt.caption([pixels_from_uint8(im) for im in images], max_new_tokens=24)
         bar.update(len(chunk))
     bar.close()
     report = scoring.caption_report(preds, scenes)
+    report["renderer"] = renderer
     report["samples"] = [{"reference": sw.caption(s), "prediction": p} for s, p in zip(scenes, preds)]
     return report
 
@@ -54,10 +60,17 @@ def eval_draw(rt: UniForkRuntime, n_per_category: int, seed: int = 0, settings: 
 
 
 def contact_sheet(samples: list, path: Path, per_category: int = 8, scale: int = 2) -> Path:
-    """A PNG grid: one row per category, its first samples, a green (pass) or red (fail) frame."""
+    """A PNG grid: one row per category, a green (pass) or red (fail) frame on each drawing.
+
+    Each row shows failures as well as successes: its first failures (up to half the row),
+    then its first passes, then more failures if passes run out."""
     by_cat: dict[str, list] = {}
     for ex, img, ok in samples:
         by_cat.setdefault(ex.category, []).append((ex.prompt, img, ok))
+    for cat, items in by_cat.items():
+        fails, passes = [x for x in items if not x[2]], [x for x in items if x[2]]
+        k = min(len(fails), per_category // 2)
+        by_cat[cat] = fails[:k] + passes[:per_category - k] + fails[k:]
     cell, label_w = 64 * scale + 8, 110
     rows = [c for c in sw.CATEGORIES if c in by_cat]
     per_category = min(per_category, max(len(v) for v in by_cat.values()))

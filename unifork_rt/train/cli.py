@@ -64,6 +64,8 @@ _THREADS = click.option("--threads", type=click.IntRange(min=1),
 @click.option("--eval-every", type=int, help="Tokenizer: held-out reconstruction check period in steps.")
 @click.option("--uniform-weight", type=float,
               help="Tokenizer: weight of the term that gives every uniform (empty) cell one code (default 1.0; 0: off).")
+@click.option("--ink-weight", type=float,
+              help="Tokenizer: extra pixel-loss weight on non-white pixels, for colour fidelity (default 0).")
 @click.option("--eval-n", type=int, help="Held-out items for the end-of-stage evaluation (0: skip it).")
 @click.option("--task", "tasks", type=click.Choice(["gen", "und"]), multiple=True,
               help="Stages 1 and 2: train only this task (repeatable; default: both). The other task's "
@@ -71,7 +73,7 @@ _THREADS = click.option("--threads", type=click.IntRange(min=1),
 @_THREADS
 def train(stage, out, init, preset, steps, minutes, seed, resume, batch_size, und_batch_size, lr, warmup,
           weight_decay, grad_clip, save_every, null_rate, mix, data, bad_rows, target, eval_every, uniform_weight,
-          eval_n, tasks, threads):
+          ink_weight, eval_n, tasks, threads):
     """Train one stage. Works the same under `torchrun --nproc_per_node N -m unifork_rt.cli train ...`."""
     _need_torch("unifork-rt train", threads)
     from .data import parse_mix
@@ -80,7 +82,8 @@ def train(stage, out, init, preset, steps, minutes, seed, resume, batch_size, un
     given = {k: v for k, v in dict(
         steps=steps, minutes=minutes, batch_size=batch_size, und_batch_size=und_batch_size, lr=lr, warmup=warmup,
         weight_decay=weight_decay, grad_clip=grad_clip, save_every=save_every, null_rate=null_rate,
-        target=target, eval_every=eval_every, uniform_weight=uniform_weight, eval_n=eval_n).items() if v is not None}
+        target=target, eval_every=eval_every, uniform_weight=uniform_weight, ink_weight=ink_weight,
+        eval_n=eval_n).items() if v is not None}
     if mix is not None:
         try:
             given["mix"] = tuple(parse_mix(mix).items())

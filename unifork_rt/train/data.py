@@ -9,6 +9,10 @@ interrupted one would have drawn:
     UnderstandingSampler  UndBatch: pixels, ids RIGHT-padded, labels        "<BOI><img><EOI><prompt><answer><eos>"
 
 ShapesWorld batches come only from the `train` split; the held-out split is for evaluation.
+The tokenizer's and the understanding path's images come from a random rasterizer with
+random sub-pixel shifts (renderers.render_variant), so neither is fitted to one
+rasterizer's pixels; generation targets stay the package's own mask rendering, the one
+clean drawing the model should learn to make.
 Under torchrun every rank seeds its generators with its rank, so ranks see different data.
 """
 
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from tokenizers import Tokenizer
 
-from ..data import shapes_world as sw
+from ..data import renderers, shapes_world as sw
 from .imagefolder import ImageFolder
 from .tokenizer import EOS, caption_ids, encode
 
@@ -144,7 +148,8 @@ class ImageSampler(_Sampler):
     def _draw(self) -> np.ndarray:
         if self.folder is not None:
             return self.folder.images[self.cursor.take(self.batch)]
-        return np.stack([sw.render(sw.random_caption_scene(self.rng, "train")) for _ in range(self.batch)])
+        return np.stack([renderers.render_variant(sw.random_caption_scene(self.rng, "train"), self.rng)
+                         for _ in range(self.batch)])
 
 
 class GenerationSampler(_Sampler):
@@ -207,7 +212,7 @@ class UnderstandingSampler(_Sampler):
                 text, image = self.folder.texts[i], self.folder.images[i]
             else:
                 scene = sw.random_caption_scene(self.rng, "train")
-                text, image = sw.caption(scene), sw.render(scene)
+                text, image = sw.caption(scene), renderers.render_variant(scene, self.rng)
             images.append(image)
             seqs.append(caption_ids(self.tok, text))
         U = max(len(ids) for ids, _ in seqs)

@@ -19,10 +19,11 @@ from .vq import DeadCodeRestarter, RQVAELoss, init_weights, reconstruction_accur
 
 class VQJob:
     def __init__(self, model: UniFork, sampler: ImageSampler, dist: Dist, restart_every: int,
-                 seed: int, eval_every: int, eval_n: int, target: float | None, uniform_weight: float):
+                 seed: int, eval_every: int, eval_n: int, target: float | None, uniform_weight: float,
+                 ink_weight: float = 0.0):
         self.rqvae = model.image_tokenizer
         init_weights(self.rqvae, seed)  # the stage trains the image tokenizer from scratch
-        self.module = RQVAELoss(self.rqvae, uniform_weight)
+        self.module = RQVAELoss(self.rqvae, uniform_weight, ink_weight)
         self.sampler, self.dist = sampler, dist
         self.restarter = DeadCodeRestarter(model.cfg.image.codebook_size, restart_every, seed)
         self.eval_every, self.eval_n, self.target = eval_every, eval_n, target

@@ -48,10 +48,10 @@ class Recipe:
 _GEN_MIX = (("single_object", 1.0), ("two_objects", 1.5), ("counting", 1.5), ("colors", 1.0),
             ("position", 3.0), ("color_attr", 3.5), ("caption", 1.5))
 SHAPES = Recipe("shapes", (
-    RecipeStage("tokenizer", "tokenizer", None, 1200, 0.20,
-                dict(batch_size=64, lr=1e-3, warmup=50, eval_every=100, target=1.0, save_every=100)),
+    RecipeStage("tokenizer", "tokenizer", None, 1200, 0.25,
+                dict(batch_size=64, lr=1e-3, warmup=50, eval_every=100, target=1.0, save_every=100, ink_weight=4.0)),
     RecipeStage("stage1", "1", "tokenizer", 150, 0.03, dict(eval_n=0, save_every=100)),
-    RecipeStage("stage2", "2", "stage1", 3200, 0.62, dict(mix=_GEN_MIX, null_rate=0.2, save_every=200)),
+    RecipeStage("stage2", "2", "stage1", 3200, 0.57, dict(mix=_GEN_MIX, null_rate=0.2, save_every=200)),
     RecipeStage("stage3/gen", "3-gen", "stage2", 1000, 0.12, dict(mix=_GEN_MIX, null_rate=0.2, save_every=200, eval_n=0)),
     RecipeStage("stage3/und", "3-und", "stage2", 300, 0.03, dict(save_every=100, eval_n=0)),
 ), note="tokenizer -> stage 1 -> 2 -> 3 for the shipped ShapesWorld model")

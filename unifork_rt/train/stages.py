@@ -77,6 +77,7 @@ class StageSettings:
     bad_rows: str = "fail"
     restart_every: int = 50  # tokenizer: dead-code restart period
     uniform_weight: float = 1.0  # tokenizer: locality: 0 turns off vq.tie_uniform_cells
+    ink_weight: float = 0.0  # tokenizer: extra pixel-loss weight on non-white pixels (colour fidelity)
     eval_every: int = 0  # tokenizer: held-out reconstruction check period (0: only at the end)
     target: float | None = None  # tokenizer: stop once that share of reconstructions reads right
     eval_n: int = 300  # held-out items for end-of-stage evaluation (0: none); drawing uses n/15 per category
@@ -246,7 +247,8 @@ def _make_job(s: StageSettings, model: UniFork, tok, folder, dist):
         sampler = ImageSampler(folder, s.batch_size, s.seed, r, w)
         # the held-out check is a ShapesWorld measure: with user data only the loss is shown
         eval_n = s.eval_n if folder is None else 0
-        return VQJob(model, sampler, dist, s.restart_every, s.seed, s.eval_every, eval_n, s.target, s.uniform_weight)
+        return VQJob(model, sampler, dist, s.restart_every, s.seed, s.eval_every, eval_n, s.target, s.uniform_weight,
+                     s.ink_weight)
     tasks = s.active_tasks
     gen = GenerationSampler(folder, tok, s.batch_size, s.seed, r, w, dict(s.mix), s.null_rate) \
         if "gen" in tasks else None
