@@ -200,17 +200,21 @@ def test_micro_recipe_end_to_end_with_merge(tmp_path):
     model = load_model(run / "model")  # loadable by the package's own loader
     assert model.cfg == preset("micro")
     assert (run / "model" / "tokenizer.json").read_bytes() == (run / "tokenizer" / "tokenizer.json").read_bytes()
-    w = {k: _weights(run / f) for k, f in (("tok", "tokenizer"), ("s1", "stage1"), ("s2", "stage2"),
-                                           ("gen", "stage3/gen"), ("und", "stage3/und"), ("final", "model"))}
+    w = {k: _weights(run / f) for k, f in (("tok", "tokenizer"), ("dec", "decoder"), ("s1", "stage1"),
+                                           ("s2", "stage2"), ("gen", "stage3/gen"), ("und", "stage3/und"),
+                                           ("final", "model"))}
     gen, und = set(trainable_names(model, "3-gen")), set(trainable_names(model, "3-und"))
     s1 = set(trainable_names(model, "1"))
     for name, t in w["final"].items():
         src = "gen" if name in gen else "und" if name in und else "s2"
         assert torch.equal(t, w[src][name]), name
-        if name.startswith("image_tokenizer."):  # frozen after its own stage
-            assert torch.equal(t, w["tok"][name])
+        if name.startswith("image_tokenizer."):  # frozen after its own stage; the decoder after the next
+            assert torch.equal(t, w["dec" if name.startswith("image_tokenizer.decoder.") else "tok"][name]), name
         if name not in s1:  # stage 1 trains only connector, BOI/EOI and the depth head
-            assert torch.equal(w["s1"][name], w["tok"][name]), name
+            assert torch.equal(w["s1"][name], w["dec"][name]), name
+    decoder = [n for n in w["tok"] if n.startswith("image_tokenizer.decoder.")]
+    assert decoder and all(torch.equal(w["dec"][n], w["tok"][n]) == (n not in decoder) for n in w["tok"]), \
+        "the decoder stage changes the decoder and nothing else"
     assert any(not torch.equal(w["final"][n], w["s2"][n]) for n in gen)
     assert any(not torch.equal(w["final"][n], w["s2"][n]) for n in und)
     # a second run of the same command on the finished folder refuses; --resume is a no-op
@@ -336,13 +340,16 @@ def test_resume_log_survives_a_row_cut_short_by_a_kill(tmp_path):
 def test_recipe_budget_moves_unused_time_to_later_stages():
     from unifork_rt.train.recipe import SHAPES, budget_minutes
 
-    shares = [r.share for r in SHAPES.stages]
-    assert abs(sum(shares) - 1) < 1e-9
+    budgeted = [r for r in SHAPES.stages if not r.fixed]  # the decoder stage runs its fixed step count
+    shares = [r.share for r in budgeted]
+    assert abs(sum(shares) - 1) < 1e-9 and [r.folder for r in SHAPES.stages][:3] == ["tokenizer", "decoder", "stage1"]
     first = budget_minutes(SHAPES, 0, 100.0, 0.0)
     assert first == round(100 * shares[0], 3)
-    # the tokenizer stopped early after 5 of its 20 minutes: stage 1 gets its share of 95
-    assert budget_minutes(SHAPES, 1, 100.0, 5.0) == round(95 * shares[1] / sum(shares[1:]), 3)
-    assert budget_minutes(SHAPES, 4, 100.0, 150.0) == 0.05  # overspent: a token budget, not negative
+    # the tokenizer stopped early after 5 of its 25 minutes: stage 1 gets its share of 95
+    assert budget_minutes(SHAPES, 2, 100.0, 5.0) == round(95 * shares[1] / sum(shares[1:]), 3)
+    assert budget_minutes(SHAPES, 5, 100.0, 150.0) == 0.05  # overspent: a token budget, not negative
+    with pytest.raises(ValueError, match="fixed step count"):
+        budget_minutes(SHAPES, 1, 100.0, 0.0)
 
 
 def test_flat_cells_share_one_latent_and_stay_out_of_the_restart_pool():
@@ -359,3 +366,16 @@ def test_flat_cells_share_one_latent_and_stay_out_of_the_restart_pool():
     assert torch.equal(tied[~uniform], z[~uniform])
     loss.backward()
     assert (z.grad[~uniform] == 0).all() and (z.grad[uniform] != 0).any()
+
+
+def test_image_batches_vary_the_rasterizer_and_decoder_targets_are_canonical():
+    from unifork_rt.data import scoring
+    from unifork_rt.train.data import ImageSampler
+
+    images, targets = ImageSampler(None, 48, seed=0, targets=True).next()
+    assert images.shape == targets.shape == (48, 64, 64, 3)
+    for img, tgt in zip(images, targets):
+        scene = scoring.detect_scene(tgt)
+        assert scene is not None and np.array_equal(tgt, sw.render(scene))  # the canonical rendering
+        assert scoring.detect_scene(img) == scene  # the same scene, drawn by some rasterizer
+    assert sum(not np.array_equal(i, t) for i, t in zip(images, targets)) > 16  # most differ in pixels

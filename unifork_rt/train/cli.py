@@ -5,7 +5,8 @@ COMMANDS). This module imports no torch: the commands import the training code i
 their bodies, after `require("torch", ...)` has said which extra to install if it is missing.
 
     unifork-rt train --stage tokenizer --preset shapes --steps 700 --out runs/tok
-    unifork-rt train --stage 1 --init runs/tok --minutes 3 --out runs/s1
+    unifork-rt train --stage decoder --init runs/tok --steps 800 --out runs/dec
+    unifork-rt train --stage 1 --init runs/dec --minutes 3 --out runs/s1
     torchrun --nproc_per_node 2 -m unifork_rt.cli train --stage 2 --init runs/s1 --steps 3200 --out runs/s2
     unifork-rt train --stage 3 --init runs/s2 --steps 1000 --out runs/s3      (3-gen + 3-und + merge)
     unifork-rt recipe shapes --out runs/shapes
@@ -19,7 +20,7 @@ import click
 
 from ..errors import InputError, require
 
-STAGE_CHOICES = ("tokenizer", "1", "2", "3", "3-gen", "3-und")
+STAGE_CHOICES = ("tokenizer", "decoder", "1", "2", "3", "3-gen", "3-und")
 _PATH = click.Path(path_type=Path)
 
 
@@ -37,7 +38,8 @@ _THREADS = click.option("--threads", type=click.IntRange(min=1),
 
 @click.command()
 @click.option("--stage", type=click.Choice(STAGE_CHOICES), required=True,
-              help="tokenizer (RQ-VAE), 1 (alignment), 2 (joint), 3 (3-gen + 3-und + merge), or one half of 3.")
+              help="tokenizer (RQ-VAE), decoder (the RQ-VAE's decoder alone, codes frozen), 1 (alignment), "
+                   "2 (joint), 3 (3-gen + 3-und + merge), or one half of 3.")
 @click.option("--out", type=_PATH, required=True, help="Model folder to write (also holds checkpoint.safetensors).")
 @click.option("--init", type=_PATH, help="Model folder to start from (the previous stage's --out).")
 @click.option("--preset", help="Start from a fresh preset (micro, shapes, paper): --stage tokenizer only.")

@@ -140,16 +140,22 @@ class _Sampler:
 
 
 class ImageSampler(_Sampler):
-    """Images for the RQ-VAE: ShapesWorld train-split caption scenes, or the folder's images."""
+    """Images for the RQ-VAE: ShapesWorld train-split caption scenes, or the folder's images.
 
-    def __init__(self, folder, batch, seed, rank=0, world=1):
+    targets=True (the decoder stage): batches are (images, targets), where a ShapesWorld
+    target is the scene's canonical mask rendering and a folder image is its own target."""
+
+    def __init__(self, folder, batch, seed, rank=0, world=1, targets: bool = False):
         super().__init__(folder, batch, seed, rank, world, "images")
+        self.targets = targets
 
-    def _draw(self) -> np.ndarray:
+    def _draw(self):
         if self.folder is not None:
-            return self.folder.images[self.cursor.take(self.batch)]
-        return np.stack([renderers.render_variant(sw.random_caption_scene(self.rng, "train"), self.rng)
-                         for _ in range(self.batch)])
+            images = self.folder.images[self.cursor.take(self.batch)]
+            return (images, images) if self.targets else images
+        scenes = [sw.random_caption_scene(self.rng, "train") for _ in range(self.batch)]
+        images = np.stack([renderers.render_variant(s, self.rng) for s in scenes])
+        return (images, np.stack([sw.render(s) for s in scenes])) if self.targets else images
 
 
 class GenerationSampler(_Sampler):

@@ -14,7 +14,7 @@ from ..errors import InputError
 from ..model.unifork import UniFork
 from .data import GenBatch, GenerationSampler, ImageSampler, UnderstandingSampler, UndBatch
 from .dist import Dist
-from .vq import DeadCodeRestarter, RQVAELoss, init_weights, reconstruction_accuracy, to_pixels
+from .vq import DeadCodeRestarter, DecoderLoss, RQVAELoss, init_weights, reconstruction_accuracy, to_pixels
 
 
 class VQJob:
@@ -68,6 +68,44 @@ class VQJob:
     def load_state(self, per_rank: dict, tensors: dict[str, torch.Tensor]) -> None:
         self.sampler.load_state(per_rank["data"])
         self.restarter.load_state(per_rank["restarter"], tensors)
+
+
+class DecoderJob:
+    """The decoder stage: the tokenizer's decoder fine-tuned on frozen codes (vq.DecoderLoss)."""
+
+    def __init__(self, model: UniFork, sampler: ImageSampler, dist: Dist, eval_every: int, eval_n: int,
+                 ink_weight: float):
+        self.rqvae = model.image_tokenizer
+        self.module = DecoderLoss(self.rqvae, ink_weight)
+        self.sampler, self.dist = sampler, dist
+        self.eval_every, self.eval_n = eval_every, eval_n
+
+    def batch(self):
+        images, targets = self.sampler.next()
+        return to_pixels(images, self.dist.device), to_pixels(targets, self.dist.device)
+
+    def loss(self, module, batch):
+        return module(*batch)
+
+    def after_step(self, step: int, optimizer) -> dict:
+        if not (self.eval_every and self.eval_n and (step + 1) % self.eval_every == 0):
+            return {}
+        acc = reconstruction_accuracy(self.rqvae, self.eval_n, seed=1) if self.dist.is_main else 0.0
+        if self.dist.is_main:
+            tqdm.write(f"step {step + 1}: held-out reconstructions read correctly {acc:.3f}")
+        return {"recon_acc": acc}
+
+    def should_stop(self, step: int) -> bool:
+        return False
+
+    def state(self) -> dict:
+        return {"data": self.sampler.state()}
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return {}
+
+    def load_state(self, per_rank: dict, tensors: dict[str, torch.Tensor]) -> None:
+        self.sampler.load_state(per_rank["data"])
 
 
 class YLoss(nn.Module):

@@ -1,6 +1,6 @@
-"""Recipes: the whole pipeline, tokenizer -> stage 1 -> 2 -> 3 (+ merge), as one command.
+"""Recipes: the whole pipeline, tokenizer -> decoder -> stage 1 -> 2 -> 3 (+ merge), as one command.
 
-    OUT/tokenizer  OUT/stage1  OUT/stage2  OUT/stage3/{gen,und}  ->  OUT/model (merged)
+    OUT/tokenizer  OUT/decoder  OUT/stage1  OUT/stage2  OUT/stage3/{gen,und}  ->  OUT/model (merged)
 
 Each step is an ordinary stage run, so the recipe is resumable as a whole: finished stages
 (done.json) are skipped and an interrupted one continues from its checkpoint with --resume.
@@ -30,6 +30,7 @@ class RecipeStage:
     steps: int
     share: float  # of a --minutes budget
     options: dict = field(default_factory=dict)  # StageSettings fields beyond the stage defaults
+    fixed: bool = False  # runs its step count even under --minutes, and is left out of the budget
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,12 @@ _GEN_MIX = (("single_object", 1.0), ("two_objects", 1.5), ("counting", 1.5), ("c
 SHAPES = Recipe("shapes", (
     RecipeStage("tokenizer", "tokenizer", None, 1200, 0.25,
                 dict(batch_size=64, lr=1e-3, warmup=50, eval_every=100, target=1.0, save_every=100, ink_weight=4.0)),
-    RecipeStage("stage1", "1", "tokenizer", 150, 0.03, dict(eval_n=0, save_every=100)),
+    # The decoder alone, on the frozen codes: it learns to draw every code's object as the
+    # canonical rendering, whichever rasterizer the input came from. The later stages read
+    # only codes, so its place in the order changes none of their weights.
+    RecipeStage("decoder", "decoder", "tokenizer", 1200, 0.0,
+                dict(batch_size=64, lr=5e-4, warmup=20, eval_every=200, save_every=200, ink_weight=4.0), fixed=True),
+    RecipeStage("stage1", "1", "decoder", 150, 0.03, dict(eval_n=0, save_every=100)),
     RecipeStage("stage2", "2", "stage1", 3200, 0.57, dict(mix=_GEN_MIX, null_rate=0.2, save_every=200)),
     RecipeStage("stage3/gen", "3-gen", "stage2", 1000, 0.12, dict(mix=_GEN_MIX, null_rate=0.2, save_every=200, eval_n=0)),
     RecipeStage("stage3/und", "3-und", "stage2", 300, 0.03, dict(save_every=100, eval_n=0)),
@@ -59,7 +65,8 @@ SHAPES = Recipe("shapes", (
 # micro: seconds, for tests and smoke runs of the whole pipeline.
 MICRO = Recipe("micro", (
     RecipeStage("tokenizer", "tokenizer", None, 10, 0.2, dict(batch_size=16, eval_every=0, eval_n=0)),
-    RecipeStage("stage1", "1", "tokenizer", 4, 0.1, dict(batch_size=8, und_batch_size=8, eval_n=0)),
+    RecipeStage("decoder", "decoder", "tokenizer", 3, 0.0, dict(batch_size=8, eval_every=0, eval_n=0), fixed=True),
+    RecipeStage("stage1", "1", "decoder", 4, 0.1, dict(batch_size=8, und_batch_size=8, eval_n=0)),
     RecipeStage("stage2", "2", "stage1", 6, 0.4, dict(batch_size=8, und_batch_size=8, eval_n=0)),
     RecipeStage("stage3/gen", "3-gen", "stage2", 4, 0.2, dict(batch_size=8, eval_n=0)),
     RecipeStage("stage3/und", "3-und", "stage2", 4, 0.1, dict(und_batch_size=8, eval_n=0)),
@@ -78,7 +85,7 @@ def get_recipe(name: str) -> Recipe:
 def stage_settings(recipe: Recipe, i: int, seed: int, scale: float = 1.0, minutes: float | None = None) -> StageSettings:
     """Settings of stage i: the recipe's step count (times `scale`), or a time budget."""
     r = recipe.stages[i]
-    budget = dict(minutes=minutes) if minutes is not None else dict(steps=max(1, round(r.steps * scale)))
+    budget = dict(minutes=minutes) if minutes is not None and not r.fixed else dict(steps=max(1, round(r.steps * scale)))
     return default_settings(r.stage, seed=seed, **r.options, **budget)
 
 
@@ -86,6 +93,8 @@ def _spent_minutes(out: Path, recipe: Recipe, upto: int) -> float:
     """Wall minutes the finished stages before `upto` took, from their done.json."""
     total = 0.0
     for r in recipe.stages[:upto]:
+        if r.fixed:
+            continue
         done = json.loads((out / r.folder / DONE).read_text(encoding="utf-8"))
         total += done.get("wall_seconds", done.get("seconds", 0.0)) / 60
     return total
@@ -97,9 +106,11 @@ def budget_minutes(recipe: Recipe, i: int, total: float, spent: float) -> float:
     Time a stage leaves unused (the tokenizer stopping early at its target) or overspends
     (a busy machine) moves the later stages' budgets. It depends only on the done.json of
     finished stages, so a resumed recipe computes the same budget for the stage it resumes."""
+    if recipe.stages[i].fixed:
+        raise ValueError(f"recipe stage {recipe.stages[i].folder} runs a fixed step count: it has no budget")
     left = max(total - spent, 0.0)
-    shares = [r.share for r in recipe.stages[i:]]
-    return max(round(left * shares[0] / sum(shares), 3), 0.05)  # >= 3 s: a stage still runs its timed steps
+    rest = sum(r.share for r in recipe.stages[i:] if not r.fixed)
+    return max(round(left * recipe.stages[i].share / rest, 3), 0.05)  # >= 3 s: a stage still runs its timed steps
 
 
 def run_recipe(recipe: Recipe, out: Path, minutes: float | None = None, seed: int = 0, scale: float = 1.0,
@@ -115,7 +126,8 @@ def run_recipe(recipe: Recipe, out: Path, minutes: float | None = None, seed: in
         return (out / folder / CHECKPOINT).is_file() or (out / folder / DONE).is_file()
 
     def settings(i: int) -> StageSettings:
-        budget = None if minutes is None else budget_minutes(recipe, i, minutes, _spent_minutes(out, recipe, i))
+        budget = None if minutes is None or recipe.stages[i].fixed else \
+            budget_minutes(recipe, i, minutes, _spent_minutes(out, recipe, i))
         return stage_settings(recipe, i, seed, scale, budget)
 
     dist = dist_mod.setup()

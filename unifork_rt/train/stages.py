@@ -1,6 +1,7 @@
 """The training stages (DESIGN.md §2) and the Stage 3 merge.
 
     tokenizer  RQ-VAE on images (+ the text BPE when the start has no tokenizer.json)
+    decoder    the RQ-VAE's decoder alone, on the frozen encoder's codes (they stay as they are)
     1          alignment: connector + depth head + BOI/EOI; LLM frozen; both tasks
     2          joint: everything but the image tokenizer; gen + und in every step
     3-gen      gen branch + norm_gen + depth head, generation only      ┐ both from the same
@@ -31,7 +32,7 @@ from . import dist as dist_mod
 from . import loop
 from .data import DEFAULT_MIX, DEFAULT_NULL_RATE, GenerationSampler, ImageSampler, UnderstandingSampler
 from .imagefolder import load_imagefolder
-from .jobs import VQJob, YJob
+from .jobs import DecoderJob, VQJob, YJob
 from .state import CHECKPOINT
 from .tokenizer import build_text_tokenizer, check_tokenizer, load_text_tokenizer
 
@@ -40,6 +41,7 @@ DONE = "done.json"
 # Top-level modules each stage trains (names of UniFork attributes; all else is frozen).
 TRAINS: dict[str, tuple[str, ...]] = {
     "tokenizer": ("image_tokenizer",),
+    "decoder": ("image_tokenizer.decoder",),
     "1": ("connector", "boi", "eoi", "head"),
     "2": ("embed_tokens", "boi", "eoi", "connector", "trunk", "und", "norm", "lm_head", "gen", "norm_gen", "head"),
     "3-gen": ("gen", "norm_gen", "head"),
@@ -47,7 +49,7 @@ TRAINS: dict[str, tuple[str, ...]] = {
     # keeps the two stage 3 runs on disjoint parameters. An untied one belongs to und alone.
     "3-und": ("und", "norm", "lm_head"),
 }
-TASKS = {"tokenizer": (), "1": ("gen", "und"), "2": ("gen", "und"), "3-gen": ("gen",), "3-und": ("und",)}
+TASKS = {"tokenizer": (), "decoder": (), "1": ("gen", "und"), "2": ("gen", "und"), "3-gen": ("gen",), "3-und": ("und",)}
 STAGES = tuple(TRAINS)
 # Modules only one task reads. A stage restricted to fewer tasks (StageSettings.tasks: the
 # single-task experts of the ablation) leaves the other task's modules frozen: they get no
@@ -115,6 +117,7 @@ class StageSettings:
 # Defaults that differ by stage (the CLI overlays the options a user gives).
 STAGE_DEFAULTS: dict[str, dict] = {
     "tokenizer": dict(batch_size=64, lr=1e-3, warmup=50, eval_every=100),
+    "decoder": dict(batch_size=64, lr=5e-4, warmup=20, eval_every=100),
     "1": dict(lr=1e-3, warmup=50),
     "2": dict(lr=1e-3, warmup=100),
     "3-gen": dict(lr=3e-4, warmup=20, min_lr_ratio=0.0),
@@ -137,7 +140,7 @@ def trained_modules(stage: str, tasks: tuple[str, ...] | None = None) -> tuple[s
 
 def trainable_names(model: UniFork, stage: str, tasks: tuple[str, ...] | None = None) -> list[str]:
     mods = trained_modules(stage, tasks)
-    return [n for n, _ in model.named_parameters() if n.split(".", 1)[0] in mods]
+    return [n for n, _ in model.named_parameters() if any(n == m or n.startswith(m + ".") for m in mods)]
 
 
 def freeze_for(model: UniFork, stage: str, tasks: tuple[str, ...] | None = None) -> list[str]:
@@ -249,6 +252,9 @@ def _make_job(s: StageSettings, model: UniFork, tok, folder, dist):
         eval_n = s.eval_n if folder is None else 0
         return VQJob(model, sampler, dist, s.restart_every, s.seed, s.eval_every, eval_n, s.target, s.uniform_weight,
                      s.ink_weight)
+    if s.stage == "decoder":
+        sampler = ImageSampler(folder, s.batch_size, s.seed, r, w, targets=True)
+        return DecoderJob(model, sampler, dist, s.eval_every, s.eval_n if folder is None else 0, s.ink_weight)
     tasks = s.active_tasks
     gen = GenerationSampler(folder, tok, s.batch_size, s.seed, r, w, dict(s.mix), s.null_rate) \
         if "gen" in tasks else None
@@ -263,7 +269,7 @@ def _evaluate(s: StageSettings, model: UniFork, tok, folder, job) -> dict:
     from . import evaluate, vq
 
     model.eval()
-    if s.stage == "tokenizer":
+    if s.stage in ("tokenizer", "decoder"):
         return {"recon_acc": vq.reconstruction_accuracy(model.image_tokenizer, s.eval_n),
                 **vq.locality(model.image_tokenizer)}
     out = {}

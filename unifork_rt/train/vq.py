@@ -137,14 +137,38 @@ class RQVAELoss(nn.Module):
         codebook = F.mse_loss(emb, residuals.detach())
         partial = torch.cumsum(emb.detach(), dim=2)  # (B, N, D, C): q_{<=d}
         commit = F.mse_loss(z[:, :, None].expand_as(partial), partial)
-        err = recon - pixels  # (B, 3, P, P)
-        w = 1.0 + self.ink_weight * (pixels < 0.99).any(dim=1, keepdim=True).to(err.dtype)  # (B, 1, P, P)
-        pixel = (w * (err * err + err.abs())).mean()
+        pixel = ink_weighted_pixel_loss(recon, pixels, self.ink_weight)
         loss = pixel + codebook + COMMITMENT * commit + self.uniform_weight * flat
         logs = {"pix": pixel.detach(), "cb": codebook.detach(), "commit": commit.detach(), "flat": flat.detach()}
         # restarts draw from cells with content: flat cells share one latent, and seeding
         # spare codes around it would let tiny encoder wobbles there pick different codes
         return loss, logs, codes.detach(), residuals.detach(), ~uniform
+
+
+def ink_weighted_pixel_loss(recon: torch.Tensor, target: torch.Tensor, ink_weight: float) -> torch.Tensor:
+    """mean(w · (err² + |err|)) with w = 1 + ink_weight on the target's non-white pixels."""
+    err = recon - target  # (B, 3, P, P)
+    w = 1.0 + ink_weight * (target < 0.99).any(dim=1, keepdim=True).to(err.dtype)  # (B, 1, P, P)
+    return (w * (err * err + err.abs())).mean()
+
+
+class DecoderLoss(nn.Module):
+    """forward(pixels, targets) -> (loss, logs): the decoder alone, on the frozen encoder's codes.
+
+    The codes (and so every later stage, which reads only codes) stay exactly as the tokenizer
+    stage left them; the decoder learns to draw each code's object as the target rendering
+    (ShapesWorld: the canonical mask rendering, whatever rasterizer drew the input)."""
+
+    def __init__(self, rqvae: RQVAE, ink_weight: float = 0.0):
+        super().__init__()
+        self.rqvae = rqvae
+        self.ink_weight = ink_weight
+
+    def forward(self, pixels: torch.Tensor, targets: torch.Tensor):
+        with torch.no_grad():
+            q = self.rqvae.features(self.rqvae.encode(pixels))  # (B, N, C)
+        pixel = ink_weighted_pixel_loss(self.rqvae.decode_features(q), targets, self.ink_weight)
+        return pixel, {"pix": pixel.detach()}
 
 
 class DeadCodeRestarter:
