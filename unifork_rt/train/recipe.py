@@ -54,7 +54,7 @@ SHAPES = Recipe("shapes", (
     # The decoder alone, on the frozen codes: it learns to draw every code's object as the
     # canonical rendering, whichever rasterizer the input came from. The later stages read
     # only codes, so its place in the order changes none of their weights.
-    RecipeStage("decoder", "decoder", "tokenizer", 1200, 0.0,
+    RecipeStage("decoder", "decoder", "tokenizer", 800, 0.0,
                 dict(batch_size=64, lr=5e-4, warmup=20, eval_every=200, save_every=200, ink_weight=4.0), fixed=True),
     RecipeStage("stage1", "1", "decoder", 150, 0.03, dict(eval_n=0, save_every=100)),
     RecipeStage("stage2", "2", "stage1", 3200, 0.57, dict(mix=_GEN_MIX, null_rate=0.2, save_every=200)),
