@@ -232,7 +232,7 @@ def kv_bytes(kv: dict, batch: int, dtype_bytes: int) -> int:
 
 def estimate_memory(cfg, kvs: dict[str, dict | None], weight_bytes: int, *, max_batch: int, max_seq: int,
                     dtype_bytes: int, workspace_bytes: int) -> MemoryEstimate:
-    """A rough, deliberately generous estimate for choosing --max-batch/--workspace.
+    """A rough, deliberately generous estimate for choosing --max-batch/--workspace-gb.
 
     cfg: the ModelConfig; kvs: graph name -> KV spec dict (None without attention);
     weight_bytes: the graphs' weights as the engines will store them.
