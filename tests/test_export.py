@@ -298,3 +298,27 @@ def test_mask_fill_is_finite_in_every_float_dtype():
     for dt in (torch.float32, torch.float16):
         out = grouped_attention(q.to(dt), k.to(dt), k.to(dt), mask)
         assert torch.isfinite(out).all(), dt
+
+
+def test_int8_dynamic_cannot_saturate_on_avx2(quantized):
+    """u8 x s8 products are summed in pairs into a saturating int16 (VPMADDUBSW) on x86 CPUs
+    without VNNI: the int8-dynamic weights must stay within 7 bits so 2 x 255 x |w| <= 32767, or
+    the graphs compute different numbers on AVX2 and AVX-512 VNNI machines (issue #14)."""
+    import onnx
+    from onnx import numpy_helper
+
+    precision, out, _ = quantized
+    if precision != "int8-dynamic":
+        pytest.skip("MatMulInteger only")
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["quantization"]["reduce_range"] is True
+    checked = 0
+    for name in m["quantization"]["graphs"]:
+        g = onnx.load(str(out / f"{name}.onnx")).graph
+        inits = {t.name: t for t in g.initializer}
+        for n in g.node:
+            if n.op_type == "MatMulInteger" and n.input[1] in inits:
+                w = numpy_helper.to_array(inits[n.input[1]])
+                assert w.dtype == np.int8 and 2 * 255 * int(np.abs(w.astype(np.int32)).max()) <= 32767, n.name
+                checked += 1
+    assert checked >= 5
