@@ -32,7 +32,7 @@ from ..runtime.backend import Backend
 from ..runtime.bundle import Bundle, KVSpec
 from .build import default_engines_dir, engine_path
 from .fingerprint import StaleEngineError, check_engine, make_fingerprint
-from .profiles import Profile, select_profile
+from .profiles import Profile, profiles_max_batch, select_profile
 from .trt_env import CudaError, cuda_call, current_device, load_cudart, load_tensorrt, native_handle
 
 MAX_CUDA_GRAPHS = 32  # captured decode steps kept (a few per open session)
@@ -202,6 +202,13 @@ class TensorRTBackend(Backend):
                 largest[n] = max(largest.get(n, 0), math.prod(shape) * dtypes[n].itemsize)
         buffers = {n: DeviceBuffer(cudart, size) for n, size in largest.items() if n != "kv"}
         return _Graph(name, engine, profiles, contexts, inputs, outputs, dtypes, buffers, dynamic)
+
+    @property
+    def max_batch(self) -> int | None:
+        """The smallest batch limit over the engines' profiles (the pipeline chunks to it)."""
+        limits = [profiles_max_batch(self.bundle.graphs[n], g.profiles) for n, g in self.graphs.items()]
+        limits = [b for b in limits if b is not None]
+        return min(limits) if limits else None
 
     @property
     def providers(self) -> list[str]:

@@ -186,6 +186,7 @@ def test_all_graphs_load(built, fake_gpu):
         assert set(be.graphs) == set(GRAPHS)
         assert [p.name for p in be.graphs["connector"].profiles] == ["prefill", "decode"]
         assert len(be.graphs["vision_encoder"].contexts) == 1
+        assert be.max_batch == 4  # built with --max-batch 4: the pipeline chunks larger work to it
 
 
 # --- what the real bindings do (issue #14 item 5) -----------------------------------------------------
