@@ -136,7 +136,6 @@ def write_summary(results: list[dict], out: Path, dry: bool) -> None:
 # --- workers, each run in its own time-boxed process ------------------------------------------------
 def check_options() -> None:
     """Every option the GPU steps pass exists in the CLI (a typo would only show on the GPU)."""
-    sys.path.insert(0, str(ROOT))
     from unifork_rt.cli import main
 
     for step in plan(Path("/nonexistent")):
@@ -194,7 +193,17 @@ def parity(out: Path, backends: list[str], engines: str | None, images: int) -> 
     return rc
 
 
+def _fix_path() -> None:
+    """Run as a script, benchmarks/ is sys.path[0], where profile.py would shadow the standard
+    library's `profile` module: take the package root instead."""
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    sys.path.insert(0, str(ROOT))
+
+
 def main(argv=None) -> int:
+    if __name__ == "__main__":
+        _fix_path()
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=Path("gpu_check"), help="Folder for every result (default gpu_check).")
     ap.add_argument("--dry-run", action="store_true", help="Check everything up to the first GPU call (runs on CPU).")
@@ -211,7 +220,6 @@ def main(argv=None) -> int:
         return 0
     a.out.mkdir(parents=True, exist_ok=True)
     if a.parity:
-        sys.path.insert(0, str(ROOT))
         return parity(a.out, a.backends.split(","), a.engines, a.images)
     if shutil.which("timeout") is None:
         print("error: the `timeout` command (coreutils) is needed to time-box the steps", file=sys.stderr)

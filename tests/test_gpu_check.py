@@ -12,8 +12,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import gpu_check  # noqa: E402
+
+
+def _load_script():
+    """benchmarks/gpu_check.py by path: putting benchmarks/ on sys.path would let its profile.py
+    shadow the standard library's `profile` for the rest of the test session."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_check_script", ROOT / "benchmarks" / "gpu_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+gpu_check = _load_script()
 
 
 @pytest.mark.slow
