@@ -110,7 +110,8 @@ class UniForkRuntime:
         caches: one per chunk."""
         outs = []
         for i, rows in enumerate(chunks):
-            part = {k: v if v.ndim == 0 or len(chunks) == 1 else np.ascontiguousarray(v[rows]) for k, v in feeds.items()}
+            part = feeds if len(chunks) == 1 else {
+                k: v if v.ndim == 0 else np.ascontiguousarray(v[rows]) for k, v in feeds.items()}
             outs.append(self.backend.run(graph, part, None if caches is None else caches[i]))
         return outs[0] if len(outs) == 1 else {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
