@@ -151,7 +151,11 @@ def build_engine(trt, logger, onnx_path: Path, profiles: tuple[prof.Profile, ...
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(flags.workspace_gb * prof.GiB))
     if flags.fp16:
-        config.set_flag(trt.BuilderFlag.FP16)
+        # TensorRT-RTX has no FP16 flag: its networks are strongly typed, the graph's own types
+        # decide (an fp16 bundle builds fp16 kernels; an fp32 one stays fp32)
+        fp16_flag = getattr(trt.BuilderFlag, "FP16", None)
+        if fp16_flag is not None:
+            config.set_flag(fp16_flag)
     if flags.int8:
         config.set_flag(trt.BuilderFlag.INT8)  # explicit quantization: the Q/DQ scales come from the graph
     if not flags.tf32:

@@ -22,7 +22,7 @@ them to elementwise max/min); our RoPE position clamp is such an INT64 Clip.
 The type list of a row describes the op's data tensor; auxiliary inputs (an INT64 `shape`
 or `axes`, a BOOL condition elsewhere than input 0) are not held to it, which would only
 produce false alarms. Other restriction texts are reported with the op list, not checked.
-`onnx` is imported inside the functions: it comes with the `train` extra.
+`onnx` is imported inside the functions: it comes with the `tensorrt`, `gpu` and `train` extras.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def load_table(path: str | None = None) -> dict[str, OpSupport]:
 
 def _load(model, name: str | None):
     """A ModelProto from a path or a proto; weights in external files are not read."""
-    onnx = require("onnx", "train", "checking ONNX graphs for TensorRT")
+    onnx = require("onnx", "tensorrt", "checking ONNX graphs for TensorRT")
     if isinstance(model, onnx.ModelProto):
         return model, name or model.graph.name
     path = Path(model)
@@ -167,7 +167,7 @@ def check_graph(model, name: str | None = None, table: dict[str, OpSupport] | No
     An empty list means: every op is in the table and marked supported, and the checked
     type and constant rules hold. It does not promise that the parser succeeds.
     """
-    onnx = require("onnx", "train", "checking ONNX graphs for TensorRT")
+    onnx = require("onnx", "tensorrt", "checking ONNX graphs for TensorRT")
     model, gname = _load(model, name)
     table = table or load_table()
     types = _type_map(onnx, model)

@@ -9,7 +9,9 @@ backend checks `session.get_providers()` to refuse a silent fallback).
     ort-cuda      CUDA EP: kernels per ONNX op; no build step
     ort-tensorrt  TensorRT EP: ORT builds TensorRT engines for the graph (minutes the first
                   time), caches them in CACHE/trt_engines keyed by graph and GPU, and keeps
-                  kernel timings in CACHE/trt_timing; CUDA EP then CPU for leftovers
+                  kernel timings in CACHE/trt_timing; CUDA EP then CPU for leftovers. The ORT
+                  backend passes each graph's own profile and CACHE = the user cache folder
+                  (~/.cache/unifork-rt/ort-tensorrt/BUNDLE-KEY, see unifork_rt.io.user_cache_dir)
 
 Values follow ORT's Python examples (bools, ints); ORT turns them into strings. No import
 of onnxruntime here: these are plain dicts, tested on any machine.
@@ -59,7 +61,7 @@ def provider_list(variant: str, cache_dir: str | Path, fp16: bool = False, *, de
                   workspace_gb: float = 1.0, profile: Profile | None = None) -> list:
     """The providers argument of onnxruntime.InferenceSession for a backend variant.
 
-    cache_dir: where the TensorRT EP keeps engines and timings (e.g. BUNDLE/ort_cache);
+    cache_dir: where the TensorRT EP keeps engines and timings (the backend's default: a per-user folder);
     fp16: let TensorRT run in half precision; profile: the graph's optimization profile
     (use its prefill profile, which also covers T = 1).
     """

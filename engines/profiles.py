@@ -135,6 +135,19 @@ def graph_profiles(spec, *, max_batch: int, max_seq: int, cells: int, name: str 
     return (profile("prefill", {BATCH: batch, dim: prefill}), profile("decode", {BATCH: batch, dim: (1, 1, 1)}))
 
 
+def profiles_max_batch(spec, profiles, name: str | None = None) -> int | None:
+    """The largest batch every profile of a graph accepts (None: no input has a batch dim)."""
+    _, inputs, _ = _graph_io(spec, name)
+    best = None
+    for p in profiles:
+        ranges = dict(p.shapes)
+        for inp in inputs:
+            if BATCH in inp["shape"] and inp["name"] in ranges:
+                hi = ranges[inp["name"]].max[inp["shape"].index(BATCH)]
+                best = hi if best is None else min(best, hi)
+    return best
+
+
 def bundle_profiles(bundle, max_batch: int = 2, max_seq: int | None = None) -> dict[str, tuple[Profile, ...]]:
     """Profiles for every graph of a loaded Bundle; max_seq defaults to the bundle's."""
     max_seq = bundle.max_seq if max_seq is None else max_seq
@@ -232,7 +245,7 @@ def kv_bytes(kv: dict, batch: int, dtype_bytes: int) -> int:
 
 def estimate_memory(cfg, kvs: dict[str, dict | None], weight_bytes: int, *, max_batch: int, max_seq: int,
                     dtype_bytes: int, workspace_bytes: int) -> MemoryEstimate:
-    """A rough, deliberately generous estimate for choosing --max-batch/--workspace.
+    """A rough, deliberately generous estimate for choosing --max-batch/--workspace-gb.
 
     cfg: the ModelConfig; kvs: graph name -> KV spec dict (None without attention);
     weight_bytes: the graphs' weights as the engines will store them.

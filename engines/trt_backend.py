@@ -32,7 +32,7 @@ from ..runtime.backend import Backend
 from ..runtime.bundle import Bundle, KVSpec
 from .build import default_engines_dir, engine_path
 from .fingerprint import StaleEngineError, check_engine, make_fingerprint
-from .profiles import Profile, select_profile
+from .profiles import Profile, profiles_max_batch, select_profile
 from .trt_env import CudaError, cuda_call, current_device, load_cudart, load_tensorrt, native_handle
 
 MAX_CUDA_GRAPHS = 32  # captured decode steps kept (a few per open session)
@@ -177,9 +177,13 @@ class TensorRTBackend(Backend):
         contexts, largest = [], {}
         for k, p in enumerate(profiles):
             ctx = engine.create_execution_context()
-            if not ctx.set_optimization_profile_async(k, self._stream_handle):
-                raise StaleEngineError(f"engine {name}: cannot select optimization profile {k}: rebuild it with "
-                                       f"`{rebuild}`")
+            try:  # TensorRT's Python bindings raise RuntimeError here rather than return False
+                selected, why = ctx.set_optimization_profile_async(k, self._stream_handle), ""
+            except RuntimeError as e:
+                selected, why = False, f" ({e})"
+            if not selected:
+                raise StaleEngineError(f"engine {name}: cannot select optimization profile {k}{why}: rebuild it "
+                                       f"with `{rebuild}`")
             contexts.append(ctx)
             # the largest shape of every tensor under this profile sizes its staging buffer
             for n in inputs:
@@ -200,6 +204,13 @@ class TensorRTBackend(Backend):
         return _Graph(name, engine, profiles, contexts, inputs, outputs, dtypes, buffers, dynamic)
 
     @property
+    def max_batch(self) -> int | None:
+        """The smallest batch limit over the engines' profiles (the pipeline chunks to it)."""
+        limits = [profiles_max_batch(self.bundle.graphs[n], g.profiles) for n, g in self.graphs.items()]
+        limits = [b for b in limits if b is not None]
+        return min(limits) if limits else None
+
+    @property
     def providers(self) -> list[str]:
         gpu = getattr(self, "gpu", None)
         trt = getattr(self, "trt", None)
@@ -210,11 +221,18 @@ class TensorRTBackend(Backend):
         spec = self.bundle.graphs[graph].kv
         if spec is None:
             raise ValueError(f"graph {graph} has no KV cache")
+        self._use_device()
         return DeviceKVCache(self.cudart, spec, batch, self.graphs[graph].dtypes["kv"])
+
+    def _use_device(self) -> None:
+        """CUDA's current device is per host thread (device 0 until set): select ours in every
+        thread that calls in, or its allocations and launches land on another GPU."""
+        cuda_call(self.cudart, self.cudart.cudaSetDevice(self.device_index))
 
     # --- run --------------------------------------------------------------------------------------
     def _run(self, graph: str, feeds: dict[str, np.ndarray], cache) -> dict[str, np.ndarray]:
         with self._lock:
+            self._use_device()
             return self._run_locked(self.graphs[graph], feeds, cache)
 
     def _run_locked(self, g: _Graph, feeds: dict[str, np.ndarray], cache) -> dict[str, np.ndarray]:
@@ -235,14 +253,14 @@ class TensorRTBackend(Backend):
                 self._set_shape(g, ctx, k, n, host[n].shape)
             cuda_call(cudart, cudart.cudaMemcpyAsync(g.buffers[n].ptr, host[n].ctypes.data, host[n].nbytes, h2d,
                                                      stream))
-            ctx.set_tensor_address(n, g.buffers[n].ptr)
+            self._bind(g, ctx, n, g.buffers[n].ptr)
         if cache is not None:
             self._set_shape(g, ctx, k, "kv", cache.shape)
-            ctx.set_tensor_address("kv", cache.ptr)
+            self._bind(g, ctx, "kv", cache.ptr)
         out_shapes = {}
         for n in g.outputs:
             out_shapes[n] = tuple(ctx.get_tensor_shape(n))
-            ctx.set_tensor_address(n, g.buffers[n].ptr)
+            self._bind(g, ctx, n, g.buffers[n].ptr)
         self._execute(g, k, ctx, shapes, cache)
         if cache is not None:
             cache.write(int(feeds["pos"]), g.buffers["kv_new"].ptr, out_shapes["kv_new"][4], stream)
@@ -256,6 +274,12 @@ class TensorRTBackend(Backend):
         # the host arrays above must outlive the async copies: wait before returning them
         cuda_call(cudart, cudart.cudaStreamSynchronize(stream))
         return result
+
+    @staticmethod
+    def _bind(g: _Graph, ctx, name: str, ptr: int) -> None:
+        if not ctx.set_tensor_address(name, ptr):  # an unknown name or a misaligned address: nothing would run
+            raise UniforkError(f"engine {g.name} refused the device address of {name}: the engine does not match "
+                               "the bundle; rebuild it with `unifork-rt build`")
 
     @staticmethod
     def _set_shape(g: _Graph, ctx, k: int, name: str, shape) -> None:
@@ -329,6 +353,7 @@ class TensorRTBackend(Backend):
         if stream is None:
             return
         cudart = self.cudart
+        cudart.cudaSetDevice(self.device_index)  # free on our GPU, whichever thread closes
         cudart.cudaStreamSynchronize(stream)
         self._drop_captures(lambda key: True)
         for g in self.graphs.values():

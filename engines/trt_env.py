@@ -29,7 +29,7 @@ def install_hint(machine: str | None = None) -> str:
                 "python3-libnvinfer` and run unifork-rt from the system Python or a venv made with "
                 "`python3 -m venv --system-site-packages`; then `pip install cuda-python==12.6` (match JetPack's "
                 "CUDA version)")
-    return ("on x86-64 with an NVIDIA driver for CUDA 12: `pip install 'unifork-rt[tensorrt]'` (the tensorrt and "
+    return ("on x86-64 with an NVIDIA driver for CUDA 12 or newer: `pip install 'unifork-rt[tensorrt]'` (the tensorrt and "
             "cuda-python wheels); or use the ONNX Runtime GPU backends: `pip install 'unifork-rt[gpu]'` and "
             "--backend ort-cuda")
 
@@ -98,12 +98,18 @@ class Device:
 
 def current_device(cudart, index: int = 0) -> Device:
     """Select GPU `index` and describe it; a MissingDependencyError when no GPU is visible."""
+    result = cudart.cudaGetDeviceCount()
     try:
-        count = cuda_call(cudart, cudart.cudaGetDeviceCount())
+        count = cuda_call(cudart, result)
     except CudaError as e:
         count, why = 0, str(e)
     else:
         why = "cudaGetDeviceCount found none"
+    if count == 0 and result[0] == cudart.cudaError_t.cudaErrorInsufficientDriver:
+        raise MissingDependencyError(f"the NVIDIA driver is older than the CUDA runtime of the installed cuda-python "
+                                     f"({why}): install the cuda-python that matches the driver's CUDA version "
+                                     "(`nvidia-smi` shows it), e.g. `pip install 'cuda-python>=12,<13'` for a CUDA 12 "
+                                     "driver, or update the driver")
     if count == 0:
         raise MissingDependencyError(f"no NVIDIA GPU is visible ({why}): the TensorRT backend needs a CUDA GPU and "
                                      "its driver; on a CPU-only machine use --backend ort-cpu")

@@ -16,7 +16,7 @@ from test_engines_toy import OrtReference, make_toy_bundle, toy_feeds
 from unifork_rt.engines import trt_backend as TB
 from unifork_rt.engines.build import build_engines
 from unifork_rt.engines.fingerprint import StaleEngineError, sidecar_path
-from unifork_rt.errors import InputError, MissingDependencyError
+from unifork_rt.errors import InputError, MissingDependencyError, UniforkError
 from unifork_rt.runtime.backend import BACKENDS, KVCache, get_backend
 from unifork_rt.runtime.bundle import GRAPHS, KVSpec, load_bundle
 
@@ -186,3 +186,79 @@ def test_all_graphs_load(built, fake_gpu):
         assert set(be.graphs) == set(GRAPHS)
         assert [p.name for p in be.graphs["connector"].profiles] == ["prefill", "decode"]
         assert len(be.graphs["vision_encoder"].contexts) == 1
+        assert be.max_batch == 4  # built with --max-batch 4: the pipeline chunks larger work to it
+
+
+# --- what the real bindings do (issue #14 item 5) -----------------------------------------------------
+def _patch_contexts(trt, monkeypatch, patch):
+    """Apply patch(context) to every execution context the fake engines create."""
+    real = trt.Runtime.deserialize_cuda_engine
+
+    def deserialize(self, data):
+        engine = real(self, data)
+        make = engine.create_execution_context
+
+        def create():
+            ctx = make()
+            patch(ctx)
+            return ctx
+        engine.create_execution_context = create
+        return engine
+    monkeypatch.setattr(trt.Runtime, "deserialize_cuda_engine", deserialize)
+
+
+def test_a_profile_that_cannot_be_selected_is_a_stale_engine(built, fake_gpu, monkeypatch):
+    def refuse(ctx):
+        def select(index, stream):
+            raise RuntimeError("Error in set optimization profile async.")  # what TensorRT's bindings do
+        ctx.set_optimization_profile_async = select
+    _patch_contexts(fake_gpu.trt, monkeypatch, refuse)
+    with pytest.raises(StaleEngineError, match=r"cannot select optimization profile 0 \(Error in set optimization "
+                                               r"profile async.\): rebuild it with `unifork-rt build"):
+        get_backend("tensorrt", built)
+    assert fake_gpu.cudart.allocs == {}
+
+
+def test_a_refused_tensor_address_is_an_error(built, fake_gpu, monkeypatch):
+    def refuse_kv(ctx):
+        real = ctx.set_tensor_address
+        ctx.set_tensor_address = lambda name, ptr: False if name == "kv" else real(name, ptr)
+    _patch_contexts(fake_gpu.trt, monkeypatch, refuse_kv)
+    with get_backend("tensorrt", built) as be:
+        be.run("connector", toy_feeds("connector", 1, 1, 0))  # no KV: binds fine
+        with pytest.raises(UniforkError, match="engine trunk refused the device address of kv"):
+            be.run("trunk", toy_feeds("trunk", 1, 3, 0), be.new_cache("trunk", 1))
+
+
+def test_other_threads_run_on_the_backends_gpu(tmp_path, monkeypatch):
+    """CUDA's current device is per thread: a call from a new thread must not land on GPU 0."""
+    import sys
+    import threading
+
+    from test_engines_fakes import make_fake_tensorrt
+
+    pytest.importorskip("onnxruntime")
+    cudart = FakeCudart(devices=2)
+    monkeypatch.setitem(sys.modules, "tensorrt", make_fake_tensorrt(cudart))
+    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", cudart)
+    root = make_toy_bundle(tmp_path / "toy")
+    build_engines(root, device=1, log=lambda m: None)
+    bundle = load_bundle(root)
+    ref = OrtReference(bundle)
+    results = {}
+
+    def work(be):
+        try:
+            results["got"] = steps(be, ref, "trunk", 2, [4, 1])
+        except BaseException as e:  # noqa: BLE001  (reported below, in the test's thread)
+            results["error"] = e
+
+    with get_backend("tensorrt", bundle, device=1) as be:
+        t = threading.Thread(target=work, args=(be,))
+        t.start()
+        t.join()
+        assert "error" not in results, results.get("error")
+        got, want, cache, rcache = results["got"]
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g["h"], w["h"])
+        assert set(cudart.alloc_device.values()) == {1}

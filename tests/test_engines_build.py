@@ -196,3 +196,47 @@ def test_parser_errors_and_profile_mismatch_are_reported(toy, fake_gpu):
         B.build_engine(fake_gpu.trt, logger, bad / "trunk.onnx", only_x, flags, b"", quiet)
     assert B.network_profile_problems({"x": (-1, 4)}, (Profile("p", (("y", ShapeRange((1,), (1,), (1,))),)),)) == [
         "profile p names 'y', which is not a network input", "profile p has no range for dynamic input 'x' [-1, 4]"]
+
+
+# --- what the CLI and the extras promise (issue #14 items 1, 2, 5) -----------------------------------
+def test_cli_takes_the_documented_workspace_gb(toy, fake_gpu):
+    from click.testing import CliRunner
+
+    from unifork_rt.cli import main
+
+    r = CliRunner().invoke(main, ["build", str(toy), "--workspace-gb", "0.5", "--graph", "connector"])
+    assert r.exit_code == 0, r.output
+    assert read_sidecar(toy / "engines" / "connector.engine")["flags"]["workspace_gb"] == 0.5
+    r = CliRunner().invoke(main, ["build", str(toy), "--workspace-gb", "0"])
+    assert r.exit_code == 2 and "error: --workspace-gb 0.0 must be > 0" in r.output
+
+
+def _extra(name: str) -> dict:
+    tomllib = pytest.importorskip("tomllib")
+    from packaging.requirements import Requirement
+
+    reqs = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][name]
+    return {Requirement(r).name: Requirement(r) for r in reqs}
+
+
+def test_tensorrt_extra_installs_what_build_needs():
+    reqs = _extra("tensorrt")
+    assert "onnx" in reqs  # every build runs the op checker first
+    cuda = reqs["cuda-python"].specifier
+    assert cuda.contains("12.9.0") and not cuda.contains("13.0.0")  # cuda-python 13 needs a CUDA 13 driver
+    trt = next(r for n, r in reqs.items() if n.startswith("tensorrt"))
+    assert trt.specifier.contains("10.16.1.11") and not trt.specifier.contains("11.0.0")  # written for TensorRT 10
+
+
+def test_missing_onnx_points_to_the_tensorrt_extra(toy, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'unifork-rt\[tensorrt\]'"):
+        B.build_engines(toy, log=quiet)
+
+
+def test_driver_too_old_for_cuda_python_says_so(toy, monkeypatch):
+    cudart = FakeCudart(driver_too_old=True)
+    monkeypatch.setitem(sys.modules, "tensorrt", make_fake_tensorrt(cudart))
+    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", cudart)
+    with pytest.raises(MissingDependencyError, match=r"driver is older than the CUDA runtime.*cuda-python>=12,<13"):
+        B.build_engines(toy, log=quiet)

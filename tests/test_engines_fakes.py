@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import importlib.machinery
 import json
+import threading
 import types
 from types import SimpleNamespace
 
@@ -44,24 +45,34 @@ class FakeStream:
 class FakeCudart(types.ModuleType):
     """cuda.bindings.runtime with memory in numpy arrays; results are (err, *values) tuples."""
 
-    def __init__(self, devices: int = 1, total: int = 8 << 30, integrated: bool = True, name: bytes = b"Fake Orin"):
+    def __init__(self, devices: int = 1, total: int = 8 << 30, integrated: bool = True, name: bytes = b"Fake Orin",
+                 driver_too_old: bool = False):
         super().__init__("cuda.bindings.runtime")
         self.__spec__ = importlib.machinery.ModuleSpec(self.__name__, None)  # others probe sys.modules' specs
-        self.cudaError_t = _Enum(cudaSuccess=0, cudaErrorInvalidValue=1, cudaErrorNoDevice=100,
-                                 cudaErrorStreamCaptureUnsupported=900)
+        self.cudaError_t = _Enum(cudaSuccess=0, cudaErrorInvalidValue=1, cudaErrorInsufficientDriver=35,
+                                 cudaErrorNoDevice=100, cudaErrorStreamCaptureUnsupported=900)
         self.cudaMemcpyKind = _Enum(cudaMemcpyHostToDevice=1, cudaMemcpyDeviceToHost=2, cudaMemcpyDeviceToDevice=3)
         self.cudaStreamCaptureMode = _Enum(cudaStreamCaptureModeGlobal=0, cudaStreamCaptureModeThreadLocal=1)
         self.devices, self.total, self.integrated, self.name = devices, total, integrated, name
+        self.driver_too_old = driver_too_old
         self.allocs: dict[int, np.ndarray] = {}
+        self.alloc_device: dict[int, int] = {}  # allocation -> the device it was made on
+        self._thread = threading.local()  # CUDA's current device is per host thread, 0 until set
         self.capturing = None  # the list recording captured work, while a capture is open
         self.launches = 0
         self.captures = 0
         self.copies2d = []
 
+    @property
+    def current(self) -> int:
+        return getattr(self._thread, "device", 0)
+
     # memory bookkeeping
     def _device(self, ptr: int, nbytes: int) -> None:
         for base, arr in self.allocs.items():
             if base <= ptr and ptr + nbytes <= base + arr.nbytes:
+                assert self.alloc_device[base] == self.current, \
+                    f"memory of GPU {self.alloc_device[base]} used while this thread's current device is {self.current}"
                 return
         raise AssertionError(f"device range [{ptr:#x}, +{nbytes}) is outside every live allocation")
 
@@ -90,9 +101,14 @@ class FakeCudart(types.ModuleType):
 
     # device
     def cudaGetDeviceCount(self):
+        if self.driver_too_old:
+            return (self.cudaError_t.cudaErrorInsufficientDriver, 0)
         return (0, self.devices) if self.devices else (self.cudaError_t.cudaErrorNoDevice, 0)
 
     def cudaSetDevice(self, index):
+        if not 0 <= index < self.devices:
+            return (self.cudaError_t.cudaErrorInvalidValue,)
+        self._thread.device = index
         return (0,)
 
     def cudaGetDeviceProperties(self, index):
@@ -100,7 +116,8 @@ class FakeCudart(types.ModuleType):
                                    integrated=int(self.integrated)))
 
     def cudaGetErrorName(self, err):
-        return (0, f"cudaError{err}".encode())
+        names = {v: k for k, v in vars(self.cudaError_t).items()}
+        return (0, names.get(err, f"cudaError{err}").encode())
 
     def cudaGetLastError(self):
         return (0,)
@@ -109,10 +126,12 @@ class FakeCudart(types.ModuleType):
     def cudaMalloc(self, nbytes):
         arr = np.full(nbytes, 0xAB, np.uint8)  # garbage, like real fresh memory
         self.allocs[arr.ctypes.data] = arr
+        self.alloc_device[arr.ctypes.data] = self.current
         return (0, arr.ctypes.data)
 
     def cudaFree(self, ptr):
         self.allocs.pop(ptr)
+        self.alloc_device.pop(ptr)
         return (0,)
 
     def cudaMemset(self, ptr, value, nbytes):
@@ -328,8 +347,8 @@ def make_fake_tensorrt(cudart: FakeCudart, version: str = "10.99.0") -> types.Mo
 
         def set_optimization_profile_async(self, index, stream_handle):
             assert isinstance(stream_handle, int)
-            if not 0 <= index < len(self.engine.profiles):
-                return False
+            if not 0 <= index < len(self.engine.profiles):  # the bindings raise; they never return False
+                raise RuntimeError("Error in set optimization profile async.")
             self.profile = index
             return True
 
@@ -341,7 +360,8 @@ def make_fake_tensorrt(cudart: FakeCudart, version: str = "10.99.0") -> types.Mo
             return True
 
         def set_tensor_address(self, name, ptr):
-            assert name in self.engine.ins or name in self.engine.outs, name
+            if name not in self.engine.ins and name not in self.engine.outs:
+                return False  # TensorRT logs an error and returns False; nothing is bound
             self.addresses[name] = int(ptr)
             return True
 

@@ -259,3 +259,66 @@ def test_precision_lists_agree():
     assert set(choices) == set(PRECISIONS) == set(bench_cli.PRECISIONS)
     help_text = CliRunner().invoke(main, ["export", "--help"]).output
     assert all(p in help_text for p in PRECISIONS)
+
+
+def _float_constants(model):
+    """Every float constant of an ONNX model: initializers and Constant nodes, in functions too."""
+    from onnx import numpy_helper
+
+    nodes = list(model.graph.node) + [n for f in model.functions for n in f.node]
+    values = [numpy_helper.to_array(t) for t in model.graph.initializer]
+    values += [numpy_helper.to_array(a.t) for n in nodes if n.op_type == "Constant" for a in n.attribute
+               if a.name == "value"]
+    values += [np.array(a.f) for n in nodes if n.op_type == "Constant" for a in n.attribute if a.name == "value_float"]
+    return [v for v in values if v.dtype.kind == "f" and v.size]
+
+
+def test_fp32_graphs_stay_finite_in_half_precision(micro_bundle):
+    """TensorRT --fp16 runs a float32 graph in half precision, so no constant may overflow float16:
+    the attention-mask fill was finfo(float32).min, -inf in fp16, and the fully masked padding rows
+    of the unguided half then softmax to NaN (issue #14)."""
+    import onnx
+
+    for graph in ("trunk", "und_branch", "gen_branch", "rq_head"):
+        consts = _float_constants(onnx.load(str(micro_bundle / f"{graph}.onnx")))
+        assert consts, graph
+        worst = max(float(np.abs(v).max()) for v in consts)
+        assert worst <= np.finfo(np.float16).max, f"{graph}: a constant of magnitude {worst:.3g} is inf in fp16"
+
+
+def test_mask_fill_is_finite_in_every_float_dtype():
+    from unifork_rt.model.layers import grouped_attention, mask_fill
+
+    for dt in (torch.float32, torch.float16, torch.bfloat16):
+        assert torch.isfinite(torch.tensor(mask_fill(dt), dtype=torch.float16 if dt != torch.bfloat16 else dt))
+    # a query row whose every key is masked (left padding) averages; in half precision too
+    q, k = torch.randn(1, 2, 3, 4), torch.randn(1, 2, 5, 4)
+    mask = torch.ones(1, 1, 3, 5, dtype=torch.bool)
+    mask[..., 0, :] = False
+    for dt in (torch.float32, torch.float16):
+        out = grouped_attention(q.to(dt), k.to(dt), k.to(dt), mask)
+        assert torch.isfinite(out).all(), dt
+
+
+def test_int8_dynamic_cannot_saturate_on_avx2(quantized):
+    """u8 x s8 products are summed in pairs into a saturating int16 (VPMADDUBSW) on x86 CPUs
+    without VNNI: the int8-dynamic weights must stay within 7 bits so 2 x 255 x |w| <= 32767, or
+    the graphs compute different numbers on AVX2 and AVX-512 VNNI machines (issue #14)."""
+    import onnx
+    from onnx import numpy_helper
+
+    precision, out, _ = quantized
+    if precision != "int8-dynamic":
+        pytest.skip("MatMulInteger only")
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["quantization"]["reduce_range"] is True
+    checked = 0
+    for name in m["quantization"]["graphs"]:
+        g = onnx.load(str(out / f"{name}.onnx")).graph
+        inits = {t.name: t for t in g.initializer}
+        for n in g.node:
+            if n.op_type == "MatMulInteger" and n.input[1] in inits:
+                w = numpy_helper.to_array(inits[n.input[1]])
+                assert w.dtype == np.int8 and 2 * 255 * int(np.abs(w.astype(np.int32)).max()) <= 32767, n.name
+                checked += 1
+    assert checked >= 5

@@ -151,3 +151,18 @@ def test_ort_sessions_are_created_on_first_use(micro_bundle):
         assert {"gen_branch", "rq_head"} <= set(r.backend.sessions)
     be = OrtBackend(load_bundle(micro_bundle), preload=True).load()
     assert set(be.sessions) == set(be.bundle.graphs)
+
+
+def test_sample_refuses_non_finite_logits():
+    """NaN logits used to come out as token 0 (argmax of NaN, and the sampler's cumsum)."""
+    from unifork_rt.runtime.sampling import NumericsError, Sampling, sample
+
+    rng = np.random.default_rng(0)
+    good = rng.standard_normal((3, 10)).astype(np.float32)
+    assert sample(good, Sampling(0.0), rng).shape == (3,)
+    for bad in (np.nan, np.inf, -np.inf):
+        logits = good.copy()
+        logits[1, 4] = bad
+        for s in (Sampling(0.0), Sampling(1.0, top_k=5), Sampling(0.7, top_p=0.9)):
+            with pytest.raises(NumericsError, match=r"non-finite logits \(NaN or inf\) in row\(s\) \[1\]"):
+                sample(logits, s, rng)

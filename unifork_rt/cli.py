@@ -340,7 +340,8 @@ def align(model_dir, n, k, seed, cfg_scale, out):
 @click.option("--max-batch", type=int, default=None, help="Largest batch of the profiles (2 = one CFG pair). "
               "Default: by GPU memory (2 on an 8 GB Jetson, 8 on an A100).")
 @click.option("--max-seq", type=int, default=None, help="Longest prefill the engines take. Default: the bundle's max_seq.")
-@click.option("--workspace", "workspace_gb", type=float, default=None, help="Builder workspace in GB (default by GPU).")
+@click.option("--workspace-gb", "--workspace", "workspace_gb", type=float, default=None,
+              help="Builder workspace in GB (default by GPU: 1 on an 8 GB Jetson, 4 on an A100).")
 @click.option("--timing-cache", type=click.Path(path_type=Path), default=None,
               help="Timing cache file, reused across builds (default: OUT/timing.cache).")
 @click.option("--graph", "graphs", multiple=True, help="Build only this graph (repeatable).")

@@ -78,3 +78,20 @@ def _reason(e: OSError) -> str:
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return "permission denied; choose a writable folder"
     return e.strerror or str(e)
+
+
+def user_cache_dir(*parts: str) -> Path:
+    """unifork-rt's per-user cache folder (like platformdirs' user_cache_dir, without the dependency):
+    $UNIFORK_RT_CACHE, else $XDG_CACHE_HOME/unifork-rt, else ~/.cache/unifork-rt on Linux,
+    ~/Library/Caches/unifork-rt on macOS, %LOCALAPPDATA%\\unifork-rt\\Cache on Windows."""
+    import sys
+
+    if os.environ.get("UNIFORK_RT_CACHE"):
+        root = Path(os.environ["UNIFORK_RT_CACHE"])
+    elif sys.platform == "win32":
+        root = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "unifork-rt" / "Cache"
+    elif sys.platform == "darwin":
+        root = Path.home() / "Library" / "Caches" / "unifork-rt"
+    else:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "unifork-rt"
+    return root.joinpath(*parts)

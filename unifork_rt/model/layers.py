@@ -71,6 +71,19 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
 
 
+# The fill for masked scores: the most negative float16 number. finfo(float32).min would become
+# -inf when a float32 graph runs in half precision (TensorRT --fp16), and a query row with every
+# key masked (the left padding of the unguided rows) would then softmax to NaN, which reaches the
+# KV written at padding slots and, as 0 x NaN, every later step. Finite, it gives those rows a
+# harmless uniform average; elsewhere exp(-65504 - max) underflows to exactly 0 as before.
+MASK_FILL = -65504.0
+
+
+def mask_fill(dtype: torch.dtype) -> float:
+    """MASK_FILL, or the dtype's own minimum where that is larger (finite in every float dtype)."""
+    return max(MASK_FILL, torch.finfo(dtype).min)
+
+
 def grouped_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Softmax attention with grouped K/V heads, without expanding K/V in memory.
 
@@ -82,7 +95,7 @@ def grouped_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: t
     q = q.reshape(B, Hkv, G * T, Dh)  # query head h uses K/V head h // G
     scores = torch.matmul(q, k.transpose(-1, -2)) * (Dh ** -0.5)  # (B, Hkv, G*T, S')
     scores = scores.reshape(B, Hkv, G, T, -1)
-    scores = scores.masked_fill(~mask[:, :, None], torch.finfo(scores.dtype).min)  # mask (B, 1, 1, T, S')
+    scores = scores.masked_fill(~mask[:, :, None], mask_fill(scores.dtype))  # mask (B, 1, 1, T, S')
     probs = torch.softmax(scores.float(), dim=-1).to(v.dtype).reshape(B, Hkv, G * T, -1)
     out = torch.matmul(probs, v)  # (B, Hkv, G*T, Dh)
     return out.reshape(B, Hq, T, Dh)

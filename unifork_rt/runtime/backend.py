@@ -65,6 +65,13 @@ class Backend(ABC):
         """What actually executes the graphs (ONNX Runtime falls back to CPU silently: say so)."""
         return [self.name]
 
+    @property
+    def max_batch(self) -> int | None:
+        """The most rows one run may carry (engines are built for a batch range), or None for no
+        limit. The pipeline splits larger work (many captions, the 2n rows of a guided draw) into
+        chunks of this size."""
+        return None
+
     def new_cache(self, graph: str, batch: int):
         spec = self.bundle.graphs[graph].kv
         if spec is None:

@@ -2,29 +2,67 @@
 
 ONNX Runtime silently falls back to the CPU when a GPU provider cannot load; this backend
 checks what each session actually got and refuses a silent fallback unless asked for it.
+
+On the GPU providers the KV buffers stay on the device for a whole call (IOBinding):
+
+    new_cache ─► two device OrtValues A, B (zeroed once)
+    step:  feeds (host) ─┐
+           kv = A ───────┴► graph ─► kv_new (device) ─► kv_write: Concat(A[..:pos], kv_new, A[pos+T:..]) ─► B
+                                   ─► other outputs (host: what sampling needs)
+           then A, B swap roles
+
+ONNX Runtime cannot write into an input in place, so the update runs as a small graph
+(`kv_write`, built at load with onnx.helper) on the CUDA provider into the other buffer: a
+device-to-device copy of the buffer per step, instead of uploading the whole buffer from the
+host and copying kv_new back, as plain session.run does. ort-cpu keeps the host buffers
+(there is no device to save copies to); `iobinding=True` runs the device path on the CPU, which
+is how the binding logic is tested without a GPU.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 
 import numpy as np
 
 from ..errors import InputError, MissingDependencyError
 from .backend import Backend
-from .bundle import Bundle
+from .bundle import Bundle, KVSpec
 
 _PROVIDERS = {
     "ort-cpu": ["CPUExecutionProvider"],
     "ort-cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
     "ort-tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
 }
+DEFAULT_TRT_MAX_BATCH = 8  # ort-tensorrt profiles: B in 1..8 (a guided draw of n images needs 2n rows)
+
+
+class DeviceKVCache:
+    """A fused KV buffer as two OrtValues on the session's device, used in turns (see module doc)."""
+
+    def __init__(self, ort, spec: KVSpec, batch: int, dtype: str, device_type: str, device_id: int):
+        self.spec, self.batch, self.device_type = spec, batch, device_type
+        # zeros, not garbage: masked slots still meet the values (0 x NaN is NaN). One array each: on
+        # the CPU an OrtValue wraps the array's memory (kept alive here), on a GPU it is copied once
+        self._arrays = [np.zeros(spec.shape(batch), dtype=dtype) for _ in range(2)]
+        self.values = [ort.OrtValue.ortvalue_from_numpy(a, device_type, device_id) for a in self._arrays]
+        self.current = 0
+
+    @property
+    def value(self):
+        return self.values[self.current]
+
+    def to_host(self) -> np.ndarray:
+        """The whole buffer as numpy (tests, debugging)."""
+        return self.value.numpy()
 
 
 class OrtBackend(Backend):
     def __init__(self, bundle: Bundle, variant: str = "ort-cpu", threads: int | None = None,
                  allow_fallback: bool = False, cache_dir: str | None = None, spin: bool = False,
-                 preload: bool | None = None):
+                 preload: bool | None = None, iobinding: bool | None = None, device: int = 0,
+                 max_batch: int | None = None):
         super().__init__(bundle)
         self.name = variant
         self.threads = threads
@@ -33,19 +71,41 @@ class OrtBackend(Backend):
         # a provider that cannot start is reported at load and `providers` names what runs
         self.preload = variant != "ort-cpu" if preload is None else preload
         self.allow_fallback = allow_fallback
-        self.cache_dir = cache_dir or str(bundle.root / "ort_cache")
+        self.device = device
+        # the TensorRT provider's engines are built for B in 1..max_batch; others take any batch
+        # unless a limit is asked for (the pipeline chunks to it)
+        self._max_batch = max_batch if max_batch is not None else (
+            DEFAULT_TRT_MAX_BATCH if variant == "ort-tensorrt" else None)
+        if self._max_batch is not None and self._max_batch < 1:
+            raise InputError(f"max_batch {self._max_batch} must be >= 1")
+        self.iobinding = variant != "ort-cpu" if iobinding is None else iobinding
+        self.device_type = "cuda" if variant in ("ort-cuda", "ort-tensorrt") else "cpu"
+        # the TensorRT provider's engine cache: a per-user folder keyed by the bundle, never the
+        # (possibly read-only, shared) installed package or bundle
+        self.cache_dir = cache_dir or str(_default_cache_dir(bundle))
         self.sessions = {}
         self._outputs: dict[str, list[str]] = {}  # output names per graph, read once (not every step)
 
-    def _provider_list(self) -> list:
+    @property
+    def max_batch(self) -> int | None:
+        return self._max_batch
+
+    def _provider_list(self, graph: str | None = None) -> list:
         if self.name == "ort-cpu":
             return _PROVIDERS["ort-cpu"]
         try:  # the TensorRT/CUDA provider options live with the engines package
             from ..engines.ort_providers import provider_list
-
-            return provider_list(self.name, self.cache_dir, fp16=self.bundle.precision == "fp16")
+            from ..engines.profiles import graph_profiles
         except ImportError:
             return _PROVIDERS[self.name]
+        profile = None
+        if self.name == "ort-tensorrt" and graph is not None:
+            # the graph's own prefill profile (T from 1, so decode steps fit too): without one the
+            # provider sizes its engine to the first shapes it sees and rebuilds at the first larger one
+            profile = graph_profiles(self.bundle.graphs[graph], max_batch=self._max_batch, max_seq=self.bundle.max_seq,
+                                     cells=self.bundle.config.image.num_cells)[0]
+        return provider_list(self.name, self.cache_dir, fp16=self.bundle.precision == "fp16", device=self.device,
+                             profile=profile)
 
     def load(self) -> "OrtBackend":
         try:
@@ -54,8 +114,7 @@ class OrtBackend(Backend):
             raise MissingDependencyError("the ONNX Runtime backend needs onnxruntime: pip install 'unifork-rt[cpu]' "
                                          "(or 'unifork-rt[gpu]' for onnxruntime-gpu)") from None
         available = ort.get_available_providers()
-        wanted = self._provider_list()
-        first = wanted[0] if isinstance(wanted[0], str) else wanted[0][0]
+        first = _PROVIDERS[self.name][0] if self.name in _PROVIDERS else self.name
         if first not in available and not self.allow_fallback:
             raise InputError(f"backend {self.name} needs ONNX Runtime's {first}, but this onnxruntime offers only "
                              f"{', '.join(available)}: install onnxruntime-gpu (pip install 'unifork-rt[gpu]') "
@@ -71,12 +130,23 @@ class OrtBackend(Backend):
         # 112 ms chained against 64 ms for its two graphs alone; with spinning off, 68 ms
         # (docs/BENCHMARKS.md). spin=True restores ORT's default.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spin else "0")
-        self._ort, self._opts, self._wanted, self._first = ort, opts, wanted, first
+        self._ort, self._opts, self._first = ort, opts, first
         self._lock = threading.Lock()
+        self._kv_write = None
+        if self.iobinding and any(spec.kv is not None for spec in self.bundle.graphs.values()):
+            self._kv_write = self._kv_write_session()
         if self.preload:
             for name in self.bundle.graphs:
                 self.session(name)
         return self
+
+    def _kv_write_session(self):
+        from ..engines.ort_providers import cuda_options
+
+        model = kv_write_model(self.bundle.float_dtype)
+        providers = ["CPUExecutionProvider"] if self.device_type == "cpu" else [
+            ("CUDAExecutionProvider", cuda_options(self.device)), "CPUExecutionProvider"]
+        return self._ort.InferenceSession(model, sess_options=self._opts, providers=providers)
 
     def session(self, name: str):
         """The graph's session, created on first use: a caption never loads the drawing graphs
@@ -87,7 +157,8 @@ class OrtBackend(Backend):
         with self._lock:
             if name not in self.sessions:
                 spec = self.bundle.graphs[name]
-                sess = self._ort.InferenceSession(str(spec.path), sess_options=self._opts, providers=self._wanted)
+                sess = self._ort.InferenceSession(str(spec.path), sess_options=self._opts,
+                                                  providers=self._provider_list(name))
                 got = sess.get_providers()
                 if got[0] != self._first and not self.allow_fallback:
                     raise InputError(f"ONNX Runtime could not start {self._first} for graph {name} (it got {got}): "
@@ -101,9 +172,21 @@ class OrtBackend(Backend):
         got = {p for s in self.sessions.values() for p in s.get_providers()[:1]}
         return sorted(got) or [self.name]
 
+    def new_cache(self, graph: str, batch: int):
+        if not self.iobinding:
+            return super().new_cache(graph, batch)
+        spec = self.bundle.graphs[graph].kv
+        if spec is None:
+            raise ValueError(f"graph {graph} has no KV cache")
+        return DeviceKVCache(self._ort, spec, batch, self.bundle.float_dtype, self.device_type, self.device)
+
     def _run(self, graph: str, feeds: dict[str, np.ndarray], cache) -> dict[str, np.ndarray]:
         sess = self.session(graph)
+        if self.iobinding and isinstance(cache, DeviceKVCache):
+            return self._run_bound(sess, graph, feeds, cache)
         if cache is not None:
+            if self.iobinding or not hasattr(cache, "buf"):
+                raise TypeError(f"{graph}: this cache belongs to another backend (use backend.new_cache)")
             feeds = {**feeds, "kv": cache.buf}
         names = self._outputs[graph]
         out = dict(zip(names, sess.run(names, feeds)))
@@ -111,8 +194,73 @@ class OrtBackend(Backend):
             cache.write(int(feeds["pos"]), out.pop("kv_new"))
         return out
 
+    def _run_bound(self, sess, graph: str, feeds: dict[str, np.ndarray], cache: DeviceKVCache) -> dict:
+        """One step with the KV buffer on the device: kv in, kv_new out and into the other buffer there."""
+        io = sess.io_binding()
+        for n, v in feeds.items():  # (np.ascontiguousarray would make the scalar pos 1-D)
+            io.bind_cpu_input(n, v if v.flags.c_contiguous else np.ascontiguousarray(v))
+        io.bind_ortvalue_input("kv", cache.value)
+        names = self._outputs[graph]
+        for n in names:  # kv_new stays on the device; what sampling needs comes to the host
+            if n == "kv_new":
+                io.bind_output(n, cache.device_type, self.device if cache.device_type != "cpu" else 0)
+            else:
+                io.bind_output(n, "cpu")
+        sess.run_with_iobinding(io)
+        values = dict(zip(names, io.get_outputs()))
+        w = self._kv_write.io_binding()
+        w.bind_ortvalue_input("kv", cache.value)
+        w.bind_ortvalue_input("new", values.pop("kv_new"))
+        w.bind_cpu_input("pos", np.asarray(feeds["pos"], dtype=np.int64).reshape(()))
+        w.bind_ortvalue_output("out", cache.values[1 - cache.current])
+        self._kv_write.run_with_iobinding(w)
+        cache.current = 1 - cache.current
+        return {n: v.numpy() for n, v in values.items()}
+
     def close(self) -> None:
         self.sessions.clear()
         self._outputs.clear()
+        self._kv_write = None
         super().close()
 
+
+def _default_cache_dir(bundle: Bundle):
+    from ..io import user_cache_dir
+
+    key = hashlib.sha256(repr(sorted((n, s.sha256) for n, s in bundle.graphs.items())).encode()).hexdigest()[:16]
+    return user_cache_dir("ort-tensorrt", key)
+
+
+def kv_write_model(dtype: str) -> bytes:
+    """The serialized ONNX graph out = kv with kv_new written at [pos, pos + T) along the
+    sequence axis: Concat(kv[..., :pos, :], new, kv[..., pos + T:, :]). Every dimension is
+    symbolic, so one session serves every attention graph and batch."""
+    try:
+        from onnx import TensorProto, helper
+    except ImportError:
+        raise MissingDependencyError("the ONNX Runtime GPU backends need the 'onnx' package for their on-device KV "
+                                     "update: pip install 'unifork-rt[gpu]'") from None
+    elem = {"float32": TensorProto.FLOAT, "float16": TensorProto.FLOAT16}[str(np.dtype(dtype))]
+    buf = ["layers", 2, "batch", "kv_heads", "max_seq", "head_dim"]
+    new = ["layers", 2, "batch", "kv_heads", "seq", "head_dim"]
+    i64 = TensorProto.INT64
+
+    def const(name, values):
+        return helper.make_node("Constant", [], [name], value=helper.make_tensor(name, i64, [len(values)], values))
+
+    nodes = [
+        const("axis", [4]), const("zero", [0]), const("last", [np.iinfo(np.int64).max]),
+        helper.make_node("Unsqueeze", ["pos", "zero"], ["start"]),  # () -> (1,): axes [0]
+        helper.make_node("Shape", ["new"], ["t"], start=4, end=5),
+        helper.make_node("Add", ["start", "t"], ["stop"]),
+        helper.make_node("Slice", ["kv", "zero", "start", "axis"], ["head"]),
+        helper.make_node("Slice", ["kv", "stop", "last", "axis"], ["tail"]),
+        helper.make_node("Concat", ["head", "new", "tail"], ["out"], axis=4),
+    ]
+    graph = helper.make_graph(nodes, "kv_write",
+                              [helper.make_tensor_value_info("kv", elem, buf),
+                               helper.make_tensor_value_info("new", elem, new),
+                               helper.make_tensor_value_info("pos", i64, [])],
+                              [helper.make_tensor_value_info("out", elem, buf)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
+    return model.SerializeToString()

@@ -6,6 +6,10 @@
               per cell: D x rq_head steps (CFG mix, sample, copy to both rows) ─► connector ─► trunk ─► gen ...
               codes ─► vision_decoder ─► pixels
 
+Batches: a backend with a largest batch (TensorRT engines are built for 1..max_batch rows) gets
+every graph call split into chunks of at most that many rows, each chunk with its own KV buffers;
+the logits are joined before sampling, so results do not depend on the chunking.
+
 Thread safety: the backend's sessions are shared; every call allocates its own KV buffers
 (once per call, reused across all its steps), so concurrent calls from several threads do
 not interfere.
@@ -96,6 +100,33 @@ class UniForkRuntime:
             raise InputError(f"{what} has tokens outside the model's vocabulary: the tokenizer does not match")
         return ids
 
+    def _chunks(self, rows: int) -> list[slice]:
+        """Row ranges of at most the backend's largest batch (one range when it has no limit)."""
+        size = self.backend.max_batch or rows
+        return [slice(i, min(i + size, rows)) for i in range(0, rows, size)]
+
+    def _run_rows(self, graph: str, feeds: dict[str, np.ndarray], chunks: list[slice], caches=None) -> dict:
+        """Run a graph chunk by chunk (every feed but the scalar pos has rows first); outputs joined.
+        caches: one per chunk."""
+        outs = []
+        for i, rows in enumerate(chunks):
+            part = feeds if len(chunks) == 1 else {
+                k: v if v.ndim == 0 else np.ascontiguousarray(v[rows]) for k, v in feeds.items()}
+            outs.append(self.backend.run(graph, part, None if caches is None else caches[i]))
+        return outs[0] if len(outs) == 1 else {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+
+    def _new_caches(self, graphs: tuple[str, ...], chunks: list[slice]) -> list:
+        """One KV buffer per graph and chunk, allocated once per call."""
+        return [tuple(self.backend.new_cache(g, r.stop - r.start) for g in graphs) for r in chunks]
+
+    def _step_rows(self, x: np.ndarray, caches: list, pos: int, start: np.ndarray, branch: str,
+                   chunks: list[slice]) -> np.ndarray:
+        """_step chunk by chunk (caches: a (trunk, branch) pair per chunk); outputs joined."""
+        if len(chunks) == 1:
+            return self._step(x, caches[0], pos, start, branch)
+        return np.concatenate([self._step(np.ascontiguousarray(x[r]), c, pos, start[r], branch)
+                               for r, c in zip(chunks, caches)])
+
     def _step(self, graph_inputs: np.ndarray, caches, pos: int, start: np.ndarray, branch: str) -> np.ndarray:
         """Trunk then one branch over new inputs (B, T, H) at `pos`; returns the branch output."""
         p = np.array(pos, dtype=np.int64)
@@ -108,7 +139,7 @@ class UniForkRuntime:
         """Paths, Pillow images or (3, P, P) float arrays in [-1, 1] -> codes (B, N, D)."""
         P = self.cfg.image.image_size
         pixels = np.stack([self._pixels(im, P) for im in images]).astype(self.bundle.float_dtype)
-        return self.backend.run("vision_encoder", {"pixels": pixels})["codes"]
+        return self._run_rows("vision_encoder", {"pixels": pixels}, self._chunks(len(pixels)))["codes"]
 
     @staticmethod
     def _pixels(im, P: int) -> np.ndarray:
@@ -142,13 +173,14 @@ class UniForkRuntime:
                              f"{prefill + 1} positions but max_seq is {S}: shorten it or re-export with "
                              f"--max-seq {prefill + 64}")
         max_new_tokens = min(max_new_tokens, S - prefill + 1)
-        emb = self.backend.run("connector", {"codes": codes})["embeds"]  # (B, N, H)
+        chunks = self._chunks(B)
+        emb = self._run_rows("connector", {"codes": codes}, chunks)["embeds"]  # (B, N, H)
         text = np.broadcast_to(self.embed[ids], (B, len(ids), self.embed.shape[1]))
         x = np.concatenate([np.broadcast_to(self.boi, (B, 1, emb.shape[2])), emb,
                             np.broadcast_to(self.eoi, (B, 1, emb.shape[2])), text], axis=1)
-        caches = (self.backend.new_cache("trunk", B), self.backend.new_cache("und_branch", B))
+        caches = self._new_caches(("trunk", "und_branch"), chunks)
         start = np.zeros(B, dtype=np.int64)
-        logits = self._step(np.ascontiguousarray(x), caches, 0, start, "und_branch")
+        logits = self._step_rows(np.ascontiguousarray(x), caches, 0, start, "und_branch", chunks)
         eos = self.cfg.eos_token_id
         done = np.zeros(B, dtype=bool)
         pos = prefill
@@ -158,7 +190,7 @@ class UniForkRuntime:
             yield tok
             if done.all() or step == max_new_tokens - 1:
                 return
-            logits = self._step(self.embed[tok][:, None], caches, pos, start, "und_branch")
+            logits = self._step_rows(self.embed[tok][:, None], caches, pos, start, "und_branch", chunks)
             pos += 1
 
     def caption_ids(self, images: Sequence, **kw) -> list[list[int]]:
@@ -198,15 +230,16 @@ class UniForkRuntime:
         if guided:
             x[n:, :P] = self.embed[self.cfg.pad_token_id]
             start[n:] = P
-        caches = (self.backend.new_cache("trunk", B), self.backend.new_cache("gen_branch", B))
-        head_cache = self.backend.new_cache("rq_head", B)
-        hidden = self._step(x, caches, 0, start, "gen_branch")[:, -1]  # (B, H)
+        chunks = self._chunks(B)  # the backend's largest batch: cond and uncond rows may sit in different chunks
+        caches = self._new_caches(("trunk", "gen_branch"), chunks)
+        head_caches = [c for c, in self._new_caches(("rq_head",), chunks)]
+        hidden = self._step_rows(x, caches, 0, start, "gen_branch", chunks)[:, -1]  # (B, H)
         codes = np.zeros((B, N, D), dtype=np.int64)
         for cell in range(N):
             cell_codes = np.zeros((B, D), dtype=np.int64)
             for d in range(D):
-                logits = self.backend.run("rq_head", {"hidden": hidden, "codes": cell_codes,
-                                                      "pos": np.array(d, dtype=np.int64)}, head_cache)["logits"]
+                logits = self._run_rows("rq_head", {"hidden": hidden, "codes": cell_codes,
+                                                    "pos": np.array(d, dtype=np.int64)}, chunks, head_caches)["logits"]
                 mixed = cfg_mix(logits, s.cfg_scale) if guided else logits
                 tok = sample(mixed, sampling, rng)
                 cell_codes[:, d] = np.concatenate([tok, tok]) if guided else tok
@@ -214,8 +247,8 @@ class UniForkRuntime:
             if progress:
                 progress(cell + 1, N)
             if cell + 1 < N:
-                emb = self.backend.run("connector", {"codes": cell_codes[:, None]})["embeds"]  # (B, 1, H)
-                hidden = self._step(emb, caches, P + 1 + cell, start, "gen_branch")[:, -1]
+                emb = self._run_rows("connector", {"codes": cell_codes[:, None]}, chunks)["embeds"]  # (B, 1, H)
+                hidden = self._step_rows(emb, caches, P + 1 + cell, start, "gen_branch", chunks)[:, -1]
         return codes[:n]
 
     def draw_prompt_ids(self, prompt: str) -> list[int]:
@@ -230,7 +263,7 @@ class UniForkRuntime:
         return ids
 
     def decode(self, codes: np.ndarray) -> list[np.ndarray]:
-        pixels = self.backend.run("vision_decoder", {"codes": codes})["pixels"]
+        pixels = self._run_rows("vision_decoder", {"codes": codes}, self._chunks(len(codes)))["pixels"]
         return [uint8_from_pixels(p) for p in pixels]
 
     def draw(self, prompts: Sequence[str], n: int = 1, seed: int = 0, progress: bool = False,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, UniforkError
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,23 @@ class Sampling:
             raise InputError(f"top-p {self.top_p} must be in (0, 1] (1 = off)")
 
 
+class NumericsError(UniforkError):
+    """The model produced NaN or infinite logits: a numerical fault of the backend or precision."""
+
+
+def check_finite(logits: np.ndarray) -> None:
+    """Refuse NaN/inf logits: argmax and the sampler would silently return token 0 for them."""
+    if not np.isfinite(logits).all():
+        bad = sorted({int(r) for r in np.argwhere(~np.isfinite(logits))[:, 0]})
+        raise NumericsError(f"the model produced non-finite logits (NaN or inf) in row(s) {bad[:8]}: a numerical "
+                            "fault of the backend or precision (e.g. a float32 bundle built with --fp16, or a "
+                            "bundle exported before the finite attention-mask fill); rebuild the engines without "
+                            "--fp16, re-export the bundle, or use --backend ort-cpu")
+
+
 def sample(logits: np.ndarray, s: Sampling, rng: np.random.Generator) -> np.ndarray:
-    """logits (B, V) -> token ids (B,) int64."""
+    """logits (B, V) -> token ids (B,) int64. Non-finite logits raise NumericsError."""
+    check_finite(logits)
     if s.temperature == 0:
         return np.argmax(logits, axis=-1).astype(np.int64)
     x = logits.astype(np.float64) / s.temperature
