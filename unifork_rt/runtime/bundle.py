@@ -380,7 +380,10 @@ def _kind(kind) -> str:
 
 
 def _show(value) -> str:
-    text = json.dumps(value) if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        text = type(value).__name__
     return text if len(text) <= 40 else text[:40] + "…"
 
 

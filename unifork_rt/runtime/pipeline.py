@@ -278,7 +278,9 @@ class UniForkRuntime:
 
     def draw_prompt_ids(self, prompt: str) -> list[int]:
         """Token ids of a drawing prompt, checked: not empty, drawable, and it fits max_seq with the image."""
-        if not isinstance(prompt, str) or not prompt.strip():
+        if not isinstance(prompt, str):
+            raise InputError(f"a prompt must be a string, not {type(prompt).__name__}")
+        if not prompt.strip():
             raise InputError("the prompt is empty: say what to draw, e.g. \"a red circle\"")
         ids = self.encode_text(prompt)
         # letters, digits or symbols: a prompt of invisible or format characters (a zero-width
