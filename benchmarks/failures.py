@@ -107,7 +107,7 @@ def failure_doc(bundle: Path) -> str:
             out.append(f"| {c.name.replace('|', '/')} | {r.code} | `{msg[:220]}` | {'yes' if not problem else 'NO'} |")
     summary = (f"The hostile battery: {len(cases)} cases, {len(cases) - len(failed)} as expected"
                + (f"; not as expected: {'; '.join(failed)}" if failed else "") + ".")
-    return "\n".join([HEADER, "", summary, "", *out])
+    return "\n".join([HEADER, summary, "", "## Images and backends (the CLI)", "", *out])
 
 
 HEADER = """# What the user sees when things go wrong
@@ -123,8 +123,6 @@ is an interrupt with nothing of the command's output committed. In the battery's
 cases call the Python API (exit 0 = worked, 2 = `UniforkError`); `…` is the scratch folder and
 BUNDLE the bundle under attack. The same cases run in CI on the micro test bundle
 (`tests/test_hostile.py`), with property-based tests beside them.
-
-## Images and backends (the CLI)
 """
 
 

@@ -54,7 +54,7 @@ class Env:
     """A bundle to attack and a scratch folder; every case works in its own sub-folder."""
 
     def __init__(self, bundle: Path, tmp: Path):
-        self.bundle, self.tmp = Path(bundle), Path(tmp)
+        self.bundle, self.tmp = Path(bundle).resolve(), Path(tmp).resolve()
         self._rt = None
         self._n = 0
         self.image = self.tmp / "white.png"
@@ -148,6 +148,19 @@ def proc(env: Env, args: list[str], cwd: Path, **popen) -> subprocess.Popen:
                             stderr=subprocess.PIPE, **popen)
 
 
+def started(p: subprocess.Popen, timeout: float = 120) -> None:
+    """Wait until the child runs our code (numpy is mapped: cli is importing), not the interpreter's
+    own start-up, whose KeyboardInterrupt no program can catch."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and p.poll() is None:
+        try:
+            if "numpy" in Path(f"/proc/{p.pid}/maps").read_text():
+                return
+        except OSError:
+            return
+        time.sleep(0.005)
+
+
 def finished(env: Env, p: subprocess.Popen, timeout: float = 120) -> Result:
     _, err = p.communicate(timeout=timeout)
     lines = [ln for ln in err.decode(errors="replace").splitlines() if ln.strip()]
@@ -183,10 +196,10 @@ def files_case(name: str, change, says: str, code: int = 2) -> Case:
     return Case("bundle", name, run, code, says)
 
 
-def _set(path: str, value):
-    """A change that sets m[a][b]... = value (path 'a.b.c'; '[i]' indexes lists)."""
+def _set(path: str | tuple, value):
+    """A change that sets m[a][b]... = value (path 'a.b.c' or a tuple of keys; ints index lists)."""
     def change(m):
-        keys = path.split(".")
+        keys = path.split(".") if isinstance(path, str) else list(path)
         obj = m
         for k in keys[:-1]:
             obj = obj[int(k)] if isinstance(obj, list) else obj[k]
@@ -198,9 +211,9 @@ def _set(path: str, value):
     return change
 
 
-def _del(path: str):
+def _del(path: str | tuple):
     def change(m):
-        keys = path.split(".")
+        keys = path.split(".") if isinstance(path, str) else list(path)
         obj = m
         for k in keys[:-1]:
             obj = obj[k]
@@ -376,7 +389,7 @@ def bundle_cases() -> list[Case]:
         m("max_seq 10^9", _set("max_seq", 10**9), "must be in [1, 1048576]"),
         m("max_seq 1.5", _set("max_seq", 1.5), "max_seq must be an integer"),
         m("max_seq too small for the image", _set("max_seq", 4), "cannot hold an image"),
-        m("max_seq changed, KV layouts not", _set("max_seq", 1000), "inputs.kv.shape is [2, 2"),
+        m("max_seq changed, KV layouts not", _set("max_seq", 1000), "graphs.trunk.inputs.kv.shape is ["),
         m("unknown precision fp8", _set("precision", "fp8"), "is not one of fp32"),
         m("precision 32 (a number)", _set("precision", 32), "precision must be a string"),
         m("config is a list", _set("config", []), "config must be an object"),
@@ -388,10 +401,10 @@ def bundle_cases() -> list[Case]:
         m("config differs from config.json", _set("config.text.rope_theta", 77.0), "manifest mismatch"),
         m("config_sha256 not hex", _set("config_sha256", "zz"), "64 lowercase hex digits"),
         m("files is a list", _set("files", []), "files must be an object"),
-        m("files without tokenizer.json", _del("files.tokenizer.json"), "files.tokenizer.json is missing"),
-        m("files names ../config.json", _set("files.../config.json", "0" * 64), "a plain name in the bundle"),
-        m("files names /etc/passwd", _set("files./etc/passwd", "0" * 64), "a plain name in the bundle"),
-        m("files sha256 is a number", _set("files.config.json", 5), "must be a string"),
+        m("files without tokenizer.json", _del(("files", "tokenizer.json")), "files.tokenizer.json is missing"),
+        m("files names ../config.json", _set(("files", "../config.json"), "0" * 64), "a plain name in the bundle"),
+        m("files names /etc/passwd", _set(("files", "/etc/passwd"), "0" * 64), "a plain name in the bundle"),
+        m("files sha256 is a number", _set(("files", "config.json"), 5), "must be a string"),
         m("graphs is a list", _set("graphs", []), "graphs must be an object"),
         m("graphs without trunk", _del("graphs.trunk"), "graphs.trunk is missing"),
         m("graphs with an unknown graph", _set("graphs.evil", {}), "unknown graph(s) evil"),
@@ -450,7 +463,7 @@ def bundle_cases() -> list[Case]:
           "trunk.onnx does not match the sha256"),
         f("trunk.onnx is a directory", _directory("trunk.onnx"), "is not a regular file"),
         f("trunk.onnx is a FIFO", _fifo("trunk.onnx"), "is not a regular file"),
-        f("tokenizer.json of 300 MB (sparse)", _sparse("tokenizer.json", 300 << 20), "above the 256.0 MiB"),
+        f("tokenizer.json of 300 MB (sparse)", _sparse("tokenizer.json", 300 << 20), "above the 0.25 GiB"),
         f("embeddings of 5 GB (sparse)", _sparse("embeddings.safetensors", 5 << 30), "above the"),
         f("trunk.onnx of 3 GB (sparse)", _sparse("trunk.onnx", 3 << 30), "above the 2.00 GiB"),
         f("altered graph", _alter("trunk.onnx"), "trunk.onnx does not match the sha256"),
@@ -531,7 +544,7 @@ def options_cases() -> list[Case]:
                              env.dir() / "x.png"), 0, "x_0.png"),
         Case(O, "--seed abc", _draw_with("--seed", "abc"), 2, "is not a valid integer"),
         Case(O, "caption --seed -1", _caption_with("--seed", "-1"), 2, "seed -1 must be in"),
-        Case(O, "--n 10000", _draw_with("--n", "10000"), 2, "needs about"),
+        Case(O, "--n 100000", _draw_with("--n", "100000"), 2, "needs about"),
         Case(O, "--n 2^63-1", _draw_with("--n", big), 2, "must be in [1, 4611686018427387904]"),
         Case(O, "--n 2^62", _draw_with("--n", str(2**62)), 2, "needs about"),
         Case(O, "--n -5", _draw_with("--n", "-5"), 2, "must be >= 1"),
@@ -682,6 +695,7 @@ def _sigint_after(delay: float):
         d = env.dir()
         p = proc(env, ["draw", "a red circle", "two squares", "--model", env.bundle, "-o", "x.png", "--quiet"], d,
                  stdout=subprocess.PIPE)
+        started(p)
         time.sleep(delay)
         p.send_signal(signal.SIGINT)
         r = finished(env, p)
@@ -690,17 +704,18 @@ def _sigint_after(delay: float):
 
 
 def _sigint_many(env: Env) -> Result:
-    """SIGINT at 10 moments from interpreter start to exit: every run must be all-or-nothing."""
+    """SIGINT at 10 moments from start-up to exit: every run must be all or nothing."""
     outcomes = set()
     runs = []
     for i in range(10):
         d = env.dir()
         p = proc(env, ["draw", "a red circle", "two squares", "--model", env.bundle, "-o", "x.png", "--quiet"], d,
                  stdout=subprocess.PIPE)
-        runs.append((0.25 + 0.25 * i, d, p))
-    start = time.monotonic()
+        runs.append((0.3 * i, d, p))
     for delay, d, p in runs:
-        time.sleep(max(0.0, start + delay - time.monotonic()))
+        started(p)
+        t0 = time.monotonic()
+        time.sleep(max(0.0, t0 + delay - time.monotonic()))
         p.send_signal(signal.SIGINT)
     for delay, d, p in runs:
         r = finished(env, p)
@@ -779,8 +794,8 @@ def output_cases() -> list[Case]:
         Case(O, "draw with stdout closed: refused before drawing", _draw_closed_stdout, 2, "[files: none]"),
         Case(O, "draw with stdout on a full disk: images kept, exit says so", _draw_full_stdout, 2,
              "the 1 image(s) were written) [files: x.png]"),
-        Case(O, "SIGINT during start-up (imports, 0.3 s)", _sigint_after(0.3), 130, "interrupted [files: none]"),
-        Case(O, "SIGINT at 10 moments (0.25 to 2.5 s)", _sigint_many, 0, "every run ended in one of"),
+        Case(O, "SIGINT during start-up (while importing)", _sigint_after(0.0), 130, "interrupted [files: none]"),
+        Case(O, "SIGINT at 10 moments (0 to 2.7 s after start-up)", _sigint_many, 0, "every run ended in one of"),
         Case(O, "KeyboardInterrupt while drawing (in-process)", _interrupt_while_drawing, 130,
              "interrupted [files: none]"),
         Case(O, "SIGINT while the files are renamed into place", _sigint_in_commit, 0,
@@ -1127,7 +1142,7 @@ def _exif_in_memory(env: Env) -> Result:
     Image.fromarray(rgb).save(d / "p.jpg", exif=exif, quality=100)
     with Image.open(d / "p.jpg") as im:
         got = pil_pixels(im, 64)
-        want = pil_pixels(_displayed(im.convert("RGB"), 6), 64)
+        want = pil_pixels(Image.fromarray(np.asarray(_displayed(im.convert("RGB"), 6))), 64)  # no EXIF left
     err = float(np.abs(got - want).max())
     return Result(0 if err < 1e-6 else 1, f"an opened Pillow image with orientation 6: max difference {err:.1g}")
 

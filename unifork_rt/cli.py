@@ -310,14 +310,14 @@ def draw(prompts, model_dir, out, n, cfg_scale, temperature, top_k, top_p, seed,
                                      param_hint="PROMPTS")
     _require_stdout()
     limits.seed(seed)
-    targets = _png_paths(out, prompts, n)
-    _check_targets(targets, overwrite)  # before the draw: a bad name must not cost a whole draw
     with _runtime(model_dir, backend, engines_dir) as rt:
         _say_providers(rt, backend)
         settings = DrawSettings.for_bundle(rt.bundle, cfg_scale=cfg_scale, temperature=temperature, top_k=top_k,
                                            top_p=top_p)
-        for prompt in prompts:  # every prompt is checked before the first is drawn
+        for prompt in prompts:  # every prompt and --n are checked before the first is drawn
             rt.check_n(n, settings, len(rt.draw_prompt_ids(prompt)))
+        targets = _png_paths(out, prompts, n)  # only now: --n is known to fit in memory
+        _check_targets(targets, overwrite)  # before the draw: a bad name must not cost a whole draw
         images = []
         for i, prompt in enumerate(prompts):
             images.extend(rt.draw([prompt], n=n, seed=limits.seed_for(seed, i), progress=not quiet,
