@@ -37,7 +37,10 @@ def real(value, what: str) -> float:
     """A finite real number (int or float, not a bool, not a string)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InputError(f"{what} must be a number, got {_show(value)}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int too large for a float
+        raise InputError(f"{what} {value} must be a finite number") from None
     if not math.isfinite(value):
         raise InputError(f"{what} {value} must be a finite number")
     return value
