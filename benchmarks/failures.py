@@ -1,8 +1,10 @@
-"""The README's failure table, produced by running every case (not written by hand).
+"""docs/FAILURES.md, produced by running every case (not written by hand).
 
     python -m unifork_rt.benchmarks.failures --model BUNDLE > docs/FAILURES.md
 
-Each case runs the real CLI; the table shows the exit code and the first line the user sees.
+The first table runs image and backend cases through the real CLI; the others are the hostile
+battery of benchmarks/hostile.py (the same cases tests/test_hostile.py checks on the micro
+bundle). Each row shows the exit status and the first line the user sees.
 """
 
 from __future__ import annotations
@@ -70,6 +72,60 @@ def _cases(bundle: Path, tmp: Path) -> list[tuple[str, list[str]]]:
     ]
 
 
+GROUPS = {
+    "bundle": "Untrusted bundles: the manifest schema, paths, sizes, hashes",
+    "options": "Options and prompts: values, seeds, memory, text",
+    "output": "The output channel and signals (real processes where it matters)",
+    "files": "Output files: names, overwrites, all or none",
+    "threads": "Threads",
+    "photos": "Photos: EXIF orientation",
+}
+
+
+def failure_doc(bundle: Path) -> str:
+    """The whole document: the CLI image/backend table, then the hostile battery by class."""
+    from . import hostile
+
+    cases = hostile.all_cases()
+    out = [failure_table(bundle)]
+    failed = []
+    with tempfile.TemporaryDirectory() as t:
+        env = hostile.Env(Path(bundle), Path(t))
+        try:
+            results = [(c, hostile.run_case(c, env)) for c in cases]
+        finally:
+            env.close()
+    for group, title in GROUPS.items():
+        rows = [(c, r) for c, r in results if c.group == group]
+        out += ["", f"## {title} ({len(rows)} cases)", "", "| case | exit | what the user sees | as expected |",
+                "|---|---|---|---|"]
+        for c, r in rows:
+            problem = hostile.check(c, r)
+            if problem:
+                failed.append(f"{c.id}: {problem}")
+            msg = r.message.replace("|", "\\|").replace("`", "'")
+            out.append(f"| {c.name.replace('|', '/')} | {r.code} | `{msg[:220]}` | {'yes' if not problem else 'NO'} |")
+    summary = (f"The hostile battery: {len(cases)} cases, {len(cases) - len(failed)} as expected"
+               + (f"; not as expected: {'; '.join(failed)}" if failed else "") + ".")
+    return "\n".join([HEADER, summary, "", "## Images and backends (the CLI)", "", *out])
+
+
+HEADER = """# What the user sees when things go wrong
+
+Produced by running every case against the shipped bundle (nothing here is written by hand):
+
+    python -m unifork_rt.benchmarks.failures --model unifork_rt/assets/shapes > docs/FAILURES.md
+
+Exit 2 is a usage or input error: one line on stderr, no traceback, nothing half-written. Exit
+0 means the input was converted or the request worked (the shipped model only knows
+ShapesWorld, so an all-black CMYK or a flat 16-bit image gets a meaningless caption). Exit 130
+is an interrupt with nothing of the command's output committed. In the battery's tables, API
+cases call the Python API (exit 0 = worked, 2 = `UniforkError`); `…` is the scratch folder and
+BUNDLE the bundle under attack. The same cases run in CI on the micro test bundle
+(`tests/test_hostile.py`), with property-based tests beside them.
+"""
+
+
 def failure_table(bundle: Path) -> str:
     from ..cli import main
 
@@ -91,8 +147,8 @@ def failure_table(bundle: Path) -> str:
 @click.command()
 @click.option("--model", type=click.Path(exists=True, path_type=Path), required=True, help="A bundle to test with.")
 def main(model):
-    """Print the failure table as markdown."""
-    click.echo(failure_table(model))
+    """Print the failure tables (CLI cases and the hostile battery) as markdown."""
+    click.echo(failure_doc(model))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,12 @@ Runtime commands (caption, draw) need no torch; model commands (init, train, exp
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import io
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -15,17 +20,133 @@ import click
 
 from .errors import UniforkError
 
+# ctx.meta keys: set by run() for a whole process (not under CliRunner), and once a command has
+# delivered everything it was asked for (an interrupt after that changes nothing: exit 0)
+PROCESS, DELIVERED, SIGINTS = "unifork.process", "unifork.delivered", "unifork.sigints"
+
+
+class OutputError(UniforkError):
+    """Standard output could not be written (a closed pipe, a full disk, closed)."""
+
 
 class _Group(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except UniforkError as e:
-            click.echo(f"error: {e}", err=True)
+            if ctx.meta.get(SIGINTS) and not ctx.meta.get(DELIVERED):
+                raise KeyboardInterrupt from None  # a library turned the Ctrl-C into an error of its own
+            _quiet_stdout_if(isinstance(e, OutputError))
+            _echo_err(f"error: {e}")
             sys.exit(2)
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+            if ctx.meta.get(PROCESS):
+                _ignore_sigint()  # the process is ending: a second Ctrl-C must not turn this into a traceback
+            if ctx.meta.get(DELIVERED):
+                sys.exit(0)
+            _echo_err("interrupted")
             sys.exit(130)
+
+
+def run(argv: list[str]) -> int:
+    """The `unifork-rt` process: the exit status tells the truth whatever moment SIGINT comes.
+
+    0: everything asked for was delivered; 130: interrupted, no output of it committed;
+    2: a user error (one line); 1: click's own aborts.
+    """
+    sigints: list[int] = []
+
+    def on_sigint(signum, frame):
+        sigints.append(signum)  # remembered: some imports catch the KeyboardInterrupt and fail otherwise
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGINT, on_sigint)
+    ctx = None
+    try:
+        try:
+            ctx = main.make_context("unifork-rt", list(argv))
+            ctx.meta[PROCESS], ctx.meta[SIGINTS] = True, sigints
+            with ctx:
+                main.invoke(ctx)
+            code = 0
+        except click.exceptions.Exit as e:
+            code = e.exit_code
+        except click.ClickException as e:
+            e.show()
+            code = e.exit_code
+        except click.Abort:
+            _echo_err("Aborted!")
+            code = 1
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except Exception:
+            if not sigints:
+                raise
+            raise KeyboardInterrupt from None  # an error raised by the interrupt itself, inside a library
+        _ignore_sigint()
+        return code
+    except KeyboardInterrupt:
+        _ignore_sigint()
+        if ctx is not None and ctx.meta.get(DELIVERED):
+            return 0
+        _echo_err("interrupted")
+        return 130
+
+
+def _ignore_sigint() -> None:
+    with contextlib.suppress(ValueError):  # only the main thread may set handlers
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def _uninterrupted():
+    """Commit outputs with SIGINT held off: the files are then all written, and the exit status says so."""
+    try:
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: no signals arrive here anyway
+        old = None
+    try:
+        yield
+    finally:
+        ctx = click.get_current_context(silent=True)
+        if old is not None and not (ctx is not None and ctx.meta.get(PROCESS)):
+            signal.signal(signal.SIGINT, old)  # under a test runner; a real process is ending anyway
+
+
+def _echo_err(text: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        click.echo(text, err=True)
+
+
+def say(text: str = "", nl: bool = True) -> None:
+    """Print a result on stdout; a closed pipe, a full disk or a closed stdout is one clear error."""
+    if sys.stdout is None:
+        raise OutputError("standard output is closed: nothing could be printed; run without closing stdout "
+                          "(e.g. redirect it to a file)")
+    try:
+        click.echo(text, nl=nl)
+    except OSError as e:
+        why = {errno.EPIPE: "the reader closed the pipe", errno.ENOSPC: "the disk is full"}.get(
+            e.errno, e.strerror or str(e))
+        raise OutputError(f"cannot write to standard output: {why}") from None
+
+
+def _require_stdout() -> None:
+    if sys.stdout is None:
+        raise OutputError("standard output is closed: results could not be printed; run without closing stdout "
+                          "(e.g. redirect it to a file)")
+
+
+def _quiet_stdout_if(failed: bool) -> None:
+    """After a failed write to stdout, point it at /dev/null so the interpreter's final flush
+    does not print a second error (and a traceback) on exit."""
+    if not failed:
+        return
+    with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -126,14 +247,17 @@ def caption(images, model_dir, prompt, max_new_tokens, temperature, top_k, top_p
             as_json):
     """Caption IMAGES, one line per image (streamed token by token for a single image)."""
     from .config import CAPTION_PROMPT
+    from .runtime import limits
 
+    _require_stdout()
+    limits.seed(seed)
     with _runtime(model_dir, backend, engines_dir) as rt:
         _say_providers(rt, backend)
         kw = dict(prompt=CAPTION_PROMPT if prompt is None else prompt, max_new_tokens=max_new_tokens,
                   temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
         for path in images:  # one image at a time: a bad file fails before any output for it
             if as_json:
-                click.echo(json.dumps({"image": str(path), "caption": rt.caption([path], **kw)[0]}))
+                say(json.dumps({"image": str(path), "caption": rt.caption([path], **kw)[0]}))
                 continue
             ids, shown = [], ""
             for tok in rt.caption_stream([path], **kw):
@@ -141,9 +265,10 @@ def caption(images, model_dir, prompt, max_new_tokens, temperature, top_k, top_p
                     break
                 ids.append(int(tok[0]))
                 text = rt.tokenizer.decode(ids, skip_special_tokens=True)
-                click.echo(text[len(shown):].lstrip() if not shown else text[len(shown):], nl=False)
+                say(text[len(shown):].lstrip() if not shown else text[len(shown):], nl=False)
                 shown = text
-            click.echo()
+            say()
+        click.get_current_context().meta[DELIVERED] = True
 
 
 @main.command()
@@ -158,12 +283,21 @@ def caption(images, model_dir, prompt, max_new_tokens, temperature, top_k, top_p
 @click.option("--temperature", type=float, default=None, help="Sampling temperature (0 = greedy).")
 @click.option("--top-k", type=int, default=None, help="Sample from the k likeliest codes (0 = off).")
 @click.option("--top-p", type=float, default=None, help="Nucleus sampling mass (1 = off).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same image.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Same seed, same image (0 to 2^63-1; prompt i uses seed + i).")
+@click.option("--overwrite", is_flag=True, help="Replace existing files among the names draw chooses itself "
+              "(default names, and the _0, _1, ... names derived from -o). A single -o PATH is always replaced.")
 @_backend_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def draw(prompts, model_dir, out, n, cfg_scale, temperature, top_k, top_p, seed, backend, engines_dir, quiet):
-    """Draw an image for each PROMPT; writes PNGs and prints their paths."""
-    from .runtime.images import save_png
+def draw(prompts, model_dir, out, n, cfg_scale, temperature, top_k, top_p, seed, overwrite, backend, engines_dir,
+         quiet):
+    """Draw an image for each PROMPT; writes PNGs and prints their paths.
+
+    All images are written, or none: they are drawn first, then committed together.
+    """
+    from .io import atomic_paths
+    from .runtime import limits
+    from .runtime.images import png_bytes
     from .runtime.pipeline import DrawSettings
 
     if n < 1:
@@ -174,19 +308,32 @@ def draw(prompts, model_dir, out, n, cfg_scale, temperature, top_k, top_p, seed,
         if not p.strip():
             raise click.BadParameter("a prompt is empty: say what to draw, e.g. \"a red circle\"",
                                      param_hint="PROMPTS")
+    _require_stdout()
+    limits.seed(seed)
     with _runtime(model_dir, backend, engines_dir) as rt:
         _say_providers(rt, backend)
         settings = DrawSettings.for_bundle(rt.bundle, cfg_scale=cfg_scale, temperature=temperature, top_k=top_k,
                                            top_p=top_p)
+        for prompt in prompts:  # every prompt and --n are checked before the first is drawn
+            rt.check_n(n, settings, len(rt.draw_prompt_ids(prompt)))
+        targets = _png_paths(out, prompts, n)  # only now: --n is known to fit in memory
+        _check_targets(targets, overwrite)  # before the draw: a bad name must not cost a whole draw
         images = []
         for i, prompt in enumerate(prompts):
-            images.append(rt.draw([prompt], n=n, seed=seed + i, progress=not quiet, **vars_of(settings)))
-        total = len(prompts) * n
-        for i, prompt in enumerate(prompts):
-            for j, img in enumerate(images[i]):
-                path = _png_path(out, prompt, i * n + j, total, n, j)
-                save_png(img, path)
-                click.echo(str(path))
+            images.extend(rt.draw([prompt], n=n, seed=limits.seed_for(seed, i), progress=not quiet,
+                                  **vars_of(settings)))
+        data = [png_bytes(img) for img in images]
+        # from here on, SIGINT waits: the images are all committed and their paths printed, or none written
+        with _uninterrupted():
+            with atomic_paths([p for p, _ in targets], overwrite=[named or overwrite for _, named in targets]) as tmps:
+                for tmp, blob in zip(tmps, data):
+                    tmp.write_bytes(blob)
+            try:
+                for path, _ in targets:
+                    say(str(path))
+            except OutputError as e:
+                raise OutputError(f"{e} (the {len(targets)} image(s) were written)") from None
+            click.get_current_context().meta[DELIVERED] = True
 
 
 def _say_providers(rt, backend: str) -> None:
@@ -203,11 +350,46 @@ def vars_of(settings) -> dict:
     return dataclasses.asdict(settings)
 
 
-def _png_path(out: Path | None, prompt: str, index: int, total: int, n: int, j: int) -> Path:
+def _png_paths(out: Path | None, prompts, n: int) -> list[tuple[Path, bool]]:
+    """(path, named by the user) per image, in order. Only a single -o PATH is named by the user;
+    PATH_0, PATH_1, ... and the default names are chosen by draw."""
+    total = len(prompts) * n
     if out is not None:
-        return out if total == 1 else out.with_name(f"{out.stem}_{index}{out.suffix}")
-    slug = "_".join("".join(c for c in w if c.isalnum()) for w in prompt.lower().split())[:60].strip("_") or "image"
-    return Path(f"{slug}.png" if n == 1 else f"{slug}_{j}.png")
+        return [(out, True)] if total == 1 else [(out.with_name(f"{out.stem}_{k}{out.suffix}"), False)
+                                                 for k in range(total)]
+    names, seen = [], {}
+    for prompt in prompts:
+        slug = "_".join("".join(c for c in w if c.isalnum()) for w in prompt.lower().split())[:60].strip("_")
+        for j in range(n):
+            stem = (slug or "image") + ("" if n == 1 else f"_{j}")
+            seen[stem] = seen.get(stem, 0) + 1  # 'a red circle' and 'A red circle!' share a slug: number repeats
+            names.append((Path(f"{stem}.png" if seen[stem] == 1 else f"{stem}-{seen[stem]}.png"), False))
+    return names
+
+
+def _check_targets(targets: list[tuple[Path, bool]], overwrite: bool) -> None:
+    """Refuse, before any work, names that cannot be written or files that must not be replaced."""
+    for path, named in targets:
+        parent = path.parent if str(path.parent) else Path(".")
+        existing = next((a for a in (parent, *parent.parents) if a.exists()), Path("."))
+        try:
+            limit = os.pathconf(existing, "PC_NAME_MAX")
+        except (OSError, ValueError):
+            limit = 255
+        size = len(os.fsencode(path.name))
+        if size > limit:
+            raise UniforkError(f"cannot write {str(path)[:60]}…: the file name is {size} bytes and this file system "
+                               f"allows {limit}; choose a shorter -o name")
+        if existing != parent and not existing.is_dir() or parent.exists() and not parent.is_dir():
+            raise UniforkError(f"cannot write {path}: {existing} is not a folder")
+        if os.path.lexists(path):
+            if path.is_dir() and not path.is_symlink():
+                raise UniforkError(f"cannot write {path}: it is a folder")
+            if not (path.is_file() or path.is_symlink()):
+                raise UniforkError(f"cannot write {path}: it exists and is not a regular file")
+            if not (named or overwrite):
+                raise UniforkError(f"{path} already exists and draw would replace it: remove it, choose another "
+                                   "-o name, or pass --overwrite")
 
 
 @main.command()
@@ -389,4 +571,4 @@ def _register() -> None:
 _register()
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run(sys.argv[1:]))

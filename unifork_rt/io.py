@@ -1,6 +1,10 @@
-"""Atomic file output: a temporary file in the target folder, then one rename.
+"""Atomic file output: temporary files in the target folder, fsync, then renames.
 
-An interrupted or failed write leaves the previous file intact and no partial file behind.
+An interrupted or failed write leaves the previous files intact and no partial file behind;
+several files are written all or none (`atomic_paths`). Temporary names are short and fixed
+in length (`.unifork-PID-XXXXXXXX.tmp`), so a target name of up to the file system's limit
+still works, and the temporary files of a process that died (SIGKILL) are removed by the
+next write into the same folder.
 """
 
 from __future__ import annotations
@@ -8,58 +12,187 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from .errors import UniforkError
+
+_TMP = re.compile(r"\.unifork-(\d+)-[A-Za-z0-9_]{1,16}\.(tmp|bak)")
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success rename it over `path`.
+    """Yield a temporary path beside `path`; on success fsync it and rename it over `path`.
 
     On any exception the temporary file is removed and `path` is left as it was.
     """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-        os.close(fd)
-        os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600; the result gets what open() would give
-    except OSError as e:
-        raise UniforkError(f"cannot write {path}: {_reason(e)}") from None
-    tmp = Path(tmp)
-    try:
+    with atomic_paths([path]) as (tmp,):
         yield tmp
-        os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def atomic_paths(paths: Sequence[str | Path], overwrite: Sequence[bool] | None = None) -> Iterator[list[Path]]:
+    """Yield one temporary path per target; on success commit them all, or none.
+
+    overwrite[i] False: target i must not exist when it is committed (checked atomically, by a
+    hard link); True (the default): it is replaced. If a commit fails half-way, the targets
+    already committed are put back as they were. A symlink at a target is replaced by the new
+    file, never written through.
+    """
+    paths = [Path(p) for p in paths]
+    overwrite = [True] * len(paths) if overwrite is None else list(overwrite)
+    tmps: list[Path] = []
+    try:
+        for path in paths:
+            tmps.append(_new_tmp(path))
+        yield tmps
+        for tmp in tmps:
+            _fsync(tmp)
+        _commit(tmps, paths, overwrite)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise UniforkError(f"cannot write {path}: {_reason(e)}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        named = {str(getattr(e, "filename", None)), str(getattr(e, "filename2", None))}
+        where = next((p for p in paths if str(p) in named), paths[0] if len(paths) == 1 else None)
+        raise UniforkError(f"cannot write {where if where is not None else ', '.join(map(str, paths))}: "
+                           f"{_reason(e)}") from None
+    finally:
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        tmp.write_bytes(data)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def _mode_for(path: Path) -> int:
-    """The mode a plain open() would give a new file (0666 less the umask), or the mode of
-    the file being replaced."""
+def _new_tmp(path: Path) -> Path:
+    folder = path.parent if str(path.parent) else Path(".")
+    folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".unifork-{os.getpid()}-", suffix=".tmp", dir=folder)
+    os.close(fd)
+    os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600; the result gets what open() would give
+    return Path(tmp)
+
+
+def _commit(tmps: list[Path], paths: list[Path], overwrite: list[bool]) -> None:
+    """Rename every temporary file onto its target; on any failure (or an interrupt), undo."""
+    done: list[tuple[Path, Path | None]] = []  # (target, backup of what it replaced)
+    several = len(paths) > 1  # one rename is atomic by itself: only several need backups to undo
     try:
-        return stat.S_IMODE(path.stat().st_mode)
+        for tmp, path, replace in zip(tmps, paths, overwrite):
+            if not replace:
+                if _link(tmp, path):  # EEXIST if the target appeared meanwhile: never clobbers
+                    done.append((path, None))
+                    continue
+                if os.path.lexists(path):  # a file system without hard links: check, then rename
+                    raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
+            backup = None
+            if several and os.path.lexists(path):
+                backup = Path(tempfile.mktemp(prefix=f".unifork-{os.getpid()}-", suffix=".bak",
+                                              dir=path.parent if str(path.parent) else "."))
+                if not _link(path, backup):
+                    backup = None
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                if backup is not None:
+                    backup.unlink(missing_ok=True)
+                raise
+            done.append((path, backup))
+    except BaseException:
+        for path, backup in reversed(done):  # best effort: the targets as they were
+            with contextlib.suppress(OSError):
+                if backup is not None:
+                    os.replace(backup, path)
+                else:
+                    path.unlink()
+        raise
+    for _, backup in done:
+        if backup is not None:
+            backup.unlink(missing_ok=True)
+    for folder in {p.parent for p in paths}:
+        _fsync_dir(folder)
+
+
+def _link(src: Path, dst: Path) -> bool:
+    """Hard-link src to dst (False where the file system has no hard links); EEXIST raises."""
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError as e:
+        if e.errno in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
+            return False
+        raise
+    return True
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove our temporary files in `folder` whose writing process is gone (killed mid-write).
+
+    Only files named by this module, owned by this user, of a process id that no longer runs.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    uid = os.geteuid() if hasattr(os, "geteuid") else None
+    for entry in entries:
+        m = _TMP.fullmatch(entry.name)
+        if not m or int(m.group(1)) == os.getpid() or _alive(int(m.group(1))):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode) and (uid is None or st.st_uid == uid):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # another user's process (or not ours to judge): leave its files alone
+    return True
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the renames durable; not every file system lets a folder be opened or synced."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder if str(folder) else ".", os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _mode_for(path: Path) -> int:
+    """The mode a plain open() would give a new file (0666 less the umask), or the permission
+    bits of the regular file being replaced. A symlink is replaced, not written through, so it
+    lends no mode; set-id and sticky bits are never carried over."""
+    try:
+        st = os.lstat(path)
+        if stat.S_ISREG(st.st_mode):
+            return stat.S_IMODE(st.st_mode) & 0o777
     except OSError:
         pass
     umask = 0o022
@@ -77,6 +210,12 @@ def _reason(e: OSError) -> str:
         return "the disk is full; free some space or write elsewhere with -o/--out"
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return "permission denied; choose a writable folder"
+    if e.errno == errno.ENAMETOOLONG:
+        return "the file name is too long for this file system; choose a shorter one"
+    if e.errno == errno.EEXIST:
+        return "it already exists and was not named to be replaced"
+    if e.errno == errno.EISDIR:
+        return "it is a folder"
     return e.strerror or str(e)
 
 

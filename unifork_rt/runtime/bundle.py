@@ -1,7 +1,11 @@
 """A graph bundle on disk: manifest.json, the ONNX graphs, config, tokenizer, embeddings.
 
-Loading checks every file's sha256 against the manifest, so a truncated or altered file,
-or a graph folder from another model, is refused with a message that says what to do.
+A bundle is untrusted input. Loading reads manifest.json (size-capped) and checks it against
+one typed, bounded schema before any other file is opened: every name resolves to a regular
+file inside the bundle folder (symlinks included), every size is capped before hashing, and
+every KV layout and graph signature must be the one the config implies. Then each file's
+sha256 is checked, so a truncated or altered file, or a graph folder from another model, is
+refused with one line that names the field or file and says to re-export.
 No code from the bundle is ever executed (no pickle, no custom ops).
 """
 
@@ -9,21 +13,43 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import ModelConfig
-from ..errors import ModelFolderError
+from ..errors import ConfigError, ModelFolderError, UniforkError
+from . import limits
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 GRAPHS = ("vision_encoder", "connector", "trunk", "und_branch", "gen_branch", "rq_head", "vision_decoder")
+PRECISIONS = ("fp32", "fp16", "int4", "int8", "int8-dynamic")
+FILES = ("tokenizer.json", "embeddings.safetensors", "config.json")  # the files the runtime opens
+DTYPES = ("float32", "float16", "int64", "int32", "bool")
+# Size caps, checked before a byte is hashed (a /proc file or a sparse 1 TB file must not hang us).
+MAX_MANIFEST_BYTES = 16 << 20
+MAX_FILE_BYTES = {"config.json": 1 << 20, "tokenizer.json": 256 << 20}
+MAX_GRAPH_BYTES = 2 << 30  # protobuf's own limit: larger graphs keep their weights in a .data file
+MAX_DATA_BYTES = 256 << 30
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_REEXPORT = "re-export the bundle with `unifork-rt export`"
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+def sha256_file(path: Path, chunk: int = 1 << 20, size: int | None = None) -> str:
+    """sha256 of a file; with `size`, read exactly that many bytes and refuse a file that holds
+    more (it grew, or it is not the regular file it claimed to be)."""
     h = hashlib.sha256()
+    left = size
     with open(path, "rb") as f:
-        while block := f.read(chunk):
+        while block := f.read(chunk if left is None else min(chunk, left + 1)):
+            if left is not None:
+                left -= len(block)
+                if left < 0:
+                    raise ModelFolderError(f"{path} changed while it was being read: {_REEXPORT}")
             h.update(block)
     return h.hexdigest()
 
@@ -82,48 +108,313 @@ class Bundle:
         return self.root / name
 
 
-def load_bundle(root: str | Path, verify: bool = True) -> Bundle:
-    """Read and check a bundle. verify=False skips the file hashes (not the structure)."""
+def load_bundle(root: str | Path, verify: bool = True, memory_limit: int | None = None) -> Bundle:
+    """Read and check a bundle. verify=False skips the file hashes (not the schema, paths or sizes).
+
+    memory_limit: bytes the KV buffers of one guided image may take (default: the memory available now).
+    """
     root = Path(root)
     mpath = root / MANIFEST
     if not root.is_dir():
         raise ModelFolderError(f"model folder {root} does not exist")
-    if not mpath.is_file():
+    if not os.path.lexists(mpath):
         hint = (" (this looks like a training checkpoint: export it first with `unifork-rt export "
                 f"{root}`)") if (root / "model.safetensors").is_file() else ""
         raise ModelFolderError(f"{mpath} is missing: not an exported graph bundle{hint}")
+    real_root = Path(os.path.realpath(root))
+    size = _regular_file(real_root, MANIFEST, MAX_MANIFEST_BYTES, mpath)
     try:
-        m = json.loads(mpath.read_text(encoding="utf-8"))
-        if m.get("format") != MANIFEST_FORMAT:
-            raise ValueError(f"manifest format {m.get('format')!r}, expected {MANIFEST_FORMAT}")
-        cfg = ModelConfig.from_dict(m["config"], source=f"{mpath}: config")
-        graphs = {}
-        for name in GRAPHS:
-            g = m["graphs"][name]
-            kv = KVSpec(**g["kv"]) if g.get("kv") else None
-            graphs[name] = GraphSpec(name, root / g["file"], g["sha256"], tuple(g["inputs"]), tuple(g["outputs"]), kv)
-        files = dict(m["files"])
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
-        raise ModelFolderError(f"{mpath} is malformed ({type(e).__name__}: {e}); re-export the bundle "
-                               "with `unifork-rt export`") from None
+        with open(mpath, "rb") as f:
+            raw = f.read(size + 1)
+        m = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        why = "it is nested too deeply" if isinstance(e, RecursionError) else f"{type(e).__name__}: {e}"
+        raise ModelFolderError(f"{mpath} is malformed ({why}); {_REEXPORT}") from None
+    except OSError as e:
+        raise ModelFolderError(f"cannot read {mpath}: {e.strerror or e}") from None
+    cfg, graphs = check_manifest(m, root, where=str(mpath))
+    itemsize = 2 if m["precision"] == "fp16" else 4
+    pair = sum(limits.kv_bytes(graphs[g].kv, 2, itemsize) for g in ("trunk", "gen_branch", "rq_head"))
+    limits.check_memory(limits.Estimate(pair, f"max_seq {m['max_seq']} (the KV buffers of one guided image)"),
+                        memory_limit, "this bundle cannot run here; re-export it with a smaller --max-seq")
+    # every file the runtime will open: inside the bundle, a regular file, not too large
+    sizes = {}
+    for g in graphs.values():
+        entry = m["graphs"][g.name]
+        sizes[entry["file"]] = (_regular_file(real_root, entry["file"], MAX_GRAPH_BYTES, g.path), g.sha256)
+        if entry.get("data_file"):
+            sizes[entry["data_file"]] = (_regular_file(real_root, entry["data_file"], MAX_DATA_BYTES,
+                                                       root / entry["data_file"]), entry["data_sha256"])
+    for name, digest in m["files"].items():
+        sizes[name] = (_regular_file(real_root, name, _file_cap(name, cfg), root / name), digest)
     on_disk = ModelConfig.load(root / "config.json")
-    if config_sha256(on_disk) != m.get("config_sha256") or on_disk != cfg:
+    if config_sha256(on_disk) != m["config_sha256"] or on_disk != cfg:
         raise ModelFolderError(f"{root}/config.json does not match the model the graphs were exported from "
                                "(manifest mismatch): re-export this model with `unifork-rt export`")
     if verify:
-        for g in graphs.values():
-            _check(g.path, g.sha256, root)
-            data = m["graphs"][g.name].get("data_file")
-            if data:
-                _check(root / data, m["graphs"][g.name]["data_sha256"], root)
-        for name, digest in files.items():
-            _check(root / name, digest, root)
+        for name, (size, digest) in sizes.items():
+            if sha256_file(root / name, size=size) != digest:
+                raise ModelFolderError(f"{root / name} does not match the sha256 in {mpath}: the file is truncated, "
+                                       f"altered or from another export; {_REEXPORT}")
     return Bundle(root, m, cfg, graphs)
 
 
-def _check(path: Path, digest: str, root: Path) -> None:
-    if not path.is_file():
-        raise ModelFolderError(f"{path} is missing from the bundle: re-export it with `unifork-rt export`")
-    if sha256_file(path) != digest:
-        raise ModelFolderError(f"{path} does not match the sha256 in {root / MANIFEST}: the file is truncated, "
-                               "altered or from another export; re-export the bundle with `unifork-rt export`")
+# --- the manifest schema -----------------------------------------------------------------------
+def check_manifest(m, root: Path, where: str = MANIFEST) -> tuple[ModelConfig, dict[str, GraphSpec]]:
+    """Check a parsed manifest against the schema; return its config and graph specs.
+
+    Opens no file. Raises ModelFolderError naming the first field that is wrong.
+    """
+    def bad(field: str, problem: str) -> ModelFolderError:
+        return ModelFolderError(f"{where}: {field} {problem}; {_REEXPORT}")
+
+    def get(obj: dict, key: str, field: str, kind, optional: bool = False):
+        if key not in obj:
+            if optional:
+                return None
+            raise bad(field, "is missing")
+        value = obj[key]
+        if optional and value is None:
+            return None
+        if kind is int:
+            ok = type(value) is int
+        elif kind is float:
+            ok = type(value) in (int, float)
+        else:
+            ok = isinstance(value, kind) and not isinstance(value, bool) or kind is bool and type(value) is bool
+        if not ok:
+            raise bad(field, f"must be {_kind(kind)}, not {_show(value)}")
+        return value
+
+    def hex64(obj: dict, key: str, field: str, optional: bool = False):
+        v = get(obj, key, field, str, optional)
+        if v is not None and not _HEX64.fullmatch(v):
+            raise bad(field, f"must be 64 lowercase hex digits (a sha256), not {_show(v)}")
+        return v
+
+    def count(obj: dict, key: str, field: str, lo: int, hi: int) -> int:
+        v = get(obj, key, field, int)
+        if not lo <= v <= hi:
+            raise bad(field, f"{v} must be in [{lo}, {hi}]")
+        return v
+
+    if not isinstance(m, dict):
+        raise ModelFolderError(f"{where} holds {_show(m)}, not a manifest object; {_REEXPORT}")
+    fmt = get(m, "format", "format", int)
+    if fmt != MANIFEST_FORMAT:
+        raise bad("format", f"{fmt} is not supported (expected {MANIFEST_FORMAT})")
+    max_seq = count(m, "max_seq", "max_seq", 1, limits.MAX_SEQ)
+    precision = get(m, "precision", "precision", str)
+    if precision not in PRECISIONS:
+        raise bad("precision", f"{_show(precision)} is not one of {', '.join(PRECISIONS)}")
+    get(m, "opset", "opset", int, optional=True)
+    get(m, "portable", "portable", bool, optional=True)
+    get(m, "quantization", "quantization", dict, optional=True)
+    exporter = get(m, "exporter", "exporter", str, optional=True)
+    if exporter is not None and len(exporter) > 200:
+        raise bad("exporter", "is longer than 200 characters")
+    try:
+        cfg = ModelConfig.from_dict(get(m, "config", "config", dict), source=f"{where}: config")
+    except ConfigError as e:
+        raise ModelFolderError(f"{e}; {_REEXPORT}") from None
+    except (TypeError, ValueError, OverflowError) as e:
+        raise bad("config", f"is ill-typed ({type(e).__name__}: {e})") from None
+    if max_seq < cfg.image.num_cells + 2:
+        raise bad("max_seq", f"{max_seq} cannot hold an image of {cfg.image.num_cells} cells")
+    hex64(m, "config_sha256", "config_sha256")
+    hex64(m, "weights_sha256", "weights_sha256", optional=True)
+
+    files = get(m, "files", "files", dict)
+    for name in FILES:
+        if name not in files:
+            raise bad(f"files.{name}", "is missing")
+    for name in files:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise bad("files", f"names {_show(name)}: a bundle file is a plain name in the bundle folder")
+        hex64(files, name, f"files.{name}")
+
+    sampling = get(m, "sampling", "sampling", dict, optional=True) or {}
+    checks = {"cfg_scale": limits.cfg_scale, "temperature": limits.temperature, "top_k": limits.top_k,
+              "top_p": limits.top_p}
+    for key, value in sampling.items():
+        if key not in checks:
+            raise bad(f"sampling.{key}", f"is not a draw setting ({', '.join(checks)})")
+        try:
+            checks[key](value)
+        except UniforkError as e:
+            raise bad(f"sampling.{key}", f"is out of range ({e})") from None
+
+    entries = get(m, "graphs", "graphs", dict)
+    unknown = sorted(map(str, set(entries) - set(GRAPHS)))
+    if unknown:
+        raise bad("graphs", f"names unknown graph(s) {', '.join(unknown)[:80]}")
+    expected = expected_signatures(cfg, max_seq, "float16" if precision == "fp16" else "float32")
+    graphs = {}
+    for name in GRAPHS:
+        g = get(entries, name, f"graphs.{name}", dict)
+        field = f"graphs.{name}"
+        file = get(g, "file", f"{field}.file", str)
+        if file != f"{name}.onnx":  # fixed names: a graph cannot be swapped for another or point elsewhere
+            raise bad(f"{field}.file", f"is {_show(file)}; it must be {name}.onnx")
+        digest = hex64(g, "sha256", f"{field}.sha256")
+        data = get(g, "data_file", f"{field}.data_file", str, optional=True)
+        if data is not None:
+            if data != f"{file}.data":
+                raise bad(f"{field}.data_file", f"is {_show(data)}; it must be {file}.data")
+            hex64(g, "data_sha256", f"{field}.data_sha256")
+        ops = get(g, "ops", f"{field}.ops", list, optional=True)
+        if ops is not None and (len(ops) > 1000 or not all(isinstance(o, str) and len(o) <= 100 for o in ops)):
+            raise bad(f"{field}.ops", "must be a list of at most 1000 operator names")
+        want_in, want_out, want_kv = expected[name]
+        inputs = _check_io(get(g, "inputs", f"{field}.inputs", list), want_in, f"{field}.inputs", bad)
+        outputs = _check_io(get(g, "outputs", f"{field}.outputs", list), want_out, f"{field}.outputs", bad)
+        kv_entry = get(g, "kv", f"{field}.kv", dict, optional=True)
+        kv = None
+        if kv_entry is not None:
+            kv = KVSpec(*(count(kv_entry, k, f"{field}.kv.{k}", 0, limits.MAX_SEQ)
+                          for k in ("layers", "kv_heads", "max_seq", "head_dim")))
+        if kv != want_kv:
+            raise bad(f"{field}.kv", f"is {kv}, but the config and max_seq imply {want_kv}")
+        graphs[name] = GraphSpec(name, root / file, digest, tuple(inputs), tuple(outputs), kv)
+    return cfg, graphs
+
+
+def expected_signatures(cfg: ModelConfig, max_seq: int, fdt: str) -> dict:
+    """Per graph: (inputs, outputs, KV spec) as the exporter writes them for this config.
+
+    A dim that is a string is dynamic (the manifest may name it freely); an int must match.
+    """
+    t, im, hd = cfg.text, cfg.image, cfg.head
+    P, N, D, H, V, K = im.image_size, im.num_cells, im.depth, t.hidden_size, t.vocab_size, im.codebook_size
+    text_kv = {"trunk": KVSpec(t.shared_layers, t.num_kv_heads, max_seq, t.head_dim)}
+    text_kv["und_branch"] = text_kv["gen_branch"] = KVSpec(t.branch_layers, t.num_kv_heads, max_seq, t.head_dim)
+    head_kv = KVSpec(hd.num_layers, hd.num_heads, D, hd.head_dim)
+
+    def kv_io(spec: KVSpec, seq) -> tuple:
+        return ("kv", fdt, [spec.layers, 2, "b", spec.kv_heads, max_seq if seq is None else seq, spec.head_dim])
+
+    sig = {
+        "vision_encoder": ([("pixels", fdt, ["b", 3, P, P])], [("codes", "int64", ["b", N, D])], None),
+        "connector": ([("codes", "int64", ["b", "t", D])], [("embeds", fdt, ["b", "t", H])], None),
+        "rq_head": ([("hidden", fdt, ["b", H]), ("codes", "int64", ["b", D]), kv_io(head_kv, D), ("pos", "int64", [])],
+                    [("logits", fdt, ["b", K]), ("kv_new", *kv_io(head_kv, "t")[1:])], head_kv),
+        "vision_decoder": ([("codes", "int64", ["b", N, D])], [("pixels", fdt, ["b", 3, P, P])], None),
+    }
+    for name, inp, out, width in (("trunk", "x", "h", H), ("und_branch", "h", "logits", V),
+                                  ("gen_branch", "h", "hidden", H)):
+        spec = text_kv[name]
+        first_out = (out, fdt, ["b", V]) if name == "und_branch" else (out, fdt, ["b", "t", width])
+        sig[name] = ([(inp, fdt, ["b", "t", H]), kv_io(spec, None), ("pos", "int64", []), ("start", "int64", ["b"])],
+                     [first_out, ("kv_new", *kv_io(spec, "t")[1:])], spec)
+    return sig
+
+
+def _check_io(entries: list, want: list, field: str, bad) -> list[dict]:
+    """Names, dtypes and static dims of a graph's inputs or outputs against the expected ones."""
+    if len(entries) != len(want):
+        raise bad(field, f"lists {len(entries)} tensors; this graph has {len(want)} ({', '.join(w[0] for w in want)})")
+    by_name = {}
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict) or not isinstance(e.get("name"), str):
+            raise bad(f"{field}[{i}]", f"must be an object with a name, not {_show(e)}")
+        by_name[e["name"]] = e
+    out = []
+    for name, dtype, shape in want:
+        e = by_name.get(name)
+        if e is None:
+            raise bad(field, f"has no tensor {name!r} (it lists {', '.join(sorted(by_name))[:80]})")
+        if e.get("dtype") != dtype:
+            raise bad(f"{field}.{name}.dtype", f"is {_show(e.get('dtype'))}, expected {dtype}")
+        dims = e.get("shape")
+        if not isinstance(dims, list) or len(dims) != len(shape):
+            raise bad(f"{field}.{name}.shape", f"is {_show(dims)}, expected {len(shape)} dims")
+        for got, w in zip(dims, shape):
+            static = type(got) is int and 0 <= got < 2**31
+            dynamic = isinstance(got, str) and 0 < len(got) <= 64
+            if isinstance(w, int) and got != w or not (static or dynamic):
+                raise bad(f"{field}.{name}.shape", f"is {_show(dims)}, expected {shape} (strings are dynamic dims)")
+        out.append(e)
+    return out
+
+
+def _regular_file(real_root: Path, name: str, cap: int, shown: Path) -> int:
+    """The size of bundle file `name`: it must resolve (symlinks followed) to a regular file
+    inside the bundle folder, of at most `cap` bytes. Opens nothing."""
+    path = os.path.realpath(real_root / name)
+    if os.path.commonpath([path, str(real_root)]) != str(real_root):
+        raise ModelFolderError(f"{shown} resolves to {path}, outside the bundle folder {real_root}: refused; "
+                               f"{_REEXPORT}")
+    try:
+        st = os.stat(path)
+    except OSError:
+        raise ModelFolderError(f"{shown} is missing from the bundle: {_REEXPORT}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ModelFolderError(f"{shown} is not a regular file: {_REEXPORT}")
+    if st.st_size > cap:
+        raise ModelFolderError(f"{shown} is {limits.gib(st.st_size)}, above the {limits.gib(cap)} a bundle file of "
+                               f"its kind may have: {_REEXPORT}")
+    return st.st_size
+
+
+def _file_cap(name: str, cfg: ModelConfig) -> int:
+    if name == "embeddings.safetensors":  # (V, H) + boi + eoi, float32 at most, plus the header
+        t = cfg.text
+        return (t.vocab_size + 2) * t.hidden_size * 4 + (1 << 20)
+    return MAX_FILE_BYTES.get(name, MAX_DATA_BYTES)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text[:20]} overflows a float")
+    return value
+
+
+def _kind(kind) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false", dict: "an object",
+            list: "a list"}[kind]
+
+
+def _show(value) -> str:
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        text = type(value).__name__
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+# --- the files the runtime opens itself ------------------------------------------------------------
+def load_tokenizer(bundle: Bundle):
+    from tokenizers import Tokenizer
+
+    path = bundle.file("tokenizer.json")
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as e:  # noqa: BLE001 - tokenizers raises a bare Exception for a malformed file
+        raise ModelFolderError(f"{path} is not a tokenizer the runtime can read ({str(e)[:100]}); {_REEXPORT}") from None
+
+
+def load_embeddings(bundle: Bundle):
+    """(embed (V, H), boi (H,), eoi (H,)) in the bundle's float dtype, shapes checked against the config."""
+    import numpy as np
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    path = bundle.file("embeddings.safetensors")
+    try:
+        emb = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ModelFolderError(f"{path} is not a readable safetensors file ({e}); {_REEXPORT}") from None
+    t = bundle.config.text
+    want = {"embed_tokens.weight": (t.vocab_size, t.hidden_size), "boi": (t.hidden_size,), "eoi": (t.hidden_size,)}
+    for key, shape in want.items():
+        a = emb.get(key)
+        if a is None or a.shape != shape or a.dtype.kind != "f":
+            got = "missing" if a is None else f"{a.dtype}{list(a.shape)}"
+            raise ModelFolderError(f"{path}: tensor {key} is {got}, expected float{list(shape)}; {_REEXPORT}")
+    dt = bundle.float_dtype
+    return tuple(np.asarray(emb[k]).astype(dt) for k in want)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import io
-import warnings
+import struct
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError
 from ..io import atomic_path
@@ -21,6 +21,10 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
 
     Any Pillow mode is accepted: L/LA/P/RGBA/CMYK/16-bit are converted to RGB, transparency
     composited onto white (the ShapesWorld background). Non-square images are resized as is.
+    An EXIF orientation is applied: a photo is read as it is displayed, not as it is stored.
+
+    Thread-safe: no warnings filter is touched (filters are process-global; a filter changed
+    here would leak into other threads). Truncated pixel data raises in Pillow itself.
     """
     path = Path(path)
     if not path.exists():
@@ -28,17 +32,15 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
     if not path.is_file():
         raise InputError(f"image {path} is not a file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # Pillow warns (not raises) on some truncated files: refuse them
-            with Image.open(path) as im:
-                w, h = im.size
-                if w * h > MAX_PIXELS:
-                    raise InputError(f"image {path} is {w}x{h} px, above the {MAX_PIXELS // 1_000_000} MP limit "
-                                     "(possible decompression bomb): downscale it first")
-                if min(w, h) < MIN_SIDE:
-                    raise InputError(f"image {path} is {w}x{h} px; at least {MIN_SIDE}x{MIN_SIDE} is needed")
-                im.load()
-                rgb = to_rgb(im)
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > MAX_PIXELS:
+                raise InputError(f"image {path} is {w}x{h} px, above the {MAX_PIXELS // 1_000_000} MP limit "
+                                 "(possible decompression bomb): downscale it first")
+            if min(w, h) < MIN_SIDE:
+                raise InputError(f"image {path} is {w}x{h} px; at least {MIN_SIDE}x{MIN_SIDE} is needed")
+            im.load()
+            rgb = to_rgb(upright(im))
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -55,7 +57,20 @@ def pil_pixels(im: Image.Image, size: int) -> np.ndarray:
     w, h = im.size
     if min(w, h) < MIN_SIDE:
         raise InputError(f"image is {w}x{h} px; at least {MIN_SIDE}x{MIN_SIDE} is needed")
-    return _sized_pixels(to_rgb(im), size)
+    if w * h > MAX_PIXELS:
+        raise InputError(f"image is {w}x{h} px, above the {MAX_PIXELS // 1_000_000} MP limit: downscale it first")
+    try:
+        return _sized_pixels(to_rgb(upright(im)), size)
+    except (OSError, ValueError) as e:
+        raise InputError(f"image cannot be converted ({e})") from None
+
+
+def upright(im: Image.Image) -> Image.Image:
+    """The image as displayed: its EXIF orientation applied (a corrupt EXIF block is ignored)."""
+    try:
+        return ImageOps.exif_transpose(im)
+    except (ValueError, SyntaxError, OSError, KeyError, TypeError, struct.error, ZeroDivisionError):
+        return im
 
 
 def _sized_pixels(rgb: Image.Image, size: int) -> np.ndarray:
@@ -91,11 +106,17 @@ def uint8_from_pixels(pixels: np.ndarray) -> np.ndarray:
     return np.rint(x).astype(np.uint8).transpose(1, 2, 0)
 
 
+def png_bytes(rgb: np.ndarray) -> bytes:
+    """An (H, W, 3) uint8 image encoded as PNG."""
+    buf = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def save_png(rgb: np.ndarray, path: str | Path) -> Path:
     """Write an (H, W, 3) uint8 image atomically: no partial PNG is ever left behind."""
     path = Path(path)
-    buf = io.BytesIO()
-    Image.fromarray(rgb, "RGB").save(buf, format="PNG")
+    data = png_bytes(rgb)
     with atomic_path(path) as tmp:
-        tmp.write_bytes(buf.getvalue())
+        tmp.write_bytes(data)
     return path

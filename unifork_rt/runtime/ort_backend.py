@@ -26,7 +26,7 @@ import threading
 
 import numpy as np
 
-from ..errors import InputError, MissingDependencyError
+from ..errors import InputError, MissingDependencyError, ModelFolderError
 from .backend import Backend
 from .bundle import Bundle, KVSpec
 
@@ -157,8 +157,13 @@ class OrtBackend(Backend):
         with self._lock:
             if name not in self.sessions:
                 spec = self.bundle.graphs[name]
-                sess = self._ort.InferenceSession(str(spec.path), sess_options=self._opts,
-                                                  providers=self._provider_list(name))
+                try:
+                    sess = self._ort.InferenceSession(str(spec.path), sess_options=self._opts,
+                                                      providers=self._provider_list(name))
+                except Exception as e:  # noqa: BLE001 - ORT raises its own types (Fail, InvalidGraph, ...)
+                    raise ModelFolderError(f"ONNX Runtime cannot load graph {name} ({spec.path}): "
+                                           f"{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}; "
+                                           "re-export the bundle with `unifork-rt export`") from None
                 got = sess.get_providers()
                 if got[0] != self._first and not self.allow_fallback:
                     raise InputError(f"ONNX Runtime could not start {self._first} for graph {name} (it got {got}): "

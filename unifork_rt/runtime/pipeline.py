@@ -17,6 +17,7 @@ not interfere.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -26,8 +27,9 @@ from PIL import Image
 
 from ..config import CAPTION_PROMPT
 from ..errors import InputError
+from . import limits
 from .backend import DEFAULT_BACKEND, get_backend
-from .bundle import Bundle, load_bundle
+from .bundle import Bundle, load_bundle, load_embeddings, load_tokenizer
 from .images import load_image, pil_pixels, uint8_from_pixels
 from .sampling import Sampling, cfg_mix, sample
 
@@ -39,15 +41,19 @@ class DrawSettings:
     top_k: int = 900
     top_p: float = 0.96
 
+    def __post_init__(self):  # checked here, so settings built by hand are checked too
+        limits.cfg_scale(self.cfg_scale)
+        Sampling(self.temperature, self.top_k, self.top_p)
+
     @classmethod
     def for_bundle(cls, bundle: Bundle, **overrides) -> "DrawSettings":
         """The bundle's recommended settings (manifest "sampling"), then explicit overrides."""
         base = dict(bundle.manifest.get("sampling") or {})
         base.update({k: v for k, v in overrides.items() if v is not None})
-        s = cls(**base)
-        if not np.isfinite(s.cfg_scale) or s.cfg_scale < 0:
-            raise InputError(f"cfg-scale {s.cfg_scale} must be >= 0 (1 = no guidance)")
-        return s
+        unknown = sorted(set(base) - {"cfg_scale", "temperature", "top_k", "top_p"})
+        if unknown:
+            raise InputError(f"unknown draw setting(s) {', '.join(unknown)}; valid: cfg_scale, temperature, top_k, top_p")
+        return cls(**base)
 
 
 class UniForkRuntime:
@@ -59,22 +65,19 @@ class UniForkRuntime:
     """
 
     def __init__(self, model_dir: str | Path | None = None, backend: str = DEFAULT_BACKEND,
-                 verify: bool = True, **backend_options):
-        from safetensors.numpy import load_file
-        from tokenizers import Tokenizer
-
+                 verify: bool = True, memory_limit: int | None = None, **backend_options):
+        """memory_limit: bytes one call may need (default: the memory available at the call)."""
         if model_dir is None:
             from .. import assets
 
             model_dir = assets.default_model_dir()
-        self.bundle = load_bundle(model_dir, verify=verify)
+        self.memory_limit = memory_limit
+        self.bundle = load_bundle(model_dir, verify=verify, memory_limit=memory_limit)
         self.cfg = self.bundle.config
+        self.tokenizer = load_tokenizer(self.bundle)
+        self.embed, self.boi, self.eoi = load_embeddings(self.bundle)
+        self._special = [t.content for t in self.tokenizer.get_added_tokens_decoder().values() if t.special]
         self.backend = get_backend(backend, self.bundle, **backend_options)
-        self.tokenizer = Tokenizer.from_file(str(self.bundle.file("tokenizer.json")))
-        emb = load_file(str(self.bundle.file("embeddings.safetensors")))
-        dt = self.bundle.float_dtype
-        self.embed, self.boi, self.eoi = (emb["embed_tokens.weight"].astype(dt), emb["boi"].astype(dt),
-                                          emb["eoi"].astype(dt))
 
     @property
     def providers(self) -> list[str]:
@@ -95,6 +98,13 @@ class UniForkRuntime:
             raise InputError(f"{what} must be a string, got {type(text).__name__}")
         if "\x00" in text:
             raise InputError(f"{what} contains a NUL character")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:  # lone surrogates: the shell handed us bytes that are not UTF-8
+            raise InputError(f"{what} is not valid UTF-8 (at character {e.start}): pass UTF-8 text") from None
+        for token in self._special:
+            if token in text:
+                raise InputError(f"{what} contains the special token {token!r}: remove it")
         ids = self.tokenizer.encode(text, add_special_tokens=False).ids
         if any(i >= self.cfg.text.vocab_size for i in ids):
             raise InputError(f"{what} has tokens outside the model's vocabulary: the tokenizer does not match")
@@ -138,36 +148,64 @@ class UniForkRuntime:
     def encode_images(self, images: Sequence) -> np.ndarray:
         """Paths, Pillow images or (3, P, P) float arrays in [-1, 1] -> codes (B, N, D)."""
         P = self.cfg.image.image_size
-        pixels = np.stack([self._pixels(im, P) for im in images]).astype(self.bundle.float_dtype)
+        pixels = np.stack([self._pixels(im, P, i) for i, im in enumerate(images)]).astype(self.bundle.float_dtype)
         return self._run_rows("vision_encoder", {"pixels": pixels}, self._chunks(len(pixels)))["codes"]
 
     @staticmethod
-    def _pixels(im, P: int) -> np.ndarray:
+    def _pixels(im, P: int, i: int = 0) -> np.ndarray:
         if isinstance(im, (str, Path)):
             return load_image(im, P)
         if isinstance(im, Image.Image):
             return pil_pixels(im, P)
-        a = np.asarray(im, np.float32)
+        want = f"an image array must be (3, {P}, {P}) floats in [-1, 1]"
+        if not isinstance(im, (np.ndarray, list, tuple)):
+            raise InputError(f"image {i} is a {type(im).__name__}: pass a path, a Pillow image or {want[3:]}")
+        try:
+            a = np.asarray(im, np.float32)
+        except (ValueError, TypeError, OverflowError) as e:
+            raise InputError(f"image {i}: {want} ({type(e).__name__}: {str(e)[:80]})") from None
         if a.shape != (3, P, P):
-            raise InputError(f"an image array must be (3, {P}, {P}) floats in [-1, 1], got shape {list(a.shape)}; "
+            raise InputError(f"{want}, got shape {list(a.shape)}; "
                              "pass a path or a Pillow image to have it converted and resized")
+        if not np.isfinite(a).all():
+            raise InputError(f"image {i}: {want}; it holds NaN or infinity")
+        lo, hi = float(a.min()), float(a.max())
+        if lo < -1 - 1e-5 or hi > 1 + 1e-5:
+            hint = " (it looks like 0..255 pixels: pass x / 127.5 - 1, or a Pillow image)" if hi > 1.5 else ""
+            raise InputError(f"image {i}: {want}, but its values span [{lo:g}, {hi:g}]{hint}")
         return a
+
+    @staticmethod
+    def _image_list(images) -> list:
+        """One image or a sequence of them -> a list (a bare path is one image, not its characters)."""
+        if isinstance(images, (str, Path, Image.Image)) or isinstance(images, np.ndarray) and images.ndim == 3:
+            return [images]
+        if isinstance(images, (bytes, bytearray)):
+            raise InputError("an image path must be a str or pathlib.Path, not bytes")
+        try:
+            images = list(images)
+        except TypeError:
+            raise InputError(f"images must be a list of paths, Pillow images or arrays, not a "
+                             f"{type(images).__name__}") from None
+        if not images:
+            raise InputError("no images given")
+        return images
 
     def caption_stream(self, images: Sequence, prompt: str = CAPTION_PROMPT, max_new_tokens: int = 32,
                        temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
                        seed: int = 0) -> Iterator[np.ndarray]:
         """Yield the next token ids (B,) step by step; rows that finished yield eos."""
-        if not images:
-            raise InputError("no images given")
-        if max_new_tokens < 1:
-            raise InputError(f"max-new-tokens {max_new_tokens} must be >= 1")
+        images = self._image_list(images)
+        max_new_tokens = limits.integer(max_new_tokens, "max-new-tokens", 1, limits.MAX_SEQ)
         sampling = Sampling(temperature, top_k, top_p)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(limits.seed(seed))
         ids = self.encode_text(prompt)
-        codes = self.encode_images(images)
-        B, N = codes.shape[:2]
-        S = self.bundle.max_seq
+        N, S = self.cfg.image.num_cells, self.bundle.max_seq
         prefill = N + 2 + len(ids)
+        self._check_memory(len(images), min(prefill, S), "und_branch", len(images),
+                           f"captioning {len(images)} images", "caption fewer images per call")
+        codes = self.encode_images(images)
+        B = codes.shape[0]
         if prefill + 1 > S:
             raise InputError(f"the caption prompt is {len(ids)} tokens; with {N} image cells it needs "
                              f"{prefill + 1} positions but max_seq is {S}: shorten it or re-export with "
@@ -194,6 +232,7 @@ class UniForkRuntime:
             pos += 1
 
     def caption_ids(self, images: Sequence, **kw) -> list[list[int]]:
+        images = self._image_list(images)
         steps = list(self.caption_stream(images, **kw))
         out = []
         for b in range(len(images)):
@@ -213,10 +252,9 @@ class UniForkRuntime:
                    progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Sample codes (n, N, D) for one prompt; cond and uncond rows run as one batch."""
         s = settings or DrawSettings.for_bundle(self.bundle)
-        if n < 1:
-            raise InputError(f"--n {n}: the number of images must be >= 1")
+        n = self.check_n(n, s)
         sampling = Sampling(s.temperature, s.top_k, s.top_p)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(limits.seed(seed))
         ids = self.draw_prompt_ids(prompt)
         im = self.cfg.image
         N, D, P = im.num_cells, im.depth, len(ids)
@@ -251,11 +289,38 @@ class UniForkRuntime:
                 hidden = self._step_rows(emb, caches, P + 1 + cell, start, "gen_branch", chunks)[:, -1]
         return codes[:n]
 
+    def check_n(self, n, settings: DrawSettings, prompt_tokens: int = 0) -> int:
+        """The number of images per prompt: an integer >= 1 whose buffers fit in memory."""
+        if isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n < 1:
+            raise InputError(f"--n {n}: the number of images must be >= 1")
+        n = limits.integer(n, "--n (images per prompt)", 1, 2**62)
+        rows = 2 * n if settings.cfg_scale != 1.0 else n
+        self._check_memory(rows, prompt_tokens + 1, "gen_branch", n, f"--n {n} ({rows} rows with guidance)"
+                           if rows > n else f"--n {n}", "draw fewer images per call (a smaller --n)")
+        return n
+
+    def _check_memory(self, rows: int, prefill: int, branch: str, images: int, what: str, fix: str) -> None:
+        """Refuse a call whose KV buffers and largest activations would not fit in memory."""
+        item = 2 if self.bundle.float_dtype == "float16" else 4
+        g = self.bundle.graphs
+        need = sum(limits.kv_bytes(g[name].kv, rows, item) for name in ("trunk", branch))
+        need += limits.kv_bytes(g["rq_head"].kv, rows, item) if branch == "gen_branch" else 0
+        need += limits.attention_bytes(self.cfg, rows, prefill, self.bundle.max_seq, item)
+        need += limits.image_bytes(self.cfg, images, item) + rows * self.cfg.image.num_cells * 64
+        limits.check_memory(limits.Estimate(need, what), self.memory_limit, fix)
+
     def draw_prompt_ids(self, prompt: str) -> list[int]:
-        """Token ids of a drawing prompt, checked: not empty, and it fits max_seq with the image."""
-        if not isinstance(prompt, str) or not prompt.strip():
+        """Token ids of a drawing prompt, checked: not empty, drawable, and it fits max_seq with the image."""
+        if not isinstance(prompt, str):
+            raise InputError(f"a prompt must be a string, not {type(prompt).__name__}")
+        if not prompt.strip():
             raise InputError("the prompt is empty: say what to draw, e.g. \"a red circle\"")
         ids = self.encode_text(prompt)
+        # letters, digits or symbols: a prompt of invisible or format characters (a zero-width
+        # space, a direction mark) would be drawn silently as the null prompt
+        if not any(unicodedata.category(c)[0] in "LNS" for c in prompt):
+            raise InputError(f"the prompt {prompt!r} has no letters, digits or symbols to draw: say what to draw, "
+                             "e.g. \"a red circle\"")
         N, S = self.cfg.image.num_cells, self.bundle.max_seq
         if len(ids) + N > S:
             raise InputError(f"the prompt is {len(ids)} tokens; with {N} image cells it needs {len(ids) + N} "
@@ -271,15 +336,19 @@ class UniForkRuntime:
         """Images (H, W, 3) uint8: n per prompt, in prompt order."""
         if isinstance(prompts, str):
             prompts = [prompts]
-        s = DrawSettings.for_bundle(self.bundle, **settings)
-        Sampling(s.temperature, s.top_k, s.top_p)  # bad settings fail before any work starts
+        if not isinstance(prompts, (list, tuple)) or not prompts:
+            raise InputError(f"prompts must be a non-empty list of strings, not {type(prompts).__name__} "
+                             f"{str(prompts)[:40]!r}")
+        s = DrawSettings.for_bundle(self.bundle, **settings)  # bad settings fail before any work starts
+        seed = limits.seed(seed)
         for prompt in prompts:
-            self.draw_prompt_ids(prompt)
+            self.check_n(n, s, len(self.draw_prompt_ids(prompt)))
         out = []
         for i, prompt in enumerate(prompts):
             bar = _bar(prompt, self.cfg.image.num_cells) if progress else None
             try:
-                codes = self.draw_codes(prompt, n, s, seed + i, bar.update_to if bar is not None else None)
+                codes = self.draw_codes(prompt, n, s, limits.seed_for(seed, i),
+                                        bar.update_to if bar is not None else None)
             finally:
                 if bar is not None:
                     bar.close()

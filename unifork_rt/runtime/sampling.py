@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, UniforkError
+from . import limits
 
 
 @dataclass(frozen=True)
@@ -18,13 +19,10 @@ class Sampling:
     top_k: int = 0  # 0 disables
     top_p: float = 1.0  # 1 disables
 
-    def __post_init__(self):
-        if not np.isfinite(self.temperature) or self.temperature < 0:
-            raise InputError(f"temperature {self.temperature} must be >= 0 (0 = greedy)")
-        if self.top_k < 0:
-            raise InputError(f"top-k {self.top_k} must be >= 0 (0 = off)")
-        if not 0 < self.top_p <= 1:
-            raise InputError(f"top-p {self.top_p} must be in (0, 1] (1 = off)")
+    def __post_init__(self):  # types and ranges: bounds live in limits.py
+        limits.temperature(self.temperature)
+        limits.top_k(self.top_k)
+        limits.top_p(self.top_p)
 
 
 class NumericsError(UniforkError):
