@@ -46,6 +46,72 @@ class DrawSettings:
         return s
 
 
+@dataclass(frozen=True)
+class DrawRequest:
+    """One prompt of a batched draw: n images with its own seed and settings (a server request)."""
+    prompt: str
+    settings: DrawSettings  # e.g. DrawSettings.for_bundle(rt.bundle, cfg_scale=...)
+    n: int = 1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Where one request's rows sit in the batch, and how they sample."""
+    cond: slice
+    uncond: slice | None  # None: no guidance (cfg_scale 1), so no uncond rows
+    cfg_scale: float
+    sampling: Sampling
+    rng: np.random.Generator
+
+    @property
+    def both(self) -> np.ndarray:
+        """cond rows then uncond rows: the layout cfg_mix expects."""
+        return np.r_[self.cond, self.uncond]
+
+
+@dataclass(frozen=True)
+class _DrawPlan:
+    """The batch of a multi-prompt draw: every request's cond rows first, then the uncond rows
+    of the guided ones; a single request gives the layout [cond x n, uncond x n]."""
+    rows: tuple[_Rows, ...]
+    ids: tuple[list[int], ...]
+    batch: int
+    prompt_len: int  # the longest prompt; shorter ones are left-padded
+
+    @classmethod
+    def of(cls, rt: "UniForkRuntime", requests: Sequence[DrawRequest]) -> "_DrawPlan":
+        ids, checked = [], []
+        for q in requests:  # every request is checked before any work starts
+            if q.n < 1:
+                raise InputError(f"--n {q.n}: the number of images must be >= 1")
+            s = q.settings
+            if not np.isfinite(s.cfg_scale) or s.cfg_scale < 0:
+                raise InputError(f"cfg-scale {s.cfg_scale} must be >= 0 (1 = no guidance)")
+            checked.append(Sampling(s.temperature, s.top_k, s.top_p))
+            ids.append(rt.draw_prompt_ids(q.prompt))
+        n_cond = sum(q.n for q in requests)
+        rows, c, u = [], 0, n_cond
+        for q, sampling in zip(requests, checked):
+            guided = q.settings.cfg_scale != 1.0
+            rows.append(_Rows(slice(c, c + q.n), slice(u, u + q.n) if guided else None, q.settings.cfg_scale,
+                              sampling, np.random.default_rng(q.seed)))
+            c, u = c + q.n, u + (q.n if guided else 0)
+        return cls(tuple(rows), tuple(ids), u, max(map(len, ids)))
+
+    def prefill(self, embed: np.ndarray, boi: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """x (B, P + 1, H): cond rows [pad.. prompt BOI], uncond rows [pad.. BOI] (the null prompt);
+        start (B,): each row's first real slot."""
+        P = self.prompt_len
+        x = np.broadcast_to(embed[pad_id], (self.batch, P + 1, embed.shape[1])).copy()
+        x[:, P] = boi
+        start = np.full(self.batch, P, dtype=np.int64)
+        for r, ids in zip(self.rows, self.ids):
+            x[r.cond, P - len(ids):P] = embed[ids]
+            start[r.cond] = P - len(ids)
+        return x, start
+
+
 class UniForkRuntime:
     """Caption and draw with an exported bundle.
 
@@ -181,23 +247,23 @@ class UniForkRuntime:
                    progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Sample codes (n, N, D) for one prompt; cond and uncond rows run as one batch."""
         s = settings or DrawSettings.for_bundle(self.bundle)
-        if n < 1:
-            raise InputError(f"--n {n}: the number of images must be >= 1")
-        sampling = Sampling(s.temperature, s.top_k, s.top_p)
-        rng = np.random.default_rng(seed)
-        ids = self.draw_prompt_ids(prompt)
+        return self.draw_codes_batch([DrawRequest(prompt, s, n, seed)], progress)[0]
+
+    def draw_codes_batch(self, requests: Sequence["DrawRequest"],
+                         progress: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
+        """Sample codes for several prompts in one batch: a list of (n_r, N, D) int64, in request order.
+
+        All rows run through the graphs together, prompts left-padded to the longest (the graphs
+        count rotary positions from each row's `start`), but every request mixes CFG with its own
+        scale and samples with its own settings and its own Generator: a request's codes are those
+        it gets when drawn alone with the same seed, whichever requests share its batch.
+        """
+        if not requests:
+            raise InputError("no drawing requests given")
+        plan = _DrawPlan.of(self, requests)
         im = self.cfg.image
-        N, D, P = im.num_cells, im.depth, len(ids)
-        guided = s.cfg_scale != 1.0
-        B = 2 * n if guided else n
-        H = self.embed.shape[1]
-        # cond rows: prompt then BOI; uncond rows: the null prompt, i.e. padding then BOI
-        row = np.concatenate([self.embed[ids], self.boi[None]], 0)  # (P + 1, H)
-        x = np.broadcast_to(row, (B, P + 1, H)).copy()
-        start = np.zeros(B, dtype=np.int64)
-        if guided:
-            x[n:, :P] = self.embed[self.cfg.pad_token_id]
-            start[n:] = P
+        N, D, B, P = im.num_cells, im.depth, plan.batch, plan.prompt_len
+        x, start = plan.prefill(self.embed, self.boi, self.cfg.pad_token_id)  # (B, P + 1, H), (B,)
         caches = (self.backend.new_cache("trunk", B), self.backend.new_cache("gen_branch", B))
         head_cache = self.backend.new_cache("rq_head", B)
         hidden = self._step(x, caches, 0, start, "gen_branch")[:, -1]  # (B, H)
@@ -207,16 +273,24 @@ class UniForkRuntime:
             for d in range(D):
                 logits = self.backend.run("rq_head", {"hidden": hidden, "codes": cell_codes,
                                                       "pos": np.array(d, dtype=np.int64)}, head_cache)["logits"]
-                mixed = cfg_mix(logits, s.cfg_scale) if guided else logits
-                tok = sample(mixed, sampling, rng)
-                cell_codes[:, d] = np.concatenate([tok, tok]) if guided else tok
+                for r in plan.rows:
+                    mixed = (cfg_mix(logits[r.both], r.cfg_scale) if r.uncond is not None else logits[r.cond])
+                    tok = sample(mixed, r.sampling, r.rng)
+                    cell_codes[r.cond, d] = tok
+                    if r.uncond is not None:
+                        cell_codes[r.uncond, d] = tok
             codes[:, cell] = cell_codes
             if progress:
                 progress(cell + 1, N)
             if cell + 1 < N:
                 emb = self.backend.run("connector", {"codes": cell_codes[:, None]})["embeds"]  # (B, 1, H)
                 hidden = self._step(emb, caches, P + 1 + cell, start, "gen_branch")[:, -1]
-        return codes[:n]
+        return [codes[r.cond] for r in plan.rows]
+
+    def draw_batch(self, requests: Sequence["DrawRequest"]) -> list[list[np.ndarray]]:
+        """Images (H, W, 3) uint8 for several prompts drawn as one batch: n_r per request, in order."""
+        # decoded per request: the decoder is cheap, and its output then cannot depend on batch-mates
+        return [self.decode(c) for c in self.draw_codes_batch(requests)]
 
     def draw_prompt_ids(self, prompt: str) -> list[int]:
         """Token ids of a drawing prompt, checked: not empty, and it fits max_seq with the image."""
