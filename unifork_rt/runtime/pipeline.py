@@ -83,13 +83,9 @@ class _DrawPlan:
     def of(cls, rt: "UniForkRuntime", requests: Sequence[DrawRequest]) -> "_DrawPlan":
         ids, checked = [], []
         for q in requests:  # every request is checked before any work starts
-            if q.n < 1:
-                raise InputError(f"--n {q.n}: the number of images must be >= 1")
-            s = q.settings
-            if not np.isfinite(s.cfg_scale) or s.cfg_scale < 0:
-                raise InputError(f"cfg-scale {s.cfg_scale} must be >= 0 (1 = no guidance)")
-            checked.append(Sampling(s.temperature, s.top_k, s.top_p))
-            ids.append(rt.draw_prompt_ids(q.prompt))
+            i, sampling = rt.check_draw_request(q)
+            ids.append(i)
+            checked.append(sampling)
         n_cond = sum(q.n for q in requests)
         rows, c, u = [], 0, n_cond
         for q, sampling in zip(requests, checked):
@@ -240,7 +236,10 @@ class UniForkRuntime:
         return out
 
     def caption(self, images: Sequence, **kw) -> list[str]:
-        return [self.tokenizer.decode(r, skip_special_tokens=True).strip() for r in self.caption_ids(images, **kw)]
+        return [self.caption_text(r) for r in self.caption_ids(images, **kw)]
+
+    def caption_text(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True).strip()
 
     # --- generation ------------------------------------------------------------------------------
     def draw_codes(self, prompt: str, n: int = 1, settings: DrawSettings | None = None, seed: int = 0,
@@ -291,6 +290,17 @@ class UniForkRuntime:
         """Images (H, W, 3) uint8 for several prompts drawn as one batch: n_r per request, in order."""
         # decoded per request: the decoder is cheap, and its output then cannot depend on batch-mates
         return [self.decode(c) for c in self.draw_codes_batch(requests)]
+
+    def check_draw_request(self, q: DrawRequest) -> tuple[list[int], Sampling]:
+        """A drawing request's prompt ids and sampling, or the InputError that says what is wrong
+        (a server checks each request with this before batching it with others)."""
+        if q.n < 1:
+            raise InputError(f"--n {q.n}: the number of images must be >= 1")
+        s = q.settings
+        if not np.isfinite(s.cfg_scale) or s.cfg_scale < 0:
+            raise InputError(f"cfg-scale {s.cfg_scale} must be >= 0 (1 = no guidance)")
+        sampling = Sampling(s.temperature, s.top_k, s.top_p)
+        return self.draw_prompt_ids(q.prompt), sampling
 
     def draw_prompt_ids(self, prompt: str) -> list[int]:
         """Token ids of a drawing prompt, checked: not empty, and it fits max_seq with the image."""
