@@ -149,3 +149,30 @@ def test_serve_without_triton_says_what_to_install(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pytriton" else real(name, *a))
     with pytest.raises(MissingDependencyError, match=r"pip install 'unifork-rt\[serve\]'"):
         triton.find_triton()
+
+
+def test_deploy_files_agree_with_the_repository():
+    """The container, compose and Kubernetes files cannot run here (no Docker, cluster or GPU):
+    check what can be checked, that they parse and use the repository and ports we write."""
+    import shlex
+    from pathlib import Path
+
+    yaml = pytest.importorskip("yaml")
+    deploy = Path(__file__).parent.parent / "deploy"
+    docker = (deploy / "Dockerfile").read_text()
+    repo_cmd = next(line for line in docker.splitlines() if "unifork-rt repo" in line).split("&&")[-1]
+    args = shlex.split(repo_cmd)
+    assert args[:2] == ["unifork-rt", "repo"] and args[args.index("--out") + 1] == "/models"
+    assert RepoSettings(backend=args[args.index("--backend") + 1], kind="gpu", gpus=(0,))  # a valid combination
+    assert 'CMD ["tritonserver", "--model-repository=/models"' in docker
+    docs = list(yaml.safe_load_all((deploy / "kubernetes.yaml").read_text()))
+    pod = docs[0]["spec"]["template"]["spec"]["containers"][0]
+    assert "--model-repository=/models" in pod["args"]
+    assert {p["containerPort"] for p in pod["ports"]} == {8000, 8001, 8002}
+    assert pod["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert pod["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert docs[1]["kind"] == "Service" and docs[1]["spec"]["selector"] == docs[0]["spec"]["selector"]["matchLabels"]
+    compose = yaml.safe_load((deploy / "compose.yaml").read_text())
+    servers = [s for name, s in compose["services"].items() if name.startswith("triton")]
+    assert len(servers) == 2 and all("/v2/health/ready" in " ".join(s["healthcheck"]["test"]) for s in servers)
+    assert "server triton-gpu0:8000" in compose["configs"]["nginx"]["content"]

@@ -16,6 +16,9 @@ import click
 def _repo_options(f):
     from ..runtime.backend import BACKENDS, DEFAULT_BACKEND
 
+    f = click.option("--threads", type=int, default=0, show_default=True,
+                     help="ONNX Runtime threads per instance (0 = all cores). With several CPU instances, "
+                          "instances x threads = cores avoids oversubscription.")(f)
     f = click.option("--queue-delay-us", type=int, default=5000, show_default=True,
                      help="How long a request may wait in Triton's queue for batch-mates (microseconds).")(f)
     f = click.option("--max-batch", type=int, default=8, show_default=True,
@@ -28,7 +31,7 @@ def _repo_options(f):
                         help=f"Execution backend inside each instance: {', '.join(BACKENDS)}.")(f)
 
 
-def _settings(bundle: str, backend, instances, gpus, max_batch, queue_delay_us):
+def _settings(bundle: str, backend, instances, gpus, max_batch, queue_delay_us, threads):
     from ..errors import InputError
     from .repo import RepoSettings
 
@@ -39,7 +42,7 @@ def _settings(bundle: str, backend, instances, gpus, max_batch, queue_delay_us):
         except ValueError:
             raise InputError(f"--gpus {gpus!r}: give comma-separated GPU ids, e.g. 0,1") from None
     return RepoSettings(bundle=bundle, backend=backend, instances=instances, max_batch=max_batch,
-                        queue_delay_us=queue_delay_us, kind="gpu" if gpus is not None else "cpu", gpus=ids)
+                        queue_delay_us=queue_delay_us, threads=threads, kind="gpu" if gpus is not None else "cpu", gpus=ids)
 
 
 @click.command()
@@ -49,7 +52,7 @@ def _settings(bundle: str, backend, instances, gpus, max_batch, queue_delay_us):
               help="The bundle's path as the server will see it (e.g. inside a container). Default: BUNDLE's "
                    "absolute path; without BUNDLE, the model bundled with the server's unifork-rt.")
 @_repo_options
-def repo(bundle, out, bundle_path, backend, instances, gpus, max_batch, queue_delay_us):
+def repo(bundle, out, bundle_path, backend, instances, gpus, max_batch, queue_delay_us, threads):
     """Write a Triton model repository for BUNDLE (default: the bundled model) into --out.
 
     \b
@@ -60,7 +63,7 @@ def repo(bundle, out, bundle_path, backend, instances, gpus, max_batch, queue_de
     from .repo import write_repository
 
     path = bundle_path if bundle_path is not None else str(bundle.resolve()) if bundle is not None else ""
-    folder = write_repository(out, _settings(path, backend, instances, gpus, max_batch, queue_delay_us), bundle)
+    folder = write_repository(out, _settings(path, backend, instances, gpus, max_batch, queue_delay_us, threads), bundle)
     click.echo(f"wrote {folder}")
 
 
@@ -81,7 +84,7 @@ class _Stop(Exception):
               help="Write the model repository here and keep it. Default: a temporary folder, removed on exit.")
 @click.option("--ready-timeout", type=float, default=180.0, show_default=True,
               help="Seconds to wait for every model instance to load.")
-def serve(model_dir, backend, instances, gpus, max_batch, queue_delay_us, host, http_port, grpc_port, metrics_port,
+def serve(model_dir, backend, instances, gpus, max_batch, queue_delay_us, threads, host, http_port, grpc_port, metrics_port,
           repo_dir, ready_timeout):
     """Serve the model on Triton Inference Server (HTTP, gRPC) until Ctrl-C or SIGTERM.
 
@@ -98,7 +101,7 @@ def serve(model_dir, backend, instances, gpus, max_batch, queue_delay_us, host, 
     work = Path(tempfile.mkdtemp(prefix="unifork-serve-"))
     bundle = str(model_dir.resolve()) if model_dir is not None else ""
     repo_path = write_repository(repo_dir if repo_dir is not None else work / "repo",
-                                 _settings(bundle, backend, instances, gpus, max_batch, queue_delay_us), model_dir)
+                                 _settings(bundle, backend, instances, gpus, max_batch, queue_delay_us, threads), model_dir)
     endpoints = Endpoints(host, http_port, grpc_port, metrics_port)
     server = TritonServer(repo_path, endpoints, work)
 

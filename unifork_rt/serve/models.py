@@ -33,7 +33,9 @@ class _Model:
             # backend initialises CUDA (our backends always use the first visible device)
             os.environ["CUDA_VISIBLE_DEVICES"] = str(args["model_instance_device_id"])
         self.name = args["model_instance_name"]
-        self.rt = UniForkRuntime(params.get("bundle") or None, backend=params.get("backend") or DEFAULT_BACKEND)
+        threads = int(params.get("threads") or 0)
+        self.rt = UniForkRuntime(params.get("bundle") or None, backend=params.get("backend") or DEFAULT_BACKEND,
+                                 **({"threads": threads} if threads else {}))
         pb_utils.Logger.log_info(f"{self.name}: {self.rt.bundle.root} on {', '.join(self.rt.providers)}")
 
     def finalize(self):

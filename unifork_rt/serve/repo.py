@@ -29,6 +29,7 @@ class RepoSettings:
     instances: int = 1  # per model (and per GPU with kind "gpu"): each is its own process
     max_batch: int = 8  # requests per batch; a draw request of n images takes 2n rows with CFG
     queue_delay_us: int = 5000  # how long a request may wait for batch-mates
+    threads: int = 0  # ONNX Runtime threads per instance; 0 = its default (all cores)
     kind: str = "cpu"  # "gpu": instance groups on the GPUs below (Triton's KIND_GPU)
     gpus: tuple[int, ...] = ()  # with kind "gpu": which GPUs (none = all that Triton sees)
 
@@ -37,6 +38,10 @@ class RepoSettings:
             raise InputError(f"unknown backend {self.backend!r}; valid backends: {', '.join(BACKENDS)}")
         if self.instances < 1:
             raise InputError(f"--instances {self.instances} must be >= 1")
+        if self.threads < 0:
+            raise InputError(f"--threads {self.threads} must be >= 0 (0 = ONNX Runtime's default)")
+        if self.threads and not self.backend.startswith("ort-"):
+            raise InputError(f"--threads sets ONNX Runtime's threads; backend {self.backend} has none")
         if self.max_batch < 1:
             raise InputError(f"--max-batch {self.max_batch} must be >= 1")
         if self.kind not in ("cpu", "gpu"):
@@ -79,7 +84,7 @@ def config_text(model: str, s: RepoSettings, image_size: int) -> str:
     if s.kind == "gpu" and s.gpus:
         group += f" gpus: [ {', '.join(map(str, s.gpus))} ]"
     params = "".join(f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}\n'
-                     for k, v in (("bundle", s.bundle), ("backend", s.backend)))
+                     for k, v in (("bundle", s.bundle), ("backend", s.backend), ("threads", s.threads)))
     return (f'name: "{model}"\nbackend: "python"\n' + body + f"instance_group [ {{ {group} }} ]\n" + params)
 
 
