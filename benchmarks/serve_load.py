@@ -62,33 +62,38 @@ def sequential(phase: Phase, call, items: list, seconds: float, max_requests: in
     phase.seconds += time.perf_counter() - t0
 
 
-def concurrent(phase: Phase, clients: list, call, items: list, seconds: float, max_requests: int) -> None:
-    """Client i sends items[i % len(items)] until the deadline (each its own thread); errors are counted."""
+def concurrent(phase: Phase, make_client, clients: int, call, items: list, seconds: float,
+               max_requests: int) -> None:
+    """Client i sends items[i % len(items)] until the deadline, each in its own thread with its own
+    connection (made before the clock starts: the HTTP client cannot change threads); errors are counted."""
     lock = threading.Lock()
-    start = threading.Barrier(len(clients) + 1)
+    start = threading.Barrier(clients + 1)
     deadline = [0.0]
 
     def work(i):
-        start.wait(timeout=60)
-        for _ in range(max_requests):
-            if time.perf_counter() >= deadline[0]:
-                return
-            t = time.perf_counter()
-            try:
-                call(clients[i], items[i % len(items)])
-            except Exception as e:  # noqa: BLE001 - counted and reported; the load goes on
+        with make_client() as client:
+            call(client, items[i % len(items)])  # warm: connected, and the server's first batches ran
+            start.wait(timeout=120)
+            for _ in range(max_requests):
+                if time.perf_counter() >= deadline[0]:
+                    return
+                t = time.perf_counter()
+                try:
+                    call(client, items[i % len(items)])
+                except Exception as e:  # noqa: BLE001 - counted and reported; the load goes on
+                    with lock:
+                        phase.errors.append(str(e)[:200])
+                    continue
                 with lock:
-                    phase.errors.append(str(e)[:200])
-                continue
-            with lock:
-                phase.latencies.append(time.perf_counter() - t)
+                    phase.latencies.append(time.perf_counter() - t)
 
-    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(clients))]
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(clients)]
     for t in threads:
         t.start()
-    deadline[0] = time.perf_counter() + seconds
-    start.wait(timeout=60)
+    deadline[0] = float("inf")
+    start.wait(timeout=120)
     t0 = time.perf_counter()
+    deadline[0] = t0 + seconds
     for t in threads:
         t.join(timeout=seconds + 300)
     phase.seconds += time.perf_counter() - t0
@@ -146,36 +151,32 @@ def run(model: Path | None, seconds: float, rounds: int, concurrency: int, proto
         url = ends.http if protocol == "http" else ends.grpc
         size = rt.cfg.image.image_size
         with TritonServer(repo, ends, Path(tmp)):
-            cap_clients = [ServeClient(url, protocol) for _ in range(concurrency)]
-            draw_clients = [ServeClient(url, protocol) for _ in DRAW_PROMPTS]
-            try:
-                def seq_caption(b):
-                    return rt.caption([decode_image(b, size)])
+            def client():
+                return ServeClient(url, protocol)
 
-                def seq_draw(p):
-                    return rt.draw([p], seed=next(seeds))
+            def seq_caption(b):
+                return rt.caption([decode_image(b, size)])
 
-                def served_caption(c, b):
-                    return c.caption([b])
+            def seq_draw(p):
+                return rt.draw([p], seed=next(seeds))
 
-                def served_draw(c, p):
-                    return c.draw([p], seed=next(seeds))
+            def served_caption(c, b):
+                return c.caption([b])
 
-                for c, b in zip(cap_clients, images):  # warm-up: connections, sessions, first batches
-                    served_caption(c, b)
-                    seq_caption(b)
-                for c, p in zip(draw_clients, DRAW_PROMPTS):
-                    served_draw(c, p)
-                    seq_draw(p)
-                for _ in range(rounds):
-                    sequential(phases["sequential_caption"], seq_caption, images, seconds, max_requests)
-                    concurrent(phases["served_caption"], cap_clients, served_caption, images, seconds, max_requests)
-                    sequential(phases["sequential_draw"], seq_draw, DRAW_PROMPTS, seconds, max_requests)
-                    concurrent(phases["served_draw"], draw_clients, served_draw, DRAW_PROMPTS, seconds, max_requests)
-                results["batches"] = {m: batch_stats(ends.http, m) for m in ("caption", "draw")}
-            finally:
-                for c in cap_clients + draw_clients:
-                    c.close()
+            def served_draw(c, p):
+                return c.draw([p], seed=next(seeds))
+
+            for b, p in zip(images, DRAW_PROMPTS):  # warm-up: sessions and allocations
+                seq_caption(b)
+                seq_draw(p)
+            for _ in range(rounds):
+                sequential(phases["sequential_caption"], seq_caption, images, seconds, max_requests)
+                concurrent(phases["served_caption"], client, concurrency, served_caption, images, seconds,
+                           max_requests)
+                sequential(phases["sequential_draw"], seq_draw, DRAW_PROMPTS, seconds, max_requests)
+                concurrent(phases["served_draw"], client, len(DRAW_PROMPTS), served_draw, DRAW_PROMPTS, seconds,
+                           max_requests)
+            results["batches"] = {m: batch_stats(ends.http, m) for m in ("caption", "draw")}
     for name, phase in phases.items():
         results[name] = phase.result()
     results["busy_after"] = busy_processes()
