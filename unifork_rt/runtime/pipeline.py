@@ -5,6 +5,7 @@
     draw:     [pad.. prompt BOI] (cond rows) + [pad.. BOI] (uncond rows) ─► trunk ─► gen_branch ─► hidden
               per cell: D x rq_head steps (CFG mix, sample, copy to both rows) ─► connector ─► trunk ─► gen ...
               codes ─► vision_decoder ─► pixels
+              several prompts: one batch, every prompt's rows left-padded to the longest (draw_batch)
 
 Thread safety: the backend's sessions are shared; every call allocates its own KV buffers
 (once per call, reused across all its steps), so concurrent calls from several threads do
@@ -248,7 +249,7 @@ class UniForkRuntime:
         s = settings or DrawSettings.for_bundle(self.bundle)
         return self.draw_codes_batch([DrawRequest(prompt, s, n, seed)], progress)[0]
 
-    def draw_codes_batch(self, requests: Sequence["DrawRequest"],
+    def draw_codes_batch(self, requests: Sequence[DrawRequest],
                          progress: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
         """Sample codes for several prompts in one batch: a list of (n_r, N, D) int64, in request order.
 
@@ -286,7 +287,7 @@ class UniForkRuntime:
                 hidden = self._step(emb, caches, P + 1 + cell, start, "gen_branch")[:, -1]
         return [codes[r.cond] for r in plan.rows]
 
-    def draw_batch(self, requests: Sequence["DrawRequest"]) -> list[list[np.ndarray]]:
+    def draw_batch(self, requests: Sequence[DrawRequest]) -> list[list[np.ndarray]]:
         """Images (H, W, 3) uint8 for several prompts drawn as one batch: n_r per request, in order."""
         # decoded per request: the decoder is cheap, and its output then cannot depend on batch-mates
         return [self.decode(c) for c in self.draw_codes_batch(requests)]
