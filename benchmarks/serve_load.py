@@ -44,15 +44,31 @@ class Phase:
     def __init__(self):
         self.latencies: list[float] = []
         self.seconds = 0.0
-        self.errors: list[str] = []
+        self.cpu_seconds = 0.0  # CPU time of every process that served the phase (a shared machine's
+        self.errors: list[str] = []  # other load hardly changes it, unlike wall time)
 
     def result(self, **extra) -> dict:
-        return {**summary(self.latencies, self.seconds), "errors": len(self.errors),
-                "first_errors": self.errors[:3], **extra}
+        n = len(self.latencies)
+        return {**summary(self.latencies, self.seconds), "cpu_ms_per_request": round(1000 * self.cpu_seconds / n, 2)
+                if n else None, "errors": len(self.errors), "first_errors": self.errors[:3], **extra}
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes (all their threads), from /proc."""
+    import os
+
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for pid in pids:
+        try:
+            f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(f[11]) + int(f[12])) / tick
+    return total
 
 
 def sequential(phase: Phase, call, items: list, seconds: float, max_requests: int) -> None:
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     for i in range(max_requests):
         if time.perf_counter() - t0 >= seconds:
             break
@@ -60,10 +76,11 @@ def sequential(phase: Phase, call, items: list, seconds: float, max_requests: in
         call(items[i % len(items)])
         phase.latencies.append(time.perf_counter() - t)
     phase.seconds += time.perf_counter() - t0
+    phase.cpu_seconds += time.process_time() - c0
 
 
 def concurrent(phase: Phase, make_client, clients: int, call, items: list, seconds: float,
-               max_requests: int) -> None:
+               max_requests: int, server_pids) -> None:
     """Client i sends items[i % len(items)] until the deadline, each in its own thread with its own
     connection (made before the clock starts: the HTTP client cannot change threads); errors are counted."""
     lock = threading.Lock()
@@ -92,11 +109,13 @@ def concurrent(phase: Phase, make_client, clients: int, call, items: list, secon
         t.start()
     deadline[0] = float("inf")
     start.wait(timeout=120)
-    t0 = time.perf_counter()
+    pids = server_pids()
+    c0, s0, t0 = time.process_time(), cpu_seconds(pids), time.perf_counter()
     deadline[0] = t0 + seconds
     for t in threads:
         t.join(timeout=seconds + 300)
     phase.seconds += time.perf_counter() - t0
+    phase.cpu_seconds += time.process_time() - c0 + cpu_seconds(pids) - s0  # clients + server
 
 
 def batch_stats(http: str, model: str) -> dict:
@@ -150,7 +169,10 @@ def run(model: Path | None, seconds: float, rounds: int, concurrency: int, proto
                                    model)
         url = ends.http if protocol == "http" else ends.grpc
         size = rt.cfg.image.image_size
-        with TritonServer(repo, ends, Path(tmp)):
+        with TritonServer(repo, ends, Path(tmp)) as server:
+            def pids():
+                return [server.proc.pid] + [p for ps in server.instances().values() for p in ps]
+
             def client():
                 return ServeClient(url, protocol)
 
@@ -172,10 +194,10 @@ def run(model: Path | None, seconds: float, rounds: int, concurrency: int, proto
             for _ in range(rounds):
                 sequential(phases["sequential_caption"], seq_caption, images, seconds, max_requests)
                 concurrent(phases["served_caption"], client, concurrency, served_caption, images, seconds,
-                           max_requests)
+                           max_requests, pids)
                 sequential(phases["sequential_draw"], seq_draw, DRAW_PROMPTS, seconds, max_requests)
                 concurrent(phases["served_draw"], client, len(DRAW_PROMPTS), served_draw, DRAW_PROMPTS, seconds,
-                           max_requests)
+                           max_requests, pids)
             results["batches"] = {m: batch_stats(ends.http, m) for m in ("caption", "draw")}
     for name, phase in phases.items():
         results[name] = phase.result()
@@ -196,12 +218,15 @@ def markdown(r: dict) -> str:
              "1.00×"),
             (f"draws, served, {len(s['draw_prompts'])} clients with different prompts ({s['protocol']})",
              r["served_draw"], f"**{r['draw_throughput_ratio']:.2f}×**")]
-    out = ["| | requests | req/s | vs sequential | p50 ms | p95 ms | p99 ms |", "|---|---|---|---|---|---|---|"]
+    out = ["| | requests | req/s | vs sequential | p50 ms | p95 ms | p99 ms | CPU ms / request |",
+           "|---|---|---|---|---|---|---|---|"]
     for name, x, ratio in rows:
         out.append(f"| {name} | {x['requests']} | {x['throughput_rps']:.2f} | {ratio} | {x['p50_ms']} | "
-                   f"{x['p95_ms']} | {x['p99_ms']} |")
+                   f"{x['p95_ms']} | {x['p99_ms']} | {x['cpu_ms_per_request']} |")
     b = r.get("batches", {})
     out.append("")
+    out.append("CPU ms / request: CPU time of the runtime's process (sequential), or of Triton, its model "
+               "instances and the client threads (served), per completed request.")
     out.append(f"Mean batch Triton formed: captions {b.get('caption', {}).get('mean_batch')}, draws "
                f"{b.get('draw', {}).get('mean_batch')} requests per execution (warm-up included).")
     out.append(f"{m['cpu']}, {m['cores']} cores, {m.get('mem_total_gb')} GB; {s['rounds']} rounds of "
