@@ -176,3 +176,15 @@ def test_deploy_files_agree_with_the_repository():
     servers = [s for name, s in compose["services"].items() if name.startswith("triton")]
     assert len(servers) == 2 and all("/v2/health/ready" in " ".join(s["healthcheck"]["test"]) for s in servers)
     assert "server triton-gpu0:8000" in compose["configs"]["nginx"]["content"]
+
+
+def test_serve_with_a_bad_model_fails_in_one_line_and_leaves_nothing(tmp_path):
+    import tempfile
+    from pathlib import Path
+
+    before = set(Path(tempfile.gettempdir()).glob("unifork-serve-*"))
+    r = subprocess.run([sys.executable, "-m", "unifork_rt.cli", "serve", "--model", str(tmp_path / "nope"),
+                        "--http-port", "1"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert set(Path(tempfile.gettempdir()).glob("unifork-serve-*")) == before

@@ -98,19 +98,19 @@ def serve(model_dir, backend, instances, gpus, max_batch, queue_delay_us, thread
     from .triton import Endpoints, TritonServer, find_triton
 
     find_triton()  # a missing install fails before anything is written
-    work = Path(tempfile.mkdtemp(prefix="unifork-serve-"))
     bundle = str(model_dir.resolve()) if model_dir is not None else ""
-    repo_path = write_repository(repo_dir if repo_dir is not None else work / "repo",
-                                 _settings(bundle, backend, instances, gpus, max_batch, queue_delay_us, threads), model_dir)
+    settings = _settings(bundle, backend, instances, gpus, max_batch, queue_delay_us, threads)
     endpoints = Endpoints(host, http_port, grpc_port, metrics_port)
-    server = TritonServer(repo_path, endpoints, work)
+    work = Path(tempfile.mkdtemp(prefix="unifork-serve-"))  # backends/, triton.log, and the repo by default
 
     def on_term(signum, frame):
         raise _Stop()
 
     previous = signal.signal(signal.SIGTERM, on_term)
-    status, stopped = None, False
+    server, status, stopped, failed_log = None, None, False, ""
     try:
+        repo_path = write_repository(repo_dir if repo_dir is not None else work / "repo", settings, model_dir)
+        server = TritonServer(repo_path, endpoints, work)
         server.start()
         click.echo(f"starting Triton on {repo_path} (log: {server.log_path})", err=True)
         server.wait_ready(ready_timeout)
@@ -120,9 +120,10 @@ def serve(model_dir, backend, instances, gpus, max_batch, queue_delay_us, thread
     except (KeyboardInterrupt, _Stop):
         stopped = True
     finally:
-        status = server.stop()
+        if server is not None:
+            status = server.stop()
+            failed_log = server.log_tail() if not stopped else ""
         signal.signal(signal.SIGTERM, previous)
-        failed_log = server.log_tail() if not stopped else ""
         shutil.rmtree(work, ignore_errors=True)
     if not stopped:
         from .triton import ServerError
