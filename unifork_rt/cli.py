@@ -562,9 +562,10 @@ def _register() -> None:
     """Commands defined beside the code they drive (none imports torch at import time)."""
     from .benchmarks.ablation import ablation
     from .benchmarks.cli import bench
+    from .serve.cli import repo, serve  # Triton and its client are imported only when a command runs
     from .train.cli import COMMANDS as TRAIN_COMMANDS
 
-    for command in (*TRAIN_COMMANDS, bench, ablation):
+    for command in (*TRAIN_COMMANDS, bench, ablation, serve, repo):
         main.add_command(command)
 
 

@@ -31,24 +31,37 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
         raise InputError(f"image {path} does not exist")
     if not path.is_file():
         raise InputError(f"image {path} is not a file")
+    return _decode(path, f"image {path}", str(path), size)
+
+
+def decode_image(data: bytes, size: int, name: str = "the image") -> np.ndarray:
+    """An encoded image file's bytes (PNG, JPEG, ...) -> float32 (3, size, size) in [-1, 1],
+    checked and converted as load_image does; `name` says which image in error messages."""
+    if not isinstance(data, (bytes, bytearray)) or not data:
+        raise InputError(f"{name} is empty: send the bytes of an image file (PNG, JPEG, ...)")
+    return _decode(io.BytesIO(data), name, name, size)
+
+
+def _decode(src, name: str, subject: str, size: int) -> np.ndarray:
+    """`name` starts the messages about a readable image, `subject` the one about an unreadable file."""
     try:
-        with Image.open(path) as im:
+        with Image.open(src) as im:
             w, h = im.size
             if w * h > MAX_PIXELS:
-                raise InputError(f"image {path} is {w}x{h} px, above the {MAX_PIXELS // 1_000_000} MP limit "
+                raise InputError(f"{name} is {w}x{h} px, above the {MAX_PIXELS // 1_000_000} MP limit "
                                  "(possible decompression bomb): downscale it first")
             if min(w, h) < MIN_SIDE:
-                raise InputError(f"image {path} is {w}x{h} px; at least {MIN_SIDE}x{MIN_SIDE} is needed")
+                raise InputError(f"{name} is {w}x{h} px; at least {MIN_SIDE}x{MIN_SIDE} is needed")
             im.load()
             rgb = to_rgb(upright(im))
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(f"image {path} is too large (possible decompression bomb): downscale it first") from None
+        raise InputError(f"{name} is too large (possible decompression bomb): downscale it first") from None
     except UnidentifiedImageError:
-        raise InputError(f"{path} is not an image Pillow can read (corrupt, or not an image file)") from None
+        raise InputError(f"{subject} is not an image Pillow can read (corrupt, or not an image file)") from None
     except (OSError, ValueError, SyntaxError, Warning) as e:
-        raise InputError(f"image {path} is truncated or corrupt ({e})") from None
+        raise InputError(f"{name} is truncated or corrupt ({e})") from None
     return _sized_pixels(rgb, size)
 
 

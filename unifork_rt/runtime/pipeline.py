@@ -5,6 +5,7 @@
     draw:     [pad.. prompt BOI] (cond rows) + [pad.. BOI] (uncond rows) ─► trunk ─► gen_branch ─► hidden
               per cell: D x rq_head steps (CFG mix, sample, copy to both rows) ─► connector ─► trunk ─► gen ...
               codes ─► vision_decoder ─► pixels
+              several prompts: one batch, every prompt's rows left-padded to the longest (draw_batch)
 
 Batches: a backend with a largest batch (TensorRT engines are built for 1..max_batch rows) gets
 every graph call split into chunks of at most that many rows, each chunk with its own KV buffers;
@@ -54,6 +55,68 @@ class DrawSettings:
         if unknown:
             raise InputError(f"unknown draw setting(s) {', '.join(unknown)}; valid: cfg_scale, temperature, top_k, top_p")
         return cls(**base)
+
+
+@dataclass(frozen=True)
+class DrawRequest:
+    """One prompt of a batched draw: n images with its own seed and settings (a server request)."""
+    prompt: str
+    settings: DrawSettings  # e.g. DrawSettings.for_bundle(rt.bundle, cfg_scale=...)
+    n: int = 1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Where one request's rows sit in the batch, and how they sample."""
+    cond: slice
+    uncond: slice | None  # None: no guidance (cfg_scale 1), so no uncond rows
+    cfg_scale: float
+    sampling: Sampling
+    rng: np.random.Generator
+
+    @property
+    def both(self) -> np.ndarray:
+        """cond rows then uncond rows: the layout cfg_mix expects."""
+        return np.r_[self.cond, self.uncond]
+
+
+@dataclass(frozen=True)
+class _DrawPlan:
+    """The batch of a multi-prompt draw: every request's cond rows first, then the uncond rows
+    of the guided ones; a single request gives the layout [cond x n, uncond x n]."""
+    rows: tuple[_Rows, ...]
+    ids: tuple[list[int], ...]
+    batch: int
+    prompt_len: int  # the longest prompt; shorter ones are left-padded
+
+    @classmethod
+    def of(cls, rt: "UniForkRuntime", requests: Sequence[DrawRequest]) -> "_DrawPlan":
+        ids, checked = [], []
+        for q in requests:  # every request is checked before any work starts
+            i, sampling = rt.check_draw_request(q)
+            ids.append(i)
+            checked.append(sampling)
+        n_cond = sum(q.n for q in requests)
+        rows, c, u = [], 0, n_cond
+        for q, sampling in zip(requests, checked):
+            guided = q.settings.cfg_scale != 1.0
+            rows.append(_Rows(slice(c, c + q.n), slice(u, u + q.n) if guided else None, q.settings.cfg_scale,
+                              sampling, np.random.default_rng(q.seed)))
+            c, u = c + q.n, u + (q.n if guided else 0)
+        return cls(tuple(rows), tuple(ids), u, max(map(len, ids)))
+
+    def prefill(self, embed: np.ndarray, boi: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """x (B, P + 1, H): cond rows [pad.. prompt BOI], uncond rows [pad.. BOI] (the null prompt);
+        start (B,): each row's first real slot."""
+        P = self.prompt_len
+        x = np.broadcast_to(embed[pad_id], (self.batch, P + 1, embed.shape[1])).copy()
+        x[:, P] = boi
+        start = np.full(self.batch, P, dtype=np.int64)
+        for r, ids in zip(self.rows, self.ids):
+            x[r.cond, P - len(ids):P] = embed[ids]
+            start[r.cond] = P - len(ids)
+        return x, start
 
 
 class UniForkRuntime:
@@ -245,29 +308,36 @@ class UniForkRuntime:
         return out
 
     def caption(self, images: Sequence, **kw) -> list[str]:
-        return [self.tokenizer.decode(r, skip_special_tokens=True).strip() for r in self.caption_ids(images, **kw)]
+        return [self.caption_text(r) for r in self.caption_ids(images, **kw)]
+
+    def caption_text(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True).strip()
 
     # --- generation ------------------------------------------------------------------------------
     def draw_codes(self, prompt: str, n: int = 1, settings: DrawSettings | None = None, seed: int = 0,
                    progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Sample codes (n, N, D) for one prompt; cond and uncond rows run as one batch."""
         s = settings or DrawSettings.for_bundle(self.bundle)
-        n = self.check_n(n, s)
-        sampling = Sampling(s.temperature, s.top_k, s.top_p)
-        rng = np.random.default_rng(limits.seed(seed))
-        ids = self.draw_prompt_ids(prompt)
+        return self.draw_codes_batch([DrawRequest(prompt, s, n, seed)], progress)[0]
+
+    def draw_codes_batch(self, requests: Sequence[DrawRequest],
+                         progress: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
+        """Sample codes for several prompts in one batch: a list of (n_r, N, D) int64, in request order.
+
+        All rows run through the graphs together, prompts left-padded to the longest (the graphs
+        count rotary positions from each row's `start`), but every request mixes CFG with its own
+        scale and samples with its own settings and its own Generator: a request's codes are those
+        it gets when drawn alone with the same seed, whichever requests share its batch.
+        """
+        if isinstance(requests, DrawRequest) or not requests:
+            raise InputError("no drawing requests given: pass a list of DrawRequest")
+        plan = _DrawPlan.of(self, requests)
         im = self.cfg.image
-        N, D, P = im.num_cells, im.depth, len(ids)
-        guided = s.cfg_scale != 1.0
-        B = 2 * n if guided else n
-        H = self.embed.shape[1]
-        # cond rows: prompt then BOI; uncond rows: the null prompt, i.e. padding then BOI
-        row = np.concatenate([self.embed[ids], self.boi[None]], 0)  # (P + 1, H)
-        x = np.broadcast_to(row, (B, P + 1, H)).copy()
-        start = np.zeros(B, dtype=np.int64)
-        if guided:
-            x[n:, :P] = self.embed[self.cfg.pad_token_id]
-            start[n:] = P
+        N, D, B, P = im.num_cells, im.depth, plan.batch, plan.prompt_len
+        images = sum(r.cond.stop - r.cond.start for r in plan.rows)
+        self._check_memory(B, P + 1, "gen_branch", images, f"{images} image(s) ({B} rows with guidance)",
+                           "draw fewer images per call (a smaller --n or fewer prompts)")
+        x, start = plan.prefill(self.embed, self.boi, self.cfg.pad_token_id)  # (B, P + 1, H), (B,)
         chunks = self._chunks(B)  # the backend's largest batch: cond and uncond rows may sit in different chunks
         caches = self._new_caches(("trunk", "gen_branch"), chunks)
         head_caches = [c for c, in self._new_caches(("rq_head",), chunks)]
@@ -278,16 +348,35 @@ class UniForkRuntime:
             for d in range(D):
                 logits = self._run_rows("rq_head", {"hidden": hidden, "codes": cell_codes,
                                                     "pos": np.array(d, dtype=np.int64)}, chunks, head_caches)["logits"]
-                mixed = cfg_mix(logits, s.cfg_scale) if guided else logits
-                tok = sample(mixed, sampling, rng)
-                cell_codes[:, d] = np.concatenate([tok, tok]) if guided else tok
+                for r in plan.rows:
+                    mixed = (cfg_mix(logits[r.both], r.cfg_scale) if r.uncond is not None else logits[r.cond])
+                    tok = sample(mixed, r.sampling, r.rng)
+                    cell_codes[r.cond, d] = tok
+                    if r.uncond is not None:
+                        cell_codes[r.uncond, d] = tok
             codes[:, cell] = cell_codes
             if progress:
                 progress(cell + 1, N)
             if cell + 1 < N:
                 emb = self._run_rows("connector", {"codes": cell_codes[:, None]}, chunks)["embeds"]  # (B, 1, H)
                 hidden = self._step_rows(emb, caches, P + 1 + cell, start, "gen_branch", chunks)[:, -1]
-        return codes[:n]
+        return [codes[r.cond] for r in plan.rows]
+
+    def draw_batch(self, requests: Sequence[DrawRequest]) -> list[list[np.ndarray]]:
+        """Images (H, W, 3) uint8 for several prompts drawn as one batch: n_r per request, in order."""
+        # decoded per request: the decoder is cheap, and its output then cannot depend on batch-mates
+        return [self.decode(c) for c in self.draw_codes_batch(requests)]
+
+    def check_draw_request(self, q: DrawRequest) -> tuple[list[int], Sampling]:
+        """A drawing request's prompt ids and sampling, or the InputError that says what is wrong
+        (a server checks each request with this before batching it with others)."""
+        if not isinstance(q, DrawRequest):
+            raise InputError(f"a drawing request must be a DrawRequest, not {type(q).__name__}")
+        self.check_n(q.n, q.settings)
+        limits.seed(q.seed)
+        s = q.settings
+        sampling = Sampling(s.temperature, s.top_k, s.top_p)
+        return self.draw_prompt_ids(q.prompt), sampling
 
     def check_n(self, n, settings: DrawSettings, prompt_tokens: int = 0) -> int:
         """The number of images per prompt: an integer >= 1 whose buffers fit in memory."""
