@@ -139,8 +139,14 @@ class UniForkRuntime:
         self.cfg = self.bundle.config
         self.tokenizer = load_tokenizer(self.bundle)
         self.embed, self.boi, self.eoi = load_embeddings(self.bundle)
-        self._special = [t.content for t in self.tokenizer.get_added_tokens_decoder().values() if t.special]
         self.backend = get_backend(backend, self.bundle, **backend_options)
+
+    memory_limit: int | None = None  # a class default too: subclasses (the bench's TorchRuntime) skip __init__
+
+    @property
+    def _special(self) -> list[str]:
+        """The tokenizer's special tokens (a user's prompt may not smuggle them in)."""
+        return [t.content for t in self.tokenizer.get_added_tokens_decoder().values() if t.special]
 
     @property
     def providers(self) -> list[str]:
