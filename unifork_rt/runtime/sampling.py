@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError, UniforkError
+from ..errors import UniforkError
 from . import limits
 
 
