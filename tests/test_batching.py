@@ -50,17 +50,17 @@ def test_draw_batch_images_match_draw(rt):
         assert len(images) == q.n and all(np.array_equal(a, b) for a, b in zip(want, images))
 
 
-@pytest.mark.parametrize("bad, message", [
-    (DrawRequest("  ", DrawSettings()), "prompt is empty"),
-    (DrawRequest("a red circle", DrawSettings(), n=0), "number of images"),
-    (DrawRequest("a red circle", DrawSettings(cfg_scale=-1.0)), "cfg-scale"),
-    (DrawRequest("a red circle", DrawSettings(temperature=-1.0)), "temperature"),
+@pytest.mark.parametrize("bad, message", [  # built in the test: bad settings raise when they are made
+    (lambda: DrawRequest("  ", DrawSettings()), "prompt is empty"),
+    (lambda: DrawRequest("a red circle", DrawSettings(), n=0), "number of images"),
+    (lambda: DrawRequest("a red circle", DrawSettings(cfg_scale=-1.0)), "cfg-scale"),
+    (lambda: DrawRequest("a red circle", DrawSettings(temperature=-1.0)), "temperature"),
 ])
 def test_a_bad_request_fails_before_any_work(rt, bad, message, monkeypatch):
     calls = []
     monkeypatch.setattr(rt.backend, "run", lambda *a, **k: calls.append(a) or pytest.fail("graph ran"))
     with pytest.raises(InputError, match=message):
-        rt.draw_codes_batch([_requests()[0], bad])
+        rt.draw_codes_batch([_requests()[0], bad()])
     assert not calls
 
 
