@@ -189,7 +189,7 @@ def test_bad_tokenizer_folder_is_a_clear_error(tmp_path, tok_folder):
     assert r.exit_code == 2 and "not the tokenizer stage" in r.output
     r = CliRunner().invoke(main, ["ablation", "--tokenizer", str(tok_folder), "--out", str(tmp_path / "o"),
                                   "--preset", "shapes"])
-    assert r.exit_code == 2 and "--preset micro" in r.output and "image.grid_size" in r.output
+    assert r.exit_code == 2 and "--preset micro" in r.output and "image.codebook_size" in r.output
     assert not (tmp_path / "o").exists()
 
 

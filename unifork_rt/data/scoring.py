@@ -48,7 +48,7 @@ COLOR_PURITY = 0.9
 CONNECTED_SHARE = 0.9
 MAX_SHAPE_SHIFT = 2
 MIN_SHAPE_IOU = 0.6
-SHAPE_MARGIN = 0.05
+SHAPE_MARGIN = 0.03
 BOX_TOLERANCE = 3  # px: every shape fills a 12 x 12 box; the inked extent must be 9..15 each way
 # The object's colour: the median of its core pixels (coverage >= CORE_COVERAGE) must lie
 # within COLOR_TOLERANCE (RGB units) of its palette colour's segment from white (lighter by
@@ -122,7 +122,8 @@ def _largest_component(mask: np.ndarray) -> int:
 
 def _shape_templates() -> dict[str, np.ndarray]:
     """(shifts, CELL * CELL) float coverage: each shape drawn at 4x in a cell and box-filtered
-    down, at every quarter-pixel shift up to MAX_SHAPE_SHIFT (hard and soft edges alike)."""
+    down, at every quarter-pixel shift up to MAX_SHAPE_SHIFT (hard and soft edges alike), in a
+    box of 12 px and of 13 px (Pillow draws a box's far corner inclusively: 13 px shapes)."""
     s = 4
     steps = range(-MAX_SHAPE_SHIFT * s, MAX_SHAPE_SHIFT * s + 1)
     out = {}
@@ -130,17 +131,18 @@ def _shape_templates() -> dict[str, np.ndarray]:
         stack = []
         for dy in steps:
             for dx in steps:
-                img = Image.new("L", (CELL * s, CELL * s), 0)
-                draw = ImageDraw.Draw(img)
-                x0, y0 = BOX_MARGIN * s + dx, BOX_MARGIN * s + dy
-                x1, y1 = x0 + BOX * s - 1, y0 + BOX * s - 1
-                if name == "circle":
-                    draw.ellipse([x0, y0, x1, y1], fill=255)
-                elif name == "square":
-                    draw.rectangle([x0, y0, x1, y1], fill=255)
-                else:
-                    draw.polygon([((x0 + x1) / 2, y0), (x0, y1), (x1, y1)], fill=255)
-                stack.append(np.asarray(img.reduce(s), np.float32).reshape(-1) / 255.0)
+                for side in (BOX * s, (BOX + 1) * s):
+                    img = Image.new("L", (CELL * s, CELL * s), 0)
+                    draw = ImageDraw.Draw(img)
+                    x0, y0 = BOX_MARGIN * s + dx, BOX_MARGIN * s + dy
+                    x1, y1 = x0 + side - 1, y0 + side - 1
+                    if name == "circle":
+                        draw.ellipse([x0, y0, x1, y1], fill=255)
+                    elif name == "square":
+                        draw.rectangle([x0, y0, x1, y1], fill=255)
+                    else:
+                        draw.polygon([((x0 + x1) / 2, y0), (x0, y1), (x1, y1)], fill=255)
+                    stack.append(np.asarray(img.reduce(s), np.float32).reshape(-1) / 255.0)
         out[name] = np.stack(stack)
     return out
 
