@@ -238,9 +238,9 @@ def run_variant(s: AblationSettings, v: Variant, seed: int, tok_dir: Path, out: 
     result = evaluate_variant(s, v, previous)
     stage_seconds = {f"stage{k}": json.loads((folder / f"stage{k}" / DONE).read_text())["wall_seconds"]
                      for k in ("1", "2")}
-    result.update(seed=seed, model=str(previous), eval_seconds=round(time.perf_counter() - t0, 1),
+    result.update(seed=seed, model=str(previous), eval_seconds=round(time.perf_counter() - t0, 3),
                   stage_seconds=stage_seconds, setup_seconds=round(setup, 1))
-    result["wall_seconds"] = round(sum(stage_seconds.values()) + result["eval_seconds"] + setup, 1)
+    result["wall_seconds"] = round(sum(stage_seconds.values()) + result["eval_seconds"] + setup, 3)
     atomic_write_text(folder / "result.json", json.dumps(result, indent=1) + "\n")
     return result
 
