@@ -12,6 +12,7 @@ output (stdout, signals), files (names, overwrites, all-or-none), threads, photo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -729,6 +730,22 @@ def _sigint_many(env: Env) -> Result:
     return Result(0, "every run ended in one of: " + "; ".join(sorted(outcomes)))
 
 
+@contextlib.contextmanager
+def _patched(owner, name: str, replacement):
+    """owner.name = replacement for the block, restored whatever happens in it."""
+    real = getattr(owner, name)
+    setattr(owner, name, replacement)
+    try:
+        yield
+    finally:
+        setattr(owner, name, real)
+
+
+def _draw_to(env: Env, d: Path, *prompts: str) -> Result:
+    r = cli(env, "draw", *prompts, "--model", env.bundle, "-o", d / "x.png", "--quiet")
+    return Result(r.code, r.message + _files_note(d))
+
+
 def _sigint_in_commit(env: Env) -> Result:
     """A real SIGINT while the files are being renamed into place: held off until they are all there."""
     import unifork_rt.io as uio
@@ -740,12 +757,8 @@ def _sigint_in_commit(env: Env) -> Result:
         os.kill(os.getpid(), signal.SIGINT)
         return real(*a, **k)
 
-    uio._commit = commit
-    try:
-        r = cli(env, "draw", "a red circle", "two squares", "--model", env.bundle, "-o", d / "x.png", "--quiet")
-    finally:
-        uio._commit = real
-    return Result(r.code, r.message + _files_note(d))
+    with _patched(uio, "_commit", commit):
+        return _draw_to(env, d, "a red circle", "two squares")
 
 
 def _interrupt_after_delivery(env: Env) -> Result:
@@ -759,29 +772,18 @@ def _interrupt_after_delivery(env: Env) -> Result:
         real(self)
         raise KeyboardInterrupt
 
-    UniForkRuntime.close = close
-    try:
-        r = cli(env, "draw", "a red circle", "--model", env.bundle, "-o", d / "x.png", "--quiet")
-    finally:
-        UniForkRuntime.close = real
-    return Result(r.code, r.message + _files_note(d))
+    with _patched(UniForkRuntime, "close", close):
+        return _draw_to(env, d, "a red circle")
 
 
 def _interrupt_while_drawing(env: Env) -> Result:
     from unifork_rt.runtime.pipeline import UniForkRuntime
 
-    d = env.dir()
-    real = UniForkRuntime.decode
-
     def decode(self, codes):
         raise KeyboardInterrupt
 
-    UniForkRuntime.decode = decode
-    try:
-        r = cli(env, "draw", "a red circle", "--model", env.bundle, "-o", d / "x.png", "--quiet")
-    finally:
-        UniForkRuntime.decode = real
-    return Result(r.code, r.message + _files_note(d))
+    with _patched(UniForkRuntime, "decode", decode):
+        return _draw_to(env, env.dir(), "a red circle")
 
 
 def output_cases() -> list[Case]:

@@ -99,16 +99,4 @@ def render_variant(scene: sw.Scene, rng: np.random.Generator) -> np.ndarray:
     shifts = _random_shifts(rng, n, TRAIN_MAX_SHIFT, 1.0) if rng.random() < 0.5 else None
     if kind == "pillow":
         return render_pillow(scene, shifts, inset=float(rng.integers(0, 2)))
-    if shifts is None:
-        return sw.render(scene)
-    return _shifted_mask(scene, shifts)
-
-
-def _shifted_mask(scene: sw.Scene, shifts) -> np.ndarray:
-    img = np.empty((sw.CANVAS, sw.CANVAS, 3), np.uint8)
-    img[:] = sw.BACKGROUND
-    for o, (dx, dy) in zip(scene.objects, shifts):
-        x0, y0 = sw.box_origin(o.row, o.col)
-        x0, y0 = x0 + int(dx), y0 + int(dy)
-        img[y0:y0 + sw.BOX, x0:x0 + sw.BOX][sw.SHAPE_MASKS[o.shape]] = sw.COLORS[o.color]
-    return img
+    return sw.render(scene, shifts)

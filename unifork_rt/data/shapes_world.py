@@ -139,12 +139,16 @@ def box_origin(row: int, col: int) -> tuple[int, int]:
     return (CELL * col + BOX_MARGIN, CELL * row + BOX_MARGIN)
 
 
-def render(scene: Scene) -> np.ndarray:
-    """The scene's image: (64, 64, 3) uint8, white background, flat filled shapes."""
+def render(scene: Scene, shifts=None) -> np.ndarray:
+    """The scene's image: (64, 64, 3) uint8, white background, flat filled shapes.
+
+    shifts: one whole-pixel (dx, dy) per object (at most the 2 px margin), or None."""
     img = np.empty((CANVAS, CANVAS, 3), np.uint8)
     img[:] = BACKGROUND
-    for o in scene.objects:
+    for i, o in enumerate(scene.objects):
         x0, y0 = box_origin(o.row, o.col)
+        if shifts is not None:
+            x0, y0 = x0 + int(shifts[i][0]), y0 + int(shifts[i][1])
         img[y0:y0 + BOX, x0:x0 + BOX][SHAPE_MASKS[o.shape]] = COLORS[o.color]
     return img
 
