@@ -149,24 +149,42 @@ def estimate_seconds(s: AblationSettings) -> dict[str, float]:
     return out
 
 
+# Stages after which a folder's image tokenizer is trained and frozen: the tokenizer stage, the
+# decoder stage (it fine-tunes the decoder only) and every stage after them, which leave it as it is.
+FINISHED_TOKENIZER = ("tokenizer", "decoder", "1", "2", "3-gen", "3-und", "3-merged")
+
+
 def check_tokenizer_folder(path: Path, cfg: ModelConfig) -> dict:
-    """The --tokenizer folder's done.json, after checking it is a finished tokenizer stage of `cfg`."""
+    """What the --tokenizer folder holds (its done.json, or a shipped checkpoint's metadata), after
+    checking that its image tokenizer is trained and that it is a model of `cfg`."""
     from unifork_rt.model.checkpoint import CONFIG, TOKENIZER, WEIGHTS
 
-    hint = f"train one with `unifork-rt train --stage tokenizer --preset {cfg.preset} --out DIR`"
+    hint = (f"train one with `unifork-rt train --stage tokenizer --preset {cfg.preset} --out DIR`, or pass a "
+            "shipped model's checkpoint folder (e.g. unifork_rt/assets/shapes/checkpoint)")
     if not path.is_dir():
         raise ModelFolderError(f"--tokenizer {path} does not exist: {hint}")
-    missing = [n for n in (CONFIG, WEIGHTS, TOKENIZER, "done.json") if not (path / n).is_file()]
+    missing = [n for n in (CONFIG, WEIGHTS, TOKENIZER) if not (path / n).is_file()]
     if missing:
-        what = "an unfinished stage (resume it with --resume)" if missing == ["done.json"] else "not a model folder"
-        raise ModelFolderError(f"--tokenizer {path} lacks {', '.join(missing)}: {what}; {hint}")
-    try:
-        done = json.loads((path / "done.json").read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelFolderError(f"--tokenizer {path}: done.json is not valid JSON ({e}); {hint}") from None
-    if not isinstance(done, dict) or done.get("stage") != "tokenizer":
-        raise ModelFolderError(f"--tokenizer {path} holds stage {done.get('stage') if isinstance(done, dict) else None!r}, not the tokenizer stage: pass "
-                               "the --out of `unifork-rt train --stage tokenizer` (a recipe's OUT/tokenizer)")
+        raise ModelFolderError(f"--tokenizer {path} lacks {', '.join(missing)}: not a model folder; {hint}")
+    if (path / "done.json").is_file():
+        try:
+            done = json.loads((path / "done.json").read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ModelFolderError(f"--tokenizer {path}: done.json is not valid JSON ({e}); {hint}") from None
+    else:  # a shipped model's checkpoint carries no done.json; its stage is in the weights' metadata
+        from safetensors import safe_open
+
+        with safe_open(str(path / WEIGHTS), framework="np") as f:
+            stage = (f.metadata() or {}).get("stage")
+        if stage != "3-merged":
+            raise ModelFolderError(f"--tokenizer {path} lacks done.json: an unfinished stage (resume it with "
+                                   f"--resume); {hint}")
+        done = {"stage": stage, "from": "checkpoint metadata"}
+    stage = done.get("stage") if isinstance(done, dict) else None
+    if stage not in FINISHED_TOKENIZER:
+        raise ModelFolderError(f"--tokenizer {path} holds stage {stage!r}, whose image tokenizer is not trained: pass "
+                               "the --out of `unifork-rt train --stage tokenizer` (a recipe's OUT/tokenizer) or a "
+                               "later stage's folder")
     have = ModelConfig.load(path / CONFIG).to_dict()
     want = cfg.to_dict()
     diff = sorted(f"{sec}.{k}" for sec in ("text", "image", "head")
@@ -405,8 +423,10 @@ def _shipped_sampling() -> dict:
 
 @click.command("ablation")
 @click.option("--tokenizer", "tok_dir", type=click.Path(path_type=Path), required=True,
-              help="A finished image tokenizer folder (the --out of `unifork-rt train --stage tokenizer`, or a "
-                   "recipe's OUT/tokenizer): every model starts from it, so all see the same image codes.")
+              help="A folder with a trained image tokenizer: the --out of `unifork-rt train --stage tokenizer` or "
+                   "of any later stage (a recipe's OUT/tokenizer, OUT/decoder), or a shipped checkpoint "
+                   "(unifork_rt/assets/shapes/checkpoint). Every model takes its image tokenizer (and nothing "
+                   "else) from it, so all see the same image codes.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Folder for ablation.json, ablation.md and every trained model (OUT/VARIANT/seedK/stage2).")
 @click.option("--preset", type=click.Choice(tuple(DEFAULTS)), default="shapes", show_default=True,

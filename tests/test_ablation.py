@@ -184,9 +184,9 @@ def test_bad_tokenizer_folder_is_a_clear_error(tmp_path, tok_folder):
     assert r.exit_code == 2 and "unfinished stage" in r.output
     other = tmp_path / "other"
     shutil.copytree(tok_folder, other)
-    (other / "done.json").write_text(json.dumps({"stage": "2"}))
+    (other / "done.json").write_text(json.dumps({"stage": "start"}))
     r = run(other)
-    assert r.exit_code == 2 and "not the tokenizer stage" in r.output
+    assert r.exit_code == 2 and "holds stage 'start'" in r.output and "not trained" in r.output
     r = CliRunner().invoke(main, ["ablation", "--tokenizer", str(tok_folder), "--out", str(tmp_path / "o"),
                                   "--preset", "shapes"])
     assert r.exit_code == 2 and "--preset micro" in r.output and "image.codebook_size" in r.output
@@ -212,3 +212,13 @@ def test_table_shows_spread_with_two_seeds_and_estimate_favours_experts():
     assert "0.600 (0.50–0.70)" in md and "mean (min–max)" in md
     est = abl.estimate_seconds(dataclasses.replace(s, preset="shapes", stage2_steps=450, stage1_steps=100))
     assert est["gen_expert"] < est["unifork"] and est["und_expert"] < est["fully_shared"]
+
+
+def test_a_shipped_checkpoint_is_a_tokenizer_folder(tmp_path):
+    """The bundled model's checkpoint carries no done.json: its weights' metadata says it is finished."""
+    from unifork_rt.errors import ModelFolderError
+
+    ckpt = Path(BUNDLED) / "checkpoint"
+    assert abl.check_tokenizer_folder(ckpt, preset("shapes"))["stage"] == "3-merged"
+    with pytest.raises(ModelFolderError, match="--preset shapes"):
+        abl.check_tokenizer_folder(ckpt, preset("micro"))
