@@ -21,6 +21,7 @@ from safetensors.numpy import save_file
 from tqdm import tqdm
 
 from ..errors import InputError, ModelFolderError, UniforkError
+from ..io import default_modes
 from ..model.checkpoint import CONFIG, TOKENIZER, WEIGHTS, load_model
 from ..model.unifork import UniFork
 from ..runtime.bundle import GRAPHS, MANIFEST, MANIFEST_FORMAT, config_sha256, sha256_file
@@ -55,6 +56,7 @@ def export_bundle(model_dir: str | Path, out: str | Path | None = None, max_seq:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         write_bundle(model, tmp, tokenizer, sha256_file(model_dir / WEIGHTS), max_seq, precision, progress, sampling)
+        default_modes(tmp)  # mkdtemp's 0700 would leave the bundle unreadable to other users
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

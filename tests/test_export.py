@@ -270,6 +270,19 @@ def test_quantized_bundles_map_a_float16_embedding_table(quantized, micro_bundle
     np.testing.assert_array_equal(boi, ref_boi)
 
 
+def test_exported_bundle_has_the_umask_modes(micro_bundle):
+    """The bundle folder comes from mkdtemp (0700) and safetensors writes 0600: export gives the
+    folder and every file the modes mkdir / open() would, so other users can read a shared bundle."""
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(micro_bundle).st_mode) == 0o777 & ~umask
+    for p in micro_bundle.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask, p.name
+
+
 def test_precision_lists_agree():
     """export's precisions, the CLI's --precision choices and the bench's precisions are one list."""
     from click.testing import CliRunner
