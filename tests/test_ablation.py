@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from unifork_rt import params  # noqa: E402
 from unifork_rt.assets import BUNDLED  # noqa: E402
-from unifork_rt.benchmarks import ablation as abl  # noqa: E402
+from unifork_rt.train import ablation as abl  # noqa: E402
 from unifork_rt.cli import main  # noqa: E402
 from unifork_rt.config import preset  # noqa: E402
 from unifork_rt.errors import InputError  # noqa: E402
