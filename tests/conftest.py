@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-import unifork_rt.benchmarks as _bench_pkg
-
-# Import the benchmarks code that sits beside these tests (a source checkout or a worktree),
-# not whichever copy an editable install maps unifork_rt.benchmarks to: the CLI registers
-# commands from it. A no-op when they agree.
-_BENCHMARKS = str(Path(__file__).resolve().parents[1] / "benchmarks")
-if _BENCHMARKS not in _bench_pkg.__path__:
-    _bench_pkg.__path__.insert(0, _BENCHMARKS)
 
 # max abs difference allowed, by comparison
 TOL = {

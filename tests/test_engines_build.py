@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-import test_engines_checkout  # noqa: F401  (unifork_rt.engines from this checkout)
-from test_engines_checkout import ROOT
 from test_engines_fakes import FakeCudart, fake_gpu, make_fake_tensorrt  # noqa: F401  (fixture)
 from test_engines_toy import make_toy_bundle
 from unifork_rt.engines import build as B
@@ -19,6 +18,8 @@ from unifork_rt.engines import trt_env
 from unifork_rt.engines.fingerprint import read_sidecar, sidecar_path
 from unifork_rt.errors import InputError, MissingDependencyError, UniforkError
 from unifork_rt.runtime.bundle import GRAPHS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -32,8 +33,7 @@ def quiet(_msg):
 
 # --- without TensorRT, cuda-python or a GPU ----------------------------------------------------------
 def test_modules_import_without_tensorrt_or_cuda():
-    code = ("import sys; sys.path.insert(0, 'tests'); sys.modules['tensorrt'] = None; sys.modules['cuda'] = None\n"
-            "import test_engines_checkout\n"
+    code = ("import sys; sys.modules['tensorrt'] = None; sys.modules['cuda'] = None\n"
             "import unifork_rt.engines.opcheck, unifork_rt.engines.profiles, unifork_rt.engines.fingerprint\n"
             "import unifork_rt.engines.build, unifork_rt.engines.trt_backend, unifork_rt.engines.ort_providers\n"
             "import unifork_rt.engines.trt_env\n"

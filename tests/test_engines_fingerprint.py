@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-import test_engines_checkout  # noqa: F401  (unifork_rt.engines from this checkout)
 from unifork_rt.engines import fingerprint as F
 from unifork_rt.engines.profiles import Profile, ShapeRange
 

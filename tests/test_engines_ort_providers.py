@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-import test_engines_checkout  # noqa: F401  (unifork_rt.engines from this checkout)
 from unifork_rt.engines.ort_providers import VARIANTS, provider_list
 from unifork_rt.engines.profiles import GiB, Profile, ShapeRange
 from unifork_rt.errors import InputError
