@@ -1,7 +1,7 @@
 """The `unifork-rt` command line.
 
-Runtime commands (caption, draw) need no torch; model commands (init, train, export, info
---preset) import it lazily and say which extra to install when it is missing. A user error
+Runtime commands (caption, draw, eval, info) need no torch; model commands (init, train, export,
+align) import it lazily and say which extra to install when it is missing. A user error
 (`UniforkError`) prints one line and exits with status 2, without a traceback.
 """
 
