@@ -91,12 +91,6 @@ def test_unsupported_graph_fails_before_tensorrt_is_needed(tmp_path, monkeypatch
         B.build_engines(bad, log=quiet)
 
 
-def test_int8_needs_a_quantized_graph(toy, monkeypatch):
-    monkeypatch.setitem(sys.modules, "tensorrt", None)
-    with pytest.raises(InputError, match="--int8 needs explicitly quantized graphs.*--fp16"):
-        B.build_engines(toy, int8=True, log=quiet)
-
-
 def test_unknown_graph_name(toy):
     with pytest.raises(InputError, match="unknown graph.*valid graphs: vision_encoder"):
         B.build_engines(toy, graphs=("trunk", "decoder"), log=quiet)
@@ -113,7 +107,7 @@ def test_build_writes_engines_sidecars_and_timing_cache(toy, fake_gpu):
     fp = read_sidecar(out / "trunk.engine")
     assert fp["gpu"] == "Fake Orin" and fp["compute_capability"] == "8.7" and fp["tensorrt"] == "10.99.0"
     # defaults for an 8 GB shared-memory device (a Jetson): max_batch 2, 1 GB workspace
-    assert fp["flags"] == {"fp16": True, "int8": False, "tf32": True, "max_batch": 2, "max_seq": 64,
+    assert fp["flags"] == {"fp16": True, "tf32": True, "max_batch": 2, "max_seq": 64,
                            "workspace_gb": 1.0}
     assert [p["name"] for p in fp["profiles"]] == ["prefill", "decode"]
     assert [p["name"] for p in read_sidecar(out / "rq_head.engine")["profiles"]] == ["step"]

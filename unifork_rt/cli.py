@@ -542,7 +542,6 @@ def align(model_dir, n, k, seed, cfg_scale, out):
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Engines folder. Default: BUNDLE/engines (where --backend tensorrt looks).")
 @click.option("--fp16", is_flag=True, help="Allow fp16 kernels (the usual choice on A100 and Jetson).")
-@click.option("--int8", is_flag=True, help="Allow int8 kernels (needs Q/DQ graphs; calibration is not provided).")
 @click.option("--max-batch", type=int, default=None, help="Largest batch of the profiles (2 = one CFG pair). "
               "Default: by GPU memory (2 on an 8 GB Jetson, 8 on an A100).")
 @click.option("--max-seq", type=int, default=None, help="Longest prefill the engines take. Default: the bundle's max_seq.")
@@ -557,7 +556,7 @@ def align(model_dir, n, k, seed, cfg_scale, out):
 @click.option("--check-only", is_flag=True, help="Only check that every graph's operators are supported by "
               "TensorRT's ONNX parser (no GPU needed).")
 @click.option("--verbose", is_flag=True, help="TensorRT's own log.")
-def build(bundle, out, fp16, int8, max_batch, max_seq, workspace_gb, timing_cache, graphs, force, no_tf32, device,
+def build(bundle, out, fp16, max_batch, max_seq, workspace_gb, timing_cache, graphs, force, no_tf32, device,
           check_only, verbose):
     """Build TensorRT engines from a graph BUNDLE (on the GPU that will run them).
 
@@ -575,7 +574,7 @@ def build(bundle, out, fp16, int8, max_batch, max_seq, workspace_gb, timing_cach
         return
     from .engines.build import build_engines
 
-    paths = build_engines(bundle, out, fp16=fp16, int8=int8, max_batch=max_batch, max_seq=max_seq,
+    paths = build_engines(bundle, out, fp16=fp16, max_batch=max_batch, max_seq=max_seq,
                           workspace_gb=workspace_gb, timing_cache=timing_cache, graphs=tuple(graphs) or None,
                           force=force, tf32=not no_tf32, device=device, verbose=verbose, log=click.echo)
     for p in paths:
