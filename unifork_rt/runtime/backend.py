@@ -104,10 +104,11 @@ class Backend(ABC):
                 if isinstance(dim, int) and got != dim:
                     raise ValueError(f"{graph}.{name}: got shape {list(value.shape)}, expected {w['shape']}")
         if cache is not None and not 0 <= int(feeds["pos"]) < spec.kv.max_seq:
-            # how many positions a call writes is the graph contract's business (the pipeline
-            # checks whole sequences against max_seq); a start outside the buffer is wrong for any graph
-            raise InputError(f"{graph}: pos {int(feeds['pos'])} is outside its KV buffer of {spec.kv.max_seq} "
-                             "positions")
+            # how many positions a call writes is the graph contract's business (the pipeline checks
+            # whole sequences against max_seq); a start past the buffer's end is wrong for any graph
+            pos = int(feeds["pos"])
+            raise InputError(f"{graph}: position {pos} is past the end of its KV buffer (max_seq {spec.kv.max_seq}): "
+                             f"shorten the sequence or re-export with --max-seq {max(pos, 0) + 64}")
 
     def __enter__(self) -> "Backend":
         return self
