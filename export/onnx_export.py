@@ -78,8 +78,11 @@ def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str
                 quantize_graph(path, precision)
         graphs[name] = describe(path, name, model, max_seq)
     shutil.copyfile(tokenizer, folder / TOKENIZER)
-    emb = {"embed_tokens.weight": model.embed_tokens.weight, "boi": model.boi, "eoi": model.eoi}
-    save_file({k: v.detach().cpu().numpy() for k, v in emb.items()}, str(folder / "embeddings.safetensors"))
+    emb = {k: v.detach().cpu().numpy() for k, v in
+           {"embed_tokens.weight": model.embed_tokens.weight, "boi": model.boi, "eoi": model.eoi}.items()}
+    if precision in SCHEMES:  # quantized graphs: the lookup table in float16 (half the file; rows are mapped)
+        emb["embed_tokens.weight"] = emb["embed_tokens.weight"].astype("float16")
+    save_file(emb, str(folder / "embeddings.safetensors"))
     model.cfg.save(folder / CONFIG)
     manifest = {
         "format": MANIFEST_FORMAT, "max_seq": max_seq, "precision": precision, "opset": OPSET,

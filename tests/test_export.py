@@ -266,6 +266,29 @@ def test_quantized_pipeline_captions_and_draws(quantized, micro_bundle):
     assert np.array_equal(logits.argmax(-1), want_logits.argmax(-1)), "greedy tokens differ from fp32's"
 
 
+def test_quantized_bundles_map_a_float16_embedding_table(quantized, micro_bundle):
+    """Quantized bundles store the lookup table in float16; the runtime maps it (no copy in memory)
+    and returns the fp32 bundle's rows to float16 precision."""
+    from safetensors import safe_open
+
+    from unifork_rt.runtime.bundle import load_bundle, load_embeddings
+
+    _, out, _ = quantized
+    with safe_open(str(out / "embeddings.safetensors"), framework="numpy") as f:
+        assert f.get_slice("embed_tokens.weight").get_dtype() == "F16"
+        assert f.get_slice("boi").get_dtype() == "F32"
+    table, boi, _ = load_embeddings(load_bundle(out))
+    ref, ref_boi, _ = load_embeddings(load_bundle(micro_bundle))
+    assert isinstance(table._rows, np.memmap) and isinstance(ref._rows, np.memmap)
+    ids = [0, 5, len(table) - 1, 5]
+    rows = table[ids]
+    assert rows.dtype == np.float32 and rows.shape == (4, table.shape[1])
+    err = float(np.abs(rows - ref[ids]).max())
+    print(f"float16 table vs fp32: max diff {err:.2e}")
+    assert 0 < err <= 1e-3 * max(1.0, float(np.abs(ref[ids]).max()))
+    np.testing.assert_array_equal(boi, ref_boi)
+
+
 def test_precision_lists_agree():
     """export's precisions, the CLI's --precision choices and the bench's precisions are one list."""
     from click.testing import CliRunner
