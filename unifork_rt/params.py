@@ -1,7 +1,7 @@
 """Parameter counts per component and active parameters per task (no torch needed).
 
-Counts come from tensor shapes: a safetensors header for a model folder, or a model built
-on the meta device for a preset. Conventions follow the UniFork paper (DESIGN.md §1):
+Counts come from tensor shapes: a safetensors header for a model folder, or arithmetic on
+the config for a preset. Conventions follow the UniFork paper (DESIGN.md §1):
 understanding active = the layers on its path (trunk + und branch) + embeddings (a tied
 lm_head is the embedding); generation active = trunk + gen branch + depth head, embeddings
 not counted; "total (paper)" counts a tied lm_head a second time.
@@ -53,14 +53,74 @@ def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
 
 
 def preset_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
-    from .errors import require
+    """Every tensor's shape of UniFork(cfg), by name, from the config alone (arithmetic, no torch;
+    tests/test_model.py checks it against the model's state_dict)."""
+    t, im, hd = cfg.text, cfg.image, cfg.head
+    H, kv = t.hidden_size, t.num_kv_heads * t.head_dim
+    out: dict[str, tuple[int, ...]] = {"boi": (H,), "eoi": (H,), "embed_tokens.weight": (t.vocab_size, H)}
 
-    torch = require("torch", "train", "counting the parameters of a preset")
-    from .model.unifork import UniFork
+    def linear(name: str, n_in: int, n_out: int, bias: bool = True) -> None:
+        out[f"{name}.weight"] = (n_out, n_in)
+        if bias:
+            out[f"{name}.bias"] = (n_out,)
 
-    with torch.device("meta"):
-        model = UniFork(cfg)
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    linear("connector.fc1", im.codebook_dim, H)
+    linear("connector.fc2", H, H)
+    for stack, layers in (("trunk", t.shared_layers), ("und", t.branch_layers), ("gen", t.branch_layers)):
+        for i in range(layers):
+            p = f"{stack}.layers.{i}"
+            out[f"{p}.input_layernorm.weight"] = (H,)
+            linear(f"{p}.self_attn.q_proj", H, H)
+            linear(f"{p}.self_attn.k_proj", H, kv)
+            linear(f"{p}.self_attn.v_proj", H, kv)
+            linear(f"{p}.self_attn.o_proj", H, H, bias=False)
+            out[f"{p}.post_attention_layernorm.weight"] = (H,)
+            linear(f"{p}.mlp.gate_proj", H, t.intermediate_size, bias=False)
+            linear(f"{p}.mlp.up_proj", H, t.intermediate_size, bias=False)
+            linear(f"{p}.mlp.down_proj", t.intermediate_size, H, bias=False)
+    out["norm.weight"] = out["norm_gen.weight"] = (H,)
+    if not t.tie_word_embeddings:
+        linear("lm_head", H, t.vocab_size, bias=False)
+    W, A = hd.width, hd.attn_width
+    out["head.depth_emb"] = (im.depth, W)
+    linear("head.in_hidden", H, W)
+    linear("head.in_code", im.codebook_dim, W)
+    for i in range(hd.num_layers):
+        p = f"head.blocks.{i}"
+        out[f"{p}.ln1.weight"] = out[f"{p}.ln1.bias"] = out[f"{p}.ln2.weight"] = out[f"{p}.ln2.bias"] = (W,)
+        if A != W:
+            linear(f"{p}.attn.proj_in", W, A)
+            linear(f"{p}.attn.proj_out", A, W)
+        for name in ("q_proj", "k_proj", "v_proj", "o_proj"):
+            linear(f"{p}.attn.{name}", A, A)
+        linear(f"{p}.fc1", W, hd.mlp_dim)
+        linear(f"{p}.fc2", hd.mlp_dim, W)
+    out["head.ln_f.weight"] = out["head.ln_f.bias"] = (W,)
+    linear("head.out", W, im.codebook_size)
+    out["image_tokenizer.codebook"] = (im.codebook_size, im.codebook_dim)
+
+    def conv(name: str, n_in: int, n_out: int, k: int, transposed: bool = False) -> None:
+        out[f"{name}.weight"] = (n_in, n_out, k, k) if transposed else (n_out, n_in, k, k)
+        out[f"{name}.bias"] = (n_out,)
+
+    # the conv stacks of model/rqvae.py: nn.Sequential indices count the GELUs between convolutions
+    big, small = (2, 1) if im.local else (4, 3)
+    i, c_in = 0, 3
+    for c in im.channels:
+        conv(f"image_tokenizer.encoder.net.{i}", c_in, c, big)
+        conv(f"image_tokenizer.encoder.net.{i + 2}", c, c, small)
+        i, c_in = i + 4, c
+    conv(f"image_tokenizer.encoder.net.{i}", c_in, im.codebook_dim, 1)
+    chans = list(reversed(im.channels))
+    conv("image_tokenizer.decoder.net.0", im.codebook_dim, chans[0], 1)
+    i = 2
+    for k, c in enumerate(chans):
+        c_out = chans[k + 1] if k + 1 < len(chans) else chans[-1]
+        conv(f"image_tokenizer.decoder.net.{i}", c, c_out, big, transposed=True)
+        conv(f"image_tokenizer.decoder.net.{i + 2}", c_out, c_out, small)
+        i += 4
+    conv(f"image_tokenizer.decoder.net.{i}", chans[-1], 3, 1 if im.local else 3)
+    return out
 
 
 def summary(cfg: ModelConfig, counts: dict[str, int]) -> dict:
