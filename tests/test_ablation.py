@@ -140,6 +140,14 @@ def test_resume_skips_finished_variants_and_refuses_other_options(ablation_run, 
     assert (out / "unifork" / "seed0" / "result.json").read_text() == before
     r = CliRunner().invoke(main, [*args, "--resume", "--stage2-steps", "4"])
     assert r.exit_code == 2 and "stage2_steps" in r.output
+    # other evaluation settings: the trained models are scored again, not trained again
+    weights = out / "unifork" / "seed0" / "stage2" / "model.safetensors"
+    trained = weights.read_bytes()
+    r = CliRunner().invoke(main, [*args, "--caption-n", "2", "--resume"])  # the last --caption-n counts
+    assert r.exit_code == 0, r.output
+    assert r.output.count("scored again") == 4 and "skipped" not in r.output
+    again = json.loads((out / "unifork" / "seed0" / "result.json").read_text())
+    assert again["evaluation"]["caption_n"] == 2 and weights.read_bytes() == trained
 
 
 def test_stage_restricted_to_one_task_builds_nothing_of_the_other(tmp_path, tok_folder, monkeypatch):

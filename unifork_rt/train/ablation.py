@@ -87,6 +87,7 @@ METRICS = {  # (task, key in the report) -> column
     "caption": ("und", ("exact_match", "count", "color", "shape", "relation")),
     "draw": ("gen", ("overall",) + CATEGORIES),
 }
+EVAL_KEYS = ("caption_n", "draw_n", "cfg_scale", "temperature", "top_p", "eval_seed")  # scoring only
 
 
 @dataclass(frozen=True)
@@ -117,10 +118,16 @@ class AblationSettings:
         return self
 
     def plan(self) -> dict:
-        """What a resumed run must share with the first (more seeds may be added)."""
+        """What a resumed run must share with the first: the training settings (more seeds may be
+        added, and the evaluation may change: a model scored otherwise is scored again)."""
         d = dataclasses.asdict(self)
-        del d["seeds"]
+        for k in ("seeds", *EVAL_KEYS):
+            del d[k]
         return d
+
+    def evaluation(self) -> dict:
+        """The settings a result.json was scored with."""
+        return {k: getattr(self, k) for k in EVAL_KEYS}
 
     def stage(self, variant: Variant, stage: str, seed: int):
         """The StageSettings of one stage of one variant: only `tasks` differs between variants."""
@@ -235,8 +242,11 @@ def run_variant(s: AblationSettings, v: Variant, seed: int, tok_dir: Path, out: 
 
     folder = out / v.name / f"seed{seed}"
     if (folder / "result.json").is_file():
-        click.echo(f"[ablation] {v.label}, seed {seed}: finished earlier ({folder / 'result.json'}): skipped")
-        return json.loads((folder / "result.json").read_text(encoding="utf-8"))
+        earlier = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+        if earlier.get("evaluation") == s.evaluation():
+            click.echo(f"[ablation] {v.label}, seed {seed}: finished earlier ({folder / 'result.json'}): skipped")
+            return earlier
+        click.echo(f"[ablation] {v.label}, seed {seed}: scored earlier with other evaluation settings: scored again")
     began = time.perf_counter()
     cfg = v.config(get_preset(s.preset))
     start = folder / "start"
@@ -257,7 +267,7 @@ def run_variant(s: AblationSettings, v: Variant, seed: int, tok_dir: Path, out: 
     result = evaluate_variant(s, v, previous)
     stage_seconds = {f"stage{k}": json.loads((folder / f"stage{k}" / DONE).read_text())["wall_seconds"]
                      for k in ("1", "2")}
-    result.update(seed=seed, model=str(previous), eval_seconds=round(time.perf_counter() - t0, 3),
+    result.update(seed=seed, model=str(previous), evaluation=s.evaluation(), eval_seconds=round(time.perf_counter() - t0, 3),
                   stage_seconds=stage_seconds, setup_seconds=round(setup, 1))
     result["wall_seconds"] = round(sum(stage_seconds.values()) + result["eval_seconds"] + setup, 3)
     atomic_write_text(folder / "result.json", json.dumps(result, indent=1) + "\n")
@@ -366,12 +376,11 @@ def run_ablation(s: AblationSettings, tok_dir: Path, out: Path, resume: bool, ar
         if not resume:
             raise InputError(f"{out} holds an ablation already: pass --resume to continue it, or choose a new --out")
         old = json.loads(plan_path.read_text(encoding="utf-8"))
-        diff = sorted(k for k in set(old["settings"]) | set(plan["settings"])
-                      if old["settings"].get(k) != plan["settings"].get(k))
+        diff = sorted(k for k in plan["settings"] if old["settings"].get(k) != plan["settings"][k])
         diff += [k for k in ("tokenizer", "tokenizer_sha256") if old[k] != plan[k]]
         if diff:
             raise InputError(f"{out} was started with other options (differs in: {', '.join(diff)}); resume with "
-                             "the same ones (only --seeds may change), or choose a new --out")
+                             "the same training options (--seeds and the evaluation options may change), or choose a new --out")
     elif out.exists() and any(out.iterdir()):
         raise InputError(f"{out} is not empty and holds no ablation (plan.json): choose a new --out")
     atomic_write_text(plan_path, json.dumps(plan, indent=1) + "\n")
@@ -445,7 +454,9 @@ def _shipped_sampling() -> dict:
 @click.option("--temperature", type=float, help="Drawing temperature (default: the shipped model's, from its manifest).")
 @click.option("--top-p", type=float, help="Drawing top-p (default: the runtime's, 0.96).")
 @click.option("--resume", is_flag=True, help="Continue OUT: skip finished variants (result.json), resume "
-              "interrupted stages from their checkpoints. Only --seeds may differ from the first run.")
+              "interrupted stages from their checkpoints. The training options must be those of the first run; "
+              "--seeds may add seeds, and other evaluation options (--caption-n, --draw-n, sampling) score the "
+              "trained models again without training them.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch (default: torch's choice).")
 def ablation(tok_dir, out, preset, seeds, stage1_steps, stage2_steps, batch_size, und_batch_size, caption_n, draw_n,
              cfg_scale, temperature, top_p, resume, threads):
