@@ -1,0 +1,290 @@
+"""Checkpoints of the official UniFork code: conversion, and parity with tensors the official code
+computed (tests/data/official_tiny, recipe in make_reference.py there), in PyTorch and in ONNX Runtime."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import TOL, assert_close
+
+torch = pytest.importorskip("torch")
+
+from unifork_rt.errors import ModelFolderError  # noqa: E402
+from unifork_rt.model.checkpoint import load_model  # noqa: E402
+from unifork_rt.model.official import VT, convert_official, convert_to_folder  # noqa: E402
+
+DATA = Path(__file__).parent / "data" / "official_tiny"
+CKPT = DATA / "checkpoint"
+TINY = dict(image_size=12, siglip_heads=2, head_heads=4)  # what the tiny checkpoint cannot say about itself
+KEYS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "official_unifork_keys.txt"
+
+
+@pytest.fixture(scope="module")
+def ref():
+    from safetensors.torch import load_file
+
+    return load_file(str(DATA / "reference.safetensors")), json.loads((DATA / "reference.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("official") / "model"
+    return convert_to_folder(CKPT, out, **TINY)
+
+
+@pytest.fixture(scope="module")
+def model(converted):
+    return load_model(converted)
+
+
+def _zero(n=None):
+    return torch.zeros((), dtype=torch.int64) if n is None else torch.zeros(n, dtype=torch.int64)
+
+
+def _run(stack_fn, stack, x, kv, pos):
+    """One call of trunk/branch with a growing KV buffer (L, 2, B, Hkv, S, Dh)."""
+    out, new = stack_fn(x, kv, torch.tensor(pos), _zero(x.shape[0]))
+    return out, torch.cat([kv, new], dim=4)
+
+
+def test_codes_and_projector(model, ref):
+    r, _ = ref
+    with torch.no_grad():
+        codes = model.encode_image(r["pixels"])
+        assert torch.equal(codes, r["codes"]), "codes differ from the official quantizer"
+        assert_close("z_q", model.image_tokenizer.features(codes), r["z_q"], TOL["official_fp32"])
+        emb = torch.cat([model.boi.expand(2, 1, -1), model.image_embeds(codes), model.eoi.expand(2, 1, -1)], 1)
+        assert_close("projector (BOI, cells, EOI)", emb, r["und_embeds"], TOL["official_fp32"])
+
+
+def test_understanding_logits_and_cached_decode(model, ref):
+    r, meta = ref
+    with torch.no_grad():
+        x = torch.cat([model.text_embeds(torch.tensor([meta["ids_before"]])), model.boi[None, None],
+                       model.image_embeds(r["codes"][:1]), model.eoi[None, None],
+                       model.text_embeds(torch.tensor([meta["ids_after"]]))], dim=1)
+        assert_close("understanding inputs", x[0], r["und_input_embeds"], TOL["official_fp32"])
+        L = x.shape[1]
+        h, kv_t = _run(model.trunk_forward, model.trunk, x, model.trunk.empty_kv(1), 0)
+        logits, kv_u = _run(model.und_all_logits, model.und, h, model.und.empty_kv(1), 0)
+        assert_close("understanding logits (full prompt)", logits[0], r["und_logits"], TOL["official_fp32"])
+        pos, steps = L, []
+        for t in meta["forced_ids"]:
+            h, kv_t = _run(model.trunk_forward, model.trunk, model.text_embeds(torch.tensor([[t]])), kv_t, pos)
+            lg, kv_u = _run(model.und_logits, model.und, h, kv_u, pos)
+            steps.append(lg[0])
+            pos += 1
+        assert_close("understanding logits (cached decode)", torch.stack(steps), r["step_logits"], TOL["official_fp32"])
+
+
+def test_greedy_caption_tokens(model, ref):
+    r, meta = ref
+    with torch.no_grad():
+        x = torch.cat([model.text_embeds(torch.tensor([meta["ids_before"]])), model.boi[None, None],
+                       model.image_embeds(r["codes"][:1]), model.eoi[None, None],
+                       model.text_embeds(torch.tensor([meta["ids_after"]]))], dim=1)
+        h, kv_t = _run(model.trunk_forward, model.trunk, x, model.trunk.empty_kv(1), 0)
+        lg, kv_u = _run(model.und_logits, model.und, h, model.und.empty_kv(1), 0)
+        pos, tokens = x.shape[1], []
+        for _ in range(len(r["greedy_tokens"])):
+            tok = int(lg[0].argmax())
+            tokens.append(tok)
+            h, kv_t = _run(model.trunk_forward, model.trunk, model.text_embeds(torch.tensor([[tok]])), kv_t, pos)
+            lg, kv_u = _run(model.und_logits, model.und, h, kv_u, pos)
+            pos += 1
+    assert tokens == r["greedy_tokens"].tolist()
+
+
+def test_generation_hidden_and_depth_head(model, ref):
+    r, meta = ref
+    gen_codes = r["codes"][1, :5]
+    with torch.no_grad():
+        x = torch.cat([model.text_embeds(torch.tensor([meta["gen_ids"]])), model.boi[None, None]], dim=1)
+        h, kv_t = _run(model.trunk_forward, model.trunk, x, model.trunk.empty_kv(1), 0)
+        hid, kv_g = _run(model.gen_hidden, model.gen, h, model.gen.empty_kv(1), 0)
+        hidden, pos = [hid[0]], x.shape[1]
+        for cell in range(4):
+            h, kv_t = _run(model.trunk_forward, model.trunk, model.image_embeds(gen_codes[cell][None, None]), kv_t, pos)
+            hid, kv_g = _run(model.gen_hidden, model.gen, h, kv_g, pos)
+            hidden.append(hid[0])
+            pos += 1
+        assert_close("generation hidden (norm_gen)", torch.cat(hidden), r["gen_hidden"], TOL["official_fp32"])
+        want = r["head_logits"]  # (5, D, K), the official teacher-forced head
+        got = model.head.forward_train(r["gen_hidden"][-5:], gen_codes, model.image_tokenizer.codebook)
+        assert_close("depth-head logits, all depths at once", got, want, TOL["official_fp32"])
+        D = gen_codes.shape[1]
+        kv = model.head.empty_kv(5, D)  # the runtime's fixed buffer: step d writes slot d
+        for d in range(D):
+            lg, new = model.head.step(r["gen_hidden"][-5:], gen_codes, kv, torch.tensor(d),
+                                      model.image_tokenizer.codebook)
+            kv[..., d:d + 1, :] = new
+            assert_close(f"depth-head logits, depth {d} stepwise", lg, want[:, d], TOL["official_fp32"])
+
+
+def test_decoded_pixels(model, ref):
+    r, _ = ref
+    with torch.no_grad():
+        px = model.image_tokenizer.decode_features(model.image_tokenizer.features(r["codes"]))
+    assert_close("decoded pixels", px, r["decoded"], TOL["official_fp32"])
+
+
+def test_tokenizer_matches_the_slow_tokenizer(converted, ref):
+    from tokenizers import Tokenizer
+
+    _, meta = ref
+    tok = Tokenizer.from_file(str(converted / "tokenizer.json"))
+    enc = lambda s: tok.encode(s, add_special_tokens=False).ids  # noqa: E731
+    assert enc(meta["caption_prefix"]) == meta["ids_before"]
+    assert enc(meta["caption_suffix"]) == meta["ids_after"]
+    assert enc(f"<|im_start|>USER: {meta['gen_prompt']} ASSISTANT: ") == meta["gen_ids"]
+    from unifork_rt.model.official import PROMPTING
+
+    assert enc(PROMPTING["draw_template"].format(prompt=PROMPTING["negative_prompt"])) == meta["neg_ids"]
+
+
+def test_config_and_prompting_written(converted):
+    cfg = json.loads((converted / "config.json").read_text())
+    assert cfg["preset"] == "official" and cfg["tower"]["num_layers"] == 2  # SigLIP's 3 layers minus the last
+    p = json.loads((converted / "prompting.json").read_text())
+    assert p["sampling"] == {"cfg_scale": 4.0, "top_k": 900, "top_p": 0.96, "temperature": 1.0}
+    assert p["negative_prompt"].endswith("blurry..")
+
+
+# --- errors ---------------------------------------------------------------------------------------
+def _copy(tmp_path):
+    dst = tmp_path / "ckpt"
+    shutil.copytree(CKPT, dst)
+    return dst
+
+
+def _rewrite(folder, fn):
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(folder / "model.safetensors"))
+    fn(state)
+    save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+
+
+def test_not_a_unifork_folder(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen2"}))
+    with pytest.raises(ModelFolderError, match="expected 'llava_qwen2'"):
+        convert_official(tmp_path, **TINY)
+
+
+def test_missing_key_is_named(tmp_path):
+    d = _copy(tmp_path)
+    _rewrite(d, lambda s: s.pop(VT + "rqtransformer.in_mlp_1.weight"))
+    with pytest.raises(ModelFolderError, match=r"rqtransformer\.in_mlp_1\.weight' is missing"):
+        convert_official(d, **TINY)
+
+
+def test_wrong_shape_is_named(tmp_path):
+    d = _copy(tmp_path)
+    _rewrite(d, lambda s: s.update({"model.mm_projector.linear2.bias": torch.zeros(7, dtype=torch.bfloat16)}))
+    with pytest.raises(ModelFolderError, match=r"linear2\.bias has shape \(7,\), expected \(64,\)"):
+        convert_official(d, **TINY)
+
+
+def test_unknown_key_is_named(tmp_path):
+    d = _copy(tmp_path)
+    _rewrite(d, lambda s: s.update({"model.extra_adapter.weight": torch.zeros(3, dtype=torch.bfloat16)}))
+    with pytest.raises(ModelFolderError, match="unexpected tensor 'model.extra_adapter.weight'"):
+        convert_official(d, **TINY)
+
+
+def test_codebook_copies_must_agree(tmp_path):
+    d = _copy(tmp_path)
+    _rewrite(d, lambda s: s[VT + "rqvaesiglip.quantizer.codebooks.2.weight"].add_(1))
+    with pytest.raises(ModelFolderError, match="codebooks.2.weight differs"):
+        convert_official(d, **TINY)
+
+
+def test_sharded_fp32_checkpoint(tmp_path, model):
+    """An index with shards, fp32: the same model as the single bf16 file."""
+    from safetensors.torch import load_file, save_file
+
+    d = _copy(tmp_path)
+    state = {k: v.float() for k, v in load_file(str(d / "model.safetensors")).items()}
+    (d / "model.safetensors").unlink()
+    names = sorted(state)
+    shards = {"model-00001-of-00002.safetensors": names[::2], "model-00002-of-00002.safetensors": names[1::2]}
+    for f, ks in shards.items():
+        save_file({k: state[k] for k in ks}, str(d / f), metadata={"format": "pt"})
+    (d / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {}, "weight_map": {k: f for f, ks in shards.items() for k in ks}}))
+    other = convert_official(d, **TINY)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, other.state_dict()[k]), k
+
+
+# --- a VILA-U-layout tower folder -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tower_dir(tmp_path_factory):
+    """The checkpoint's tower saved as VILA-U saves its tower: no prefix, rqvaesiglip.* + rqtransformer.*,
+    one codebook copy (as some VILA-U files hold); the depth head replaced by a different one."""
+    from safetensors.torch import load_file, save_file
+
+    d = tmp_path_factory.mktemp("vila_u_tower")
+    state = load_file(str(CKPT / "model.safetensors"))
+    tower = {k[len(VT):]: v for k, v in state.items() if k.startswith(VT)
+             if not k.startswith(VT + "rqvaesiglip.quantizer.codebooks.") or ".codebooks.0." in k}
+    tower = {k: v for k, v in tower.items() if not k.startswith("rqtransformer.")}
+    tower["rqtransformer.in_mlp_1.weight"] = torch.zeros(99, 99, dtype=torch.bfloat16)  # VILA-U's head: ignored
+    save_file(tower, str(d / "model.safetensors"), metadata={"format": "pt"})
+    (d / "config.json").write_text(json.dumps({"model_type": "rqvaesigliptransformer_model"}))
+    return d
+
+
+def test_vision_tower_folder(tower_dir, model, tmp_path):
+    from PIL import Image
+
+    other = convert_official(CKPT, vision_tower=tower_dir, **TINY)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, other.state_dict()[k]), k
+    # a real photo-like picture (not square) round-trips through encode -> decode
+    from unifork_rt.runtime.images import load_image
+
+    photo = tmp_path / "photo.jpg"
+    yy, xx = np.mgrid[0:90, 0:140]
+    Image.fromarray(np.stack([xx * 255 // 140, yy * 255 // 90, (xx + yy) % 256], -1).astype(np.uint8)).save(photo)
+    px = torch.from_numpy(load_image(photo, other.cfg.image.image_size))[None]
+    with torch.no_grad():
+        codes = other.encode_image(px)
+        out = other.decode_codes(codes)
+    assert codes.shape == (1, 36, 4) and out.shape == (1, 3, 12, 12) and torch.isfinite(out).all()
+
+
+def test_tower_folder_must_be_a_tower(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ModelFolderError, match="not a VILA-U vision tower folder"):
+        convert_official(CKPT, vision_tower=tmp_path, **TINY)
+
+
+# --- the released sizes -----------------------------------------------------------------------------
+def test_official_preset_matches_the_official_key_list():
+    """Every tensor our official preset loads has the official shape (the full key list, produced
+    from the official code on the meta device, is in ../shared/data)."""
+    if not KEYS.is_file():
+        pytest.skip(f"{KEYS} is not here")
+    from unifork_rt.config import preset
+    from unifork_rt.model.official import key_map
+    from unifork_rt.params import preset_shapes
+
+    official = {}
+    for line in KEYS.read_text().splitlines():
+        name, shape = line.split("\t")
+        official[name] = tuple(int(x) for x in shape.strip("()").split(",") if x.strip())
+    cfg = preset("official")
+    ours = preset_shapes(cfg)
+    for theirs, mine in key_map(cfg).items():
+        assert official[theirs] == ours[mine], (theirs, official[theirs], mine, ours[mine])
+    assert official[VT + "rqvaesiglip.quantizer.codebooks.0.weight"] == (cfg.image.codebook_size + 1,
+                                                                          cfg.image.codebook_dim)
+    assert official[VT + "rqtransformer.pos_emb_d"] == (1, *ours["head.depth_emb"])
