@@ -288,3 +288,84 @@ def test_official_preset_matches_the_official_key_list():
     assert official[VT + "rqvaesiglip.quantizer.codebooks.0.weight"] == (cfg.image.codebook_size + 1,
                                                                           cfg.image.codebook_dim)
     assert official[VT + "rqtransformer.pos_emb_d"] == (1, *ours["head.depth_emb"])
+
+
+# --- the exported bundle in ONNX Runtime ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def runtime(converted):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from unifork_rt.export.onnx_export import export_bundle
+    from unifork_rt.runtime.pipeline import UniForkRuntime
+
+    bundle = export_bundle(converted, converted.parent / "bundle", max_seq=256, progress=False)
+    with UniForkRuntime(bundle) as rt:
+        yield rt
+
+
+def test_bundle_carries_the_official_prompting(runtime, ref):
+    _, meta = ref
+    m = runtime.bundle.manifest
+    assert m["sampling"] == {"cfg_scale": 4.0, "top_k": 900, "top_p": 0.96, "temperature": 1.0}
+    assert runtime.prompting.pad == (127, 127, 127)
+    assert runtime.negative_ids == meta["neg_ids"]  # the unconditional rows' prompt
+    assert runtime.draw_prompt_ids(meta["gen_prompt"]) == meta["gen_ids"]
+
+
+def test_ort_codes_projector_decoder(runtime, ref):
+    r, _ = ref
+    codes = runtime.encode_images(list(r["pixels"].numpy()))
+    assert np.array_equal(codes, r["codes"].numpy()), "ORT codes differ from the official quantizer"
+    emb = runtime._run_rows("connector", {"codes": codes}, runtime._chunks(2))["embeds"]
+    assert_close("ORT projector", emb, r["und_embeds"][:, 1:-1], TOL["official_fp32"])
+    px = runtime._run_rows("vision_decoder", {"codes": codes}, runtime._chunks(2))["pixels"]
+    assert_close("ORT decoded pixels", px, r["decoded"].clamp(-1, 1), TOL["official_fp32"])
+
+
+def test_ort_understanding_and_greedy_caption(runtime, ref):
+    r, meta = ref
+    rt = runtime
+    x = np.concatenate([rt.embed[meta["ids_before"]], rt.boi[None],
+                        rt._run_rows("connector", {"codes": r["codes"][:1].numpy()}, rt._chunks(1))["embeds"][0],
+                        rt.eoi[None], rt.embed[meta["ids_after"]]])[None].astype(np.float32)
+    caches = rt._new_caches(("trunk", "und_branch"), rt._chunks(1))[0]
+    start = np.zeros(1, dtype=np.int64)
+    logits = rt._step(x, caches, 0, start, "und_branch")
+    assert_close("ORT understanding logits (prompt, last position)", logits[0], r["und_logits"][-1],
+                 TOL["official_fp32"])
+    pos, steps = x.shape[1], []
+    for t in meta["forced_ids"]:
+        steps.append(rt._step(rt.embed[[t]][None], caches, pos, start, "und_branch")[0])
+        pos += 1
+    assert_close("ORT understanding logits (cached decode)", np.stack(steps), r["step_logits"], TOL["official_fp32"])
+    # the runtime's own caption path: the bundle's prefix and suffix around the image
+    ids = rt.caption_ids([r["pixels"][0].numpy()], prompt=meta["query"], max_new_tokens=len(r["greedy_tokens"]))
+    assert ids[0] == r["greedy_tokens"].tolist()
+
+
+def test_ort_generation_hidden_and_head(runtime, ref):
+    r, meta = ref
+    rt = runtime
+    gen_codes = r["codes"][1, :5].numpy()
+    x = np.concatenate([rt.embed[meta["gen_ids"]], rt.boi[None]])[None].astype(np.float32)
+    caches = rt._new_caches(("trunk", "gen_branch"), rt._chunks(1))[0]
+    start = np.zeros(1, dtype=np.int64)
+    hidden = [rt._step(x, caches, 0, start, "gen_branch")[0]]
+    pos = x.shape[1]
+    for cell in range(4):
+        emb = rt._run_rows("connector", {"codes": gen_codes[cell][None, None]}, rt._chunks(1))["embeds"]
+        hidden.append(rt._step(emb, caches, pos, start, "gen_branch")[0])
+        pos += 1
+    assert_close("ORT generation hidden", np.concatenate(hidden), r["gen_hidden"], TOL["official_fp32"])
+    head = rt.backend.new_cache("rq_head", 5)
+    for d in range(gen_codes.shape[1]):
+        lg = rt.backend.run("rq_head", {"hidden": r["gen_hidden"][-5:].numpy(), "codes": gen_codes,
+                                        "pos": np.array(d, dtype=np.int64)}, head)["logits"]
+        assert_close(f"ORT depth-head logits, depth {d}", lg, r["head_logits"][:, d], TOL["official_fp32"])
+
+
+def test_ort_draw_runs_with_the_negative_prompt(runtime):
+    codes = runtime.draw_codes("a red circle", n=1, seed=0)
+    assert codes.shape == (1, 36, 4) and codes.min() >= 0 and codes.max() < 48
+    (img,) = runtime.decode(codes)
+    assert img.shape == (12, 12, 3)

@@ -32,6 +32,7 @@ from . import limits
 from .backend import DEFAULT_BACKEND, get_backend
 from .bundle import Bundle, load_bundle, load_embeddings, load_tokenizer
 from .images import load_image, pil_pixels, uint8_from_pixels
+from .prompting import Prompting
 from .sampling import Sampling, cfg_mix, sample
 
 
@@ -89,6 +90,7 @@ class _DrawPlan:
     ids: tuple[list[int], ...]
     batch: int
     prompt_len: int  # the longest prompt; shorter ones are left-padded
+    negative: tuple[int, ...] = ()  # the uncond rows' prompt (the bundle's negative prompt); () = null prompt
 
     @classmethod
     def of(cls, rt: "UniForkRuntime", requests: Sequence[DrawRequest]) -> "_DrawPlan":
@@ -104,11 +106,12 @@ class _DrawPlan:
             rows.append(_Rows(slice(c, c + q.n), slice(u, u + q.n) if guided else None, q.settings.cfg_scale,
                               sampling, np.random.default_rng(q.seed)))
             c, u = c + q.n, u + (q.n if guided else 0)
-        return cls(tuple(rows), tuple(ids), u, max(map(len, ids)))
+        negative = rt.negative_ids if n_cond < u else []
+        return cls(tuple(rows), tuple(ids), u, max(max(map(len, ids)), len(negative)), tuple(negative))
 
     def prefill(self, embed: np.ndarray, boi: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-        """x (B, P + 1, H): cond rows [pad.. prompt BOI], uncond rows [pad.. BOI] (the null prompt);
-        start (B,): each row's first real slot."""
+        """x (B, P + 1, H): cond rows [pad.. prompt BOI], uncond rows [pad.. negative BOI] (the
+        null prompt when the bundle has no negative prompt); start (B,): each row's first real slot."""
         P = self.prompt_len
         x = np.broadcast_to(embed[pad_id], (self.batch, P + 1, embed.shape[1])).copy()
         x[:, P] = boi
@@ -116,6 +119,9 @@ class _DrawPlan:
         for r, ids in zip(self.rows, self.ids):
             x[r.cond, P - len(ids):P] = embed[ids]
             start[r.cond] = P - len(ids)
+            if r.uncond is not None and self.negative:
+                x[r.uncond, P - len(self.negative):P] = embed[list(self.negative)]
+                start[r.uncond] = P - len(self.negative)
         return x, start
 
 
@@ -139,7 +145,10 @@ class UniForkRuntime:
         self.cfg = self.bundle.config
         self.tokenizer = load_tokenizer(self.bundle)
         self.embed, self.boi, self.eoi = load_embeddings(self.bundle)
+        self.prompting = Prompting.from_manifest(self.bundle.manifest)
         self.backend = get_backend(backend, self.bundle, **backend_options)
+
+    prompting = Prompting()  # a class default too: subclasses (the bench's TorchRuntime) skip __init__
 
     memory_limit: int | None = None  # a class default too: subclasses (the bench's TorchRuntime) skip __init__
 
@@ -179,6 +188,16 @@ class UniForkRuntime:
             raise InputError(f"{what} has tokens outside the model's vocabulary: the tokenizer does not match")
         return ids
 
+    def template_ids(self, text: str) -> list[int]:
+        """Ids of a bundle template (trusted text: its special tokens are parsed as such)."""
+        return self.tokenizer.encode(text, add_special_tokens=False).ids if text else []
+
+    @property
+    def negative_ids(self) -> list[int]:
+        """The unconditional rows' prompt: the bundle's negative prompt through its draw template."""
+        neg = self.prompting.negative_prompt
+        return [] if neg is None else self.template_ids(self.prompting.draw_text(neg))
+
     def _chunks(self, rows: int) -> list[slice]:
         """Row ranges of at most the backend's largest batch (one range when it has no limit)."""
         size = self.backend.max_batch or rows
@@ -217,15 +236,16 @@ class UniForkRuntime:
     def encode_images(self, images: Sequence) -> np.ndarray:
         """Paths, Pillow images or (3, P, P) float arrays in [-1, 1] -> codes (B, N, D)."""
         P = self.cfg.image.image_size
-        pixels = np.stack([self._pixels(im, P, i) for i, im in enumerate(images)]).astype(self.bundle.float_dtype)
+        pad = self.prompting.pad
+        pixels = np.stack([self._pixels(im, P, i, pad) for i, im in enumerate(images)]).astype(self.bundle.float_dtype)
         return self._run_rows("vision_encoder", {"pixels": pixels}, self._chunks(len(pixels)))["codes"]
 
     @staticmethod
-    def _pixels(im, P: int, i: int = 0) -> np.ndarray:
+    def _pixels(im, P: int, i: int = 0, pad: tuple[int, int, int] | None = None) -> np.ndarray:
         if isinstance(im, (str, Path)):
-            return load_image(im, P)
+            return load_image(im, P, pad)
         if isinstance(im, Image.Image):
-            return pil_pixels(im, P)
+            return pil_pixels(im, P, pad)
         want = f"an image array must be (3, {P}, {P}) floats in [-1, 1]"
         if not isinstance(im, (np.ndarray, list, tuple)):
             raise InputError(f"image {i} is a {type(im).__name__}: pass a path, a Pillow image or {want[3:]}")
@@ -269,8 +289,11 @@ class UniForkRuntime:
         sampling = Sampling(temperature, top_k, top_p)
         rng = np.random.default_rng(limits.seed(seed))
         ids = self.encode_text(prompt)
+        if self.prompting.caption_suffix != "{prompt}":  # the model's template around the instruction
+            ids = self.template_ids(self.prompting.caption_text(prompt))
+        before = self.template_ids(self.prompting.caption_prefix)  # text before the image
         N, S = self.cfg.image.num_cells, self.bundle.max_seq
-        prefill = N + 2 + len(ids)
+        prefill = len(before) + N + 2 + len(ids)
         self._check_memory(len(images), min(prefill, S), "und_branch", len(images),
                            f"captioning {len(images)} images", "caption fewer images per call")
         codes = self.encode_images(images)
@@ -283,7 +306,8 @@ class UniForkRuntime:
         chunks = self._chunks(B)
         emb = self._run_rows("connector", {"codes": codes}, chunks)["embeds"]  # (B, N, H)
         text = np.broadcast_to(self.embed[ids], (B, len(ids), self.embed.shape[1]))
-        x = np.concatenate([np.broadcast_to(self.boi, (B, 1, emb.shape[2])), emb,
+        pre = np.broadcast_to(self.embed[before], (B, len(before), self.embed.shape[1]))
+        x = np.concatenate([pre, np.broadcast_to(self.boi, (B, 1, emb.shape[2])), emb,
                             np.broadcast_to(self.eoi, (B, 1, emb.shape[2])), text], axis=1)
         caches = self._new_caches(("trunk", "und_branch"), chunks)
         start = np.zeros(B, dtype=np.int64)
@@ -411,6 +435,8 @@ class UniForkRuntime:
         if not prompt.strip():
             raise InputError("the prompt is empty: say what to draw, e.g. \"a red circle\"")
         ids = self.encode_text(prompt)
+        if not self.prompting.plain_draw:  # the model's template, tokenised whole as its training did
+            ids = self.template_ids(self.prompting.draw_text(prompt))
         # letters, digits or symbols: a prompt of invisible or format characters (a zero-width
         # space, a direction mark) would be drawn silently as the null prompt
         if not any(unicodedata.category(c)[0] in "LNS" for c in prompt):
