@@ -369,3 +369,52 @@ def test_ort_draw_runs_with_the_negative_prompt(runtime):
     assert codes.shape == (1, 36, 4) and codes.min() >= 0 and codes.max() < 48
     (img,) = runtime.decode(codes)
     assert img.shape == (12, 12, 3)
+
+
+def test_official_counts_match_the_official_checkpoint():
+    """`info --preset official`: the official checkpoint's groups, counted arithmetically, equal the
+    sums over the official key list; and our components hold exactly the tensors inference runs."""
+    from unifork_rt.config import preset
+    from unifork_rt.params import count, official_components, preset_shapes
+
+    cfg = preset("official")
+    got = official_components(cfg)
+    assert round(got["depth head (rqtransformer)"] / 1e5) == 4019  # 401.9M, OFFICIAL_UNIFORK.md §1.3
+    assert round(got["quantizer (4 copies + EMA)"] / 1e5) == 1343 and round(got["gen_fork_layers"] / 1e5) == 1789
+    ours = count(preset_shapes(cfg))
+    assert ours["depth_head"] == got["depth head (rqtransformer)"]
+    assert ours["trunk"] + ours["und_branch"] == got["layers (trunk + und)"] + cfg.text.hidden_size
+    assert ours["gen_branch"] == got["gen_fork_layers"] + cfg.text.hidden_size
+    assert ours["connector"] == got["mm_projector"]
+    if not KEYS.is_file():
+        pytest.skip(f"{KEYS} is not here")
+    groups = {"model.embed_tokens.": "embed_tokens", "model.layers.": "layers (trunk + und)",
+              "model.gen_fork_layers.": "gen_fork_layers", "model.norm": "norm + norm_gen",
+              "lm_head.": "lm_head (tied copy)", "model.mm_projector.": "mm_projector",
+              VT + "rqvaesiglip.siglip_model.vision_model.": "siglip vision (all layers)",
+              VT + "rqvaesiglip.quantizer.": "quantizer (4 copies + EMA)",
+              VT + "rqvaesiglip.post_quant_conv.": "post_quant_conv", VT + "rqvaesiglip.decoder.": "decoder",
+              VT + "rqtransformer.": "depth head (rqtransformer)"}
+    want = dict.fromkeys(got, 0)
+    for line in KEYS.read_text().splitlines():
+        name, shape = line.split("\t")
+        group = next((g for prefix, g in groups.items() if name.startswith(prefix)), None)
+        if group is not None:
+            want[group] += int(np.prod([int(x) for x in shape.strip("()").split(",") if x.strip()]))
+    assert got == want
+
+
+def test_cli_convert(tmp_path):
+    from click.testing import CliRunner
+
+    from unifork_rt.cli import main
+
+    r = CliRunner().invoke(main, ["convert", "--from-unifork", str(CKPT), "--out", str(tmp_path / "m"),
+                                  "--image-size", "12", "--siglip-heads", "2", "--head-heads", "4"])
+    assert r.exit_code == 0, r.output
+    assert {p.name for p in (tmp_path / "m").iterdir()} >= {"config.json", "model.safetensors", "tokenizer.json",
+                                                           "prompting.json"}
+    r = CliRunner().invoke(main, ["convert", "--from-unifork", str(CKPT), "--out", str(tmp_path / "n")])
+    assert r.exit_code != 0 and "pass --siglip-heads" in r.output and len(r.output.strip().splitlines()) == 1
+    r = CliRunner().invoke(main, ["info", "--preset", "official"])
+    assert r.exit_code == 0 and "depth head (rqtransformer)" in r.output and "401.94M" in r.output
