@@ -418,3 +418,40 @@ def test_cli_convert(tmp_path):
     assert r.exit_code != 0 and "pass --siglip-heads" in r.output and len(r.output.strip().splitlines()) == 1
     r = CliRunner().invoke(main, ["info", "--preset", "official"])
     assert r.exit_code == 0 and "depth head (rqtransformer)" in r.output and "401.94M" in r.output
+
+
+# --- the prompting section and the image padding (no torch needed) -----------------------------------
+def test_prompting_schema_errors_name_the_field():
+    from unifork_rt.runtime.prompting import Prompting
+
+    for bad, field in (({"draw_template": "no placeholder"}, "prompting.draw_template"),
+                       ({"negative_prompt": ""}, "prompting.negative_prompt"),
+                       ({"image": {"resize": "crop"}}, "prompting.image.resize"),
+                       ({"image": {"mean": [0.48, 0.45, 0.4]}}, "prompting.image.mean"),
+                       ({"colour": 1}, "prompting.colour")):
+        with pytest.raises(ModelFolderError, match=field.replace(".", r"\.")):
+            Prompting.from_dict(bad)
+    assert Prompting.from_dict(None) == Prompting()
+
+
+def test_pad_to_square_is_centred_grey():
+    from PIL import Image
+
+    from unifork_rt.runtime.images import pil_pixels
+
+    im = Image.new("RGB", (20, 10), (255, 0, 0))
+    px = pil_pixels(im, 20, pad=(127, 127, 127))  # no resize: 20x20 after padding
+    assert np.allclose(px[:, :5], 127 / 127.5 - 1) and np.allclose(px[:, 15:], 127 / 127.5 - 1)
+    assert np.allclose(px[0, 5:15], 1.0) and np.allclose(px[1, 5:15], -1.0)
+
+
+def test_manifest_check_reads_the_prompting_section(runtime):
+    import copy
+
+    from unifork_rt.runtime.bundle import check_manifest
+
+    m = copy.deepcopy(runtime.bundle.manifest)
+    check_manifest(m, runtime.bundle.root if hasattr(runtime.bundle, "root") else Path("."))
+    m["prompting"]["draw_template"] = "no placeholder"
+    with pytest.raises(ModelFolderError, match=r"prompting\.draw_template"):
+        check_manifest(m, Path("."))
