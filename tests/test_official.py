@@ -455,3 +455,25 @@ def test_manifest_check_reads_the_prompting_section(runtime):
     m["prompting"]["draw_template"] = "no placeholder"
     with pytest.raises(ModelFolderError, match=r"prompting\.draw_template"):
         check_manifest(m, Path("."))
+
+
+def test_official_architecture_trains_on_our_path(model):
+    """The official layout is trainable by our training losses: one step moves the loss."""
+    import copy
+
+    m = copy.deepcopy(model).train()
+    for p in m.image_tokenizer.parameters():  # frozen, as in every official stage
+        p.requires_grad_(False)
+    opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-3)
+    g = torch.Generator().manual_seed(0)
+    codes = torch.randint(0, m.cfg.image.codebook_size, (2, m.cfg.image.num_cells, m.cfg.image.depth), generator=g)
+    prompt = torch.randint(0, 300, (2, 5), generator=g)
+    ids = torch.randint(0, 300, (2, 4), generator=g)
+    losses = []
+    for _ in range(2):
+        loss = m.generation_loss(prompt, torch.zeros(2, dtype=torch.int64), codes) + m.understanding_loss(codes, ids, ids)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[1] < losses[0] and all(np.isfinite(losses))
