@@ -475,5 +475,5 @@ def test_official_architecture_trains_on_our_path(model):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.detach().item())
     assert losses[1] < losses[0] and all(np.isfinite(losses))
