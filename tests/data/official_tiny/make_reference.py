@@ -22,7 +22,8 @@ What it changes in a scratch copy of the official code (nothing else):
 Weights are random, rounded to bfloat16 (the official checkpoints are bf16 on disk) and saved by the
 official path: a cloned state dict through save_pretrained(safe_serialization=True), so every alias
 (lm_head, the four codebook copies, logit_scale/bias) is written separately. The VILA-U-layout tower
-folder (rqvaesiglip.* + rqtransformer.*) is saved the same way.
+folder the model is built from (mm_vision_tower) is saved the same way into a scratch folder and not
+kept: tests/test_official.py writes one from the checkpoint's tower tensors (the same layout).
 """
 
 from __future__ import annotations
@@ -163,8 +164,7 @@ def main(repo: str, out: str):
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     ckpt, tower_dir, siglip_dir = out / "checkpoint", work / "vision_tower", work / "siglip"
-    for d in (ckpt,):
-        shutil.rmtree(d, ignore_errors=True)
+    shutil.rmtree(ckpt, ignore_errors=True)
     SiglipConfig(vision_config=SIGLIP, text_config=SIGLIP_TEXT).save_pretrained(siglip_dir)
     tower_cfg = RQVAESIGLIPTransformerConfig(
         hidden_size=SIGLIP["hidden_size"], architectures=["RQVAESIGLIPTransformer"],
