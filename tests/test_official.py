@@ -246,13 +246,17 @@ def test_vision_tower_folder(tower_dir, model, tmp_path):
     other = convert_official(CKPT, vision_tower=tower_dir, **TINY)
     for k, v in model.state_dict().items():
         assert torch.equal(v, other.state_dict()[k]), k
-    # a real photo-like picture (not square) round-trips through encode -> decode
+    # a real photo (matplotlib ships Grace Hopper's portrait, 512 x 600 JPEG) round-trips through
+    # encode -> decode, padded to square with grey as the official preprocessing does
+    mpl = pytest.importorskip("matplotlib")
     from unifork_rt.runtime.images import load_image
 
-    photo = tmp_path / "photo.jpg"
-    yy, xx = np.mgrid[0:90, 0:140]
-    Image.fromarray(np.stack([xx * 255 // 140, yy * 255 // 90, (xx + yy) % 256], -1).astype(np.uint8)).save(photo)
-    px = torch.from_numpy(load_image(photo, other.cfg.image.image_size))[None]
+    photo = Path(mpl.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    if not photo.is_file():
+        photo = tmp_path / "photo.jpg"
+        yy, xx = np.mgrid[0:90, 0:140]
+        Image.fromarray(np.stack([xx * 255 // 140, yy * 255 // 90, (xx + yy) % 256], -1).astype(np.uint8)).save(photo)
+    px = torch.from_numpy(load_image(photo, other.cfg.image.image_size, pad=(127, 127, 127)))[None]
     with torch.no_grad():
         codes = other.encode_image(px)
         out = other.decode_codes(codes)
