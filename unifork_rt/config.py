@@ -339,9 +339,11 @@ PRESETS: dict[str, ModelConfig] = {
     # tower, layers 0..22, its 16x16 position table bicubic-resized to 24x24; one 16384x1024
     # codebook for all depths; 1x1 post-quant conv 1024->256 and the VILA-U conv decoder; the
     # 0.40B depth head. eos is <|im_end|> (151645) and pad <|vision_pad|> (151654), as official
-    # inference sets them. Counts in docs/OFFICIAL.md (`unifork-rt info --preset official`):
-    # embeddings 136.1M, trunk 179.0M, und 179.0M, gen 179.0M, depth head 401.9M, SigLIP
-    # layers 0..22 + patch/positions 290.5M, decoder 42.5M, codebook 16.8M.
+    # inference sets them. `unifork-rt info --preset official`: embeddings 136.13M, trunk 178.95M,
+    # und 178.95M, gen 178.95M, connector 1.72M, depth head 401.94M, image tokenizer 350.25M
+    # (SigLIP layers 0..22 + patch/positions 290.76M, codebook 16.78M, post-quant conv 0.26M,
+    # decoder 42.45M); active 494.03M (und), 759.84M (gen). The official checkpoint's own groups
+    # follow those counts (docs/OFFICIAL.md).
     "official": ModelConfig(
         text=TextConfig(vocab_size=151936, hidden_size=896, num_layers=24, shared_layers=12, num_heads=14,
                         num_kv_heads=2, intermediate_size=4864, rope_theta=1e6, rms_norm_eps=1e-6,
