@@ -446,6 +446,10 @@ class UniForkRuntime:
         if len(ids) + N > S:
             raise InputError(f"the prompt is {len(ids)} tokens; with {N} image cells it needs {len(ids) + N} "
                              f"positions but max_seq is {S}: shorten it or re-export with --max-seq {len(ids) + N + 64}")
+        neg = len(self.negative_ids)  # the unconditional rows share the prompt's length
+        if neg + N > S:
+            raise InputError(f"the bundle's negative prompt is {neg} tokens; with {N} image cells it needs {neg + N} "
+                             f"positions but max_seq is {S}: re-export with --max-seq {neg + N + 64}")
         return ids
 
     def decode(self, codes: np.ndarray) -> list[np.ndarray]:
