@@ -475,7 +475,8 @@ def test_official_architecture_trains_on_our_path(model):
     ids = torch.randint(0, 300, (2, 4), generator=g)
     losses = []
     for _ in range(2):
-        loss = m.generation_loss(prompt, torch.zeros(2, dtype=torch.int64), codes) + m.understanding_loss(codes, ids, ids)
+        loss = (m.generation_loss(prompt, torch.zeros(2, dtype=torch.int64), codes)
+                + m.understanding_loss(codes, ids, ids))
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -79,7 +79,8 @@ class Tensors:
             try:
                 where = {k: folder / v for k, v in json.loads(index.read_text())["weight_map"].items()}
             except (json.JSONDecodeError, KeyError, AttributeError, TypeError) as e:
-                raise ModelFolderError(f"{index} is malformed ({type(e).__name__}: {e}); it needs a weight_map") from None
+                raise ModelFolderError(f"{index} is malformed ({type(e).__name__}: {e}); "
+                                       "it needs a weight_map") from None
             files = sorted(set(where.values()))
         else:
             raise ModelFolderError(f"{folder} has neither model.safetensors nor model.safetensors.index.json: "
@@ -206,7 +207,8 @@ def derive_config(hf: dict, ckpt: Source, tower: Source, image_size: int | None 
             raise ModelFolderError(f"depth-head attention width {A} is not a multiple of the official head size "
                                    f"{DEPTH_HEAD_DIM}; the checkpoint does not store the head count: pass --head-heads")
         head_heads = A // DEPTH_HEAD_DIM
-    head = HeadConfig(width=Wh, num_layers=_count(ckpt.tensors.keys(), re.escape(r) + r"head_transformer\.blocks\.(\d+)\."),
+    blocks_re = re.escape(r) + r"head_transformer\.blocks\.(\d+)\."
+    head = HeadConfig(width=Wh, num_layers=_count(ckpt.tensors.keys(), blocks_re),
                       num_heads=head_heads, attn_width=A,
                       mlp_dim=ckpt.shape(r + "head_transformer.blocks.0.mlp.0.weight")[0], attn_proj=True)
     size = image_size if image_size is not None else OFFICIAL_GRID * p
@@ -225,8 +227,7 @@ def key_map(cfg: ModelConfig, tower_prefix: str = VT) -> dict[str, str]:
     t, S = cfg.text, cfg.text.shared_layers
     m = {"model.embed_tokens.weight": "embed_tokens.weight", "model.norm.weight": "norm.weight",
          "model.norm_gen.weight": "norm_gen.weight",
-         "model.mm_projector.linear1.weight": "connector.fc1.weight", "model.mm_projector.linear1.bias": "connector.fc1.bias",
-         "model.mm_projector.linear2.weight": "connector.fc2.weight", "model.mm_projector.linear2.bias": "connector.fc2.bias"}
+         **{f"model.mm_projector.linear{i}.{wb}": f"connector.fc{i}.{wb}" for i in (1, 2) for wb in ("weight", "bias")}}
     if not t.tie_word_embeddings:
         m["lm_head.weight"] = "lm_head.weight"
     for i in range(t.num_layers):
@@ -322,7 +323,8 @@ def convert_official(ckpt_dir: str | Path, vision_tower: str | Path | None = Non
     missed = sorted(set(ours) - loaded)
     if missed:  # a bug in the map, not in the user's folder
         raise AssertionError(f"converter left {missed[:3]} unset")
-    _check_unknown(ckpt, cfg, set(llm_map) | {"model.mm_projector.token_embedding.weight", VT + "rqtransformer.pos_emb_d"}
+    reshaped = {"model.mm_projector.token_embedding.weight", VT + "rqtransformer.pos_emb_d"}
+    _check_unknown(ckpt, cfg, set(llm_map) | reshaped
                    | (set(tmap) if tower is ckpt else set()), other_tower=tower is not ckpt)
     if tower is not ckpt:
         _check_unknown(tower, cfg, set(tmap), other_tower=False)
