@@ -21,6 +21,7 @@ from safetensors.numpy import save_file
 from tqdm import tqdm
 
 from ..errors import InputError, ModelFolderError, UniforkError
+from ..io import default_modes
 from ..model.checkpoint import CONFIG, TOKENIZER, WEIGHTS, load_model
 from ..model.unifork import UniFork
 from ..model.official import PROMPTING_FILE
@@ -60,6 +61,7 @@ def export_bundle(model_dir: str | Path, out: str | Path | None = None, max_seq:
     try:
         write_bundle(model, tmp, tokenizer, sha256_file(model_dir / WEIGHTS), max_seq, precision, progress, sampling,
                      prompting or None)
+        default_modes(tmp)  # mkdtemp's 0700 would leave the bundle unreadable to other users
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -103,8 +105,11 @@ def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str
                 quantize_graph(path, precision)
         graphs[name] = describe(path, name, model, max_seq)
     shutil.copyfile(tokenizer, folder / TOKENIZER)
-    emb = {"embed_tokens.weight": model.embed_tokens.weight, "boi": model.boi, "eoi": model.eoi}
-    save_file({k: v.detach().cpu().numpy() for k, v in emb.items()}, str(folder / "embeddings.safetensors"))
+    emb = {k: v.detach().cpu().numpy() for k, v in
+           {"embed_tokens.weight": model.embed_tokens.weight, "boi": model.boi, "eoi": model.eoi}.items()}
+    if precision in SCHEMES:  # quantized graphs: the lookup table in float16 (half the file; rows are mapped)
+        emb["embed_tokens.weight"] = emb["embed_tokens.weight"].astype("float16")
+    save_file(emb, str(folder / "embeddings.safetensors"))
     model.cfg.save(folder / CONFIG)
     manifest = {
         "format": MANIFEST_FORMAT, "max_seq": max_seq, "precision": precision, "opset": OPSET,

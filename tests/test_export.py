@@ -247,6 +247,42 @@ def test_quantized_pipeline_captions_and_draws(quantized, micro_bundle):
     print(f"{precision}: greedy caption {ids} vs fp32 {want}: first {same} tokens agree")
 
 
+def test_quantized_bundles_map_a_float16_embedding_table(quantized, micro_bundle):
+    """Quantized bundles store the lookup table in float16; the runtime maps it (no copy in memory)
+    and returns the fp32 bundle's rows to float16 precision."""
+    from safetensors import safe_open
+
+    from unifork_rt.runtime.bundle import load_bundle, load_embeddings
+
+    _, out, _ = quantized
+    with safe_open(str(out / "embeddings.safetensors"), framework="numpy") as f:
+        assert f.get_slice("embed_tokens.weight").get_dtype() == "F16"
+        assert f.get_slice("boi").get_dtype() == "F32"
+    table, boi, _ = load_embeddings(load_bundle(out))
+    ref, ref_boi, _ = load_embeddings(load_bundle(micro_bundle))
+    assert isinstance(table._rows, np.memmap) and isinstance(ref._rows, np.memmap)
+    ids = [0, 5, len(table) - 1, 5]
+    rows = table[ids]
+    assert rows.dtype == np.float32 and rows.shape == (4, table.shape[1])
+    err = float(np.abs(rows - ref[ids]).max())
+    print(f"float16 table vs fp32: max diff {err:.2e}")
+    assert 0 < err <= 1e-3 * max(1.0, float(np.abs(ref[ids]).max()))
+    np.testing.assert_array_equal(boi, ref_boi)
+
+
+def test_exported_bundle_has_the_umask_modes(micro_bundle):
+    """The bundle folder comes from mkdtemp (0700) and safetensors writes 0600: export gives the
+    folder and every file the modes mkdir / open() would, so other users can read a shared bundle."""
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(micro_bundle).st_mode) == 0o777 & ~umask
+    for p in micro_bundle.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask, p.name
+
+
 def test_precision_lists_agree():
     """export's precisions, the CLI's --precision choices and the bench's precisions are one list."""
     from click.testing import CliRunner

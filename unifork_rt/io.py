@@ -185,6 +185,16 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def default_modes(folder: Path) -> None:
+    """Give a folder made by tempfile.mkdtemp (0700) and the files in it (some writers use 0600)
+    the modes a plain mkdir / open() would give them, before it is moved into place."""
+    file_mode = _new_file_mode()
+    os.chmod(folder, file_mode | ((file_mode & 0o444) >> 2))  # + x wherever r
+    for p in Path(folder).iterdir():
+        if p.is_file() and not p.is_symlink():
+            os.chmod(p, file_mode)
+
+
 def _mode_for(path: Path) -> int:
     """The mode a plain open() would give a new file (0666 less the umask), or the permission
     bits of the regular file being replaced. A symlink is replaced, not written through, so it
@@ -195,6 +205,11 @@ def _mode_for(path: Path) -> int:
             return stat.S_IMODE(st.st_mode) & 0o777
     except OSError:
         pass
+    return _new_file_mode()
+
+
+def _new_file_mode() -> int:
+    """0666 less the process's umask."""
     umask = 0o022
     try:  # read, not set: os.umask() would change it for every thread for a moment
         for line in Path("/proc/self/status").read_text().splitlines():

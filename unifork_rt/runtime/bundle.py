@@ -19,6 +19,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..config import ModelConfig
 from ..errors import ConfigError, ModelFolderError, UniforkError
 from . import limits
@@ -401,23 +403,53 @@ def load_tokenizer(bundle: Bundle):
         raise ModelFolderError(f"{path} is not a tokenizer the runtime can read ({str(e)[:100]}); {_REEXPORT}") from None
 
 
+class EmbeddingTable:
+    """The token embedding table (V, H), memory-mapped from embeddings.safetensors.
+
+    A lookup reads (and pages in) only the rows it asks for, converted to the bundle's float
+    dtype: a caption touches a few dozen of the table's rows, so the table costs no resident
+    memory until used (545 MB in fp32 at Qwen2.5-0.5B's 151,936 x 896). Quantized bundles store
+    it in float16 (docs/GRAPHS.md)."""
+
+    def __init__(self, rows, dtype):
+        self._rows, self.dtype = rows, dtype
+        self.shape = rows.shape
+
+    def __getitem__(self, ids):
+        return np.asarray(self._rows[ids], dtype=self.dtype)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+
+_SAFETENSORS_FLOATS = {"F32": "<f4", "F16": "<f2"}
+_DTYPE_NAMES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64", "I64": "int64",
+                "I32": "int32", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
+
+
 def load_embeddings(bundle: Bundle):
-    """(embed (V, H), boi (H,), eoi (H,)) in the bundle's float dtype, shapes checked against the config."""
-    import numpy as np
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
+    """(embed: EmbeddingTable (V, H), boi (H,), eoi (H,)) in the bundle's float dtype, shapes
+    checked against the config; the table is memory-mapped, not read."""
+    from safetensors import SafetensorError, safe_open
 
     path = bundle.file("embeddings.safetensors")
-    try:
-        emb = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise ModelFolderError(f"{path} is not a readable safetensors file ({e}); {_REEXPORT}") from None
     t = bundle.config.text
     want = {"embed_tokens.weight": (t.vocab_size, t.hidden_size), "boi": (t.hidden_size,), "eoi": (t.hidden_size,)}
-    for key, shape in want.items():
-        a = emb.get(key)
-        if a is None or a.shape != shape or a.dtype.kind != "f":
-            got = "missing" if a is None else f"{a.dtype}{list(a.shape)}"
-            raise ModelFolderError(f"{path}: tensor {key} is {got}, expected float{list(shape)}; {_REEXPORT}")
-    dt = bundle.float_dtype
-    return tuple(np.asarray(emb[k]).astype(dt) for k in want)
+    try:  # safe_open checks the header and that every tensor's bytes lie inside the file
+        with safe_open(str(path), framework="numpy") as f:
+            found = {k: (f.get_slice(k).get_dtype(), tuple(f.get_slice(k).get_shape())) for k in f.keys()}
+            for key, shape in want.items():
+                dtype, got = found.get(key, (None, None))
+                if dtype not in _SAFETENSORS_FLOATS or got != shape:
+                    what = "missing" if dtype is None else f"{_DTYPE_NAMES.get(dtype, dtype)}{list(got)}"
+                    raise ModelFolderError(f"{path}: tensor {key} is {what}, expected float32 or float16 "
+                                           f"{list(shape)}; {_REEXPORT}")
+            boi, eoi = (f.get_tensor(k).astype(bundle.float_dtype) for k in ("boi", "eoi"))
+        with open(path, "rb") as fh:  # the table's place in the file, from the header safe_open checked
+            n = int.from_bytes(fh.read(8), "little")
+            begin = json.loads(fh.read(n))["embed_tokens.weight"]["data_offsets"][0]
+    except (SafetensorError, OSError, ValueError, KeyError) as e:
+        raise ModelFolderError(f"{path} is not a readable safetensors file ({e}); {_REEXPORT}") from None
+    rows = np.memmap(path, dtype=_SAFETENSORS_FLOATS[found["embed_tokens.weight"][0]], mode="r",
+                     offset=8 + n + begin, shape=want["embed_tokens.weight"])
+    return EmbeddingTable(rows, np.dtype(bundle.float_dtype)), boi, eoi

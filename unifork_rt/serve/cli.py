@@ -26,7 +26,9 @@ def _repo_options(f):
     f = click.option("--gpus", default=None, help="Comma-separated GPU ids: run the instances on GPUs (Triton's "
                      "KIND_GPU, --instances per GPU); needs a GPU backend. Default: CPU instances.")(f)
     f = click.option("--instances", type=int, default=1, show_default=True,
-                     help="Model instances (processes) per model, and per GPU with --gpus.")(f)
+                     help="Model instances (processes) per model, and per GPU with --gpus. On a CPU, one instance "
+                          "per core with --threads 1, and --max-batch about the concurrency / instances, serve the "
+                          "most (docs/SERVING.md).")(f)
     return click.option("--backend", default=DEFAULT_BACKEND, show_default=True,
                         help=f"Execution backend inside each instance: {', '.join(BACKENDS)}.")(f)
 
