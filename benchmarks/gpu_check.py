@@ -142,7 +142,7 @@ def check_options() -> None:
         cmd = step["cmd"]
         if cmd[1:3] != ["-m", "unifork_rt.cli"]:
             continue
-        command = main.commands[cmd[3]]
+        command = main.get_command(None, cmd[3])
         known = {o for p in command.params for o in getattr(p, "opts", []) + getattr(p, "secondary_opts", [])}
         used = {a for a in cmd[4:] if a.startswith("--")}
         unknown = used - known

@@ -61,15 +61,14 @@ def caption(rt, plan: Plan) -> dict:
     emb = encode()
     ids = rt.encode_text(CAPTION_PROMPT)
     H = emb.shape[2]
-    x = np.ascontiguousarray(np.concatenate([rt.boi[None, None], emb, rt.eoi[None, None], rt.embed[ids][None]],
-                                            axis=1).astype(dt))  # (1, N + 2 + P, H)
+    x = rt.caption_prefill(emb, ids)  # (1, N + 2 + P, H): the pipeline's own layout
     prefill_len = x.shape[1]
     caches = (be.new_cache("trunk", 1), be.new_cache("und_branch", 1))
     start = np.zeros(1, dtype=np.int64)
     pos = np.array(prefill_len, dtype=np.int64)
     stages = {"image_encode": measure(encode, plan.repeats, plan.warmup),
-              "prefill": measure(lambda: rt._step(x, caches, 0, start, "und_branch"), plan.repeats, plan.warmup)}
-    logits = rt._step(x, caches, 0, start, "und_branch")
+              "prefill": measure(lambda: rt.step(x, caches, 0, start, "und_branch"), plan.repeats, plan.warmup)}
+    logits = rt.step(x, caches, 0, start, "und_branch")
     tok = np.argmax(logits, -1)
     xt = np.ascontiguousarray(rt.embed[tok][:, None].astype(dt))  # (1, 1, H)
     h = be.run("trunk", {"x": xt, "pos": pos, "start": start}, caches[0])["h"]
@@ -79,7 +78,7 @@ def caption(rt, plan: Plan) -> dict:
                                    plan.step_repeats, plan.warmup)
     stages["und_branch_step"] = measure(lambda: be.run("und_branch", {"h": h, "pos": pos, "start": start},
                                                        caches[1]), plan.step_repeats, plan.warmup)
-    stages["decode_step"] = measure(lambda: rt._step(xt, caches, int(pos), start, "und_branch"),
+    stages["decode_step"] = measure(lambda: rt.step(xt, caches, int(pos), start, "und_branch"),
                                     plan.step_repeats, plan.warmup)
     stages["sample_greedy"] = measure(lambda: np.argmax(logits, -1), plan.step_repeats, plan.warmup)
 
@@ -114,11 +113,10 @@ def caption(rt, plan: Plan) -> dict:
 
 
 def draw(rt, plan: Plan) -> dict:
-    from unifork_rt.runtime.pipeline import DrawSettings
+    from unifork_rt.runtime.pipeline import DrawRequest, DrawSettings
     from unifork_rt.runtime.sampling import Sampling, cfg_mix, sample
 
     be, cfg = rt.backend, rt.cfg
-    dt = rt.bundle.float_dtype
     s = DrawSettings.for_bundle(rt.bundle)
     sampling = Sampling(s.temperature, s.top_k, s.top_p)
     rng = np.random.default_rng(0)
@@ -127,18 +125,11 @@ def draw(rt, plan: Plan) -> dict:
     N, D, P = im.num_cells, im.depth, len(ids)
     guided = s.cfg_scale != 1.0
     B = 2 if guided else 1
-    H = rt.embed.shape[1]
-    # the same inputs draw_codes builds: cond row = prompt + BOI, uncond row = padding + BOI
-    row = np.concatenate([rt.embed[ids], rt.boi[None]], 0)
-    x = np.broadcast_to(row, (B, P + 1, H)).astype(dt)
-    start = np.zeros(B, dtype=np.int64)
-    if guided:
-        x[1:, :P] = rt.embed[cfg.pad_token_id]
-        start[1:] = P
+    x, start = rt.draw_prefill([DrawRequest(DRAW_PROMPT, s)])  # the pipeline's own rows: cond (+ uncond)
     caches = (be.new_cache("trunk", B), be.new_cache("gen_branch", B))
     head_cache = be.new_cache("rq_head", B)
-    stages = {"prefill": measure(lambda: rt._step(x, caches, 0, start, "gen_branch"), plan.repeats, plan.warmup)}
-    hidden = rt._step(x, caches, 0, start, "gen_branch")[:, -1]
+    stages = {"prefill": measure(lambda: rt.step(x, caches, 0, start, "gen_branch"), plan.repeats, plan.warmup)}
+    hidden = rt.step(x, caches, 0, start, "gen_branch")[:, -1]
     cell_codes = np.ones((B, D), dtype=np.int64)
     pos = P + 1
     p = np.array(pos, dtype=np.int64)
@@ -151,7 +142,7 @@ def draw(rt, plan: Plan) -> dict:
 
     def cell_step():
         e = be.run("connector", {"codes": cell_codes[:, None]})["embeds"]
-        rt._step(e, caches, pos, start, "gen_branch")
+        rt.step(e, caches, pos, start, "gen_branch")
         head_steps()
 
     logits = be.run("rq_head", {"hidden": hidden, "codes": cell_codes, "pos": np.array(0, dtype=np.int64)},

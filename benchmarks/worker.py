@@ -2,9 +2,8 @@
 
 A process per unit gives each its own peak memory (ru_maxrss), frees a multi-GB model before
 the next one loads, and keeps torch out of the parent `bench` process. The parent writes a
-spec JSON, runs `python -c BOOTSTRAP PKG_DIR SPEC OUT`, and reads OUT. The bootstrap puts
-PKG_DIR first on unifork_rt.benchmarks.__path__, so the worker runs the very same
-benchmarks code as the parent, from an installed package or a source checkout alike.
+spec JSON, runs `python -m unifork_rt.benchmarks.worker SPEC OUT`, and reads OUT: the worker is
+the installed package's own module, the same code as the parent's.
 
 A unit whose package or device is missing writes {"skipped": "<what to install>"}.
 """
@@ -19,12 +18,8 @@ from pathlib import Path
 
 from .measure import peak_rss_mb, rss_mb
 
-BOOTSTRAP = ("import sys, unifork_rt.benchmarks as b; b.__path__.insert(0, sys.argv[1]); "
-             "from unifork_rt.benchmarks.worker import main; main(sys.argv[2], sys.argv[3])")
-
-
 def command(spec_path: Path, out_path: Path) -> list[str]:
-    return [sys.executable, "-c", BOOTSTRAP, str(Path(__file__).resolve().parent), str(spec_path), str(out_path)]
+    return [sys.executable, "-m", "unifork_rt.benchmarks.worker", str(spec_path), str(out_path)]
 
 
 def _log(msg: str) -> None:
@@ -50,9 +45,9 @@ def ours(spec: dict) -> dict:
     plan = stages.Plan(**{**spec["plan"], "tasks": tuple(spec["plan"]["tasks"])})
     t0 = time.perf_counter()
     if spec["backend"] == "torch-eager":
-        from .torch_backend import TorchRuntime
+        from unifork_rt.export.torch_backend import torch_runtime_for_bundle
 
-        rt = TorchRuntime(spec["bundle"], spec["model"])
+        rt = torch_runtime_for_bundle(spec["bundle"], spec["model"])
     else:
         from unifork_rt.runtime.pipeline import UniForkRuntime
 
@@ -106,3 +101,7 @@ def main(spec_path: str, out_path: str) -> None:
         res = {"error": f"{type(e).__name__}: {e}"}
     res["peak_rss_mb"] = peak_rss_mb()
     atomic_write_text(Path(out_path), json.dumps(res, indent=1, default=float) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

@@ -30,7 +30,6 @@ from .trt_env import current_device, load_cudart, load_tensorrt
 
 ENGINE_SUFFIX = ".engine"
 TIMING_CACHE = "timing.cache"
-QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 
 def engine_path(out_dir: str | Path, graph: str) -> Path:
@@ -41,7 +40,7 @@ def default_engines_dir(bundle_root: str | Path) -> Path:
     return Path(bundle_root) / "engines"
 
 
-def build_engines(bundle_dir: str | Path, out_dir: str | Path | None = None, fp16: bool = False, int8: bool = False,
+def build_engines(bundle_dir: str | Path, out_dir: str | Path | None = None, fp16: bool = False,
                   max_batch: int | None = None, max_seq: int | None = None, workspace_gb: float | None = None,
                   timing_cache: str | Path | None = None, graphs: tuple[str, ...] | None = None,
                   force: bool = False, tf32: bool = True, device: int = 0, verbose: bool = False,
@@ -64,10 +63,6 @@ def build_engines(bundle_dir: str | Path, out_dir: str | Path | None = None, fp1
     for r in reports.values():
         for w in r.problems:
             log(str(w))
-    if int8 and not any(op in r.ops for r in reports.values() for op in QDQ_OPS):
-        raise InputError("--int8 needs explicitly quantized graphs (QuantizeLinear/DequantizeLinear pairs, e.g. from "
-                         "NVIDIA's TensorRT Model Optimizer); this bundle has none, and TensorRT 10 deprecates "
-                         "calibration-based int8. Build with --fp16 instead")
     if bundle.precision == "fp16" and not fp16:
         fp16 = True  # fp16 graphs: the FP16 flag lets TensorRT keep them in half precision
         log("the bundle is fp16: building with --fp16")
@@ -93,10 +88,10 @@ def build_engines(bundle_dir: str | Path, out_dir: str | Path | None = None, fp1
                                     dtype_bytes=dtype_bytes, workspace_bytes=int(workspace_gb * prof.GiB))
     log(f"{gpu.name} (sm {gpu.sm}, {gpu.total_bytes / prof.GiB:.1f} GiB{', shared' if gpu.integrated else ''}), "
         f"TensorRT {trt.__version__}: max_batch {max_batch}, max_seq {max_seq}, workspace {workspace_gb:g} GB, "
-        f"{'fp16' if fp16 else 'fp32'}{' + int8' if int8 else ''}; estimated {estimate.describe()}")
+        f"{'fp16' if fp16 else 'fp32'}; estimated {estimate.describe()}")
     prof.check_fits(estimate, limits)
 
-    flags = BuildFlags(fp16=fp16, int8=int8, tf32=tf32, max_batch=max_batch, max_seq=max_seq,
+    flags = BuildFlags(fp16=fp16, tf32=tf32, max_batch=max_batch, max_seq=max_seq,
                        workspace_gb=float(workspace_gb))
     cache_path = Path(timing_cache) if timing_cache is not None else out / TIMING_CACHE
     cache = cache_path.read_bytes() if cache_path.is_file() else b""
@@ -156,8 +151,6 @@ def build_engine(trt, logger, onnx_path: Path, profiles: tuple[prof.Profile, ...
         fp16_flag = getattr(trt.BuilderFlag, "FP16", None)
         if fp16_flag is not None:
             config.set_flag(fp16_flag)
-    if flags.int8:
-        config.set_flag(trt.BuilderFlag.INT8)  # explicit quantization: the Q/DQ scales come from the graph
     if not flags.tf32:
         config.clear_flag(trt.BuilderFlag.TF32)
     for p in profiles:

@@ -7,7 +7,7 @@ graph. So every NAME.engine gets NAME.engine.json:
 
     {"format": 1, "graph": "trunk", "graph_sha256": "...",        <- from the bundle manifest
      "tensorrt": "10.3.0", "gpu": "NVIDIA A100-SXM4-80GB", "compute_capability": "8.0",
-     "flags": {"fp16": true, "int8": false, "tf32": true, "max_batch": 8, "max_seq": 512,
+     "flags": {"fp16": true, "tf32": true, "max_batch": 8, "max_seq": 512,
                "workspace_gb": 4.0},
      "profiles": [{"name": "prefill", "shapes": {...}}, ...],
      "engine_sha256": "...", "engine_bytes": 123}                  <- the engine file itself
@@ -41,7 +41,6 @@ class StaleEngineError(UniforkError):
 @dataclass(frozen=True)
 class BuildFlags:
     fp16: bool = False
-    int8: bool = False
     tf32: bool = True  # TensorRT's default for fp32 layers on Ampere+; off for strict fp32 parity
     max_batch: int = 2
     max_seq: int = 0  # longest prefill the engines accept; 0: the bundle's max_seq
@@ -64,12 +63,6 @@ def make_fingerprint(graph: str, graph_sha256: str, tensorrt_version: str, gpu_n
     if profiles is not None:
         fp["profiles"] = [p if isinstance(p, dict) else p.to_dict() for p in profiles]
     return fp
-
-
-def fingerprint_id(fp: dict) -> str:
-    """A short stable digest of a fingerprint (for logs and cache keys)."""
-    keep = {k: v for k, v in fp.items() if k not in ("engine_sha256", "engine_bytes")}
-    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def sidecar_path(engine_path: str | Path) -> Path:

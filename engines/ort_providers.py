@@ -25,6 +25,9 @@ from ..errors import InputError
 from .profiles import GiB, Profile, ort_profile_options
 
 VARIANTS = ("ort-cpu", "ort-cuda", "ort-tensorrt")
+# the TensorRT EP's builder workspace: what an 8 GB Jetson can spare beside the model (native
+# engines size theirs by GPU class with `unifork-rt build --workspace-gb`)
+TRT_WORKSPACE_GB = 1.0
 
 
 def cuda_options(device: int = 0) -> dict:
@@ -38,14 +41,14 @@ def cuda_options(device: int = 0) -> dict:
     }
 
 
-def tensorrt_options(cache_dir: str | Path, fp16: bool = False, device: int = 0, workspace_gb: float = 1.0,
+def tensorrt_options(cache_dir: str | Path, fp16: bool = False, device: int = 0,
                      profile: Profile | None = None) -> dict:
     """TensorRT EP options. profile: one graph's optimization profile (profiles.py); without it
     ORT sizes the engine to the first shapes it sees and rebuilds when a larger one comes."""
     cache = Path(cache_dir)
     opts = {
         "device_id": device,
-        "trt_max_workspace_size": int(workspace_gb * GiB),
+        "trt_max_workspace_size": int(TRT_WORKSPACE_GB * GiB),
         "trt_fp16_enable": bool(fp16),
         "trt_engine_cache_enable": True,
         "trt_engine_cache_path": str(cache / "trt_engines"),
@@ -58,7 +61,7 @@ def tensorrt_options(cache_dir: str | Path, fp16: bool = False, device: int = 0,
 
 
 def provider_list(variant: str, cache_dir: str | Path, fp16: bool = False, *, device: int = 0,
-                  workspace_gb: float = 1.0, profile: Profile | None = None) -> list:
+                  profile: Profile | None = None) -> list:
     """The providers argument of onnxruntime.InferenceSession for a backend variant.
 
     cache_dir: where the TensorRT EP keeps engines and timings (the backend's default: a per-user folder);
@@ -70,6 +73,6 @@ def provider_list(variant: str, cache_dir: str | Path, fp16: bool = False, *, de
     if variant == "ort-cuda":
         return [("CUDAExecutionProvider", cuda_options(device)), "CPUExecutionProvider"]
     if variant == "ort-tensorrt":
-        return [("TensorrtExecutionProvider", tensorrt_options(cache_dir, fp16, device, workspace_gb, profile)),
+        return [("TensorrtExecutionProvider", tensorrt_options(cache_dir, fp16, device, profile)),
                 ("CUDAExecutionProvider", cuda_options(device)), "CPUExecutionProvider"]
     raise InputError(f"unknown ONNX Runtime variant {variant!r}; valid: {', '.join(VARIANTS)}")

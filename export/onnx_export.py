@@ -28,14 +28,13 @@ from ..model.official import PROMPTING_FILE
 from ..runtime.bundle import GRAPHS, MANIFEST, MANIFEST_FORMAT, config_sha256, sha256_file
 from ..runtime.prompting import Prompting
 from .graphs import GRAPH_DEFS, example_inputs, kv_layers
-from .quantize import QUANTIZED_GRAPHS, SCHEMES, describe_scheme, quantize_graph
+from .quantize import EXTERNAL_DATA_BYTES, QUANTIZED_GRAPHS, SCHEMES, describe_scheme, quantize_graph
 
 OPSET = 18
 # fp32/fp16: standard ONNX ops (any backend). The quantized ones use ONNX Runtime contrib or
 # integer ops for its CPU kernels (export/quantize.py): int4 / int8 = MatMulNBits weight-only
 # blocks, int8-dynamic = the older MatMulInteger + DynamicQuantizeLinear scheme.
 PRECISIONS = ("fp32", "fp16", *SCHEMES)
-EXTERNAL_DATA_BYTES = 1 << 30  # graphs above 1 GB keep their weights in NAME.onnx.data (protobuf caps at 2 GB)
 
 
 def export_bundle(model_dir: str | Path, out: str | Path | None = None, max_seq: int | None = None,

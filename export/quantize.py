@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+EXTERNAL_DATA_BYTES = 1 << 30  # graphs above 1 GB keep their weights in NAME.onnx.data (protobuf caps at 2 GB)
 QUANTIZED_GRAPHS = ("connector", "trunk", "und_branch", "gen_branch", "rq_head")
 
 
@@ -91,8 +92,6 @@ def quantize_graph(path: Path, precision: str) -> None:
     q.process()
     q.model.topological_sort()
     data.unlink(missing_ok=True)
-    from .onnx_export import EXTERNAL_DATA_BYTES  # here, not at the top: onnx_export imports this module
-
     external = q.model.model.ByteSize() > EXTERNAL_DATA_BYTES
     onnx.save(q.model.model, str(path), save_as_external_data=external, all_tensors_to_one_file=True,
               location=data.name)

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-import unifork_rt.benchmarks as _bench_pkg
-
-# Import the benchmarks code that sits beside these tests (a source checkout or a worktree),
-# not whichever copy an editable install maps unifork_rt.benchmarks to: the CLI registers
-# commands from it. A no-op when they agree.
-_BENCHMARKS = str(Path(__file__).resolve().parents[1] / "benchmarks")
-if _BENCHMARKS not in _bench_pkg.__path__:
-    _bench_pkg.__path__.insert(0, _BENCHMARKS)
-
 # max abs difference allowed, by comparison
 TOL = {
-    "qwen_fp32": 1e-4,  # our understanding path vs transformers Qwen2ForCausalLM
-    "official_fp32": 1e-4,  # ours (PyTorch and ORT fp32) vs tensors from the official UniFork code
-    "onnx_fp32": 1e-4,  # each exported graph vs its PyTorch entry point
+    "qwen_fp32": 1.5e-5,  # our understanding path vs transformers Qwen2ForCausalLM: ~100x the 1.3e-7 measured
+    # ours (PyTorch and ORT fp32) vs tensors from the official UniFork code (test_official.py): its
+    # logits are ~8 wide (random tiny model) and the official fp32 sums in another order: measured 3.3e-5
+    "official_fp32": 1e-4,
+    # each fp32 graph vs its PyTorch entry point (test_export.py, micro, B = 1 and 2, outputs and
+    # kv_new): about 100x the largest difference measured here (ORT 1.x CPU), so that a real change
+    # in a graph (an op, a mask, a rotary offset) fails while float reordering passes
+    "onnx_fp32_trunk": 3e-5,           # measured 2.4e-7
+    "onnx_fp32_und_branch": 7e-5,      # measured 7.2e-7 (logits of the x4 head, |logits| ~ 2.4)
+    "onnx_fp32_gen_branch": 5e-5,      # measured 4.8e-7
+    "onnx_fp32_rq_head": 6e-5,         # measured 6.0e-7 (logits, x4 output)
+    "onnx_fp32_connector": 5e-8,       # measured 4.7e-10
+    "onnx_fp32_vision_decoder": 2e-6,  # measured 1.9e-8
     "onnx_fp16": 1e-2,  # fp16 graphs (activations ~1): half precision rounding through 2 layers
     # quantized bundles vs PyTorch fp32 (micro, test_export.py), about 2x the worst measured on
     # this machine (ORT 1.32, AVX2/AVX-512 kernels): hidden states / kv_new, and logits (und_branch,

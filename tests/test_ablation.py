@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from unifork_rt import params  # noqa: E402
 from unifork_rt.assets import BUNDLED  # noqa: E402
-from unifork_rt.benchmarks import ablation as abl  # noqa: E402
+from unifork_rt.train import ablation as abl  # noqa: E402
 from unifork_rt.cli import main  # noqa: E402
 from unifork_rt.config import preset  # noqa: E402
 from unifork_rt.errors import InputError  # noqa: E402
@@ -73,8 +73,8 @@ def test_ablation_writes_four_variants_with_their_tasks(ablation_run):
         assert {k.split(".")[0] for k in v["summary"]} == {{"gen": "draw", "und": "caption"}[t] for t in tasks}
         if "gen" in tasks:
             shipped = json.loads((BUNDLED / "manifest.json").read_text())["sampling"]  # what the model ships with
-            assert seed["draw"]["n"] == 6 and seed["draw"]["cfg_scale"] == shipped["cfg_scale"]
-            assert seed["draw"]["temperature"] == shipped["temperature"]
+            assert seed["draw"]["n"] == 6 and seed["draw"]["settings"]["cfg_scale"] == shipped["cfg_scale"]
+            assert seed["draw"]["settings"]["temperature"] == shipped["temperature"]
         if "und" in tasks:
             assert seed["caption"]["n"] == 3
         # active parameters: counted again here from the trained model folder

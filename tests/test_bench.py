@@ -16,19 +16,11 @@ from pathlib import Path
 
 import pytest
 
-import unifork_rt.benchmarks as _bench_pkg
+from click.testing import CliRunner
 
-# Run the benchmarks code that sits beside these tests (a source checkout or a worktree), not
-# whichever copy an editable install maps unifork_rt.benchmarks to. A no-op when they agree.
-_HERE = str(Path(__file__).resolve().parents[1] / "benchmarks")
-if _HERE not in _bench_pkg.__path__:
-    _bench_pkg.__path__.insert(0, _HERE)
-
-from click.testing import CliRunner  # noqa: E402
-
-from unifork_rt.benchmarks import cli, peers, report, roofline  # noqa: E402
-from unifork_rt.benchmarks.measure import Stats  # noqa: E402
-from unifork_rt.config import preset  # noqa: E402
+from unifork_rt.benchmarks import cli, peers, report, roofline
+from unifork_rt.benchmarks.measure import Stats
+from unifork_rt.config import preset
 
 
 # --- roofline arithmetic, by hand -----------------------------------------------------------------
@@ -141,8 +133,7 @@ def test_missing_backend_is_skipped_with_a_message(monkeypatch):
 
 
 def test_importing_the_command_does_not_import_torch():
-    code = (f"import sys, unifork_rt.benchmarks as b; b.__path__.insert(0, {_HERE!r}); "
-            "import unifork_rt.benchmarks.cli; print('torch' in sys.modules)")
+    code = "import sys, unifork_rt.benchmarks.cli; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

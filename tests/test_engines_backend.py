@@ -10,7 +10,6 @@ import json
 import numpy as np
 import pytest
 
-import test_engines_checkout  # noqa: F401  (unifork_rt.engines from this checkout)
 from test_engines_fakes import FakeCudart, fake_gpu  # noqa: F401  (fixture)
 from test_engines_toy import OrtReference, make_toy_bundle, toy_feeds
 from unifork_rt.engines import trt_backend as TB

@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-import test_engines_checkout  # noqa: F401  (unifork_rt.engines from this checkout)
-from test_engines_checkout import ROOT
 from test_engines_fakes import FakeCudart, fake_gpu, make_fake_tensorrt  # noqa: F401  (fixture)
 from test_engines_toy import make_toy_bundle
 from unifork_rt.engines import build as B
@@ -19,6 +18,8 @@ from unifork_rt.engines import trt_env
 from unifork_rt.engines.fingerprint import read_sidecar, sidecar_path
 from unifork_rt.errors import InputError, MissingDependencyError, UniforkError
 from unifork_rt.runtime.bundle import GRAPHS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -32,8 +33,7 @@ def quiet(_msg):
 
 # --- without TensorRT, cuda-python or a GPU ----------------------------------------------------------
 def test_modules_import_without_tensorrt_or_cuda():
-    code = ("import sys; sys.path.insert(0, 'tests'); sys.modules['tensorrt'] = None; sys.modules['cuda'] = None\n"
-            "import test_engines_checkout\n"
+    code = ("import sys; sys.modules['tensorrt'] = None; sys.modules['cuda'] = None\n"
             "import unifork_rt.engines.opcheck, unifork_rt.engines.profiles, unifork_rt.engines.fingerprint\n"
             "import unifork_rt.engines.build, unifork_rt.engines.trt_backend, unifork_rt.engines.ort_providers\n"
             "import unifork_rt.engines.trt_env\n"
@@ -91,12 +91,6 @@ def test_unsupported_graph_fails_before_tensorrt_is_needed(tmp_path, monkeypatch
         B.build_engines(bad, log=quiet)
 
 
-def test_int8_needs_a_quantized_graph(toy, monkeypatch):
-    monkeypatch.setitem(sys.modules, "tensorrt", None)
-    with pytest.raises(InputError, match="--int8 needs explicitly quantized graphs.*--fp16"):
-        B.build_engines(toy, int8=True, log=quiet)
-
-
 def test_unknown_graph_name(toy):
     with pytest.raises(InputError, match="unknown graph.*valid graphs: vision_encoder"):
         B.build_engines(toy, graphs=("trunk", "decoder"), log=quiet)
@@ -113,7 +107,7 @@ def test_build_writes_engines_sidecars_and_timing_cache(toy, fake_gpu):
     fp = read_sidecar(out / "trunk.engine")
     assert fp["gpu"] == "Fake Orin" and fp["compute_capability"] == "8.7" and fp["tensorrt"] == "10.99.0"
     # defaults for an 8 GB shared-memory device (a Jetson): max_batch 2, 1 GB workspace
-    assert fp["flags"] == {"fp16": True, "int8": False, "tf32": True, "max_batch": 2, "max_seq": 64,
+    assert fp["flags"] == {"fp16": True, "tf32": True, "max_batch": 2, "max_seq": 64,
                            "workspace_gb": 1.0}
     assert [p["name"] for p in fp["profiles"]] == ["prefill", "decode"]
     assert [p["name"] for p in read_sidecar(out / "rq_head.engine")["profiles"]] == ["step"]

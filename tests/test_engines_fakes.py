@@ -25,7 +25,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import test_engines_checkout  # noqa: F401  (unifork_rt.engines from this checkout)
 
 
 # --- cuda-python runtime ------------------------------------------------------------------------

@@ -18,7 +18,6 @@ import pytest
 
 from conftest import TOL
 
-import test_engines_checkout  # noqa: F401  (unifork_rt.engines from this checkout)
 from test_engines_toy import OrtReference, make_toy_bundle, toy_feeds
 from unifork_rt.engines import trt_env
 from unifork_rt.errors import MissingDependencyError

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-import test_engines_checkout  # noqa: F401  (unifork_rt.engines from this checkout)
 from unifork_rt.config import preset
 from unifork_rt.engines import profiles as P
 from unifork_rt.errors import InputError, ModelFolderError, UniforkError

@@ -14,7 +14,6 @@ import time
 
 import pytest
 
-import test_engines_checkout  # noqa: F401  (unifork_rt.engines from this checkout)
 
 trt = pytest.importorskip("tensorrt_rtx", reason="tensorrt-rtx-cu12 is not installed (it is in the dev extra)")
 

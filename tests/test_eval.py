@@ -67,3 +67,42 @@ def test_align_cli_on_micro(micro_model_dir, tmp_path):
     assert len(rep["understanding"]) == len(rep["generation"]) == 4  # micro: 2 trunk + 2 branch layers
     assert all(0 <= v <= 1 for v in rep["understanding"] + rep["generation"])
     assert Image.open(tmp_path / "align.png").size[0] > 300
+
+
+
+def test_training_monitor_scores_what_eval_scores(micro_model_dir, micro_bundle, tmp_path):
+    """The training-time figures of a checkpoint (its model in memory, the PyTorch backend) are
+    the ones `unifork-rt eval` gives its exported bundle (ONNX Runtime): one loop, one sampler."""
+    import numpy as np
+    import pytest
+
+    pytest.importorskip("torch")
+    from unifork_rt import shapesbench
+    from unifork_rt.export.torch_backend import torch_runtime
+    from unifork_rt.model.checkpoint import load_model
+    from unifork_rt.runtime.pipeline import DrawSettings, UniForkRuntime
+    from unifork_rt.train import monitor
+    from unifork_rt.train.tokenizer import load_text_tokenizer
+
+    model, tok = load_model(micro_model_dir), load_text_tokenizer(micro_model_dir / "tokenizer.json")
+    out = tmp_path / "ev"
+    res = CliRunner().invoke(main, ["eval", "caption", "--model", str(micro_bundle), "--n", "8", "--seed", "3",
+                                    "--renderer", "mask", "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    want = json.loads((out / "caption_mask.json").read_text())
+    got = shapesbench.eval_caption(torch_runtime(model, tok), 8, seed=3)
+    assert got["samples"] == want["samples"]  # caption by caption, not only the (near zero) scores
+    del want["samples"]
+    assert monitor.caption_eval(model, tok, 8, seed=3) == want
+
+    res = CliRunner().invoke(main, ["eval", "draw", "--model", str(micro_bundle), "--n", "2", "--seed", "3",
+                                    "--cfg-scale", "2", "--temperature", "1", "--top-k", "0", "--top-p", "1",
+                                    "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(json.dumps(monitor.draw_eval(model, tok, 2, seed=3, cfg_scale=2.0))) == json.loads(
+        (out / "draw.json").read_text())
+    settings = DrawSettings(2.0, 1.0, 0, 1.0)
+    with UniForkRuntime(micro_bundle) as rt:
+        _, want = shapesbench.eval_draw(rt, 2, 3, settings)
+    _, got = shapesbench.eval_draw(torch_runtime(model, tok), 2, 3, settings)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(got, want))  # image by image

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import collections
 import io
 import threading
+import time
+import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,28 +76,43 @@ def test_any_image_file_loads_or_fails_clearly(tmp_path_factory, mode, w, h, see
     assert min(w, h) >= 8
 
 
-def test_threads_share_one_runtime(rt):
-    """The documented contract: one UniForkRuntime may be called from several threads at once."""
+def test_threads_share_one_runtime(micro_bundle):
+    """The documented contract: one UniForkRuntime may be called from several threads at once, from
+    cold: the threads race to create the sessions made on first use, each graph's exactly once."""
     pixels = list(np.random.default_rng(0).uniform(-1, 1, (4, 3, 64, 64)).astype(np.float32))
     s = DrawSettings(cfg_scale=2.0)
-    want_cap = [rt.caption_ids([p], max_new_tokens=6, temperature=1.0, seed=i) for i, p in enumerate(pixels)]
-    want_draw = [rt.draw_codes("a red circle", 1, s, seed=i) for i in range(4)]
+    with UniForkRuntime(micro_bundle) as ref:  # the answers, from another runtime: `rt` stays cold
+        want_cap = [ref.caption_ids([p], max_new_tokens=6, temperature=1.0, seed=i) for i, p in enumerate(pixels)]
+        want_draw = [ref.draw_codes("a red circle", 1, s, seed=i) for i in range(4)]
     got_cap, got_draw, errors = [None] * 4, [None] * 4, []
+    with UniForkRuntime(micro_bundle) as rt:
+        assert not rt.backend.sessions, "ort-cpu creates its sessions on first use"
+        real, created = rt.backend._ort, collections.Counter()
 
-    def work(i):
-        try:
-            for _ in range(3):
-                got_cap[i] = rt.caption_ids([pixels[i]], max_new_tokens=6, temperature=1.0, seed=i)
-                got_draw[i] = rt.draw_codes("a red circle", 1, s, seed=i)
-        except Exception as e:  # noqa: BLE001 - reported below with the thread's index
-            errors.append((i, e))
+        def slow_session(path, *args, **kwargs):  # a wider window for a second thread to create one too
+            created[Path(path).stem] += 1
+            time.sleep(0.05)
+            return real.InferenceSession(path, *args, **kwargs)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+        rt.backend._ort = types.SimpleNamespace(InferenceSession=slow_session)
+        start = threading.Barrier(4)
+
+        def work(i):
+            try:
+                start.wait(timeout=30)
+                for _ in range(2):
+                    got_cap[i] = rt.caption_ids([pixels[i]], max_new_tokens=6, temperature=1.0, seed=i)
+                    got_draw[i] = rt.draw_codes("a red circle", 1, s, seed=i)
+            except Exception as e:  # noqa: BLE001 - reported below with the thread's index
+                errors.append((i, e))
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
     assert not errors, errors
+    assert created and max(created.values()) == 1, f"sessions created more than once: {dict(created)}"
     assert got_cap == want_cap
     assert all(np.array_equal(a, b) for a, b in zip(got_draw, want_draw))
 

@@ -172,6 +172,31 @@ def test_info_cli(tmp_path):
     assert res.exit_code == 2 and "config.json is missing" in res.output
 
 
+@pytest.mark.parametrize("name", ["micro", "shapes", "paper"])
+@pytest.mark.parametrize("variant", ["as is", "local flipped", "untied lm_head"])
+def test_preset_shapes_are_the_models_tensors(name, variant):
+    """`info --preset` counts by arithmetic on the config: the same names and shapes as the model."""
+    from unifork_rt import params
+
+    cfg = preset(name)
+    if variant == "local flipped":
+        cfg = cfg.replace(image={"local": not cfg.image.local})
+    elif variant == "untied lm_head":
+        cfg = cfg.replace(text={"tie_word_embeddings": False})
+    with torch.device("meta"):
+        want = {k: tuple(v.shape) for k, v in UniFork(cfg).state_dict().items()}
+    assert params.preset_shapes(cfg) == want
+
+
+def test_info_preset_needs_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from unifork_rt.cli import run; code = run(['info', '--preset', 'paper']); "
+            "assert code == 0 and 'torch' not in sys.modules, (code, 'torch imported')")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
 @pytest.mark.parametrize("local", [True, False])
 def test_local_image_tokenizer_keeps_each_cell_to_its_own_pixels(local):
     """local=True: changing one cell's pixels changes only that cell's latent, and changing one

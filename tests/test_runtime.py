@@ -46,12 +46,19 @@ def test_caption_matches_pytorch_token_for_token(rt, model, sampling):
     assert sum(map(len, got)) >= 12  # the comparison covers real tokens, not just an early eos
 
 
-def test_caption_stops_at_max_seq(rt):
-    """A long prompt leaves room for fewer tokens: generation stops at the KV buffer's end."""
-    ids = rt.encode_text(CAPTION_PROMPT)
-    room = rt.bundle.max_seq - (rt.cfg.image.num_cells + 2 + len(ids)) + 1
-    steps = list(rt.caption_stream(list(_pixels(0, 1)), max_new_tokens=100, temperature=1.0, seed=1))
-    assert len(steps) <= room
+def test_caption_stops_at_max_seq(micro_bundle):
+    """A long prompt leaves room for fewer tokens: generation runs exactly to the KV buffer's end."""
+    prompt = " ".join(["a red circle left of a blue square"] * 3)
+    with UniForkRuntime(micro_bundle) as rt:
+        ids = rt.encode_text(prompt)
+        room = rt.bundle.max_seq - (rt.cfg.image.num_cells + 2 + len(ids)) + 1
+        assert 1 < room < 100  # the buffer, not max_new_tokens, is what stops it
+        first = [int(t[0]) for t in rt.caption_stream(list(_pixels(0, 1)), prompt=prompt, max_new_tokens=100)]
+        # an eos the model never picks here, so only the buffer's end can stop the stream
+        rt.cfg = rt.cfg.replace(eos_token_id=next(i for i in range(rt.cfg.text.vocab_size) if i not in first))
+        steps = [int(t[0]) for t in rt.caption_stream(list(_pixels(0, 1)), prompt=prompt, max_new_tokens=100)]
+    assert len(steps) == room and rt.cfg.eos_token_id not in steps
+    assert steps[:len(first)] == first[:len(steps)]  # the same greedy tokens, only longer where eos had stopped it
 
 
 @pytest.mark.parametrize("cfg_scale, temperature, top_k, top_p", [

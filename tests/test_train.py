@@ -289,43 +289,7 @@ def test_cli_module_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
 
 
-# --- evaluation helpers ----------------------------------------------------------------------
-
-
-def test_cached_greedy_caption_matches_full_recompute(tok):
-    from unifork_rt.train import evaluate
-    from unifork_rt.train.vq import to_pixels
-
-    torch.manual_seed(0)
-    model = UniFork(preset("micro")).eval()
-    images = np.stack([sw.render(sw.random_caption_scene(np.random.default_rng(i))) for i in range(3)])
-    got = evaluate.greedy_captions(model, tok, images, max_new=6)
-    with torch.no_grad():  # no KV buffer: the whole sequence again for every token
-        codes = model.encode_image(to_pixels(images))
-        ids = torch.tensor(encode(tok, CAPTION_PROMPT))[None].expand(3, -1)
-        for _ in range(6):
-            x = torch.cat([model.boi.expand(3, 1, -1), model.image_embeds(codes), model.eoi.expand(3, 1, -1),
-                           model.text_embeds(ids)], dim=1)
-            z = torch.zeros((), dtype=torch.int64)
-            h, _ = model.trunk_forward(x, model.trunk.empty_kv(3), z, torch.zeros(3, dtype=torch.int64))
-            logits, _ = model.und_all_logits(h, model.und.empty_kv(3), z, torch.zeros(3, dtype=torch.int64))
-            ids = torch.cat([ids, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
-    n = len(encode(tok, CAPTION_PROMPT))
-    want = []
-    for row in ids[:, n:].tolist():
-        want.append(tok.decode(row[:row.index(0)] if 0 in row else row))
-    assert got == want
-
-
-def test_draw_is_seeded(tok):
-    from unifork_rt.train import evaluate
-
-    torch.manual_seed(0)
-    model = UniFork(preset("micro")).eval()
-    prompts = ["a circle", "a red square and a blue triangle"]
-    a = evaluate.draw(model, tok, prompts, torch.Generator().manual_seed(1))
-    b = evaluate.draw(model, tok, prompts, torch.Generator().manual_seed(1))
-    assert a.shape == (2, 64, 64, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+# --- evaluation: tests/test_eval.py (train/monitor.py is ShapesBench through the runtime) -------
 
 
 def test_resume_log_survives_a_row_cut_short_by_a_kill(tmp_path):

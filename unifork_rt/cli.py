@@ -1,7 +1,7 @@
 """The `unifork-rt` command line.
 
-Runtime commands (caption, draw) need no torch; model commands (init, train, export, info
---preset) import it lazily and say which extra to install when it is missing. A user error
+Runtime commands (caption, draw, eval, info) need no torch; model commands (init, train, export,
+align) import it lazily and say which extra to install when it is missing. A user error
 (`UniforkError`) prints one line and exits with status 2, without a traceback.
 """
 
@@ -29,7 +29,31 @@ class OutputError(UniforkError):
     """Standard output could not be written (a closed pipe, a full disk, closed)."""
 
 
+# Commands defined beside the code they drive, imported only when named (or listed by --help):
+# `unifork-rt caption` does not import the benchmarks, the trainer or Triton's client.
+LAZY_COMMANDS = {
+    "train": "unifork_rt.train.cli:train",
+    "merge": "unifork_rt.train.cli:merge",
+    "recipe": "unifork_rt.train.cli:recipe",
+    "ablation": "unifork_rt.train.ablation:ablation",
+    "bench": "unifork_rt.benchmarks.cli:bench",
+    "serve": "unifork_rt.serve.cli:serve",
+    "repo": "unifork_rt.serve.cli:repo",
+}
+
+
 class _Group(click.Group):
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx, name):
+        if name in LAZY_COMMANDS and name not in self.commands:
+            import importlib
+
+            module, attr = LAZY_COMMANDS[name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return super().get_command(ctx, name)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -487,7 +511,7 @@ def eval_cmd(task, model_dir, n, seed, out, renderer, cfg_scale, temperature, to
     with the JSON report into --out (caption: caption_RENDERER.json/.md per rendering and
     caption.md with every rendering's column).
     """
-    from . import evaluate
+    from . import shapesbench
     from .data import renderers, scoring
     from .io import atomic_write_text
     from .runtime.pipeline import DrawSettings
@@ -498,8 +522,8 @@ def eval_cmd(task, model_dir, n, seed, out, renderer, cfg_scale, temperature, to
         if task == "caption":
             reports = {}
             for r in (renderers.RENDERERS if renderer == "all" else (renderer,)):
-                reports[r] = evaluate.eval_caption(rt, n, seed, r, progress=not quiet)
-                evaluate.write_report(reports[r], out, f"caption_{r}")
+                reports[r] = shapesbench.eval_caption(rt, n, seed, r, progress=not quiet)
+                shapesbench.write_report(reports[r], out, f"caption_{r}")
             md = out / "caption.md"
             atomic_write_text(md, scoring.caption_renderers_table(reports) + "\n")
             click.echo(md.read_text(), nl=False)
@@ -507,9 +531,9 @@ def eval_cmd(task, model_dir, n, seed, out, renderer, cfg_scale, temperature, to
             return
         settings = DrawSettings.for_bundle(rt.bundle, cfg_scale=cfg_scale, temperature=temperature,
                                            top_k=top_k, top_p=top_p)
-        report, samples = evaluate.eval_draw(rt, n, seed, settings, progress=not quiet)
-        evaluate.contact_sheet(samples, out / "draw_contact_sheet.png")
-    js, md = evaluate.write_report(report, out, task)
+        report, samples = shapesbench.eval_draw(rt, n, seed, settings, progress=not quiet)
+        shapesbench.contact_sheet(samples, out / "draw_contact_sheet.png")
+    js, md = shapesbench.write_report(report, out, task)
     click.echo(md.read_text(), nl=False)
     click.echo(f"wrote {js} and {md}" + (f" and {out / 'draw_contact_sheet.png'}" if task == "draw" else ""))
 
@@ -555,7 +579,6 @@ def align(model_dir, n, k, seed, cfg_scale, out):
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Engines folder. Default: BUNDLE/engines (where --backend tensorrt looks).")
 @click.option("--fp16", is_flag=True, help="Allow fp16 kernels (the usual choice on A100 and Jetson).")
-@click.option("--int8", is_flag=True, help="Allow int8 kernels (needs Q/DQ graphs; calibration is not provided).")
 @click.option("--max-batch", type=int, default=None, help="Largest batch of the profiles (2 = one CFG pair). "
               "Default: by GPU memory (2 on an 8 GB Jetson, 8 on an A100).")
 @click.option("--max-seq", type=int, default=None, help="Longest prefill the engines take. Default: the bundle's max_seq.")
@@ -570,7 +593,7 @@ def align(model_dir, n, k, seed, cfg_scale, out):
 @click.option("--check-only", is_flag=True, help="Only check that every graph's operators are supported by "
               "TensorRT's ONNX parser (no GPU needed).")
 @click.option("--verbose", is_flag=True, help="TensorRT's own log.")
-def build(bundle, out, fp16, int8, max_batch, max_seq, workspace_gb, timing_cache, graphs, force, no_tf32, device,
+def build(bundle, out, fp16, max_batch, max_seq, workspace_gb, timing_cache, graphs, force, no_tf32, device,
           check_only, verbose):
     """Build TensorRT engines from a graph BUNDLE (on the GPU that will run them).
 
@@ -588,25 +611,12 @@ def build(bundle, out, fp16, int8, max_batch, max_seq, workspace_gb, timing_cach
         return
     from .engines.build import build_engines
 
-    paths = build_engines(bundle, out, fp16=fp16, int8=int8, max_batch=max_batch, max_seq=max_seq,
+    paths = build_engines(bundle, out, fp16=fp16, max_batch=max_batch, max_seq=max_seq,
                           workspace_gb=workspace_gb, timing_cache=timing_cache, graphs=tuple(graphs) or None,
                           force=force, tf32=not no_tf32, device=device, verbose=verbose, log=click.echo)
     for p in paths:
         click.echo(str(p))
 
-
-def _register() -> None:
-    """Commands defined beside the code they drive (none imports torch at import time)."""
-    from .benchmarks.ablation import ablation
-    from .benchmarks.cli import bench
-    from .serve.cli import repo, serve  # Triton and its client are imported only when a command runs
-    from .train.cli import COMMANDS as TRAIN_COMMANDS
-
-    for command in (*TRAIN_COMMANDS, bench, ablation, serve, repo):
-        main.add_command(command)
-
-
-_register()
 
 if __name__ == "__main__":
     sys.exit(run(sys.argv[1:]))

@@ -1,7 +1,7 @@
 """Parameter counts per component and active parameters per task (no torch needed).
 
-Counts come from tensor shapes: a safetensors header for a model folder, or a model built
-on the meta device for a preset. Conventions follow the UniFork paper (DESIGN.md §1):
+Counts come from tensor shapes: a safetensors header for a model folder, or arithmetic on
+the config for a preset. Conventions follow the UniFork paper (DESIGN.md §1):
 understanding active = the layers on its path (trunk + und branch) + embeddings (a tied
 lm_head is the embedding); generation active = trunk + gen branch + depth head, embeddings
 not counted; "total (paper)" counts a tied lm_head a second time.
@@ -53,14 +53,129 @@ def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
 
 
 def preset_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
-    from .errors import require
+    """Every tensor's shape of UniFork(cfg), by name, from the config alone (arithmetic, no torch;
+    tests/test_model.py checks it against the model's state_dict)."""
+    t, im, hd = cfg.text, cfg.image, cfg.head
+    H, kv = t.hidden_size, t.num_kv_heads * t.head_dim
+    out: dict[str, tuple[int, ...]] = {"boi": (H,), "eoi": (H,), "embed_tokens.weight": (t.vocab_size, H)}
 
-    torch = require("torch", "train", "counting the parameters of a preset")
-    from .model.unifork import UniFork
+    def linear(name: str, n_in: int, n_out: int, bias: bool = True) -> None:
+        out[f"{name}.weight"] = (n_out, n_in)
+        if bias:
+            out[f"{name}.bias"] = (n_out,)
 
-    with torch.device("meta"):
-        model = UniFork(cfg)
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    linear("connector.fc1", im.codebook_dim, H)
+    linear("connector.fc2", H, H)
+    for stack, layers in (("trunk", t.shared_layers), ("und", t.branch_layers), ("gen", t.branch_layers)):
+        for i in range(layers):
+            p = f"{stack}.layers.{i}"
+            out[f"{p}.input_layernorm.weight"] = (H,)
+            linear(f"{p}.self_attn.q_proj", H, H)
+            linear(f"{p}.self_attn.k_proj", H, kv)
+            linear(f"{p}.self_attn.v_proj", H, kv)
+            linear(f"{p}.self_attn.o_proj", H, H, bias=False)
+            out[f"{p}.post_attention_layernorm.weight"] = (H,)
+            linear(f"{p}.mlp.gate_proj", H, t.intermediate_size, bias=False)
+            linear(f"{p}.mlp.up_proj", H, t.intermediate_size, bias=False)
+            linear(f"{p}.mlp.down_proj", t.intermediate_size, H, bias=False)
+    out["norm.weight"] = out["norm_gen.weight"] = (H,)
+    if not t.tie_word_embeddings:
+        linear("lm_head", H, t.vocab_size, bias=False)
+    W, A = hd.width, hd.attn_width
+    out["head.depth_emb"] = (im.depth, W)
+    linear("head.in_hidden", H, W)
+    linear("head.in_code", im.codebook_dim, W)
+    for i in range(hd.num_layers):
+        p = f"head.blocks.{i}"
+        out[f"{p}.ln1.weight"] = out[f"{p}.ln1.bias"] = out[f"{p}.ln2.weight"] = out[f"{p}.ln2.bias"] = (W,)
+        if hd.has_attn_proj:
+            linear(f"{p}.attn.proj_in", W, A)
+            linear(f"{p}.attn.proj_out", A, W)
+        for name in ("q_proj", "k_proj", "v_proj", "o_proj"):
+            linear(f"{p}.attn.{name}", A, A)
+        linear(f"{p}.fc1", W, hd.mlp_dim)
+        linear(f"{p}.fc2", hd.mlp_dim, W)
+    out["head.ln_f.weight"] = out["head.ln_f.bias"] = (W,)
+    linear("head.out", W, im.codebook_size)
+    out["image_tokenizer.codebook"] = (im.codebook_size, im.codebook_dim)
+
+    def conv(name: str, n_in: int, n_out: int, k: int, transposed: bool = False) -> None:
+        out[f"{name}.weight"] = (n_in, n_out, k, k) if transposed else (n_out, n_in, k, k)
+        out[f"{name}.bias"] = (n_out,)
+
+    if cfg.tower is not None:
+        _tower_shapes(cfg, out, linear, conv)
+        return out
+    # the conv stacks of model/rqvae.py: nn.Sequential indices count the GELUs between convolutions
+    big, small = (2, 1) if im.local else (4, 3)
+    i, c_in = 0, 3
+    for c in im.channels:
+        conv(f"image_tokenizer.encoder.net.{i}", c_in, c, big)
+        conv(f"image_tokenizer.encoder.net.{i + 2}", c, c, small)
+        i, c_in = i + 4, c
+    conv(f"image_tokenizer.encoder.net.{i}", c_in, im.codebook_dim, 1)
+    chans = list(reversed(im.channels))
+    conv("image_tokenizer.decoder.net.0", im.codebook_dim, chans[0], 1)
+    i = 2
+    for k, c in enumerate(chans):
+        c_out = chans[k + 1] if k + 1 < len(chans) else chans[-1]
+        conv(f"image_tokenizer.decoder.net.{i}", c, c_out, big, transposed=True)
+        conv(f"image_tokenizer.decoder.net.{i + 2}", c_out, c_out, small)
+        i += 4
+    conv(f"image_tokenizer.decoder.net.{i}", chans[-1], 3, 1 if im.local else 3)
+    return out
+
+
+def _tower_shapes(cfg: ModelConfig, out: dict, linear, conv) -> None:
+    """The SigLIP tower of model/tower.py (its decoder named as the taming decoder)."""
+    tw, p = cfg.tower, "image_tokenizer"
+    W = tw.width
+    conv(f"{p}.patch_embedding", 3, W, tw.patch_size)
+    out[f"{p}.position_embedding"] = (tw.pos_grid ** 2, W)
+    for i in range(tw.num_layers):
+        q = f"{p}.layers.{i}"
+        for ln in ("layer_norm1", "layer_norm2"):
+            out[f"{q}.{ln}.weight"] = out[f"{q}.{ln}.bias"] = (W,)
+        for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            linear(f"{q}.self_attn.{name}", W, W)
+        linear(f"{q}.mlp.fc1", W, tw.mlp_dim)
+        linear(f"{q}.mlp.fc2", tw.mlp_dim, W)
+    conv(f"{p}.post_quant_conv", W, tw.z_channels, 1)
+    d = f"{p}.decoder"
+
+    def norm(name: str, c: int) -> None:
+        out[f"{name}.weight"] = out[f"{name}.bias"] = (c,)
+
+    def res(name: str, ci: int, co: int) -> None:
+        norm(f"{name}.norm1", ci)
+        conv(f"{name}.conv1", ci, co, 3)
+        norm(f"{name}.norm2", co)
+        conv(f"{name}.conv2", co, co, 3)
+        if ci != co:
+            conv(f"{name}.nin_shortcut", ci, co, 1)
+
+    def attn(name: str, c: int) -> None:
+        norm(f"{name}.norm", c)
+        for k in ("q", "k", "v", "proj_out"):
+            conv(f"{name}.{k}", c, c, 1)
+
+    levels = len(tw.ch_mult)
+    c = tw.ch * tw.ch_mult[-1]
+    conv(f"{d}.conv_in", tw.z_channels, c, 3)
+    res(f"{d}.mid.block_1", c, c)
+    attn(f"{d}.mid.attn_1", c)
+    res(f"{d}.mid.block_2", c, c)
+    for i in reversed(range(levels)):
+        co = tw.ch * tw.ch_mult[i]
+        for j in range(tw.res_blocks + 1):
+            res(f"{d}.up.{i}.block.{j}", c, co)
+            c = co
+            if i == levels - 1:
+                attn(f"{d}.up.{i}.attn.{j}", c)
+        if i:
+            conv(f"{d}.up.{i}.upsample.conv", c, c, 3)
+    norm(f"{d}.norm_out", c)
+    conv(f"{d}.conv_out", c, 3, 3)
 
 
 def summary(cfg: ModelConfig, counts: dict[str, int]) -> dict:

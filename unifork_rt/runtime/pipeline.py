@@ -29,7 +29,7 @@ from PIL import Image
 from ..config import CAPTION_PROMPT
 from ..errors import InputError
 from . import limits
-from .backend import DEFAULT_BACKEND, get_backend
+from .backend import DEFAULT_BACKEND, Backend, get_backend
 from .bundle import Bundle, load_bundle, load_embeddings, load_tokenizer
 from .images import load_image, pil_pixels, uint8_from_pixels
 from .prompting import Prompting
@@ -140,17 +140,28 @@ class UniForkRuntime:
             from .. import assets
 
             model_dir = assets.default_model_dir()
+        bundle = load_bundle(model_dir, verify=verify, memory_limit=memory_limit)
+        self._setup(bundle, load_tokenizer(bundle), load_embeddings(bundle), memory_limit)
+        self.backend = get_backend(backend, bundle, **backend_options)
+
+    @classmethod
+    def from_parts(cls, bundle: Bundle, tokenizer, embeddings: tuple[np.ndarray, np.ndarray, np.ndarray],
+                   backend: Backend, memory_limit: int | None = None) -> "UniForkRuntime":
+        """A runtime over parts already in memory: a bundle (or the contract of one), a
+        tokenizers.Tokenizer, (embed (V, H), boi (H,), eoi (H,)) and a loaded backend (the
+        PyTorch backend of export/torch_backend.py)."""
+        rt = cls.__new__(cls)
+        rt._setup(bundle, tokenizer, embeddings, memory_limit)
+        rt.backend = backend
+        return rt
+
+    def _setup(self, bundle: Bundle, tokenizer, embeddings, memory_limit: int | None) -> None:
         self.memory_limit = memory_limit
-        self.bundle = load_bundle(model_dir, verify=verify, memory_limit=memory_limit)
-        self.cfg = self.bundle.config
-        self.tokenizer = load_tokenizer(self.bundle)
-        self.embed, self.boi, self.eoi = load_embeddings(self.bundle)
-        self.prompting = Prompting.from_manifest(self.bundle.manifest)
-        self.backend = get_backend(backend, self.bundle, **backend_options)
-
-    prompting = Prompting()  # a class default too: subclasses (the bench's TorchRuntime) skip __init__
-
-    memory_limit: int | None = None  # a class default too: subclasses (the bench's TorchRuntime) skip __init__
+        self.bundle = bundle
+        self.cfg = bundle.config
+        self.tokenizer = tokenizer
+        self.embed, self.boi, self.eoi = embeddings
+        self.prompting = Prompting.from_manifest(bundle.manifest)  # templates, negative prompt, image padding
 
     @property
     def _special(self) -> list[str]:
@@ -219,18 +230,41 @@ class UniForkRuntime:
 
     def _step_rows(self, x: np.ndarray, caches: list, pos: int, start: np.ndarray, branch: str,
                    chunks: list[slice]) -> np.ndarray:
-        """_step chunk by chunk (caches: a (trunk, branch) pair per chunk); outputs joined."""
+        """step chunk by chunk (caches: a (trunk, branch) pair per chunk); outputs joined."""
         if len(chunks) == 1:
-            return self._step(x, caches[0], pos, start, branch)
-        return np.concatenate([self._step(np.ascontiguousarray(x[r]), c, pos, start[r], branch)
+            return self.step(x, caches[0], pos, start, branch)
+        return np.concatenate([self.step(np.ascontiguousarray(x[r]), c, pos, start[r], branch)
                                for r, c in zip(chunks, caches)])
 
-    def _step(self, graph_inputs: np.ndarray, caches, pos: int, start: np.ndarray, branch: str) -> np.ndarray:
-        """Trunk then one branch over new inputs (B, T, H) at `pos`; returns the branch output."""
+    def step(self, x: np.ndarray, caches, pos: int, start: np.ndarray, branch: str) -> np.ndarray:
+        """Trunk then one branch over new inputs x (B, T, H) written at positions [pos, pos + T).
+
+        caches: (trunk, branch) from backend.new_cache; start (B,): each row's first real slot.
+        Returns und_branch logits (B, V) of the last position, or gen_branch hidden (B, T, H).
+        """
+        if pos + x.shape[1] > self.bundle.max_seq:
+            need = pos + x.shape[1]
+            raise InputError(f"the sequence needs {need} positions but the bundle was exported with max_seq "
+                             f"{self.bundle.max_seq}: shorten the prompt or re-export with --max-seq {need + 64}")
         p = np.array(pos, dtype=np.int64)
-        h = self.backend.run("trunk", {"x": graph_inputs, "pos": p, "start": start}, caches[0])["h"]
+        h = self.backend.run("trunk", {"x": x, "pos": p, "start": start}, caches[0])["h"]
         out = self.backend.run(branch, {"h": h, "pos": p, "start": start}, caches[1])
         return out["logits" if branch == "und_branch" else "hidden"]
+
+    def caption_prefill(self, embeds: np.ndarray, ids: Sequence[int]) -> np.ndarray:
+        """The understanding sequence [prefix (Q), BOI, image (N), EOI, prompt (P)]: embeds (B, N, H) ->
+        x (B, Q + N + 2 + P, H). The prefix is the bundle's caption_prefix (none for our own format)."""
+        B, _, H = embeds.shape
+        before = self.template_ids(self.prompting.caption_prefix)
+        pre = np.broadcast_to(self.embed[before], (B, len(before), H))
+        text = np.broadcast_to(self.embed[list(ids)], (B, len(ids), H))
+        return np.ascontiguousarray(np.concatenate([pre, np.broadcast_to(self.boi, (B, 1, H)), embeds,
+                                                    np.broadcast_to(self.eoi, (B, 1, H)), text], axis=1))
+
+    def draw_prefill(self, requests: Sequence[DrawRequest]) -> tuple[np.ndarray, np.ndarray]:
+        """The generation sequences of a batched draw (cond rows [pad.. prompt BOI], then uncond rows
+        [pad.. BOI]): x (B, P + 1, H) and start (B,)."""
+        return _DrawPlan.of(self, requests).prefill(self.embed, self.boi, self.cfg.pad_token_id)
 
     # --- understanding -------------------------------------------------------------------------
     def encode_images(self, images: Sequence) -> np.ndarray:
@@ -305,13 +339,10 @@ class UniForkRuntime:
         max_new_tokens = min(max_new_tokens, S - prefill + 1)
         chunks = self._chunks(B)
         emb = self._run_rows("connector", {"codes": codes}, chunks)["embeds"]  # (B, N, H)
-        text = np.broadcast_to(self.embed[ids], (B, len(ids), self.embed.shape[1]))
-        pre = np.broadcast_to(self.embed[before], (B, len(before), self.embed.shape[1]))
-        x = np.concatenate([pre, np.broadcast_to(self.boi, (B, 1, emb.shape[2])), emb,
-                            np.broadcast_to(self.eoi, (B, 1, emb.shape[2])), text], axis=1)
+        x = self.caption_prefill(emb, ids)  # (B, Q + N + 2 + P, H)
         caches = self._new_caches(("trunk", "und_branch"), chunks)
         start = np.zeros(B, dtype=np.int64)
-        logits = self._step_rows(np.ascontiguousarray(x), caches, 0, start, "und_branch", chunks)
+        logits = self._step_rows(x, caches, 0, start, "und_branch", chunks)
         eos = self.cfg.eos_token_id
         done = np.zeros(B, dtype=bool)
         pos = prefill

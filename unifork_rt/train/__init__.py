@@ -5,7 +5,8 @@
     jobs.py         what each stage computes     loop.py         AdamW, schedule, checkpoints, resume
     state.py        checkpoint files             dist.py         torchrun / DDP
     stages.py       stages 1-3 and the merge     recipe.py       the whole pipeline as one command
-    evaluate.py     held-out monitors            cli.py          click commands (no torch at import)
+    monitor.py      held-out figures (runtime)   cli.py          click commands (no torch at import)
+    ablation.py     the UniFork-vs-baselines experiment (`unifork-rt ablation`)
 
 See docs/TRAINING.md.
 """

@@ -1,7 +1,7 @@
 """Click commands for training: `train`, `merge` and `recipe`.
 
-Registered on the main group by unifork_rt/cli.py (`main.add_command(...)` for each of
-COMMANDS). This module imports no torch: the commands import the training code inside
+Registered lazily on the main group by unifork_rt/cli.py (LAZY_COMMANDS: imported when one of
+them is named). This module imports no torch: the commands import the training code inside
 their bodies, after `require("torch", ...)` has said which extra to install if it is missing.
 
     unifork-rt train --stage tokenizer --preset shapes --steps 700 --out runs/tok

@@ -150,12 +150,12 @@ def _final_eval(model_dir: Path, path: Path, n: int) -> None:
     """Held-out caption and drawing figures of the merged model, beside it in OUT/eval.json."""
     from ..io import atomic_write_text
     from ..model.checkpoint import load_model
-    from . import evaluate
+    from . import monitor
     from .tokenizer import load_text_tokenizer
 
     model, tok = load_model(model_dir), load_text_tokenizer(model_dir / TOKENIZER)
-    report = {"caption": evaluate.caption_eval(model, tok, n),
-              "draw": {f"cfg_{s:g}": evaluate.draw_eval(model, tok, max(1, n // 15), cfg_scale=s) for s in (1.5, 2.0)}}
+    report = {"caption": monitor.caption_eval(model, tok, n),
+              "draw": {f"cfg_{s:g}": monitor.draw_eval(model, tok, max(1, n // 15), cfg_scale=s) for s in (1.5, 2.0)}}
     atomic_write_text(path, json.dumps(report, indent=2) + "\n")
     print(f"held-out: caption exact match {report['caption']['exact_match']:.3f}; drawing overall "
           + ", ".join(f"{k} {v['overall']:.3f}" for k, v in report["draw"].items()), flush=True)

@@ -266,7 +266,7 @@ def _evaluate(s: StageSettings, model: UniFork, tok, folder, job) -> dict:
     """End-of-stage held-out ShapesWorld figures (none for user data or eval_n = 0)."""
     if folder is not None or s.eval_n <= 0:
         return {}
-    from . import evaluate, vq
+    from . import monitor, vq
 
     model.eval()
     if s.stage in ("tokenizer", "decoder"):
@@ -274,9 +274,9 @@ def _evaluate(s: StageSettings, model: UniFork, tok, folder, job) -> dict:
                 **vq.locality(model.image_tokenizer)}
     out = {}
     if "und" in s.active_tasks:
-        out["caption"] = evaluate.caption_eval(model, tok, s.eval_n)
+        out["caption"] = monitor.caption_eval(model, tok, s.eval_n)
     if "gen" in s.active_tasks:
-        out["draw"] = evaluate.draw_eval(model, tok, max(1, s.eval_n // 15))
+        out["draw"] = monitor.draw_eval(model, tok, max(1, s.eval_n // 15))
     return out
 
 

@@ -1,4 +1,8 @@
-"""ShapesBench: evaluate a bundle on ShapesWorld's held-out split (no torch).
+"""ShapesBench: evaluate a runtime on ShapesWorld's held-out split (no torch).
+
+`unifork-rt eval` runs it on an exported bundle; a training run on its in-memory model
+(train/monitor.py, the PyTorch backend): the same loops, sampler and seeds, so both score a
+checkpoint alike.
 
 caption: held-out scenes -> rendered images (one of three rasterizers) -> captions -> exact match
          + per-attribute accuracy.
@@ -17,7 +21,7 @@ from PIL import Image, ImageDraw
 from .data import renderers, scoring, shapes_world as sw
 from .io import atomic_path, atomic_write_text
 from .runtime.images import pixels_from_uint8
-from .runtime.pipeline import DrawSettings, UniForkRuntime
+from .runtime.pipeline import DrawRequest, DrawSettings, UniForkRuntime
 
 
 def eval_caption(rt: UniForkRuntime, n: int, seed: int = 0, renderer: str = "mask", batch: int = 32,
@@ -42,16 +46,20 @@ def eval_caption(rt: UniForkRuntime, n: int, seed: int = 0, renderer: str = "mas
 
 
 def eval_draw(rt: UniForkRuntime, n_per_category: int, seed: int = 0, settings: DrawSettings | None = None,
-              progress: bool = False) -> tuple[dict, list]:
-    """One image per held-out prompt (seed + index); the report and (example, image, passed) triples."""
+              progress: bool = False, batch: int = 16) -> tuple[dict, list]:
+    """One image per held-out prompt, prompt i with seed + i; the report and (example, image, passed)
+    triples. Prompts are drawn `batch` at a time: each request samples with its own generator, so
+    its image is the one it gets when drawn alone (runtime.pipeline.draw_codes_batch)."""
     _check_world(rt)
     settings = settings or DrawSettings.for_bundle(rt.bundle)
     examples = sw.held_out_prompts(n_per_category, seed)
+    requests = [DrawRequest(e.prompt, settings, 1, seed + i) for i, e in enumerate(examples)]
     images = []
     bar = _tqdm(progress, total=len(examples), desc="draw", unit="image")
-    for i, ex in enumerate(examples):
-        images.append(rt.decode(rt.draw_codes(ex.prompt, 1, settings, seed=seed + i))[0])
-        bar.update(1)
+    for i in range(0, len(requests), batch):
+        for codes in rt.draw_codes_batch(requests[i:i + batch]):
+            images.extend(rt.decode(codes))
+        bar.update(len(requests[i:i + batch]))
     bar.close()
     report = scoring.draw_report([e.prompt for e in examples], images)
     report["settings"] = dataclasses.asdict(settings)

@@ -12,9 +12,10 @@ Four models, all from ONE trained image tokenizer (so every model sees the same 
 Each runs stage 1 then stage 2 (unifork_rt/train/stages.py) with the same step counts, per-task
 batch sizes, learning-rate schedule, data seed and generation prompt mix; an expert's stages
 simply have one task (StageSettings.tasks). Stage 3 is left out: it fine-tunes the branches
-apart, which the fully shared model has none of. Then each model is scored in PyTorch on
-ShapesWorld's held-out split (train/evaluate.py): captions (exact match, per attribute) and
-drawings (six categories) with the shipped model's draw settings.
+apart, which the fully shared model has none of. Then each model is scored on ShapesWorld's
+held-out split by train/monitor.py (ShapesBench through the runtime, the model as its PyTorch
+backend): captions (exact match, per attribute) and drawings (six categories) with the shipped
+model's draw settings.
 
     OUT/plan.json                 the settings and tokenizer a --resume must match
     OUT/<variant>/seed<k>/start   initial weights   .../stage1  .../stage2 (the trained model)
@@ -267,7 +268,7 @@ def evaluate_variant(s: AblationSettings, v: Variant, model_dir: Path) -> dict:
     """Held-out figures of the tasks the variant was trained on, and its active parameters."""
     from unifork_rt import params
     from unifork_rt.model.checkpoint import TOKENIZER, load_model
-    from unifork_rt.train import evaluate
+    from unifork_rt.train import monitor
     from unifork_rt.train.tokenizer import load_text_tokenizer
 
     model, tok = load_model(model_dir), load_text_tokenizer(model_dir / TOKENIZER)
@@ -276,9 +277,9 @@ def evaluate_variant(s: AblationSettings, v: Variant, model_dir: Path) -> dict:
     out = {"variant": v.name, "tasks": list(v.tasks), "shared_layers": model.cfg.text.shared_layers,
            "branch_layers": model.cfg.text.branch_layers, "active_parameters": {t: active[t] for t in v.tasks}}
     if "und" in v.tasks:
-        out["caption"] = evaluate.caption_eval(model, tok, s.caption_n, seed=s.eval_seed)
+        out["caption"] = monitor.caption_eval(model, tok, s.caption_n, seed=s.eval_seed)
     if "gen" in v.tasks:
-        out["draw"] = evaluate.draw_eval(model, tok, s.draw_n, seed=s.eval_seed, cfg_scale=s.cfg_scale,
+        out["draw"] = monitor.draw_eval(model, tok, s.draw_n, seed=s.eval_seed, cfg_scale=s.cfg_scale,
                                          temperature=s.temperature, top_p=s.top_p)
     return out
 
