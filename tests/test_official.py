@@ -334,12 +334,12 @@ def test_ort_understanding_and_greedy_caption(runtime, ref):
                         rt.eoi[None], rt.embed[meta["ids_after"]]])[None].astype(np.float32)
     caches = rt._new_caches(("trunk", "und_branch"), rt._chunks(1))[0]
     start = np.zeros(1, dtype=np.int64)
-    logits = rt._step(x, caches, 0, start, "und_branch")
+    logits = rt.step(x, caches, 0, start, "und_branch")
     assert_close("ORT understanding logits (prompt, last position)", logits[0], r["und_logits"][-1],
                  TOL["official_fp32"])
     pos, steps = x.shape[1], []
     for t in meta["forced_ids"]:
-        steps.append(rt._step(rt.embed[[t]][None], caches, pos, start, "und_branch")[0])
+        steps.append(rt.step(rt.embed[[t]][None], caches, pos, start, "und_branch")[0])
         pos += 1
     assert_close("ORT understanding logits (cached decode)", np.stack(steps), r["step_logits"], TOL["official_fp32"])
     # the runtime's own caption path: the bundle's prefix and suffix around the image
@@ -354,11 +354,11 @@ def test_ort_generation_hidden_and_head(runtime, ref):
     x = np.concatenate([rt.embed[meta["gen_ids"]], rt.boi[None]])[None].astype(np.float32)
     caches = rt._new_caches(("trunk", "gen_branch"), rt._chunks(1))[0]
     start = np.zeros(1, dtype=np.int64)
-    hidden = [rt._step(x, caches, 0, start, "gen_branch")[0]]
+    hidden = [rt.step(x, caches, 0, start, "gen_branch")[0]]
     pos = x.shape[1]
     for cell in range(4):
         emb = rt._run_rows("connector", {"codes": gen_codes[cell][None, None]}, rt._chunks(1))["embeds"]
-        hidden.append(rt._step(emb, caches, pos, start, "gen_branch")[0])
+        hidden.append(rt.step(emb, caches, pos, start, "gen_branch")[0])
         pos += 1
     assert_close("ORT generation hidden", np.concatenate(hidden), r["gen_hidden"], TOL["official_fp32"])
     head = rt.backend.new_cache("rq_head", 5)
