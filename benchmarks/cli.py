@@ -25,7 +25,7 @@ from . import peers as peers_mod
 from . import report, roofline
 from .measure import busy_processes, machine_info
 
-PRESET_NAMES = ("micro", "shapes", "paper")
+PRESET_NAMES = ("micro", "shapes", "paper", "official")
 # NAME:PRECISION of every backend the bench knows; `auto` runs all, skipping those not present.
 # A bare NAME takes its first precision here.
 BACKENDS = ("torch-eager:fp32", "ort-cpu:fp32", "ort-cpu:int8", "ort-cpu:int4", "ort-cuda:fp16", "ort-tensorrt:fp16")

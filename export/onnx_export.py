@@ -24,7 +24,9 @@ from ..errors import InputError, ModelFolderError, UniforkError
 from ..io import default_modes
 from ..model.checkpoint import CONFIG, TOKENIZER, WEIGHTS, load_model
 from ..model.unifork import UniFork
+from ..model.official import PROMPTING_FILE
 from ..runtime.bundle import GRAPHS, MANIFEST, MANIFEST_FORMAT, config_sha256, sha256_file
+from ..runtime.prompting import Prompting
 from .graphs import GRAPH_DEFS, example_inputs, kv_layers
 from .quantize import EXTERNAL_DATA_BYTES, QUANTIZED_GRAPHS, SCHEMES, describe_scheme, quantize_graph
 
@@ -47,6 +49,8 @@ def export_bundle(model_dir: str | Path, out: str | Path | None = None, max_seq:
     if not tokenizer.is_file():
         raise ModelFolderError(f"{tokenizer} is missing: the runtime needs the text tokenizer next to the weights")
     model = load_model(model_dir)
+    prompting = _prompting(model_dir)
+    sampling = {**prompting.pop("sampling", {}), **(sampling or {})}  # the model's recommendation, then the caller's
     max_seq = max_seq or model.cfg.text.max_seq_len
     if max_seq < model.cfg.image.num_cells + 8:
         raise InputError(f"--max-seq {max_seq} cannot hold an image of {model.cfg.image.num_cells} cells plus a "
@@ -54,7 +58,8 @@ def export_bundle(model_dir: str | Path, out: str | Path | None = None, max_seq:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        write_bundle(model, tmp, tokenizer, sha256_file(model_dir / WEIGHTS), max_seq, precision, progress, sampling)
+        write_bundle(model, tmp, tokenizer, sha256_file(model_dir / WEIGHTS), max_seq, precision, progress, sampling,
+                     prompting or None)
         default_modes(tmp)  # mkdtemp's 0700 would leave the bundle unreadable to other users
         _replace_dir(tmp, out)
     except BaseException:
@@ -63,8 +68,27 @@ def export_bundle(model_dir: str | Path, out: str | Path | None = None, max_seq:
     return out
 
 
+def _prompting(model_dir: Path) -> dict:
+    """The model folder's prompting.json (templates, negative prompt, preprocessing; `convert`
+    writes it for official UniFork checkpoints), checked; {} when there is none."""
+    path = model_dir / PROMPTING_FILE
+    if not path.is_file():
+        return {}
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelFolderError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(d, dict):
+        raise ModelFolderError(f"{path} must hold an object")
+    d = dict(d)
+    sampling = d.pop("sampling", None) or {}
+    Prompting.from_dict(d, str(path))
+    return {**d, "sampling": sampling}
+
+
 def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str, max_seq: int,
-                 precision: str, progress: bool = True, sampling: dict | None = None) -> dict:
+                 precision: str, progress: bool = True, sampling: dict | None = None,
+                 prompting: dict | None = None) -> dict:
     model = model.eval()
     dtype = torch.float16 if precision == "fp16" else torch.float32
     if precision == "fp16":
@@ -96,6 +120,8 @@ def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str
         "graphs": graphs,
         "sampling": dict(sampling or {}),  # recommended draw settings; the runtime's defaults fill the rest
     }
+    if prompting:  # templates, negative prompt, preprocessing (runtime/prompting.py); absent for our format
+        manifest["prompting"] = prompting
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 

@@ -8,6 +8,9 @@ import pytest
 # max abs difference allowed, by comparison
 TOL = {
     "qwen_fp32": 1.5e-5,  # our understanding path vs transformers Qwen2ForCausalLM: ~100x the 1.3e-7 measured
+    # ours (PyTorch and ORT fp32) vs tensors from the official UniFork code (test_official.py): its
+    # logits are ~8 wide (random tiny model) and the official fp32 sums in another order: measured 3.3e-5
+    "official_fp32": 1e-4,
     # each fp32 graph vs its PyTorch entry point (test_export.py, micro, B = 1 and 2, outputs and
     # kv_new): about 100x the largest difference measured here (ORT 1.x CPU), so that a real change
     # in a graph (an op, a mask, a rotary offset) fails while float reordering passes

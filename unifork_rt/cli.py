@@ -187,12 +187,15 @@ def main():
 
 @main.command()
 @click.argument("model_dir", required=False, type=click.Path(path_type=Path))
-@click.option("--preset", help="Count a preset's parameters instead of a model folder's (micro, shapes, paper).")
+@click.option("--preset", help="Count a preset's parameters instead of a model folder's (micro, shapes, paper, "
+              "official).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def info(model_dir, preset, as_json):
     """Parameter counts per component and active parameters per task.
 
-    Give a MODEL_DIR (config.json + model.safetensors) or --preset NAME.
+    Give a MODEL_DIR (config.json + model.safetensors) or --preset NAME. A model with the
+    official SigLIP tower (--preset official, or a converted checkpoint) also gets the counts of
+    the checkpoint the official code saves, group by group.
     """
     from . import params
     from .config import ModelConfig
@@ -207,7 +210,10 @@ def info(model_dir, preset, as_json):
         cfg = ModelConfig.load(model_dir / "config.json")
         shapes, title = params.safetensors_shapes(model_dir / "model.safetensors"), str(model_dir)
     s = params.summary(cfg, params.count(shapes))
-    click.echo(json.dumps(s, indent=2) if as_json else params.format_summary(cfg, s, title))
+    if cfg.tower is not None:
+        s["official_checkpoint"] = params.official_components(cfg)
+    text = params.format_summary(cfg, s, title) + (params.format_official(cfg) if cfg.tower is not None else "")
+    click.echo(json.dumps(s, indent=2) if as_json else text)
 
 
 @main.command()
@@ -229,6 +235,37 @@ def init(qwen_dir, out, shared_layers, image_preset, seed):
 
     p = get_preset(image_preset)
     folder = init_from_qwen(qwen_dir, out, shared_layers, image=p.image, head=p.head, seed=seed)
+    click.echo(f"wrote {folder}")
+
+
+@main.command()
+@click.option("--from-unifork", "ckpt_dir", required=True, type=click.Path(path_type=Path),
+              help="A checkpoint folder saved by the official UniFork trainer (config.json, model.safetensors or "
+                   "an index with shards, the slow tokenizer's vocab.json/merges.txt).")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="The UniFork model folder to write.")
+@click.option("--vision-tower", type=click.Path(path_type=Path), default=None,
+              help="A VILA-U vision tower folder (rqvaesiglip.* keys): its SigLIP encoder, post-quant conv and "
+                   "decoder are used. Default: those saved in the checkpoint. The depth head and codebook always "
+                   "come from the checkpoint.")
+@click.option("--image-size", type=int, default=None,
+              help="Input images in px (the checkpoint does not store it). Default: 24 cells x the patch size "
+                   "(384 for SigLIP's 16 px patches), as the official preprocessing.")
+@click.option("--siglip-heads", type=int, default=None,
+              help="SigLIP attention heads (not stored in the checkpoint). Default: width / 64, as SigLIP-large.")
+@click.option("--head-heads", type=int, default=None,
+              help="Depth-head attention heads (not stored). Default: attention width / 112, as the released head.")
+def convert(ckpt_dir, out, vision_tower, image_size, siglip_heads, head_heads):
+    """Convert an official UniFork checkpoint (tliby/UniFork) into a model folder (see docs/OFFICIAL.md).
+
+    Writes config.json, model.safetensors, tokenizer.json and prompting.json (the official prompt
+    templates, negative prompt, image padding and sampling, which `unifork-rt export` puts in the bundle).
+    """
+    from .errors import require
+
+    require("torch", "train", "unifork-rt convert")
+    from .model.official import convert_to_folder
+
+    folder = convert_to_folder(ckpt_dir, out, vision_tower, image_size, siglip_heads, head_heads)
     click.echo(f"wrote {folder}")
 
 

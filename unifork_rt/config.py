@@ -97,8 +97,12 @@ class ImageConfig:
     def num_stages(self) -> int:
         return (self.image_size // self.grid_size).bit_length() - 1
 
-    def validate(self) -> None:
+    def validate(self, conv_encoder: bool = True) -> None:
+        """conv_encoder False: a SigLIP tower (TowerConfig) replaces the conv encoder/decoder,
+        so `channels` is unused and only the sizes are checked here."""
         _positive(self, "image_size", "grid_size", "depth", "codebook_size", "codebook_dim")
+        if not conv_encoder:
+            return
         ratio, rem = divmod(self.image_size, self.grid_size)
         if rem or ratio & (ratio - 1):
             raise ConfigError(f"image.image_size={self.image_size} / image.grid_size={self.grid_size} "
@@ -123,10 +127,17 @@ class HeadConfig:
     num_heads: int = 4
     attn_width: int = 64
     mlp_dim: int = 128
+    # in/out projections around the attention even when attn_width == width (the official
+    # UniFork head always has them; ours adds them only when the widths differ)
+    attn_proj: bool = False
 
     @property
     def head_dim(self) -> int:
         return self.attn_width // self.num_heads
+
+    @property
+    def has_attn_proj(self) -> bool:
+        return self.attn_proj or self.attn_width != self.width
 
     def validate(self) -> None:
         _positive(self, "width", "num_layers", "num_heads", "attn_width", "mlp_dim")
@@ -136,18 +147,67 @@ class HeadConfig:
 
 
 @dataclass(frozen=True)
+class TowerConfig:
+    """The official UniFork image tokenizer: VILA-U's SigLIP tower, RQ, post-quant conv + conv decoder.
+
+    Encoder: patch conv (patch_size) -> + position table (pos_grid x pos_grid, bicubic-resized to
+    the image grid when that is larger) -> num_layers pre-LN SigLIP layers (the official code runs
+    layers 0..22 of SigLIP-large's 24, no post-LN) -> raw features of image.codebook_dim = width.
+    Decoder (taming/VQGAN layout): 1x1 post-quant conv width -> z_channels, conv_in, mid (res,
+    attn, res), len(ch_mult) levels of res_blocks + 1 ResBlocks (attention after each at the
+    lowest level), nearest x2 upsampling between levels, GroupNorm(32) + SiLU, conv_out.
+    """
+
+    width: int = 1024
+    num_layers: int = 23
+    num_heads: int = 16
+    mlp_dim: int = 4096
+    patch_size: int = 16
+    pos_grid: int = 16  # SigLIP-large-256's native 16x16 position table
+    ln_eps: float = 1e-6
+    z_channels: int = 256
+    ch: int = 128
+    ch_mult: tuple[int, ...] = (1, 1, 2, 2, 4)
+    res_blocks: int = 2  # + 1 per level, as in the taming decoder
+
+    def validate(self, image: ImageConfig) -> None:
+        _positive(self, "width", "num_layers", "num_heads", "mlp_dim", "patch_size", "pos_grid",
+                  "z_channels", "ch", "res_blocks")
+        if self.width % self.num_heads:
+            raise ConfigError(f"tower.width={self.width} is not divisible by tower.num_heads={self.num_heads}")
+        if image.codebook_dim != self.width:
+            raise ConfigError(f"image.codebook_dim={image.codebook_dim} must equal tower.width={self.width}: "
+                              "the codebook quantizes the raw SigLIP features")
+        if image.image_size != image.grid_size * self.patch_size:
+            raise ConfigError(f"image.image_size={image.image_size} must be image.grid_size x tower.patch_size "
+                              f"= {image.grid_size * self.patch_size}")
+        if not self.ch_mult or any(m <= 0 for m in self.ch_mult):
+            raise ConfigError("tower.ch_mult must be a non-empty list of positive integers")
+        if any((self.ch * m) % 32 for m in self.ch_mult) or self.z_channels <= 0:
+            raise ConfigError(f"tower.ch={self.ch} x ch_mult {list(self.ch_mult)} must all be multiples of 32 "
+                              "(GroupNorm with 32 groups)")
+
+    @property
+    def upsampling(self) -> int:
+        return 2 ** (len(self.ch_mult) - 1)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     text: TextConfig = field(default_factory=TextConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
+    tower: TowerConfig | None = None  # set: the official SigLIP tower instead of the conv RQ-VAE
     eos_token_id: int = 0
     pad_token_id: int = 0
     preset: str = "custom"  # informational: the preset this config started from
 
     def validate(self) -> "ModelConfig":
         self.text.validate()
-        self.image.validate()
+        self.image.validate(conv_encoder=self.tower is None)
         self.head.validate()
+        if self.tower is not None:
+            self.tower.validate(self.image)
         for name in ("eos_token_id", "pad_token_id"):
             value = getattr(self, name)
             if not 0 <= value < self.text.vocab_size:
@@ -168,6 +228,12 @@ class ModelConfig:
         d["image"]["channels"] = list(self.image.channels)
         if not self.image.local:  # added later: left out when off, so earlier configs, bundles and hashes stay valid
             del d["image"]["local"]
+        if not self.head.attn_proj:  # likewise
+            del d["head"]["attn_proj"]
+        if self.tower is None:
+            del d["tower"]
+        else:
+            d["tower"]["ch_mult"] = list(self.tower.ch_mult)
         return {"model_type": "unifork", "format": CONFIG_FORMAT, **d}
 
     @classmethod
@@ -184,7 +250,11 @@ class ModelConfig:
             if not isinstance(sub, dict):
                 raise ConfigError(f"{source}: section '{name}' is missing or not an object")
             parts[name] = _build(kind, sub, f"{source}: {name}")
-        top = {k: v for k, v in d.items() if k not in ("model_type", "format", "text", "image", "head")}
+        if d.get("tower") is not None:
+            if not isinstance(d["tower"], dict):
+                raise ConfigError(f"{source}: section 'tower' is not an object")
+            parts["tower"] = _build(TowerConfig, d["tower"], f"{source}: tower")
+        top = {k: v for k, v in d.items() if k not in ("model_type", "format", "text", "image", "head", "tower")}
         return _build(cls, {**top, **parts}, source).validate()
 
     def save(self, path: str | Path) -> None:
@@ -219,8 +289,9 @@ def _build(kind, values: dict, source: str):
     if unknown:
         raise ConfigError(f"{source}: unknown field(s) {', '.join(unknown)}; valid fields: {', '.join(known)}")
     values = dict(values)
-    if "channels" in values:
-        values["channels"] = tuple(values["channels"])
+    for name in ("channels", "ch_mult"):
+        if name in values and isinstance(values[name], list):
+            values[name] = tuple(values[name])
     for name, value in values.items():
         default = known[name].default
         if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
@@ -262,6 +333,27 @@ PRESETS: dict[str, ModelConfig] = {
         head=HeadConfig(width=896, num_layers=6, num_heads=32, attn_width=3584, mlp_dim=3584),
         eos_token_id=151643, pad_token_id=151643,
         preset="paper",
+    ),
+    # official: exactly the architecture of the official UniFork code (tliby/UniFork), so its
+    # checkpoints convert (`unifork-rt convert`): 384px -> 24x24x4 codes; VILA-U's SigLIP-large
+    # tower, layers 0..22, its 16x16 position table bicubic-resized to 24x24; one 16384x1024
+    # codebook for all depths; 1x1 post-quant conv 1024->256 and the VILA-U conv decoder; the
+    # 0.40B depth head. eos is <|im_end|> (151645) and pad <|vision_pad|> (151654), as official
+    # inference sets them. `unifork-rt info --preset official`: embeddings 136.13M, trunk 178.95M,
+    # und 178.95M, gen 178.95M, connector 1.72M, depth head 401.94M, image tokenizer 350.25M
+    # (SigLIP layers 0..22 + patch/positions 290.76M, codebook 16.78M, post-quant conv 0.26M,
+    # decoder 42.45M); active 494.03M (und), 759.84M (gen). The official checkpoint's own groups
+    # follow those counts (docs/OFFICIAL.md).
+    "official": ModelConfig(
+        text=TextConfig(vocab_size=151936, hidden_size=896, num_layers=24, shared_layers=12, num_heads=14,
+                        num_kv_heads=2, intermediate_size=4864, rope_theta=1e6, rms_norm_eps=1e-6,
+                        tie_word_embeddings=True, max_seq_len=1024),
+        image=ImageConfig(image_size=384, grid_size=24, depth=4, codebook_size=16384, codebook_dim=1024,
+                          channels=()),
+        head=HeadConfig(width=896, num_layers=6, num_heads=32, attn_width=3584, mlp_dim=3584, attn_proj=True),
+        tower=TowerConfig(),
+        eos_token_id=151645, pad_token_id=151654,
+        preset="official",
     ),
 }
 

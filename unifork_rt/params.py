@@ -88,7 +88,7 @@ def preset_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     for i in range(hd.num_layers):
         p = f"head.blocks.{i}"
         out[f"{p}.ln1.weight"] = out[f"{p}.ln1.bias"] = out[f"{p}.ln2.weight"] = out[f"{p}.ln2.bias"] = (W,)
-        if A != W:
+        if hd.has_attn_proj:
             linear(f"{p}.attn.proj_in", W, A)
             linear(f"{p}.attn.proj_out", A, W)
         for name in ("q_proj", "k_proj", "v_proj", "o_proj"):
@@ -103,6 +103,9 @@ def preset_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
         out[f"{name}.weight"] = (n_in, n_out, k, k) if transposed else (n_out, n_in, k, k)
         out[f"{name}.bias"] = (n_out,)
 
+    if cfg.tower is not None:
+        _tower_shapes(cfg, out, linear, conv)
+        return out
     # the conv stacks of model/rqvae.py: nn.Sequential indices count the GELUs between convolutions
     big, small = (2, 1) if im.local else (4, 3)
     i, c_in = 0, 3
@@ -121,6 +124,58 @@ def preset_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
         i += 4
     conv(f"image_tokenizer.decoder.net.{i}", chans[-1], 3, 1 if im.local else 3)
     return out
+
+
+def _tower_shapes(cfg: ModelConfig, out: dict, linear, conv) -> None:
+    """The SigLIP tower of model/tower.py (its decoder named as the taming decoder)."""
+    tw, p = cfg.tower, "image_tokenizer"
+    W = tw.width
+    conv(f"{p}.patch_embedding", 3, W, tw.patch_size)
+    out[f"{p}.position_embedding"] = (tw.pos_grid ** 2, W)
+    for i in range(tw.num_layers):
+        q = f"{p}.layers.{i}"
+        for ln in ("layer_norm1", "layer_norm2"):
+            out[f"{q}.{ln}.weight"] = out[f"{q}.{ln}.bias"] = (W,)
+        for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            linear(f"{q}.self_attn.{name}", W, W)
+        linear(f"{q}.mlp.fc1", W, tw.mlp_dim)
+        linear(f"{q}.mlp.fc2", tw.mlp_dim, W)
+    conv(f"{p}.post_quant_conv", W, tw.z_channels, 1)
+    d = f"{p}.decoder"
+
+    def norm(name: str, c: int) -> None:
+        out[f"{name}.weight"] = out[f"{name}.bias"] = (c,)
+
+    def res(name: str, ci: int, co: int) -> None:
+        norm(f"{name}.norm1", ci)
+        conv(f"{name}.conv1", ci, co, 3)
+        norm(f"{name}.norm2", co)
+        conv(f"{name}.conv2", co, co, 3)
+        if ci != co:
+            conv(f"{name}.nin_shortcut", ci, co, 1)
+
+    def attn(name: str, c: int) -> None:
+        norm(f"{name}.norm", c)
+        for k in ("q", "k", "v", "proj_out"):
+            conv(f"{name}.{k}", c, c, 1)
+
+    levels = len(tw.ch_mult)
+    c = tw.ch * tw.ch_mult[-1]
+    conv(f"{d}.conv_in", tw.z_channels, c, 3)
+    res(f"{d}.mid.block_1", c, c)
+    attn(f"{d}.mid.attn_1", c)
+    res(f"{d}.mid.block_2", c, c)
+    for i in reversed(range(levels)):
+        co = tw.ch * tw.ch_mult[i]
+        for j in range(tw.res_blocks + 1):
+            res(f"{d}.up.{i}.block.{j}", c, co)
+            c = co
+            if i == levels - 1:
+                attn(f"{d}.up.{i}.attn.{j}", c)
+        if i:
+            conv(f"{d}.up.{i}.upsample.conv", c, c, 3)
+    norm(f"{d}.norm_out", c)
+    conv(f"{d}.conv_out", c, 3, 3)
 
 
 def summary(cfg: ModelConfig, counts: dict[str, int]) -> dict:
@@ -160,4 +215,65 @@ def format_summary(cfg: ModelConfig, s: dict, title: str) -> str:
               f"  total, unique tensors     {m(s['total_unique'])}",
               f"  total, paper convention   {m(s['total_paper_convention'])}  (no image tokenizer; a tied lm_head "
               "counted twice)"]
+    return "\n".join(lines)
+
+
+# --- the official checkpoint's convention (docs/OFFICIAL.md) ----------------------------------------
+# groups of an official UniFork checkpoint, in OFFICIAL_UNIFORK.md §1.3's order
+OFFICIAL_GROUPS = ("embed_tokens", "layers (trunk + und)", "gen_fork_layers", "norm + norm_gen", "lm_head (tied copy)",
+                   "mm_projector", "siglip vision (all layers)", "quantizer (4 copies + EMA)", "post_quant_conv",
+                   "decoder", "depth head (rqtransformer)")
+
+
+def official_components(cfg: ModelConfig) -> dict[str, int]:
+    """Elements per group of the checkpoint the official code saves for this config, counted
+    arithmetically (no torch). Not derivable from our config, so left out: SigLIP's text tower
+    (336.2M at the released size) and the four logit_scale/bias scalars."""
+    if cfg.tower is None:
+        raise ValueError("official counts exist only for configs with a SigLIP tower (preset official)")
+    t, im, hd, tw = cfg.text, cfg.image, cfg.head, cfg.tower
+    H, V, I, kv = t.hidden_size, t.vocab_size, t.intermediate_size, t.num_kv_heads * t.head_dim
+    layer = (H * H + H) + 2 * (kv * H + kv) + H * H + 3 * H * I + 2 * H
+    W, M, p, C, K, D = tw.width, tw.mlp_dim, tw.patch_size, im.codebook_dim, im.codebook_size, im.depth
+
+    def lin(i, o):
+        return i * o + o
+
+    def conv(i, o, k):
+        return i * o * k * k + o
+
+    def res(i, o):
+        return 2 * i + conv(i, o, 3) + 2 * o + conv(o, o, 3) + (conv(i, o, 1) if i != o else 0)
+
+    def attn(c):
+        return 2 * c + 4 * conv(c, c, 1)
+
+    siglip_layer = 4 * lin(W, W) + 4 * W + lin(W, M) + lin(M, W)
+    pool_head = W + lin(W, 3 * W) + lin(W, W) + 2 * W + lin(W, M) + lin(M, W)
+    c = tw.ch * tw.ch_mult[-1]
+    dec = conv(tw.z_channels, c, 3) + 2 * res(c, c) + attn(c)
+    for i in reversed(range(len(tw.ch_mult))):
+        co = tw.ch * tw.ch_mult[i]
+        for _ in range(tw.res_blocks + 1):
+            dec += res(c, co) + (attn(co) if i == len(tw.ch_mult) - 1 else 0)
+            c = co
+        dec += conv(c, c, 3) if i else 0
+    dec += 2 * c + conv(c, 3, 3)
+    Wh, A = hd.width, hd.attn_width
+    block = 4 * Wh + lin(Wh, A) + 4 * lin(A, A) + lin(A, Wh) + lin(Wh, hd.mlp_dim) + lin(hd.mlp_dim, Wh)
+    return dict(zip(OFFICIAL_GROUPS, (
+        V * H, t.num_layers * layer, t.branch_layers * layer, 2 * H, V * H,
+        lin(C, H) + lin(H, H) + 2 * H,
+        W * 3 * p * p + W + tw.pos_grid ** 2 * W + (tw.num_layers + 1) * siglip_layer + 2 * W + pool_head,
+        D * ((K + 1) * C + K + K * C), conv(C, tw.z_channels, 1), dec,
+        lin(H, Wh) + lin(C, Wh) + D * Wh + hd.num_layers * block + 2 * Wh + lin(Wh, K))))
+
+
+def format_official(cfg: ModelConfig) -> str:
+    comps = official_components(cfg)
+    lines = ["", "  official checkpoint (tliby/UniFork save, OFFICIAL_UNIFORK.md §1.3; what `convert` reads):"]
+    lines += [f"    {name:<30}{n / 1e6:10.2f}M" for name, n in comps.items()]
+    lines.append(f"    {'total (without SigLIP text)':<30}{sum(comps.values()) / 1e6:10.2f}M")
+    lines.append("    not run by inference, not converted: SigLIP's last layer, post-LN and pooling head, its text "
+                 "tower, the codebook copies and EMA buffers")
     return "\n".join(lines)

@@ -39,12 +39,12 @@ class HeadAttention(nn.Module):
         super().__init__()
         self.num_heads, self.head_dim = cfg.num_heads, cfg.head_dim
         A = cfg.attn_width
-        self.proj_in = nn.Linear(cfg.width, A) if A != cfg.width else nn.Identity()
+        self.proj_in = nn.Linear(cfg.width, A) if cfg.has_attn_proj else nn.Identity()
         self.q_proj = nn.Linear(A, A)
         self.k_proj = nn.Linear(A, A)
         self.v_proj = nn.Linear(A, A)
         self.o_proj = nn.Linear(A, A)
-        self.proj_out = nn.Linear(A, cfg.width) if A != cfg.width else nn.Identity()
+        self.proj_out = nn.Linear(A, cfg.width) if cfg.has_attn_proj else nn.Identity()
 
     def forward(self, x, past_k, past_v, mask):
         """x (B, T, W); past_k/v (B, h, S, dh) -> out (B, T, W), k, v (B, h, T, dh)."""

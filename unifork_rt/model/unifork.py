@@ -22,6 +22,7 @@ from ..config import ModelConfig
 from .heads import Connector, DepthHead
 from .layers import RMSNorm, Stack
 from .rqvae import RQVAE
+from .tower import SiglipTower
 
 
 class UniFork(nn.Module):
@@ -41,7 +42,7 @@ class UniFork(nn.Module):
         self.gen = Stack(t, t.branch_layers)
         self.norm_gen = RMSNorm(t.hidden_size, t.rms_norm_eps)
         self.head = DepthHead(cfg.head, t.hidden_size, im.codebook_dim, im.codebook_size, im.depth)
-        self.image_tokenizer = RQVAE(im)
+        self.image_tokenizer = RQVAE(im) if cfg.tower is None else SiglipTower(cfg.tower, im)
         self.apply(_init_weights)
 
     # --- entry points (one per graph) -------------------------------------------------

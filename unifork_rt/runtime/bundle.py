@@ -24,6 +24,7 @@ import numpy as np
 from ..config import ModelConfig
 from ..errors import ConfigError, ModelFolderError, UniforkError
 from . import limits
+from .prompting import Prompting
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -245,6 +246,8 @@ def check_manifest(m, root: Path, where: str = MANIFEST) -> tuple[ModelConfig, d
             checks[key](value)
         except UniforkError as e:
             raise bad(f"sampling.{key}", f"is out of range ({e})") from None
+
+    Prompting.from_dict(get(m, "prompting", "prompting", dict, optional=True), where)  # None: our plain format
 
     entries = get(m, "graphs", "graphs", dict)
     unknown = sorted(map(str, set(entries) - set(GRAPHS)))

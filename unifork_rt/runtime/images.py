@@ -16,12 +16,15 @@ MAX_PIXELS = 40_000_000  # larger images are refused as possible decompression b
 MIN_SIDE = 8
 
 
-def load_image(path: str | Path, size: int) -> np.ndarray:
+def load_image(path: str | Path, size: int, pad: tuple[int, int, int] | None = None) -> np.ndarray:
     """Read an image file -> float32 (3, size, size) in [-1, 1].
 
     Any Pillow mode is accepted: L/LA/P/RGBA/CMYK/16-bit are converted to RGB, transparency
     composited onto white (the ShapesWorld background). Non-square images are resized as is.
     An EXIF orientation is applied: a photo is read as it is displayed, not as it is stored.
+
+    pad: an (r, g, b) fill: the image is first centred on a square of that colour (the official
+    UniFork preprocessing, grey 127), so it is not distorted.
 
     Thread-safe: no warnings filter is touched (filters are process-global; a filter changed
     here would leak into other threads). Truncated pixel data raises in Pillow itself.
@@ -31,7 +34,7 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
         raise InputError(f"image {path} does not exist")
     if not path.is_file():
         raise InputError(f"image {path} is not a file")
-    return _decode(path, f"image {path}", str(path), size)
+    return _decode(path, f"image {path}", str(path), size, pad)
 
 
 def decode_image(data: bytes, size: int, name: str = "the image") -> np.ndarray:
@@ -42,7 +45,7 @@ def decode_image(data: bytes, size: int, name: str = "the image") -> np.ndarray:
     return _decode(io.BytesIO(data), name, name, size)
 
 
-def _decode(src, name: str, subject: str, size: int) -> np.ndarray:
+def _decode(src, name: str, subject: str, size: int, pad: tuple[int, int, int] | None = None) -> np.ndarray:
     """`name` starts the messages about a readable image, `subject` the one about an unreadable file."""
     try:
         with Image.open(src) as im:
@@ -62,10 +65,10 @@ def _decode(src, name: str, subject: str, size: int) -> np.ndarray:
         raise InputError(f"{subject} is not an image Pillow can read (corrupt, or not an image file)") from None
     except (OSError, ValueError, SyntaxError, Warning) as e:
         raise InputError(f"{name} is truncated or corrupt ({e})") from None
-    return _sized_pixels(rgb, size)
+    return _sized_pixels(rgb, size, pad)
 
 
-def pil_pixels(im: Image.Image, size: int) -> np.ndarray:
+def pil_pixels(im: Image.Image, size: int, pad: tuple[int, int, int] | None = None) -> np.ndarray:
     """An in-memory Pillow image -> float32 (3, size, size) in [-1, 1], converted as load_image does."""
     w, h = im.size
     if min(w, h) < MIN_SIDE:
@@ -73,7 +76,7 @@ def pil_pixels(im: Image.Image, size: int) -> np.ndarray:
     if w * h > MAX_PIXELS:
         raise InputError(f"image is {w}x{h} px, above the {MAX_PIXELS // 1_000_000} MP limit: downscale it first")
     try:
-        return _sized_pixels(to_rgb(upright(im)), size)
+        return _sized_pixels(to_rgb(upright(im)), size, pad)
     except (OSError, ValueError) as e:
         raise InputError(f"image cannot be converted ({e})") from None
 
@@ -86,7 +89,20 @@ def upright(im: Image.Image) -> Image.Image:
         return im
 
 
-def _sized_pixels(rgb: Image.Image, size: int) -> np.ndarray:
+def pad_square(rgb: Image.Image, fill: tuple[int, int, int]) -> Image.Image:
+    """Centre the image on a square canvas of `fill` (the longer side; the offset rounds down)."""
+    w, h = rgb.size
+    if w == h:
+        return rgb
+    side = max(w, h)
+    canvas = Image.new("RGB", (side, side), tuple(fill))
+    canvas.paste(rgb, ((side - w) // 2, (side - h) // 2))
+    return canvas
+
+
+def _sized_pixels(rgb: Image.Image, size: int, pad: tuple[int, int, int] | None = None) -> np.ndarray:
+    if pad is not None:
+        rgb = pad_square(rgb, pad)
     if rgb.size != (size, size):
         rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
     return pixels_from_uint8(np.asarray(rgb))

@@ -32,6 +32,7 @@ from . import limits
 from .backend import DEFAULT_BACKEND, Backend, get_backend
 from .bundle import Bundle, load_bundle, load_embeddings, load_tokenizer
 from .images import load_image, pil_pixels, uint8_from_pixels
+from .prompting import Prompting
 from .sampling import Sampling, cfg_mix, sample
 
 
@@ -89,6 +90,7 @@ class _DrawPlan:
     ids: tuple[list[int], ...]
     batch: int
     prompt_len: int  # the longest prompt; shorter ones are left-padded
+    negative: tuple[int, ...] = ()  # the uncond rows' prompt (the bundle's negative prompt); () = null prompt
 
     @classmethod
     def of(cls, rt: "UniForkRuntime", requests: Sequence[DrawRequest]) -> "_DrawPlan":
@@ -104,11 +106,12 @@ class _DrawPlan:
             rows.append(_Rows(slice(c, c + q.n), slice(u, u + q.n) if guided else None, q.settings.cfg_scale,
                               sampling, np.random.default_rng(q.seed)))
             c, u = c + q.n, u + (q.n if guided else 0)
-        return cls(tuple(rows), tuple(ids), u, max(map(len, ids)))
+        negative = rt.negative_ids if n_cond < u else []
+        return cls(tuple(rows), tuple(ids), u, max(max(map(len, ids)), len(negative)), tuple(negative))
 
     def prefill(self, embed: np.ndarray, boi: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-        """x (B, P + 1, H): cond rows [pad.. prompt BOI], uncond rows [pad.. BOI] (the null prompt);
-        start (B,): each row's first real slot."""
+        """x (B, P + 1, H): cond rows [pad.. prompt BOI], uncond rows [pad.. negative BOI] (the
+        null prompt when the bundle has no negative prompt); start (B,): each row's first real slot."""
         P = self.prompt_len
         x = np.broadcast_to(embed[pad_id], (self.batch, P + 1, embed.shape[1])).copy()
         x[:, P] = boi
@@ -116,6 +119,9 @@ class _DrawPlan:
         for r, ids in zip(self.rows, self.ids):
             x[r.cond, P - len(ids):P] = embed[ids]
             start[r.cond] = P - len(ids)
+            if r.uncond is not None and self.negative:
+                x[r.uncond, P - len(self.negative):P] = embed[list(self.negative)]
+                start[r.uncond] = P - len(self.negative)
         return x, start
 
 
@@ -155,6 +161,7 @@ class UniForkRuntime:
         self.cfg = bundle.config
         self.tokenizer = tokenizer
         self.embed, self.boi, self.eoi = embeddings
+        self.prompting = Prompting.from_manifest(bundle.manifest)  # templates, negative prompt, image padding
 
     @property
     def _special(self) -> list[str]:
@@ -191,6 +198,16 @@ class UniForkRuntime:
         if any(i >= self.cfg.text.vocab_size for i in ids):
             raise InputError(f"{what} has tokens outside the model's vocabulary: the tokenizer does not match")
         return ids
+
+    def template_ids(self, text: str) -> list[int]:
+        """Ids of a bundle template (trusted text: its special tokens are parsed as such)."""
+        return self.tokenizer.encode(text, add_special_tokens=False).ids if text else []
+
+    @property
+    def negative_ids(self) -> list[int]:
+        """The unconditional rows' prompt: the bundle's negative prompt through its draw template."""
+        neg = self.prompting.negative_prompt
+        return [] if neg is None else self.template_ids(self.prompting.draw_text(neg))
 
     def _chunks(self, rows: int) -> list[slice]:
         """Row ranges of at most the backend's largest batch (one range when it has no limit)."""
@@ -235,10 +252,13 @@ class UniForkRuntime:
         return out["logits" if branch == "und_branch" else "hidden"]
 
     def caption_prefill(self, embeds: np.ndarray, ids: Sequence[int]) -> np.ndarray:
-        """The understanding sequence [BOI, image (N), EOI, prompt (P)]: embeds (B, N, H) -> x (B, N + 2 + P, H)."""
+        """The understanding sequence [prefix (Q), BOI, image (N), EOI, prompt (P)]: embeds (B, N, H) ->
+        x (B, Q + N + 2 + P, H). The prefix is the bundle's caption_prefix (none for our own format)."""
         B, _, H = embeds.shape
+        before = self.template_ids(self.prompting.caption_prefix)
+        pre = np.broadcast_to(self.embed[before], (B, len(before), H))
         text = np.broadcast_to(self.embed[list(ids)], (B, len(ids), H))
-        return np.ascontiguousarray(np.concatenate([np.broadcast_to(self.boi, (B, 1, H)), embeds,
+        return np.ascontiguousarray(np.concatenate([pre, np.broadcast_to(self.boi, (B, 1, H)), embeds,
                                                     np.broadcast_to(self.eoi, (B, 1, H)), text], axis=1))
 
     def draw_prefill(self, requests: Sequence[DrawRequest]) -> tuple[np.ndarray, np.ndarray]:
@@ -250,15 +270,16 @@ class UniForkRuntime:
     def encode_images(self, images: Sequence) -> np.ndarray:
         """Paths, Pillow images or (3, P, P) float arrays in [-1, 1] -> codes (B, N, D)."""
         P = self.cfg.image.image_size
-        pixels = np.stack([self._pixels(im, P, i) for i, im in enumerate(images)]).astype(self.bundle.float_dtype)
+        pad = self.prompting.pad
+        pixels = np.stack([self._pixels(im, P, i, pad) for i, im in enumerate(images)]).astype(self.bundle.float_dtype)
         return self._run_rows("vision_encoder", {"pixels": pixels}, self._chunks(len(pixels)))["codes"]
 
     @staticmethod
-    def _pixels(im, P: int, i: int = 0) -> np.ndarray:
+    def _pixels(im, P: int, i: int = 0, pad: tuple[int, int, int] | None = None) -> np.ndarray:
         if isinstance(im, (str, Path)):
-            return load_image(im, P)
+            return load_image(im, P, pad)
         if isinstance(im, Image.Image):
-            return pil_pixels(im, P)
+            return pil_pixels(im, P, pad)
         want = f"an image array must be (3, {P}, {P}) floats in [-1, 1]"
         if not isinstance(im, (np.ndarray, list, tuple)):
             raise InputError(f"image {i} is a {type(im).__name__}: pass a path, a Pillow image or {want[3:]}")
@@ -302,8 +323,11 @@ class UniForkRuntime:
         sampling = Sampling(temperature, top_k, top_p)
         rng = np.random.default_rng(limits.seed(seed))
         ids = self.encode_text(prompt)
+        if self.prompting.caption_suffix != "{prompt}":  # the model's template around the instruction
+            ids = self.template_ids(self.prompting.caption_text(prompt))
+        before = self.template_ids(self.prompting.caption_prefix)  # text before the image
         N, S = self.cfg.image.num_cells, self.bundle.max_seq
-        prefill = N + 2 + len(ids)
+        prefill = len(before) + N + 2 + len(ids)
         self._check_memory(len(images), min(prefill, S), "und_branch", len(images),
                            f"captioning {len(images)} images", "caption fewer images per call")
         codes = self.encode_images(images)
@@ -315,7 +339,7 @@ class UniForkRuntime:
         max_new_tokens = min(max_new_tokens, S - prefill + 1)
         chunks = self._chunks(B)
         emb = self._run_rows("connector", {"codes": codes}, chunks)["embeds"]  # (B, N, H)
-        x = self.caption_prefill(emb, ids)  # (B, N + 2 + P, H)
+        x = self.caption_prefill(emb, ids)  # (B, Q + N + 2 + P, H)
         caches = self._new_caches(("trunk", "und_branch"), chunks)
         start = np.zeros(B, dtype=np.int64)
         logits = self._step_rows(x, caches, 0, start, "und_branch", chunks)
@@ -442,6 +466,8 @@ class UniForkRuntime:
         if not prompt.strip():
             raise InputError("the prompt is empty: say what to draw, e.g. \"a red circle\"")
         ids = self.encode_text(prompt)
+        if not self.prompting.plain_draw:  # the model's template, tokenised whole as its training did
+            ids = self.template_ids(self.prompting.draw_text(prompt))
         # letters, digits or symbols: a prompt of invisible or format characters (a zero-width
         # space, a direction mark) would be drawn silently as the null prompt
         if not any(unicodedata.category(c)[0] in "LNS" for c in prompt):
@@ -451,6 +477,10 @@ class UniForkRuntime:
         if len(ids) + N > S:
             raise InputError(f"the prompt is {len(ids)} tokens; with {N} image cells it needs {len(ids) + N} "
                              f"positions but max_seq is {S}: shorten it or re-export with --max-seq {len(ids) + N + 64}")
+        neg = len(self.negative_ids)  # the unconditional rows share the prompt's length
+        if neg + N > S:
+            raise InputError(f"the bundle's negative prompt is {neg} tokens; with {N} image cells it needs {neg + N} "
+                             f"positions but max_seq is {S}: re-export with --max-seq {neg + N + 64}")
         return ids
 
     def decode(self, codes: np.ndarray) -> list[np.ndarray]:
