@@ -70,18 +70,7 @@ class RQVAE(nn.Module):
         """z (B, N, C) -> codes (B, N, D) int64, quantized (B, N, C), residuals (B, N, D, C).
 
         residuals[..., d, :] is r_d, the input of depth d (for the codebook loss)."""
-        e = self.codebook
-        e_sq = (e * e).sum(-1)  # (K,)
-        r, q, codes, residuals = z, torch.zeros_like(z), [], []
-        for _ in range(self.cfg.depth):
-            dist = e_sq - 2 * torch.matmul(r, e.t())  # (B, N, K); |r|^2 is constant per row
-            c = torch.argmin(dist, dim=-1)  # (B, N)
-            ec = F.embedding(c, e)
-            residuals.append(r)
-            codes.append(c)
-            q = q + ec
-            r = r - ec
-        return torch.stack(codes, -1), q, torch.stack(residuals, 2)
+        return residual_quantize(z, self.codebook, self.cfg.depth)
 
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """pixels (B, 3, P, P) in [-1, 1] -> codes (B, N, D) int64."""
@@ -100,3 +89,25 @@ class RQVAE(nn.Module):
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """codes (B, N, D) -> pixels (B, 3, P, P) clamped to [-1, 1]."""
         return self.decode_features(self.features(codes)).clamp(-1, 1)
+
+
+def residual_quantize(z: torch.Tensor, e: torch.Tensor, depth: int, full_distance: bool = False):
+    """Residual quantization of z (B, N, C) on one codebook e (K, C) shared by `depth` depths:
+    codes (B, N, D) int64, quantized (B, N, C), residuals (B, N, D, C) (r_d, the input of depth d).
+
+    full_distance adds |r|^2 to the distance (constant per row, so the same argmin in exact
+    arithmetic) to round as the official code's addmm does, so that near-ties fall its way."""
+    e_sq = (e * e).sum(-1)  # (K,)
+    r, q, codes, residuals = z, torch.zeros_like(z), [], []
+    for _ in range(depth):
+        if full_distance:  # in the official order of additions: the same rounding
+            dist = (r * r).sum(-1, keepdim=True) + e_sq - 2 * torch.matmul(r, e.t())  # (B, N, K)
+        else:
+            dist = e_sq - 2 * torch.matmul(r, e.t())
+        c = torch.argmin(dist, dim=-1)  # (B, N)
+        ec = F.embedding(c, e)
+        residuals.append(r)
+        codes.append(c)
+        q = q + ec
+        r = r - ec
+    return torch.stack(codes, -1), q, torch.stack(residuals, 2)

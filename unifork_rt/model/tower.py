@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ImageConfig, TowerConfig
+from .rqvae import residual_quantize
 
 
 class SiglipAttention(nn.Module):
@@ -205,20 +206,8 @@ class SiglipTower(nn.Module):
 
     def quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """z (B, N, C) -> codes (B, N, D) int64, quantized (B, N, C), residuals (B, N, D, C)."""
-        e = self.codebook
-        e_sq = (e * e).sum(-1)  # (K,)
-        r, q, codes, residuals = z, torch.zeros_like(z), [], []
-        for _ in range(self.image.depth):
-            # the full squared distance, |r|^2 included, as the official addmm: the same rounding,
-            # so near-ties fall the same way
-            dist = (r * r).sum(-1, keepdim=True) + e_sq - 2 * torch.matmul(r, e.t())  # (B, N, K)
-            c = torch.argmin(dist, dim=-1)  # (B, N)
-            ec = F.embedding(c, e)
-            residuals.append(r)
-            codes.append(c)
-            q = q + ec
-            r = r - ec
-        return torch.stack(codes, -1), q, torch.stack(residuals, 2)
+        # the full squared distance, |r|^2 included, as the official addmm: near-ties fall its way
+        return residual_quantize(z, self.codebook, self.image.depth, full_distance=True)
 
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """pixels (B, 3, P, P) in [-1, 1] -> codes (B, N, D) int64."""
