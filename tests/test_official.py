@@ -3,6 +3,7 @@ computed (tests/data/official_tiny, recipe in make_reference.py there), in PyTor
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -21,7 +22,8 @@ from unifork_rt.model.official import VT, convert_official, convert_to_folder  #
 DATA = Path(__file__).parent / "data" / "official_tiny"
 CKPT = DATA / "checkpoint"
 TINY = dict(image_size=12, siglip_heads=2, head_heads=4)  # what the tiny checkpoint cannot say about itself
-KEYS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "official_unifork_keys.txt"
+# every key of the released official checkpoint with its shape (../shared/data/official_unifork_keys.txt, gzipped)
+KEYS = Path(__file__).parent / "data" / "official_unifork_keys.txt.gz"
 
 
 @pytest.fixture(scope="module")
@@ -275,14 +277,12 @@ def test_tower_folder_must_be_a_tower(tmp_path):
 def test_official_preset_matches_the_official_key_list():
     """Every tensor our official preset loads has the official shape (the full key list, produced
     from the official code on the meta device, is in ../shared/data)."""
-    if not KEYS.is_file():
-        pytest.skip(f"{KEYS} is not here")
     from unifork_rt.config import preset
     from unifork_rt.model.official import key_map
     from unifork_rt.params import preset_shapes
 
     official = {}
-    for line in KEYS.read_text().splitlines():
+    for line in gzip.decompress(KEYS.read_bytes()).decode().splitlines():
         name, shape = line.split("\t")
         official[name] = tuple(int(x) for x in shape.strip("()").split(",") if x.strip())
     cfg = preset("official")
@@ -390,8 +390,6 @@ def test_official_counts_match_the_official_checkpoint():
     assert ours["trunk"] + ours["und_branch"] == got["layers (trunk + und)"] + cfg.text.hidden_size
     assert ours["gen_branch"] == got["gen_fork_layers"] + cfg.text.hidden_size
     assert ours["connector"] == got["mm_projector"]
-    if not KEYS.is_file():
-        pytest.skip(f"{KEYS} is not here")
     groups = {"model.embed_tokens.": "embed_tokens", "model.layers.": "layers (trunk + und)",
               "model.gen_fork_layers.": "gen_fork_layers", "model.norm": "norm + norm_gen",
               "lm_head.": "lm_head (tied copy)", "model.mm_projector.": "mm_projector",
@@ -400,7 +398,7 @@ def test_official_counts_match_the_official_checkpoint():
               VT + "rqvaesiglip.post_quant_conv.": "post_quant_conv", VT + "rqvaesiglip.decoder.": "decoder",
               VT + "rqtransformer.": "depth head (rqtransformer)"}
     want = dict.fromkeys(got, 0)
-    for line in KEYS.read_text().splitlines():
+    for line in gzip.decompress(KEYS.read_bytes()).decode().splitlines():
         name, shape = line.split("\t")
         group = next((g for prefix, g in groups.items() if name.startswith(prefix)), None)
         if group is not None:
