@@ -21,7 +21,7 @@ from safetensors.numpy import save_file
 from tqdm import tqdm
 
 from ..errors import InputError, ModelFolderError, UniforkError
-from ..io import default_modes
+from ..io import default_modes, read_json
 from ..model.checkpoint import CONFIG, TOKENIZER, WEIGHTS, load_model
 from ..model.unifork import UniFork
 from ..model.official import PROMPTING_FILE
@@ -74,10 +74,7 @@ def _prompting(model_dir: Path) -> dict:
     path = model_dir / PROMPTING_FILE
     if not path.is_file():
         return {}
-    try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelFolderError(f"{path} is not valid JSON ({e})") from None
+    d = read_json(path)
     if not isinstance(d, dict):
         raise ModelFolderError(f"{path} must hold an object")
     d = dict(d)

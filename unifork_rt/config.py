@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError, ModelFolderError
+from .io import read_json
 
 CONFIG_FORMAT = 1
 # The instruction after the image in an understanding sequence: <BOI> image <EOI> CAPTION_PROMPT answer <eos>
@@ -268,10 +269,7 @@ class ModelConfig:
         if not path.is_file():
             raise ModelFolderError(f"{path} is missing: a model folder needs config.json "
                                    "(create one with `unifork-rt init` or `unifork-rt train`)")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ModelFolderError(f"{path} is not valid JSON ({e}); restore it from the checkpoint it came with") from None
+        data = read_json(path, "restore it from the checkpoint it came with")
         return cls.from_dict(data, source=str(path))
 
 

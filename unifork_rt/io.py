@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .errors import UniforkError
+from .errors import ModelFolderError, UniforkError
 
 _TMP = re.compile(r"\.unifork-(\d+)-[A-Za-z0-9_]{1,16}\.(tmp|bak)")
 
@@ -249,3 +249,14 @@ def user_cache_dir(*parts: str) -> Path:
     else:
         root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "unifork-rt"
     return root.joinpath(*parts)
+
+
+def read_json(path: Path, fix: str | None = None):
+    """The JSON in a model or checkpoint file; text that is not JSON (or not UTF-8) is a
+    ModelFolderError naming the file and, when given, the fix."""
+    import json
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelFolderError(f"{path} is not valid JSON ({e})" + (f"; {fix}" if fix else "")) from None

@@ -30,6 +30,7 @@ from safetensors import SafetensorError, safe_open
 
 from ..config import HeadConfig, ImageConfig, ModelConfig, TextConfig, TowerConfig
 from ..errors import ModelFolderError
+from ..io import read_json
 from .checkpoint import save_model
 from .unifork import UniFork
 
@@ -137,10 +138,7 @@ def read_official_config(folder: Path) -> dict:
     if not path.is_file():
         raise ModelFolderError(f"{path} is missing: point --from-unifork at a folder saved by the official "
                                "UniFork trainer (config.json + model.safetensors)")
-    try:
-        hf = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelFolderError(f"{path} is not valid JSON ({e})") from None
+    hf = read_json(path)
     if not isinstance(hf, dict) or hf.get("model_type") != "llava_qwen2":
         kind = hf.get("model_type") if isinstance(hf, dict) else None
         raise ModelFolderError(f"{path}: model_type is {kind!r}, expected 'llava_qwen2': not an official UniFork "
@@ -377,10 +375,7 @@ def tokenizer_from_slow(folder: Path):
         if not f.is_file():
             raise ModelFolderError(f"{f} is missing: the official checkpoint folder holds the slow Qwen2 tokenizer's "
                                    "vocab.json and merges.txt (tokenizer.save_pretrained)")
-    try:
-        vocab = json.loads(vocab_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelFolderError(f"{vocab_file} is not valid JSON ({e})") from None
+    vocab = read_json(vocab_file)
     merges = []
     for line in merges_file.read_text(encoding="utf-8").splitlines():
         if line.startswith("#version") or not line.strip():

@@ -17,6 +17,7 @@ from safetensors import SafetensorError, safe_open
 
 from ..config import HeadConfig, ImageConfig, ModelConfig, TextConfig
 from ..errors import ConfigError, ModelFolderError
+from ..io import read_json
 from .checkpoint import save_model
 from .unifork import UniFork
 
@@ -32,10 +33,7 @@ def read_qwen_config(folder: Path) -> dict:
     path = folder / "config.json"
     if not path.is_file():
         raise ModelFolderError(f"{path} is missing: point --from-qwen at a Hugging Face Qwen2 folder")
-    try:
-        hf = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelFolderError(f"{path} is not valid JSON ({e})") from None
+    hf = read_json(path)
     if hf.get("model_type") not in ("qwen2",):
         raise ModelFolderError(f"{path}: model_type is {hf.get('model_type')!r}; only Qwen2/Qwen2.5 ('qwen2') "
                                "folders can be converted")

@@ -162,6 +162,11 @@ class UniForkRuntime:
         self.tokenizer = tokenizer
         self.embed, self.boi, self.eoi = embeddings
         self.prompting = Prompting.from_manifest(bundle.manifest)  # templates, negative prompt, image padding
+        # the bundle's fixed token runs, tokenised once: the text before the image in a caption, and
+        # the unconditional rows' prompt (the negative prompt through the draw template; [] = null prompt)
+        self.caption_prefix_ids = self.template_ids(self.prompting.caption_prefix)
+        neg = self.prompting.negative_prompt
+        self.negative_ids = [] if neg is None else self.template_ids(self.prompting.draw_text(neg))
 
     @property
     def _special(self) -> list[str]:
@@ -202,12 +207,6 @@ class UniForkRuntime:
     def template_ids(self, text: str) -> list[int]:
         """Ids of a bundle template (trusted text: its special tokens are parsed as such)."""
         return self.tokenizer.encode(text, add_special_tokens=False).ids if text else []
-
-    @property
-    def negative_ids(self) -> list[int]:
-        """The unconditional rows' prompt: the bundle's negative prompt through its draw template."""
-        neg = self.prompting.negative_prompt
-        return [] if neg is None else self.template_ids(self.prompting.draw_text(neg))
 
     def _chunks(self, rows: int) -> list[slice]:
         """Row ranges of at most the backend's largest batch (one range when it has no limit)."""
@@ -255,7 +254,7 @@ class UniForkRuntime:
         """The understanding sequence [prefix (Q), BOI, image (N), EOI, prompt (P)]: embeds (B, N, H) ->
         x (B, Q + N + 2 + P, H). The prefix is the bundle's caption_prefix (none for our own format)."""
         B, _, H = embeds.shape
-        before = self.template_ids(self.prompting.caption_prefix)
+        before = self.caption_prefix_ids
         pre = np.broadcast_to(self.embed[before], (B, len(before), H))
         text = np.broadcast_to(self.embed[list(ids)], (B, len(ids), H))
         return np.ascontiguousarray(np.concatenate([pre, np.broadcast_to(self.boi, (B, 1, H)), embeds,
@@ -325,9 +324,8 @@ class UniForkRuntime:
         ids = self.encode_text(prompt)
         if self.prompting.caption_suffix != "{prompt}":  # the model's template around the instruction
             ids = self.template_ids(self.prompting.caption_text(prompt))
-        before = self.template_ids(self.prompting.caption_prefix)  # text before the image
         N, S = self.cfg.image.num_cells, self.bundle.max_seq
-        prefill = len(before) + N + 2 + len(ids)
+        prefill = len(self.caption_prefix_ids) + N + 2 + len(ids)
         self._check_memory(len(images), min(prefill, S), "und_branch", len(images),
                            f"captioning {len(images)} images", "caption fewer images per call")
         codes = self.encode_images(images)
