@@ -59,10 +59,17 @@ TARGETS = ("llama-bench", "llama-quantize")
 CMAKE_FLAGS = ("-DCMAKE_BUILD_TYPE=Release", "-DGGML_NATIVE=ON", "-DLLAMA_CURL=OFF", "-DLLAMA_OPENSSL=OFF",
                "-DBUILD_SHARED_LIBS=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF",
                "-DLLAMA_BUILD_SERVER=OFF", "-DLLAMA_BUILD_APP=OFF")
+# llama.cpp's AMX kernels crash (ldtilecfg faults on a tile config the compiler dropped from the
+# stack: ggml-org/llama.cpp#20824, fix open in #26954); GGML_NATIVE compiles them in on a CPU that
+# has AMX, so on x86 they are compiled out (GCC and Clang let an explicit -mno-* beat -march=native).
+# The machine of issue 16 has no AMX: its figures are unchanged.
+NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+X86 = ("x86_64", "amd64", "i386", "i686")
 COMPILERS = ("c++", "g++", "clang++")
-# what the converter imports beyond numpy: torch and transformers (the `bench` extra), and the
-# tree's own gguf-py, which needs pyyaml
-CONVERTER_NEEDS = {"torch": "torch", "transformers": "transformers", "yaml": "pyyaml"}
+# what the converter imports beyond numpy: torch and transformers, the tree's own gguf-py (which
+# needs pyyaml), and sentencepiece (its Qwen2 vocabulary tries a SentencePiece file first)
+CONVERTER_NEEDS = {"torch": "torch", "transformers": "transformers", "yaml": "pyyaml",
+                   "sentencepiece": "sentencepiece"}
 
 logger = logging.getLogger("unifork_rt.llamacpp")
 
@@ -105,8 +112,15 @@ def build_key(version: str = SDIST_VERSION) -> dict:
     """What a build depends on besides the source: GGML_NATIVE compiles for this CPU."""
     from .measure import _cpu_model
 
-    return {"version": version, "cmake_flags": list(CMAKE_FLAGS), "targets": list(TARGETS),
+    return {"version": version, "cmake_flags": cmake_flags(), "targets": list(TARGETS),
             "cpu": _cpu_model(), "machine": platform.machine()}
+
+
+def cmake_flags(machine: str | None = None) -> list[str]:
+    """CMAKE_FLAGS, and on x86 the AMX kernels compiled out (NO_AMX)."""
+    if (machine or platform.machine()).lower() in X86:
+        return [*CMAKE_FLAGS, f"-DCMAKE_C_FLAGS={NO_AMX}", f"-DCMAKE_CXX_FLAGS={NO_AMX}"]
+    return list(CMAKE_FLAGS)
 
 
 def tool_paths(work: Path, version: str = SDIST_VERSION) -> Tools:
@@ -132,7 +146,7 @@ def compiler() -> str | None:
 
 
 def configure_cmd(src: Path, build: Path) -> list[str]:
-    return ["cmake", "-S", str(src), "-B", str(build), *CMAKE_FLAGS]
+    return ["cmake", "-S", str(src), "-B", str(build), *cmake_flags()]
 
 
 def build_cmd(build: Path, jobs: int) -> list[str]:
@@ -208,6 +222,9 @@ def ensure_built(work: Path, jobs: int = 2, version: str = SDIST_VERSION, echo=p
         raise RuntimeError("building llama.cpp needs cmake and a C++ compiler on PATH (apt-get install cmake g++)")
     h = home(work, version)
     h.mkdir(parents=True, exist_ok=True)
+    if (h / "build.json").is_file():  # built with other flags: CMake's cache would keep the old ones
+        (h / "build.json").unlink()
+        shutil.rmtree(h / "build", ignore_errors=True)
     t = tool_paths(work, version)
     log_path = h / "build.log"
     echo(f"building llama.cpp ({SDIST_PACKAGE} {version}) into {h}: about 20 minutes on 2 cores; log {log_path}")

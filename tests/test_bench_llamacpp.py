@@ -80,6 +80,9 @@ def test_build_and_download_command_lines(tmp_path):
     assert conf[:5] == ["cmake", "-S", "/s", "-B", "/b"]
     for flag in ("-DCMAKE_BUILD_TYPE=Release", "-DGGML_NATIVE=ON", "-DLLAMA_CURL=OFF"):
         assert flag in conf
+    # AMX compiled out on x86 (llama.cpp#20824: its AMX kernels crash), nothing added elsewhere
+    assert "-DCMAKE_CXX_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" in llamacpp.cmake_flags("x86_64")
+    assert llamacpp.cmake_flags("aarch64") == list(llamacpp.CMAKE_FLAGS)
     assert llamacpp.build_cmd(Path("/b"), jobs=2) == ["cmake", "--build", "/b", "--config", "Release", "--target",
                                                        "llama-bench", "llama-quantize", "-j", "2"]
     dl = llamacpp.download_cmd(tmp_path)
