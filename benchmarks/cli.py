@@ -156,7 +156,7 @@ class Runner:
 @click.option("--genai-precisions", default="fp32,int8,int4", show_default=True)
 @click.option("--llamacpp-types", default=",".join(llamacpp.TYPES), show_default=True,
               help="GGUF types of the llamacpp peer (llama-bench; built from the llama-cpp-python "
-                   f"{llamacpp.SDIST_VERSION} sdist into --work on first use, ~20 min on 2 cores; needs cmake and "
+                   f"{llamacpp.SDIST_VERSION} sdist into --work on first use, 5-20 min on 2 cores; needs cmake and "
                    "a C++ compiler). TYPE-pure: llama-quantize --pure.")
 @click.option("--llamacpp-pure", is_flag=True,
               help="Also run each quantized llamacpp type with llama-quantize --pure: every matrix in that type "
