@@ -290,10 +290,10 @@ def _llamacpp_notes(results: dict) -> list[str]:
     lines = []
     if units:
         u = units[0]
-        lines.append(f"llama.cpp: llama-bench, {u['threads']} threads; TTFT = prefill of a {u['prefill_tokens']}-token "
-                     f"prompt (`-p {u['prefill_tokens']} -n 0`), ms/token = {u['decode_tokens']} tokens generated "
+        lines.append(f"{u['engine']}. TTFT = prefill of a {u['prefill_tokens']}-token prompt "
+                     f"(`-p {u['prefill_tokens']} -n 0`), ms/token = {u['decode_tokens']} tokens generated "
                      f"after {u['decode_depth']} tokens of context (`-p 0 -n {u['decode_tokens']} "
-                     f"-d {u['decode_depth']}`); {u['engine']}. GGUF files: "
+                     f"-d {u['decode_depth']}`). GGUF files: "
                      + "; ".join(f"{v['precision']} {v['gguf']['bytes'] / 1e6:.0f} MB ("
                                  + ", ".join(f"{k} ×{n}" for k, n in sorted(v['gguf']['tensor_types'].items()))
                                  + ")" for v in units) + ".")
