@@ -21,8 +21,17 @@ TARGETS = {
     "draw_chaining": 1.25,  # whole image <= 1.25 x (image cells x cell step)
     "bound_fraction_fp32": 0.60,  # decode step >= 60% of its bandwidth bound
     "vs_llamacpp": 1.0,  # issue 16: ours <= 1.0 x llama.cpp at f32 / q8_0 / q4_0
+    "draw_n4_vs_n1": 1.5,  # issue 16: a draw of --n 4 <= 1.5 x the time of --n 1 (batching pays)
 }
 PEER_NAMES = {"llamacpp": "llama.cpp (llama-bench)"}
+
+
+def _n4(draw: dict) -> str:
+    """The batching column: --n 4 over --n 1, per cell step and (when run) per whole image."""
+    step, whole = draw.get("ratio_n4_vs_n1_cell_step"), draw.get("ratio_n4_vs_n1_whole")
+    if step is None:
+        return "–"
+    return f"{step:.2f}" + (f"; {whole:.2f}" if whole is not None else "")
 
 
 def _ms(seconds) -> str:
@@ -128,6 +137,10 @@ def targets(results: dict) -> list[dict]:
         ratio = _get(u or {}, "draw", "ratio_whole_vs_steps")
         row(f"draw_chaining_{prec}", ratio, 1.0 if ratio is not None else None, TARGETS["draw_chaining"],
             f"draw whole image / (cells x cell step), ORT CPU {prec}")
+        whole = _get(u or {}, "draw", "ratio_n4_vs_n1_whole")
+        ratio = whole if whole is not None else _get(u or {}, "draw", "ratio_n4_vs_n1_cell_step")
+        row(f"draw_n4_vs_n1_{prec}", ratio, 1.0 if ratio is not None else None, TARGETS["draw_n4_vs_n1"],
+            f"draw --n 4 / --n 1, ORT CPU {prec} ({'whole images' if whole is not None else 'cell step'})")
     frac = _get(fp32 or {}, "roofline", "caption_decode_step", "fraction")
     row("bound_fraction_fp32", frac, 1.0 if frac is not None else None, TARGETS["bound_fraction_fp32"],
         "caption decode step, fraction of its bandwidth bound, ORT CPU fp32", direction=">=")
@@ -200,7 +213,7 @@ def markdown(results: dict) -> str:
                 f"{_ms(st['image_decode']['median'])} | "
                 + (f"{whole:.2f} | {d['ratio_whole_vs_steps']:.2f} |" if whole is not None
                    else f"skipped (est. {d['graphs_estimate_s']:.0f} s) | – |")
-                + f" {frac:.0%} | {u['peak_rss_mb']:.0f} |")
+                + f" {frac:.0%} | {_n4(d)} | {u['peak_rss_mb']:.0f} |")
     if caption_rows:
         lines += ["## Caption (batch 1, greedy)", "",
                   "| preset | backend | precision | image encode ms | prefill ms (tokens) | TTFT ms (pipeline) | "
@@ -210,7 +223,8 @@ def markdown(results: dict) -> str:
         lines += ["## Draw (batch 2: classifier-free guidance, one image)", "",
                   "| preset | backend | precision | prefill ms | cell step ms (trunk + gen + D×head) | "
                   "image decode ms | whole image s | whole / (cells × step) | % of bandwidth bound (cell step) | "
-                  "peak RSS MB |", "|---|---|---|---|---|---|---|---|---|---|", *draw_rows, ""]
+                  "--n 4 / --n 1 (cell step; whole) | peak RSS MB |", "|---|---|---|---|---|---|---|---|---|---|---|",
+                  *draw_rows, ""]
     peer_rows = []
     ref = _unit(results, "ours", preset="paper", backend="ort-cpu", precision="fp32")
     for u in results["units"]:

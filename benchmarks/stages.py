@@ -16,6 +16,7 @@ is a ratio of two measurements from the same process.
                       cell_step    = connector(1 cell) + trunk + gen_branch + D x rq_head   (graphs only)
                       image_decode = vision_decoder(N cells)
                       whole_image  = UniForkRuntime.draw (prefill, N cells with sampling, decode)
+    draw --n 4 (B = 8): cell_step_n4 and whole_image_n4, as ratios to n = 1's (does batching pay?)
 """
 
 from __future__ import annotations
@@ -112,6 +113,9 @@ def caption(rt, plan: Plan) -> dict:
     }
 
 
+N4 = 4  # the batched draw the issue compares with --n 1 (images per prompt)
+
+
 def draw(rt, plan: Plan) -> dict:
     from unifork_rt.runtime.pipeline import DrawRequest, DrawSettings
     from unifork_rt.runtime.sampling import Sampling, cfg_mix, sample
@@ -124,26 +128,30 @@ def draw(rt, plan: Plan) -> dict:
     im = cfg.image
     N, D, P = im.num_cells, im.depth, len(ids)
     guided = s.cfg_scale != 1.0
-    B = 2 if guided else 1
-    x, start = rt.draw_prefill([DrawRequest(DRAW_PROMPT, s)])  # the pipeline's own rows: cond (+ uncond)
-    caches = (be.new_cache("trunk", B), be.new_cache("gen_branch", B))
-    head_cache = be.new_cache("rq_head", B)
+
+    def rows(n: int):
+        """The cell step of a draw of n images: the pipeline's own rows (n cond + n uncond when guided)."""
+        x, start = rt.draw_prefill([DrawRequest(DRAW_PROMPT, s, n)])
+        B = len(x)
+        caches = (be.new_cache("trunk", B), be.new_cache("gen_branch", B))
+        head_cache = be.new_cache("rq_head", B)
+        hidden = rt.step(x, caches, 0, start, "gen_branch")[:, -1]
+        cell_codes = np.ones((B, D), dtype=np.int64)
+
+        def cell_step():
+            e = be.run("connector", {"codes": cell_codes[:, None]})["embeds"]
+            rt.step(e, caches, P + 1, start, "gen_branch")
+            for d in range(D):
+                be.run("rq_head", {"hidden": hidden, "codes": cell_codes, "pos": np.array(d, dtype=np.int64)},
+                       head_cache)
+        return B, x, start, caches, head_cache, hidden, cell_codes, cell_step
+
+    B, x, start, caches, head_cache, hidden, cell_codes, cell_step = rows(1)
     stages = {"prefill": measure(lambda: rt.step(x, caches, 0, start, "gen_branch"), plan.repeats, plan.warmup)}
-    hidden = rt.step(x, caches, 0, start, "gen_branch")[:, -1]
-    cell_codes = np.ones((B, D), dtype=np.int64)
     pos = P + 1
     p = np.array(pos, dtype=np.int64)
     emb = be.run("connector", {"codes": cell_codes[:, None]})["embeds"]
     h = be.run("trunk", {"x": emb, "pos": p, "start": start}, caches[0])["h"]
-
-    def head_steps():
-        for d in range(D):
-            be.run("rq_head", {"hidden": hidden, "codes": cell_codes, "pos": np.array(d, dtype=np.int64)}, head_cache)
-
-    def cell_step():
-        e = be.run("connector", {"codes": cell_codes[:, None]})["embeds"]
-        rt.step(e, caches, pos, start, "gen_branch")
-        head_steps()
 
     logits = be.run("rq_head", {"hidden": hidden, "codes": cell_codes, "pos": np.array(0, dtype=np.int64)},
                     head_cache)["logits"]
@@ -156,6 +164,8 @@ def draw(rt, plan: Plan) -> dict:
     stages["rq_head_step"] = measure(lambda: be.run("rq_head", {"hidden": hidden, "codes": cell_codes,
                                                                 "pos": np.array(1, dtype=np.int64)}, head_cache), r, w)
     stages["cell_step"] = measure(cell_step, r, w)
+    B4, *_, cell_step_n4 = rows(N4)  # batching: --n 4 runs all its rows through each graph at once
+    stages["cell_step_n4"] = measure(cell_step_n4, r, w)
     stages["sample_depth"] = measure(lambda: sample(cfg_mix(logits, s.cfg_scale) if guided else logits, sampling, rng),
                                      r, w)
     stages["image_decode"] = measure(lambda: be.run("vision_decoder", {"codes": codes}), plan.repeats, w)
@@ -168,6 +178,7 @@ def draw(rt, plan: Plan) -> dict:
         "prompt_tokens": P, "cells": N, "depth": D, "max_seq": rt.bundle.max_seq,
         "stages": {k: _d(v) for k, v in stages.items()},
         "image_tokens_x_step_s": N * step, "graphs_estimate_s": graphs_s,
+        "n4_batch": B4, "ratio_n4_vs_n1_cell_step": stages["cell_step_n4"].median / step,
     }
     n_runs = min(plan.repeats, int(plan.image_budget_s // max(graphs_s, 1e-9)))
     if n_runs < 1:
@@ -179,6 +190,13 @@ def draw(rt, plan: Plan) -> dict:
     out["whole_image"] = _d(whole)
     out["ratio_whole_vs_steps"] = whole.median / (N * step)
     out["ratio_whole_vs_graphs"] = whole.median / graphs_s
+    if whole.median * out["ratio_n4_vs_n1_cell_step"] <= plan.image_budget_s:
+        whole4 = measure(lambda: rt.draw([DRAW_PROMPT], n=N4, seed=0), 1, warmup=0)
+        out["whole_image_n4"] = _d(whole4)
+        out["ratio_n4_vs_n1_whole"] = whole4.median / whole.median
+    else:
+        out["whole_image_n4_skipped"] = (f"estimated {whole.median * out['ratio_n4_vs_n1_cell_step']:.0f} s "
+                                         f"> --image-budget {plan.image_budget_s:.0f} s: not run")
     return out
 
 

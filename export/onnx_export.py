@@ -28,7 +28,8 @@ from ..model.official import PROMPTING_FILE
 from ..runtime.bundle import GRAPHS, MANIFEST, MANIFEST_FORMAT, config_sha256, sha256_file
 from ..runtime.prompting import Prompting
 from .graphs import GRAPH_DEFS, example_inputs, kv_layers
-from .quantize import EXTERNAL_DATA_BYTES, QUANTIZED_GRAPHS, SCHEMES, describe_scheme, quantize_graph
+from .quantize import (EXTERNAL_DATA_BYTES, PROTOBUF_SAFE_BYTES, QUANTIZED_GRAPHS, SCHEMES, describe_scheme,
+                       onnx_load, quantize_graph, save_graph)
 
 OPSET = 18
 # fp32/fp16: standard ONNX ops (any backend). The quantized ones use ONNX Runtime contrib or
@@ -136,7 +137,9 @@ def export_graph(model: UniFork, name: str, path: Path, max_seq: int, dtype: tor
         except Exception as e:  # the exporter raises many types; keep its message, drop the traceback soup
             raise UniforkError(f"exporting graph {name} failed: {type(e).__name__}: {str(e)[:500]}") from e
         size = sum(p.numel() * p.element_size() for p in model.parameters())
-        program.save(str(path), external_data=size > EXTERNAL_DATA_BYTES)
+        program.save(str(path), external_data=size > PROTOBUF_SAFE_BYTES)
+    if path.stat().st_size > EXTERNAL_DATA_BYTES:  # written inline but large: its weights go to NAME.onnx.data
+        save_graph(onnx_load(path), path)
 
 
 def describe(path: Path, name: str, model: UniFork, max_seq: int) -> dict:

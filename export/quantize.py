@@ -25,7 +25,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-EXTERNAL_DATA_BYTES = 1 << 30  # graphs above 1 GB keep their weights in NAME.onnx.data (protobuf caps at 2 GB)
+# Graphs with more weights than this keep them in NAME.onnx.data. Not only for protobuf's 2 GB cap:
+# ONNX Runtime pre-packs MatMul / MatMulNBits weights into its kernels' layouts, and weights read
+# from inside the .onnx stay resident beside the packed copy, while external ones do not (paper
+# int4 trunk, one session: 292 MB resident inline, 221 MB external; docs/BENCHMARKS.md "Memory").
+EXTERNAL_DATA_BYTES = 16 << 20
+PROTOBUF_SAFE_BYTES = 1 << 30  # a model above this is exported with external data from the start (2 GB cap)
 QUANTIZED_GRAPHS = ("connector", "trunk", "und_branch", "gen_branch", "rq_head")
 
 
@@ -71,30 +76,42 @@ def describe_scheme(precision: str) -> dict | None:
 def quantize_graph(path: Path, precision: str) -> None:
     """Quantize the graph at PATH in place with the scheme of PRECISION."""
     scheme = SCHEMES[precision]
-    data = path.parent / (path.name + ".data")
     if isinstance(scheme, Dynamic):
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         tmp = path.with_suffix(".q.onnx")
         quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"],
                          reduce_range=scheme.reduce_range)
-        data.unlink(missing_ok=True)  # int8 weights are a quarter of the float ones: they fit inline
-        tmp.replace(path)
+        save_graph(onnx_load(tmp), path)
+        tmp.unlink()
         return
-    import onnx
     from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
 
-    model = onnx.load(str(path))  # with its external data, if any: all in memory from here
+    model = onnx_load(path)  # all in memory from here
     gemm_to_matmul(model.graph)
     config = DefaultWeightOnlyQuantConfig(block_size=scheme.block_size, is_symmetric=scheme.symmetric,
                                           accuracy_level=scheme.accuracy_level, bits=scheme.bits)
     q = MatMulNBitsQuantizer(model, algo_config=config)
     q.process()
     q.model.topological_sort()
+    save_graph(q.model.model, path)
+
+
+def onnx_load(path: Path):
+    import onnx
+
+    return onnx.load(str(path))  # with its external data, if any
+
+
+def save_graph(proto, path: Path) -> None:
+    """Write PROTO to PATH, its weights in PATH.onnx.data when they exceed EXTERNAL_DATA_BYTES
+    (a stale data file from an earlier save is removed first)."""
+    import onnx
+
+    data = path.parent / (path.name + ".data")
     data.unlink(missing_ok=True)
-    external = q.model.model.ByteSize() > EXTERNAL_DATA_BYTES
-    onnx.save(q.model.model, str(path), save_as_external_data=external, all_tensors_to_one_file=True,
-              location=data.name)
+    external = proto.ByteSize() > EXTERNAL_DATA_BYTES
+    onnx.save(proto, str(path), save_as_external_data=external, all_tensors_to_one_file=True, location=data.name)
 
 
 def gemm_to_matmul(graph) -> int:

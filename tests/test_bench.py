@@ -181,10 +181,16 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
             assert d["stages"][stage]["median"] > 0
         assert c["pipeline"]["ttft"]["median"] > 0
         assert d["whole_image"]["median"] > 0 and d["ratio_whole_vs_steps"] > 0
+        # batching: --n 4 is 8 guided rows; its cell step and whole image are measured against --n 1's
+        assert d["n4_batch"] == 8 and d["stages"]["cell_step_n4"]["median"] > 0
+        assert d["ratio_n4_vs_n1_cell_step"] == d["stages"]["cell_step_n4"]["median"] / d["stages"]["cell_step"]["median"]
+        assert d["whole_image_n4"]["median"] > 0
+        assert d["ratio_n4_vs_n1_whole"] == d["whole_image_n4"]["median"] / d["whole_image"]["median"]
         assert 0 < u["roofline"]["caption_decode_step"]["fraction"]
     genai = [u for u in data["units"] if u["kind"] == "peer"]
     assert genai and "not installed" in genai[0]["skipped"]
     md = (out / "bench.md").read_text()
     assert "## Caption" in md and "## Draw" in md and "## Targets" in md and "not installed" in md
+    assert "--n 4 / --n 1" in md and {"draw_n4_vs_n1_fp32"} <= {t["target"] for t in data["targets"]}
     assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(out.glob(".*.tmp"))  # atomic writes leave nothing behind
