@@ -21,6 +21,7 @@ from pathlib import Path
 
 import click
 
+from . import llamacpp
 from . import peers as peers_mod
 from . import report, roofline
 from .measure import busy_processes, machine_info
@@ -86,12 +87,13 @@ def parse_peers(text: str, presets: tuple[str, ...]) -> list[str]:
     return names
 
 
-def peer_plan(names: list[str], genai_precisions: list[str]) -> list[dict]:
+def peer_plan(names: list[str], genai_precisions: list[str], llamacpp_types: list[str] | None = None,
+              work: Path | None = None) -> list[dict]:
     """One spec per peer run, or a {'skipped': message} record for a peer that is not installed."""
     out = []
     for name in names:
-        precs = genai_precisions if name == "genai" else ["fp32"]
-        why = peers_mod.missing(name)
+        precs = {"genai": genai_precisions, "llamacpp": llamacpp_types or list(llamacpp.TYPES)}.get(name, ["fp32"])
+        why = peers_mod.missing(name, work)
         for p in precs:
             base = {"kind": "peer", "name": name, "precision": p}
             out.append({**base, "skipped": why} if why else base)
@@ -148,8 +150,19 @@ class Runner:
                    f"those not present skipped with a message. PRECISION: {', '.join(PRECISIONS)} "
                    "(int4/int8: MatMulNBits weight-only; int8-dynamic: MatMulInteger; docs/GRAPHS.md).")
 @click.option("--peers", "peer_names", default="auto", show_default=True,
-              help="Comma list of transformers, genai, optimum; 'none'; 'auto' = all when --preset paper is run.")
+              help="Comma list of transformers, genai, optimum, llamacpp; 'none'; 'auto' = all when --preset paper "
+                   "is run. Peers, llama.cpp above all (its threads spin), need an idle machine: anything else "
+                   "running slows them, and the report records the load average.")
 @click.option("--genai-precisions", default="fp32,int8,int4", show_default=True)
+@click.option("--llamacpp-types", default=",".join(llamacpp.TYPES), show_default=True,
+              help="GGUF types of the llamacpp peer (llama-bench; built from the llama-cpp-python "
+                   f"{llamacpp.SDIST_VERSION} sdist into --work on first use, 5-20 min on 2 cores; needs cmake and "
+                   "a C++ compiler). TYPE-pure: llama-quantize --pure.")
+@click.option("--llamacpp-pure", is_flag=True,
+              help="Also run each quantized llamacpp type with llama-quantize --pure: every matrix in that type "
+                   "(by default the 896-wide tied embedding / head falls back to another type).")
+@click.option("--peer-threads", type=click.IntRange(1), default=None,
+              help="Threads of the llamacpp peer (llama-bench -t). Default: the machine's cores.")
 @click.option("--repeats", type=click.IntRange(1), default=3, show_default=True,
               help="Timed runs of prefill / whole pipeline / peers, after --warmup.")
 @click.option("--step-repeats", type=click.IntRange(1), default=20, show_default=True,
@@ -170,8 +183,8 @@ class Runner:
 @click.option("--profile/--no-profile", default=True, show_default=True,
               help="Profile the ORT CPU decode graphs (ONNX Runtime's profiler): time per op type.")
 @click.option("--timeout", type=float, default=3600.0, show_default=True, help="Seconds per worker unit.")
-def bench(presets, task, backends, peer_names, genai_precisions, repeats, step_repeats, warmup, new_tokens,
-          image_budget, work, out, quick, label, profile, timeout):
+def bench(presets, task, backends, peer_names, genai_precisions, llamacpp_types, llamacpp_pure, peer_threads,
+          repeats, step_repeats, warmup, new_tokens, image_budget, work, out, quick, label, profile, timeout):
     """Latency per stage and per task, against the peers and the machine's roofline.
 
     Writes bench.json (machine, backend, precision, batch, lengths, figures), bench.md and
@@ -194,14 +207,19 @@ def bench(presets, task, backends, peer_names, genai_precisions, repeats, step_r
     if bad:
         raise click.BadParameter(f"{', '.join(bad)}; valid: {', '.join(peers_mod.GENAI_PRECISIONS)}",
                                  param_hint="--genai-precisions")
+    try:
+        lt = llamacpp.plan_types([t.strip() for t in llamacpp_types.split(",") if t.strip()], llamacpp_pure)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--llamacpp-types") from None
     plan = Plan(repeats=repeats, step_repeats=step_repeats, warmup=warmup, new_tokens=new_tokens,
                 image_budget_s=image_budget, tasks=tasks)
     machine = machine_info()
+    peer_threads = peer_threads or machine["cores"]
     results = {
         "label": label or f"{machine['hostname']} · {machine['cores']} cores · {time.strftime('%Y-%m-%d %H:%M')}",
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine, "busy_at_start": busy_processes(),
         "options": {"presets": list(presets), "tasks": list(tasks), "backends": [f"{n}:{p}" for n, p in chosen],
-                    "peers": peer_list, "genai_precisions": gp, "repeats": repeats, "step_repeats": step_repeats,
+                    "peers": peer_list, "genai_precisions": gp, "llamacpp_types": lt, "peer_threads": peer_threads, "repeats": repeats, "step_repeats": step_repeats,
                     "warmup": warmup, "new_tokens": new_tokens, "image_budget_s": image_budget, "quick": quick,
                     "profile": profile},
         "units": [], "notes": [],
@@ -243,16 +261,20 @@ def bench(presets, task, backends, peer_names, genai_precisions, repeats, step_r
         ref = next((u for u in results["units"] if u.get("preset") == "paper" and "caption" in u), None)
         prompt_len = ref["caption"]["prefill_tokens"] if ref else 300
         results["peer_prompt_len"], results["peer_new_tokens"] = prompt_len, new_tokens
-        for p in peer_plan(peer_list, gp):
+        # spinning peers (llama.cpp) collapse under other load: what the machine was doing, start and end
+        results["peer_load_average"] = {"start": llamacpp.load_average()}
+        for p in peer_plan(peer_list, gp, lt, work):
             if "skipped" in p:
                 click.echo(f"[bench] {p['skipped']}", err=True)
                 results["units"].append(p)
                 continue
             spec = {"unit": "peer", "peer": p["name"], "precision": p["precision"], "work": str(work),
-                    "prompt_len": prompt_len, "new_tokens": new_tokens, "repeats": repeats, "warmup": warmup}
+                    "prompt_len": prompt_len, "new_tokens": new_tokens, "repeats": repeats, "warmup": warmup,
+                    "threads": peer_threads}
             res = run(spec, f"peer {p['name']} {p['precision']}")
             results["units"].append({**p, "prompt_len": prompt_len, "new_tokens": new_tokens, **res})
             run.save_partial()
+        results["peer_load_average"]["end"] = llamacpp.load_average()
     probes.append(roofline.measure_machine())
     # the bound uses the best bandwidth seen in this run: a fraction of it is never flattered
     results["machine_probe"] = max(probes, key=lambda p: p["bandwidth"])

@@ -8,6 +8,8 @@ caption prefill, so the decode steps see the same context length:
     genai          onnxruntime-genai: its model builder on that folder, fp32 / int8 / int4, CPU
     optimum        optimum-onnx's ORTModelForCausalLM export; it pins transformers<4.58, so it
                    usually lives in another environment and is skipped here with a message
+    llamacpp       llama.cpp's llama-bench on GGUF f32 / q8_0 / q4_0 of the same folder, built
+                   from source once into the work folder (benchmarks/llamacpp.py)
 
 Figures: time to first token (prefill + first sample) and the per-token decode time (the mean
 over the tokens after the first, one sample per run), median and spread over the runs.
@@ -25,7 +27,7 @@ import numpy as np
 
 from .measure import Stats
 
-PEERS = ("transformers", "genai", "optimum")
+PEERS = ("transformers", "genai", "optimum", "llamacpp")
 GENAI_PRECISIONS = ("fp32", "int8", "int4")
 # what each peer imports, and how to get it
 NEEDS = {
@@ -37,8 +39,13 @@ NEEDS = {
 }
 
 
-def missing(peer: str) -> str | None:
-    """None when the peer's package is importable, else a message saying what to install."""
+def missing(peer: str, work: Path | None = None) -> str | None:
+    """None when the peer's package is importable, else a message saying what to install.
+    llamacpp: its tools, or what building them needs (a finished build in `work` needs none)."""
+    if peer == "llamacpp":
+        from . import llamacpp
+
+        return llamacpp.missing(work)
     module, how = NEEDS[peer]
     top = module.split(".")[0]
     try:

@@ -20,8 +20,10 @@ TARGETS = {
     "quant_vs_genai": 1.0,  # ours int8 / int4 <= 1.0 x onnxruntime-genai int8 / int4 (same MatMulNBits scheme)
     "draw_chaining": 1.25,  # whole image <= 1.25 x (image cells x cell step)
     "bound_fraction_fp32": 0.60,  # decode step >= 60% of its bandwidth bound
+    "vs_llamacpp": 1.0,  # issue 16: ours <= 1.0 x llama.cpp at f32 / q8_0 / q4_0
     "draw_n4_vs_n1": 1.5,  # issue 16: a draw of --n 4 <= 1.5 x the time of --n 1 (batching pays)
 }
+PEER_NAMES = {"llamacpp": "llama.cpp (llama-bench)"}
 
 
 def _n4(draw: dict) -> str:
@@ -74,7 +76,7 @@ def analyse(results: dict) -> dict:
         if u.get("kind") == "peer" and "per_token" in u:
             t = get_preset("paper").text
             ctx = u["prompt_len"] + u["new_tokens"] // 2
-            cost = roofline.qwen_decode_step(t.num_layers, t, u["precision"], ctx)
+            cost = roofline.qwen_decode_step(t.num_layers, t, u.get("roofline_precision", u["precision"]), ctx)
             u["roofline"] = {"decode_step": _fraction(cost, u["per_token"]["median"], bw)}
     results["targets"] = targets(results)
     results["projections"] = projections(results)
@@ -126,6 +128,11 @@ def targets(results: dict) -> list[dict]:
         TARGETS["quant_vs_genai"], "caption ms/token, ORT CPU int8 / onnxruntime-genai int8")
     row("int4_vs_genai_int4", per_token(int4), per_token(_unit(results, "peer", name="genai", precision="int4")),
         TARGETS["quant_vs_genai"], "caption ms/token, ORT CPU int4 / onnxruntime-genai int4")
+    for prec, u, gguf in (("fp32", fp32, "f32"), ("int8", int8, "q8_0"), ("int4", int4, "q4_0")):
+        peer = _unit(results, "peer", name="llamacpp", precision=gguf)
+        if peer is not None:  # issue 16: at most llama.cpp's time at each precision pairing
+            row(f"{prec}_vs_llamacpp_{gguf}", per_token(u), per_token(peer), TARGETS["vs_llamacpp"],
+                f"caption ms/token, ORT CPU {prec} / llama.cpp {gguf}")
     for prec, u in (("fp32", fp32), ("int8", int8), ("int4", int4)):
         ratio = _get(u or {}, "draw", "ratio_whole_vs_steps")
         row(f"draw_chaining_{prec}", ratio, 1.0 if ratio is not None else None, TARGETS["draw_chaining"],
@@ -227,7 +234,7 @@ def markdown(results: dict) -> str:
             peer_rows.append(f"| {u['name']} | {u.get('precision', '')} | {u.get('skipped') or u.get('error')} ||||")
             continue
         frac = _get(u, "roofline", "decode_step", "fraction")
-        peer_rows.append(f"| {u['name']} | {u['precision']} | {_ms(u['ttft']['median'])} | "
+        peer_rows.append(f"| {PEER_NAMES.get(u['name'], u['name'])} | {u['precision']} | {_ms(u['ttft']['median'])} | "
                          f"{_ms(u['per_token']['median'])} ± {u['per_token']['spread']:.0%} | "
                          f"{frac:.0%} | {u['peak_rss_mb']:.0f} |")
     if peer_rows:
@@ -244,7 +251,7 @@ def markdown(results: dict) -> str:
                   f"Prompt {results.get('peer_prompt_len', '?')} tokens (our paper caption prefill), "
                   f"{results.get('peer_new_tokens', '?')} new tokens, greedy.", "",
                   "| engine | precision | TTFT ms | ms/token | % of bandwidth bound | peak RSS MB |",
-                  "|---|---|---|---|---|---|", *ours_rows, *peer_rows, ""]
+                  "|---|---|---|---|---|---|", *ours_rows, *peer_rows, "", *_llamacpp_notes(results)]
     if results.get("targets"):
         lines += ["## Targets (issue 5)", "", "| target | preset | value | limit | status |", "|---|---|---|---|---|"]
         for t in results["targets"]:
@@ -289,6 +296,28 @@ def markdown(results: dict) -> str:
     if notes:
         lines += ["## Skipped", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)
+
+
+def _llamacpp_notes(results: dict) -> list[str]:
+    """Under the peer table: what llama.cpp's figures are, its GGUF files, and the machine's load."""
+    units = [u for u in results["units"] if u.get("kind") == "peer" and u.get("name") == "llamacpp" and "gguf" in u]
+    lines = []
+    if units:
+        u = units[0]
+        lines.append(f"{u['engine']}. TTFT = prefill of a {u['prefill_tokens']}-token prompt "
+                     f"(`-p {u['prefill_tokens']} -n 0`), ms/token = {u['decode_tokens']} tokens generated "
+                     f"after {u['decode_depth']} tokens of context (`-p 0 -n {u['decode_tokens']} "
+                     f"-d {u['decode_depth']}`). GGUF files: "
+                     + "; ".join(f"{v['precision']} {v['gguf']['bytes'] / 1e6:.0f} MB ("
+                                 + ", ".join(f"{k} ×{n}" for k, n in sorted(v['gguf']['tensor_types'].items()))
+                                 + ")" for v in units) + ".")
+    la = results.get("peer_load_average")
+    if la:
+        fmt = lambda x: "?" if not x else " / ".join(f"{v:.2f}" for v in x)  # noqa: E731
+        lines.append(f"Load average (1 / 5 / 15 min) at the start of the peer runs {fmt(la.get('start'))}, at the end "
+                     f"{fmt(la.get('end'))}. Peers must run on an idle machine: llama.cpp's threads spin, and its "
+                     "figures collapse when anything else runs.")
+    return lines + [""] if lines else []
 
 
 def chart_png(results: dict) -> bytes | None:

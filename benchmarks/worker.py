@@ -79,6 +79,12 @@ def peer(spec: dict) -> dict:
         return {**peers.run_genai(out, *args), "precision": p}
     if spec["peer"] == "optimum":
         return peers.run_optimum(folder, *args)
+    if spec["peer"] == "llamacpp":
+        from . import llamacpp
+
+        # depth = our caption prompt; its own decode length (llamacpp.DECODE_TOKENS), repeats as ours
+        return llamacpp.run_peer(work, folder, spec["precision"], spec["threads"], spec["repeats"],
+                                 spec["prompt_len"], echo=_log)
     raise ValueError(f"unknown peer {spec['peer']!r}; valid: {', '.join(peers.PEERS)}")
 
 
@@ -99,7 +105,8 @@ def main(spec_path: str, out_path: str) -> None:
     except Exception as e:  # recorded in the report; the run goes on with the next unit
         traceback.print_exc()
         res = {"error": f"{type(e).__name__}: {e}"}
-    res["peak_rss_mb"] = peak_rss_mb()
+    # a unit that runs its engine in a child process (llamacpp) reports that process's peak instead
+    res["worker_peak_rss_mb" if "peak_rss_mb" in res else "peak_rss_mb"] = peak_rss_mb()
     atomic_write_text(Path(out_path), json.dumps(res, indent=1, default=float) + "\n")
 
 
