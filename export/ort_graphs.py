@@ -5,7 +5,7 @@ The portable graphs (export/graphs.py, torch.onnx) stay for TensorRT; this varia
 their ~70 glue nodes per layer (unfused RMSNorm, rotate_half, the mask, Split/Concat of the
 fused KV buffer) with about a dozen:
 
-    x ─► SimplifiedLayerNorm ─► MatMul(Wqkv) + b ─► GroupQueryAttention ─► MatMul(Wo) ─┐
+    x ─► RMSNormalization ─► MatMul(Wqkv) + b ─► GroupQueryAttention ─► MatMul(Wo) ─┐
          (rotary inside; past/present = one layer's K/V slice of the fused buffer)     │
     ┌─────────────────────────────────────────────────────────────────────────────────┘
     └► SkipSimplifiedLayerNorm (residual add + norm) ─► MatMul(Wg), MatMul(Wu) ─► g·σ(g)·u ─► MatMul(Wd)
@@ -32,7 +32,7 @@ import numpy as np
 from ..model.layers import MASK_FILL
 
 GQA_DOMAIN = "com.microsoft"
-ORT_OPSET = 1  # com.microsoft opset version
+OPSET = 23  # ONNX opset of these graphs: RMSNormalization (ONNX Runtime >= 1.22)
 KINDS = ("trunk", "und_branch", "gen_branch")
 
 
@@ -138,7 +138,9 @@ def build_decoder_graph(kind: str, weights: dict[str, np.ndarray], prefix: str, 
         w = lambda n: weights[f"{prefix}.{li}.{n}"]  # noqa: E731 - short local accessor
         ln1 = b.init(f"l{li}.ln1", w("input_layernorm.weight"))
         if pending is None:
-            normed = b.op("SimplifiedLayerNormalization", [resid, ln1], name=f"l{li}.ln1.norm", axis=-1, epsilon=eps,
+            # the first norm has no residual to add: ONNX RMSNormalization (opset 23; ORT runs it with the
+            # same kernel as its SimplifiedLayerNormalization, which onnx.checker does not know)
+            normed = b.op("RMSNormalization", [resid, ln1], name=f"l{li}.ln1.norm", axis=-1, epsilon=eps,
                           stash_type=1)
         else:
             normed, resid = b.op("SkipSimplifiedLayerNormalization", [pending, resid, ln1], n_out=4,
@@ -189,8 +191,8 @@ def build_decoder_graph(kind: str, weights: dict[str, np.ndarray], prefix: str, 
     inputs += [helper.make_tensor_value_info("pos", TensorProto.INT64, []),
                helper.make_tensor_value_info("start", TensorProto.INT64, ["batch"])]
     graph = helper.make_graph(b.nodes, f"{kind}_ort", inputs, head + outputs, initializer=b.inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(GQA_DOMAIN, 1)],
-                             ir_version=9, producer_name="unifork-rt")
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(GQA_DOMAIN, 1)],
+                             ir_version=10, producer_name="unifork-rt")
 
 
 def export_ort_graph(model, name: str, path, max_seq: int) -> None:
