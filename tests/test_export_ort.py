@@ -148,12 +148,21 @@ def test_ort_guided_draw_matches_pytorch(ort_bundle, model):
     assert np.array_equal(got, want)
 
 
-def test_ort_int4_graphs_match_pytorch(micro_model_dir, model, tmp_path):
-    """Quantized ORT graphs (MatMulNBits on the packed QKV, MLP and lm_head) within the int4 tolerances."""
-    from unifork_rt.export.onnx_export import export_bundle
+def test_ort_int4_graphs_match_pytorch(ort_bundle, model, tmp_path):
+    """Quantized ORT graphs (MatMulNBits on the packed QKV, MLP and lm_head) within the int4 tolerances:
+    the ort bundle's trunk and und_branch quantized as `export --precision int4` does (not re-exported)."""
+    import shutil
 
-    b = load_bundle(export_bundle(micro_model_dir, tmp_path / "int4", progress=False, variant="ort", precision="int4"))
-    assert "MatMulNBits" in b.manifest["graphs"]["trunk"]["ops"] and b.manifest["variant"] == "ort"
+    from unifork_rt.export.quantize import quantize_graph
+
+    folder = shutil.copytree(ort_bundle, tmp_path / "int4")
+    import onnx
+
+    for graph in ("trunk", "und_branch"):
+        quantize_graph(folder / f"{graph}.onnx", "int4")
+        ops = [n.op_type for n in onnx.load(str(folder / f"{graph}.onnx")).graph.node]
+        assert "MatMulNBits" in ops and "MatMul" not in ops and "GroupQueryAttention" in ops
+    b = load_bundle(folder, verify=False)  # the hashes are the fp32 graphs'
     start = [0, 2]
     with get_backend("ort-cpu", b) as be:
         for graph in ("trunk", "und_branch"):
@@ -185,3 +194,26 @@ def test_ort_variant_refusals(micro_model_dir, ort_bundle, tmp_path):
 
     with pytest.raises(InputError, match="TensorRT cannot build"):
         OrtBackend(load_bundle(ort_bundle), variant="ort-tensorrt", allow_fallback=True).load()
+
+
+def test_ort_shapes_model_captions_and_draws_like_portable(tmp_path):
+    """The shipped ShapesWorld model: its checkpoint exported with --graphs ort captions held-out
+    scenes (batch of 4) and draws a guided image with exactly the tokens of the shipped portable bundle."""
+    from unifork_rt import assets
+    from unifork_rt.data import shapes_world as sw
+    from unifork_rt.export.onnx_export import export_bundle
+
+    shipped = assets.default_model_dir()
+    ort_dir = export_bundle(shipped / "checkpoint", tmp_path / "shapes-ort", progress=False, variant="ort",
+                            max_seq=load_bundle(shipped).max_seq)
+    rng = np.random.default_rng(0)
+    images = [sw.render_pil(sw.random_caption_scene(rng, "held_out")) for _ in range(4)]
+    got = {}
+    for name, folder in (("portable", shipped), ("ort", ort_dir)):
+        with UniForkRuntime(folder) as rt:
+            got[name] = (rt.caption_ids(images, max_new_tokens=24),
+                         rt.draw_codes("two red circles", n=1, settings=DrawSettings(cfg_scale=3.0, temperature=0.0),
+                                       seed=1))
+            print(f"{name}: {[rt.caption_text(i) for i in got[name][0]]}")
+    assert got["ort"][0] == got["portable"][0]
+    assert np.array_equal(got["ort"][1], got["portable"][1])
