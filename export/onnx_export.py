@@ -44,7 +44,7 @@ def export_bundle(model_dir: str | Path, out: str | Path | None = None, max_seq:
     """Export MODEL_DIR (config.json + model.safetensors + tokenizer.json) to a bundle folder.
 
     variant: "portable" (standard ops, every backend) or "ort" (trunk and branches with ONNX
-    Runtime contrib ops, export/ort_graphs.py: ORT CPU / CUDA only)."""
+    Runtime contrib ops, export/ort_graphs.py: ORT CPU only)."""
     model_dir = Path(model_dir)
     out = Path(out) if out is not None else model_dir / "onnx"
     if precision not in PRECISIONS:
@@ -52,8 +52,9 @@ def export_bundle(model_dir: str | Path, out: str | Path | None = None, max_seq:
     if variant not in VARIANTS:
         raise InputError(f"unknown graph variant {variant!r}; valid: {', '.join(VARIANTS)}")
     if variant == "ort" and precision == "fp16":
-        raise InputError("--graphs ort is built for fp32 and the quantized precisions (int4, int8, int8-dynamic); "
-                         "for fp16 (GPU backends, TensorRT) export the portable graphs: --graphs portable")
+        raise InputError("--graphs ort is built for ONNX Runtime's CPU kernels, in fp32 and the quantized precisions "
+                         "(int4, int8, int8-dynamic); for fp16 (GPU backends, TensorRT) export the portable graphs: "
+                         "--graphs portable")
     tokenizer = model_dir / TOKENIZER
     if not tokenizer.is_file():
         raise ModelFolderError(f"{tokenizer} is missing: the runtime needs the text tokenizer next to the weights")

@@ -1,5 +1,5 @@
 """The ORT-optimized variant of the decoder graphs (trunk, und_branch, gen_branch), built
-directly with onnx.helper from the model's weights: ONNX Runtime contrib ops, CPU and CUDA only.
+directly with onnx.helper from the model's weights: ONNX Runtime contrib ops, for its CPU kernels.
 
 The portable graphs (export/graphs.py, torch.onnx) stay for TensorRT; this variant replaces
 their ~70 glue nodes per layer (unfused RMSNorm, rotate_half, the mask, Split/Concat of the

@@ -192,8 +192,9 @@ def test_ort_variant_refusals(micro_model_dir, ort_bundle, tmp_path):
         export_bundle(micro_model_dir, tmp_path / "x", progress=False, variant="fast")
     from unifork_rt.runtime.ort_backend import OrtBackend
 
-    with pytest.raises(InputError, match="TensorRT cannot build"):
-        OrtBackend(load_bundle(ort_bundle), variant="ort-tensorrt", allow_fallback=True).load()
+    for variant in ("ort-tensorrt", "ort-cuda"):
+        with pytest.raises(InputError, match="--graphs portable"):
+            OrtBackend(load_bundle(ort_bundle), variant=variant, allow_fallback=True).load()
 
 
 def test_ort_shapes_model_captions_and_draws_like_portable(tmp_path):

@@ -467,7 +467,7 @@ def _check_targets(targets: list[tuple[Path, bool]], overwrite: bool) -> None:
 @click.option("--graphs", "variant", type=click.Choice(["portable", "ort"]), default="portable", show_default=True,
               help="portable: standard ops, every backend. ort: trunk and branches with ONNX Runtime's fused "
                    "ops (GroupQueryAttention with rotary, the KV buffer written in place; SkipSimplifiedLayer"
-                   "Normalization; packed QKV): faster on ort-cpu / ort-cuda, not for TensorRT.")
+                   "Normalization; packed QKV): faster on ort-cpu (fp32, int4, int8), not for the GPU backends.")
 @click.option("--cfg-scale", type=float, default=None, help="Recommended guidance scale, recorded in the bundle "
               "as the default for draw (the runtime's defaults fill what is not given).")
 @click.option("--temperature", type=float, default=None, help="Recommended draw temperature, recorded in the bundle.")

@@ -131,10 +131,13 @@ class OrtBackend(Backend):
             raise InputError(f"backend {self.name} needs ONNX Runtime's {first}, but this onnxruntime offers only "
                              f"{', '.join(available)}: install onnxruntime-gpu (pip install 'unifork-rt[gpu]') "
                              "or choose --backend ort-cpu")
-        if self.name == "ort-tensorrt" and self.bundle.variant != "portable":
-            raise InputError(f"{self.bundle.root} holds `--graphs {self.bundle.variant}` graphs (ONNX Runtime contrib ops), "
-                             "which TensorRT cannot build: use --backend ort-cuda or ort-cpu, or export the portable "
-                             "graphs (--graphs portable) for TensorRT")
+        if self.name != "ort-cpu" and self.bundle.variant != "portable":
+            # TensorRT cannot build the contrib ops; CUDA's GroupQueryAttention takes fp16/bf16 only, and
+            # the variant is exported in fp32 or quantized (CPU kernels)
+            raise InputError(f"{self.bundle.root} holds `--graphs {self.bundle.variant}` graphs, built for ONNX Runtime's "
+                             f"CPU kernels ({self.bundle.precision}; CUDA's GroupQueryAttention needs fp16 and TensorRT "
+                             "cannot build contrib ops): use --backend ort-cpu, or export the portable graphs "
+                             f"(--graphs portable) for {self.name}")
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
