@@ -218,3 +218,21 @@ def test_ort_shapes_model_captions_and_draws_like_portable(tmp_path):
             print(f"{name}: {[rt.caption_text(i) for i in got[name][0]]}")
     assert got["ort"][0] == got["portable"][0]
     assert np.array_equal(got["ort"][1], got["portable"][1])
+
+
+def test_ort_graph_with_external_data(model, ort_bundle, tmp_path, monkeypatch):
+    """Graphs over 1 GB (paper's und_branch with its lm_head) keep their weights in NAME.onnx.data:
+    the same graph written that way runs and agrees with the inline one."""
+    from unifork_rt.export import quantize
+    from unifork_rt.export.ort_graphs import export_ort_graph
+
+    monkeypatch.setattr(quantize, "EXTERNAL_DATA_BYTES", 0)
+    path = tmp_path / "und_branch.onnx"
+    export_ort_graph(model, "und_branch", path, load_bundle(ort_bundle).max_seq)
+    assert (tmp_path / "und_branch.onnx.data").stat().st_size > path.stat().st_size
+    inline = ort.InferenceSession(str(ort_bundle / "und_branch.onnx"), providers=["CPUExecutionProvider"])
+    external = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape],
+                              dtype=np.int64 if "int64" in i.type else np.float32) for i in inline.get_inputs()}
+    feeds["h"] = np.random.default_rng(0).standard_normal(feeds["h"].shape).astype(np.float32)
+    assert np.array_equal(inline.run(["logits"], feeds)[0], external.run(["logits"], feeds)[0])
