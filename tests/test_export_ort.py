@@ -64,7 +64,8 @@ def test_ort_graph_matches_pytorch_and_portable(model, micro_bundle, ort_bundle,
     stack = {"trunk": model.trunk, "und_branch": model.und, "gen_branch": model.gen}[graph]
     first = "x" if graph == "trunk" else "h"
     tol = TOL[f"onnx_fp32_{graph}"]
-    with get_backend("ort-cpu", load_bundle(ort_bundle)) as fast, get_backend("ort-cpu", load_bundle(micro_bundle)) as ref:
+    with get_backend("ort-cpu", load_bundle(ort_bundle)) as fast, \
+            get_backend("ort-cpu", load_bundle(micro_bundle)) as ref:
         for start in STARTS:
             B = len(start)
             g = torch.Generator().manual_seed(B)
@@ -80,9 +81,9 @@ def test_ort_graph_matches_pytorch_and_portable(model, micro_bundle, ort_bundle,
                 got = next(iter(fast.run(graph, feeds, c_fast).values()))
                 port = next(iter(ref.run(graph, feeds, c_ref).values()))
                 label = f"ort {graph} B={B} start={start} pos={pos} T={T}"
-                assert_close(f"{label} out vs torch", _valid_rows(got, pos, start), _valid_rows(want.numpy(), pos, start),
-                             tol)
-                assert_close(f"{label} out vs portable", _valid_rows(got, pos, start), _valid_rows(port, pos, start), tol)
+                got, want, port = (_valid_rows(a, pos, start) for a in (got, want.numpy(), port))
+                assert_close(f"{label} out vs torch", got, want, tol)
+                assert_close(f"{label} out vs portable", got, port, tol)
                 assert_close(f"{label} kv vs torch", _valid_slots(c_fast.buf, pos + T, start),
                              _valid_slots(kv.numpy(), pos + T, start), tol)
             assert np.isfinite(c_fast.buf).all()  # padding slots too: finite garbage, never NaN
