@@ -237,3 +237,21 @@ def test_ort_graph_with_external_data(model, ort_bundle, tmp_path, monkeypatch):
                               dtype=np.int64 if "int64" in i.type else np.float32) for i in inline.get_inputs()}
     feeds["h"] = np.random.default_rng(0).standard_normal(feeds["h"].shape).astype(np.float32)
     assert np.array_equal(inline.run(["logits"], feeds)[0], external.run(["logits"], feeds)[0])
+
+
+def test_manifest_variant_is_checked(ort_bundle, micro_bundle):
+    """The variant names the graph signatures the runtime will bind: a wrong or unknown one is refused."""
+    from unifork_rt.errors import ModelFolderError
+    from unifork_rt.runtime.bundle import check_manifest
+
+    m = json.loads((ort_bundle / "manifest.json").read_text())
+    _, graphs = check_manifest(m, ort_bundle)
+    assert graphs["trunk"].kv_io == "shared" and graphs["rq_head"].kv_io == "fused"
+    assert graphs["trunk"].feeds == ("x", "pos", "start")
+    with pytest.raises(ModelFolderError, match="variant"):
+        check_manifest({**m, "variant": "fast"}, ort_bundle)
+    with pytest.raises(ModelFolderError, match="graphs.trunk.inputs"):  # ort graphs, manifest says portable
+        check_manifest({**m, "variant": "portable"}, ort_bundle)
+    portable = json.loads((micro_bundle / "manifest.json").read_text())
+    with pytest.raises(ModelFolderError, match="graphs.trunk.inputs"):
+        check_manifest({**portable, "variant": "ort"}, micro_bundle)
