@@ -25,9 +25,10 @@ from ..io import default_modes, read_json
 from ..model.checkpoint import CONFIG, TOKENIZER, WEIGHTS, load_model
 from ..model.unifork import UniFork
 from ..model.official import PROMPTING_FILE
-from ..runtime.bundle import GRAPHS, MANIFEST, MANIFEST_FORMAT, config_sha256, sha256_file
+from ..runtime.bundle import DECODERS, GRAPHS, MANIFEST, MANIFEST_FORMAT, VARIANTS, config_sha256, sha256_file
 from ..runtime.prompting import Prompting
 from .graphs import GRAPH_DEFS, example_inputs, kv_layers
+from .ort_graphs import export_ort_graph
 from .quantize import (EXTERNAL_DATA_BYTES, PROTOBUF_SAFE_BYTES, QUANTIZED_GRAPHS, SCHEMES, describe_scheme,
                        onnx_load, quantize_graph, save_graph)
 
@@ -40,12 +41,21 @@ PRECISIONS = ("fp32", "fp16", *SCHEMES)
 
 def export_bundle(model_dir: str | Path, out: str | Path | None = None, max_seq: int | None = None,
                   precision: str = "fp32", progress: bool = True,
-                  sampling: dict | None = None) -> Path:
-    """Export MODEL_DIR (config.json + model.safetensors + tokenizer.json) to a bundle folder."""
+                  sampling: dict | None = None, variant: str = "portable") -> Path:
+    """Export MODEL_DIR (config.json + model.safetensors + tokenizer.json) to a bundle folder.
+
+    variant: "portable" (standard ops, every backend) or "ort" (trunk and branches with ONNX
+    Runtime contrib ops, export/ort_graphs.py: ORT CPU only)."""
     model_dir = Path(model_dir)
     out = Path(out) if out is not None else model_dir / "onnx"
     if precision not in PRECISIONS:
         raise InputError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    if variant not in VARIANTS:
+        raise InputError(f"unknown graph variant {variant!r}; valid: {', '.join(VARIANTS)}")
+    if variant == "ort" and precision == "fp16":
+        raise InputError("--graphs ort is built for ONNX Runtime's CPU kernels, in fp32 and the quantized precisions "
+                         "(int4, int8, int8-dynamic); for fp16 (GPU backends, TensorRT) export the portable graphs: "
+                         "--graphs portable")
     tokenizer = model_dir / TOKENIZER
     if not tokenizer.is_file():
         raise ModelFolderError(f"{tokenizer} is missing: the runtime needs the text tokenizer next to the weights")
@@ -60,7 +70,7 @@ def export_bundle(model_dir: str | Path, out: str | Path | None = None, max_seq:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         write_bundle(model, tmp, tokenizer, sha256_file(model_dir / WEIGHTS), max_seq, precision, progress, sampling,
-                     prompting or None)
+                     prompting or None, variant)
         default_modes(tmp)  # mkdtemp's 0700 would leave the bundle unreadable to other users
         _replace_dir(tmp, out)
     except BaseException:
@@ -86,7 +96,7 @@ def _prompting(model_dir: Path) -> dict:
 
 def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str, max_seq: int,
                  precision: str, progress: bool = True, sampling: dict | None = None,
-                 prompting: dict | None = None) -> dict:
+                 prompting: dict | None = None, variant: str = "portable") -> dict:
     model = model.eval()
     dtype = torch.float16 if precision == "fp16" else torch.float32
     if precision == "fp16":
@@ -96,7 +106,10 @@ def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str
     for name in bar:
         bar.set_postfix_str(name)
         path = folder / f"{name}.onnx"
-        export_graph(model, name, path, max_seq, dtype)
+        if variant == "ort" and name in DECODERS:
+            export_ort_graph(model, name, path, max_seq)
+        else:
+            export_graph(model, name, path, max_seq, dtype)
         if precision in SCHEMES and name in QUANTIZED_GRAPHS:
             with _quiet_logs():
                 quantize_graph(path, precision)
@@ -110,7 +123,9 @@ def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str
     model.cfg.save(folder / CONFIG)
     manifest = {
         "format": MANIFEST_FORMAT, "max_seq": max_seq, "precision": precision, "opset": OPSET,
-        "portable": precision not in SCHEMES,  # quantized graphs use ONNX Runtime's own ops
+        # quantized graphs and the "ort" variant use ONNX Runtime's own ops
+        "portable": precision not in SCHEMES and variant == "portable",
+        "variant": variant,
         "quantization": describe_scheme(precision),  # None for fp32/fp16
         "exporter": f"torch {torch.__version__} (torch.onnx dynamo)",
         "config": model.cfg.to_dict(), "config_sha256": config_sha256(model.cfg), "weights_sha256": weights_sha,

@@ -90,7 +90,7 @@ class Backend(ABC):
 
     def _check(self, graph: str, feeds: dict[str, np.ndarray], cache) -> None:
         spec = self.bundle.graphs[graph]
-        want = {i["name"]: i for i in spec.inputs if i["name"] != "kv"}
+        want = {n: spec.input(n) for n in spec.feeds}
         if set(feeds) != set(want):
             raise ValueError(f"{graph}: inputs {sorted(feeds)} != {sorted(want)}")
         if (cache is None) != (spec.kv is None):

@@ -30,6 +30,11 @@ MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 GRAPHS = ("vision_encoder", "connector", "trunk", "und_branch", "gen_branch", "rq_head", "vision_decoder")
 PRECISIONS = ("fp32", "fp16", "int4", "int8", "int8-dynamic")
+# graph variants: "portable" = torch.onnx export, standard ops, the KV buffer in as `kv` and the new
+# slices out as `kv_new`; "ort" = ONNX Runtime contrib ops for trunk / und_branch / gen_branch, each
+# layer's K and V slice of the same buffer bound as past_* and present_* (written in place)
+VARIANTS = ("portable", "ort")
+DECODERS = ("trunk", "und_branch", "gen_branch")
 FILES = ("tokenizer.json", "embeddings.safetensors", "config.json")  # the files the runtime opens
 DTYPES = ("float32", "float16", "int64", "int32", "bool")
 # Size caps, checked before a byte is hashed (a /proc file or a sparse 1 TB file must not hang us).
@@ -80,6 +85,14 @@ class GraphSpec:
     inputs: tuple[dict, ...]
     outputs: tuple[dict, ...]
     kv: KVSpec | None
+    kv_io: str = "fused"  # "fused": kv in, kv_new out; "shared": past_/present_{key,value}_i bound in place
+
+    @property
+    def feeds(self) -> tuple[str, ...]:
+        """The inputs a caller feeds (the KV inputs come from the cache)."""
+        if self.kv_io == "shared":
+            return tuple(i["name"] for i in self.inputs if not i["name"].startswith("past_"))
+        return tuple(i["name"] for i in self.inputs if i["name"] != "kv")
 
     def input(self, name: str) -> dict:
         for i in self.inputs:
@@ -102,6 +115,10 @@ class Bundle:
     @property
     def precision(self) -> str:
         return self.manifest["precision"]
+
+    @property
+    def variant(self) -> str:
+        return self.manifest.get("variant", "portable")
 
     @property
     def float_dtype(self) -> str:
@@ -212,6 +229,9 @@ def check_manifest(m, root: Path, where: str = MANIFEST) -> tuple[ModelConfig, d
         raise bad("precision", f"{_show(precision)} is not one of {', '.join(PRECISIONS)}")
     get(m, "opset", "opset", int, optional=True)
     get(m, "portable", "portable", bool, optional=True)
+    variant = get(m, "variant", "variant", str, optional=True) or "portable"
+    if variant not in VARIANTS:
+        raise bad("variant", f"{_show(variant)} is not one of {', '.join(VARIANTS)}")
     get(m, "quantization", "quantization", dict, optional=True)
     exporter = get(m, "exporter", "exporter", str, optional=True)
     if exporter is not None and len(exporter) > 200:
@@ -253,7 +273,7 @@ def check_manifest(m, root: Path, where: str = MANIFEST) -> tuple[ModelConfig, d
     unknown = sorted(map(str, set(entries) - set(GRAPHS)))
     if unknown:
         raise bad("graphs", f"names unknown graph(s) {', '.join(unknown)[:80]}")
-    expected = expected_signatures(cfg, max_seq, "float16" if precision == "fp16" else "float32")
+    expected = expected_signatures(cfg, max_seq, "float16" if precision == "fp16" else "float32", variant)
     graphs = {}
     for name in GRAPHS:
         g = get(entries, name, f"graphs.{name}", dict)
@@ -280,12 +300,13 @@ def check_manifest(m, root: Path, where: str = MANIFEST) -> tuple[ModelConfig, d
                           for k in ("layers", "kv_heads", "max_seq", "head_dim")))
         if kv != want_kv:
             raise bad(f"{field}.kv", f"is {kv}, but the config and max_seq imply {want_kv}")
-        graphs[name] = GraphSpec(name, root / file, digest, tuple(inputs), tuple(outputs), kv)
+        kv_io = "shared" if variant == "ort" and name in DECODERS else "fused"
+        graphs[name] = GraphSpec(name, root / file, digest, tuple(inputs), tuple(outputs), kv, kv_io)
     return cfg, graphs
 
 
-def expected_signatures(cfg: ModelConfig, max_seq: int, fdt: str) -> dict:
-    """Per graph: (inputs, outputs, KV spec) as the exporter writes them for this config.
+def expected_signatures(cfg: ModelConfig, max_seq: int, fdt: str, variant: str = "portable") -> dict:
+    """Per graph: (inputs, outputs, KV spec) as the exporter writes them for this config and variant.
 
     A dim that is a string is dynamic (the manifest may name it freely); an int must match.
     """
@@ -309,6 +330,13 @@ def expected_signatures(cfg: ModelConfig, max_seq: int, fdt: str) -> dict:
                                   ("gen_branch", "h", "hidden", H)):
         spec = text_kv[name]
         first_out = (out, fdt, ["b", V]) if name == "und_branch" else (out, fdt, ["b", "t", width])
+        if variant == "ort":  # one layer's K or V slice of the buffer, (B, Hkv, S, Dh), in and out
+            layer = [fdt, ["b", spec.kv_heads, max_seq, spec.head_dim]]
+            past = [(f"past_{kv}_{i}", *layer) for i in range(spec.layers) for kv in ("key", "value")]
+            present = [(f"present_{kv}_{i}", *layer) for i in range(spec.layers) for kv in ("key", "value")]
+            sig[name] = ([(inp, fdt, ["b", "t", H]), *past, ("pos", "int64", []), ("start", "int64", ["b"])],
+                         [first_out, *present], spec)
+            continue
         sig[name] = ([(inp, fdt, ["b", "t", H]), kv_io(spec, None), ("pos", "int64", []), ("start", "int64", ["b"])],
                      [first_out, ("kv_new", *kv_io(spec, "t")[1:])], spec)
     return sig

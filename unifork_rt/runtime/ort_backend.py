@@ -17,12 +17,21 @@ device-to-device copy of the buffer per step, instead of uploading the whole buf
 host and copying kv_new back, as plain session.run does. ort-cpu keeps the host buffers
 (there is no device to save copies to); `iobinding=True` runs the device path on the CPU, which
 is how the binding logic is tested without a GPU.
+
+Bundles exported with `--graphs ort` (docs/GRAPHS.md) need none of this for trunk and branches:
+their GroupQueryAttention nodes take each layer's K and V slice of the one buffer as both
+`past_*` and `present_*`, bound by address through IOBinding (host or device buffer alike), and
+write the new slices in place:
+
+    buffer (L, 2, B, Hkv, S, Dh) ─► [i, 0] ─► past_key_i ═ present_key_i   (same address)
+                                  ─► [i, 1] ─► past_value_i ═ present_value_i
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import weakref
 
 import numpy as np
 
@@ -41,11 +50,13 @@ DEFAULT_TRT_MAX_BATCH = 8  # ort-tensorrt profiles: B in 1..8 (a guided draw of 
 class DeviceKVCache:
     """A fused KV buffer as two OrtValues on the session's device, used in turns (see module doc)."""
 
-    def __init__(self, ort, spec: KVSpec, batch: int, dtype: str, device_type: str, device_id: int):
-        self.spec, self.batch, self.device_type = spec, batch, device_type
+    def __init__(self, ort, spec: KVSpec, batch: int, dtype: str, device_type: str, device_id: int, copies: int = 2):
+        self.spec, self.batch, self.device_type, self.device_id = spec, batch, device_type, device_id
+        self.dtype = np.dtype(dtype)
         # zeros, not garbage: masked slots still meet the values (0 x NaN is NaN). One array each: on
-        # the CPU an OrtValue wraps the array's memory (kept alive here), on a GPU it is copied once
-        self._arrays = [np.zeros(spec.shape(batch), dtype=dtype) for _ in range(2)]
+        # the CPU an OrtValue wraps the array's memory (kept alive here), on a GPU it is copied once.
+        # A graph that writes in place (kv_io "shared") needs one copy, not two
+        self._arrays = [np.zeros(spec.shape(batch), dtype=dtype) for _ in range(copies)]
         self.values = [ort.OrtValue.ortvalue_from_numpy(a, device_type, device_id) for a in self._arrays]
         self.current = 0
 
@@ -84,7 +95,9 @@ class OrtBackend(Backend):
         # (possibly read-only, shared) installed package or bundle
         self.cache_dir = cache_dir or str(_default_cache_dir(bundle))
         self.sessions = {}
-        self._outputs: dict[str, list[str]] = {}  # output names per graph, read once (not every step)
+        self._outputs: dict[str, list[str]] = {}
+        # cache -> (session, IOBinding) of an in-place (kv_io "shared") graph: the KV addresses bound once
+        self._bindings = weakref.WeakKeyDictionary()  # output names per graph, read once (not every step)
 
     @property
     def max_batch(self) -> int | None:
@@ -119,6 +132,13 @@ class OrtBackend(Backend):
             raise InputError(f"backend {self.name} needs ONNX Runtime's {first}, but this onnxruntime offers only "
                              f"{', '.join(available)}: install onnxruntime-gpu (pip install 'unifork-rt[gpu]') "
                              "or choose --backend ort-cpu")
+        if self.name != "ort-cpu" and self.bundle.variant != "portable":
+            # TensorRT cannot build the contrib ops; CUDA's GroupQueryAttention takes fp16/bf16 only, and
+            # the variant is exported in fp32 or quantized (CPU kernels)
+            raise InputError(f"{self.bundle.root} holds `--graphs {self.bundle.variant}` graphs, built for ONNX "
+                             f"Runtime's CPU kernels ({self.bundle.precision}; CUDA's GroupQueryAttention needs fp16 "
+                             "and TensorRT cannot build contrib ops): use --backend ort-cpu, or export the portable "
+                             f"graphs (--graphs portable) for {self.name}")
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -180,13 +200,16 @@ class OrtBackend(Backend):
     def new_cache(self, graph: str, batch: int):
         if not self.iobinding:
             return super().new_cache(graph, batch)
-        spec = self.bundle.graphs[graph].kv
-        if spec is None:
+        g = self.bundle.graphs[graph]
+        if g.kv is None:
             raise ValueError(f"graph {graph} has no KV cache")
-        return DeviceKVCache(self._ort, spec, batch, self.bundle.float_dtype, self.device_type, self.device)
+        return DeviceKVCache(self._ort, g.kv, batch, self.bundle.float_dtype, self.device_type, self.device,
+                             copies=1 if g.kv_io == "shared" else 2)
 
     def _run(self, graph: str, feeds: dict[str, np.ndarray], cache) -> dict[str, np.ndarray]:
         sess = self.session(graph)
+        if cache is not None and self.bundle.graphs[graph].kv_io == "shared":
+            return self._run_shared(sess, graph, feeds, cache)
         if self.iobinding and isinstance(cache, DeviceKVCache):
             return self._run_bound(sess, graph, feeds, cache)
         if cache is not None:
@@ -222,9 +245,48 @@ class OrtBackend(Backend):
         cache.current = 1 - cache.current
         return {n: v.numpy() for n, v in values.items()}
 
+    def _run_shared(self, sess, graph: str, feeds: dict[str, np.ndarray], cache) -> dict:
+        """One step of an `--graphs ort` graph: every layer's K and V slice of the cache's one buffer
+        bound by address as both past_* and present_*, so the graph writes the new slices in place."""
+        if isinstance(cache, DeviceKVCache):
+            base, device_type, device_id = cache.value.data_ptr(), cache.device_type, cache.device_id
+            dtype, spec, batch = cache.dtype, cache.spec, cache.batch
+        elif hasattr(cache, "buf") and not self.iobinding:
+            buf = cache.buf
+            if not buf.flags.c_contiguous or buf.dtype != np.dtype(self.bundle.float_dtype):
+                raise TypeError(f"{graph}: the KV buffer must be one C-contiguous {self.bundle.float_dtype} array "
+                                "(use backend.new_cache)")
+            base, device_type, device_id = buf.ctypes.data, "cpu", 0
+            dtype, spec, batch = buf.dtype, cache.spec, cache.batch
+        else:
+            raise TypeError(f"{graph}: this cache belongs to another backend (use backend.new_cache)")
+        names = [n for n in self._outputs[graph] if not n.startswith("present_")]
+        bound = self._bindings.get(cache)
+        if bound is None or bound[0] is not sess:  # once per cache: 0.3 ms per 12-layer step saved
+            io = sess.io_binding()
+            for n in names:  # bound first, so that get_outputs() lists them first
+                io.bind_output(n, "cpu")
+            shape = [batch, spec.kv_heads, spec.max_seq, spec.head_dim]
+            part = int(np.prod(shape)) * dtype.itemsize  # bytes of one layer's K (or V): buffer[i, j]
+            for i in range(spec.layers):
+                for j, kv in enumerate(("key", "value")):
+                    ptr = base + (2 * i + j) * part
+                    io.bind_input(f"past_{kv}_{i}", device_type, device_id, dtype, shape, ptr)
+                    io.bind_output(f"present_{kv}_{i}", device_type, device_id, dtype, shape, ptr)
+            self._bindings[cache] = bound = (sess, io)
+        io = bound[1]
+        for n, v in feeds.items():  # (np.ascontiguousarray would make the scalar pos 1-D)
+            io.bind_cpu_input(n, v if v.flags.c_contiguous else np.ascontiguousarray(v))
+        for n in names:  # a fresh host array per step (rebinding keeps each output's place in the list)
+            io.bind_output(n, "cpu")
+        sess.run_with_iobinding(io)
+        values = io.get_outputs()
+        return {n: values[k].numpy() for k, n in enumerate(names)}
+
     def close(self) -> None:
         self.sessions.clear()
         self._outputs.clear()
+        self._bindings.clear()
         self._kv_write = None
         super().close()
 
