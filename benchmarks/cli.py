@@ -32,7 +32,14 @@ PRESET_NAMES = ("micro", "shapes", "paper", "official")
 BACKENDS = ("torch-eager:fp32", "ort-cpu:fp32", "ort-cpu:int8", "ort-cpu:int4", "ort-cuda:fp16", "ort-tensorrt:fp16")
 # the bundle precisions of export/onnx_export.py (kept literal here: the parent never imports torch)
 PRECISIONS = ("fp32", "fp16", "int4", "int8", "int8-dynamic")
+GRAPH_VARIANTS = ("portable", "ort")  # unifork_rt.runtime.bundle.VARIANTS (literal: the parent stays light)
 GPU_PROVIDERS = {"ort-cuda": "CUDAExecutionProvider", "ort-tensorrt": "TensorrtExecutionProvider"}
+
+
+def bundle_key(precision: str, graphs: str = "portable") -> str:
+    """The bench's name of a bundle: PRECISION for the portable graphs, PRECISION-ort for `--graphs ort`
+    (also its folder: WORK/PRESET/bundle-KEY)."""
+    return precision if graphs == "portable" else f"{precision}-{graphs}"
 
 
 def parse_backends(text: str) -> list[tuple[str, str]]:
@@ -149,6 +156,10 @@ class Runner:
               help=f"Comma list of NAME[:PRECISION] from {', '.join(BACKENDS)}; auto = all of them, "
                    f"those not present skipped with a message. PRECISION: {', '.join(PRECISIONS)} "
                    "(int4/int8: MatMulNBits weight-only; int8-dynamic: MatMulInteger; docs/GRAPHS.md).")
+@click.option("--graphs", default="portable", show_default=True,
+              help="Comma list of graph variants for ort-cpu: portable (standard ops, every backend), ort "
+                   "(`unifork-rt export --graphs ort`: GroupQueryAttention and fused norms, ONNX Runtime CPU only; "
+                   "fp16 has none). Other backends always run the portable graphs.")
 @click.option("--peers", "peer_names", default="auto", show_default=True,
               help="Comma list of transformers, genai, optimum, llamacpp; 'none'; 'auto' = all when --preset paper "
                    "is run. Peers, llama.cpp above all (its threads spin), need an idle machine: anything else "
@@ -183,7 +194,7 @@ class Runner:
 @click.option("--profile/--no-profile", default=True, show_default=True,
               help="Profile the ORT CPU decode graphs (ONNX Runtime's profiler): time per op type.")
 @click.option("--timeout", type=float, default=3600.0, show_default=True, help="Seconds per worker unit.")
-def bench(presets, task, backends, peer_names, genai_precisions, llamacpp_types, llamacpp_pure, peer_threads,
+def bench(presets, task, backends, graphs, peer_names, genai_precisions, llamacpp_types, llamacpp_pure, peer_threads,
           repeats, step_repeats, warmup, new_tokens, image_budget, work, out, quick, label, profile, timeout):
     """Latency per stage and per task, against the peers and the machine's roofline.
 
@@ -201,6 +212,9 @@ def bench(presets, task, backends, peer_names, genai_precisions, llamacpp_types,
     presets = tuple(dict.fromkeys(presets))
     tasks = ("caption", "draw") if task == "all" else (task,)
     chosen = parse_backends(backends)
+    variants = [v.strip() for v in graphs.split(",") if v.strip()]
+    if not variants or any(v not in GRAPH_VARIANTS for v in variants):
+        raise click.BadParameter(f"{graphs!r}: a comma list of {', '.join(GRAPH_VARIANTS)}", param_hint="--graphs")
     peer_list = parse_peers(peer_names, presets)
     gp = [p.strip() for p in genai_precisions.split(",") if p.strip()]
     bad = [p for p in gp if p not in peers_mod.GENAI_PRECISIONS]
@@ -218,7 +232,7 @@ def bench(presets, task, backends, peer_names, genai_precisions, llamacpp_types,
     results = {
         "label": label or f"{machine['hostname']} · {machine['cores']} cores · {time.strftime('%Y-%m-%d %H:%M')}",
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine, "busy_at_start": busy_processes(),
-        "options": {"presets": list(presets), "tasks": list(tasks), "backends": [f"{n}:{p}" for n, p in chosen],
+        "options": {"presets": list(presets), "tasks": list(tasks), "backends": [f"{n}:{p}" for n, p in chosen], "graphs": variants,
                     "peers": peer_list, "genai_precisions": gp, "llamacpp_types": lt, "peer_threads": peer_threads, "repeats": repeats, "step_repeats": step_repeats,
                     "warmup": warmup, "new_tokens": new_tokens, "image_budget_s": image_budget, "quick": quick,
                     "profile": profile},
@@ -234,27 +248,31 @@ def bench(presets, task, backends, peer_names, genai_precisions, llamacpp_types,
         runnable = []
         for name, prec in chosen:
             why = backend_missing(name)
-            unit = {"kind": "ours", "preset": preset, "backend": name, "precision": prec}
-            if why:
-                results["units"].append({**unit, "skipped": why})
-                click.echo(f"[bench] {why}", err=True)
-            else:
-                runnable.append(unit)
+            for variant in variants:
+                if variant != "portable" and (name != "ort-cpu" or prec == "fp16"):
+                    continue  # the ort graphs are built for ONNX Runtime's CPU kernels, not in fp16
+                unit = {"kind": "ours", "preset": preset, "backend": name, "precision": prec, "graphs": variant}
+                if why:
+                    results["units"].append({**unit, "skipped": why})
+                    click.echo(f"[bench] {why}", err=True)
+                else:
+                    runnable.append(unit)
         if not runnable:
             continue
-        precisions = sorted({u["precision"] for u in runnable} | ({"fp32"} if any(
+        keys = sorted({bundle_key(u["precision"], u["graphs"]) for u in runnable} | ({"fp32"} if any(
             u["backend"] == "torch-eager" for u in runnable) else set()))
-        built = run({"unit": "build", "preset": preset, "precisions": precisions, "work": str(work)},
-                    f"build {preset} {'+'.join(precisions)}")
+        built = run({"unit": "build", "preset": preset, "precisions": keys, "work": str(work)},
+                    f"build {preset} {'+'.join(keys)}")
         if "bundles" not in built:
             for u in runnable:
                 results["units"].append({**u, "skipped": f"{preset}: build failed: "
                                          f"{built.get('skipped') or built.get('error')}"})
             continue
         for u in runnable:
-            spec = {"unit": "ours", "backend": u["backend"], "bundle": built["bundles"][u["precision"]],
+            spec = {"unit": "ours", "backend": u["backend"], "bundle": built["bundles"][bundle_key(u["precision"],
+                                                                                               u["graphs"])],
                     "model": built["model"], "plan": {**plan.__dict__, "tasks": list(tasks)}, "profile": profile}
-            res = run(spec, f"{preset} {u['backend']} {u['precision']}")
+            res = run(spec, f"{preset} {u['backend']} {bundle_key(u['precision'], u['graphs'])}")
             results["units"].append({**u, **res})
             run.save_partial()
     if peer_list:

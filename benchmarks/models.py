@@ -67,22 +67,25 @@ def model_folder(preset_name: str, work: Path) -> Path:
     return folder
 
 
-def bundle_folder(preset_name: str, precision: str, work: Path) -> Path:
-    """WORK/PRESET/bundle-PRECISION exported from the random model; built on first use."""
+def bundle_folder(preset_name: str, key: str, work: Path) -> Path:
+    """WORK/PRESET/bundle-KEY exported from the random model; built on first use. KEY: a precision
+    (the portable graphs) or PRECISION-ort (`unifork-rt export --graphs ort`)."""
     from unifork_rt.export.onnx_export import export_bundle
     from unifork_rt.export.quantize import describe_scheme
 
     model = model_folder(preset_name, work)
-    out = work / preset_name / f"bundle-{precision}"
+    out = work / preset_name / f"bundle-{key}"
+    variant = "ort" if key.endswith("-ort") else "portable"
+    precision = key.removesuffix("-ort")
     built = json.loads((model / "built.json").read_text())
     manifest = out / "manifest.json"
     if manifest.is_file():
         m = json.loads(manifest.read_text())
         # the scheme too: an `int8` bundle from before int8 meant MatMulNBits was dynamic int8
         if (m.get("weights_sha256") == built["weights_sha256"] and m.get("precision") == precision
-                and m.get("quantization") == describe_scheme(precision)):
+                and m.get("quantization") == describe_scheme(precision) and m.get("variant", "portable") == variant):
             return out
-    return export_bundle(model, out, precision=precision, progress=False)
+    return export_bundle(model, out, precision=precision, progress=False, variant=variant)
 
 
 def peer_qwen_folder(work: Path) -> Path:

@@ -158,6 +158,7 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
     _pretend_missing(monkeypatch, "onnxruntime_genai")
     out = tmp_path / "out"
     res = CliRunner().invoke(cli.bench, ["--preset", "micro", "--quick", "--backends", "torch-eager,ort-cpu:fp32",
+                                         "--graphs", "portable,ort",  # ort: ort-cpu only
                                          "--peers", "genai", "--genai-precisions", "fp32", "--work", str(seeded_work),
                                          "--image-budget", "1e9",  # the whole-image run must happen, however slow the machine
                                          "--out", str(out)])
@@ -166,8 +167,9 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
     for key in ("machine", "machine_probe", "options", "units", "targets", "projections", "busy_at_start"):
         assert key in data
     assert data["machine"]["cores"] >= 1 and data["machine_probe"]["bandwidth"] > 0
-    ours = {(u["backend"], u["precision"]): u for u in data["units"] if u["kind"] == "ours"}
-    assert set(ours) == {("torch-eager", "fp32"), ("ort-cpu", "fp32")}
+    ours = {(u["backend"], u["precision"], u["graphs"]): u for u in data["units"] if u["kind"] == "ours"}
+    assert set(ours) == {("torch-eager", "fp32", "portable"), ("ort-cpu", "fp32", "portable"), ("ort-cpu", "fp32", "ort")}
+    assert json.loads((seeded_work / "micro" / "bundle-fp32-ort" / "manifest.json").read_text())["variant"] == "ort"
     for u in ours.values():
         assert "error" not in u, u.get("error")
         assert u["preset"] == "micro" and u["peak_rss_mb"] > 0
@@ -191,6 +193,7 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
     assert genai and "not installed" in genai[0]["skipped"]
     md = (out / "bench.md").read_text()
     assert "## Caption" in md and "## Draw" in md and "## Targets" in md and "not installed" in md
+    assert "| micro | ort-cpu | fp32 (ort graphs) |" in md
     assert "--n 4 / --n 1" in md and {"draw_n4_vs_n1_fp32"} <= {t["target"] for t in data["targets"]}
     assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(out.glob(".*.tmp"))  # atomic writes leave nothing behind
