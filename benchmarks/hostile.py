@@ -145,15 +145,18 @@ def proc(env: Env, args: list[str], cwd: Path, **popen) -> subprocess.Popen:
     """The real `unifork-rt` process (python -m unifork_rt), for signals and the output channel."""
     pkg_root = str(Path(__file__).resolve().parents[1])  # run this checkout's code, even uninstalled
     environ = {**os.environ, "PYTHONPATH": pkg_root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    then = popen.pop("preexec_fn", None)
+
+    def preexec() -> None:
+        """In the child before exec: SIGINT back to its default. A shell starts background jobs
+        (`cmd &`, nohup) with SIGINT ignored and children inherit that, so the SIGINT cases could not
+        be tested from a suite run in the background."""
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if then is not None:
+            then()
+
     return subprocess.Popen([sys.executable, "-m", "unifork_rt", *map(str, args)], cwd=cwd, env=environ,
-                            stderr=subprocess.PIPE, preexec_fn=_sigint_default, **popen)
-
-
-def _sigint_default() -> None:
-    """In the child before exec: SIGINT back to its default. A shell starts background jobs (`cmd &`,
-    nohup) with SIGINT ignored and children inherit that, so the SIGINT cases could not be tested
-    from a suite run in the background."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+                            stderr=subprocess.PIPE, preexec_fn=preexec, **popen)
 
 
 def started(p: subprocess.Popen, timeout: float = 120) -> None:
