@@ -5,6 +5,7 @@ here needs it (a fake converter and a fake llama-quantize stand in)."""
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import json
 import shutil
@@ -237,9 +238,19 @@ def test_peak_rss_is_the_commands_own(tmp_path):
 
 # --- what is missing -----------------------------------------------------------------------------
 def _pretend(monkeypatch, gone_modules=(), gone_programs=()):
+    """GONE_MODULES / GONE_PROGRAMS absent; the converter's other modules present (the bench extra,
+    which CI does not install: the test must not depend on it)."""
     real_spec, real_which = importlib.util.find_spec, shutil.which
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a, **k: None if name.split(".")[0] in gone_modules else real_spec(name, *a, **k))
+    present = set(llamacpp.CONVERTER_NEEDS) - set(gone_modules)
+
+    def find_spec(name, *a, **k):
+        top = name.split(".")[0]
+        if top in gone_modules:
+            return None
+        if top in present:
+            return importlib.machinery.ModuleSpec(name, None)
+        return real_spec(name, *a, **k)
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name in gone_programs else real_which(name))
 
 
@@ -260,7 +271,8 @@ def test_missing_says_what_to_install(monkeypatch, tmp_path):
     assert [(p["precision"], "cmake" in p["skipped"]) for p in plan] == [("f32", True), ("q4_0", True)]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("yaml") is None, reason="pyyaml (the bench extra) not installed")
+@pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in llamacpp.CONVERTER_NEEDS),
+                    reason="the GGUF converter's modules (the bench extra) are not installed")
 def test_missing_is_none_where_everything_is_here(tmp_path):
     if shutil.which("cmake") is None or llamacpp.compiler() is None:
         pytest.skip("no cmake / C++ compiler here")
