@@ -232,10 +232,10 @@ def bench(presets, task, backends, graphs, peer_names, genai_precisions, llamacp
     results = {
         "label": label or f"{machine['hostname']} · {machine['cores']} cores · {time.strftime('%Y-%m-%d %H:%M')}",
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine, "busy_at_start": busy_processes(),
-        "options": {"presets": list(presets), "tasks": list(tasks), "backends": [f"{n}:{p}" for n, p in chosen], "graphs": variants,
-                    "peers": peer_list, "genai_precisions": gp, "llamacpp_types": lt, "peer_threads": peer_threads, "repeats": repeats, "step_repeats": step_repeats,
-                    "warmup": warmup, "new_tokens": new_tokens, "image_budget_s": image_budget, "quick": quick,
-                    "profile": profile},
+        "options": {"presets": list(presets), "tasks": list(tasks), "backends": [f"{n}:{p}" for n, p in chosen],
+                    "graphs": variants, "peers": peer_list, "genai_precisions": gp, "llamacpp_types": lt,
+                    "peer_threads": peer_threads, "repeats": repeats, "step_repeats": step_repeats, "warmup": warmup,
+                    "new_tokens": new_tokens, "image_budget_s": image_budget, "quick": quick, "profile": profile},
         "units": [], "notes": [],
     }
     if peer_names == "auto" and not peer_list:

@@ -213,7 +213,8 @@ def markdown(results: dict) -> str:
     for u in results["units"]:
         if u.get("kind") != "ours":
             continue
-        tag = f"| {u['preset']} | {u['backend']} | {u['precision']}{' (ort graphs)' if u.get('graphs') == 'ort' else ''} |"
+        graphs = " (ort graphs)" if u.get("graphs") == "ort" else ""
+        tag = f"| {u['preset']} | {u['backend']} | {u['precision']}{graphs} |"
         if "skipped" in u:  # listed under "Skipped"
             continue
         if "error" in u:
