@@ -204,6 +204,12 @@ def test_quantized_graphs_use_the_scheme(quantized):
                 assert len(n.input) == 3, f"{n.name}: symmetric blocks have no zero points"
         else:
             assert q["method"] == "dynamic" and "MatMulInteger" in entry["ops"] and not nbits
+            assert q["per_channel"] and q["reduce_range"]
+            for n in (n for n in g.node if n.op_type == "MatMulInteger" and n.input[1] in inits):
+                w = next(t for t in g.initializer if t.name == n.input[1])
+                scale = next(t for t in g.initializer if t.name == n.input[1].replace("_quantized", "_scale"))
+                assert list(scale.dims) == [w.dims[1]], f"{n.name}: one weight scale per output column"
+                assert len(n.input) == 3, f"{n.name}: symmetric weights, no weight zero point (the slow kernel)"
     und = onnx.load(str(out / "und_branch.onnx")).graph  # the tied lm_head (a Gemm in the export) is quantized too
     V, H = m["config"]["text"]["vocab_size"], m["config"]["text"]["hidden_size"]
     heads = [n for n in und.node if n.op_type in ("MatMulNBits", "MatMulInteger", "MatMul")
