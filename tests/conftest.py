@@ -24,10 +24,11 @@ TOL = {
     # quantized bundles vs PyTorch fp32 (micro, test_export.py), about 2x the worst measured on
     # this machine (ORT 1.32, AVX2/AVX-512 kernels): hidden states / kv_new, and logits (und_branch,
     # rq_head: the test model's lm_head and depth-head output are scaled x4, |logits| ~ 2.4)
-    # MatMulInteger, one scale per tensor, 7-bit weights (reduce_range: no int16 saturation on AVX2,
-    # so every x86 CPU computes the same integers): measured 1.3e-2 (rq_head kv_new) on AVX-512 VNNI
+    # MatMulInteger, one weight scale per output column, 7-bit weights (reduce_range: no int16
+    # saturation on AVX2, so every x86 CPU computes the same integers): measured 1.4e-2 (rq_head
+    # kv_new) on AVX-512 VNNI (1.3e-2 with the older one scale per tensor)
     "onnx_int8-dynamic": 2.5e-2,
-    "onnx_int8-dynamic_logits": 0.12,  # measured 5.9e-2 (rq_head)
+    "onnx_int8-dynamic_logits": 0.12,  # measured 4.0e-2 (rq_head; 5.9e-2 with one scale per tensor)
     "onnx_int8": 1.5e-2,  # MatMulNBits int8, blocks of 32, int8 activations (accuracy level 4): 5.4e-3
     "onnx_int8_logits": 5e-2,  # measured 2.3e-2
     "onnx_int4": 0.15,  # MatMulNBits int4, blocks of 32: measured 8.0e-2 (rq_head kv_new)
