@@ -197,3 +197,29 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
     assert "--n 4 / --n 1" in md and {"draw_n4_vs_n1_fp32"} <= {t["target"] for t in data["targets"]}
     assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(out.glob(".*.tmp"))  # atomic writes leave nothing behind
+
+
+def test_int8_dynamic_answers_the_int8_pairing_too():
+    """Where int8-dynamic was measured, the issue-16 rows of the int8 / q8_0 pairing (decode, prefill,
+    --n 4 batching, bound fraction) are checked for it as well, each against its own figures."""
+    def ours(precision, per_token, prefill, n4, frac):
+        return {"kind": "ours", "preset": "paper", "backend": "ort-cpu", "precision": precision, "graphs": "ort",
+                "caption": {"pipeline": {"per_token": {"median": per_token}}, "stages": {"prefill": {"median": prefill}},
+                            "prefill_tokens": 297},
+                "draw": {"ratio_whole_vs_steps": 1.0, "ratio_n4_vs_n1_whole": n4},
+                "roofline": {"caption_decode_step": {"fraction": frac}}}
+
+    llama = {"kind": "peer", "name": "llamacpp", "precision": "q8_0", "per_token": {"median": 0.050},
+             "ttft": {"median": 1.4}, "prefill_tokens": 297}
+    results = {"options": {"tasks": ["caption", "draw"]},
+               "units": [ours("int8", 0.040, 1.5, 1.9, 0.45), ours("int8-dynamic", 0.045, 0.6, 1.1, 0.40), llama]}
+    rows = {t["target"]: t for t in report.targets(results)}
+    assert rows["int8_vs_llamacpp_q8_0"]["status"] == "met" and rows["int8-dynamic_vs_llamacpp_q8_0"]["status"] == "met"
+    assert rows["int8_prefill_vs_llamacpp_q8_0"]["status"] == "missed"  # 1.5 s vs 1.4 s
+    assert rows["int8-dynamic_prefill_vs_llamacpp_q8_0"]["value"] == pytest.approx(0.6 / 1.4)
+    assert rows["draw_n4_vs_n1_int8"]["status"] == "missed" and rows["draw_n4_vs_n1_int8-dynamic"]["status"] == "met"
+    assert rows["bound_fraction_int8-dynamic_issue16"]["limit"] == 0.5
+    assert "int8-dynamic (ort graphs)" in rows["draw_n4_vs_n1_int8-dynamic"]["what"]
+    # without an int8-dynamic unit there are no int8-dynamic rows
+    results["units"] = results["units"][:1] + [llama]
+    assert not [t for t in report.targets(results) if "int8-dynamic" in t["target"]]
