@@ -7,8 +7,9 @@
  * CPUID instruction in this process raise SIGSEGV. Our handler runs the real CPUID with faulting
  * briefly off, clears the feature bits above, writes the result into the interrupted registers and
  * steps over the 2-byte instruction. Loaded with LD_PRELOAD, which children inherit; exec clears
- * the faulting state and the preload sets it again. Other SIGSEGV handlers (Python's faulthandler)
- * are kept and called for every fault that is not a CPUID.
+ * the faulting state and the preload sets it again. Other SIGSEGV handlers (Python's faulthandler,
+ * gcc's crash handler), set with sigaction() or signal(), are kept and called for every fault that
+ * is not a CPUID.
  *
  * Limits: the dynamic loader reads CPUID before any preload runs, so glibc's own string functions
  * are masked separately (GLIBC_TUNABLES, see run.sh); instructions are not checked, only CPUID
@@ -92,6 +93,22 @@ int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
     if (act)
         next_segv = *act;
     return 0;
+}
+
+/* signal() too: glibc's signal() reaches its sigaction internally, past the interposer (gcc's cc1
+ * installs its crash handler so). */
+sighandler_t signal(int sig, sighandler_t handler)
+{
+    static sighandler_t (*real_signal)(int, sighandler_t);
+    if (!real_signal)
+        real_signal = dlsym(RTLD_NEXT, "signal");
+    if (sig != SIGSEGV || !active)
+        return real_signal(sig, handler);
+    sighandler_t old = next_segv.sa_flags & SA_SIGINFO ? (sighandler_t)next_segv.sa_sigaction : next_segv.sa_handler;
+    memset(&next_segv, 0, sizeof next_segv);
+    next_segv.sa_handler = handler;
+    next_segv.sa_flags = SA_RESTART;
+    return old;
 }
 
 __attribute__((constructor)) static void avx2only_init(void)
