@@ -223,3 +223,22 @@ def test_int8_dynamic_answers_the_int8_pairing_too():
     # without an int8-dynamic unit there are no int8-dynamic rows
     results["units"] = results["units"][:1] + [llama]
     assert not [t for t in report.targets(results) if "int8-dynamic" in t["target"]]
+
+
+def test_kernel_scaling_probe_times_every_format(tmp_path, capsys):
+    """`python -m unifork_rt.benchmarks.kernels` builds one chain per export format (the exporter's
+    own quantizer) and times it at each row count; tiny sizes here."""
+    pytest.importorskip("onnx")
+    from unifork_rt.benchmarks import kernels
+
+    rows = kernels.run([1, 3], hidden=64, ffn=128, layers=2, threads=1, repeats=1, work=tmp_path)
+    assert [r["format"] for r in rows] == list(kernels.FORMATS)
+    for r in rows:
+        assert len(r["seconds"]) == 2 and all(s > 0 for s in r["seconds"]) and r["weight_bytes"] > 0
+    sizes = {r["format"]: r["weight_bytes"] for r in rows}
+    assert sizes["int4"] < sizes["int8"] < sizes["fp32"] and sizes["int8-dynamic"] < sizes["fp32"]
+    assert kernels.main(["--rows", "1", "--hidden", "64", "--ffn", "128", "--layers", "1", "--repeats", "1",
+                         "--formats", "fp32,int4", "--work", str(tmp_path)]) == 0
+    assert "int4" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        kernels.main(["--formats", "int3"])

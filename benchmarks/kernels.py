@@ -1,0 +1,131 @@
+"""How ONNX Runtime's CPU MatMul kernels scale with the number of rows, per weight format.
+
+A decode step multiplies 1 row (caption) or 2 x n rows (a guided draw of n images) by every
+weight; a prefill multiplies the prompt's rows. A bandwidth-bound kernel costs about the same at 1
+and 8 rows; a compute-bound one grows with them. This times a chain of LAYERS x 2 MatMuls of the
+paper preset's MLP shape (hidden x ffn, then back; weights larger than the last-level cache by
+default) in each format the exporter writes:
+
+    fp32            MatMul
+    int4, int8      com.microsoft MatMulNBits, blocks of 32, symmetric, accuracy level 4
+    int8-dynamic    MatMulInteger + DynamicQuantizeLinear (fused: DynamicQuantizeMatMul), the
+                    weights quantized by export/quantize.py itself
+
+    python -m unifork_rt.benchmarks.kernels [--rows 1,2,8,297] [--layers 40] [--threads 2]
+
+Prints one line per format: ms per chain at each row count, the weights' bytes and GB/s at 1 row.
+Needs onnx and onnxruntime (the `train` or `bench` extra). The figures in docs/BENCHMARKS.md
+("int8-dynamic: an int8 that batches") came from this kernel mix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+FORMATS = ("fp32", "int8-dynamic", "int8", "int4")
+
+
+def build_chain(path: Path, hidden: int, ffn: int, layers: int, seed: int = 0) -> None:
+    """A float32 ONNX graph x (M, hidden) -> MatMul(hidden, ffn) -> MatMul(ffn, hidden) -> ... x LAYERS."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    nodes, inits, x = [], [], "x"
+    for i in range(layers):
+        for j, shape in enumerate(((hidden, ffn), (ffn, hidden))):
+            w = f"w{i}_{j}"
+            inits.append(numpy_helper.from_array((rng.standard_normal(shape) * 0.03).astype(np.float32), w))
+            nodes.append(helper.make_node("MatMul", [x, w], [f"y{i}_{j}"]))
+            x = f"y{i}_{j}"
+    graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["M", hidden])],
+                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, ["M", hidden])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path),
+              save_as_external_data=True, location=path.name + ".data")
+
+
+def time_chain(path: Path, rows: list[int], threads: int, repeats: int, hidden: int) -> list[float]:
+    """Median seconds per run of the graph at PATH for each row count."""
+    import numpy as np
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(1)
+    out = []
+    for m in rows:
+        x = rng.standard_normal((m, hidden)).astype(np.float32)
+        for _ in range(2):
+            sess.run(None, {"x": x})
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            sess.run(None, {"x": x})
+            times.append(time.perf_counter() - t)
+        out.append(statistics.median(times))
+    return out
+
+
+def weight_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+def run(rows: list[int], hidden: int, ffn: int, layers: int, threads: int, repeats: int,
+        formats=FORMATS, work: Path | None = None) -> list[dict]:
+    from ..export.quantize import quantize_graph
+
+    logging.getLogger("onnxruntime.quantization").setLevel(logging.ERROR)
+    results = []
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        base = Path(tmp) / "fp32" / "chain.onnx"
+        base.parent.mkdir()
+        build_chain(base, hidden, ffn, layers)
+        for fmt in formats:
+            path = base
+            if fmt != "fp32":
+                path = Path(tmp) / fmt / "chain.onnx"
+                path.parent.mkdir()
+                build_chain(path, hidden, ffn, layers)
+                quantize_graph(path, fmt)
+            secs = time_chain(path, rows, threads, repeats, hidden)
+            size = weight_bytes(path)
+            results.append({"format": fmt, "rows": rows, "seconds": secs, "weight_bytes": size,
+                            "gb_per_s_1row": size / secs[0] / 1e9 if rows[0] == 1 else None})
+    return results
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m unifork_rt.benchmarks.kernels", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", default="1,2,8,297", help="row counts (M) to time, comma separated")
+    ap.add_argument("--hidden", type=int, default=896, help="K of the first MatMul (the paper preset's hidden)")
+    ap.add_argument("--ffn", type=int, default=3584, help="N of the first MatMul")
+    ap.add_argument("--layers", type=int, default=40, help="MatMul pairs in the chain (40: 1 GB of fp32 weights)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--formats", default=",".join(FORMATS), help=f"of {', '.join(FORMATS)}")
+    ap.add_argument("--work", type=Path, default=None, help="folder for the temporary graphs (default: system temp)")
+    a = ap.parse_args(argv)
+    try:
+        rows = [int(r) for r in a.rows.split(",")]
+    except ValueError:
+        ap.error(f"--rows must be comma-separated integers, got {a.rows!r}")
+    formats = [f for f in a.formats.split(",") if f]
+    if bad := [f for f in formats if f not in FORMATS] or [r for r in rows if r < 1]:
+        ap.error(f"unknown format or row count: {bad}; formats: {', '.join(FORMATS)}")
+    print(f"{a.layers} x 2 MatMuls ({a.hidden}x{a.ffn}, {a.ffn}x{a.hidden}), {a.threads} threads; ms per chain")
+    for r in run(rows, a.hidden, a.ffn, a.layers, a.threads, a.repeats, formats, a.work):
+        cells = "  ".join(f"{m}: {s * 1e3:8.2f}" for m, s in zip(r["rows"], r["seconds"]))
+        bw = f"  {r['gb_per_s_1row']:.1f} GB/s at 1 row" if r["gb_per_s_1row"] else ""
+        print(f"{r['format']:13s} {cells}   ({r['weight_bytes'] / 1e6:.0f} MB){bw}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
