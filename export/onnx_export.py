@@ -35,7 +35,7 @@ from .quantize import (EXTERNAL_DATA_BYTES, PROTOBUF_SAFE_BYTES, QUANTIZED_GRAPH
 OPSET = 18
 # fp32/fp16: standard ONNX ops (any backend). The quantized ones use ONNX Runtime contrib or
 # integer ops for its CPU kernels (export/quantize.py): int4 / int8 = MatMulNBits weight-only
-# blocks, int8-dynamic = the older MatMulInteger + DynamicQuantizeLinear scheme.
+# blocks, int8-dynamic = MatMulInteger + DynamicQuantizeLinear (int8 weights, a scale per column).
 PRECISIONS = ("fp32", "fp16", *SCHEMES)
 
 

@@ -462,8 +462,9 @@ def _check_targets(targets: list[tuple[Path, bool]], overwrite: bool) -> None:
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int4", "int8", "int8-dynamic"]), default="fp32",
               show_default=True,
               help="fp32/fp16: portable graphs (ONNX Runtime, TensorRT). ONNX Runtime CPU only: int4 / int8 = "
-                   "weight-only blocks of 32 (MatMulNBits, int8 compute), int8-dynamic = the older dynamic int8 "
-                   "(MatMulInteger). See docs/GRAPHS.md.")
+                   "weight-only blocks of 32 (MatMulNBits, int8 compute: fastest per token), int8-dynamic = int8 "
+                   "weights per column with activations quantized per call (MatMulInteger: fastest for long "
+                   "prompts and batched draws). See docs/GRAPHS.md.")
 @click.option("--graphs", "variant", type=click.Choice(["portable", "ort"]), default="portable", show_default=True,
               help="portable: standard ops, every backend. ort: trunk and branches with ONNX Runtime's fused "
                    "ops (GroupQueryAttention with rotary, the KV buffer written in place; SkipSimplifiedLayer"
