@@ -14,8 +14,8 @@ default) in each format the exporter writes:
     python -m unifork_rt.benchmarks.kernels [--rows 1,2,8,297] [--layers 40] [--threads 2]
 
 Prints one line per format: ms per chain at each row count, the weights' bytes and GB/s at 1 row.
-Needs onnx and onnxruntime (the `train` or `bench` extra). The figures in docs/BENCHMARKS.md
-("int8-dynamic: an int8 that batches") came from this kernel mix.
+Needs onnx and onnxruntime (the `train` or `bench` extra). docs/BENCHMARKS.md ("int8-dynamic: an
+int8 that batches") has its figures here, natively and under tests/avx2only/run.sh (AVX2 kernels).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def run(rows: list[int], hidden: int, ffn: int, layers: int, threads: int, repea
         formats=FORMATS, work: Path | None = None) -> list[dict]:
     from ..export.quantize import quantize_graph
 
-    logging.getLogger("onnxruntime.quantization").setLevel(logging.ERROR)
+    logging.disable(logging.WARNING)  # the quantizers' advice and progress lines, per MatMul
     results = []
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         base = Path(tmp) / "fp32" / "chain.onnx"
@@ -98,6 +98,7 @@ def run(rows: list[int], hidden: int, ffn: int, layers: int, threads: int, repea
             size = weight_bytes(path)
             results.append({"format": fmt, "rows": rows, "seconds": secs, "weight_bytes": size,
                             "gb_per_s_1row": size / secs[0] / 1e9 if rows[0] == 1 else None})
+    logging.disable(logging.NOTSET)
     return results
 
 
