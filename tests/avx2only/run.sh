@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Run COMMAND (default: the test suite, `python -m pytest -q -ra`) as on an x86-64 CPU with AVX2
-# but without AVX-512, VNNI or AMX: CPUID answers are masked for the command and every process it
-# starts (avx2only.c: Linux CPUID faulting, LD_PRELOAD), so ONNX Runtime, numpy and PyTorch take
-# their AVX2 kernels. Needs a C compiler and a CPU/kernel with CPUID faulting (flag cpuid_fault).
+# Run COMMAND (default: the test suite, `python3 -m pytest -q -ra`; $PYTHON picks another
+# interpreter) as on an x86-64 CPU with AVX2 but without AVX-512, VNNI or AMX: CPUID answers are
+# masked for the command and every process it starts (avx2only.c: Linux CPUID faulting,
+# LD_PRELOAD), so ONNX Runtime, numpy and PyTorch take their AVX2 kernels. Needs a C compiler and
+# a CPU/kernel with CPUID faulting (flag cpuid_fault).
 #
 #   bash tests/avx2only/run.sh                       # the whole suite
 #   bash tests/avx2only/run.sh python -m pytest tests/test_export.py -k quantized
@@ -20,8 +21,8 @@ mv -f "$lib.tmp.$$" "$lib"
 export LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}"
 # glibc picks its string functions before any preload runs: mask those through its tunables
 export GLIBC_TUNABLES="glibc.cpu.hwcaps=-AVX512F,-AVX512CD,-AVX512BW,-AVX512DQ,-AVX512VL,-AVX512_VNNI,-AVX_VNNI${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"
-python "$here/probe.py"  # what the libraries see; fails if AVX-512 is still visible
+"${PYTHON:-python3}" "$here/probe.py"  # what the libraries see; fails if AVX-512 is still visible
 if [ "$#" -eq 0 ]; then
-  set -- python -m pytest -q -ra
+  set -- "${PYTHON:-python3}" -m pytest -q -ra
 fi
 exec "$@"
