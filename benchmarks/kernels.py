@@ -7,7 +7,8 @@ paper preset's MLP shape (hidden x ffn, then back; weights larger than the last-
 default) in each format the exporter writes:
 
     fp32            MatMul
-    int4, int8      com.microsoft MatMulNBits, blocks of 32, symmetric, accuracy level 4
+    int4, int8      com.microsoft MatMulNBits, symmetric, accuracy level 4, the exporter's blocks
+                    (int4 128, int8 32); int4-b32: int4 in blocks of 32 (onnxruntime-genai's)
     int8-dynamic    MatMulInteger + DynamicQuantizeLinear (fused: DynamicQuantizeMatMul), the
                     weights quantized by export/quantize.py itself
 
@@ -27,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-FORMATS = ("fp32", "int8-dynamic", "int8", "int4")
+FORMATS = ("fp32", "int8-dynamic", "int8", "int4", "int4-b32")
 
 
 def build_chain(path: Path, hidden: int, ffn: int, layers: int, seed: int = 0) -> None:
@@ -93,7 +94,7 @@ def run(rows: list[int], hidden: int, ffn: int, layers: int, threads: int, repea
                 path = Path(tmp) / fmt / "chain.onnx"
                 path.parent.mkdir()
                 build_chain(path, hidden, ffn, layers)
-                quantize_graph(path, fmt)
+                quantize_graph(path, *(("int4", 32) if fmt == "int4-b32" else (fmt,)))
             secs = time_chain(path, rows, threads, repeats, hidden)
             size = weight_bytes(path)
             results.append({"format": fmt, "rows": rows, "seconds": secs, "weight_bytes": size,

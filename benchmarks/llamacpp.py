@@ -52,7 +52,7 @@ TYPES = ("f32", "q8_0", "q4_0")
 PURE = "-pure"  # TYPE-pure: llama-quantize --pure, every matrix in TYPE (no fallback for the 896-wide rows)
 QUANT_FTYPE = {"q8_0": "Q8_0", "q4_0": "Q4_0"}
 # the roofline's weight precision nearest to each GGUF type (q8_0 is 8.5 bits, q4_0 4.5 bits a weight)
-ROOFLINE_PRECISION = {"f32": "fp32", "q8_0": "int8", "q4_0": "int4"}
+ROOFLINE_PRECISION = {"f32": "fp32", "q8_0": "q8_0", "q4_0": "q4_0"}  # roofline.WEIGHT_BYTES
 DECODE_TOKENS = 64
 PRETYPE_FALLBACK = "qwen2"
 TARGETS = ("llama-bench", "llama-quantize")

@@ -76,16 +76,20 @@ def bundle_folder(preset_name: str, key: str, work: Path) -> Path:
     model = model_folder(preset_name, work)
     out = work / preset_name / f"bundle-{key}"
     variant = "ort" if key.endswith("-ort") else "portable"
-    precision = key.removesuffix("-ort")
+    precision, block = key.removesuffix("-ort"), None
+    if precision == "int4-b32":  # int4 in onnxruntime-genai's blocks of 32
+        precision, block = "int4", 32
     built = json.loads((model / "built.json").read_text())
     manifest = out / "manifest.json"
     if manifest.is_file():
         m = json.loads(manifest.read_text())
-        # the scheme too: an `int8` bundle from before int8 meant MatMulNBits was dynamic int8
+        # the scheme too: an `int8` bundle from before int8 meant MatMulNBits was dynamic int8, an
+        # `int4` one from before int4's blocks were 128 had blocks of 32
         if (m.get("weights_sha256") == built["weights_sha256"] and m.get("precision") == precision
-                and m.get("quantization") == describe_scheme(precision) and m.get("variant", "portable") == variant):
+                and m.get("quantization") == describe_scheme(precision, block)
+                and m.get("variant", "portable") == variant):
             return out
-    return export_bundle(model, out, precision=precision, progress=False, variant=variant)
+    return export_bundle(model, out, precision=precision, progress=False, variant=variant, block_size=block)
 
 
 def peer_qwen_folder(work: Path) -> Path:

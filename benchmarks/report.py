@@ -16,8 +16,10 @@ from . import roofline
 # The issue's targets (issue 5, "Done when").
 TARGETS = {
     "fp32_vs_transformers": 0.5,  # ours fp32 per token <= 0.5 x transformers eager
-    "fp32_vs_genai": 1.0,  # ours fp32 <= 1.0 x onnxruntime-genai fp32
-    "quant_vs_genai": 1.0,  # ours int8 / int4 <= 1.0 x onnxruntime-genai int8 / int4 (same MatMulNBits scheme)
+    # issue 5 asked ours <= 1.0 x onnxruntime-genai; issue 16 tightened it to <= 0.75 x at each
+    # precision pairing (fp32, int8, int4): the report holds every genai row to the tighter limit
+    "fp32_vs_genai": 0.75,
+    "quant_vs_genai": 0.75,
     "draw_chaining": 1.25,  # whole image <= 1.25 x (image cells x cell step)
     "bound_fraction_fp32": 0.60,  # decode step >= 60% of its bandwidth bound
     "vs_llamacpp": 1.0,  # issue 16: ours <= 1.0 x llama.cpp at f32 / q8_0 / q4_0 (decode, and prefill)
@@ -144,8 +146,9 @@ def targets(results: dict) -> list[dict]:
         TARGETS["fp32_vs_transformers"], f"caption ms/token, {who(fp32, 'fp32')} / transformers eager fp32")
     row("fp32_vs_genai", per_token(fp32), per_token(_unit(results, "peer", name="genai", precision="fp32")),
         TARGETS["fp32_vs_genai"], f"caption ms/token, {who(fp32, 'fp32')} / onnxruntime-genai fp32")
-    row("int8_vs_genai_int8", per_token(int8), per_token(_unit(results, "peer", name="genai", precision="int8")),
-        TARGETS["quant_vs_genai"], f"caption ms/token, {who(int8, 'int8')} / onnxruntime-genai int8")
+    for prec, u in quant:
+        row(f"{prec}_vs_genai_int8", per_token(u), per_token(_unit(results, "peer", name="genai", precision="int8")),
+            TARGETS["quant_vs_genai"], f"caption ms/token, {who(u, prec)} / onnxruntime-genai int8")
     row("int4_vs_genai_int4", per_token(int4), per_token(_unit(results, "peer", name="genai", precision="int4")),
         TARGETS["quant_vs_genai"], f"caption ms/token, {who(int4, 'int4')} / onnxruntime-genai int4")
     for prec, u, gguf in [("fp32", fp32, "f32")] + [(q, u, "q8_0") for q, u in quant] + [("int4", int4, "q4_0")]:
@@ -271,7 +274,7 @@ def markdown(results: dict) -> str:
                          f"{frac:.0%} | {u['peak_rss_mb']:.0f} |")
     if peer_rows:
         ours_rows = []
-        for prec in ("fp32", "int8-dynamic", "int8", "int4"):
+        for prec in ("fp32", "int8-dynamic", "int8", "int4", "int4-b32"):
             o = _ours(results, preset="paper", backend="ort-cpu", precision=prec)
             pt = _get(o or {}, "caption", "pipeline", "per_token", "median")
             if pt is not None:

@@ -9,9 +9,11 @@ and does ~2 FLOPs per weight per row. On a CPU or an edge GPU that is bandwidth-
 
 Our graphs read the WHOLE fused KV buffer (max_seq slots, masked) every step; that is what
 is counted. Weight bytes per element of a matrix: fp32 4, fp16 2; the MatMulNBits weight-only
-schemes (export/quantize.py, and onnxruntime-genai's int8/int4) int8 1 and int4 0.5, each + one
-fp32 scale per 32-weight block; int8-dynamic 1 (one scale per tensor). The quantized graphs keep
-biases, norms and the KV cache in fp32.
+schemes (export/quantize.py) int8 1 + one fp32 scale per 32-weight block and int4 0.5 + one per
+128 (onnxruntime-genai's int4, `int4-b32`: per 32); int8-dynamic 1 (one scale per column, not
+counted); llama.cpp's q8_0 / q4_0 1 / 0.5 + one fp16 scale per 32. The quantized graphs keep
+biases, norms and the KV cache in fp32 (the peers' KV is counted the same, a little in their favour
+where it is f16).
 
 Everything here is numpy or arithmetic: no torch, no onnxruntime.
 """
@@ -24,8 +26,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-WEIGHT_BYTES = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0 + 4 / 32, "int4": 0.5 + 4 / 32, "int8-dynamic": 1.0}
-ACT_BYTES = {"fp32": 4, "fp16": 2, "int8": 4, "int4": 4, "int8-dynamic": 4}  # KV cache / activations stay float
+# int8 / int4: export/quantize.py's SCHEMES (block 32 / 128; tests/test_bench.py checks they agree)
+WEIGHT_BYTES = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0 + 4 / 32, "int4": 0.5 + 4 / 128, "int4-b32": 0.5 + 4 / 32,
+                "int8-dynamic": 1.0, "q8_0": 1.0 + 2 / 32, "q4_0": 0.5 + 2 / 32}
+ACT_BYTES = {"fp16": 2}  # KV cache / activations: fp32 (4 bytes) everywhere else
+
+
+def act_bytes(precision: str) -> int:
+    return ACT_BYTES.get(precision, 4)
 
 # Projection targets: peak memory bandwidth (bytes/s) and dense fp16 tensor throughput (FLOP/s).
 # A100 figures are NVIDIA's datasheet; the Orin compute figures are approximate (dense fp16 on
@@ -64,12 +72,12 @@ class StepCost:
 
 def _linear(n_in: int, n_out: int, bias: bool, precision: str, rows: int) -> StepCost:
     """A Linear layer: its matrix at the weight precision, the bias in float; 2*in*out FLOPs per row."""
-    w = n_in * n_out * WEIGHT_BYTES[precision] + (n_out * ACT_BYTES[precision] if bias else 0)
+    w = n_in * n_out * WEIGHT_BYTES[precision] + (n_out * act_bytes(precision) if bias else 0)
     return StepCost(w, 0.0, 2.0 * n_in * n_out * rows)
 
 
 def _norm(dim: int, precision: str, params_per_dim: int = 1) -> StepCost:
-    return StepCost(dim * params_per_dim * ACT_BYTES[precision], 0.0, 0.0)
+    return StepCost(dim * params_per_dim * act_bytes(precision), 0.0, 0.0)
 
 
 def decoder_layer(text, precision: str, batch: int = 1, new: int = 1) -> StepCost:
@@ -84,7 +92,7 @@ def decoder_layer(text, precision: str, batch: int = 1, new: int = 1) -> StepCos
 
 def kv_read(layers: int, kv_heads: int, slots: int, head_dim: int, precision: str, batch: int) -> StepCost:
     """Reading the fused buffer (layers, 2, B, Hkv, slots, Dh) whole."""
-    return StepCost(0.0, float(layers * 2 * batch * kv_heads * slots * head_dim * ACT_BYTES[precision]), 0.0)
+    return StepCost(0.0, float(layers * 2 * batch * kv_heads * slots * head_dim * act_bytes(precision)), 0.0)
 
 
 def attention_flops(layers: int, heads: int, head_dim: int, slots: int, batch: int, new: int = 1) -> StepCost:
@@ -123,7 +131,7 @@ def head_step(cfg, precision: str, batch: int) -> StepCost:
     if A != W:
         block = block + _linear(W, A, True, precision, batch) + _linear(A, W, True, precision, batch)
     c = c + block * h.num_layers + _norm(W, precision, 2) + _linear(W, im.codebook_size, True, precision, batch)
-    c = c + StepCost(im.depth * W * ACT_BYTES[precision], 0.0, 0.0)  # depth position embedding
+    c = c + StepCost(im.depth * W * act_bytes(precision), 0.0, 0.0)  # depth position embedding
     return (c + kv_read(h.num_layers, h.num_heads, im.depth, h.head_dim, precision, batch)
             + attention_flops(h.num_layers, h.num_heads, h.head_dim, im.depth, batch))
 

@@ -30,7 +30,7 @@ from ..runtime.prompting import Prompting
 from .graphs import GRAPH_DEFS, example_inputs, kv_layers
 from .ort_graphs import export_ort_graph
 from .quantize import (EXTERNAL_DATA_BYTES, PROTOBUF_SAFE_BYTES, QUANTIZED_GRAPHS, SCHEMES, describe_scheme,
-                       onnx_load, quantize_graph, save_graph)
+                       onnx_load, quantize_graph, save_graph, scheme_for)
 
 OPSET = 18
 # fp32/fp16: standard ONNX ops (any backend). The quantized ones use ONNX Runtime contrib or
@@ -41,11 +41,12 @@ PRECISIONS = ("fp32", "fp16", *SCHEMES)
 
 def export_bundle(model_dir: str | Path, out: str | Path | None = None, max_seq: int | None = None,
                   precision: str = "fp32", progress: bool = True,
-                  sampling: dict | None = None, variant: str = "portable") -> Path:
+                  sampling: dict | None = None, variant: str = "portable", block_size: int | None = None) -> Path:
     """Export MODEL_DIR (config.json + model.safetensors + tokenizer.json) to a bundle folder.
 
     variant: "portable" (standard ops, every backend) or "ort" (trunk and branches with ONNX
-    Runtime contrib ops, export/ort_graphs.py: ORT CPU only)."""
+    Runtime contrib ops, export/ort_graphs.py: ORT CPU only). block_size: weights per scale of
+    the int4 / int8 MatMulNBits blocks (default: the precision's, export/quantize.py)."""
     model_dir = Path(model_dir)
     out = Path(out) if out is not None else model_dir / "onnx"
     if precision not in PRECISIONS:
@@ -56,6 +57,7 @@ def export_bundle(model_dir: str | Path, out: str | Path | None = None, max_seq:
         raise InputError("--graphs ort is built for ONNX Runtime's CPU kernels, in fp32 and the quantized precisions "
                          "(int4, int8, int8-dynamic); for fp16 (GPU backends, TensorRT) export the portable graphs: "
                          "--graphs portable")
+    scheme_for(precision, block_size)  # refuses a block size the precision does not take, before any work
     tokenizer = model_dir / TOKENIZER
     if not tokenizer.is_file():
         raise ModelFolderError(f"{tokenizer} is missing: the runtime needs the text tokenizer next to the weights")
@@ -70,7 +72,7 @@ def export_bundle(model_dir: str | Path, out: str | Path | None = None, max_seq:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         write_bundle(model, tmp, tokenizer, sha256_file(model_dir / WEIGHTS), max_seq, precision, progress, sampling,
-                     prompting or None, variant)
+                     prompting or None, variant, block_size)
         default_modes(tmp)  # mkdtemp's 0700 would leave the bundle unreadable to other users
         _replace_dir(tmp, out)
     except BaseException:
@@ -96,7 +98,7 @@ def _prompting(model_dir: Path) -> dict:
 
 def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str, max_seq: int,
                  precision: str, progress: bool = True, sampling: dict | None = None,
-                 prompting: dict | None = None, variant: str = "portable") -> dict:
+                 prompting: dict | None = None, variant: str = "portable", block_size: int | None = None) -> dict:
     model = model.eval()
     dtype = torch.float16 if precision == "fp16" else torch.float32
     if precision == "fp16":
@@ -112,7 +114,7 @@ def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str
             export_graph(model, name, path, max_seq, dtype)
         if precision in SCHEMES and name in QUANTIZED_GRAPHS:
             with _quiet_logs():
-                quantize_graph(path, precision)
+                quantize_graph(path, precision, block_size)
         graphs[name] = describe(path, name, model, max_seq)
     shutil.copyfile(tokenizer, folder / TOKENIZER)
     emb = {k: v.detach().cpu().numpy() for k, v in
@@ -126,7 +128,7 @@ def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str
         # quantized graphs and the "ort" variant use ONNX Runtime's own ops
         "portable": precision not in SCHEMES and variant == "portable",
         "variant": variant,
-        "quantization": describe_scheme(precision),  # None for fp32/fp16
+        "quantization": describe_scheme(precision, block_size),  # None for fp32/fp16
         "exporter": f"torch {torch.__version__} (torch.onnx dynamo)",
         "config": model.cfg.to_dict(), "config_sha256": config_sha256(model.cfg), "weights_sha256": weights_sha,
         "files": {n: sha256_file(folder / n) for n in (TOKENIZER, "embeddings.safetensors", CONFIG)},

@@ -5,8 +5,13 @@ Two families, both done by onnxruntime.quantization itself (we write no quantize
 - weight-only blocks, com.microsoft MatMulNBits (`int4`, `int8`): every MatMul whose B is a
   constant [K, N] initializer gets its weights in blocks of `block_size` along K, each block
   with one float scale (symmetric: no zero point). accuracy_level 4 lets the CPU kernel quantize
-  the activations to int8 per block and use integer dot products. These are the settings of
-  onnxruntime-genai's model builder for the CPU (block 32, symmetric, accuracy level 4).
+  the activations to int8 per block and use integer dot products (onnxruntime-genai's CPU
+  setting). Blocks: 128 for int4 (ONNX Runtime's quantizer default, GPTQ's and AWQ's group size),
+  32 for int8 (genai's builder default); `export --block-size` picks another. Why 128 for int4
+  (issue #16): its kernel does one float multiply-add per block per row, so at several rows (a
+  prompt, a guided draw) 32-wide blocks spend more time on scales than on the integer dot products;
+  128-wide blocks made a paper-sized MatMul chain 1.6x faster at a prompt's 297 rows and 1.4x at
+  8 rows, and read 4.25 instead of 5 bits per weight (docs/BENCHMARKS.md, docs/GRAPHS.md).
 - dynamic int8 (`int8-dynamic`): MatMulInteger on int8 weights with one scale per output column,
   plus a DynamicQuantizeLinear of the activations (one scale per tensor) in front of every MatMul;
   ONNX Runtime fuses each pair into DynamicQuantizeMatMul, whose u8 x s8 GEMM stays memory-bound
@@ -24,8 +29,10 @@ MatMul feeds an argmin (a quantized distance picks other codes) and they run onc
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+
+from ..errors import InputError
 
 # Graphs with more weights than this keep them in NAME.onnx.data. Not only for protobuf's 2 GB cap:
 # ONNX Runtime pre-packs MatMul / MatMulNBits weights into its kernels' layouts, and weights read
@@ -40,7 +47,7 @@ QUANTIZED_GRAPHS = ("connector", "trunk", "und_branch", "gen_branch", "rq_head")
 class WeightOnly:
     """MatMulNBits weight-only block quantization (onnxruntime MatMulNBitsQuantizer, round to nearest)."""
     bits: int
-    block_size: int = 32  # onnxruntime-genai's builder default; one fp32 scale per 32 weights
+    block_size: int = 32  # weights per fp32 scale along K; a power of two >= 16 (MatMulNBits)
     symmetric: bool = True  # genai's default: no zero points to read
     accuracy_level: int = 4  # 4 = int8 activations and integer dot products on CPU (genai's CPU default)
     method: str = "MatMulNBits"
@@ -69,22 +76,37 @@ class Dynamic:
     method: str = "dynamic"
 
 
-SCHEMES = {"int4": WeightOnly(bits=4), "int8": WeightOnly(bits=8), "int8-dynamic": Dynamic()}
+SCHEMES = {"int4": WeightOnly(bits=4, block_size=128), "int8": WeightOnly(bits=8), "int8-dynamic": Dynamic()}
+BLOCK_SIZES = (16, 32, 64, 128, 256)  # what MatMulNBits' CPU kernels take
 
 
-def describe_scheme(precision: str) -> dict | None:
+def scheme_for(precision: str, block_size: int | None = None):
+    """The scheme of PRECISION (None for float precisions), with BLOCK_SIZE in place of its default."""
+    scheme = SCHEMES.get(precision)
+    if block_size is None or block_size == getattr(scheme, "block_size", None):
+        return scheme
+    if not isinstance(scheme, WeightOnly):
+        raise InputError(f"--block-size applies to the weight-only precisions (int4, int8), not {precision}: "
+                         "leave it out")
+    if block_size not in BLOCK_SIZES:
+        raise InputError(f"--block-size {block_size} is not one MatMulNBits takes: use one of "
+                         f"{', '.join(map(str, BLOCK_SIZES))}")
+    return replace(scheme, block_size=block_size)
+
+
+def describe_scheme(precision: str, block_size: int | None = None) -> dict | None:
     """The manifest's `quantization` entry for PRECISION (None for float precisions)."""
     import onnxruntime
 
-    scheme = SCHEMES.get(precision)
+    scheme = scheme_for(precision, block_size)
     if scheme is None:
         return None
     return {**asdict(scheme), "graphs": list(QUANTIZED_GRAPHS), "onnxruntime": onnxruntime.__version__}
 
 
-def quantize_graph(path: Path, precision: str) -> None:
-    """Quantize the graph at PATH in place with the scheme of PRECISION."""
-    scheme = SCHEMES[precision]
+def quantize_graph(path: Path, precision: str, block_size: int | None = None) -> None:
+    """Quantize the graph at PATH in place with the scheme of PRECISION (BLOCK_SIZE: see scheme_for)."""
+    scheme = scheme_for(precision, block_size)
     if isinstance(scheme, Dynamic):
         from onnx import TensorProto
         from onnxruntime.quantization import QuantType, quantize_dynamic

@@ -196,11 +196,15 @@ def test_quantized_graphs_use_the_scheme(quantized):
             continue
         assert not float_mm, f"{name}: MatMuls left in float: {float_mm}"
         if q["method"] == "MatMulNBits":
-            assert q["bits"] == scheme.bits and q["block_size"] == 32 and q["symmetric"] and q["accuracy_level"] == 4
+            # int4: blocks of 128 (faster at several rows, issue #16); int8: genai's 32
+            assert scheme.block_size == {"int4": 128, "int8": 32}[precision]
+            assert q["bits"] == scheme.bits and q["block_size"] == scheme.block_size and q["symmetric"]
+            assert q["accuracy_level"] == 4
             assert nbits and all(n.domain == "com.microsoft" for n in nbits)
             for n in nbits:
                 attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
-                assert (attrs["bits"], attrs["block_size"], attrs["accuracy_level"]) == (scheme.bits, 32, 4), n.name
+                assert (attrs["bits"], attrs["block_size"], attrs["accuracy_level"]) == (scheme.bits, scheme.block_size,
+                                                                                         4), n.name
                 assert len(n.input) == 3, f"{n.name}: symmetric blocks have no zero points"
         else:
             assert q["method"] == "dynamic" and "MatMulInteger" in entry["ops"] and not nbits
@@ -215,6 +219,27 @@ def test_quantized_graphs_use_the_scheme(quantized):
     heads = [n for n in und.node if n.op_type in ("MatMulNBits", "MatMulInteger", "MatMul")
              and any(a.name == "N" and a.i == V for a in n.attribute)]
     assert q["method"] == "dynamic" or (len(heads) == 1 and any(a.name == "K" and a.i == H for a in heads[0].attribute))
+
+
+def test_block_size_is_chosen_at_export(micro_model_dir, tmp_path):
+    """`export --block-size` writes MatMulNBits blocks of that width and records them; a block size
+    for a precision without blocks, or one the kernels do not take, is refused before any work."""
+    import onnx
+
+    from unifork_rt.errors import InputError
+    from unifork_rt.export.onnx_export import export_bundle
+
+    out = export_bundle(micro_model_dir, tmp_path / "b32", precision="int4", block_size=32, progress=False)
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["quantization"]["block_size"] == 32 and m["quantization"]["bits"] == 4
+    nbits = [n for n in onnx.load(str(out / "trunk.onnx")).graph.node if n.op_type == "MatMulNBits"]
+    assert nbits and all(onnx.helper.get_attribute_value(a) == 32 for n in nbits for a in n.attribute
+                         if a.name == "block_size")
+    for precision, block, why in [("int8-dynamic", 32, "weight-only precisions"), ("fp32", 64, "weight-only"),
+                                  ("int4", 48, "not one MatMulNBits takes")]:
+        with pytest.raises(InputError, match=why):
+            export_bundle(micro_model_dir, tmp_path / "bad", precision=precision, block_size=block, progress=False)
+    assert not (tmp_path / "bad").exists() and not list(tmp_path.glob(".bad.*"))
 
 
 def test_quantized_graphs_parity(setup, quantized):

@@ -462,20 +462,24 @@ def _check_targets(targets: list[tuple[Path, bool]], overwrite: bool) -> None:
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int4", "int8", "int8-dynamic"]), default="fp32",
               show_default=True,
               help="fp32/fp16: portable graphs (ONNX Runtime, TensorRT). ONNX Runtime CPU only: int4 / int8 = "
-                   "weight-only blocks of 32 (MatMulNBits, int8 compute: fastest per token), int8-dynamic = int8 "
+                   "weight-only blocks (MatMulNBits, int8 compute: fastest per token), int8-dynamic = int8 "
                    "weights per column with activations quantized per call (MatMulInteger: fastest for long "
                    "prompts and batched draws). See docs/GRAPHS.md.")
 @click.option("--graphs", "variant", type=click.Choice(["portable", "ort"]), default="portable", show_default=True,
               help="portable: standard ops, every backend. ort: trunk and branches with ONNX Runtime's fused "
                    "ops (GroupQueryAttention with rotary, the KV buffer written in place; SkipSimplifiedLayer"
                    "Normalization; packed QKV): faster on ort-cpu (fp32, int4, int8), not for the GPU backends.")
+@click.option("--block-size", type=click.Choice(["16", "32", "64", "128", "256"]), default=None,
+              help="int4 / int8: weights per scale along K (default 128 for int4, 32 for int8). Smaller blocks "
+                   "follow the weights more closely and cost more bytes and time; 32 is onnxruntime-genai's and "
+                   "llama.cpp q4_0's block.")
 @click.option("--cfg-scale", type=float, default=None, help="Recommended guidance scale, recorded in the bundle "
               "as the default for draw (the runtime's defaults fill what is not given).")
 @click.option("--temperature", type=float, default=None, help="Recommended draw temperature, recorded in the bundle.")
 @click.option("--top-k", type=int, default=None, help="Recommended draw top-k, recorded in the bundle.")
 @click.option("--top-p", type=float, default=None, help="Recommended draw top-p, recorded in the bundle.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def export(model_dir, out, max_seq, precision, variant, cfg_scale, temperature, top_k, top_p, quiet):
+def export(model_dir, out, max_seq, precision, variant, block_size, cfg_scale, temperature, top_k, top_p, quiet):
     """Split MODEL_DIR into ONNX graphs with fused KV caches (a bundle for the runtime)."""
     from .errors import require
 
@@ -486,7 +490,8 @@ def export(model_dir, out, max_seq, precision, variant, cfg_scale, temperature, 
     given = dict(cfg_scale=cfg_scale, temperature=temperature, top_k=top_k, top_p=top_p)
     sampling = {k: v for k, v in given.items() if v is not None}
     folder = export_bundle(model_dir, out, max_seq=max_seq, precision=precision, progress=not quiet,
-                           sampling=sampling, variant=variant)
+                           sampling=sampling, variant=variant,
+                           block_size=int(block_size) if block_size is not None else None)
     click.echo(f"wrote {folder}")
 
 
