@@ -381,10 +381,29 @@ def test_precision_lists_agree():
     from unifork_rt.cli import main
     from unifork_rt.export.onnx_export import PRECISIONS
 
-    choices = next(p for p in main.commands["export"].params if p.name == "precision").type.choices
-    assert set(choices) == set(PRECISIONS) == set(bench_cli.PRECISIONS)
+    from unifork_rt.export.quantize import BLOCK_SIZES
+
+    params = {p.name: p for p in main.commands["export"].params}
+    choices = params["precision"].type.choices
+    # the bench adds int4-b32: int4 exported with --block-size 32
+    assert set(choices) == set(PRECISIONS) == set(bench_cli.PRECISIONS) - {"int4-b32"}
+    assert [int(b) for b in params["block_size"].type.choices] == list(BLOCK_SIZES)
     help_text = CliRunner().invoke(main, ["export", "--help"]).output
-    assert all(p in help_text for p in PRECISIONS)
+    assert all(p in help_text for p in PRECISIONS) and "--block-size" in help_text
+
+
+def test_export_cli_refuses_a_block_size_in_one_line(micro_model_dir, tmp_path):
+    """A block size for a precision without blocks: exit 2, one line naming the fix, nothing written."""
+    from click.testing import CliRunner
+
+    from unifork_rt.cli import main
+
+    res = CliRunner().invoke(main, ["export", str(micro_model_dir), "--out", str(tmp_path / "b"), "--precision",
+                                    "int8-dynamic", "--block-size", "64", "--quiet"])
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "--block-size" in lines[0] and "leave it out" in lines[0], res.output
+    assert not list(tmp_path.iterdir())
 
 
 def _float_constants(model):
