@@ -245,6 +245,7 @@ def bench(presets, task, backends, graphs, peer_names, genai_precisions, llamacp
                                 "(or name them with --peers)")
     click.echo("[bench] measuring memory bandwidth and GEMM ...", err=True)
     probes = [roofline.measure_machine()]
+    results["machine_probes"] = probes  # in every bench.partial.json too: a run that fails later keeps it
     run = Runner(work, timeout, out / "bench.partial.json", results)
     for preset in presets:
         runnable = []
