@@ -8,10 +8,11 @@ Two families, both done by onnxruntime.quantization itself (we write no quantize
   the activations to int8 per block and use integer dot products (onnxruntime-genai's CPU
   setting). Blocks: 128 for int4 (ONNX Runtime's quantizer default, GPTQ's and AWQ's group size),
   32 for int8 (genai's builder default); `export --block-size` picks another. Why 128 for int4
-  (issue #16): its kernel does one float multiply-add per block per row, so at several rows (a
-  prompt, a guided draw) 32-wide blocks spend more time on scales than on the integer dot products;
-  128-wide blocks made a paper-sized MatMul chain 1.6x faster at a prompt's 297 rows and 1.4x at
-  8 rows, and read 4.25 instead of 5 bits per weight (docs/BENCHMARKS.md, docs/GRAPHS.md).
+  (issue #16): its kernel does one float multiply-add per block per row, so 32-wide blocks add a
+  scale step every 32 integer products, which weighs at several rows (a prompt, a guided draw);
+  128-wide blocks made a paper-sized MatMul chain 1.4-1.5x faster at a prompt's 297 rows and
+  1.15-1.4x at 8 rows (AVX-512 VNNI; 1.16x and 1.2x on AVX2 kernels), and read 4.25 instead of 5
+  bits per weight (docs/BENCHMARKS.md, docs/GRAPHS.md).
 - dynamic int8 (`int8-dynamic`): MatMulInteger on int8 weights with one scale per output column,
   plus a DynamicQuantizeLinear of the activations (one scale per tensor) in front of every MatMul;
   ONNX Runtime fuses each pair into DynamicQuantizeMatMul, whose u8 x s8 GEMM stays memory-bound
