@@ -70,22 +70,37 @@ def test_roofline_bytes_follow_the_export_schemes():
         assert roofline.WEIGHT_BYTES[precision] == s.bits / 8 + 4 / s.block_size, precision
 
 
-def test_bench_int4_b32_bundle_has_blocks_of_32(seeded_work):
-    """`--backends ort-cpu:int4-b32` exports int4 in genai's blocks of 32; the int4 bundle beside it has
-    the default 128, and a cached bundle of the other block size is not reused for either."""
+def test_bench_int4_b32_bundle_has_blocks_of_32(seeded_work, monkeypatch):
+    """`--backends ort-cpu:int4-b32` exports int4 in genai's blocks of 32, `int4` the default 128; a
+    cached bundle is reused only when its block size is the one asked for. (The export itself with a
+    block size: tests/test_export.py::test_block_size_is_chosen_at_export.)"""
     from unifork_rt.benchmarks import models
+    from unifork_rt.export import onnx_export
+    from unifork_rt.export.quantize import describe_scheme
 
-    blocks = {}
-    for key in ("int4-b32", "int4"):
-        folder = models.bundle_folder("micro", key, seeded_work)
-        m = json.loads((folder / "manifest.json").read_text())
-        blocks[key] = (m["precision"], m["quantization"]["block_size"])
-    assert blocks == {"int4-b32": ("int4", 32), "int4": ("int4", 128)}
-    # a bundle-int4 folder holding blocks of 32 (an older export) is rebuilt, not reused
-    shutil.rmtree(seeded_work / "micro" / "bundle-int4")
-    shutil.copytree(seeded_work / "micro" / "bundle-int4-b32", seeded_work / "micro" / "bundle-int4")
-    folder = models.bundle_folder("micro", "int4", seeded_work)
-    assert json.loads((folder / "manifest.json").read_text())["quantization"]["block_size"] == 128
+    calls = []
+
+    def fake_export(model, out, precision, progress, variant, block_size):
+        calls.append((out.name, precision, variant, block_size))
+        out.mkdir(parents=True, exist_ok=True)
+        built = json.loads((model / "built.json").read_text())
+        (out / "manifest.json").write_text(json.dumps({
+            "weights_sha256": built["weights_sha256"], "precision": precision, "variant": variant,
+            "quantization": describe_scheme(precision, block_size)}))
+        return out
+
+    monkeypatch.setattr(onnx_export, "export_bundle", fake_export)
+    for key in ("int4-b32-ort", "int4-ort", "int4-b32-ort", "int4-ort"):  # the second pair is cached
+        models.bundle_folder("micro", key, seeded_work)
+    assert calls == [("bundle-int4-b32-ort", "int4", "ort", 32), ("bundle-int4-ort", "int4", "ort", None)]
+    blocks = {k: json.loads((seeded_work / "micro" / f"bundle-{k}" / "manifest.json").read_text())
+              ["quantization"]["block_size"] for k in ("int4-b32-ort", "int4-ort")}
+    assert blocks == {"int4-b32-ort": 32, "int4-ort": 128}
+    # a bundle-int4-ort folder holding blocks of 32 (an export from before 128) is rebuilt, not reused
+    shutil.copyfile(seeded_work / "micro" / "bundle-int4-b32-ort" / "manifest.json",
+                    seeded_work / "micro" / "bundle-int4-ort" / "manifest.json")
+    models.bundle_folder("micro", "int4-ort", seeded_work)
+    assert calls[-1] == ("bundle-int4-ort", "int4", "ort", None) and len(calls) == 3
 
 
 def test_head_step_matches_the_model_and_the_paper():
