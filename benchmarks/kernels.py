@@ -80,7 +80,7 @@ def weight_bytes(path: Path) -> int:
 
 def run(rows: list[int], hidden: int, ffn: int, layers: int, threads: int, repeats: int,
         formats=FORMATS, work: Path | None = None) -> list[dict]:
-    from ..export.quantize import quantize_graph
+    from ..export.quantize import precision_and_block, quantize_graph
 
     logging.disable(logging.WARNING)  # the quantizers' advice and progress lines, per MatMul
     results = []
@@ -94,7 +94,7 @@ def run(rows: list[int], hidden: int, ffn: int, layers: int, threads: int, repea
                 path = Path(tmp) / fmt / "chain.onnx"
                 path.parent.mkdir()
                 build_chain(path, hidden, ffn, layers)
-                quantize_graph(path, *(("int4", 32) if fmt == "int4-b32" else (fmt,)))
+                quantize_graph(path, *precision_and_block(fmt))
             secs = time_chain(path, rows, threads, repeats, hidden)
             size = weight_bytes(path)
             results.append({"format": fmt, "rows": rows, "seconds": secs, "weight_bytes": size,

@@ -71,14 +71,12 @@ def bundle_folder(preset_name: str, key: str, work: Path) -> Path:
     """WORK/PRESET/bundle-KEY exported from the random model; built on first use. KEY: a precision
     (the portable graphs) or PRECISION-ort (`unifork-rt export --graphs ort`)."""
     from unifork_rt.export.onnx_export import export_bundle
-    from unifork_rt.export.quantize import describe_scheme
+    from unifork_rt.export.quantize import describe_scheme, precision_and_block
 
     model = model_folder(preset_name, work)
     out = work / preset_name / f"bundle-{key}"
     variant = "ort" if key.endswith("-ort") else "portable"
-    precision, block = key.removesuffix("-ort"), None
-    if precision == "int4-b32":  # int4 in onnxruntime-genai's blocks of 32
-        precision, block = "int4", 32
+    precision, block = precision_and_block(key.removesuffix("-ort"))  # int4-b32: int4 in blocks of 32
     built = json.loads((model / "built.json").read_text())
     manifest = out / "manifest.json"
     if manifest.is_file():

@@ -79,6 +79,13 @@ class Dynamic:
 
 SCHEMES = {"int4": WeightOnly(bits=4, block_size=128), "int8": WeightOnly(bits=8), "int8-dynamic": Dynamic()}
 BLOCK_SIZES = (16, 32, 64, 128, 256)  # what MatMulNBits' CPU kernels take
+# names the bench and the kernel probe give a precision at another block size: NAME -> (precision, block)
+NAMED_BLOCKS = {"int4-b32": ("int4", 32)}  # onnxruntime-genai's int4
+
+
+def precision_and_block(name: str) -> tuple[str, int | None]:
+    """'int4-b32' -> ('int4', 32); any other name -> (name, None: the precision's own block)."""
+    return NAMED_BLOCKS.get(name, (name, None))
 
 
 def scheme_for(precision: str, block_size: int | None = None):
