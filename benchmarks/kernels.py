@@ -14,6 +14,10 @@ default) in each format the exporter writes:
 
     python -m unifork_rt.benchmarks.kernels [--rows 1,2,8,297] [--layers 40] [--threads 2]
 
+    --accuracy-levels 4,0   times the MatMulNBits formats at each MatMulNBits accuracy level too
+                            (0: float activations; 4: int8 activations, the exporter's): which
+                            one is faster on this CPU (issue 16: "the accuracy level chosen per ISA")
+
 Prints one line per format: ms per chain at each row count, the weights' bytes and GB/s at 1 row.
 Needs onnx and onnxruntime (the `train` or `bench` extra). docs/BENCHMARKS.md ("int8-dynamic: an
 int8 that batches") has its figures here, natively and under tests/avx2only/run.sh (AVX2 kernels).
@@ -74,13 +78,30 @@ def time_chain(path: Path, rows: list[int], threads: int, repeats: int, hidden: 
     return out
 
 
+def with_accuracy_level(path: Path, level: int) -> Path:
+    """A copy of the MatMulNBits graph at PATH (beside it, sharing its external data) whose nodes run at
+    accuracy LEVEL."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    for node in model.graph.node:
+        if node.op_type == "MatMulNBits":
+            for a in node.attribute:
+                if a.name == "accuracy_level":
+                    a.i = level
+    out = path.with_name(f"{path.stem}.level{level}.onnx")
+    onnx.save(model, str(out))
+    return out
+
+
 def weight_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
 
 
 def run(rows: list[int], hidden: int, ffn: int, layers: int, threads: int, repeats: int,
-        formats=FORMATS, work: Path | None = None) -> list[dict]:
-    from ..export.quantize import precision_and_block, quantize_graph
+        formats=FORMATS, work: Path | None = None, levels: tuple[int, ...] = ()) -> list[dict]:
+    """LEVELS: MatMulNBits accuracy levels to time besides the exporter's, for the int4 / int8 formats."""
+    from ..export.quantize import WeightOnly, precision_and_block, quantize_graph, scheme_for
 
     logging.disable(logging.WARNING)  # the quantizers' advice and progress lines, per MatMul
     results = []
@@ -95,10 +116,16 @@ def run(rows: list[int], hidden: int, ffn: int, layers: int, threads: int, repea
                 path.parent.mkdir()
                 build_chain(path, hidden, ffn, layers)
                 quantize_graph(path, *precision_and_block(fmt))
-            secs = time_chain(path, rows, threads, repeats, hidden)
             size = weight_bytes(path)
-            results.append({"format": fmt, "rows": rows, "seconds": secs, "weight_bytes": size,
-                            "gb_per_s_1row": size / secs[0] / 1e9 if rows[0] == 1 else None})
+            variants = [(fmt, path)]
+            scheme = scheme_for(*precision_and_block(fmt)) if fmt != "fp32" else None
+            if isinstance(scheme, WeightOnly):
+                variants += [(f"{fmt}@level{n}", with_accuracy_level(path, n))
+                             for n in levels if n != scheme.accuracy_level]
+            for label, graph in variants:
+                secs = time_chain(graph, rows, threads, repeats, hidden)
+                results.append({"format": label, "rows": rows, "seconds": secs, "weight_bytes": size,
+                                "gb_per_s_1row": size / secs[0] / 1e9 if rows[0] == 1 else None})
     logging.disable(logging.NOTSET)
     return results
 
@@ -112,6 +139,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--formats", default=",".join(FORMATS), help=f"of {', '.join(FORMATS)}")
+    ap.add_argument("--accuracy-levels", default="", metavar="N,N",
+                    help="MatMulNBits accuracy levels (0, 1, 2, 4) to time the int4 / int8 formats at, besides 4")
     ap.add_argument("--work", type=Path, default=None, help="folder for the temporary graphs (default: system temp)")
     a = ap.parse_args(argv)
     try:
@@ -121,11 +150,17 @@ def main(argv=None) -> int:
     formats = [f for f in a.formats.split(",") if f]
     if bad := [f for f in formats if f not in FORMATS] or [r for r in rows if r < 1]:
         ap.error(f"unknown format or row count: {bad}; formats: {', '.join(FORMATS)}")
+    try:
+        levels = tuple(int(n) for n in a.accuracy_levels.split(",") if n.strip())
+    except ValueError:
+        levels = (-1,)
+    if set(levels) - {0, 1, 2, 4}:
+        ap.error(f"--accuracy-levels takes MatMulNBits levels of 0, 1, 2, 4, comma separated; got {a.accuracy_levels!r}")
     print(f"{a.layers} x 2 MatMuls ({a.hidden}x{a.ffn}, {a.ffn}x{a.hidden}), {a.threads} threads; ms per chain")
-    for r in run(rows, a.hidden, a.ffn, a.layers, a.threads, a.repeats, formats, a.work):
+    for r in run(rows, a.hidden, a.ffn, a.layers, a.threads, a.repeats, formats, a.work, levels):
         cells = "  ".join(f"{m}: {s * 1e3:8.2f}" for m, s in zip(r["rows"], r["seconds"]))
         bw = f"  {r['gb_per_s_1row']:.1f} GB/s at 1 row" if r["gb_per_s_1row"] else ""
-        print(f"{r['format']:13s} {cells}   ({r['weight_bytes'] / 1e6:.0f} MB){bw}")
+        print(f"{r['format']:15s} {cells}   ({r['weight_bytes'] / 1e6:.0f} MB){bw}")
     return 0
 
 

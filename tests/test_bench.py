@@ -309,3 +309,43 @@ def test_kernel_scaling_probe_times_every_format(tmp_path, capsys):
     assert "int4" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         kernels.main(["--formats", "int3"])
+
+
+def test_kernel_probe_times_other_accuracy_levels(tmp_path, capsys):
+    """--accuracy-levels adds an int4 / int8 row per other MatMulNBits level (issue 16: the level chosen
+    per ISA). The copy runs at that level: same weights, float activations at level 0, so its output
+    differs from level 4's (int8 activations) by a small amount, and is closer to the float MatMul."""
+    pytest.importorskip("onnx")
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    from unifork_rt.benchmarks import kernels
+    from unifork_rt.export.quantize import quantize_graph
+
+    rows = kernels.run([1], hidden=64, ffn=128, layers=1, threads=1, repeats=1, work=tmp_path,
+                       formats=("fp32", "int4", "int8-dynamic"), levels=(4, 0))
+    assert [r["format"] for r in rows] == ["fp32", "int4", "int4@level0", "int8-dynamic"]
+    base = tmp_path / "q" / "chain.onnx"
+    base.parent.mkdir()
+    kernels.build_chain(base, 64, 128, 1)
+    ref = tmp_path / "f" / "chain.onnx"
+    ref.parent.mkdir()
+    kernels.build_chain(ref, 64, 128, 1)
+    quantize_graph(base, "int4")
+    level0 = kernels.with_accuracy_level(base, 0)
+    levels = {a.i for n in onnx.load(str(level0), load_external_data=False).graph.node
+              for a in n.attribute if a.name == "accuracy_level"}
+    assert levels == {0}
+    x = np.random.default_rng(0).standard_normal((3, 64)).astype(np.float32)
+    out = {p: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+           for p in (ref, base, level0)}
+    d4, d0 = np.abs(out[base] - out[ref]).max(), np.abs(out[level0] - out[ref]).max()
+    print(f"int4 vs float MatMul, max |diff|: level 4 {d4:.2e}, level 0 {d0:.2e}")
+    assert 0 < d0 < d4 and not np.array_equal(out[base], out[level0])
+    assert kernels.main(["--rows", "1", "--hidden", "64", "--ffn", "128", "--layers", "1", "--repeats", "1",
+                         "--formats", "int4", "--accuracy-levels", "0", "--work", str(tmp_path)]) == 0
+    assert "int4@level0" in capsys.readouterr().out
+    for bad in ("3", "x", "4,-1"):
+        with pytest.raises(SystemExit):
+            kernels.main(["--accuracy-levels", bad])
