@@ -71,6 +71,7 @@ def bundle_folder(preset_name: str, key: str, work: Path) -> Path:
     """WORK/PRESET/bundle-KEY exported from the random model; built on first use. KEY: a precision
     (the portable graphs) or PRECISION-ort (`unifork-rt export --graphs ort`)."""
     from unifork_rt.export.onnx_export import export_bundle
+    from unifork_rt.config import ModelConfig
     from unifork_rt.export.quantize import describe_scheme, precision_and_block
 
     model = model_folder(preset_name, work)
@@ -83,9 +84,12 @@ def bundle_folder(preset_name: str, key: str, work: Path) -> Path:
         m = json.loads(manifest.read_text())
         # the scheme too: an `int8` bundle from before int8 meant MatMulNBits was dynamic int8, an
         # `int4` one from before int4's blocks were 128 had blocks of 32
+        # and the depth head's form: a bundle from before the export folded its projections reads 3x its weights
+        folded = ModelConfig.load(model / "config.json").head.folds_attn_proj
         if (m.get("weights_sha256") == built["weights_sha256"] and m.get("precision") == precision
                 and m.get("quantization") == describe_scheme(precision, block)
-                and m.get("variant", "portable") == variant):
+                and m.get("variant", "portable") == variant
+                and m.get("graphs", {}).get("rq_head", {}).get("folded_attn_proj", False) == folded):
             return out
     return export_bundle(model, out, precision=precision, progress=False, variant=variant, block_size=block)
 

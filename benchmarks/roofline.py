@@ -122,14 +122,18 @@ def caption_decode_step(cfg, precision: str, max_seq: int, batch: int = 1) -> di
 
 def head_step(cfg, precision: str, batch: int) -> StepCost:
     """One rq_head depth step: both input projections (the graph computes both and selects), the
-    blocks (attention at attn_width), LayerNorm and the codebook logits; its KV is D slots."""
+    blocks (attention at attn_width, its projections folded where the export folds them), LayerNorm
+    and the codebook logits; its KV is D slots."""
     h, t, im = cfg.head, cfg.text, cfg.image
     W, A, M = h.width, h.attn_width, h.mlp_dim
     c = _linear(t.hidden_size, W, True, precision, batch) + _linear(im.codebook_dim, W, True, precision, batch)
     block = _norm(W, precision, 2) * 2 + _linear(W, M, True, precision, batch) + _linear(M, W, True, precision, batch)
-    block = block + _linear(A, A, True, precision, batch) * 4
-    if A != W:
-        block = block + _linear(W, A, True, precision, batch) + _linear(A, W, True, precision, batch)
+    if h.folds_attn_proj:  # the exported graph's composed q/k/v (W -> A) and out (A -> W) (export/graphs.py)
+        block = block + _linear(W, A, True, precision, batch) * 3 + _linear(A, W, True, precision, batch)
+    else:
+        block = block + _linear(A, A, True, precision, batch) * 4
+        if A != W:
+            block = block + _linear(W, A, True, precision, batch) + _linear(A, W, True, precision, batch)
     c = c + block * h.num_layers + _norm(W, precision, 2) + _linear(W, im.codebook_size, True, precision, batch)
     c = c + StepCost(im.depth * W * act_bytes(precision), 0.0, 0.0)  # depth position embedding
     return (c + kv_read(h.num_layers, h.num_heads, im.depth, h.head_dim, precision, batch)

@@ -4,6 +4,7 @@ dynamic dimensions for torch.onnx (dynamo). The contract is docs/GRAPHS.md.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -11,6 +12,7 @@ import torch
 from torch import nn
 from torch.export import Dim
 
+from ..model.heads import FoldedHeadAttention
 from ..model.unifork import UniFork
 
 
@@ -50,6 +52,22 @@ GRAPH_DEFS = {
     "vision_decoder": GraphDef("vision_decoder", lambda m, codes: m.decode_codes(codes), ("codes",), ("pixels",),
                                False),
 }
+
+
+@contextlib.contextmanager
+def folded_head(model: UniFork):
+    """While inside: the depth head's attention blocks are FoldedHeadAttention where the config folds
+    them (HeadConfig.folds_attn_proj), so the rq_head graph holds the composed matrices. The model's
+    own modules are put back on exit (training and checkpoints keep the unfolded form)."""
+    blocks = list(model.head.blocks) if model.cfg.head.folds_attn_proj else []
+    originals = [b.attn for b in blocks]
+    try:
+        for b in blocks:
+            b.attn = FoldedHeadAttention(b.attn)
+        yield model
+    finally:
+        for b, attn in zip(blocks, originals):
+            b.attn = attn
 
 
 def kv_layers(model: UniFork, name: str) -> int:

@@ -27,7 +27,7 @@ from ..model.unifork import UniFork
 from ..model.official import PROMPTING_FILE
 from ..runtime.bundle import DECODERS, GRAPHS, MANIFEST, MANIFEST_FORMAT, VARIANTS, config_sha256, sha256_file
 from ..runtime.prompting import Prompting
-from .graphs import GRAPH_DEFS, example_inputs, kv_layers
+from .graphs import GRAPH_DEFS, example_inputs, folded_head, kv_layers
 from .ort_graphs import export_ort_graph
 from .quantize import (EXTERNAL_DATA_BYTES, PROTOBUF_SAFE_BYTES, QUANTIZED_GRAPHS, SCHEMES, describe_scheme,
                        onnx_load, quantize_graph, save_graph, scheme_for)
@@ -145,7 +145,8 @@ def export_graph(model: UniFork, name: str, path: Path, max_seq: int, dtype: tor
     g = GRAPH_DEFS[name]
     args, dynamic = example_inputs(model, name, max_seq, dtype)
     quiet = io.StringIO()
-    with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(quiet), _quiet_logs():
+    head = folded_head(model) if name == "rq_head" else contextlib.nullcontext()
+    with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(quiet), _quiet_logs(), head:
         warnings.simplefilter("ignore")
         try:
             program = torch.onnx.export(g.module(model), args, None, dynamo=True, input_names=list(g.inputs),
@@ -181,6 +182,7 @@ def describe(path: Path, name: str, model: UniFork, max_seq: int) -> dict:
             h = model.cfg.head
             entry["kv"] = {"layers": kv_layers(model, name), "kv_heads": h.num_heads,
                            "max_seq": model.cfg.image.depth, "head_dim": h.head_dim}
+            entry["folded_attn_proj"] = h.folds_attn_proj  # export/graphs.py folded_head
         else:
             t = model.cfg.text
             entry["kv"] = {"layers": kv_layers(model, name), "kv_heads": t.num_kv_heads, "max_seq": max_seq,

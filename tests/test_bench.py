@@ -101,6 +101,14 @@ def test_bench_int4_b32_bundle_has_blocks_of_32(seeded_work, monkeypatch):
                     seeded_work / "micro" / "bundle-int4-ort" / "manifest.json")
     models.bundle_folder("micro", "int4-ort", seeded_work)
     assert calls[-1] == ("bundle-int4-ort", "int4", "ort", None) and len(calls) == 3
+    # one whose depth head is not in the form this export writes (folded or not) is rebuilt too
+    manifest = seeded_work / "micro" / "bundle-int4-ort" / "manifest.json"
+    m = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**m, "graphs": {"rq_head": {"folded_attn_proj": True}}}))  # micro: unfolded
+    models.bundle_folder("micro", "int4-ort", seeded_work)
+    assert len(calls) == 4
+    models.bundle_folder("micro", "int4-ort", seeded_work)
+    assert len(calls) == 4
 
 
 def test_head_step_matches_the_model_and_the_paper():
@@ -109,8 +117,13 @@ def test_head_step_matches_the_model_and_the_paper():
                  + (896 * 3584 + 3584) + (3584 * 896 + 896))
     params = (896 * 896 + 896) + (1024 * 896 + 896) + 6 * per_block + 2 * 896 + (896 * 16384 + 16384) + 4 * 896
     assert params == 401_936_896
+    # the exported graph composes proj_in into q/k/v and o_proj into proj_out (4 x 896 x 3584 per
+    # block): the roofline counts what the graph reads
+    folded = params - 6 * (4 * (3584 * 3584 + 3584) + (896 * 3584 + 3584) + (3584 * 896 + 896)
+                           - 3 * (896 * 3584 + 3584) - (3584 * 896 + 896))
+    assert folded == 132_147_712
     h = roofline.head_step(preset("paper"), "fp32", batch=2)
-    assert h.weight_bytes == 4 * params
+    assert h.weight_bytes == 4 * folded
     assert h.kv_bytes == 4 * 6 * 2 * 2 * 32 * 4 * 112  # (blocks, K/V, batch 2, 32 heads, D = 4 slots, 112)
     torch = pytest.importorskip("torch")
     from unifork_rt.model.heads import DepthHead

@@ -361,6 +361,8 @@ def test_ort_generation_hidden_and_head(runtime, ref):
         hidden.append(rt.step(emb, caches, pos, start, "gen_branch")[0])
         pos += 1
     assert_close("ORT generation hidden", np.concatenate(hidden), r["gen_hidden"], TOL["official_fp32"])
+    # the official head (attention 48 wide on a 64 residual, as 3584 on 896) is exported folded
+    assert rt.bundle.manifest["graphs"]["rq_head"]["folded_attn_proj"] is True
     head = rt.backend.new_cache("rq_head", 5)
     for d in range(gen_codes.shape[1]):
         lg = rt.backend.run("rq_head", {"hidden": r["gen_hidden"][-5:].numpy(), "codes": gen_codes,

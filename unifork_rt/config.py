@@ -140,6 +140,14 @@ class HeadConfig:
     def has_attn_proj(self) -> bool:
         return self.attn_proj or self.attn_width != self.width
 
+    @property
+    def folds_attn_proj(self) -> bool:
+        """Whether the exported rq_head folds proj_in into q/k/v and o_proj into proj_out (linear
+        maps compose: model/heads.py FoldedHeadAttention). Per block the head then reads 4·W·A
+        weights instead of 2·W·A + 4·A²: fewer whenever width < 2 · attn_width (paper: 12.8M instead of
+        57.8M per block)."""
+        return self.has_attn_proj and self.width < 2 * self.attn_width
+
     def validate(self) -> None:
         _positive(self, "width", "num_layers", "num_heads", "attn_width", "mlp_dim")
         if self.attn_width % self.num_heads:

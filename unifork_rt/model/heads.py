@@ -58,6 +58,40 @@ class HeadAttention(nn.Module):
         return self.proj_out(self.o_proj(out)), k, v
 
 
+class FoldedHeadAttention(nn.Module):
+    """HeadAttention for inference with its linear maps composed: q/k/v = Linear(W, A) each
+    (q_proj ∘ proj_in) and out = Linear(A, W) (proj_out ∘ o_proj). The same function up to float
+    rounding (composed in float64), and fewer weights to read when W < 2·A (HeadConfig.folds_attn_proj):
+    the export writes the rq_head graph from it (export/graphs.py folded_head)."""
+
+    def __init__(self, attn: HeadAttention):
+        super().__init__()
+        self.num_heads, self.head_dim = attn.num_heads, attn.head_dim
+
+        def compose(outer: nn.Linear, inner: nn.Linear) -> nn.Linear:
+            """outer(inner(x)) = x (Wo Wi)^T + (Wo bi + bo), as one Linear."""
+            wo, wi = outer.weight.double(), inner.weight.double()
+            lin = nn.Linear(wi.shape[1], wo.shape[0], device=outer.weight.device, dtype=outer.weight.dtype)
+            with torch.no_grad():
+                lin.weight.copy_(wo @ wi)
+                lin.bias.copy_(wo @ inner.bias.double() + outer.bias.double())
+            return lin
+
+        self.q_proj = compose(attn.q_proj, attn.proj_in)
+        self.k_proj = compose(attn.k_proj, attn.proj_in)
+        self.v_proj = compose(attn.v_proj, attn.proj_in)
+        self.out_proj = compose(attn.proj_out, attn.o_proj)
+
+    def forward(self, x, past_k, past_v, mask):
+        """As HeadAttention.forward."""
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(x).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
+        out = grouped_attention(q, torch.cat([past_k, k], 2), torch.cat([past_v, v], 2), mask)
+        return self.out_proj(out.transpose(1, 2).reshape(B, T, -1)), k, v
+
+
 class HeadBlock(nn.Module):
     def __init__(self, cfg: HeadConfig):
         super().__init__()
