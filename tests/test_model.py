@@ -162,6 +162,13 @@ def test_info_cli(tmp_path):
     assert abs(s["per_backbone_layer"] / 1e6 - 14.91) < 0.01
     assert 0.49e9 <= s["active_understanding"] <= 0.50e9
     assert 0.75e9 <= s["active_generation"] <= 0.76e9
+    # the rq_head graph composes the head's attention projections: 132.15M of its 401.94M remain
+    assert s["components"]["depth_head"] == 401_936_896 and s["depth_head_exported"] == 132_147_712
+    res = runner.invoke(main, ["info", "--preset", "paper"])
+    assert "as exported        132.15M" in res.output
+    res = runner.invoke(main, ["info", "--preset", "shapes", "--json"])
+    s = json.loads(res.output)
+    assert s["depth_head_exported"] == s["components"]["depth_head"]  # a head as wide as its residual
 
     save_model(UniFork(preset("micro")), tmp_path / "m")
     res = runner.invoke(main, ["info", str(tmp_path / "m")])

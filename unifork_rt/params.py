@@ -187,12 +187,25 @@ def summary(cfg: ModelConfig, counts: dict[str, int]) -> dict:
     gen = counts["trunk"] + counts["gen_branch"] + counts["depth_head"]
     return {
         "components": counts,
+        "depth_head_exported": exported_depth_head(cfg, counts["depth_head"]),
         "per_backbone_layer": per_layer,
         "active_understanding": und,
         "active_generation": gen,
         "total_unique": sum(counts.values()),
         "total_paper_convention": sum(counts.values()) - counts["image_tokenizer"] + tied_again,
     }
+
+
+def exported_depth_head(cfg: ModelConfig, params: int) -> int:
+    """The depth head's weights in the rq_head graph: PARAMS, less what composing the attention
+    projections removes where the export does it (HeadConfig.folds_attn_proj, docs/GRAPHS.md):
+    per block proj_in + q/k/v/o + proj_out (4·A² + 2·W·A + 5·A + W with biases) become three W -> A and
+    one A -> W (4·W·A + 3·A + W)."""
+    h = cfg.head
+    if not h.folds_attn_proj:
+        return params
+    W, A = h.width, h.attn_width
+    return params - h.num_layers * (4 * A * A - 2 * W * A + 2 * A)
 
 
 def format_summary(cfg: ModelConfig, s: dict, title: str) -> str:
@@ -207,6 +220,9 @@ def format_summary(cfg: ModelConfig, s: dict, title: str) -> str:
     for comp in COMPONENTS:
         note = " (tied: the embedding)" if comp == "lm_head" and t.tie_word_embeddings else ""
         lines.append(f"  {comp:<17}{m(s['components'][comp])}{note}")
+        if comp == "depth_head" and s["depth_head_exported"] != s["components"][comp]:
+            lines.append(f"    as exported    {m(s['depth_head_exported'])} (attention projections composed; "
+                         "docs/GRAPHS.md)")
     lines += ["",
               f"  per backbone layer        {m(s['per_backbone_layer'])}",
               f"  active, understanding     {m(s['active_understanding'])}  (trunk + und branch + embeddings)",
