@@ -83,12 +83,14 @@ def with_accuracy_level(path: Path, level: int) -> Path:
     accuracy LEVEL."""
     import onnx
 
+    from onnx import helper
+
     model = onnx.load(str(path), load_external_data=False)
     for node in model.graph.node:
         if node.op_type == "MatMulNBits":
-            for a in node.attribute:
-                if a.name == "accuracy_level":
-                    a.i = level
+            kept = [a for a in node.attribute if a.name != "accuracy_level"]
+            del node.attribute[:]
+            node.attribute.extend([*kept, helper.make_attribute("accuracy_level", level)])
     out = path.with_name(f"{path.stem}.level{level}.onnx")
     onnx.save(model, str(out))
     return out
@@ -151,7 +153,7 @@ def main(argv=None) -> int:
     if bad := [f for f in formats if f not in FORMATS] or [r for r in rows if r < 1]:
         ap.error(f"unknown format or row count: {bad}; formats: {', '.join(FORMATS)}")
     try:
-        levels = tuple(int(n) for n in a.accuracy_levels.split(",") if n.strip())
+        levels = tuple(dict.fromkeys(int(n) for n in a.accuracy_levels.split(",") if n.strip()))  # once each
     except ValueError:
         levels = (-1,)
     if set(levels) - {0, 1, 2, 4}:

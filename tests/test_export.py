@@ -94,13 +94,16 @@ def test_rq_head_steps(setup, B):
     check_rq_head(model, sessions["rq_head"], B, torch.Generator().manual_seed(B), "", tol, tol)
 
 
-@pytest.mark.parametrize("attn_proj", [True, False])
-def test_rq_head_graph_folds_the_attention_projections(tmp_path, attn_proj):
-    """A head whose attention is wider than its residual (paper, official: 896 -> 3584) is exported
-    with proj_in composed into q/k/v and o_proj into proj_out: the same logits and K/V as the
-    PyTorch head, from fewer weights (4·W·A instead of 2·W·A + 4·A² per block), and the model keeps
-    its own modules afterwards."""
+@pytest.mark.parametrize("W,A,attn_proj", [(32, 96, False), (48, 48, True)])
+def test_rq_head_graph_folds_the_attention_projections(tmp_path, W, A, attn_proj):
+    """A head whose attention has projections around it (paper, official: 896 -> 3584; the official
+    head also at equal widths) is exported with proj_in composed into q/k/v and o_proj into proj_out:
+    the same logits and K/V as the PyTorch head, from 4 matrices per block instead of 6 (4·W·A
+    instead of 2·W·A + 4·A² weights), and the model keeps its own modules afterwards. Every head
+    weight and bias is random here (the model's init zeroes biases, which would hide a bias error)."""
     import dataclasses
+
+    import onnx
 
     from unifork_rt.config import HeadConfig, preset
     from unifork_rt.export.onnx_export import export_graph
@@ -108,22 +111,24 @@ def test_rq_head_graph_folds_the_attention_projections(tmp_path, attn_proj):
     from unifork_rt.model.unifork import UniFork
 
     cfg = preset("micro")
-    head = HeadConfig(width=32, num_layers=2, num_heads=4, attn_width=96, mlp_dim=64, attn_proj=attn_proj)
-    assert head.folds_attn_proj  # 32 < 2 * 96 (attn_width != width: the projections exist either way)
-    assert not dataclasses.replace(head, attn_width=32, attn_proj=False).folds_attn_proj  # nothing to fold
-    assert not dataclasses.replace(head, width=256, attn_width=96).folds_attn_proj  # folding would add weights
+    head = HeadConfig(width=W, num_layers=2, num_heads=4, attn_width=A, mlp_dim=40, attn_proj=attn_proj)
+    assert head.folds_attn_proj  # W < 2·A, and projections exist
+    assert not dataclasses.replace(head, width=A, attn_proj=False).folds_attn_proj  # nothing to fold
+    assert not dataclasses.replace(head, width=2 * A, attn_proj=True).folds_attn_proj  # folding would add weights
     torch.manual_seed(1)
     model = UniFork(dataclasses.replace(cfg, head=head)).eval()
+    with torch.no_grad():
+        for prm in model.head.parameters():
+            prm.normal_(0, 0.05)
     path = tmp_path / "rq_head.onnx"
     export_graph(model, "rq_head", path, 64, torch.float32)
     assert all(type(b.attn) is HeadAttention for b in model.head.blocks)  # put back
-    import onnx
-
-    sizes = {int(np.prod(t.dims)) for t in onnx.load(str(path)).graph.initializer if len(t.dims) == 2}
-    W, A = head.width, head.attn_width
-    assert W * A in sizes and A * A not in sizes  # the composed (W, A) matrices, no (A, A) one left
+    sizes = [int(np.prod(t.dims)) for t in onnx.load(str(path)).graph.initializer if len(t.dims) == 2]
+    L = head.num_layers
+    # no other matrix of the micro head has W·A or A·A elements at these widths
+    assert sizes.count(W * A) == 4 * L and sizes.count(A * A) == (4 * L if W == A else 0), sizes
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    check_rq_head(model, sess, 2, torch.Generator().manual_seed(3), "folded ", TOL["onnx_fp32_rq_head"],
+    check_rq_head(model, sess, 2, torch.Generator().manual_seed(3), f"folded W={W} A={A} ", TOL["onnx_fp32_rq_head"],
                   TOL["onnx_fp32_rq_head"])
 
 
