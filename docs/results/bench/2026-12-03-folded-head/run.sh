@@ -16,3 +16,5 @@ unifork-rt bench --preset paper --task draw --backends ort-cpu:fp32,ort-cpu:int8
     --work runs/bench3 --repeats 2 --step-repeats 10 --image-budget 150 --out runs/fold/bench-draw2
 unifork-rt bench --preset paper --task draw --backends ort-cpu:int8-dynamic --graphs ort --peers none \
     --work runs/bench3 --repeats 2 --step-repeats 10 --image-budget 150 --out runs/fold/bench-draw3
+unifork-rt bench --preset paper --task draw --backends ort-cpu:int8-dynamic --graphs ort --peers none \
+    --work runs/bench3 --repeats 2 --step-repeats 10 --image-budget 150 --out runs/fold/bench-draw4   # int8-dynamic-rerun2/
