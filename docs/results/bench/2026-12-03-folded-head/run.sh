@@ -18,4 +18,5 @@ unifork-rt bench --preset paper --task draw --backends ort-cpu:int8-dynamic --gr
     --work runs/bench3 --repeats 2 --step-repeats 10 --image-budget 150 --out runs/fold/bench-draw3
 unifork-rt bench --preset paper --task draw --backends ort-cpu:int8-dynamic --graphs ort --peers none \
     --work runs/bench3 --repeats 2 --step-repeats 10 --image-budget 150 --out runs/fold/bench-draw4   # int8-dynamic-rerun2/
-unifork-rt bench ... (the same) --out runs/fold/bench-draw5   # int8-dynamic-rerun3/
+unifork-rt bench --preset paper --task draw --backends ort-cpu:int8-dynamic --graphs ort --peers none \
+    --work runs/bench3 --repeats 2 --step-repeats 10 --image-budget 150 --out runs/fold/bench-draw5   # int8-dynamic-rerun3/
