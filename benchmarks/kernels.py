@@ -82,7 +82,6 @@ def with_accuracy_level(path: Path, level: int) -> Path:
     """A copy of the MatMulNBits graph at PATH (beside it, sharing its external data) whose nodes run at
     accuracy LEVEL."""
     import onnx
-
     from onnx import helper
 
     model = onnx.load(str(path), load_external_data=False)
@@ -120,7 +119,7 @@ def run(rows: list[int], hidden: int, ffn: int, layers: int, threads: int, repea
                 quantize_graph(path, *precision_and_block(fmt))
             size = weight_bytes(path)
             variants = [(fmt, path)]
-            scheme = scheme_for(*precision_and_block(fmt)) if fmt != "fp32" else None
+            scheme = scheme_for(*precision_and_block(fmt))  # None for fp32
             if isinstance(scheme, WeightOnly):
                 variants += [(f"{fmt}@level{n}", with_accuracy_level(path, n))
                              for n in levels if n != scheme.accuracy_level]

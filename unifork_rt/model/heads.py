@@ -58,15 +58,15 @@ class HeadAttention(nn.Module):
         return self.proj_out(self.o_proj(out)), k, v
 
 
-class FoldedHeadAttention(nn.Module):
+class FoldedHeadAttention(HeadAttention):
     """HeadAttention for inference with its linear maps composed: q/k/v = Linear(W, A) each
-    (q_proj ∘ proj_in) and out = Linear(A, W) (proj_out ∘ o_proj). The same function up to float
-    rounding (composed in float64), and fewer weights to read when W < 2·A (HeadConfig.folds_attn_proj):
-    the export writes the rq_head graph from it (export/graphs.py folded_head)."""
+    (q_proj ∘ proj_in) and o_proj = Linear(A, W) (proj_out ∘ o_proj), with proj_in / proj_out the
+    identity, so HeadAttention.forward runs it. The same function up to float rounding (composed in
+    float64), and fewer weights to read when W < 2·A (HeadConfig.folds_attn_proj): the export writes
+    the rq_head graph from it (export/graphs.py folded_head)."""
 
     def __init__(self, attn: HeadAttention):
-        super().__init__()
-        self.num_heads, self.head_dim = attn.num_heads, attn.head_dim
+        nn.Module.__init__(self)  # the layers come from ATTN, composed; none of HeadAttention's own
 
         def compose(outer: nn.Linear, inner: nn.Linear) -> nn.Linear:
             """outer(inner(x)) = x (Wo Wi)^T + (Wo bi + bo), as one Linear."""
@@ -77,19 +77,12 @@ class FoldedHeadAttention(nn.Module):
                 lin.bias.copy_(wo @ inner.bias.double() + outer.bias.double())
             return lin
 
+        self.num_heads, self.head_dim = attn.num_heads, attn.head_dim
+        self.proj_in, self.proj_out = nn.Identity(), nn.Identity()
         self.q_proj = compose(attn.q_proj, attn.proj_in)
         self.k_proj = compose(attn.k_proj, attn.proj_in)
         self.v_proj = compose(attn.v_proj, attn.proj_in)
-        self.out_proj = compose(attn.proj_out, attn.o_proj)
-
-    def forward(self, x, past_k, past_v, mask):
-        """As HeadAttention.forward."""
-        B, T, _ = x.shape
-        q = self.q_proj(x).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
-        v = self.v_proj(x).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
-        out = grouped_attention(q, torch.cat([past_k, k], 2), torch.cat([past_v, v], 2), mask)
-        return self.out_proj(out.transpose(1, 2).reshape(B, T, -1)), k, v
+        self.o_proj = compose(attn.proj_out, attn.o_proj)
 
 
 class HeadBlock(nn.Module):
