@@ -40,29 +40,43 @@ def check_finite(logits: np.ndarray) -> None:
 
 
 def sample(logits: np.ndarray, s: Sampling, rng: np.random.Generator) -> np.ndarray:
-    """logits (B, V) -> token ids (B,) int64. Non-finite logits raise NumericsError."""
+    """logits (B, V) -> token ids (B,) int64. Non-finite logits raise NumericsError.
+
+    Per row: temperature, then top-k (every token at least as likely as the k-th is kept, ties
+    included), then top-p over what is left (the smallest most-likely prefix whose mass reaches
+    top_p), then one uniform draw from `rng` per row against the kept tokens in vocabulary order.
+    Only the top-k candidates are softmaxed and sorted, not the whole vocabulary: a guided draw
+    samples every row at every depth step, and sorting 16k logits per row cost more than the
+    depth head's extra rows (docs/BENCHMARKS.md, "Sampling").
+    """
     check_finite(logits)
     if s.temperature == 0:
         return np.argmax(logits, axis=-1).astype(np.int64)
-    x = logits.astype(np.float64) / s.temperature
-    if 0 < s.top_k < x.shape[-1]:
-        kth = np.partition(x, -s.top_k, axis=-1)[:, -s.top_k][:, None]
-        x = np.where(x < kth, -np.inf, x)
-    x = x - x.max(-1, keepdims=True)
-    p = np.exp(x)
-    p /= p.sum(-1, keepdims=True)
-    if s.top_p < 1:
-        order = np.argsort(-p, axis=-1, kind="stable")
-        sorted_p = np.take_along_axis(p, order, -1)
-        cum = np.cumsum(sorted_p, -1)
-        drop_sorted = (cum - sorted_p) >= s.top_p  # keep the smallest prefix whose mass reaches top_p
-        drop = np.zeros_like(drop_sorted)
-        np.put_along_axis(drop, order, drop_sorted, -1)
-        p = np.where(drop, 0.0, p)
-        p /= p.sum(-1, keepdims=True)
-    u = rng.random((p.shape[0], 1))
-    idx = (np.cumsum(p, -1) < u).sum(-1)
-    return np.minimum(idx, p.shape[-1] - 1).astype(np.int64)
+    B, V = logits.shape
+    u = rng.random((B, 1))[:, 0]  # one draw per row, taken before any work: the stream is fixed by B
+    out = np.empty(B, dtype=np.int64)
+    for b in range(B):
+        x = logits[b].astype(np.float64) / s.temperature
+        if 0 < s.top_k < V:
+            kth = np.partition(x, V - s.top_k)[V - s.top_k]
+            keep = np.flatnonzero(x >= kth)  # ascending ids
+            x = x[keep]
+        else:
+            keep = None
+        p = np.exp(x - x.max())
+        p /= p.sum()
+        if s.top_p < 1:
+            order = np.argsort(-p, kind="stable")
+            sorted_p = p[order]
+            drop = np.empty(p.shape, dtype=bool)
+            drop[order] = (np.cumsum(sorted_p) - sorted_p) >= s.top_p
+            kept = np.flatnonzero(~drop)
+            keep = kept if keep is None else keep[kept]
+            p = p[kept]
+            p /= p.sum()
+        j = min(int(np.searchsorted(np.cumsum(p), u[b], side="right")), p.shape[0] - 1)
+        out[b] = j if keep is None else keep[j]
+    return out
 
 
 def cfg_mix(logits: np.ndarray, scale: float) -> np.ndarray:
