@@ -53,29 +53,25 @@ def sample(logits: np.ndarray, s: Sampling, rng: np.random.Generator) -> np.ndar
     if s.temperature == 0:
         return np.argmax(logits, axis=-1).astype(np.int64)
     B, V = logits.shape
-    u = rng.random((B, 1))[:, 0]  # one draw per row, taken before any work: the stream is fixed by B
+    u = rng.random(B)  # one draw per row, taken before any work: the stream is fixed by B
     out = np.empty(B, dtype=np.int64)
     for b in range(B):
         x = logits[b].astype(np.float64) / s.temperature
+        keep = np.arange(V)  # the candidates' ids, ascending
         if 0 < s.top_k < V:
             kth = np.partition(x, V - s.top_k)[V - s.top_k]
-            keep = np.flatnonzero(x >= kth)  # ascending ids
+            keep = np.flatnonzero(x >= kth)
             x = x[keep]
-        else:
-            keep = None
         p = np.exp(x - x.max())
         p /= p.sum()
         if s.top_p < 1:
             order = np.argsort(-p, kind="stable")
             sorted_p = p[order]
-            drop = np.empty(p.shape, dtype=bool)
-            drop[order] = (np.cumsum(sorted_p) - sorted_p) >= s.top_p
-            kept = np.flatnonzero(~drop)
-            keep = kept if keep is None else keep[kept]
-            p = p[kept]
+            kept = np.sort(order[(np.cumsum(sorted_p) - sorted_p) < s.top_p])  # back in id order
+            keep, p = keep[kept], p[kept]
             p /= p.sum()
         j = min(int(np.searchsorted(np.cumsum(p), u[b], side="right")), p.shape[0] - 1)
-        out[b] = j if keep is None else keep[j]
+        out[b] = keep[j]
     return out
 
 
