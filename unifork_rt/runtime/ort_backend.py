@@ -152,6 +152,14 @@ class OrtBackend(Backend):
         # 112 ms chained against 64 ms for its two graphs alone; with spinning off, 68 ms
         # (docs/BENCHMARKS.md). spin=True restores ORT's default.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spin else "0")
+        # MatMulNBits (int4 / int8 bundles) on our kernels where they build (runtime/qmatmul.py)
+        self.qmatmul = None
+        if self.name == "ort-cpu":
+            from .qmatmul import library_for_sessions
+
+            self.qmatmul = library_for_sessions()
+            if self.qmatmul is not None:
+                opts.register_custom_ops_library(str(self.qmatmul))
         self._ort, self._opts, self._first = ort, opts, first
         self._lock = threading.Lock()
         self._kv_write = None

@@ -1,0 +1,269 @@
+/* unifork-rt: the integer GEMM described in qmatmul_kernels.h. */
+#include "qmatmul_kernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define UK_MAX_ROWS 8 /* rows per register tile (AVX-512); AVX2 takes 4 */
+
+int uk_isa(void) {
+  static int isa = -1;
+  if (isa >= 0) return isa;
+  __builtin_cpu_init();
+  const char* want = getenv("UNIFORK_RT_ISA");
+  int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  int vnni = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512vnni");
+  isa = vnni ? UK_ISA_AVX512_VNNI : avx2 ? UK_ISA_AVX2 : UK_ISA_NONE;
+  if (want && !strcmp(want, "avx2") && avx2) isa = UK_ISA_AVX2;
+  if (want && !strcmp(want, "none")) isa = UK_ISA_NONE;
+  return isa;
+}
+
+static int64_t nblocks(const uk_shape* s) { return s->kp / s->block; }
+/* 64-byte vectors per block: 8 k per vector with 4 bits, 4 k with 8 bits */
+static int64_t vecs_per_block(const uk_shape* s) { return s->block / (s->bits == 4 ? 8 : 4); }
+
+size_t uk_packed_bytes(const uk_shape* s) { return (size_t)(s->np / 16) * nblocks(s) * vecs_per_block(s) * 64; }
+size_t uk_packed_scales(const uk_shape* s) { return (size_t)(s->np / 16) * nblocks(s) * 16; }
+
+static int weight_at(const uk_shape* s, const uint8_t* src, int64_t n, int64_t k) {
+  if (n >= s->n) return s->bits == 4 ? 8 : 128; /* padding columns: the zero point, i.e. weight 0 */
+  size_t row = (size_t)n * (size_t)(s->kp * s->bits / 8);
+  if (s->bits == 8) return src[row + k];
+  return (src[row + k / 2] >> (4 * (k & 1))) & 15;
+}
+
+void uk_pack(const uk_shape* s, const uint8_t* src, const float* scales, uint8_t* dst, float* dst_scales) {
+  int64_t nb = nblocks(s), vpb = vecs_per_block(s);
+  for (int64_t g = 0; g < s->np / 16; g++)
+    for (int64_t b = 0; b < nb; b++) {
+      uint8_t* out = dst + ((size_t)g * nb + b) * vpb * 64;
+      for (int64_t v = 0; v < vpb; v++)
+        for (int j = 0; j < 16; j++)
+          for (int i = 0; i < 4; i++) {
+            int64_t n = 16 * g + j;
+            if (s->bits == 8) {
+              out[v * 64 + 4 * j + i] = (uint8_t)weight_at(s, src, n, b * s->block + 4 * v + i);
+            } else {
+              int64_t k = b * s->block + 8 * v + i;
+              out[v * 64 + 4 * j + i] = (uint8_t)(weight_at(s, src, n, k) | (weight_at(s, src, n, k + 4) << 4));
+            }
+          }
+      for (int j = 0; j < 16; j++) {
+        int64_t n = 16 * g + j;
+        dst_scales[((size_t)g * nb + b) * 16 + j] = n < s->n ? scales[(size_t)n * nb + b] : 0.f;
+      }
+    }
+}
+
+/* scratch: scales [m][nb] float, zero-point sums [m][nb] int32, quantized rows [m][kp] int8 */
+size_t uk_scratch_bytes(const uk_shape* s, int64_t m) {
+  return (size_t)m * nblocks(s) * 8 + (size_t)m * s->kp + 64;
+}
+
+/* one block of 16*n16 floats: max |x| and the int8 values (rounding to nearest even, as cvtps does) */
+__attribute__((target("avx2,fma"))) static void quantize_block_avx2(const float* x, int64_t n16, int8_t* q,
+                                                                     float* scale, int32_t* sum) {
+  const __m256 sign = _mm256_set1_ps(-0.f);
+  __m256 mx = _mm256_setzero_ps();
+  for (int64_t i = 0; i < 16 * n16; i += 8) mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+  float amax = _mm_cvtss_f32(m4);
+  __m256 inv = _mm256_set1_ps(amax > 0.f ? 127.f / amax : 0.f);
+  __m256i acc = _mm256_setzero_si256();
+  for (int64_t i = 0; i < 16 * n16; i += 16) {
+    __m256i a = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+    __m256i b = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8), inv));
+    acc = _mm256_add_epi32(acc, _mm256_add_epi32(a, b));
+    __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8); /* 16 int16 in order */
+    __m128i v = _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+    _mm_storeu_si128((__m128i*)(q + i), v);
+  }
+  __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+  s4 = _mm_hadd_epi32(s4, s4);
+  s4 = _mm_hadd_epi32(s4, s4);
+  *scale = amax / 127.f;
+  *sum = _mm_cvtsi128_si32(s4);
+}
+
+void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
+  int64_t nb = nblocks(s);
+  float* as = (float*)scratch;
+  int32_t* zs = (int32_t*)(as + m * nb);
+  int8_t* qa = (int8_t*)(zs + m * nb);
+  int zp = s->bits == 4 ? 8 : 128;
+  for (int64_t r = 0; r < m; r++)
+    for (int64_t b = 0; b < nb; b++) {
+      const float* x = a + (size_t)r * s->k + b * s->block;
+      int8_t* q = qa + (size_t)r * s->kp + b * s->block;
+      int64_t len = s->k - b * s->block;
+      int32_t sum = 0;
+      if (len >= s->block) {
+        quantize_block_avx2(x, s->block / 16, q, &as[r * nb + b], &sum);
+      } else { /* the last block of a K that is not a whole number of blocks: zeros after K */
+        float amax = 0.f;
+        for (int64_t i = 0; i < len; i++) amax = fmaxf(amax, fabsf(x[i]));
+        float inv = amax > 0.f ? 127.f / amax : 0.f;
+        for (int64_t i = 0; i < s->block; i++) {
+          int v = i < len ? (int)nearbyintf(x[i] * inv) : 0;
+          q[i] = (int8_t)v;
+          sum += v;
+        }
+        as[r * nb + b] = amax / 127.f;
+      }
+      zs[r * nb + b] = zp * sum;
+    }
+}
+
+/* ---- AVX-512 VNNI: 16 columns per VPDPBUSD, up to 8 rows per tile; one function per bit width and
+ * row count, so that every accumulator stays in a register ---- */
+#define VNNI_TILE(BITS, MM)                                                                                \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) static void vnni##BITS##_##MM(  \
+      const uk_shape* s, const float* as, const int32_t* zs, const int8_t* qa, const uint8_t* w,         \
+      const float* ws, const float* bias, float* c, int64_t g0, int64_t g1) {                            \
+    const int64_t nb = nblocks(s), vpb = vecs_per_block(s), kp = s->kp, block = s->block, n = s->n;       \
+    const __m512i mask = _mm512_set1_epi8(0x0F);                                                          \
+    for (int64_t g = g0; g < g1; g++) {                                                                   \
+      __m512 f[MM];                                                                                       \
+      for (int r = 0; r < MM; r++) f[r] = _mm512_setzero_ps();                                            \
+      const uint8_t* wg = w + (size_t)g * nb * vpb * 64;                                                  \
+      for (int64_t b = 0; b < nb; b++) {                                                                  \
+        __m512i acc[MM];                                                                                  \
+        for (int r = 0; r < MM; r++) acc[r] = _mm512_setzero_si512();                                     \
+        const int8_t* qb = qa + b * block;                                                                \
+        for (int64_t v = 0; v < vpb; v++) {                                                               \
+          __m512i x = _mm512_loadu_si512(wg + (b * vpb + v) * 64);                                        \
+          if (BITS == 4) {                                                                                \
+            __m512i lo = _mm512_and_si512(x, mask), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), mask); \
+            for (int r = 0; r < MM; r++) {                                                                \
+              const int32_t* q = (const int32_t*)(qb + r * kp + 8 * v);                                   \
+              acc[r] = _mm512_dpbusd_epi32(acc[r], lo, _mm512_set1_epi32(q[0]));                          \
+              acc[r] = _mm512_dpbusd_epi32(acc[r], hi, _mm512_set1_epi32(q[1]));                          \
+            }                                                                                             \
+          } else {                                                                                        \
+            for (int r = 0; r < MM; r++) {                                                                \
+              const int32_t* q = (const int32_t*)(qb + r * kp + 4 * v);                                   \
+              acc[r] = _mm512_dpbusd_epi32(acc[r], x, _mm512_set1_epi32(q[0]));                           \
+            }                                                                                             \
+          }                                                                                               \
+        }                                                                                                 \
+        __m512 sc = _mm512_loadu_ps(ws + ((size_t)g * nb + b) * 16);                                      \
+        for (int r = 0; r < MM; r++) {                                                                    \
+          __m512i t = _mm512_sub_epi32(acc[r], _mm512_set1_epi32(zs[r * nb + b]));                        \
+          f[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(sc, _mm512_set1_ps(as[r * nb + b])), \
+                                 f[r]);                                                                   \
+        }                                                                                                 \
+      }                                                                                                   \
+      int64_t left = n - 16 * g;                                                                          \
+      __mmask16 keep = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);                    \
+      __m512 bv = bias ? _mm512_maskz_loadu_ps(keep, bias + 16 * g) : _mm512_setzero_ps();                \
+      for (int r = 0; r < MM; r++) _mm512_mask_storeu_ps(c + (size_t)r * n + 16 * g, keep, _mm512_add_ps(f[r], bv)); \
+    }                                                                                                     \
+  }
+VNNI_TILE(4, 1)
+VNNI_TILE(4, 2)
+VNNI_TILE(4, 4)
+VNNI_TILE(4, 8)
+VNNI_TILE(8, 1)
+VNNI_TILE(8, 2)
+VNNI_TILE(8, 4)
+VNNI_TILE(8, 8)
+
+/* ---- AVX2: VPMADDUBSW on 8 columns at a time, up to 4 rows per tile ----
+ * 4 bits: unsigned weights 0..15 times signed activations; a pair sums to at most 2*15*127 = 3810, so
+ * four vectors (8 pairs) add up in int16 without saturating before VPMADDWD widens them.
+ * 8 bits: the weights are made signed (w - 128) and multiplied as |w| times the activation with w's
+ * sign: a pair sums to at most 2*128*127 = 32512, so each product pair is widened at once. */
+#define AVX2_TILE(MM)                                                                                      \
+  __attribute__((target("avx2,fma"))) static void avx2_##MM(                                                \
+      const uk_shape* s, const float* as, const int32_t* zs, const int8_t* qa, const uint8_t* w,         \
+      const float* ws, const float* bias, float* c, int64_t g0, int64_t g1) {                            \
+    const int64_t nb = nblocks(s), vpb = vecs_per_block(s), kp = s->kp;                                   \
+    const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);                             \
+    const __m256i flip = _mm256_set1_epi8((char)0x80);                                                    \
+    for (int64_t g = g0; g < g1; g++)                                                                     \
+      for (int h = 0; h < 2; h++) {                                                                       \
+        __m256 f[MM];                                                                                     \
+        for (int r = 0; r < MM; r++) f[r] = _mm256_setzero_ps();                                          \
+        for (int64_t b = 0; b < nb; b++) {                                                                \
+          const uint8_t* wb = w + ((size_t)g * nb + b) * vpb * 64 + 32 * h;                               \
+          __m256i acc[MM];                                                                                \
+          for (int r = 0; r < MM; r++) acc[r] = _mm256_setzero_si256();                                   \
+          if (s->bits == 4) {                                                                             \
+            for (int64_t v0 = 0; v0 < vpb; v0 += 4) {                                                     \
+              __m256i p[MM];                                                                              \
+              for (int r = 0; r < MM; r++) p[r] = _mm256_setzero_si256();                                 \
+              int64_t v1 = v0 + 4 < vpb ? v0 + 4 : vpb;                                                   \
+              for (int64_t v = v0; v < v1; v++) {                                                         \
+                __m256i x = _mm256_loadu_si256((const __m256i*)(wb + 64 * v));                            \
+                __m256i lo = _mm256_and_si256(x, mask);                                                   \
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), mask);                             \
+                for (int r = 0; r < MM; r++) {                                                            \
+                  const int32_t* q = (const int32_t*)(qa + (size_t)r * kp + b * s->block + 8 * v);        \
+                  p[r] = _mm256_add_epi16(p[r], _mm256_maddubs_epi16(lo, _mm256_set1_epi32(q[0])));       \
+                  p[r] = _mm256_add_epi16(p[r], _mm256_maddubs_epi16(hi, _mm256_set1_epi32(q[1])));       \
+                }                                                                                         \
+              }                                                                                           \
+              for (int r = 0; r < MM; r++) acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(p[r], ones)); \
+            }                                                                                             \
+          } else {                                                                                        \
+            for (int64_t v = 0; v < vpb; v++) {                                                           \
+              __m256i x = _mm256_xor_si256(_mm256_loadu_si256((const __m256i*)(wb + 64 * v)), flip);      \
+              __m256i ax = _mm256_abs_epi8(x);                                                            \
+              for (int r = 0; r < MM; r++) {                                                              \
+                const int32_t* q = (const int32_t*)(qa + (size_t)r * kp + b * s->block + 4 * v);          \
+                __m256i y = _mm256_sign_epi8(_mm256_set1_epi32(q[0]), x);                                 \
+                acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(_mm256_maddubs_epi16(ax, y), ones));  \
+              }                                                                                           \
+            }                                                                                             \
+          }                                                                                               \
+          __m256 sc = _mm256_loadu_ps(ws + ((size_t)g * nb + b) * 16 + 8 * h);                            \
+          for (int r = 0; r < MM; r++) {                                                                  \
+            __m256i t = s->bits == 4 ? _mm256_sub_epi32(acc[r], _mm256_set1_epi32(zs[r * nb + b])) : acc[r]; \
+            f[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(sc, _mm256_set1_ps(as[r * nb + b])), \
+                                   f[r]);                                                                 \
+          }                                                                                               \
+        }                                                                                                 \
+        int64_t col = 16 * g + 8 * h, left = s->n - col;                                                  \
+        if (left <= 0) continue;                                                                          \
+        for (int r = 0; r < MM; r++) {                                                                    \
+          float tmp[8];                                                                                   \
+          _mm256_storeu_ps(tmp, f[r]);                                                                    \
+          for (int j = 0; j < 8 && j < left; j++) c[(size_t)r * s->n + col + j] = tmp[j] + (bias ? bias[col + j] : 0.f); \
+        }                                                                                                 \
+      }                                                                                                   \
+  }
+AVX2_TILE(1)
+AVX2_TILE(2)
+AVX2_TILE(4)
+
+typedef void (*tile_fn)(const uk_shape*, const float*, const int32_t*, const int8_t*, const uint8_t*,
+                        const float*, const float*, float*, int64_t, int64_t);
+
+void uk_gemm(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w, const float* ws,
+             const float* bias, float* c, int64_t g0, int64_t g1, int isa) {
+  int64_t nb = nblocks(s);
+  const float* as = (const float*)scratch;
+  const int32_t* zs = (const int32_t*)(as + m * nb);
+  const int8_t* qa = (const int8_t*)(zs + m * nb);
+  for (int64_t r0 = 0; r0 < m;) {
+    int64_t left = m - r0, step;
+    tile_fn fn;
+    if (isa == UK_ISA_AVX512_VNNI) {
+      step = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+      if (s->bits == 4) fn = step == 8 ? vnni4_8 : step == 4 ? vnni4_4 : step == 2 ? vnni4_2 : vnni4_1;
+      else fn = step == 8 ? vnni8_8 : step == 4 ? vnni8_4 : step == 2 ? vnni8_2 : vnni8_1;
+    } else {
+      step = left >= 4 ? 4 : left >= 2 ? 2 : 1;
+      fn = step == 4 ? avx2_4 : step == 2 ? avx2_2 : avx2_1;
+    }
+    fn(s, as + r0 * nb, zs + r0 * nb, qa + (size_t)r0 * s->kp, w, ws, bias, c + (size_t)r0 * s->n, g0, g1);
+    r0 += step;
+  }
+}

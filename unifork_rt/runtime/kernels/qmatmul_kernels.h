@@ -1,0 +1,43 @@
+/* unifork-rt: integer GEMM for few-row activations against MatMulNBits-style block-quantized weights.
+ *
+ * Weights arrive from the graph in MatMulNBits' layout (B [N][blocks][blob], symmetric, no zero
+ * points: 4-bit values stored with +8, 8-bit with +128; scales [N][blocks]) and are repacked once, at
+ * load, into column groups of 16: for group g and block b, a run of 64-byte vectors in which byte
+ * 4*j + i belongs to column 16*g + j and to the i-th of four consecutive k. With 4 bits one vector holds
+ * two such quads (low nibbles: k..k+3, high nibbles: k+4..k+7). One VPDPBUSD (AVX-512 VNNI) then
+ * multiplies 16 columns by 4 broadcast activation bytes, with no horizontal sums; on AVX2 the same
+ * vector feeds VPMADDUBSW in two halves of 8 columns.
+ *
+ * Activations are quantized per row and per weight block to int8 (scale = max|a| / 127, rounding to
+ * nearest even), as MatMulNBits does at accuracy level 4.
+ */
+#ifndef UNIFORK_QMATMUL_KERNELS_H
+#define UNIFORK_QMATMUL_KERNELS_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define UK_ISA_NONE 0
+#define UK_ISA_AVX2 1
+#define UK_ISA_AVX512_VNNI 2
+
+typedef struct {
+  int bits;      /* 4 or 8 */
+  int block;     /* weights per scale along K: a multiple of 16 */
+  int64_t k;     /* logical K */
+  int64_t n;     /* logical N */
+  int64_t kp;    /* K padded to whole blocks */
+  int64_t np;    /* N padded to a multiple of 16 */
+} uk_shape;
+
+int uk_isa(void);                                   /* the ISA this CPU runs (honours UNIFORK_RT_ISA=avx2) */
+size_t uk_packed_bytes(const uk_shape* s);         /* bytes of the packed weights */
+size_t uk_packed_scales(const uk_shape* s);        /* floats of the packed scales */
+/* src: [n][kp/block][block*bits/8] bytes as MatMulNBits stores them; scales: [n][kp/block] */
+void uk_pack(const uk_shape* s, const uint8_t* src, const float* scales, uint8_t* dst, float* dst_scales);
+/* scratch floats/bytes for quantizing m rows */
+size_t uk_scratch_bytes(const uk_shape* s, int64_t m);
+/* C[m][n] = A[m][k] . W^T for the column groups [g0, g1) (16 columns each); A rows quantized by uk_quantize */
+void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch);
+void uk_gemm(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w, const float* ws,
+             const float* bias, float* c, int64_t g0, int64_t g1, int isa);
+#endif

@@ -1,0 +1,281 @@
+/* unifork-rt: an ONNX Runtime custom-op library that runs com.microsoft MatMulNBits nodes (symmetric,
+ * 4 or 8 bits, accuracy level 4) with the kernels of qmatmul_kernels.c, split over the session's
+ * intra-op threads (KernelContext_ParallelFor).
+ *
+ * ONNX Runtime's C API is a table of function pointers that only ever grows at its end, so a slot
+ * keeps its index in every later release. This file declares the few slots it uses by index,
+ * with their signatures, rather than including onnxruntime_c_api.h (which the pip wheels do not
+ * ship). The indices and the OrtCustomOp layout were taken from the released headers of API 16-29
+ * and checked against a live onnxruntime (docs/KERNELS.md). API 18 (onnxruntime 1.18) is the oldest
+ * this needs: ParallelFor arrived in 17, the 26-slot OrtCustomOp in 18.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qmatmul_kernels.h"
+
+typedef struct OrtStatus OrtStatus;
+typedef struct OrtKernelInfo OrtKernelInfo;
+typedef struct OrtKernelContext OrtKernelContext;
+typedef struct OrtValue OrtValue;
+typedef struct OrtTensorTypeAndShapeInfo OrtTensorTypeAndShapeInfo;
+typedef struct OrtSessionOptions OrtSessionOptions;
+typedef struct OrtCustomOpDomain OrtCustomOpDomain;
+
+typedef struct {
+  const void* (*GetApi)(uint32_t version);
+  const char* (*GetVersionString)(void);
+} OrtApiBase;
+
+#define UK_API_VERSION 18
+enum {
+  ERR_FAIL = 1, ERR_INVALID_ARGUMENT = 2, ERR_NOT_IMPLEMENTED = 9,
+  TYPE_UNDEFINED = 0, TYPE_FLOAT = 1, TYPE_UINT8 = 2,
+  IO_REQUIRED = 0, IO_OPTIONAL = 1,
+};
+/* OrtApi slots (0-based) */
+enum {
+  S_CreateStatus = 0, S_CreateCustomOpDomain = 26, S_CustomOpDomain_Add = 27, S_AddCustomOpDomain = 28,
+  S_GetTensorMutableData = 51, S_GetDimensionsCount = 61, S_GetDimensions = 62, S_GetTensorTypeAndShape = 65,
+  S_KernelInfoGetAttribute_int64 = 86, S_KernelContext_GetInputCount = 88, S_KernelContext_GetInput = 90,
+  S_KernelContext_GetOutput = 91, S_ReleaseStatus = 93, S_ReleaseTensorTypeAndShapeInfo = 99,
+  S_KernelInfo_GetInputCount = 230, S_KernelInfoGetConstantInput_tensor = 249, S_KernelContext_ParallelFor = 274,
+};
+static void* const* g_api;
+#define API(slot, type) ((type)g_api[slot])
+
+typedef OrtStatus* (*CreateStatus_t)(int code, const char* msg);
+typedef void (*ReleaseStatus_t)(OrtStatus*);
+typedef OrtStatus* (*CreateCustomOpDomain_t)(const char*, OrtCustomOpDomain**);
+typedef OrtStatus* (*CustomOpDomain_Add_t)(OrtCustomOpDomain*, const void* op);
+typedef OrtStatus* (*AddCustomOpDomain_t)(OrtSessionOptions*, OrtCustomOpDomain*);
+typedef OrtStatus* (*GetTensorMutableData_t)(OrtValue*, void**);
+typedef OrtStatus* (*GetDimensionsCount_t)(const OrtTensorTypeAndShapeInfo*, size_t*);
+typedef OrtStatus* (*GetDimensions_t)(const OrtTensorTypeAndShapeInfo*, int64_t*, size_t);
+typedef OrtStatus* (*GetTensorTypeAndShape_t)(const OrtValue*, OrtTensorTypeAndShapeInfo**);
+typedef void (*ReleaseTensorTypeAndShapeInfo_t)(OrtTensorTypeAndShapeInfo*);
+typedef OrtStatus* (*KernelInfoGetAttribute_int64_t)(const OrtKernelInfo*, const char*, int64_t*);
+typedef OrtStatus* (*KernelContext_GetInputCount_t)(const OrtKernelContext*, size_t*);
+typedef OrtStatus* (*KernelContext_GetInput_t)(const OrtKernelContext*, size_t, const OrtValue**);
+typedef OrtStatus* (*KernelContext_GetOutput_t)(OrtKernelContext*, size_t, const int64_t*, size_t, OrtValue**);
+typedef OrtStatus* (*KernelInfo_GetInputCount_t)(const OrtKernelInfo*, size_t*);
+typedef OrtStatus* (*KernelInfoGetConstantInput_tensor_t)(const OrtKernelInfo*, size_t, int*, const OrtValue**);
+typedef OrtStatus* (*KernelContext_ParallelFor_t)(const OrtKernelContext*, void (*)(void*, size_t), size_t, size_t,
+                                                   void*);
+
+/* OrtCustomOp, 26 slots: version (padded to 8 bytes), then 25 function pointers */
+typedef struct {
+  uint32_t version;
+  void* (*CreateKernel)(const void*, const void*, const OrtKernelInfo*);
+  const char* (*GetName)(const void*);
+  const char* (*GetExecutionProviderType)(const void*);
+  int (*GetInputType)(const void*, size_t);
+  size_t (*GetInputTypeCount)(const void*);
+  int (*GetOutputType)(const void*, size_t);
+  size_t (*GetOutputTypeCount)(const void*);
+  void (*KernelCompute)(void*, OrtKernelContext*);
+  void (*KernelDestroy)(void*);
+  int (*GetInputCharacteristic)(const void*, size_t);
+  int (*GetOutputCharacteristic)(const void*, size_t);
+  int (*GetInputMemoryType)(const void*, size_t);
+  int (*GetVariadicInputMinArity)(const void*);
+  int (*GetVariadicInputHomogeneity)(const void*);
+  int (*GetVariadicOutputMinArity)(const void*);
+  int (*GetVariadicOutputHomogeneity)(const void*);
+  OrtStatus* (*CreateKernelV2)(const void*, const void*, const OrtKernelInfo*, void**);
+  OrtStatus* (*KernelComputeV2)(void*, OrtKernelContext*);
+  void* InferOutputShapeFn;
+  void* GetStartVersion;
+  void* GetEndVersion;
+  void* GetMayInplace;
+  void* ReleaseMayInplace;
+  void* GetAliasMap;
+  void* ReleaseAliasMap;
+} CustomOp;
+
+static OrtStatus* fail(int code, const char* fmt, long long a, long long b) {
+  char msg[400];
+  snprintf(msg, sizeof msg, fmt, a, b);
+  return API(S_CreateStatus, CreateStatus_t)(code, msg);
+}
+#define CHECK(call)                  \
+  do {                               \
+    OrtStatus* st_ = (call);         \
+    if (st_) return st_;             \
+  } while (0)
+
+typedef struct {
+  uk_shape s;
+  uint8_t* w;
+  float* ws;
+  int isa;
+} Kernel;
+
+/* inputs: A, B, scales, zero_points, g_idx, bias (the last three optional) */
+static const char* op_name(const void* op) { (void)op; return "MatMulNBits"; }
+static const char* op_ep(const void* op) { (void)op; return "CPUExecutionProvider"; }
+static int op_input_type(const void* op, size_t i) { (void)op; return i == 0 || i == 2 || i == 5 ? TYPE_FLOAT : i == 1 ? TYPE_UINT8 : TYPE_UNDEFINED; }
+static size_t op_input_count(const void* op) { (void)op; return 6; }
+static int op_output_type(const void* op, size_t i) { (void)op; (void)i; return TYPE_FLOAT; }
+static size_t op_output_count(const void* op) { (void)op; return 1; }
+static int op_input_char(const void* op, size_t i) { (void)op; return i < 3 ? IO_REQUIRED : IO_OPTIONAL; }
+static int op_output_char(const void* op, size_t i) { (void)op; (void)i; return IO_REQUIRED; }
+static int op_mem_type(const void* op, size_t i) { (void)op; (void)i; return 0; }
+static int op_zero(const void* op) { (void)op; return 0; }
+static int op_one(const void* op) { (void)op; return 1; }
+
+static void kernel_destroy(void* k) {
+  Kernel* kr = (Kernel*)k;
+  if (!kr) return;
+  free(kr->w);
+  free(kr->ws);
+  free(kr);
+}
+
+static OrtStatus* constant_input(const OrtKernelInfo* info, size_t i, void** data) {
+  int is_const = 0;
+  const OrtValue* v = NULL;
+  *data = NULL;
+  CHECK(API(S_KernelInfoGetConstantInput_tensor, KernelInfoGetConstantInput_tensor_t)(info, i, &is_const, &v));
+  if (!is_const || !v) return NULL;
+  return API(S_GetTensorMutableData, GetTensorMutableData_t)((OrtValue*)v, data);
+}
+
+static OrtStatus* kernel_create(const void* op, const void* api, const OrtKernelInfo* info, void** out) {
+  (void)op; (void)api;
+  int64_t k, n, bits, block, level = 0;
+  KernelInfoGetAttribute_int64_t attr = API(S_KernelInfoGetAttribute_int64, KernelInfoGetAttribute_int64_t);
+  CHECK(attr(info, "K", &k));
+  CHECK(attr(info, "N", &n));
+  CHECK(attr(info, "bits", &bits));
+  CHECK(attr(info, "block_size", &block));
+  OrtStatus* st = attr(info, "accuracy_level", &level);
+  if (st) { API(S_ReleaseStatus, ReleaseStatus_t)(st); level = 0; }
+  if ((bits != 4 && bits != 8) || block < 16 || block % 16)
+    return fail(ERR_NOT_IMPLEMENTED, "unifork-rt qmatmul: MatMulNBits with bits=%lld, block_size=%lld is not supported "
+                "(4 or 8 bits, blocks a multiple of 16): set UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel", bits, block);
+  if (level != 4)
+    return fail(ERR_NOT_IMPLEMENTED, "unifork-rt qmatmul: MatMulNBits accuracy_level=%lld asks for float activations; "
+                "these kernels quantize them to int8 (level 4): set UNIFORK_RT_QMATMUL=0 (%lld)", level, 0);
+  size_t count = 0;
+  CHECK(API(S_KernelInfo_GetInputCount, KernelInfo_GetInputCount_t)(info, &count));
+  for (size_t i = 3; i < count && i < 5; i++) {
+    void* extra = NULL;
+    CHECK(constant_input(info, i, &extra));
+    if (extra)
+      return fail(ERR_NOT_IMPLEMENTED, "unifork-rt qmatmul: MatMulNBits input %lld (zero points or g_idx) is not "
+                  "supported (symmetric weights only): set UNIFORK_RT_QMATMUL=0 (%lld)", (long long)i, 0);
+  }
+  void *b = NULL, *scales = NULL;
+  CHECK(constant_input(info, 1, &b));
+  CHECK(constant_input(info, 2, &scales));
+  if (!b || !scales)
+    return fail(ERR_NOT_IMPLEMENTED, "unifork-rt qmatmul: MatMulNBits weights and scales must be initializers "
+                "(%lld, %lld)", b != NULL, scales != NULL);
+  Kernel* kr = (Kernel*)calloc(1, sizeof(Kernel));
+  if (!kr) return fail(ERR_FAIL, "unifork-rt qmatmul: out of memory (%lld, %lld)", 0, 0);
+  kr->s.bits = (int)bits;
+  kr->s.block = (int)block;
+  kr->s.k = k;
+  kr->s.n = n;
+  kr->s.kp = (k + block - 1) / block * block;
+  kr->s.np = (n + 15) / 16 * 16;
+  kr->isa = uk_isa();
+  size_t wbytes = uk_packed_bytes(&kr->s), sfloats = uk_packed_scales(&kr->s);
+  kr->w = (uint8_t*)aligned_alloc(64, (wbytes + 63) / 64 * 64);
+  kr->ws = (float*)aligned_alloc(64, (sfloats * 4 + 63) / 64 * 64);
+  if (!kr->w || !kr->ws) {
+    kernel_destroy(kr);
+    return fail(ERR_FAIL, "unifork-rt qmatmul: out of memory packing %lld x %lld weights", n, k);
+  }
+  uk_pack(&kr->s, (const uint8_t*)b, (const float*)scales, kr->w, kr->ws);
+  *out = kr;
+  return NULL;
+}
+
+typedef struct {
+  const Kernel* kr;
+  const void* scratch;
+  int64_t m, groups;
+  size_t tasks;
+  const float* bias;
+  float* c;
+} Task;
+
+static void run_task(void* p, size_t i) {
+  const Task* t = (const Task*)p;
+  int64_t g0 = t->groups * (int64_t)i / (int64_t)t->tasks, g1 = t->groups * (int64_t)(i + 1) / (int64_t)t->tasks;
+  if (g1 > g0) uk_gemm(&t->kr->s, t->scratch, t->m, t->kr->w, t->kr->ws, t->bias, t->c, g0, g1, t->kr->isa);
+}
+
+static OrtStatus* kernel_compute(void* k, OrtKernelContext* ctx) {
+  const Kernel* kr = (const Kernel*)k;
+  const OrtValue *a = NULL, *bias = NULL;
+  CHECK(API(S_KernelContext_GetInput, KernelContext_GetInput_t)(ctx, 0, &a));
+  size_t count = 0;
+  CHECK(API(S_KernelContext_GetInputCount, KernelContext_GetInputCount_t)(ctx, &count));
+  if (count > 5) CHECK(API(S_KernelContext_GetInput, KernelContext_GetInput_t)(ctx, 5, &bias));
+  OrtTensorTypeAndShapeInfo* info = NULL;
+  CHECK(API(S_GetTensorTypeAndShape, GetTensorTypeAndShape_t)(a, &info));
+  size_t rank = 0;
+  int64_t dims[8];
+  OrtStatus* st = API(S_GetDimensionsCount, GetDimensionsCount_t)(info, &rank);
+  if (!st && (rank < 1 || rank > 8)) st = fail(ERR_INVALID_ARGUMENT, "unifork-rt qmatmul: input A has rank %lld (1 to 8) %lld", (long long)rank, 0);
+  if (!st) st = API(S_GetDimensions, GetDimensions_t)(info, dims, rank);
+  API(S_ReleaseTensorTypeAndShapeInfo, ReleaseTensorTypeAndShapeInfo_t)(info);
+  if (st) return st;
+  if (dims[rank - 1] != kr->s.k)
+    return fail(ERR_INVALID_ARGUMENT, "unifork-rt qmatmul: input A has %lld columns, the weights %lld rows", dims[rank - 1], kr->s.k);
+  int64_t m = 1;
+  for (size_t i = 0; i + 1 < rank; i++) m *= dims[i];
+  dims[rank - 1] = kr->s.n;
+  OrtValue* y = NULL;
+  CHECK(API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 0, dims, rank, &y));
+  if (m == 0) return NULL;
+  void *ap = NULL, *yp = NULL, *bp = NULL;
+  CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)((OrtValue*)a, &ap));
+  CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)(y, &yp));
+  if (bias) CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)((OrtValue*)bias, &bp));
+  void* scratch = aligned_alloc(64, (uk_scratch_bytes(&kr->s, m) + 63) / 64 * 64);
+  if (!scratch) return fail(ERR_FAIL, "unifork-rt qmatmul: out of memory for %lld rows of %lld", m, kr->s.k);
+  uk_quantize(&kr->s, (const float*)ap, m, scratch);
+  Task t = {kr, scratch, m, kr->s.np / 16, 0, (const float*)bp, (float*)yp};
+  /* ~64 tasks: even shares for any thread count up to 8, and small enough per task at one row */
+  t.tasks = (size_t)(t.groups < 64 ? t.groups : 64);
+  st = API(S_KernelContext_ParallelFor, KernelContext_ParallelFor_t)(ctx, run_task, t.tasks, 0, &t);
+  free(scratch);
+  return st;
+}
+
+static CustomOp g_op;
+
+OrtStatus* RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* base) {
+  g_api = (void* const*)base->GetApi(UK_API_VERSION);
+  if (!g_api) return NULL; /* an onnxruntime older than 1.18: nothing registered, its own kernel runs */
+  if (uk_isa() == UK_ISA_NONE) return NULL; /* no AVX2 (or UNIFORK_RT_ISA=none): ONNX Runtime's kernel runs */
+  memset(&g_op, 0, sizeof g_op);
+  g_op.version = UK_API_VERSION;
+  g_op.GetName = op_name;
+  g_op.GetExecutionProviderType = op_ep;
+  g_op.GetInputType = op_input_type;
+  g_op.GetInputTypeCount = op_input_count;
+  g_op.GetOutputType = op_output_type;
+  g_op.GetOutputTypeCount = op_output_count;
+  g_op.KernelDestroy = kernel_destroy;
+  g_op.GetInputCharacteristic = op_input_char;
+  g_op.GetOutputCharacteristic = op_output_char;
+  g_op.GetInputMemoryType = op_mem_type;
+  g_op.GetVariadicInputMinArity = op_one;
+  g_op.GetVariadicInputHomogeneity = op_one;
+  g_op.GetVariadicOutputMinArity = op_one;
+  g_op.GetVariadicOutputHomogeneity = op_zero;
+  g_op.CreateKernelV2 = kernel_create;
+  g_op.KernelComputeV2 = kernel_compute;
+  const char* domain = getenv("UNIFORK_RT_QMATMUL_DOMAIN");
+  OrtCustomOpDomain* d = NULL;
+  CHECK(API(S_CreateCustomOpDomain, CreateCustomOpDomain_t)(domain ? domain : "com.microsoft", &d));
+  CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_op));
+  return API(S_AddCustomOpDomain, AddCustomOpDomain_t)(options, d);
+}
