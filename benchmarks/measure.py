@@ -142,7 +142,25 @@ def machine_info() -> dict:
         except md.PackageNotFoundError:
             continue
     info["versions"] = versions
+    info["matmulnbits_kernel"] = _matmulnbits_kernel()
     return info
+
+
+def _matmulnbits_kernel() -> str:
+    """Which kernel ort-cpu sessions run MatMulNBits (int4 / int8) on: unifork-rt's own (runtime/qmatmul.py,
+    with the ISA it takes here) or ONNX Runtime's."""
+    import ctypes
+
+    from unifork_rt.runtime.qmatmul import library_for_sessions
+
+    try:
+        lib = library_for_sessions()
+    except Exception as e:  # noqa: BLE001 - UNIFORK_RT_QMATMUL=1 without a library: say so in the report
+        return f"none ({e})"
+    if lib is None:
+        return "onnxruntime (MLAS)"
+    isa = {1: "avx2", 2: "avx512-vnni"}.get(ctypes.CDLL(str(lib)).uk_isa(), "none: onnxruntime (MLAS)")
+    return f"unifork-rt qmatmul ({isa})"
 
 
 def busy_processes(min_cpu_percent: float = 20.0) -> list[dict]:

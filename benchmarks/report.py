@@ -212,7 +212,8 @@ def markdown(results: dict) -> str:
              f"Machine: {m['cpu']}, {m['cores']} cores ({', '.join(m['cpu_flags'])}), "
              f"{m.get('mem_total_gb', '?')} GB; no GPU backend unless listed below. "
              f"Load average at start {m.get('load_average_1m', 0):.1f}; "
-             f"other busy processes at start: {len([p for p in results['busy_at_start'] if 'pid' in p])}.",
+             f"other busy processes at start: {len([p for p in results['busy_at_start'] if 'pid' in p])}. "
+             f"MatMulNBits kernel: {m.get('matmulnbits_kernel', 'onnxruntime (MLAS)')}.",
              f"Measured memory bandwidth {probe['bandwidth'] / 1e9:.1f} GB/s (best of the probes, "
              f"{probe['threads']} threads), fp32 GEMM {probe['gemm_flops_per_s'] / 1e9:.0f} GFLOP/s. "
              f"Medians over repeats after warm-up; spread = (p90 − p10) / median.", ""]

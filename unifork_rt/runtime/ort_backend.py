@@ -30,6 +30,7 @@ write the new slices in place:
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import weakref
 
@@ -38,6 +39,10 @@ import numpy as np
 from ..errors import InputError, MissingDependencyError, ModelFolderError
 from .backend import Backend
 from .bundle import Bundle, KVSpec
+from .qmatmul import QUANTIZED_GRAPHS
+from .qmatmul import mode as qmatmul_mode
+
+log = logging.getLogger(__name__)
 
 _PROVIDERS = {
     "ort-cpu": ["CPUExecutionProvider"],
@@ -98,6 +103,7 @@ class OrtBackend(Backend):
         # output names per graph, read once (not every step); an in-place graph's present_* outputs are
         # bound to its KV buffer, not returned, so they are left out
         self._outputs: dict[str, list[str]] = {}
+        self.qmatmul_skipped: dict[str, str] = {}  # graph -> why our MatMulNBits kernels did not load there
         # cache -> (session, IOBinding) of an in-place (kv_io "shared") graph: the KV addresses bound once
         self._bindings = weakref.WeakKeyDictionary()
 
@@ -141,6 +147,29 @@ class OrtBackend(Backend):
                              f"Runtime's CPU kernels ({self.bundle.precision}; CUDA's GroupQueryAttention needs fp16 "
                              "and TensorRT cannot build contrib ops): use --backend ort-cpu, or export the portable "
                              f"graphs (--graphs portable) for {self.name}")
+        opts = self._session_options(ort)
+        # MatMulNBits (int4 / int8 bundles) on our kernels where they build (runtime/qmatmul.py). Only the
+        # graphs that hold MatMulNBits get the library: its com.microsoft domain hides the contrib ops that
+        # ONNX Runtime's optimizer inserts elsewhere (FusedMatMul, FusedConv), so those graphs fail to load with it.
+        self.qmatmul, self._opts_q = None, None
+        if self.name == "ort-cpu" and self.bundle.precision in ("int4", "int8"):
+            from .qmatmul import library_for_sessions
+
+            self.qmatmul = library_for_sessions()
+            if self.qmatmul is not None:
+                self._opts_q = self._session_options(ort)
+                self._opts_q.register_custom_ops_library(str(self.qmatmul))
+        self._ort, self._opts, self._first = ort, opts, first
+        self._lock = threading.Lock()
+        self._kv_write = None
+        if self.iobinding and any(spec.kv is not None for spec in self.bundle.graphs.values()):
+            self._kv_write = self._kv_write_session()
+        if self.preload:
+            for name in self.bundle.graphs:
+                self.session(name)
+        return self
+
+    def _session_options(self, ort):
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -152,23 +181,7 @@ class OrtBackend(Backend):
         # 112 ms chained against 64 ms for its two graphs alone; with spinning off, 68 ms
         # (docs/BENCHMARKS.md). spin=True restores ORT's default.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spin else "0")
-        # MatMulNBits (int4 / int8 bundles) on our kernels where they build (runtime/qmatmul.py)
-        self.qmatmul = None
-        if self.name == "ort-cpu":
-            from .qmatmul import library_for_sessions
-
-            self.qmatmul = library_for_sessions()
-            if self.qmatmul is not None:
-                opts.register_custom_ops_library(str(self.qmatmul))
-        self._ort, self._opts, self._first = ort, opts, first
-        self._lock = threading.Lock()
-        self._kv_write = None
-        if self.iobinding and any(spec.kv is not None for spec in self.bundle.graphs.values()):
-            self._kv_write = self._kv_write_session()
-        if self.preload:
-            for name in self.bundle.graphs:
-                self.session(name)
-        return self
+        return opts
 
     def _kv_write_session(self):
         from ..engines.ort_providers import cuda_options
@@ -188,8 +201,20 @@ class OrtBackend(Backend):
             if name not in self.sessions:
                 spec = self.bundle.graphs[name]
                 try:
-                    sess = self._ort.InferenceSession(str(spec.path), sess_options=self._opts,
-                                                      providers=self._provider_list(name))
+                    sess = None
+                    if self._opts_q is not None and name in QUANTIZED_GRAPHS:
+                        try:
+                            sess = self._ort.InferenceSession(str(spec.path), sess_options=self._opts_q,
+                                                              providers=self._provider_list(name))
+                        except Exception as e:  # noqa: BLE001 - keep ONNX Runtime's kernel, and say why
+                            if qmatmul_mode() == "on":
+                                raise
+                            self.qmatmul_skipped[name] = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+                            log.warning("graph %s: unifork-rt's MatMulNBits kernels not used (%s)", name,
+                                        self.qmatmul_skipped[name])
+                    if sess is None:
+                        sess = self._ort.InferenceSession(str(spec.path), sess_options=self._opts,
+                                                          providers=self._provider_list(name))
                 except Exception as e:  # noqa: BLE001 - ORT raises its own types (Fail, InvalidGraph, ...)
                     raise ModelFolderError(f"ONNX Runtime cannot load graph {name} ({spec.path}): "
                                            f"{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}; "
