@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define UK_MAX_ROWS 8 /* rows per register tile (AVX-512); AVX2 takes 4 */
-
 int uk_isa(void) {
   static int isa = -1;
   if (isa >= 0) return isa;
@@ -30,29 +28,34 @@ static int64_t vecs_per_block(const uk_shape* s) { return s->block / (s->bits ==
 size_t uk_packed_bytes(const uk_shape* s) { return (size_t)(s->np / 16) * nblocks(s) * vecs_per_block(s) * 64; }
 size_t uk_packed_scales(const uk_shape* s) { return (size_t)(s->np / 16) * nblocks(s) * 16; }
 
-static int weight_at(const uk_shape* s, const uint8_t* src, int64_t n, int64_t k) {
-  if (n >= s->n) return s->bits == 4 ? 8 : 128; /* padding columns: the zero point, i.e. weight 0 */
-  size_t row = (size_t)n * (size_t)(s->kp * s->bits / 8);
-  if (s->bits == 8) return src[row + k];
-  return (src[row + k / 2] >> (4 * (k & 1))) & 15;
+/* 4 consecutive k of one column in the packed layout, from the 4 source bytes at k0/2 (8 nibbles, k0..k0+7
+ * with the even k in the low nibble): byte i = nibble(k0 + i) | nibble(k0 + 4 + i) << 4 */
+static uint32_t repack_nibbles(const uint8_t* b) {
+  uint32_t o0 = (uint32_t)((b[0] & 15) | ((b[2] & 15) << 4)), o1 = (uint32_t)((b[0] >> 4) | (b[2] & 0xF0));
+  uint32_t o2 = (uint32_t)((b[1] & 15) | ((b[3] & 15) << 4)), o3 = (uint32_t)((b[1] >> 4) | (b[3] & 0xF0));
+  return o0 | o1 << 8 | o2 << 16 | o3 << 24;
 }
 
 void uk_pack(const uk_shape* s, const uint8_t* src, const float* scales, uint8_t* dst, float* dst_scales) {
   int64_t nb = nblocks(s), vpb = vecs_per_block(s);
+  size_t row_bytes = (size_t)(s->kp * s->bits / 8);
+  /* padding columns hold the zero point (weight 0): 8 in both nibbles, or 128 */
+  const uint32_t pad = s->bits == 4 ? 0x88888888u : 0x80808080u;
   for (int64_t g = 0; g < s->np / 16; g++)
     for (int64_t b = 0; b < nb; b++) {
       uint8_t* out = dst + ((size_t)g * nb + b) * vpb * 64;
-      for (int64_t v = 0; v < vpb; v++)
-        for (int j = 0; j < 16; j++)
-          for (int i = 0; i < 4; i++) {
-            int64_t n = 16 * g + j;
-            if (s->bits == 8) {
-              out[v * 64 + 4 * j + i] = (uint8_t)weight_at(s, src, n, b * s->block + 4 * v + i);
-            } else {
-              int64_t k = b * s->block + 8 * v + i;
-              out[v * 64 + 4 * j + i] = (uint8_t)(weight_at(s, src, n, k) | (weight_at(s, src, n, k + 4) << 4));
-            }
+      for (int j = 0; j < 16; j++) {
+        int64_t n = 16 * g + j;
+        const uint8_t* row = src + (size_t)n * row_bytes;
+        for (int64_t v = 0; v < vpb; v++) {
+          uint32_t word = pad;
+          if (n < s->n) {
+            if (s->bits == 4) word = repack_nibbles(row + (b * s->block + 8 * v) / 2);
+            else memcpy(&word, row + b * s->block + 4 * v, 4);
           }
+          memcpy(out + v * 64 + 4 * j, &word, 4);
+        }
+      }
       for (int j = 0; j < 16; j++) {
         int64_t n = 16 * g + j;
         dst_scales[((size_t)g * nb + b) * 16 + j] = n < s->n ? scales[(size_t)n * nb + b] : 0.f;
@@ -166,11 +169,66 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
       for (int r = 0; r < MM; r++) _mm512_mask_storeu_ps(c + (size_t)r * n + 16 * g, keep, _mm512_add_ps(f[r], bv)); \
     }                                                                                                     \
   }
-VNNI_TILE(4, 1)
+/* One row (a caption's decode step): the tiles above give each row one accumulator, whose chain of
+ * VPDPBUSDs waits on its own latency. Here two column groups and two accumulators per group (even and
+ * odd weight vectors) keep four chains in flight. A group past g1 is computed on group g's weights
+ * and not stored. */
+#define VNNI_ROW1(BITS)                                                                                    \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) static void vnni##BITS##_r1(   \
+      const uk_shape* s, const float* as, const int32_t* zs, const int8_t* qa, const uint8_t* w,         \
+      const float* ws, const float* bias, float* c, int64_t g0, int64_t g1) {                            \
+    const int64_t nb = nblocks(s), vpb = vecs_per_block(s), block = s->block, n = s->n;                   \
+    const __m512i mask = _mm512_set1_epi8(0x0F);                                                          \
+    for (int64_t g = g0; g < g1; g += 2) {                                                                \
+      const int two = g + 1 < g1;                                                                         \
+      const uint8_t* wa = w + (size_t)g * nb * vpb * 64;                                                  \
+      const uint8_t* wb = two ? wa + (size_t)nb * vpb * 64 : wa;                                          \
+      const float* sa = ws + (size_t)g * nb * 16;                                                         \
+      const float* sb = two ? sa + nb * 16 : sa;                                                          \
+      __m512 fa = _mm512_setzero_ps(), fb = _mm512_setzero_ps();                                          \
+      for (int64_t b = 0; b < nb; b++) {                                                                  \
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, b0 = a0, b1 = a0;                                   \
+        const int32_t* q = (const int32_t*)(qa + b * block);                                              \
+        const uint8_t* xa = wa + b * vpb * 64;                                                            \
+        const uint8_t* xb = wb + b * vpb * 64;                                                            \
+        if (BITS == 4) {                                                                                  \
+          for (int64_t v = 0; v < vpb; v++) {                                                             \
+            __m512i x = _mm512_loadu_si512(xa + 64 * v), y = _mm512_loadu_si512(xb + 64 * v);             \
+            __m512i q0 = _mm512_set1_epi32(q[2 * v]), q1 = _mm512_set1_epi32(q[2 * v + 1]);               \
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(x, mask), q0);                                  \
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(_mm512_srli_epi16(x, 4), mask), q1);            \
+            b0 = _mm512_dpbusd_epi32(b0, _mm512_and_si512(y, mask), q0);                                  \
+            b1 = _mm512_dpbusd_epi32(b1, _mm512_and_si512(_mm512_srli_epi16(y, 4), mask), q1);            \
+          }                                                                                               \
+        } else {                                                                                          \
+          for (int64_t v = 0; v < vpb; v += 2) {                                                          \
+            __m512i q0 = _mm512_set1_epi32(q[v]), q1 = _mm512_set1_epi32(q[v + 1]);                       \
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512(xa + 64 * v), q0);                            \
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_loadu_si512(xa + 64 * v + 64), q1);                       \
+            b0 = _mm512_dpbusd_epi32(b0, _mm512_loadu_si512(xb + 64 * v), q0);                            \
+            b1 = _mm512_dpbusd_epi32(b1, _mm512_loadu_si512(xb + 64 * v + 64), q1);                       \
+          }                                                                                               \
+        }                                                                                                 \
+        __m512i z = _mm512_set1_epi32(zs[b]);                                                             \
+        __m512 sc = _mm512_set1_ps(as[b]);                                                                \
+        fa = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_add_epi32(a0, a1), z)),          \
+                             _mm512_mul_ps(_mm512_loadu_ps(sa + b * 16), sc), fa);                        \
+        fb = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_add_epi32(b0, b1), z)),          \
+                             _mm512_mul_ps(_mm512_loadu_ps(sb + b * 16), sc), fb);                        \
+      }                                                                                                   \
+      for (int k = 0; k < 1 + two; k++) {                                                                 \
+        int64_t gg = g + k, left = n - 16 * gg;                                                           \
+        __mmask16 keep = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);                  \
+        __m512 bv = bias ? _mm512_maskz_loadu_ps(keep, bias + 16 * gg) : _mm512_setzero_ps();             \
+        _mm512_mask_storeu_ps(c + 16 * gg, keep, _mm512_add_ps(k ? fb : fa, bv));                         \
+      }                                                                                                   \
+    }                                                                                                     \
+  }
+VNNI_ROW1(4)
+VNNI_ROW1(8)
 VNNI_TILE(4, 2)
 VNNI_TILE(4, 4)
 VNNI_TILE(4, 8)
-VNNI_TILE(8, 1)
 VNNI_TILE(8, 2)
 VNNI_TILE(8, 4)
 VNNI_TILE(8, 8)
@@ -257,8 +315,8 @@ void uk_gemm(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w
     tile_fn fn;
     if (isa == UK_ISA_AVX512_VNNI) {
       step = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-      if (s->bits == 4) fn = step == 8 ? vnni4_8 : step == 4 ? vnni4_4 : step == 2 ? vnni4_2 : vnni4_1;
-      else fn = step == 8 ? vnni8_8 : step == 4 ? vnni8_4 : step == 2 ? vnni8_2 : vnni8_1;
+      if (s->bits == 4) fn = step == 8 ? vnni4_8 : step == 4 ? vnni4_4 : step == 2 ? vnni4_2 : vnni4_r1;
+      else fn = step == 8 ? vnni8_8 : step == 4 ? vnni8_4 : step == 2 ? vnni8_2 : vnni8_r1;
     } else {
       step = left >= 4 ? 4 : left >= 2 ? 2 : 1;
       fn = step == 4 ? avx2_4 : step == 2 ? avx2_2 : avx2_1;
