@@ -137,8 +137,8 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
       for (int r = 0; r < MM; r++) f[r] = _mm512_setzero_ps();                                            \
       const uint8_t* wg = w + (size_t)g * nb * vpb * 64;                                                  \
       for (int64_t b = 0; b < nb; b++) {                                                                  \
-        __m512i acc[MM];                                                                                  \
-        for (int r = 0; r < MM; r++) acc[r] = _mm512_setzero_si512();                                     \
+        __m512i acc[MM], acc2[MM]; /* two chains per row where registers allow (MM <= 4) */               \
+        for (int r = 0; r < MM; r++) acc[r] = acc2[r] = _mm512_setzero_si512();                           \
         const int8_t* qb = qa + b * block;                                                                \
         for (int64_t v = 0; v < vpb; v++) {                                                               \
           __m512i x = _mm512_loadu_si512(wg + (b * vpb + v) * 64);                                        \
@@ -147,18 +147,21 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
             for (int r = 0; r < MM; r++) {                                                                \
               const int32_t* q = (const int32_t*)(qb + r * kp + 8 * v);                                   \
               acc[r] = _mm512_dpbusd_epi32(acc[r], lo, _mm512_set1_epi32(q[0]));                          \
-              acc[r] = _mm512_dpbusd_epi32(acc[r], hi, _mm512_set1_epi32(q[1]));                          \
+              if (MM <= 4) acc2[r] = _mm512_dpbusd_epi32(acc2[r], hi, _mm512_set1_epi32(q[1]));            \
+              else acc[r] = _mm512_dpbusd_epi32(acc[r], hi, _mm512_set1_epi32(q[1]));                      \
             }                                                                                             \
           } else {                                                                                        \
             for (int r = 0; r < MM; r++) {                                                                \
               const int32_t* q = (const int32_t*)(qb + r * kp + 4 * v);                                   \
-              acc[r] = _mm512_dpbusd_epi32(acc[r], x, _mm512_set1_epi32(q[0]));                           \
+              if (MM <= 4 && (v & 1)) acc2[r] = _mm512_dpbusd_epi32(acc2[r], x, _mm512_set1_epi32(q[0]));  \
+              else acc[r] = _mm512_dpbusd_epi32(acc[r], x, _mm512_set1_epi32(q[0]));                      \
             }                                                                                             \
           }                                                                                               \
         }                                                                                                 \
         __m512 sc = _mm512_loadu_ps(ws + ((size_t)g * nb + b) * 16);                                      \
         for (int r = 0; r < MM; r++) {                                                                    \
-          __m512i t = _mm512_sub_epi32(acc[r], _mm512_set1_epi32(zs[r * nb + b]));                        \
+          __m512i t = _mm512_sub_epi32(MM <= 4 ? _mm512_add_epi32(acc[r], acc2[r]) : acc[r],              \
+                                       _mm512_set1_epi32(zs[r * nb + b]));                                \
           f[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(sc, _mm512_set1_ps(as[r * nb + b])), \
                                  f[r]);                                                                   \
         }                                                                                                 \
