@@ -226,3 +226,14 @@ def test_backend_runs_quantized_graphs_on_our_kernels(precision, micro_model_dir
         compared.add(name)
     assert {"trunk", "gen_branch", "und_branch", "connector"} <= compared, compared
     assert ours.qmatmul_skipped == {}
+
+
+def test_unwritable_cache_falls_back(monkeypatch, tmp_path):
+    """A cache folder that cannot be created is a reason, not a crash: auto mode keeps ONNX Runtime's kernel."""
+    monkeypatch.setattr(qmatmul, "_built", {})
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    got, why = qmatmul.build(cache_dir=blocker / "kernels")
+    if qmatmul.platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the kernels are x86-64 only")
+    assert got is None and "not writable" in why and "UNIFORK_RT_CACHE" in why

@@ -76,9 +76,14 @@ def build(cache_dir: Path | None = None) -> tuple[Path | None, str]:
         if cc is None:
             _built[digest] = (None, "no C compiler (cc, gcc or clang) to build them with")
             return _built[digest]
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".build-", suffix=".so", dir=out_dir)
-        os.close(fd)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".build-", suffix=".so", dir=out_dir)
+            os.close(fd)
+        except OSError as e:
+            _built[digest] = (None, f"the cache folder {out_dir} is not writable ({e.strerror or e}); "
+                                    "set UNIFORK_RT_CACHE to a writable folder")
+            return _built[digest]
         cmd = [cc, "-O3", "-std=gnu11", "-fPIC", "-shared", "-o", tmp,
                str(src / "qmatmul_kernels.c"), str(src / "qmatmul_op.c"), "-lm"]
         try:
