@@ -13,6 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 #include "qmatmul_kernels.h"
 
@@ -143,6 +147,39 @@ static OrtStatus* constant_input(const OrtKernelInfo* info, size_t i, void** dat
   return API(S_GetTensorMutableData, GetTensorMutableData_t)((OrtValue*)v, data);
 }
 
+/* ONNX Runtime maps a bundle's external weights from their .onnx.data file (private, read-only in use).
+ * Once packed, the original bytes are never read again, but the pages that packing touched stay resident,
+ * so the weights would be held twice. Where the range lies inside one file-backed mapping, drop those
+ * pages: a later read (there is none) would fault them in again from the file. Memory that is not
+ * file-backed (weights inside the .onnx, or copied) is left alone: dropping it would lose its contents. */
+static void release_if_file_backed(const void* ptr, size_t bytes) {
+#ifdef __linux__
+  uintptr_t lo = (uintptr_t)ptr, hi = lo + bytes;
+  FILE* f = fopen("/proc/self/maps", "r");
+  if (!f) return;
+  char line[512];
+  int file_backed = 0;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long start, end, offset, inode;
+    char perms[8], dev[16], path[256] = "";
+    if (sscanf(line, "%lx-%lx %7s %lx %15s %lu %255s", &start, &end, perms, &offset, dev, &inode, path) < 6)
+      continue;
+    if (start <= lo && hi <= end) {
+      file_backed = inode != 0 && path[0] == '/' && perms[3] == 'p';
+      break;
+    }
+  }
+  fclose(f);
+  if (!file_backed) return;
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t a = (lo + page - 1) / page * page, b = hi / page * page;
+  if (b > a) madvise((void*)a, b - a, MADV_DONTNEED);
+#else
+  (void)ptr;
+  (void)bytes;
+#endif
+}
+
 static OrtStatus* kernel_create(const void* op, const void* api, const OrtKernelInfo* info, void** out) {
   (void)op; (void)api;
   int64_t k, n, bits, block, level = 0;
@@ -191,6 +228,7 @@ static OrtStatus* kernel_create(const void* op, const void* api, const OrtKernel
     return fail(ERR_FAIL, "unifork-rt qmatmul: out of memory packing %lld x %lld weights", n, k);
   }
   uk_pack(&kr->s, (const uint8_t*)b, (const float*)scales, kr->w, kr->ws);
+  release_if_file_backed(b, (size_t)n * (size_t)(kr->s.kp * bits / 8));
   *out = kr;
   return NULL;
 }
