@@ -237,3 +237,28 @@ def test_unwritable_cache_falls_back(monkeypatch, tmp_path):
     if qmatmul.platform.machine().lower() not in ("x86_64", "amd64"):
         pytest.skip("the kernels are x86-64 only")
     assert got is None and "not writable" in why and "UNIFORK_RT_CACHE" in why
+
+
+@needs_cc
+def test_op_with_weights_in_a_mapped_data_file(tmp_path):
+    """Weights in NAME.onnx.data (as the paper bundles keep them) are mapped by ONNX Runtime; after packing,
+    the op drops those pages (qmatmul_op.c release_if_file_backed). The results stay ONNX Runtime's, run
+    after run, and with a second session on the same file."""
+    lib, why = qmatmul.build()
+    assert lib is not None, why
+    rng = np.random.default_rng(3)
+    model = onnx.load_from_string(matmulnbits_model(rng, 896, 4864, 4, 128, True))
+    path = tmp_path / "mm.onnx"
+    onnx.save_model(model, str(path), save_as_external_data=True, location="mm.onnx.data", size_threshold=0)
+    plain, ours = ort.SessionOptions(), ort.SessionOptions()
+    ours.register_custom_ops_library(str(lib))
+    s_plain = ort.InferenceSession(str(path), plain)
+    s_ours = [ort.InferenceSession(str(path), ours) for _ in range(2)]
+    for rows in (1, 8):
+        a = rng.standard_normal((1, rows, 896)).astype(np.float32)
+        want = s_plain.run(None, {"A": a})[0]
+        for s in s_ours + s_ours:
+            got = s.run(None, {"A": a})[0]
+            diff = float(np.abs(want - got).max() / np.abs(want).max())
+            print(f"external weights, {rows} rows: max rel diff {diff:.2e}")
+            assert diff < 1e-5
