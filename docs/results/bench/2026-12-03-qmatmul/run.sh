@@ -14,3 +14,12 @@ unifork-rt bench --preset paper --task all --backends ort-cpu:int8,ort-cpu:int4 
     --work runs/bench3 --repeats 2 --step-repeats 10 --image-budget 150 --no-profile --out runs/s26/ours2
 UNIFORK_RT_QMATMUL=0 unifork-rt bench --preset paper --task all --backends ort-cpu:int8,ort-cpu:int4 --graphs ort \
     --peers none --work runs/bench3 --repeats 2 --step-repeats 10 --image-budget 150 --no-profile --out runs/s26/mlas
+# caption-only RSS, ours then ONNX Runtime's                                                    # caption-rss/
+for q in 1 0; do UNIFORK_RT_QMATMUL=$q unifork-rt bench --preset paper --task caption --backends ort-cpu:int4,ort-cpu:int8 \
+    --graphs ort --peers none --work runs/bench3 --repeats 2 --no-profile --out runs/s26/cap-q$q; done
+# the chain on AVX2 kernels (CPUID masked)                                                      # chain-avx2.txt
+for a in "4 128" "8 32"; do PYTHON=python bash tests/avx2only/run.sh python $R/chain.py $LIB $a; done
+# all four precisions with the peers: full-noisy/ (12:56, steal 7% median) and full/ (13:50, steal 2% median)
+unifork-rt bench --preset paper --task all --backends ort-cpu:fp32,ort-cpu:int8,ort-cpu:int8-dynamic,ort-cpu:int4 \
+    --graphs ort --peers genai,llamacpp --peer-threads 2 --work runs/bench3 --repeats 2 --step-repeats 10 \
+    --image-budget 150 --out runs/s26/full2
