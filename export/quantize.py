@@ -41,7 +41,7 @@ from ..errors import InputError
 # int4 trunk, one session: 292 MB resident inline, 221 MB external; docs/BENCHMARKS.md "Memory").
 EXTERNAL_DATA_BYTES = 16 << 20
 PROTOBUF_SAFE_BYTES = 1 << 30  # a model above this is exported with external data from the start (2 GB cap)
-from ..runtime.qmatmul import QUANTIZED_GRAPHS  # noqa: E402 - the graphs an int4/int8 export quantizes
+QUANTIZED_GRAPHS = ("connector", "trunk", "und_branch", "gen_branch", "rq_head")
 
 
 @dataclass(frozen=True)

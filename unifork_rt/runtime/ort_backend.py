@@ -39,7 +39,6 @@ import numpy as np
 from ..errors import InputError, MissingDependencyError, ModelFolderError
 from .backend import Backend
 from .bundle import Bundle, KVSpec
-from .qmatmul import QUANTIZED_GRAPHS
 from .qmatmul import mode as qmatmul_mode
 
 log = logging.getLogger(__name__)
@@ -149,10 +148,14 @@ class OrtBackend(Backend):
                              f"graphs (--graphs portable) for {self.name}")
         opts = self._session_options(ort)
         # MatMulNBits (int4 / int8 bundles) on our kernels where they build (runtime/qmatmul.py). Only the
-        # graphs that hold MatMulNBits get the library: its com.microsoft domain hides the contrib ops that
-        # ONNX Runtime's optimizer inserts elsewhere (FusedMatMul, FusedConv), so those graphs fail to load with it.
+        # graphs the manifest lists as MatMulNBits-quantized get the library: its com.microsoft domain hides
+        # the contrib ops that ONNX Runtime's optimizer inserts elsewhere (FusedMatMul, FusedConv), so those
+        # graphs fail to load with it.
+        quant = self.bundle.manifest.get("quantization") or {}
+        graphs = quant.get("graphs") if quant.get("method") == "MatMulNBits" else None
+        self._qmatmul_graphs = frozenset(g for g in graphs if isinstance(g, str)) if isinstance(graphs, list) else frozenset()
         self.qmatmul, self._opts_q = None, None
-        if self.name == "ort-cpu" and self.bundle.precision in ("int4", "int8"):
+        if self.name == "ort-cpu" and self._qmatmul_graphs:
             from .qmatmul import library_for_sessions
 
             self.qmatmul = library_for_sessions()
@@ -202,14 +205,14 @@ class OrtBackend(Backend):
                 spec = self.bundle.graphs[name]
                 try:
                     sess = None
-                    if self._opts_q is not None and name in QUANTIZED_GRAPHS:
+                    if self._opts_q is not None and name in self._qmatmul_graphs:
                         try:
                             sess = self._ort.InferenceSession(str(spec.path), sess_options=self._opts_q,
                                                               providers=self._provider_list(name))
                         except Exception as e:  # noqa: BLE001 - keep ONNX Runtime's kernel, and say why
                             if qmatmul_mode() == "on":
                                 raise
-                            self.qmatmul_skipped[name] = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+                            self.qmatmul_skipped[name] = _first_line(e)
                             log.warning("graph %s: unifork-rt's MatMulNBits kernels not used (%s)", name,
                                         self.qmatmul_skipped[name])
                     if sess is None:
@@ -217,7 +220,7 @@ class OrtBackend(Backend):
                                                           providers=self._provider_list(name))
                 except Exception as e:  # noqa: BLE001 - ORT raises its own types (Fail, InvalidGraph, ...)
                     raise ModelFolderError(f"ONNX Runtime cannot load graph {name} ({spec.path}): "
-                                           f"{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}; "
+                                           f"{_first_line(e)}; "
                                            "re-export the bundle with `unifork-rt export`") from None
                 got = sess.get_providers()
                 if got[0] != self._first and not self.allow_fallback:
@@ -324,6 +327,11 @@ class OrtBackend(Backend):
         self._bindings.clear()
         self._kv_write = None
         super().close()
+
+
+def _first_line(e: Exception) -> str:
+    """ONNX Runtime's error in one line (its messages run to pages)."""
+    return str(e).splitlines()[0][:200] if str(e) else type(e).__name__
 
 
 def _default_cache_dir(bundle: Bundle):

@@ -28,8 +28,6 @@ from pathlib import Path
 
 from ..errors import MissingDependencyError
 
-# the graphs whose MatMuls an int4 / int8 export turns into MatMulNBits (export/quantize.py QUANTIZED_GRAPHS)
-QUANTIZED_GRAPHS = ("connector", "trunk", "und_branch", "gen_branch", "rq_head")
 SOURCES = ("qmatmul_kernels.h", "qmatmul_kernels.c", "qmatmul_op.c")
 _lock = threading.Lock()
 _built: dict[str, tuple[Path | None, str]] = {}

@@ -57,11 +57,12 @@ def sample(logits: np.ndarray, s: Sampling, rng: np.random.Generator) -> np.ndar
     out = np.empty(B, dtype=np.int64)
     for b in range(B):
         x = logits[b].astype(np.float64) / s.temperature
-        keep = np.arange(V)  # the candidates' ids, ascending
-        if 0 < s.top_k < V:
+        if 0 < s.top_k < V:  # keep: the candidates' ids, ascending
             kth = np.partition(x, V - s.top_k)[V - s.top_k]
             keep = np.flatnonzero(x >= kth)
             x = x[keep]
+        else:
+            keep = np.arange(V)
         p = np.exp(x - x.max())
         p /= p.sum()
         if s.top_p < 1:

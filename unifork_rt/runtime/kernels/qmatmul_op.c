@@ -9,6 +9,7 @@
  * and checked against a live onnxruntime (docs/KERNELS.md). API 18 (onnxruntime 1.18) is the oldest
  * this needs: ParallelFor arrived in 17, the 26-slot OrtCustomOp in 18.
  */
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,9 +100,12 @@ typedef struct {
   void* ReleaseAliasMap;
 } CustomOp;
 
-static OrtStatus* fail(int code, const char* fmt, long long a, long long b) {
+__attribute__((format(printf, 2, 3))) static OrtStatus* fail(int code, const char* fmt, ...) {
   char msg[400];
-  snprintf(msg, sizeof msg, fmt, a, b);
+  va_list args;
+  va_start(args, fmt);
+  vsnprintf(msg, sizeof msg, fmt, args);
+  va_end(args);
   return API(S_CreateStatus, CreateStatus_t)(code, msg);
 }
 #define CHECK(call)                  \
@@ -192,27 +196,28 @@ static OrtStatus* kernel_create(const void* op, const void* api, const OrtKernel
   if (st) { API(S_ReleaseStatus, ReleaseStatus_t)(st); level = 0; }
   if ((bits != 4 && bits != 8) || block < 16 || block % 16)
     return fail(ERR_NOT_IMPLEMENTED, "unifork-rt qmatmul: MatMulNBits with bits=%lld, block_size=%lld is not supported "
-                "(4 or 8 bits, blocks a multiple of 16): set UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel", bits, block);
+                "(4 or 8 bits, blocks a multiple of 16): set UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel", (long long)bits,
+                (long long)block);
   if (level != 4)
     return fail(ERR_NOT_IMPLEMENTED, "unifork-rt qmatmul: MatMulNBits accuracy_level=%lld asks for float activations; "
-                "these kernels quantize them to int8 (level 4): set UNIFORK_RT_QMATMUL=0 (%lld)", level, 0);
+                "these kernels quantize them to int8 (level 4): set UNIFORK_RT_QMATMUL=0", (long long)level);
   size_t count = 0;
   CHECK(API(S_KernelInfo_GetInputCount, KernelInfo_GetInputCount_t)(info, &count));
   for (size_t i = 3; i < count && i < 5; i++) {
     void* extra = NULL;
     CHECK(constant_input(info, i, &extra));
     if (extra)
-      return fail(ERR_NOT_IMPLEMENTED, "unifork-rt qmatmul: MatMulNBits input %lld (zero points or g_idx) is not "
-                  "supported (symmetric weights only): set UNIFORK_RT_QMATMUL=0 (%lld)", (long long)i, 0);
+      return fail(ERR_NOT_IMPLEMENTED, "unifork-rt qmatmul: MatMulNBits input %zu (zero points or g_idx) is not "
+                  "supported (symmetric weights only): set UNIFORK_RT_QMATMUL=0", i);
   }
   void *b = NULL, *scales = NULL;
   CHECK(constant_input(info, 1, &b));
   CHECK(constant_input(info, 2, &scales));
   if (!b || !scales)
-    return fail(ERR_NOT_IMPLEMENTED, "unifork-rt qmatmul: MatMulNBits weights and scales must be initializers "
-                "(%lld, %lld)", b != NULL, scales != NULL);
+    return fail(ERR_NOT_IMPLEMENTED, "unifork-rt qmatmul: MatMulNBits weights and scales must be initializers (%s is "
+                "computed): set UNIFORK_RT_QMATMUL=0", b ? "the scales input" : "the weight input");
   Kernel* kr = (Kernel*)calloc(1, sizeof(Kernel));
-  if (!kr) return fail(ERR_FAIL, "unifork-rt qmatmul: out of memory (%lld, %lld)", 0, 0);
+  if (!kr) return fail(ERR_FAIL, "unifork-rt qmatmul: out of memory");
   kr->s.bits = (int)bits;
   kr->s.block = (int)block;
   kr->s.k = k;
@@ -225,7 +230,7 @@ static OrtStatus* kernel_create(const void* op, const void* api, const OrtKernel
   kr->ws = (float*)aligned_alloc(64, (sfloats * 4 + 63) / 64 * 64);
   if (!kr->w || !kr->ws) {
     kernel_destroy(kr);
-    return fail(ERR_FAIL, "unifork-rt qmatmul: out of memory packing %lld x %lld weights", n, k);
+    return fail(ERR_FAIL, "unifork-rt qmatmul: out of memory packing %lld x %lld weights", (long long)n, (long long)k);
   }
   uk_pack(&kr->s, (const uint8_t*)b, (const float*)scales, kr->w, kr->ws);
   release_if_file_backed(b, (size_t)n * (size_t)(kr->s.kp * bits / 8));
@@ -260,12 +265,13 @@ static OrtStatus* kernel_compute(void* k, OrtKernelContext* ctx) {
   size_t rank = 0;
   int64_t dims[8];
   OrtStatus* st = API(S_GetDimensionsCount, GetDimensionsCount_t)(info, &rank);
-  if (!st && (rank < 1 || rank > 8)) st = fail(ERR_INVALID_ARGUMENT, "unifork-rt qmatmul: input A has rank %lld (1 to 8) %lld", (long long)rank, 0);
+  if (!st && (rank < 1 || rank > 8)) st = fail(ERR_INVALID_ARGUMENT, "unifork-rt qmatmul: input A has rank %zu (1 to 8)", rank);
   if (!st) st = API(S_GetDimensions, GetDimensions_t)(info, dims, rank);
   API(S_ReleaseTensorTypeAndShapeInfo, ReleaseTensorTypeAndShapeInfo_t)(info);
   if (st) return st;
   if (dims[rank - 1] != kr->s.k)
-    return fail(ERR_INVALID_ARGUMENT, "unifork-rt qmatmul: input A has %lld columns, the weights %lld rows", dims[rank - 1], kr->s.k);
+    return fail(ERR_INVALID_ARGUMENT, "unifork-rt qmatmul: input A has %lld columns, the weights %lld rows", (long long)dims[rank - 1],
+                (long long)kr->s.k);
   int64_t m = 1;
   for (size_t i = 0; i + 1 < rank; i++) m *= dims[i];
   dims[rank - 1] = kr->s.n;
@@ -277,7 +283,7 @@ static OrtStatus* kernel_compute(void* k, OrtKernelContext* ctx) {
   CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)(y, &yp));
   if (bias) CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)((OrtValue*)bias, &bp));
   void* scratch = aligned_alloc(64, (uk_scratch_bytes(&kr->s, m) + 63) / 64 * 64);
-  if (!scratch) return fail(ERR_FAIL, "unifork-rt qmatmul: out of memory for %lld rows of %lld", m, kr->s.k);
+  if (!scratch) return fail(ERR_FAIL, "unifork-rt qmatmul: out of memory for %lld rows of %lld", (long long)m, (long long)kr->s.k);
   uk_quantize(&kr->s, (const float*)ap, m, scratch);
   Task t = {kr, scratch, m, kr->s.np / 16, 0, (const float*)bp, (float*)yp};
   /* ~64 tasks: even shares for any thread count up to 8, and small enough per task at one row */
