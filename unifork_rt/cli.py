@@ -18,11 +18,13 @@ from pathlib import Path
 
 import click
 
+from . import interrupt
 from .errors import UniforkError
 
 # ctx.meta keys: set by run() for a whole process (not under CliRunner), and once a command has
 # delivered everything it was asked for (an interrupt after that changes nothing: exit 0)
 PROCESS, DELIVERED, SIGINTS = "unifork.process", "unifork.delivered", "unifork.sigints"
+_handler: interrupt.Handler | None = None  # the process's SIGINT handler, once run() installed it
 
 
 class OutputError(UniforkError):
@@ -78,14 +80,11 @@ def run(argv: list[str]) -> int:
     0: everything asked for was delivered; 130: interrupted, no output of it committed;
     2: a user error (one line); 1: click's own aborts.
     """
-    sigints: list[int] = []
-
-    def on_sigint(signum, frame):
-        sigints.append(signum)  # remembered: some imports catch the KeyboardInterrupt and fail otherwise
-        raise KeyboardInterrupt
-
-    with contextlib.suppress(ValueError):
-        signal.signal(signal.SIGINT, on_sigint)
+    global _handler
+    handler = interrupt.Handler()
+    with contextlib.suppress(ValueError):  # only the main thread may set handlers
+        _handler = handler.install()
+    sigints = handler.received
     ctx = None
     try:
         try:
@@ -121,11 +120,15 @@ def run(argv: list[str]) -> int:
 def _ignore_sigint() -> None:
     with contextlib.suppress(ValueError):  # only the main thread may set handlers
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if _handler is not None:
+            _handler.cancel()  # the outcome is decided: a held interrupt changes nothing now
 
 
 @contextlib.contextmanager
 def _uninterrupted():
     """Commit outputs with SIGINT held off: the files are then all written, and the exit status says so."""
+    if _handler is not None:
+        _handler.raise_if_held()  # a Ctrl-C held through an import: nothing is committed yet
     try:
         old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     except ValueError:  # not the main thread: no signals arrive here anyway
