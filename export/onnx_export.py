@@ -25,7 +25,7 @@ from ..io import default_modes, read_json
 from ..model.checkpoint import CONFIG, TOKENIZER, WEIGHTS, load_model
 from ..model.unifork import UniFork
 from ..model.official import PROMPTING_FILE
-from ..runtime.bundle import DECODERS, GRAPHS, MANIFEST, MANIFEST_FORMAT, VARIANTS, config_sha256, sha256_file
+from ..runtime.bundle import GRAPHS, SHARED_KV, MANIFEST, MANIFEST_FORMAT, VARIANTS, config_sha256, sha256_file
 from ..runtime.prompting import Prompting
 from .graphs import GRAPH_DEFS, example_inputs, folded_head, kv_layers
 from .ort_graphs import export_ort_graph
@@ -44,8 +44,8 @@ def export_bundle(model_dir: str | Path, out: str | Path | None = None, max_seq:
                   sampling: dict | None = None, variant: str = "portable", block_size: int | None = None) -> Path:
     """Export MODEL_DIR (config.json + model.safetensors + tokenizer.json) to a bundle folder.
 
-    variant: "portable" (standard ops, every backend) or "ort" (trunk and branches with ONNX
-    Runtime contrib ops, export/ort_graphs.py: ORT CPU only). block_size: weights per scale of
+    variant: "portable" (standard ops, every backend) or "ort" (trunk, branches and depth head with
+    ONNX Runtime contrib ops, export/ort_graphs.py: ORT CPU only). block_size: weights per scale of
     the int4 / int8 MatMulNBits blocks (default: the precision's, export/quantize.py)."""
     model_dir = Path(model_dir)
     out = Path(out) if out is not None else model_dir / "onnx"
@@ -108,7 +108,7 @@ def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str
     for name in bar:
         bar.set_postfix_str(name)
         path = folder / f"{name}.onnx"
-        if variant == "ort" and name in DECODERS:
+        if variant == "ort" and name in SHARED_KV:
             export_ort_graph(model, name, path, max_seq)
         else:
             export_graph(model, name, path, max_seq, dtype)

@@ -33,7 +33,8 @@ from ..model.layers import MASK_FILL
 
 GQA_DOMAIN = "com.microsoft"
 OPSET = 23  # ONNX opset of these graphs: RMSNormalization (ONNX Runtime >= 1.22)
-KINDS = ("trunk", "und_branch", "gen_branch")
+KINDS = ("trunk", "und_branch", "gen_branch")  # build_decoder_graph; rq_head: build_head_graph
+GRAPHS = (*KINDS, "rq_head")  # the graphs this variant replaces
 
 
 def rope_caches(max_seq: int, head_dim: int, theta: float) -> tuple[np.ndarray, np.ndarray]:
@@ -195,13 +196,135 @@ def build_decoder_graph(kind: str, weights: dict[str, np.ndarray], prefix: str, 
                              ir_version=10, producer_name="unifork-rt")
 
 
+def _lin(mod) -> tuple[np.ndarray, np.ndarray] | None:
+    """An nn.Linear as numpy (weight (N, K), bias (N,)); None for nn.Identity."""
+    if not hasattr(mod, "weight"):
+        return None
+    return mod.weight.detach().float().cpu().numpy(), mod.bias.detach().float().cpu().numpy()
+
+
+def build_head_graph(head, codebook: np.ndarray, eps: float = 1e-5):
+    """The RQ depth head's step (graph `rq_head`) in the ORT-optimized form, as an onnx.ModelProto.
+
+    Same contract as the portable graph (hidden (B, H), codes (B, D), pos () -> logits (B, K)), but
+    its KV is the decoders' shared form: layer i's K and V slices of the one (Lh, 2, B, h, D, dh)
+    buffer bound as past_/present_{key,value}_i, written in place by GroupQueryAttention (no rotary;
+    h query heads = h KV heads). The portable graph splits the whole buffer and concatenates every
+    layer's K and V at each of the D steps, a copy that grows with the rows: at `paper` 8 rows that
+    was 3.4 of the step's 18 ms (docs/BENCHMARKS.md). head: the DepthHead, folded where its config
+    folds (export/graphs.py folded_head); codebook (K, C) float32.
+
+        codes ─► Gather(codebook) · [d < pos] ─► sum ─► Linear_c ┐
+        hidden ───────────────────────────────────────► Linear_h ┴► Where(pos = 0) + depth_emb[pos]
+        ─► per block: LayerNorm ─► qkv ─► GQA ─► o ─► SkipLayerNorm (residual) ─► fc1 ─► BiasGelu ─► fc2
+        ─► SkipLayerNorm (ln_f) ─► out ─► logits
+    """
+    from onnx import TensorProto, helper
+
+    i64, i32, f32 = np.int64, np.int32, np.float32
+    cfg = head.cfg
+    D, h, dh = head.depth, cfg.num_heads, cfg.head_dim
+    W, H, K = cfg.width, head.in_hidden.weight.shape[1], head.out.weight.shape[0]
+    b = _Builder()
+    zero, one = b.const("c.zero", [0], i64), b.const("c.one", [1], i64)
+    # preamble: the step's input x (B, 1, W) and GQA's controls (one new position at pos, no padding)
+    seen = b.op("Cast", [b.op("Less", [b.const("c.depths", np.arange(D), i64), "pos"], name="p.lt")],
+                name="p.seen", to=TensorProto.FLOAT)  # (D,)
+    emb = b.op("Gather", [b.init("codebook", codebook), "codes"], name="p.emb")  # (B, D, C)
+    weighted = b.op("Mul", [emb, b.op("Unsqueeze", [seen, b.const("c.ax02", [0, 2], i64)], name="p.seen3")],
+                    name="p.weighted")
+    prefix = b.op("ReduceSum", [weighted, one], name="p.prefix", keepdims=0)  # (B, C)
+    xh = _linmod(b, "hidden", head.in_hidden, "in_hidden")
+    xc = _linmod(b, prefix, head.in_code, "in_code")
+    x0 = b.op("Where", [b.op("Equal", ["pos", b.const("c.zero_s", 0, i64)], name="p.first"), xh, xc], name="p.x0")
+    demb = b.op("Gather", [b.init("depth_emb", head.depth_emb.detach().float().cpu().numpy()), "pos"], name="p.demb")
+    x = b.op("Unsqueeze", [b.op("Add", [x0, demb], name="p.x1"), one], name="p.x")  # (B, 1, W)
+    Bs = b.op("Shape", ["hidden"], name="p.B", start=0, end=1)
+    pos32 = b.op("Cast", [b.op("Unsqueeze", ["pos", zero], name="p.pos1")], name="p.pos32", to=6)  # (1,)
+    seqlens = b.op("Expand", [pos32, Bs], name="p.seqlens_k")  # (B,) = pos + T - 1, T = 1
+    total = b.op("Squeeze", [b.op("Add", [pos32, b.const("c.one32", [1], i32)], name="p.total1"), zero],
+                 name="p.total_sequence_length")
+    qlens = b.op("Expand", [b.const("c.one32b", [1], i32), Bs], name="p.query_seqlens")
+
+    def ln(block_ln) -> tuple[str, str]:
+        return (b.init(f"{block_ln}.weight", _np(getattr_path(head, block_ln).weight)),
+                b.init(f"{block_ln}.bias", _np(getattr_path(head, block_ln).bias)))
+
+    inputs = [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", H]),
+              helper.make_tensor_value_info("codes", TensorProto.INT64, ["batch", D])]
+    outputs = []
+    kv_shape = ["batch", h, D, dh]
+    resid, pending = x, None
+    for li, blk in enumerate(head.blocks):
+        g1, b1 = ln(f"blocks.{li}.ln1")
+        if pending is None:
+            normed = b.op("LayerNormalization", [resid, g1, b1], name=f"l{li}.ln1.norm", axis=-1, epsilon=eps)
+        else:
+            normed, resid = b.op("SkipLayerNormalization", [pending, resid, g1, b1], n_out=4, name=f"l{li}.ln1.norm",
+                                 domain=GQA_DOMAIN, epsilon=eps,
+                                 outputs=[f"l{li}.ln1.out", "", "", f"l{li}.resid_in"])[0::3]
+        a = blk.attn
+        if _lin(a.proj_in) is not None:
+            normed = _linmod(b, normed, a.proj_in, f"l{li}.proj_in")
+        (wq, bq), (wk, bk), (wv, bv) = _lin(a.q_proj), _lin(a.k_proj), _lin(a.v_proj)
+        qkv = _linear(b, normed, np.concatenate([wq, wk, wv]), f"l{li}.qkv", np.concatenate([bq, bk, bv]))
+        pk, pv = f"past_key_{li}", f"past_value_{li}"
+        inputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, kv_shape) for n in (pk, pv)]
+        outputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, kv_shape)
+                    for n in (f"present_key_{li}", f"present_value_{li}")]
+        attn = b.op("GroupQueryAttention",
+                    [qkv, "", "", pk, pv, seqlens, total, "", "", "", "", "", "", "", "", "", qlens],
+                    name=f"l{li}.attn", domain=GQA_DOMAIN, num_heads=h, kv_num_heads=h, do_rotary=0,
+                    outputs=[f"l{li}.attn.out", f"present_key_{li}", f"present_value_{li}"])
+        o = _linmod(b, attn, a.o_proj, f"l{li}.o")
+        if _lin(a.proj_out) is not None:
+            o = _linmod(b, o, a.proj_out, f"l{li}.proj_out")
+        g2, b2 = ln(f"blocks.{li}.ln2")
+        normed, resid = b.op("SkipLayerNormalization", [o, resid, g2, b2], n_out=4, name=f"l{li}.ln2.norm",
+                             domain=GQA_DOMAIN, epsilon=eps,
+                             outputs=[f"l{li}.ln2.out", "", "", f"l{li}.resid_mid"])[0::3]
+        w1, bias1 = _lin(blk.fc1)
+        up = b.op("MatMul", [normed, b.init(f"l{li}.fc1.weight", w1.T)], name=f"l{li}.fc1")
+        act = b.op("BiasGelu", [up, b.init(f"l{li}.fc1.bias", bias1)], name=f"l{li}.gelu", domain=GQA_DOMAIN)
+        pending = _linmod(b, act, blk.fc2, f"l{li}.fc2")
+    gf, bf = ln("ln_f")
+    xn = b.op("SkipLayerNormalization", [pending, resid, gf, bf], name="final.norm", domain=GQA_DOMAIN, epsilon=eps)
+    x2 = b.op("Squeeze", [xn, one], name="final.squeeze")  # (B, W)
+    wo, bo = _lin(head.out)
+    _ = b.op("Add", [b.op("MatMul", [x2, b.init("out.weight", wo.T)], name="out"), b.init("out.bias", bo)],
+             name="out.add", outputs=["logits"])
+    inputs.append(helper.make_tensor_value_info("pos", TensorProto.INT64, []))
+    head_out = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", K])]
+    graph = helper.make_graph(b.nodes, "rq_head_ort", inputs, head_out + outputs, initializer=b.inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(GQA_DOMAIN, 1)],
+                             ir_version=10, producer_name="unifork-rt")
+
+
+def _linmod(b: _Builder, x: str, mod, name: str) -> str:
+    w, bias = _lin(mod)
+    return _linear(b, x, w, name, bias)
+
+
+def _np(t) -> np.ndarray:
+    return t.detach().float().cpu().numpy()
+
+
+def getattr_path(obj, path: str):
+    for part in path.split("."):
+        obj = obj[int(part)] if part.isdigit() else getattr(obj, part)
+    return obj
+
+
 def export_ort_graph(model, name: str, path, max_seq: int) -> None:
-    """Write graph NAME (trunk / und_branch / gen_branch) of a UniFork model in the ORT-optimized
-    form to PATH (float32; quantization, if any, runs on the file afterwards)."""
-    import onnx
+    """Write graph NAME (trunk / und_branch / gen_branch / rq_head) of a UniFork model in the
+    ORT-optimized form to PATH (float32; quantization, if any, runs on the file afterwards)."""
+    if name == "rq_head":
+        from .graphs import folded_head
 
-    from .quantize import EXTERNAL_DATA_BYTES
-
+        with folded_head(model):
+            proto = build_head_graph(model.head, _np(model.image_tokenizer.codebook))
+        _save(proto, path, sum(p.numel() for p in model.head.parameters()) * 4 + model.image_tokenizer.codebook.numel() * 4)
+        return
     t = model.cfg.text
     prefix = {"trunk": "trunk.layers", "und_branch": "und.layers", "gen_branch": "gen.layers"}[name]
     weights = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items() if k.startswith(prefix)}
@@ -215,7 +338,16 @@ def export_ort_graph(model, name: str, path, max_seq: int) -> None:
     proto = build_decoder_graph(name, weights, prefix, layers, hidden=t.hidden_size, num_heads=t.num_heads,
                                 num_kv_heads=t.num_kv_heads, head_dim=t.head_dim, rope_theta=t.rope_theta,
                                 eps=t.rms_norm_eps, max_seq=max_seq, **extra)
+    _save(proto, path, sum(a.size * 4 for a in weights.values()) + sum(a.size * 4 for a in extra.values()))
+
+
+def _save(proto, path, weight_bytes: int) -> None:
+    """PATH, with the weights in PATH.data when they are too large for one protobuf."""
+    import onnx
+
+    from .quantize import EXTERNAL_DATA_BYTES
+
     data = path.parent / (path.name + ".data")
     data.unlink(missing_ok=True)
-    external = sum(a.size * 4 for a in weights.values()) + sum(a.size * 4 for a in extra.values()) > EXTERNAL_DATA_BYTES
+    external = weight_bytes > EXTERNAL_DATA_BYTES
     onnx.save(proto, str(path), save_as_external_data=external, all_tensors_to_one_file=True, location=data.name)

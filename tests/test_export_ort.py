@@ -90,6 +90,34 @@ def test_ort_graph_matches_pytorch_and_portable(model, micro_bundle, ort_bundle,
             assert not c_fast.buf[..., pos + T:, :].any()  # nothing written past the last position
 
 
+@pytest.mark.parametrize("B", [1, 3])
+def test_ort_head_matches_pytorch_and_portable(model, micro_bundle, ort_bundle, B):
+    """The depth head's ORT graph (GroupQueryAttention, its K/V written in place in the shared buffer)
+    against the PyTorch step and the portable graph: three cells of D steps each, the buffer reused
+    across cells as the pipeline does (slots past pos hold the previous cell's K/V and must not count)."""
+    D = model.cfg.image.depth
+    tol = TOL["onnx_fp32_rq_head"]
+    with get_backend("ort-cpu", load_bundle(ort_bundle)) as fast, \
+            get_backend("ort-cpu", load_bundle(micro_bundle)) as ref:
+        assert fast.bundle.graphs["rq_head"].kv_io == "shared"
+        c_fast, c_ref = fast.new_cache("rq_head", B), ref.new_cache("rq_head", B)
+        kv = model.head.empty_kv(B, D)
+        g = torch.Generator().manual_seed(B)
+        for cell in range(3):
+            hidden = torch.randn(B, model.cfg.text.hidden_size, generator=g)
+            codes = torch.randint(0, model.cfg.image.codebook_size, (B, D), generator=g)
+            for d in range(D):
+                with torch.no_grad():
+                    want, want_kv = model.head_logits(hidden, codes, kv, torch.tensor(d))
+                kv[..., d:d + 1, :] = want_kv
+                feeds = {"hidden": hidden.numpy(), "codes": codes.numpy(), "pos": np.array(d, dtype=np.int64)}
+                got, port = fast.run("rq_head", feeds, c_fast)["logits"], ref.run("rq_head", feeds, c_ref)["logits"]
+                label = f"ort rq_head B={B} cell={cell} d={d}"
+                assert_close(f"{label} vs torch", got, want.numpy(), tol)
+                assert_close(f"{label} vs portable", got, port, tol)
+                assert_close(f"{label} kv vs torch", c_fast.buf[..., :d + 1, :], kv[..., :d + 1, :].numpy(), tol)
+
+
 def test_ort_manifest_and_nodes(ort_bundle):
     m = json.loads((ort_bundle / "manifest.json").read_text())
     assert m["variant"] == "ort" and m["portable"] is False
@@ -106,7 +134,15 @@ def test_ort_manifest_and_nodes(ort_bundle):
         rest = len(nodes) - sum(per_layer)  # GQA's control inputs, once per graph, and the head
         print(f"{name}: {len(nodes)} nodes, per layer {per_layer}, once {rest}")
         assert max(per_layer) <= 13 and rest <= 32
-    assert m["graphs"]["rq_head"]["inputs"][2]["name"] == "kv"  # the other graphs stay portable
+    head = m["graphs"]["rq_head"]
+    assert "GroupQueryAttention" in head["ops"] and "SkipLayerNormalization" in head["ops"]
+    assert [i["name"] for i in head["inputs"]][2:4] == ["past_key_0", "past_value_0"]
+    assert "Concat" not in head["ops"] and "Split" not in head["ops"]  # no copy of the KV buffer per step
+    nodes = onnx.load(str(ort_bundle / head["file"]), load_external_data=False).graph.node
+    per_layer = [sum(n.name.startswith(f"l{i}.") for n in nodes) for i in range(m["config"]["head"]["num_layers"])]
+    print(f"rq_head: {len(nodes)} nodes, per layer {per_layer}")
+    assert max(per_layer) <= 13 and len(nodes) - sum(per_layer) <= 32
+    assert m["graphs"]["vision_decoder"]["inputs"][0]["name"] == "codes"  # the image graphs stay portable
 
 
 def test_ort_iobinding_device_cache(ort_bundle, micro_bundle):
@@ -159,13 +195,24 @@ def test_ort_int4_graphs_match_pytorch(ort_bundle, model, tmp_path):
     folder = shutil.copytree(ort_bundle, tmp_path / "int4")
     import onnx
 
-    for graph in ("trunk", "und_branch"):
+    for graph in ("trunk", "und_branch", "rq_head"):
         quantize_graph(folder / f"{graph}.onnx", "int4")
         ops = [n.op_type for n in onnx.load(str(folder / f"{graph}.onnx")).graph.node]
         assert "MatMulNBits" in ops and "MatMul" not in ops and "GroupQueryAttention" in ops
     b = load_bundle(folder, verify=False)  # the hashes are the fp32 graphs'
     start = [0, 2]
     with get_backend("ort-cpu", b) as be:
+        cache, kv = be.new_cache("rq_head", 2), model.head.empty_kv(2, model.cfg.image.depth)
+        g = torch.Generator().manual_seed(1)
+        hidden = torch.randn(2, model.cfg.text.hidden_size, generator=g)
+        codes = torch.randint(0, model.cfg.image.codebook_size, (2, model.cfg.image.depth), generator=g)
+        for d in range(model.cfg.image.depth):
+            with torch.no_grad():
+                want, want_kv = model.head_logits(hidden, codes, kv, torch.tensor(d))
+            kv[..., d:d + 1, :] = want_kv
+            got = be.run("rq_head", {"hidden": hidden.numpy(), "codes": codes.numpy(),
+                                     "pos": np.array(d, dtype=np.int64)}, cache)["logits"]
+            assert_close(f"ort int4 rq_head d={d}", got, want.numpy(), TOL["onnx_int4_logits"])
         for graph in ("trunk", "und_branch"):
             fn = {"trunk": model.trunk_forward, "und_branch": model.und_logits}[graph]
             kv = {"trunk": model.trunk, "und_branch": model.und}[graph].empty_kv(2, b.max_seq)
@@ -246,7 +293,8 @@ def test_manifest_variant_is_checked(ort_bundle, micro_bundle):
 
     m = json.loads((ort_bundle / "manifest.json").read_text())
     _, graphs = check_manifest(m, ort_bundle)
-    assert graphs["trunk"].kv_io == "shared" and graphs["rq_head"].kv_io == "fused"
+    assert graphs["trunk"].kv_io == "shared" and graphs["rq_head"].kv_io == "shared"
+    assert graphs["rq_head"].feeds == ("hidden", "codes", "pos")
     assert graphs["trunk"].feeds == ("x", "pos", "start")
     with pytest.raises(ModelFolderError, match="variant"):
         check_manifest({**m, "variant": "fast"}, ort_bundle)
@@ -255,3 +303,21 @@ def test_manifest_variant_is_checked(ort_bundle, micro_bundle):
     portable = json.loads((micro_bundle / "manifest.json").read_text())
     with pytest.raises(ModelFolderError, match="graphs.trunk.inputs"):
         check_manifest({**portable, "variant": "ort"}, micro_bundle)
+
+
+def test_ort_bundle_with_the_portable_head_still_runs(ort_bundle, micro_bundle, tmp_path):
+    """An `--graphs ort` bundle exported before the head had its ORT form (its rq_head the portable
+    graph, `kv` in and `kv_new` out) loads with that head on the fused path and draws the same codes."""
+    import shutil
+
+    old = shutil.copytree(ort_bundle, tmp_path / "old-ort")
+    m = json.loads((old / "manifest.json").read_text())
+    m["graphs"]["rq_head"] = json.loads((micro_bundle / "manifest.json").read_text())["graphs"]["rq_head"]
+    shutil.copyfile(micro_bundle / "rq_head.onnx", old / "rq_head.onnx")
+    (old / "manifest.json").write_text(json.dumps(m))
+    b = load_bundle(old, verify=False)  # the graph's hash is the portable bundle's, as written there
+    assert b.graphs["rq_head"].kv_io == "fused" and b.graphs["trunk"].kv_io == "shared"
+    settings = DrawSettings(cfg_scale=3.0, temperature=0.0)
+    with UniForkRuntime(old, verify=False) as a, UniForkRuntime(ort_bundle) as new:
+        assert np.array_equal(a.draw_codes("a red circle", n=2, settings=settings, seed=3),
+                              new.draw_codes("a red circle", n=2, settings=settings, seed=3))

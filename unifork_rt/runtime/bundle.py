@@ -31,10 +31,12 @@ MANIFEST_FORMAT = 1
 GRAPHS = ("vision_encoder", "connector", "trunk", "und_branch", "gen_branch", "rq_head", "vision_decoder")
 PRECISIONS = ("fp32", "fp16", "int4", "int8", "int8-dynamic")
 # graph variants: "portable" = torch.onnx export, standard ops, the KV buffer in as `kv` and the new
-# slices out as `kv_new`; "ort" = ONNX Runtime contrib ops for trunk / und_branch / gen_branch, each
-# layer's K and V slice of the same buffer bound as past_* and present_* (written in place)
+# slices out as `kv_new`; "ort" = ONNX Runtime contrib ops for trunk / und_branch / gen_branch and
+# rq_head, each layer's K and V slice of the same buffer bound as past_* and present_* (written in
+# place). Bundles exported before 2026-12-04 hold the portable rq_head in an "ort" bundle: still read.
 VARIANTS = ("portable", "ort")
 DECODERS = ("trunk", "und_branch", "gen_branch")
+SHARED_KV = (*DECODERS, "rq_head")  # the graphs with past_/present_ KV in the "ort" variant
 FILES = ("tokenizer.json", "embeddings.safetensors", "config.json")  # the files the runtime opens
 DTYPES = ("float32", "float16", "int64", "int32", "bool")
 # Size caps, checked before a byte is hashed (a /proc file or a sparse 1 TB file must not hang us).
@@ -273,7 +275,11 @@ def check_manifest(m, root: Path, where: str = MANIFEST) -> tuple[ModelConfig, d
     unknown = sorted(map(str, set(entries) - set(GRAPHS)))
     if unknown:
         raise bad("graphs", f"names unknown graph(s) {', '.join(unknown)[:80]}")
-    expected = expected_signatures(cfg, max_seq, "float16" if precision == "fp16" else "float32", variant)
+    head = entries.get("rq_head")
+    legacy_head = variant == "ort" and isinstance(head, dict) and isinstance(head.get("inputs"), list) and any(
+        isinstance(i, dict) and i.get("name") == "kv" for i in head["inputs"])  # an "ort" bundle of before 12-04
+    expected = expected_signatures(cfg, max_seq, "float16" if precision == "fp16" else "float32", variant,
+                                   shared_head=not legacy_head)
     graphs = {}
     for name in GRAPHS:
         g = get(entries, name, f"graphs.{name}", dict)
@@ -300,13 +306,16 @@ def check_manifest(m, root: Path, where: str = MANIFEST) -> tuple[ModelConfig, d
                           for k in ("layers", "kv_heads", "max_seq", "head_dim")))
         if kv != want_kv:
             raise bad(f"{field}.kv", f"is {kv}, but the config and max_seq imply {want_kv}")
-        kv_io = "shared" if variant == "ort" and name in DECODERS else "fused"
+        kv_io = "shared" if variant == "ort" and name in SHARED_KV and not (name == "rq_head" and legacy_head) \
+            else "fused"
         graphs[name] = GraphSpec(name, root / file, digest, tuple(inputs), tuple(outputs), kv, kv_io)
     return cfg, graphs
 
 
-def expected_signatures(cfg: ModelConfig, max_seq: int, fdt: str, variant: str = "portable") -> dict:
-    """Per graph: (inputs, outputs, KV spec) as the exporter writes them for this config and variant.
+def expected_signatures(cfg: ModelConfig, max_seq: int, fdt: str, variant: str = "portable",
+                        shared_head: bool = True) -> dict:
+    """Per graph: (inputs, outputs, KV spec) as the exporter writes them for this config and variant
+    (shared_head=False: an "ort" bundle of before 12-04, whose rq_head is the portable graph).
 
     A dim that is a string is dynamic (the manifest may name it freely); an int must match.
     """
@@ -326,6 +335,12 @@ def expected_signatures(cfg: ModelConfig, max_seq: int, fdt: str, variant: str =
                     [("logits", fdt, ["b", K]), ("kv_new", *kv_io(head_kv, "t")[1:])], head_kv),
         "vision_decoder": ([("codes", "int64", ["b", N, D])], [("pixels", fdt, ["b", 3, P, P])], None),
     }
+    if variant == "ort" and shared_head:  # export/ort_graphs.py build_head_graph
+        layer = [fdt, ["b", head_kv.kv_heads, D, head_kv.head_dim]]
+        past = [(f"past_{kv}_{i}", *layer) for i in range(head_kv.layers) for kv in ("key", "value")]
+        present = [(f"present_{kv}_{i}", *layer) for i in range(head_kv.layers) for kv in ("key", "value")]
+        sig["rq_head"] = ([("hidden", fdt, ["b", H]), ("codes", "int64", ["b", D]), *past, ("pos", "int64", [])],
+                          [("logits", fdt, ["b", K]), *present], head_kv)
     for name, inp, out, width in (("trunk", "x", "h", H), ("und_branch", "h", "logits", V),
                                   ("gen_branch", "h", "hidden", H)):
         spec = text_kv[name]
