@@ -85,11 +85,14 @@ def bundle_folder(preset_name: str, key: str, work: Path) -> Path:
         # the scheme too: an `int8` bundle from before int8 meant MatMulNBits was dynamic int8, an
         # `int4` one from before int4's blocks were 128 had blocks of 32
         # and the depth head's form: a bundle from before the export folded its projections reads 3x its weights
+        # and, in an ort bundle, the depth head's ORT form (since 12-04: its K/V in place, past_key_i)
         folded = ModelConfig.load(model / "config.json").head.folds_attn_proj
+        head = m.get("graphs", {}).get("rq_head", {})
         if (m.get("weights_sha256") == built["weights_sha256"] and m.get("precision") == precision
                 and m.get("quantization") == describe_scheme(precision, block)
                 and m.get("variant", "portable") == variant
-                and m.get("graphs", {}).get("rq_head", {}).get("folded_attn_proj", False) == folded):
+                and head.get("folded_attn_proj", False) == folded
+                and (variant != "ort" or any(i.get("name") == "past_key_0" for i in head.get("inputs", [])))):
             return out
     return export_bundle(model, out, precision=precision, progress=False, variant=variant, block_size=block)
 

@@ -55,13 +55,21 @@ def sample(logits: np.ndarray, s: Sampling, rng: np.random.Generator) -> np.ndar
     B, V = logits.shape
     u = rng.random(B)  # one draw per row, taken before any work: the stream is fixed by B
     out = np.empty(B, dtype=np.int64)
+    t, top_k = s.temperature, s.top_k
     for b in range(B):
-        x = logits[b].astype(np.float64) / s.temperature
-        if 0 < s.top_k < V:  # keep: the candidates' ids, ascending
-            kth = np.partition(x, V - s.top_k)[V - s.top_k]
-            keep = np.flatnonzero(x >= kth)
-            x = x[keep]
+        row = logits[b]
+        if 0 < top_k < V:  # keep: the candidates' ids, ascending
+            # the k-th largest logit, found on the logits as given: x = float64(l) / t is non-decreasing
+            # in l, so the k-th largest x is exactly that value divided by t
+            keep, kept, kth = top_entries(row, top_k)
+            if t == 1.0:  # x = float64(l) exactly: the kept set is the one read on the row
+                x = kept.astype(np.float64)
+            else:  # the division can make neighbours of the k-th value equal to it: decide on x itself
+                x = row.astype(np.float64) / t
+                keep = np.flatnonzero(x >= np.float64(kth) / t)
+                x = x[keep]
         else:
+            x = row.astype(np.float64) / t
             keep = np.arange(V)
         p = np.exp(x - x.max())
         p /= p.sum()
@@ -74,6 +82,30 @@ def sample(logits: np.ndarray, s: Sampling, rng: np.random.Generator) -> np.ndar
         j = min(int(np.searchsorted(np.cumsum(p), u[b], side="right")), p.shape[0] - 1)
         out[b] = keep[j]
     return out
+
+
+def top_entries(row: np.ndarray, k: int, stride: int = 8) -> tuple[np.ndarray, np.ndarray, np.generic]:
+    """Every entry of ROW (1-D, finite) at least as large as its k-th largest value, ties included:
+    (ids ascending, their values, that k-th value). 0 < k < len(row).
+
+    Exact, and several times faster than np.partition on 16k logits: a cut c is read off a sorted
+    1-in-STRIDE sample, low enough that about 1.5 k entries clear it; when at least k do, the k-th
+    largest of the row is the k-th largest of those candidates. When fewer do, the whole row is sorted.
+    """
+    V = row.shape[0]
+    sample_ = row[::stride]
+    m = (k // stride) * 3 // 2 + 8  # the sample rank of the cut: ~1.5 k entries of the row above it
+    if m < sample_.shape[0]:
+        cut = np.sort(sample_)[sample_.shape[0] - m]
+        ids = np.flatnonzero(row >= cut)
+        if ids.shape[0] >= k:
+            vals = row[ids]
+            kth = np.sort(vals)[vals.shape[0] - k]
+            sel = vals >= kth
+            return ids[sel], vals[sel], kth
+    kth = np.sort(row)[V - k]
+    ids = np.flatnonzero(row >= kth)
+    return ids, row[ids], kth
 
 
 def cfg_mix(logits: np.ndarray, scale: float) -> np.ndarray:
