@@ -221,10 +221,10 @@ def build_head_graph(head, codebook: np.ndarray, eps: float = 1e-5):
     """
     from onnx import TensorProto, helper
 
-    i64, i32, f32 = np.int64, np.int32, np.float32
+    i64, i32 = np.int64, np.int32
     cfg = head.cfg
     D, h, dh = head.depth, cfg.num_heads, cfg.head_dim
-    W, H, K = cfg.width, head.in_hidden.weight.shape[1], head.out.weight.shape[0]
+    H, K = head.in_hidden.weight.shape[1], head.out.weight.shape[0]
     b = _Builder()
     zero, one = b.const("c.zero", [0], i64), b.const("c.one", [1], i64)
     # preamble: the step's input x (B, 1, W) and GQA's controls (one new position at pos, no padding)
@@ -247,8 +247,8 @@ def build_head_graph(head, codebook: np.ndarray, eps: float = 1e-5):
     qlens = b.op("Expand", [b.const("c.one32b", [1], i32), Bs], name="p.query_seqlens")
 
     def ln(block_ln) -> tuple[str, str]:
-        return (b.init(f"{block_ln}.weight", _np(getattr_path(head, block_ln).weight)),
-                b.init(f"{block_ln}.bias", _np(getattr_path(head, block_ln).bias)))
+        return (b.init(f"{block_ln}.weight", _np(_module_at(head, block_ln).weight)),
+                b.init(f"{block_ln}.bias", _np(_module_at(head, block_ln).bias)))
 
     inputs = [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", H]),
               helper.make_tensor_value_info("codes", TensorProto.INT64, ["batch", D])]
@@ -309,7 +309,7 @@ def _np(t) -> np.ndarray:
     return t.detach().float().cpu().numpy()
 
 
-def getattr_path(obj, path: str):
+def _module_at(obj, path: str):
     for part in path.split("."):
         obj = obj[int(part)] if part.isdigit() else getattr(obj, part)
     return obj
@@ -323,7 +323,8 @@ def export_ort_graph(model, name: str, path, max_seq: int) -> None:
 
         with folded_head(model):
             proto = build_head_graph(model.head, _np(model.image_tokenizer.codebook))
-        _save(proto, path, sum(p.numel() for p in model.head.parameters()) * 4 + model.image_tokenizer.codebook.numel() * 4)
+        weights = sum(p.numel() for p in model.head.parameters()) + model.image_tokenizer.codebook.numel()
+        _save(proto, path, weights * 4)
         return
     t = model.cfg.text
     prefix = {"trunk": "trunk.layers", "und_branch": "und.layers", "gen_branch": "gen.layers"}[name]

@@ -18,7 +18,7 @@ host and copying kv_new back, as plain session.run does. ort-cpu keeps the host 
 (there is no device to save copies to); `iobinding=True` runs the device path on the CPU, which
 is how the binding logic is tested without a GPU.
 
-Bundles exported with `--graphs ort` (docs/GRAPHS.md) need none of this for trunk and branches:
+Bundles exported with `--graphs ort` (docs/GRAPHS.md) need none of this for trunk, branches and depth head:
 their GroupQueryAttention nodes take each layer's K and V slice of the one buffer as both
 `past_*` and `present_*`, bound by address through IOBinding (host or device buffer alike), and
 write the new slices in place:
