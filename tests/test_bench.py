@@ -84,9 +84,11 @@ def test_bench_int4_b32_bundle_has_blocks_of_32(seeded_work, monkeypatch):
         calls.append((out.name, precision, variant, block_size))
         out.mkdir(parents=True, exist_ok=True)
         built = json.loads((model / "built.json").read_text())
+        head = ["hidden", "codes", "past_key_0" if variant == "ort" else "kv", "pos"]  # the ORT head since 12-04
         (out / "manifest.json").write_text(json.dumps({
             "weights_sha256": built["weights_sha256"], "precision": precision, "variant": variant,
-            "quantization": describe_scheme(precision, block_size)}))
+            "quantization": describe_scheme(precision, block_size),
+            "graphs": {"rq_head": {"inputs": [{"name": n} for n in head]}}}))
         return out
 
     monkeypatch.setattr(onnx_export, "export_bundle", fake_export)
@@ -96,19 +98,26 @@ def test_bench_int4_b32_bundle_has_blocks_of_32(seeded_work, monkeypatch):
     blocks = {k: json.loads((seeded_work / "micro" / f"bundle-{k}" / "manifest.json").read_text())
               ["quantization"]["block_size"] for k in ("int4-b32-ort", "int4-ort")}
     assert blocks == {"int4-b32-ort": 32, "int4-ort": 128}
+    # an ort bundle of before 12-04 (the portable depth head, `kv` in) is exported again
+    path = seeded_work / "micro" / "bundle-int4-ort" / "manifest.json"
+    m = json.loads(path.read_text())
+    m["graphs"]["rq_head"]["inputs"][2]["name"] = "kv"
+    path.write_text(json.dumps(m))
+    models.bundle_folder("micro", "int4-ort", seeded_work)
+    assert calls[2:] == [("bundle-int4-ort", "int4", "ort", None)]
     # a bundle-int4-ort folder holding blocks of 32 (an export from before 128) is rebuilt, not reused
     shutil.copyfile(seeded_work / "micro" / "bundle-int4-b32-ort" / "manifest.json",
                     seeded_work / "micro" / "bundle-int4-ort" / "manifest.json")
     models.bundle_folder("micro", "int4-ort", seeded_work)
-    assert calls[-1] == ("bundle-int4-ort", "int4", "ort", None) and len(calls) == 3
+    assert calls[-1] == ("bundle-int4-ort", "int4", "ort", None) and len(calls) == 4
     # one whose depth head is not in the form this export writes (folded or not) is rebuilt too
     manifest = seeded_work / "micro" / "bundle-int4-ort" / "manifest.json"
     m = json.loads(manifest.read_text())
     manifest.write_text(json.dumps({**m, "graphs": {"rq_head": {"folded_attn_proj": True}}}))  # micro: unfolded
     models.bundle_folder("micro", "int4-ort", seeded_work)
-    assert len(calls) == 4
+    assert len(calls) == 5
     models.bundle_folder("micro", "int4-ort", seeded_work)
-    assert len(calls) == 4
+    assert len(calls) == 5
     # and a bundle from before the fold (no key) of a model whose head folds (paper, official)
     from unifork_rt.config import HeadConfig, ModelConfig
 
@@ -116,7 +125,7 @@ def test_bench_int4_b32_bundle_has_blocks_of_32(seeded_work, monkeypatch):
     folding = HeadConfig(width=32, num_layers=1, num_heads=4, attn_width=96, mlp_dim=64)
     monkeypatch.setattr(ModelConfig, "load", classmethod(lambda cls, path: load(path).replace(head=folding)))
     models.bundle_folder("micro", "int4-ort", seeded_work)
-    assert len(calls) == 5
+    assert len(calls) == 6
 
 
 def test_head_step_matches_the_model_and_the_paper():
