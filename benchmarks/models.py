@@ -73,6 +73,7 @@ def bundle_folder(preset_name: str, key: str, work: Path) -> Path:
     from unifork_rt.export.onnx_export import export_bundle
     from unifork_rt.config import ModelConfig
     from unifork_rt.export.quantize import describe_scheme, precision_and_block
+    from unifork_rt.runtime.bundle import legacy_ort_head
 
     model = model_folder(preset_name, work)
     out = work / preset_name / f"bundle-{key}"
@@ -85,14 +86,13 @@ def bundle_folder(preset_name: str, key: str, work: Path) -> Path:
         # the scheme too: an `int8` bundle from before int8 meant MatMulNBits was dynamic int8, an
         # `int4` one from before int4's blocks were 128 had blocks of 32
         # and the depth head's form: a bundle from before the export folded its projections reads 3x its weights
-        # and, in an ort bundle, the depth head's ORT form (since 12-04: its K/V in place, past_key_i)
+        # and, in an ort bundle, the depth head's ORT form (since 12-04: its K/V written in place)
         folded = ModelConfig.load(model / "config.json").head.folds_attn_proj
-        head = m.get("graphs", {}).get("rq_head", {})
         if (m.get("weights_sha256") == built["weights_sha256"] and m.get("precision") == precision
                 and m.get("quantization") == describe_scheme(precision, block)
                 and m.get("variant", "portable") == variant
-                and head.get("folded_attn_proj", False) == folded
-                and (variant != "ort" or any(i.get("name") == "past_key_0" for i in head.get("inputs", [])))):
+                and m.get("graphs", {}).get("rq_head", {}).get("folded_attn_proj", False) == folded
+                and not legacy_ort_head(m)):
             return out
     return export_bundle(model, out, precision=precision, progress=False, variant=variant, block_size=block)
 

@@ -34,7 +34,6 @@ from ..model.layers import MASK_FILL
 GQA_DOMAIN = "com.microsoft"
 OPSET = 23  # ONNX opset of these graphs: RMSNormalization (ONNX Runtime >= 1.22)
 KINDS = ("trunk", "und_branch", "gen_branch")  # build_decoder_graph; rq_head: build_head_graph
-GRAPHS = (*KINDS, "rq_head")  # the graphs this variant replaces
 
 
 def rope_caches(max_seq: int, head_dim: int, theta: float) -> tuple[np.ndarray, np.ndarray]:
@@ -196,11 +195,9 @@ def build_decoder_graph(kind: str, weights: dict[str, np.ndarray], prefix: str, 
                              ir_version=10, producer_name="unifork-rt")
 
 
-def _lin(mod) -> tuple[np.ndarray, np.ndarray] | None:
-    """An nn.Linear as numpy (weight (N, K), bias (N,)); None for nn.Identity."""
-    if not hasattr(mod, "weight"):
-        return None
-    return mod.weight.detach().float().cpu().numpy(), mod.bias.detach().float().cpu().numpy()
+def _lin(mod) -> tuple[np.ndarray, np.ndarray]:
+    """An nn.Linear as numpy: weight (N, K), bias (N,)."""
+    return _np(mod.weight), _np(mod.bias)
 
 
 def build_head_graph(head, codebook: np.ndarray, eps: float = 1e-5):
@@ -237,7 +234,7 @@ def build_head_graph(head, codebook: np.ndarray, eps: float = 1e-5):
     xh = _linmod(b, "hidden", head.in_hidden, "in_hidden")
     xc = _linmod(b, prefix, head.in_code, "in_code")
     x0 = b.op("Where", [b.op("Equal", ["pos", b.const("c.zero_s", 0, i64)], name="p.first"), xh, xc], name="p.x0")
-    demb = b.op("Gather", [b.init("depth_emb", head.depth_emb.detach().float().cpu().numpy()), "pos"], name="p.demb")
+    demb = b.op("Gather", [b.init("depth_emb", _np(head.depth_emb)), "pos"], name="p.demb")
     x = b.op("Unsqueeze", [b.op("Add", [x0, demb], name="p.x1"), one], name="p.x")  # (B, 1, W)
     Bs = b.op("Shape", ["hidden"], name="p.B", start=0, end=1)
     pos32 = b.op("Cast", [b.op("Unsqueeze", ["pos", zero], name="p.pos1")], name="p.pos32", to=6)  # (1,)
@@ -246,9 +243,8 @@ def build_head_graph(head, codebook: np.ndarray, eps: float = 1e-5):
                  name="p.total_sequence_length")
     qlens = b.op("Expand", [b.const("c.one32b", [1], i32), Bs], name="p.query_seqlens")
 
-    def ln(block_ln) -> tuple[str, str]:
-        return (b.init(f"{block_ln}.weight", _np(_module_at(head, block_ln).weight)),
-                b.init(f"{block_ln}.bias", _np(_module_at(head, block_ln).bias)))
+    def ln(mod, name: str) -> tuple[str, str]:
+        return b.init(f"{name}.weight", _np(mod.weight)), b.init(f"{name}.bias", _np(mod.bias))
 
     inputs = [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", H]),
               helper.make_tensor_value_info("codes", TensorProto.INT64, ["batch", D])]
@@ -256,7 +252,7 @@ def build_head_graph(head, codebook: np.ndarray, eps: float = 1e-5):
     kv_shape = ["batch", h, D, dh]
     resid, pending = x, None
     for li, blk in enumerate(head.blocks):
-        g1, b1 = ln(f"blocks.{li}.ln1")
+        g1, b1 = ln(blk.ln1, f"blocks.{li}.ln1")
         if pending is None:
             normed = b.op("LayerNormalization", [resid, g1, b1], name=f"l{li}.ln1.norm", axis=-1, epsilon=eps)
         else:
@@ -264,8 +260,7 @@ def build_head_graph(head, codebook: np.ndarray, eps: float = 1e-5):
                                  domain=GQA_DOMAIN, epsilon=eps,
                                  outputs=[f"l{li}.ln1.out", "", "", f"l{li}.resid_in"])[0::3]
         a = blk.attn
-        if _lin(a.proj_in) is not None:
-            normed = _linmod(b, normed, a.proj_in, f"l{li}.proj_in")
+        normed = _linmod(b, normed, a.proj_in, f"l{li}.proj_in")  # nn.Identity where the head folds
         (wq, bq), (wk, bk), (wv, bv) = _lin(a.q_proj), _lin(a.k_proj), _lin(a.v_proj)
         qkv = _linear(b, normed, np.concatenate([wq, wk, wv]), f"l{li}.qkv", np.concatenate([bq, bk, bv]))
         pk, pv = f"past_key_{li}", f"past_value_{li}"
@@ -276,10 +271,8 @@ def build_head_graph(head, codebook: np.ndarray, eps: float = 1e-5):
                     [qkv, "", "", pk, pv, seqlens, total, "", "", "", "", "", "", "", "", "", qlens],
                     name=f"l{li}.attn", domain=GQA_DOMAIN, num_heads=h, kv_num_heads=h, do_rotary=0,
                     outputs=[f"l{li}.attn.out", f"present_key_{li}", f"present_value_{li}"])
-        o = _linmod(b, attn, a.o_proj, f"l{li}.o")
-        if _lin(a.proj_out) is not None:
-            o = _linmod(b, o, a.proj_out, f"l{li}.proj_out")
-        g2, b2 = ln(f"blocks.{li}.ln2")
+        o = _linmod(b, _linmod(b, attn, a.o_proj, f"l{li}.o"), a.proj_out, f"l{li}.proj_out")
+        g2, b2 = ln(blk.ln2, f"blocks.{li}.ln2")
         normed, resid = b.op("SkipLayerNormalization", [o, resid, g2, b2], n_out=4, name=f"l{li}.ln2.norm",
                              domain=GQA_DOMAIN, epsilon=eps,
                              outputs=[f"l{li}.ln2.out", "", "", f"l{li}.resid_mid"])[0::3]
@@ -287,7 +280,7 @@ def build_head_graph(head, codebook: np.ndarray, eps: float = 1e-5):
         up = b.op("MatMul", [normed, b.init(f"l{li}.fc1.weight", w1.T)], name=f"l{li}.fc1")
         act = b.op("BiasGelu", [up, b.init(f"l{li}.fc1.bias", bias1)], name=f"l{li}.gelu", domain=GQA_DOMAIN)
         pending = _linmod(b, act, blk.fc2, f"l{li}.fc2")
-    gf, bf = ln("ln_f")
+    gf, bf = ln(head.ln_f, "ln_f")
     xn = b.op("SkipLayerNormalization", [pending, resid, gf, bf], name="final.norm", domain=GQA_DOMAIN, epsilon=eps)
     x2 = b.op("Squeeze", [xn, one], name="final.squeeze")  # (B, W)
     wo, bo = _lin(head.out)
@@ -301,18 +294,15 @@ def build_head_graph(head, codebook: np.ndarray, eps: float = 1e-5):
 
 
 def _linmod(b: _Builder, x: str, mod, name: str) -> str:
+    """x through an nn.Linear (x itself for an nn.Identity)."""
+    if not hasattr(mod, "weight"):
+        return x
     w, bias = _lin(mod)
     return _linear(b, x, w, name, bias)
 
 
 def _np(t) -> np.ndarray:
     return t.detach().float().cpu().numpy()
-
-
-def _module_at(obj, path: str):
-    for part in path.split("."):
-        obj = obj[int(part)] if part.isdigit() else getattr(obj, part)
-    return obj
 
 
 def export_ort_graph(model, name: str, path, max_seq: int) -> None:
@@ -322,9 +312,7 @@ def export_ort_graph(model, name: str, path, max_seq: int) -> None:
         from .graphs import folded_head
 
         with folded_head(model):
-            proto = build_head_graph(model.head, _np(model.image_tokenizer.codebook))
-        weights = sum(p.numel() for p in model.head.parameters()) + model.image_tokenizer.codebook.numel()
-        _save(proto, path, weights * 4)
+            _save(build_head_graph(model.head, _np(model.image_tokenizer.codebook)), path)
         return
     t = model.cfg.text
     prefix = {"trunk": "trunk.layers", "und_branch": "und.layers", "gen_branch": "gen.layers"}[name]
@@ -339,10 +327,10 @@ def export_ort_graph(model, name: str, path, max_seq: int) -> None:
     proto = build_decoder_graph(name, weights, prefix, layers, hidden=t.hidden_size, num_heads=t.num_heads,
                                 num_kv_heads=t.num_kv_heads, head_dim=t.head_dim, rope_theta=t.rope_theta,
                                 eps=t.rms_norm_eps, max_seq=max_seq, **extra)
-    _save(proto, path, sum(a.size * 4 for a in weights.values()) + sum(a.size * 4 for a in extra.values()))
+    _save(proto, path)
 
 
-def _save(proto, path, weight_bytes: int) -> None:
+def _save(proto, path) -> None:
     """PATH, with the weights in PATH.data when they are too large for one protobuf."""
     import onnx
 
@@ -350,5 +338,5 @@ def _save(proto, path, weight_bytes: int) -> None:
 
     data = path.parent / (path.name + ".data")
     data.unlink(missing_ok=True)
-    external = weight_bytes > EXTERNAL_DATA_BYTES
+    external = sum(len(t.raw_data) for t in proto.graph.initializer) > EXTERNAL_DATA_BYTES
     onnx.save(proto, str(path), save_as_external_data=external, all_tensors_to_one_file=True, location=data.name)

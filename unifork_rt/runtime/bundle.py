@@ -275,11 +275,8 @@ def check_manifest(m, root: Path, where: str = MANIFEST) -> tuple[ModelConfig, d
     unknown = sorted(map(str, set(entries) - set(GRAPHS)))
     if unknown:
         raise bad("graphs", f"names unknown graph(s) {', '.join(unknown)[:80]}")
-    head = entries.get("rq_head")
-    legacy_head = variant == "ort" and isinstance(head, dict) and isinstance(head.get("inputs"), list) and any(
-        isinstance(i, dict) and i.get("name") == "kv" for i in head["inputs"])  # an "ort" bundle of before 12-04
     expected = expected_signatures(cfg, max_seq, "float16" if precision == "fp16" else "float32", variant,
-                                   shared_head=not legacy_head)
+                                   shared_head=not legacy_ort_head(m))
     graphs = {}
     for name in GRAPHS:
         g = get(entries, name, f"graphs.{name}", dict)
@@ -306,10 +303,18 @@ def check_manifest(m, root: Path, where: str = MANIFEST) -> tuple[ModelConfig, d
                           for k in ("layers", "kv_heads", "max_seq", "head_dim")))
         if kv != want_kv:
             raise bad(f"{field}.kv", f"is {kv}, but the config and max_seq imply {want_kv}")
-        kv_io = "shared" if variant == "ort" and name in SHARED_KV and not (name == "rq_head" and legacy_head) \
-            else "fused"
+        kv_io = "shared" if any(i[0].startswith("past_") for i in want_in) else "fused"
         graphs[name] = GraphSpec(name, root / file, digest, tuple(inputs), tuple(outputs), kv, kv_io)
     return cfg, graphs
+
+
+def legacy_ort_head(m: dict) -> bool:
+    """Whether manifest M is an "ort" bundle of before 12-04, whose rq_head is the portable graph
+    (`kv` in, `kv_new` out); any shape of M is read without raising (check_manifest judges it)."""
+    head = (m.get("graphs") or {}).get("rq_head") if isinstance(m.get("graphs"), dict) else None
+    inputs = head.get("inputs") if isinstance(head, dict) else None
+    return (m.get("variant") == "ort" and isinstance(inputs, list)
+            and any(isinstance(i, dict) and i.get("name") == "kv" for i in inputs))
 
 
 def expected_signatures(cfg: ModelConfig, max_seq: int, fdt: str, variant: str = "portable",
@@ -328,6 +333,12 @@ def expected_signatures(cfg: ModelConfig, max_seq: int, fdt: str, variant: str =
     def kv_io(spec: KVSpec, seq) -> tuple:
         return ("kv", fdt, [spec.layers, 2, "b", spec.kv_heads, max_seq if seq is None else seq, spec.head_dim])
 
+    def shared(spec: KVSpec) -> tuple[list, list]:
+        """The "ort" form: one layer's K or V slice of the buffer, (B, Hkv, S, Dh), as past_* in and present_* out."""
+        layer = [fdt, ["b", spec.kv_heads, spec.max_seq, spec.head_dim]]
+        return tuple([(f"{side}_{kv}_{i}", *layer) for i in range(spec.layers) for kv in ("key", "value")]
+                     for side in ("past", "present"))
+
     sig = {
         "vision_encoder": ([("pixels", fdt, ["b", 3, P, P])], [("codes", "int64", ["b", N, D])], None),
         "connector": ([("codes", "int64", ["b", "t", D])], [("embeds", fdt, ["b", "t", H])], None),
@@ -336,19 +347,15 @@ def expected_signatures(cfg: ModelConfig, max_seq: int, fdt: str, variant: str =
         "vision_decoder": ([("codes", "int64", ["b", N, D])], [("pixels", fdt, ["b", 3, P, P])], None),
     }
     if variant == "ort" and shared_head:  # export/ort_graphs.py build_head_graph
-        layer = [fdt, ["b", head_kv.kv_heads, D, head_kv.head_dim]]
-        past = [(f"past_{kv}_{i}", *layer) for i in range(head_kv.layers) for kv in ("key", "value")]
-        present = [(f"present_{kv}_{i}", *layer) for i in range(head_kv.layers) for kv in ("key", "value")]
+        past, present = shared(head_kv)
         sig["rq_head"] = ([("hidden", fdt, ["b", H]), ("codes", "int64", ["b", D]), *past, ("pos", "int64", [])],
                           [("logits", fdt, ["b", K]), *present], head_kv)
     for name, inp, out, width in (("trunk", "x", "h", H), ("und_branch", "h", "logits", V),
                                   ("gen_branch", "h", "hidden", H)):
         spec = text_kv[name]
         first_out = (out, fdt, ["b", V]) if name == "und_branch" else (out, fdt, ["b", "t", width])
-        if variant == "ort":  # one layer's K or V slice of the buffer, (B, Hkv, S, Dh), in and out
-            layer = [fdt, ["b", spec.kv_heads, max_seq, spec.head_dim]]
-            past = [(f"past_{kv}_{i}", *layer) for i in range(spec.layers) for kv in ("key", "value")]
-            present = [(f"present_{kv}_{i}", *layer) for i in range(spec.layers) for kv in ("key", "value")]
+        if variant == "ort":
+            past, present = shared(spec)
             sig[name] = ([(inp, fdt, ["b", "t", H]), *past, ("pos", "int64", []), ("start", "int64", ["b"])],
                          [first_out, *present], spec)
             continue
