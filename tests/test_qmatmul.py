@@ -57,6 +57,8 @@ def same_quant_reference(a, q, zp, scales, block):
 CASES = [  # bits, block, K, N, rows: paper shapes, a K that is not whole blocks, an N not a multiple of 16
     (4, 128, 896, 1152, 1), (4, 128, 3584, 896, 8), (4, 32, 896, 4864, 2), (4, 16, 896, 256, 13),
     (8, 32, 896, 1152, 1), (8, 32, 3584, 896, 8), (8, 128, 896, 512, 3), (4, 128, 200, 40, 13), (8, 32, 200, 40, 5),
+    (4, 32, 96, 160, 1), (8, 32, 96, 160, 2), (4, 32, 96, 160, 4),  # 5 groups a share: ragged streams
+    (4, 128, 896, 96, 37), (8, 32, 896, 96, 70), (4, 64, 192, 48, 15),  # row tiles 8 + 4 + 2 + 1, 8 x 8 + 4 + 2
 ]
 
 

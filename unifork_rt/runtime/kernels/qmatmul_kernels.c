@@ -124,117 +124,92 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
     }
 }
 
-/* ---- AVX-512 VNNI: 16 columns per VPDPBUSD, up to 8 rows per tile; one function per bit width and
- * row count, so that every accumulator stays in a register ---- */
-#define VNNI_TILE(BITS, MM)                                                                                \
-  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) static void vnni##BITS##_##MM(  \
-      const uk_shape* s, const float* as, const int32_t* zs, const int8_t* qa, const uint8_t* w,         \
-      const float* ws, const float* bias, float* c, int64_t g0, int64_t g1) {                            \
+/* ---- AVX-512 VNNI: 16 columns per VPDPBUSD, MM rows (1, 2, 4 or 8) per tile ----
+ * A core reads its weights faster from several places at once than from one: each stream gets the
+ * hardware prefetcher's attention. On the 2-core Xeon this was written on, 2 threads read 15.6 GB/s
+ * walking one stream each and 20.5 GB/s walking four (docs/KERNELS.md, "Several streams"). So a tile
+ * cuts its range [g0, g1) of column groups into NS equal parts and walks them side by side, one group
+ * of each at a time; (g1 - g0) must be a multiple of NS (uk_gemm passes the rest to NS = 1). With
+ * MM * NS < 8 accumulator chains, each row gets a second chain (even and odd weight vectors), so that
+ * enough VPDPBUSDs are in flight. */
+#define VNNI_TILE(BITS, MM, NS)                                                                            \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) static void                    \
+      vnni##BITS##_##MM##_##NS(const uk_shape* s, const float* as, const int32_t* zs, const int8_t* qa,   \
+                               const uint8_t* w, const float* ws, const float* bias, float* c, int64_t g0, \
+                               int64_t g1) {                                                              \
+    enum { TWO = MM * NS < 8 };                                                                           \
     const int64_t nb = nblocks(s), vpb = vecs_per_block(s), kp = s->kp, block = s->block, n = s->n;       \
     const __m512i mask = _mm512_set1_epi8(0x0F);                                                          \
-    for (int64_t g = g0; g < g1; g++) {                                                                   \
-      __m512 f[MM];                                                                                       \
-      for (int r = 0; r < MM; r++) f[r] = _mm512_setzero_ps();                                            \
-      const uint8_t* wg = w + (size_t)g * nb * vpb * 64;                                                  \
+    const int64_t part = (g1 - g0) / NS;                                                                  \
+    for (int64_t i = 0; i < part; i++) {                                                                  \
+      int64_t gs[NS];                                                                                     \
+      const uint8_t* wg[NS];                                                                              \
+      __m512 f[NS][MM];                                                                                   \
+      for (int t = 0; t < NS; t++) {                                                                      \
+        gs[t] = g0 + t * part + i;                                                                        \
+        wg[t] = w + (size_t)gs[t] * nb * vpb * 64;                                                        \
+        for (int r = 0; r < MM; r++) f[t][r] = _mm512_setzero_ps();                                       \
+      }                                                                                                   \
       for (int64_t b = 0; b < nb; b++) {                                                                  \
-        __m512i acc[MM], acc2[MM]; /* two chains per row where registers allow (MM <= 4) */               \
-        for (int r = 0; r < MM; r++) acc[r] = acc2[r] = _mm512_setzero_si512();                           \
+        __m512i acc[NS][MM], acc2[NS][MM];                                                                \
+        for (int t = 0; t < NS; t++)                                                                      \
+          for (int r = 0; r < MM; r++) acc[t][r] = acc2[t][r] = _mm512_setzero_si512();                   \
         const int8_t* qb = qa + b * block;                                                                \
         for (int64_t v = 0; v < vpb; v++) {                                                               \
-          __m512i x = _mm512_loadu_si512(wg + (b * vpb + v) * 64);                                        \
-          if (BITS == 4) {                                                                                \
-            __m512i lo = _mm512_and_si512(x, mask), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), mask); \
-            for (int r = 0; r < MM; r++) {                                                                \
-              const int32_t* q = (const int32_t*)(qb + r * kp + 8 * v);                                   \
-              acc[r] = _mm512_dpbusd_epi32(acc[r], lo, _mm512_set1_epi32(q[0]));                          \
-              if (MM <= 4) acc2[r] = _mm512_dpbusd_epi32(acc2[r], hi, _mm512_set1_epi32(q[1]));            \
-              else acc[r] = _mm512_dpbusd_epi32(acc[r], hi, _mm512_set1_epi32(q[1]));                      \
-            }                                                                                             \
-          } else {                                                                                        \
-            for (int r = 0; r < MM; r++) {                                                                \
-              const int32_t* q = (const int32_t*)(qb + r * kp + 4 * v);                                   \
-              if (MM <= 4 && (v & 1)) acc2[r] = _mm512_dpbusd_epi32(acc2[r], x, _mm512_set1_epi32(q[0]));  \
-              else acc[r] = _mm512_dpbusd_epi32(acc[r], x, _mm512_set1_epi32(q[0]));                      \
+          for (int t = 0; t < NS; t++) {                                                                  \
+            __m512i x = _mm512_loadu_si512(wg[t] + (b * vpb + v) * 64);                                   \
+            if (BITS == 4) {                                                                              \
+              __m512i lo = _mm512_and_si512(x, mask), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), mask); \
+              for (int r = 0; r < MM; r++) {                                                              \
+                const int32_t* q = (const int32_t*)(qb + r * kp + 8 * v);                                 \
+                acc[t][r] = _mm512_dpbusd_epi32(acc[t][r], lo, _mm512_set1_epi32(q[0]));                  \
+                if (TWO) acc2[t][r] = _mm512_dpbusd_epi32(acc2[t][r], hi, _mm512_set1_epi32(q[1]));        \
+                else acc[t][r] = _mm512_dpbusd_epi32(acc[t][r], hi, _mm512_set1_epi32(q[1]));              \
+              }                                                                                           \
+            } else {                                                                                      \
+              for (int r = 0; r < MM; r++) {                                                              \
+                const int32_t* q = (const int32_t*)(qb + r * kp + 4 * v);                                 \
+                if (TWO && (v & 1)) acc2[t][r] = _mm512_dpbusd_epi32(acc2[t][r], x, _mm512_set1_epi32(q[0])); \
+                else acc[t][r] = _mm512_dpbusd_epi32(acc[t][r], x, _mm512_set1_epi32(q[0]));              \
+              }                                                                                           \
             }                                                                                             \
           }                                                                                               \
         }                                                                                                 \
-        __m512 sc = _mm512_loadu_ps(ws + ((size_t)g * nb + b) * 16);                                      \
-        for (int r = 0; r < MM; r++) {                                                                    \
-          __m512i t = _mm512_sub_epi32(MM <= 4 ? _mm512_add_epi32(acc[r], acc2[r]) : acc[r],              \
-                                       _mm512_set1_epi32(zs[r * nb + b]));                                \
-          f[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(sc, _mm512_set1_ps(as[r * nb + b])), \
-                                 f[r]);                                                                   \
+        for (int t = 0; t < NS; t++) {                                                                    \
+          __m512 sc = _mm512_loadu_ps(ws + ((size_t)gs[t] * nb + b) * 16);                                \
+          for (int r = 0; r < MM; r++) {                                                                  \
+            __m512i sum = TWO ? _mm512_add_epi32(acc[t][r], acc2[t][r]) : acc[t][r];                      \
+            __m512i d = _mm512_sub_epi32(sum, _mm512_set1_epi32(zs[r * nb + b]));                         \
+            f[t][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(sc, _mm512_set1_ps(as[r * nb + b])), \
+                                      f[t][r]);                                                           \
+          }                                                                                               \
         }                                                                                                 \
       }                                                                                                   \
-      int64_t left = n - 16 * g;                                                                          \
-      __mmask16 keep = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);                    \
-      __m512 bv = bias ? _mm512_maskz_loadu_ps(keep, bias + 16 * g) : _mm512_setzero_ps();                \
-      for (int r = 0; r < MM; r++) _mm512_mask_storeu_ps(c + (size_t)r * n + 16 * g, keep, _mm512_add_ps(f[r], bv)); \
-    }                                                                                                     \
-  }
-/* One row (a caption's decode step): the tiles above give each row one accumulator, whose chain of
- * VPDPBUSDs waits on its own latency. Here two column groups and two accumulators per group (even and
- * odd weight vectors) keep four chains in flight. A group past g1 is computed on group g's weights
- * and not stored. */
-#define VNNI_ROW1(BITS)                                                                                    \
-  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) static void vnni##BITS##_r1(   \
-      const uk_shape* s, const float* as, const int32_t* zs, const int8_t* qa, const uint8_t* w,         \
-      const float* ws, const float* bias, float* c, int64_t g0, int64_t g1) {                            \
-    const int64_t nb = nblocks(s), vpb = vecs_per_block(s), block = s->block, n = s->n;                   \
-    const __m512i mask = _mm512_set1_epi8(0x0F);                                                          \
-    for (int64_t g = g0; g < g1; g += 2) {                                                                \
-      const int two = g + 1 < g1;                                                                         \
-      const uint8_t* wa = w + (size_t)g * nb * vpb * 64;                                                  \
-      const uint8_t* wb = two ? wa + (size_t)nb * vpb * 64 : wa;                                          \
-      const float* sa = ws + (size_t)g * nb * 16;                                                         \
-      const float* sb = two ? sa + nb * 16 : sa;                                                          \
-      __m512 fa = _mm512_setzero_ps(), fb = _mm512_setzero_ps();                                          \
-      for (int64_t b = 0; b < nb; b++) {                                                                  \
-        __m512i a0 = _mm512_setzero_si512(), a1 = a0, b0 = a0, b1 = a0;                                   \
-        const int32_t* q = (const int32_t*)(qa + b * block);                                              \
-        const uint8_t* xa = wa + b * vpb * 64;                                                            \
-        const uint8_t* xb = wb + b * vpb * 64;                                                            \
-        if (BITS == 4) {                                                                                  \
-          for (int64_t v = 0; v < vpb; v++) {                                                             \
-            __m512i x = _mm512_loadu_si512(xa + 64 * v), y = _mm512_loadu_si512(xb + 64 * v);             \
-            __m512i q0 = _mm512_set1_epi32(q[2 * v]), q1 = _mm512_set1_epi32(q[2 * v + 1]);               \
-            a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(x, mask), q0);                                  \
-            a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(_mm512_srli_epi16(x, 4), mask), q1);            \
-            b0 = _mm512_dpbusd_epi32(b0, _mm512_and_si512(y, mask), q0);                                  \
-            b1 = _mm512_dpbusd_epi32(b1, _mm512_and_si512(_mm512_srli_epi16(y, 4), mask), q1);            \
-          }                                                                                               \
-        } else {                                                                                          \
-          for (int64_t v = 0; v < vpb; v += 2) {                                                          \
-            __m512i q0 = _mm512_set1_epi32(q[v]), q1 = _mm512_set1_epi32(q[v + 1]);                       \
-            a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512(xa + 64 * v), q0);                            \
-            a1 = _mm512_dpbusd_epi32(a1, _mm512_loadu_si512(xa + 64 * v + 64), q1);                       \
-            b0 = _mm512_dpbusd_epi32(b0, _mm512_loadu_si512(xb + 64 * v), q0);                            \
-            b1 = _mm512_dpbusd_epi32(b1, _mm512_loadu_si512(xb + 64 * v + 64), q1);                       \
-          }                                                                                               \
-        }                                                                                                 \
-        __m512i z = _mm512_set1_epi32(zs[b]);                                                             \
-        __m512 sc = _mm512_set1_ps(as[b]);                                                                \
-        fa = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_add_epi32(a0, a1), z)),          \
-                             _mm512_mul_ps(_mm512_loadu_ps(sa + b * 16), sc), fa);                        \
-        fb = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_add_epi32(b0, b1), z)),          \
-                             _mm512_mul_ps(_mm512_loadu_ps(sb + b * 16), sc), fb);                        \
-      }                                                                                                   \
-      for (int k = 0; k < 1 + two; k++) {                                                                 \
-        int64_t gg = g + k, left = n - 16 * gg;                                                           \
+      for (int t = 0; t < NS; t++) {                                                                      \
+        int64_t left = n - 16 * gs[t];                                                                    \
         __mmask16 keep = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);                  \
-        __m512 bv = bias ? _mm512_maskz_loadu_ps(keep, bias + 16 * gg) : _mm512_setzero_ps();             \
-        _mm512_mask_storeu_ps(c + 16 * gg, keep, _mm512_add_ps(k ? fb : fa, bv));                         \
+        __m512 bv = bias ? _mm512_maskz_loadu_ps(keep, bias + 16 * gs[t]) : _mm512_setzero_ps();          \
+        for (int r = 0; r < MM; r++)                                                                      \
+          _mm512_mask_storeu_ps(c + (size_t)r * n + 16 * gs[t], keep, _mm512_add_ps(f[t][r], bv));        \
       }                                                                                                   \
     }                                                                                                     \
   }
-VNNI_ROW1(4)
-VNNI_ROW1(8)
-VNNI_TILE(4, 2)
-VNNI_TILE(4, 4)
-VNNI_TILE(4, 8)
-VNNI_TILE(8, 2)
-VNNI_TILE(8, 4)
-VNNI_TILE(8, 8)
+VNNI_TILE(4, 1, 4)
+VNNI_TILE(4, 2, 4)
+VNNI_TILE(4, 4, 4)
+VNNI_TILE(4, 8, 2)
+VNNI_TILE(8, 1, 4)
+VNNI_TILE(8, 2, 4)
+VNNI_TILE(8, 4, 4)
+VNNI_TILE(8, 8, 2)
+VNNI_TILE(4, 1, 1)
+VNNI_TILE(4, 2, 1)
+VNNI_TILE(4, 4, 1)
+VNNI_TILE(4, 8, 1)
+VNNI_TILE(8, 1, 1)
+VNNI_TILE(8, 2, 1)
+VNNI_TILE(8, 4, 1)
+VNNI_TILE(8, 8, 1)
 
 /* ---- AVX2: VPMADDUBSW on 8 columns at a time, up to 4 rows per tile ----
  * 4 bits: unsigned weights 0..15 times signed activations; a pair sums to at most 2*15*127 = 3810, so
@@ -307,6 +282,13 @@ AVX2_TILE(4)
 typedef void (*tile_fn)(const uk_shape*, const float*, const int32_t*, const int8_t*, const uint8_t*,
                         const float*, const float*, float*, int64_t, int64_t);
 
+/* VNNI tiles by bit width, row count (1, 2, 4, 8) and streams (many or 1) */
+static const tile_fn vnni_tiles[2][4][2] = {
+    {{vnni4_1_4, vnni4_1_1}, {vnni4_2_4, vnni4_2_1}, {vnni4_4_4, vnni4_4_1}, {vnni4_8_2, vnni4_8_1}},
+    {{vnni8_1_4, vnni8_1_1}, {vnni8_2_4, vnni8_2_1}, {vnni8_4_4, vnni8_4_1}, {vnni8_8_2, vnni8_8_1}},
+};
+static const int vnni_streams[4] = {4, 4, 4, 2};
+
 void uk_gemm(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w, const float* ws,
              const float* bias, float* c, int64_t g0, int64_t g1, int isa) {
   int64_t nb = nblocks(s);
@@ -315,16 +297,22 @@ void uk_gemm(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w
   const int8_t* qa = (const int8_t*)(zs + m * nb);
   for (int64_t r0 = 0; r0 < m;) {
     int64_t left = m - r0, step;
-    tile_fn fn;
+    const float* ar = as + r0 * nb;
+    const int32_t* zr = zs + r0 * nb;
+    const int8_t* qr = qa + (size_t)r0 * s->kp;
+    float* cr = c + (size_t)r0 * s->n;
     if (isa == UK_ISA_AVX512_VNNI) {
-      step = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-      if (s->bits == 4) fn = step == 8 ? vnni4_8 : step == 4 ? vnni4_4 : step == 2 ? vnni4_2 : vnni4_r1;
-      else fn = step == 8 ? vnni8_8 : step == 4 ? vnni8_4 : step == 2 ? vnni8_2 : vnni8_r1;
+      int t = left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;
+      const tile_fn* fn = vnni_tiles[s->bits == 4 ? 0 : 1][t];
+      int64_t ns = vnni_streams[t], split = g0 + (g1 - g0) / ns * ns; /* the rest goes to one stream */
+      step = (int64_t)1 << t;
+      if (split > g0) fn[0](s, ar, zr, qr, w, ws, bias, cr, g0, split);
+      if (g1 > split) fn[1](s, ar, zr, qr, w, ws, bias, cr, split, g1);
     } else {
       step = left >= 4 ? 4 : left >= 2 ? 2 : 1;
-      fn = step == 4 ? avx2_4 : step == 2 ? avx2_2 : avx2_1;
+      tile_fn fn = step == 4 ? avx2_4 : step == 2 ? avx2_2 : avx2_1;
+      fn(s, ar, zr, qr, w, ws, bias, cr, g0, g1);
     }
-    fn(s, as + r0 * nb, zs + r0 * nb, qa + (size_t)r0 * s->kp, w, ws, bias, c + (size_t)r0 * s->n, g0, g1);
     r0 += step;
   }
 }

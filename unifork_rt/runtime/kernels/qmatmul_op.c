@@ -9,12 +9,16 @@
  * and checked against a live onnxruntime (docs/KERNELS.md). API 18 (onnxruntime 1.18) is the oldest
  * this needs: ParallelFor arrived in 17, the 26-slot OrtCustomOp in 18.
  */
+#ifdef __linux__
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
+#endif
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __linux__
+#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #endif
@@ -238,6 +242,20 @@ static OrtStatus* kernel_create(const void* op, const void* api, const OrtKernel
   return NULL;
 }
 
+/* CPUs this process may run on (its affinity mask), at least 1, at most 64 */
+static int64_t cpu_count(void) {
+  static int64_t count = 0;
+  if (count) return count;
+  int64_t n = 0;
+#ifdef __linux__
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+#endif
+  if (n <= 0) n = sysconf(_SC_NPROCESSORS_ONLN);
+  count = n < 1 ? 1 : n > 64 ? 64 : n;
+  return count;
+}
+
 typedef struct {
   const Kernel* kr;
   const void* scratch;
@@ -286,8 +304,11 @@ static OrtStatus* kernel_compute(void* k, OrtKernelContext* ctx) {
   if (!scratch) return fail(ERR_FAIL, "unifork-rt qmatmul: out of memory for %lld rows of %lld", (long long)m, (long long)kr->s.k);
   uk_quantize(&kr->s, (const float*)ap, m, scratch);
   Task t = {kr, scratch, m, kr->s.np / 16, 0, (const float*)bp, (float*)yp};
-  /* ~64 tasks: even shares for any thread count up to 8, and small enough per task at one row */
-  t.tasks = (size_t)(t.groups < 64 ? t.groups : 64);
+  /* One task per CPU this process may run on: each task walks one long range of columns, which the
+   * tiles read as several streams (qmatmul_kernels.c). 64 small tasks, as before, were 1.5x slower at
+   * one row (docs/KERNELS.md, "Several streams"). A pool with fewer threads runs several tasks each. */
+  int64_t cpus = cpu_count();
+  t.tasks = (size_t)(t.groups < cpus ? t.groups : cpus);
   st = API(S_KernelContext_ParallelFor, KernelContext_ParallelFor_t)(ctx, run_task, t.tasks, 0, &t);
   free(scratch);
   return st;
