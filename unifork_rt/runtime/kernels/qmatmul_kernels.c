@@ -126,8 +126,8 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
 
 /* ---- AVX-512 VNNI: 16 columns per VPDPBUSD, MM rows (1, 2, 4 or 8) per tile ----
  * A core reads its weights faster from several places at once than from one: each stream gets the
- * hardware prefetcher's attention. On the 2-core Xeon this was written on, 2 threads read 15.6 GB/s
- * walking one stream each and 20.5 GB/s walking four (docs/KERNELS.md, "Several streams"). So a tile
+ * hardware prefetcher's attention. On the 2-core Xeon this was written on, 2 threads read 1.3-1.5x
+ * more walking four streams each than one (docs/KERNELS.md, "Several streams"). So a tile
  * cuts its range [g0, g1) of column groups into NS equal parts and walks them side by side, one group
  * of each at a time; (g1 - g0) must be a multiple of NS (uk_gemm passes the rest to NS = 1). With
  * MM * NS < 8 accumulator chains, each row gets a second chain (even and odd weight vectors), so that
