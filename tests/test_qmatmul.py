@@ -140,6 +140,30 @@ def test_op_matches_onnxruntime_kernel(bits, block, k, n, bias):
 
 
 @needs_cc
+def test_op_split_into_any_number_of_tasks_gives_the_same_bits():
+    """The op splits each matrix into one task per session thread (set_session_threads, read when the
+    session's kernels are created); a task's range is cut into streams and a one-stream rest. However it
+    is cut, every column is computed by the same sequence of operations: the outputs agree to the bit."""
+    lib, why = qmatmul.build()
+    assert lib is not None, why
+    rng = np.random.default_rng(7)
+    for bits, block, k, n in ((4, 128, 896, 1136), (8, 32, 200, 328)):  # 71 and 21 column groups
+        model = matmulnbits_model(rng, k, n, bits, block, True)
+        a = rng.standard_normal((1, 9, k)).astype(np.float32)  # row tiles 8 + 1
+        outs = {}
+        for tasks in (None, 1, 2, 3, 7, 64):
+            qmatmul.set_session_threads(lib, tasks)
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = 2
+            opts.register_custom_ops_library(str(lib))
+            sess = ort.InferenceSession(model, opts)
+            outs[tasks] = np.concatenate([sess.run(None, {"A": a[:, :r]})[0] for r in (1, 2, 9)], axis=1)
+        qmatmul.set_session_threads(lib, None)
+        for tasks, got in outs.items():
+            assert np.array_equal(got, outs[1]), (bits, tasks, float(np.abs(got - outs[1]).max()))
+
+
+@needs_cc
 def test_op_refuses_what_it_cannot_run():
     """Float activations (accuracy level 0) are not what these kernels compute: a clear error at load."""
     lib, why = qmatmul.build()

@@ -40,6 +40,7 @@ from ..errors import InputError, MissingDependencyError, ModelFolderError
 from .backend import Backend
 from .bundle import Bundle, KVSpec
 from .qmatmul import mode as qmatmul_mode
+from .qmatmul import set_session_threads
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +208,7 @@ class OrtBackend(Backend):
                     sess = None
                     if self._opts_q is not None and name in self._qmatmul_graphs:
                         try:
+                            set_session_threads(self.qmatmul, self.threads)
                             sess = self._ort.InferenceSession(str(spec.path), sess_options=self._opts_q,
                                                               providers=self._provider_list(name))
                         except Exception as e:  # noqa: BLE001 - keep ONNX Runtime's kernel, and say why

@@ -17,6 +17,7 @@ missing library an error instead.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import platform
@@ -109,3 +110,10 @@ def library_for_sessions() -> Path | None:
         raise MissingDependencyError(f"UNIFORK_RT_QMATMUL=1 asks for unifork-rt's MatMulNBits kernels, but {why}; "
                                      "unset it to fall back to ONNX Runtime's kernel")
     return lib
+
+
+def set_session_threads(lib: Path, threads: int | None) -> None:
+    """Tell LIB, on this thread, the intra-op thread count of the session this thread creates next
+    (None: ONNX Runtime's default, not known here). Its op splits each matrix into that many tasks, one
+    long range of columns per thread; without it, one per CPU (kernels/qmatmul_op.c, task_count)."""
+    ctypes.CDLL(str(lib)).uk_set_session_threads(ctypes.c_int(threads or 0))

@@ -123,6 +123,7 @@ typedef struct {
   uint8_t* w;
   float* ws;
   int isa;
+  int64_t tasks; /* task_count() when the session was created */
 } Kernel;
 
 /* inputs: A, B, scales, zero_points, g_idx, bias (the last three optional) */
@@ -188,6 +189,26 @@ static void release_if_file_backed(const void* ptr, size_t bytes) {
 #endif
 }
 
+/* How many tasks each MatMulNBits is split into: the intra-op thread count of the session, so that each
+ * thread walks one long range of columns (the tiles read it as several streams, qmatmul_kernels.c). The
+ * C API does not tell an op its pool's size, so the Python backend sets it through ctypes on this same
+ * library, on the thread that then creates the session (kernels are created there, and read it). Unset
+ * (0): one task per CPU the creating thread may run on (its affinity mask; 64 where that is unknown).
+ * At most 64. */
+static __thread int g_session_threads;
+
+void uk_set_session_threads(int threads) { g_session_threads = threads > 0 ? threads : 0; }
+
+static int64_t task_count(void) {
+  int64_t n = g_session_threads;
+#ifdef __linux__
+  cpu_set_t set;
+  if (n <= 0 && sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+#endif
+  if (n <= 0) n = 64;
+  return n > 64 ? 64 : n;
+}
+
 static OrtStatus* kernel_create(const void* op, const void* api, const OrtKernelInfo* info, void** out) {
   (void)op; (void)api;
   int64_t k, n, bits, block, level = 0;
@@ -229,6 +250,7 @@ static OrtStatus* kernel_create(const void* op, const void* api, const OrtKernel
   kr->s.kp = (k + block - 1) / block * block;
   kr->s.np = (n + 15) / 16 * 16;
   kr->isa = uk_isa();
+  kr->tasks = task_count();
   size_t wbytes = uk_packed_bytes(&kr->s), sfloats = uk_packed_scales(&kr->s);
   kr->w = (uint8_t*)aligned_alloc(64, (wbytes + 63) / 64 * 64);
   kr->ws = (float*)aligned_alloc(64, (sfloats * 4 + 63) / 64 * 64);
@@ -240,20 +262,6 @@ static OrtStatus* kernel_create(const void* op, const void* api, const OrtKernel
   release_if_file_backed(b, (size_t)n * (size_t)(kr->s.kp * bits / 8));
   *out = kr;
   return NULL;
-}
-
-/* CPUs this process may run on (its affinity mask), at least 1, at most 64 */
-static int64_t cpu_count(void) {
-  static int64_t count = 0;
-  if (count) return count;
-  int64_t n = 0;
-#ifdef __linux__
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
-#endif
-  if (n <= 0) n = sysconf(_SC_NPROCESSORS_ONLN);
-  count = n < 1 ? 1 : n > 64 ? 64 : n;
-  return count;
 }
 
 typedef struct {
@@ -304,11 +312,9 @@ static OrtStatus* kernel_compute(void* k, OrtKernelContext* ctx) {
   if (!scratch) return fail(ERR_FAIL, "unifork-rt qmatmul: out of memory for %lld rows of %lld", (long long)m, (long long)kr->s.k);
   uk_quantize(&kr->s, (const float*)ap, m, scratch);
   Task t = {kr, scratch, m, kr->s.np / 16, 0, (const float*)bp, (float*)yp};
-  /* One task per CPU this process may run on: each task walks one long range of columns, which the
-   * tiles read as several streams (qmatmul_kernels.c). 64 small tasks, as before, were 1.5x slower at
-   * one row (docs/KERNELS.md, "Several streams"). A pool with fewer threads runs several tasks each. */
-  int64_t cpus = cpu_count();
-  t.tasks = (size_t)(t.groups < cpus ? t.groups : cpus);
+  /* one task per thread of the session (task_count); 64 small tasks, as before, were 1.5x slower at one
+   * row (docs/KERNELS.md, "Several streams") */
+  t.tasks = (size_t)(t.groups < kr->tasks ? t.groups : kr->tasks);
   st = API(S_KernelContext_ParallelFor, KernelContext_ParallelFor_t)(ctx, run_task, t.tasks, 0, &t);
   free(scratch);
   return st;
