@@ -215,69 +215,88 @@ VNNI_TILE(8, 8, 1)
  * 4 bits: unsigned weights 0..15 times signed activations; a pair sums to at most 2*15*127 = 3810, so
  * four vectors (8 pairs) add up in int16 without saturating before VPMADDWD widens them.
  * 8 bits: the weights are made signed (w - 128) and multiplied as |w| times the activation with w's
- * sign: a pair sums to at most 2*128*127 = 32512, so each product pair is widened at once. */
-#define AVX2_TILE(MM)                                                                                      \
-  __attribute__((target("avx2,fma"))) static void avx2_##MM(                                                \
+ * sign: a pair sums to at most 2*128*127 = 32512, so each product pair is widened at once.
+ * Several streams as in the VNNI tiles (4 at 1-2 rows, 2 at 4; (g1 - g0) a multiple of NS). */
+#define AVX2_TILE(MM, NS)                                                                                  \
+  __attribute__((target("avx2,fma"))) static void avx2_##MM##_##NS(                                         \
       const uk_shape* s, const float* as, const int32_t* zs, const int8_t* qa, const uint8_t* w,         \
       const float* ws, const float* bias, float* c, int64_t g0, int64_t g1) {                            \
     const int64_t nb = nblocks(s), vpb = vecs_per_block(s), kp = s->kp;                                   \
     const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);                             \
     const __m256i flip = _mm256_set1_epi8((char)0x80);                                                    \
-    for (int64_t g = g0; g < g1; g++)                                                                     \
+    const int64_t part = (g1 - g0) / NS;                                                                  \
+    for (int64_t i = 0; i < part; i++)                                                                    \
       for (int h = 0; h < 2; h++) {                                                                       \
-        __m256 f[MM];                                                                                     \
-        for (int r = 0; r < MM; r++) f[r] = _mm256_setzero_ps();                                          \
+        int64_t gs[NS];                                                                                   \
+        __m256 f[NS][MM];                                                                                 \
+        for (int t = 0; t < NS; t++) {                                                                    \
+          gs[t] = g0 + t * part + i;                                                                      \
+          for (int r = 0; r < MM; r++) f[t][r] = _mm256_setzero_ps();                                     \
+        }                                                                                                 \
         for (int64_t b = 0; b < nb; b++) {                                                                \
-          const uint8_t* wb = w + ((size_t)g * nb + b) * vpb * 64 + 32 * h;                               \
-          __m256i acc[MM];                                                                                \
-          for (int r = 0; r < MM; r++) acc[r] = _mm256_setzero_si256();                                   \
+          __m256i acc[NS][MM];                                                                            \
+          for (int t = 0; t < NS; t++)                                                                    \
+            for (int r = 0; r < MM; r++) acc[t][r] = _mm256_setzero_si256();                              \
           if (s->bits == 4) {                                                                             \
             for (int64_t v0 = 0; v0 < vpb; v0 += 4) {                                                     \
-              __m256i p[MM];                                                                              \
-              for (int r = 0; r < MM; r++) p[r] = _mm256_setzero_si256();                                 \
+              __m256i p[NS][MM];                                                                          \
+              for (int t = 0; t < NS; t++)                                                                \
+                for (int r = 0; r < MM; r++) p[t][r] = _mm256_setzero_si256();                            \
               int64_t v1 = v0 + 4 < vpb ? v0 + 4 : vpb;                                                   \
-              for (int64_t v = v0; v < v1; v++) {                                                         \
-                __m256i x = _mm256_loadu_si256((const __m256i*)(wb + 64 * v));                            \
-                __m256i lo = _mm256_and_si256(x, mask);                                                   \
-                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), mask);                             \
-                for (int r = 0; r < MM; r++) {                                                            \
-                  const int32_t* q = (const int32_t*)(qa + (size_t)r * kp + b * s->block + 8 * v);        \
-                  p[r] = _mm256_add_epi16(p[r], _mm256_maddubs_epi16(lo, _mm256_set1_epi32(q[0])));       \
-                  p[r] = _mm256_add_epi16(p[r], _mm256_maddubs_epi16(hi, _mm256_set1_epi32(q[1])));       \
+              for (int64_t v = v0; v < v1; v++)                                                           \
+                for (int t = 0; t < NS; t++) {                                                            \
+                  const uint8_t* wb = w + ((size_t)gs[t] * nb + b) * vpb * 64 + 32 * h;                   \
+                  __m256i x = _mm256_loadu_si256((const __m256i*)(wb + 64 * v));                          \
+                  __m256i lo = _mm256_and_si256(x, mask);                                                 \
+                  __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), mask);                           \
+                  for (int r = 0; r < MM; r++) {                                                          \
+                    const int32_t* q = (const int32_t*)(qa + (size_t)r * kp + b * s->block + 8 * v);      \
+                    p[t][r] = _mm256_add_epi16(p[t][r], _mm256_maddubs_epi16(lo, _mm256_set1_epi32(q[0]))); \
+                    p[t][r] = _mm256_add_epi16(p[t][r], _mm256_maddubs_epi16(hi, _mm256_set1_epi32(q[1]))); \
+                  }                                                                                       \
                 }                                                                                         \
-              }                                                                                           \
-              for (int r = 0; r < MM; r++) acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(p[r], ones)); \
+              for (int t = 0; t < NS; t++)                                                                \
+                for (int r = 0; r < MM; r++) acc[t][r] = _mm256_add_epi32(acc[t][r], _mm256_madd_epi16(p[t][r], ones)); \
             }                                                                                             \
           } else {                                                                                        \
-            for (int64_t v = 0; v < vpb; v++) {                                                           \
-              __m256i x = _mm256_xor_si256(_mm256_loadu_si256((const __m256i*)(wb + 64 * v)), flip);      \
-              __m256i ax = _mm256_abs_epi8(x);                                                            \
-              for (int r = 0; r < MM; r++) {                                                              \
-                const int32_t* q = (const int32_t*)(qa + (size_t)r * kp + b * s->block + 4 * v);          \
-                __m256i y = _mm256_sign_epi8(_mm256_set1_epi32(q[0]), x);                                 \
-                acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(_mm256_maddubs_epi16(ax, y), ones));  \
+            for (int64_t v = 0; v < vpb; v++)                                                             \
+              for (int t = 0; t < NS; t++) {                                                              \
+                const uint8_t* wb = w + ((size_t)gs[t] * nb + b) * vpb * 64 + 32 * h;                     \
+                __m256i x = _mm256_xor_si256(_mm256_loadu_si256((const __m256i*)(wb + 64 * v)), flip);    \
+                __m256i ax = _mm256_abs_epi8(x);                                                          \
+                for (int r = 0; r < MM; r++) {                                                            \
+                  const int32_t* q = (const int32_t*)(qa + (size_t)r * kp + b * s->block + 4 * v);        \
+                  __m256i y = _mm256_sign_epi8(_mm256_set1_epi32(q[0]), x);                               \
+                  acc[t][r] = _mm256_add_epi32(acc[t][r], _mm256_madd_epi16(_mm256_maddubs_epi16(ax, y), ones)); \
+                }                                                                                         \
               }                                                                                           \
+          }                                                                                               \
+          for (int t = 0; t < NS; t++) {                                                                  \
+            __m256 sc = _mm256_loadu_ps(ws + ((size_t)gs[t] * nb + b) * 16 + 8 * h);                      \
+            for (int r = 0; r < MM; r++) {                                                                \
+              __m256i d = s->bits == 4 ? _mm256_sub_epi32(acc[t][r], _mm256_set1_epi32(zs[r * nb + b])) : acc[t][r]; \
+              f[t][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_mul_ps(sc, _mm256_set1_ps(as[r * nb + b])), \
+                                        f[t][r]);                                                         \
             }                                                                                             \
           }                                                                                               \
-          __m256 sc = _mm256_loadu_ps(ws + ((size_t)g * nb + b) * 16 + 8 * h);                            \
-          for (int r = 0; r < MM; r++) {                                                                  \
-            __m256i t = s->bits == 4 ? _mm256_sub_epi32(acc[r], _mm256_set1_epi32(zs[r * nb + b])) : acc[r]; \
-            f[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(sc, _mm256_set1_ps(as[r * nb + b])), \
-                                   f[r]);                                                                 \
-          }                                                                                               \
         }                                                                                                 \
-        int64_t col = 16 * g + 8 * h, left = s->n - col;                                                  \
-        if (left <= 0) continue;                                                                          \
-        for (int r = 0; r < MM; r++) {                                                                    \
-          float tmp[8];                                                                                   \
-          _mm256_storeu_ps(tmp, f[r]);                                                                    \
-          for (int j = 0; j < 8 && j < left; j++) c[(size_t)r * s->n + col + j] = tmp[j] + (bias ? bias[col + j] : 0.f); \
+        for (int t = 0; t < NS; t++) {                                                                    \
+          int64_t col = 16 * gs[t] + 8 * h, left = s->n - col;                                            \
+          if (left <= 0) continue;                                                                        \
+          for (int r = 0; r < MM; r++) {                                                                  \
+            float tmp[8];                                                                                 \
+            _mm256_storeu_ps(tmp, f[t][r]);                                                               \
+            for (int j = 0; j < 8 && j < left; j++) c[(size_t)r * s->n + col + j] = tmp[j] + (bias ? bias[col + j] : 0.f); \
+          }                                                                                               \
         }                                                                                                 \
       }                                                                                                   \
   }
-AVX2_TILE(1)
-AVX2_TILE(2)
-AVX2_TILE(4)
+AVX2_TILE(1, 4)
+AVX2_TILE(2, 4)
+AVX2_TILE(4, 2)
+AVX2_TILE(1, 1)
+AVX2_TILE(2, 1)
+AVX2_TILE(4, 1)
 
 typedef void (*tile_fn)(const uk_shape*, const float*, const int32_t*, const int8_t*, const uint8_t*,
                         const float*, const float*, float*, int64_t, int64_t);
@@ -288,6 +307,9 @@ static const tile_fn vnni_tiles[2][4][2] = {
     {{vnni8_1_4, vnni8_1_1}, {vnni8_2_4, vnni8_2_1}, {vnni8_4_4, vnni8_4_1}, {vnni8_8_2, vnni8_8_1}},
 };
 static const int vnni_streams[4] = {4, 4, 4, 2};
+/* AVX2 tiles by row count (1, 2, 4) and streams (many or 1) */
+static const tile_fn avx2_tiles[3][2] = {{avx2_1_4, avx2_1_1}, {avx2_2_4, avx2_2_1}, {avx2_4_2, avx2_4_1}};
+static const int avx2_streams[3] = {4, 4, 2};
 
 void uk_gemm(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w, const float* ws,
              const float* bias, float* c, int64_t g0, int64_t g1, int isa) {
@@ -309,9 +331,12 @@ void uk_gemm(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w
       if (split > g0) fn[0](s, ar, zr, qr, w, ws, bias, cr, g0, split);
       if (g1 > split) fn[1](s, ar, zr, qr, w, ws, bias, cr, split, g1);
     } else {
-      step = left >= 4 ? 4 : left >= 2 ? 2 : 1;
-      tile_fn fn = step == 4 ? avx2_4 : step == 2 ? avx2_2 : avx2_1;
-      fn(s, ar, zr, qr, w, ws, bias, cr, g0, g1);
+      int t = left >= 4 ? 2 : left >= 2 ? 1 : 0;
+      const tile_fn* fn = avx2_tiles[t];
+      int64_t ns = avx2_streams[t], split = g0 + (g1 - g0) / ns * ns;
+      step = (int64_t)1 << t;
+      if (split > g0) fn[0](s, ar, zr, qr, w, ws, bias, cr, g0, split);
+      if (g1 > split) fn[1](s, ar, zr, qr, w, ws, bias, cr, split, g1);
     }
     r0 += step;
   }

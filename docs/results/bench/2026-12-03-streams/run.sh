@@ -17,3 +17,7 @@ gcc -O2 $D/streams.c -o $T/streams -lpthread
 OLDLIB=$(cd $T && git -C "$OLDPWD" archive 62c0116 unifork_rt | tar x && PYTHONPATH=$T python -c "from unifork_rt.runtime.qmatmul import build; print(build()[0])")
 NEWLIB=$(python -c "from unifork_rt.runtime.qmatmul import build; print(build()[0])")
 { for r in 1 2; do for bits in 4 8; do echo "round $r old $(python $D/chain.py $OLDLIB $bits | tr '\n' ' ')"; echo "round $r new $(python $D/chain.py $NEWLIB $bits | tr '\n' ' ')"; done; done; } | tee $D/chain.txt
+# the AVX2 tiles (UNIFORK_RT_ISA=avx2 on this AVX-512 CPU): kernel-avx2.txt, chain-avx2.txt
+{ for r in 1 2 3; do for bits in 4 8; do for m in 1 2 4 8; do
+  echo "round $r old $(UNIFORK_RT_ISA=avx2 $T/old $m 2 $bits)"; echo "round $r new $(UNIFORK_RT_ISA=avx2 $T/new $m 2 $bits)"; done; done; done; } | tee $D/kernel-avx2.txt
+{ for r in 1 2; do for bits in 4 8; do echo "round $r old $(UNIFORK_RT_ISA=avx2 python $D/chain.py $OLDLIB $bits | tr '\n' ' ')"; echo "round $r new $(UNIFORK_RT_ISA=avx2 python $D/chain.py $NEWLIB $bits | tr '\n' ' ')"; done; done; } | sed 's/spin=0 //g; s/ (per 80x2 chain)//g' | tee $D/chain-avx2.txt
