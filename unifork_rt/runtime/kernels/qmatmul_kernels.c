@@ -216,7 +216,9 @@ VNNI_TILE(8, 8, 1)
  * four vectors (8 pairs) add up in int16 without saturating before VPMADDWD widens them.
  * 8 bits: the weights are made signed (w - 128) and multiplied as |w| times the activation with w's
  * sign: a pair sums to at most 2*128*127 = 32512, so each product pair is widened at once.
- * Several streams as in the VNNI tiles (4 at 1-2 rows, 2 at 4; (g1 - g0) a multiple of NS). */
+ * Several streams as in the VNNI tiles at 1-2 rows (4; (g1 - g0) a multiple of NS). The 4-row tile keeps
+ * one: with 16 registers, two streams spill, and a guided --n 4 draw under the AVX2 CPUID mask took 3%
+ * longer with them (docs/KERNELS.md). */
 #define AVX2_TILE(MM, NS)                                                                                  \
   __attribute__((target("avx2,fma"))) static void avx2_##MM##_##NS(                                         \
       const uk_shape* s, const float* as, const int32_t* zs, const int8_t* qa, const uint8_t* w,         \
@@ -293,7 +295,6 @@ VNNI_TILE(8, 8, 1)
   }
 AVX2_TILE(1, 4)
 AVX2_TILE(2, 4)
-AVX2_TILE(4, 2)
 AVX2_TILE(1, 1)
 AVX2_TILE(2, 1)
 AVX2_TILE(4, 1)
@@ -307,9 +308,9 @@ static const tile_fn vnni_tiles[2][4][2] = {
     {{vnni8_1_4, vnni8_1_1}, {vnni8_2_4, vnni8_2_1}, {vnni8_4_4, vnni8_4_1}, {vnni8_8_2, vnni8_8_1}},
 };
 static const int vnni_streams[4] = {4, 4, 4, 2};
-/* AVX2 tiles by row count (1, 2, 4) and streams (many or 1) */
-static const tile_fn avx2_tiles[3][2] = {{avx2_1_4, avx2_1_1}, {avx2_2_4, avx2_2_1}, {avx2_4_2, avx2_4_1}};
-static const int avx2_streams[3] = {4, 4, 2};
+/* AVX2 tiles by row count (1, 2, 4) and streams (many or 1; the 4-row tile has one) */
+static const tile_fn avx2_tiles[3][2] = {{avx2_1_4, avx2_1_1}, {avx2_2_4, avx2_2_1}, {avx2_4_1, avx2_4_1}};
+static const int avx2_streams[3] = {4, 4, 1};
 
 void uk_gemm(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w, const float* ws,
              const float* bias, float* c, int64_t g0, int64_t g1, int isa) {
