@@ -147,8 +147,9 @@ def machine_info() -> dict:
 
 
 def _matmulnbits_kernel() -> str:
-    """Which kernel ort-cpu sessions run MatMulNBits (int4 / int8) on: unifork-rt's own (runtime/qmatmul.py,
-    with the ISA it takes here) or ONNX Runtime's."""
+    """Which kernel ort-cpu sessions run MatMulNBits (int4 / int8) and the weight TransposeMatMuls of fp32
+    `--graphs ort` bundles on: unifork-rt's own (runtime/qmatmul.py, with the ISA it takes here) or ONNX
+    Runtime's."""
     import ctypes
 
     from unifork_rt.runtime.qmatmul import library_for_sessions

@@ -92,7 +92,10 @@ def bundle_folder(preset_name: str, key: str, work: Path) -> Path:
                 and m.get("quantization") == describe_scheme(precision, block)
                 and m.get("variant", "portable") == variant
                 and m.get("graphs", {}).get("rq_head", {}).get("folded_attn_proj", False) == folded
-                and not legacy_ort_head(m)):
+                and not legacy_ort_head(m)
+                # an fp32 ort bundle from before its weight MatMuls were TransposeMatMul (our float kernel)
+                and not (variant == "ort" and precision == "fp32"
+                         and "TransposeMatMul" not in m.get("graphs", {}).get("trunk", {}).get("ops", []))):
             return out
     return export_bundle(model, out, precision=precision, progress=False, variant=variant, block_size=block)
 

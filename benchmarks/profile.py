@@ -20,7 +20,7 @@ import numpy as np
 
 # ops that stream a weight matrix: the part that a bandwidth bound describes
 MATMUL_OPS = {"MatMul", "Gemm", "FusedMatMul", "MatMulInteger", "MatMulIntegerToFloat", "DynamicQuantizeMatMul",
-              "MatMulNBits", "QGemm", "QLinearMatMul", "FusedGemm"}
+              "MatMulNBits", "QGemm", "QLinearMatMul", "FusedGemm", "TransposeMatMul"}
 
 
 def summarize(trace: list[dict], runs: int) -> dict:

@@ -213,7 +213,7 @@ def markdown(results: dict) -> str:
              f"{m.get('mem_total_gb', '?')} GB; no GPU backend unless listed below. "
              f"Load average at start {m.get('load_average_1m', 0):.1f}; "
              f"other busy processes at start: {len([p for p in results['busy_at_start'] if 'pid' in p])}. "
-             f"MatMulNBits kernel: {m.get('matmulnbits_kernel', 'onnxruntime (MLAS)')}.",
+             f"MatMulNBits and fp32 weight kernel: {m.get('matmulnbits_kernel', 'onnxruntime (MLAS)')}.",
              f"Measured memory bandwidth {probe['bandwidth'] / 1e9:.1f} GB/s (best of the probes, "
              f"{probe['threads']} threads), fp32 GEMM {probe['gemm_flops_per_s'] / 1e9:.0f} GFLOP/s. "
              f"Medians over repeats after warm-up; spread = (p90 − p10) / median.", ""]
@@ -299,7 +299,7 @@ def markdown(results: dict) -> str:
     for u in results["units"]:
         for graph, p in (u.get("profile") or {}).items():
             glue = ", ".join(f"{t['op']} {t['ms_per_run']:.1f}" for t in p["top_ops"]
-                             if t["op"] not in ("MatMul", "Gemm", "MatMulInteger", "MatMulNBits"))[:90]
+                             if t["op"] not in ("MatMul", "Gemm", "MatMulInteger", "MatMulNBits", "TransposeMatMul"))[:90]
             prof_rows.append(f"| {u['preset']} | {u['precision']} | {graph} | {_ms(p['run_ms'] / 1e3)} | "
                              f"{p['kernel_ms']:.1f} | {p['matmul_ms']:.1f} | {p['glue_ms']:.1f} | "
                              f"{p['nodes_per_run']:.0f} ({p['glue_nodes_per_run']:.0f}) | {glue} |")

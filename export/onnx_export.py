@@ -109,7 +109,7 @@ def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str
         bar.set_postfix_str(name)
         path = folder / f"{name}.onnx"
         if variant == "ort" and name in SHARED_KV:
-            export_ort_graph(model, name, path, max_seq)
+            export_ort_graph(model, name, path, max_seq, float_kernel=precision == "fp32")
         else:
             export_graph(model, name, path, max_seq, dtype)
         if precision in SCHEMES and name in QUANTIZED_GRAPHS:

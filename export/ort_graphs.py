@@ -23,6 +23,13 @@ left-padded): a small preamble, computed once per graph, turns them into GQA's i
 seqlens_k = pos + T - 1 and query_seqlens = T for every row (all rows share pos),
 position_ids = max(pos + i - start[b], 0), and an additive attention_bias (B, 1, T, pos + T)
 that hides the slots before start[b] (the causal part is GQA's own).
+
+Float weights. In an fp32 bundle every MatMul by a weight matrix is written as com.microsoft
+TransposeMatMul (ONNX Runtime's older name of FusedMatMul; no attributes: plain A . B), which
+unifork-rt's kernel library takes over in our sessions (runtime/kernels/fmatmul_kernels.c: the weights
+read as several streams, at ~90% of the machine's read rate against ~80% for ONNX Runtime's SGEMM)
+and which ONNX Runtime runs itself where the library does not load. Quantized bundles keep MatMul:
+their quantizers rewrite it to MatMulNBits / MatMulInteger.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..model.layers import MASK_FILL
+from ..runtime.qmatmul import FLOAT_KERNEL_OP  # com.microsoft TransposeMatMul; runtime/kernels/qmatmul_op.c runs it
 
 GQA_DOMAIN = "com.microsoft"
 OPSET = 23  # ONNX opset of these graphs: RMSNormalization (ONNX Runtime >= 1.22)
@@ -305,14 +313,34 @@ def _np(t) -> np.ndarray:
     return t.detach().float().cpu().numpy()
 
 
-def export_ort_graph(model, name: str, path, max_seq: int) -> None:
+
+
+def float_weights_on_kernel(proto) -> int:
+    """Rewrite each MatMul whose B is a 2-D float initializer as com.microsoft TransposeMatMul (the same
+    product), in place; the count rewritten. For fp32 bundles only: quantizers look for MatMul."""
+    from onnx import TensorProto
+
+    weights = {t.name for t in proto.graph.initializer if len(t.dims) == 2 and t.data_type == TensorProto.FLOAT}
+    count = 0
+    for n in proto.graph.node:
+        if n.op_type == "MatMul" and n.domain == "" and n.input[1] in weights:
+            n.op_type, n.domain = FLOAT_KERNEL_OP, GQA_DOMAIN
+            count += 1
+    return count
+
+
+def export_ort_graph(model, name: str, path, max_seq: int, float_kernel: bool = False) -> None:
     """Write graph NAME (trunk / und_branch / gen_branch / rq_head) of a UniFork model in the
-    ORT-optimized form to PATH (float32; quantization, if any, runs on the file afterwards)."""
+    ORT-optimized form to PATH (float32; quantization, if any, runs on the file afterwards).
+    float_kernel: weight MatMuls as TransposeMatMul, for fp32 bundles (float_weights_on_kernel)."""
     if name == "rq_head":
         from .graphs import folded_head
 
         with folded_head(model):
-            _save(build_head_graph(model.head, _np(model.image_tokenizer.codebook)), path)
+            proto = build_head_graph(model.head, _np(model.image_tokenizer.codebook))
+        if float_kernel:
+            float_weights_on_kernel(proto)
+        _save(proto, path)
         return
     t = model.cfg.text
     prefix = {"trunk": "trunk.layers", "und_branch": "und.layers", "gen_branch": "gen.layers"}[name]
@@ -327,6 +355,8 @@ def export_ort_graph(model, name: str, path, max_seq: int) -> None:
     proto = build_decoder_graph(name, weights, prefix, layers, hidden=t.hidden_size, num_heads=t.num_heads,
                                 num_kv_heads=t.num_kv_heads, head_dim=t.head_dim, rope_theta=t.rope_theta,
                                 eps=t.rms_norm_eps, max_seq=max_seq, **extra)
+    if float_kernel:
+        float_weights_on_kernel(proto)
     _save(proto, path)
 
 

@@ -115,6 +115,12 @@ def describe_scheme(precision: str, block_size: int | None = None) -> dict | Non
 def quantize_graph(path: Path, precision: str, block_size: int | None = None) -> None:
     """Quantize the graph at PATH in place with the scheme of PRECISION (BLOCK_SIZE: see scheme_for)."""
     scheme = scheme_for(precision, block_size)
+    import onnx
+
+    if any(n.op_type == "TransposeMatMul" for n in onnx.load(str(path), load_external_data=False).graph.node):
+        model = onnx_load(path)  # an fp32 ort graph (our float kernel's op): its quantizers look for MatMul
+        float_kernel_to_matmul(model.graph)
+        save_graph(model, path)
     if isinstance(scheme, Dynamic):
         from onnx import TensorProto
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -140,6 +146,25 @@ def quantize_graph(path: Path, precision: str, block_size: int | None = None) ->
     q.process()
     q.model.topological_sort()
     save_graph(q.model.model, path)
+
+
+def float_kernel_to_matmul(graph) -> int:
+    """Rewrite com.microsoft TransposeMatMul nodes that are a plain A . B (what fp32 `--graphs ort` graphs
+    hold for our float kernel, export/ort_graphs.py) back to MatMul, in place; the count rewritten."""
+    from onnx import helper
+
+    count = 0
+    for n in graph.node:
+        if n.op_type != "TransposeMatMul" or n.domain != "com.microsoft":
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        if attrs.get("alpha", 1.0) != 1.0 or any(attrs.get(f, 0) for f in ("transA", "transB", "transBatchA",
+                                                                               "transBatchB")):
+            continue
+        n.op_type, n.domain = "MatMul", ""
+        del n.attribute[:]
+        count += 1
+    return count
 
 
 def drop_zero_points(graph) -> int:

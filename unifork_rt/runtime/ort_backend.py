@@ -40,7 +40,7 @@ from ..errors import InputError, MissingDependencyError, ModelFolderError
 from .backend import Backend
 from .bundle import Bundle, KVSpec
 from .qmatmul import mode as qmatmul_mode
-from .qmatmul import set_session_threads
+from .qmatmul import FLOAT_KERNEL_OP, set_session_threads
 
 log = logging.getLogger(__name__)
 
@@ -148,13 +148,18 @@ class OrtBackend(Backend):
                              "and TensorRT cannot build contrib ops): use --backend ort-cpu, or export the portable "
                              f"graphs (--graphs portable) for {self.name}")
         opts = self._session_options(ort)
-        # MatMulNBits (int4 / int8 bundles) on our kernels where they build (runtime/qmatmul.py). Only the
-        # graphs the manifest lists as MatMulNBits-quantized get the library: its com.microsoft domain hides
-        # the contrib ops that ONNX Runtime's optimizer inserts elsewhere (FusedMatMul, FusedConv), so those
-        # graphs fail to load with it.
+        # MatMulNBits (int4 / int8 bundles) and the weight TransposeMatMuls of fp32 `--graphs ort` bundles on
+        # our kernels where they build (runtime/qmatmul.py). Only the graphs the manifest lists as
+        # MatMulNBits-quantized, or whose ops include TransposeMatMul, get the library: its com.microsoft
+        # domain hides the contrib ops that ONNX Runtime's optimizer inserts elsewhere (FusedMatMul,
+        # FusedConv), so those graphs fail to load with it.
         quant = self.bundle.manifest.get("quantization") or {}
         graphs = quant.get("graphs") if quant.get("method") == "MatMulNBits" else None
         self._qmatmul_graphs = frozenset(g for g in graphs if isinstance(g, str)) if isinstance(graphs, list) else frozenset()
+        entries = self.bundle.manifest.get("graphs")
+        if isinstance(entries, dict):
+            self._qmatmul_graphs |= {g for g, e in entries.items()
+                                     if isinstance(e, dict) and FLOAT_KERNEL_OP in (e.get("ops") or ())}
         self.qmatmul, self._opts_q = None, None
         if self.name == "ort-cpu" and self._qmatmul_graphs:
             from .qmatmul import library_for_sessions
@@ -215,7 +220,7 @@ class OrtBackend(Backend):
                             if qmatmul_mode() == "on":
                                 raise
                             self.qmatmul_skipped[name] = _first_line(e)
-                            log.warning("graph %s: unifork-rt's MatMulNBits kernels not used (%s)", name,
+                            log.warning("graph %s: unifork-rt's matmul kernels not used (%s)", name,
                                         self.qmatmul_skipped[name])
                     if sess is None:
                         sess = self._ort.InferenceSession(str(spec.path), sess_options=self._opts,

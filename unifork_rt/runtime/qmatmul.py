@@ -29,7 +29,8 @@ from pathlib import Path
 
 from ..errors import MissingDependencyError
 
-SOURCES = ("qmatmul_kernels.h", "qmatmul_kernels.c", "qmatmul_op.c")
+FLOAT_KERNEL_OP = "TransposeMatMul"  # the op of fp32 weight MatMuls in `--graphs ort` bundles (export/ort_graphs.py)
+SOURCES = ("qmatmul_kernels.h", "qmatmul_kernels.c", "fmatmul_kernels.c", "qmatmul_op.c")
 _lock = threading.Lock()
 _built: dict[str, tuple[Path | None, str]] = {}
 
@@ -84,7 +85,7 @@ def build(cache_dir: Path | None = None) -> tuple[Path | None, str]:
                                     "set UNIFORK_RT_CACHE to a writable folder")
             return _built[digest]
         cmd = [cc, "-O3", "-std=gnu11", "-fPIC", "-shared", "-o", tmp,
-               str(src / "qmatmul_kernels.c"), str(src / "qmatmul_op.c"), "-lm"]
+               *(str(src / f) for f in SOURCES if f.endswith(".c")), "-lm"]
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         except (OSError, subprocess.TimeoutExpired) as e:

@@ -40,4 +40,11 @@ size_t uk_scratch_bytes(const uk_shape* s, int64_t m);
 void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch);
 void uk_gemm(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w, const float* ws,
              const float* bias, float* c, int64_t g0, int64_t g1, int isa);
+
+/* Float weights (fmatmul_kernels.c): MatMul's constant B [k][n], repacked into panels of 16 columns */
+size_t uk_f32_packed_floats(int64_t k, int64_t n);
+void uk_f32_pack(int64_t k, int64_t n, const float* b, float* dst);
+/* C[m][n] = alpha * A[m][k] . B for the panels [g0, g1) (columns 16*g0 .. 16*g1, the last cut at n) */
+void uk_f32_gemm(const float* a, int64_t m, int64_t k, const float* w, int64_t n, float alpha, float* c, int64_t g0,
+                 int64_t g1, int isa);
 #endif

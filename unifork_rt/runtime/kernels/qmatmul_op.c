@@ -1,6 +1,13 @@
 /* unifork-rt: an ONNX Runtime custom-op library that runs com.microsoft MatMulNBits nodes (symmetric,
- * 4 or 8 bits, accuracy level 4) with the kernels of qmatmul_kernels.c, split over the session's
- * intra-op threads (KernelContext_ParallelFor).
+ * 4 or 8 bits, accuracy level 4) with the kernels of qmatmul_kernels.c, and com.microsoft
+ * TransposeMatMul nodes (float A times a constant float B, no transposes) with those of
+ * fmatmul_kernels.c, split over the session's intra-op threads (KernelContext_ParallelFor).
+ *
+ * TransposeMatMul is ONNX Runtime's older name of FusedMatMul (alpha * A . B, optional transposes),
+ * still registered by its CPU provider. The ORT variant's fp32 graphs write their weight MatMuls as
+ * TransposeMatMul (export/ort_graphs.py) so that this library takes exactly those: ONNX Runtime's own
+ * optimizers make FusedMatMul nodes (from a MatMul and a Transpose or a scale), never TransposeMatMul.
+ * Without this library the same graph runs on ONNX Runtime's kernel.
  *
  * ONNX Runtime's C API is a table of function pointers that only ever grows at its end, so a slot
  * keeps its index in every later release. This file declares the few slots it uses by index,
@@ -48,7 +55,7 @@ enum {
 enum {
   S_CreateStatus = 0, S_CreateCustomOpDomain = 26, S_CustomOpDomain_Add = 27, S_AddCustomOpDomain = 28,
   S_GetTensorMutableData = 51, S_GetDimensionsCount = 61, S_GetDimensions = 62, S_GetTensorTypeAndShape = 65,
-  S_KernelInfoGetAttribute_int64 = 86, S_KernelContext_GetInputCount = 88, S_KernelContext_GetInput = 90,
+  S_KernelInfoGetAttribute_float = 85, S_KernelInfoGetAttribute_int64 = 86, S_KernelContext_GetInputCount = 88, S_KernelContext_GetInput = 90,
   S_KernelContext_GetOutput = 91, S_ReleaseStatus = 93, S_ReleaseTensorTypeAndShapeInfo = 99,
   S_KernelInfo_GetInputCount = 230, S_KernelInfoGetConstantInput_tensor = 249, S_KernelContext_ParallelFor = 274,
 };
@@ -65,6 +72,7 @@ typedef OrtStatus* (*GetDimensionsCount_t)(const OrtTensorTypeAndShapeInfo*, siz
 typedef OrtStatus* (*GetDimensions_t)(const OrtTensorTypeAndShapeInfo*, int64_t*, size_t);
 typedef OrtStatus* (*GetTensorTypeAndShape_t)(const OrtValue*, OrtTensorTypeAndShapeInfo**);
 typedef void (*ReleaseTensorTypeAndShapeInfo_t)(OrtTensorTypeAndShapeInfo*);
+typedef OrtStatus* (*KernelInfoGetAttribute_float_t)(const OrtKernelInfo*, const char*, float*);
 typedef OrtStatus* (*KernelInfoGetAttribute_int64_t)(const OrtKernelInfo*, const char*, int64_t*);
 typedef OrtStatus* (*KernelContext_GetInputCount_t)(const OrtKernelContext*, size_t*);
 typedef OrtStatus* (*KernelContext_GetInput_t)(const OrtKernelContext*, size_t, const OrtValue**);
@@ -147,13 +155,29 @@ static void kernel_destroy(void* k) {
   free(kr);
 }
 
-static OrtStatus* constant_input(const OrtKernelInfo* info, size_t i, void** data) {
+static OrtStatus* constant_value(const OrtKernelInfo* info, size_t i, void** data, const OrtValue** value) {
   int is_const = 0;
   const OrtValue* v = NULL;
   *data = NULL;
   CHECK(API(S_KernelInfoGetConstantInput_tensor, KernelInfoGetConstantInput_tensor_t)(info, i, &is_const, &v));
   if (!is_const || !v) return NULL;
+  if (value) *value = v;
   return API(S_GetTensorMutableData, GetTensorMutableData_t)((OrtValue*)v, data);
+}
+
+static OrtStatus* constant_input(const OrtKernelInfo* info, size_t i, void** data) {
+  return constant_value(info, i, data, NULL);
+}
+
+/* the dimensions of a tensor value (at most 8) */
+static OrtStatus* value_dims(const OrtValue* v, int64_t* dims, size_t* rank, const char* what) {
+  OrtTensorTypeAndShapeInfo* info = NULL;
+  CHECK(API(S_GetTensorTypeAndShape, GetTensorTypeAndShape_t)(v, &info));
+  OrtStatus* st = API(S_GetDimensionsCount, GetDimensionsCount_t)(info, rank);
+  if (!st && (*rank < 1 || *rank > 8)) st = fail(ERR_INVALID_ARGUMENT, "unifork-rt: %s has rank %zu (1 to 8)", what, *rank);
+  if (!st) st = API(S_GetDimensions, GetDimensions_t)(info, dims, *rank);
+  API(S_ReleaseTensorTypeAndShapeInfo, ReleaseTensorTypeAndShapeInfo_t)(info);
+  return st;
 }
 
 /* ONNX Runtime maps a bundle's external weights from their .onnx.data file (private, read-only in use).
@@ -187,6 +211,22 @@ static void release_if_file_backed(const void* ptr, size_t bytes) {
   (void)ptr;
   (void)bytes;
 #endif
+}
+
+/* Memory for packed weights: 64-byte aligned; a buffer of 2 MB or more starts on a 2 MB boundary and its
+ * whole 2 MB pages are marked for transparent huge pages (where the kernel allows it: "madvise" or
+ * "always"). The kernels stream gigabytes through these buffers; with 4 KB pages the TLB misses cost
+ * a float GEMV about a fifth of its speed here (docs/KERNELS.md). The tail past the last whole 2 MB
+ * page keeps small pages, so nothing is held that the weights do not fill. */
+static void* alloc_weights(size_t bytes) {
+  const size_t huge = (size_t)2 << 20;
+  bytes = (bytes + 63) / 64 * 64;
+  if (bytes < huge) return aligned_alloc(64, bytes);
+  void* p = aligned_alloc(huge, bytes);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (p) madvise(p, bytes / huge * huge, MADV_HUGEPAGE);
+#endif
+  return p;
 }
 
 /* How many tasks each MatMulNBits is split into: the intra-op thread count of the session, so that each
@@ -252,7 +292,7 @@ static OrtStatus* kernel_create(const void* op, const void* api, const OrtKernel
   kr->isa = uk_isa();
   kr->tasks = task_count();
   size_t wbytes = uk_packed_bytes(&kr->s), sfloats = uk_packed_scales(&kr->s);
-  kr->w = (uint8_t*)aligned_alloc(64, (wbytes + 63) / 64 * 64);
+  kr->w = (uint8_t*)alloc_weights(wbytes);
   kr->ws = (float*)aligned_alloc(64, (sfloats * 4 + 63) / 64 * 64);
   if (!kr->w || !kr->ws) {
     kernel_destroy(kr);
@@ -286,15 +326,9 @@ static OrtStatus* kernel_compute(void* k, OrtKernelContext* ctx) {
   size_t count = 0;
   CHECK(API(S_KernelContext_GetInputCount, KernelContext_GetInputCount_t)(ctx, &count));
   if (count > 5) CHECK(API(S_KernelContext_GetInput, KernelContext_GetInput_t)(ctx, 5, &bias));
-  OrtTensorTypeAndShapeInfo* info = NULL;
-  CHECK(API(S_GetTensorTypeAndShape, GetTensorTypeAndShape_t)(a, &info));
   size_t rank = 0;
   int64_t dims[8];
-  OrtStatus* st = API(S_GetDimensionsCount, GetDimensionsCount_t)(info, &rank);
-  if (!st && (rank < 1 || rank > 8)) st = fail(ERR_INVALID_ARGUMENT, "unifork-rt qmatmul: input A has rank %zu (1 to 8)", rank);
-  if (!st) st = API(S_GetDimensions, GetDimensions_t)(info, dims, rank);
-  API(S_ReleaseTensorTypeAndShapeInfo, ReleaseTensorTypeAndShapeInfo_t)(info);
-  if (st) return st;
+  CHECK(value_dims(a, dims, &rank, "MatMulNBits input A"));
   if (dims[rank - 1] != kr->s.k)
     return fail(ERR_INVALID_ARGUMENT, "unifork-rt qmatmul: input A has %lld columns, the weights %lld rows", (long long)dims[rank - 1],
                 (long long)kr->s.k);
@@ -315,12 +349,121 @@ static OrtStatus* kernel_compute(void* k, OrtKernelContext* ctx) {
   /* one task per thread of the session (task_count); 64 small tasks, as before, were 1.5x slower at one
    * row (docs/KERNELS.md, "Several streams") */
   t.tasks = (size_t)(t.groups < kr->tasks ? t.groups : kr->tasks);
-  st = API(S_KernelContext_ParallelFor, KernelContext_ParallelFor_t)(ctx, run_task, t.tasks, 0, &t);
+  OrtStatus* st = API(S_KernelContext_ParallelFor, KernelContext_ParallelFor_t)(ctx, run_task, t.tasks, 0, &t);
   free(scratch);
   return st;
 }
 
-static CustomOp g_op;
+/* ---- TransposeMatMul: float A times a constant float B [K][N] ---- */
+
+typedef struct {
+  int64_t k, n;
+  float alpha;
+  float* w; /* packed panels, fmatmul_kernels.c */
+  int isa;
+  int64_t tasks;
+} FKernel;
+
+static const char* fop_name(const void* op) { (void)op; return "TransposeMatMul"; }
+static int fop_type(const void* op, size_t i) { (void)op; (void)i; return TYPE_FLOAT; }
+static size_t fop_input_count(const void* op) { (void)op; return 2; }
+static int fop_input_char(const void* op, size_t i) { (void)op; (void)i; return IO_REQUIRED; }
+
+static void fkernel_destroy(void* k) {
+  FKernel* kr = (FKernel*)k;
+  if (!kr) return;
+  free(kr->w);
+  free(kr);
+}
+
+static OrtStatus* fkernel_create(const void* op, const void* api, const OrtKernelInfo* info, void** out) {
+  (void)op; (void)api;
+  static const char* const flags[] = {"transA", "transB", "transBatchA", "transBatchB"};
+  for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
+    int64_t v = 0;
+    OrtStatus* st = API(S_KernelInfoGetAttribute_int64, KernelInfoGetAttribute_int64_t)(info, flags[i], &v);
+    if (st) { API(S_ReleaseStatus, ReleaseStatus_t)(st); v = 0; } /* absent: 0 */
+    if (v)
+      return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: TransposeMatMul with %s=%lld is not supported (A . B only): set "
+                  "UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel", flags[i], (long long)v);
+  }
+  float alpha = 1.f;
+  OrtStatus* st = API(S_KernelInfoGetAttribute_float, KernelInfoGetAttribute_float_t)(info, "alpha", &alpha);
+  if (st) { API(S_ReleaseStatus, ReleaseStatus_t)(st); alpha = 1.f; }
+  void* b = NULL;
+  const OrtValue* bv = NULL;
+  CHECK(constant_value(info, 1, &b, &bv));
+  if (!b)
+    return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: TransposeMatMul input B must be an initializer (it is computed): set "
+                "UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel");
+  int64_t dims[8];
+  size_t rank = 0;
+  CHECK(value_dims(bv, dims, &rank, "TransposeMatMul input B"));
+  if (rank != 2)
+    return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: TransposeMatMul input B has rank %zu (2 is supported): set "
+                "UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel", rank);
+  FKernel* kr = (FKernel*)calloc(1, sizeof(FKernel));
+  if (!kr) return fail(ERR_FAIL, "unifork-rt: out of memory");
+  const int64_t kk = dims[0], nn = dims[1];
+  kr->k = kk;
+  kr->n = nn;
+  kr->alpha = alpha;
+  kr->isa = uk_isa();
+  kr->tasks = task_count();
+  kr->w = (float*)alloc_weights(uk_f32_packed_floats(kr->k, kr->n) * sizeof(float));
+  if (!kr->w) {
+    fkernel_destroy(kr);
+    return fail(ERR_FAIL, "unifork-rt: out of memory packing %lld x %lld weights", (long long)kk, (long long)nn);
+  }
+  uk_f32_pack(kr->k, kr->n, (const float*)b, kr->w);
+  release_if_file_backed(b, (size_t)kr->k * (size_t)kr->n * sizeof(float));
+  *out = kr;
+  return NULL;
+}
+
+typedef struct {
+  const FKernel* kr;
+  const float* a;
+  int64_t m, panels;
+  size_t tasks;
+  float* c;
+} FTask;
+
+static void run_ftask(void* p, size_t i) {
+  const FTask* t = (const FTask*)p;
+  int64_t g0 = t->panels * (int64_t)i / (int64_t)t->tasks, g1 = t->panels * (int64_t)(i + 1) / (int64_t)t->tasks;
+  if (g1 > g0) uk_f32_gemm(t->a, t->m, t->kr->k, t->kr->w, t->kr->n, t->kr->alpha, t->c, g0, g1, t->kr->isa);
+}
+
+static OrtStatus* fkernel_compute(void* k, OrtKernelContext* ctx) {
+  const FKernel* kr = (const FKernel*)k;
+  const OrtValue* a = NULL;
+  CHECK(API(S_KernelContext_GetInput, KernelContext_GetInput_t)(ctx, 0, &a));
+  size_t rank = 0;
+  int64_t dims[8];
+  CHECK(value_dims(a, dims, &rank, "TransposeMatMul input A"));
+  if (dims[rank - 1] != kr->k)
+    return fail(ERR_INVALID_ARGUMENT, "unifork-rt: TransposeMatMul input A has %lld columns, B %lld rows",
+                (long long)dims[rank - 1], (long long)kr->k);
+  int64_t m = 1;
+  for (size_t i = 0; i + 1 < rank; i++) m *= dims[i];
+  dims[rank - 1] = kr->n; /* as MatMul: A [..., K] . B [K, N] is [..., N] (a 1-D A gives [N]) */
+  OrtValue* y = NULL;
+  CHECK(API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 0, dims, rank, &y));
+  if (m == 0 || kr->n == 0) return NULL;
+  void *ap = NULL, *yp = NULL;
+  CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)((OrtValue*)a, &ap));
+  CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)(y, &yp));
+  if (kr->k == 0) {
+    memset(yp, 0, (size_t)m * (size_t)kr->n * sizeof(float));
+    return NULL;
+  }
+  FTask t = {kr, (const float*)ap, m, (kr->n + 15) / 16, 0, (float*)yp};
+  t.tasks = (size_t)(t.panels < kr->tasks ? t.panels : kr->tasks);
+  return API(S_KernelContext_ParallelFor, KernelContext_ParallelFor_t)(ctx, run_ftask, t.tasks, 0, &t);
+}
+
+static CustomOp g_op, g_fop;
 
 OrtStatus* RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* base) {
   g_api = (void* const*)base->GetApi(UK_API_VERSION);
@@ -344,9 +487,18 @@ OrtStatus* RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* base)
   g_op.GetVariadicOutputHomogeneity = op_zero;
   g_op.CreateKernelV2 = kernel_create;
   g_op.KernelComputeV2 = kernel_compute;
+  g_fop = g_op;
+  g_fop.GetName = fop_name;
+  g_fop.GetInputType = fop_type;
+  g_fop.GetInputTypeCount = fop_input_count;
+  g_fop.GetInputCharacteristic = fop_input_char;
+  g_fop.KernelDestroy = fkernel_destroy;
+  g_fop.CreateKernelV2 = fkernel_create;
+  g_fop.KernelComputeV2 = fkernel_compute;
   const char* domain = getenv("UNIFORK_RT_QMATMUL_DOMAIN");
   OrtCustomOpDomain* d = NULL;
   CHECK(API(S_CreateCustomOpDomain, CreateCustomOpDomain_t)(domain ? domain : "com.microsoft", &d));
   CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_op));
+  CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_fop));
   return API(S_AddCustomOpDomain, AddCustomOpDomain_t)(options, d);
 }

@@ -1,0 +1,224 @@
+"""unifork-rt's float kernel (runtime/kernels/fmatmul_kernels.c): the weight MatMuls of fp32 `--graphs ort`
+bundles, written as com.microsoft TransposeMatMul. The packed GEMM against a float64 reference on both ISAs;
+every row gets the same bits alone or in a batch, under any task split and on either ISA; the ONNX Runtime
+op against ONNX Runtime's own TransposeMatMul; clear refusals; and an fp32 ort bundle through OrtBackend."""
+
+from __future__ import annotations
+
+import ctypes
+import platform
+
+import numpy as np
+import pytest
+
+ort = pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from unifork_rt.runtime import qmatmul  # noqa: E402
+
+needs_cc = pytest.mark.skipif(qmatmul._compiler() is None or platform.machine().lower() not in ("x86_64", "amd64"),
+                              reason="no C compiler or not x86-64: the kernels cannot be built here")
+F = ctypes.POINTER(ctypes.c_float)
+
+
+def _lib():
+    path, why = qmatmul.build()
+    assert path is not None, why
+    lib = ctypes.CDLL(str(path))
+    lib.uk_f32_packed_floats.restype = ctypes.c_size_t
+    lib.uk_f32_packed_floats.argtypes = [ctypes.c_int64, ctypes.c_int64]
+    lib.uk_f32_pack.argtypes = [ctypes.c_int64, ctypes.c_int64, F, F]
+    lib.uk_f32_gemm.argtypes = [F, ctypes.c_int64, ctypes.c_int64, F, ctypes.c_int64, ctypes.c_float, F,
+                                ctypes.c_int64, ctypes.c_int64, ctypes.c_int]
+    return lib
+
+
+def _ptr(a: np.ndarray):
+    return a.ctypes.data_as(F)
+
+
+def packed(lib, b: np.ndarray) -> np.ndarray:
+    k, n = b.shape
+    raw = np.empty(lib.uk_f32_packed_floats(k, n) + 16, np.float32)
+    off = (-raw.ctypes.data % 64) // 4  # the tiles load 64-byte aligned panels
+    w = raw[off:off + lib.uk_f32_packed_floats(k, n)]
+    lib.uk_f32_pack(k, n, _ptr(np.ascontiguousarray(b)), _ptr(w))
+    return w
+
+
+def gemm(lib, a, w, n, isa, tasks=1, alpha=1.0):
+    m, k = a.shape
+    c = np.full((m, n), np.nan, np.float32)
+    panels = -(-n // 16)
+    for t in range(tasks):
+        lib.uk_f32_gemm(_ptr(a), m, k, _ptr(w), n, alpha, _ptr(c), panels * t // tasks, panels * (t + 1) // tasks, isa)
+    return c
+
+
+# K, N, rows: paper shapes, N not a multiple of 16, K of one, panels that do not divide into streams, prompt rows
+CASES = [(896, 1152, 1), (896, 4864, 2), (4864, 896, 8), (37, 50, 3), (1, 17, 5), (130, 97, 19), (64, 16 * 7, 4),
+         (200, 48, 13), (96, 160, 297)]
+
+
+@needs_cc
+@pytest.mark.parametrize("isa", [1, 2], ids=["avx2", "avx512"])
+@pytest.mark.parametrize("k,n,m", CASES)
+def test_kernel_matches_float64_reference(isa, k, n, m):
+    lib = _lib()
+    if isa > lib.uk_isa():
+        pytest.skip(f"this CPU does not run ISA {isa}")
+    rng = np.random.default_rng(k * 7 + n + m)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    w = packed(lib, b)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    for tasks in (1, 3):
+        c = gemm(lib, a, w, n, isa, tasks)
+        err = float(np.abs(c - ref).max() / np.abs(ref).max())
+        print(f"isa {isa} {m}x{k} . {k}x{n}, {tasks} task(s): max rel diff vs float64 {err:.2e}")
+        assert np.isfinite(c).all()
+        assert err < 1e-5 * max(1.0, np.sqrt(k) / 8)
+    # one float sum over k in order per output: each row alone gives the bits it gets in the batch
+    alone = np.concatenate([gemm(lib, a[r:r + 1], w, n, isa) for r in range(m)])
+    assert np.array_equal(alone, c)
+    # alpha scales the sums
+    assert np.array_equal(gemm(lib, a, w, n, isa, alpha=0.5), c * np.float32(0.5))
+
+
+@needs_cc
+def test_kernel_gives_the_same_bits_on_both_isas():
+    lib = _lib()
+    if lib.uk_isa() < 2:
+        pytest.skip("needs an AVX-512 CPU to compare its tiles with the AVX2 ones")
+    rng = np.random.default_rng(5)
+    for k, n, m in ((896, 1152, 1), (130, 97, 19), (4864, 96, 8)):
+        b, a = rng.standard_normal((k, n)).astype(np.float32), rng.standard_normal((m, k)).astype(np.float32)
+        w = packed(lib, b)
+        assert np.array_equal(gemm(lib, a, w, n, 1), gemm(lib, a, w, n, 2)), (k, n, m)
+
+
+def tmm_model(b: np.ndarray, a_shape, **attrs) -> bytes:
+    node = helper.make_node("TransposeMatMul", ["A", "B"], ["Y"], domain="com.microsoft", **attrs)
+    out = list(a_shape[:-1]) + [b.shape[1]]
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("A", TensorProto.FLOAT, a_shape)],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, out)],
+                              [numpy_helper.from_array(b, "B")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                   helper.make_opsetid("com.microsoft", 1)]).SerializeToString()
+
+
+@needs_cc
+@pytest.mark.parametrize("a_shape,alpha", [(["b", "t", 896], 1.0), (["m", 200], 0.25), ([200], 1.0)])
+def test_op_matches_onnxruntime_kernel(a_shape, alpha):
+    lib, why = qmatmul.build()
+    assert lib is not None, why
+    rng = np.random.default_rng(len(a_shape))
+    k = a_shape[-1]
+    b = (rng.standard_normal((k, 328)) * 0.05).astype(np.float32)  # 21 panels, the last half full
+    model = tmm_model(b, a_shape, alpha=alpha)
+    plain, ours = ort.SessionOptions(), ort.SessionOptions()
+    plain.intra_op_num_threads = ours.intra_op_num_threads = 2
+    ours.register_custom_ops_library(str(lib))
+    s_plain, s_ours = ort.InferenceSession(model, plain), ort.InferenceSession(model, ours)
+    for rows in (1, 2, 8, 50):
+        shape = {3: (1, rows, k), 2: (rows, k), 1: (k,)}[len(a_shape)]
+        a = rng.standard_normal(shape).astype(np.float32)
+        want, got = s_plain.run(None, {"A": a})[0], s_ours.run(None, {"A": a})[0]
+        diff = float(np.abs(want - got).max() / np.abs(want).max())
+        print(f"TransposeMatMul A {shape} alpha {alpha}: max rel diff, ours vs ONNX Runtime's {diff:.2e}")
+        assert got.shape == want.shape
+        assert diff < 1e-5
+        if len(a_shape) == 1:
+            break
+
+
+@needs_cc
+def test_op_bits_do_not_depend_on_the_task_split():
+    lib, why = qmatmul.build()
+    assert lib is not None, why
+    rng = np.random.default_rng(8)
+    model = tmm_model(rng.standard_normal((300, 1136)).astype(np.float32), ["m", 300])  # 71 panels
+    a = rng.standard_normal((9, 300)).astype(np.float32)
+    outs = {}
+    for tasks in (None, 1, 2, 3, 7, 64):
+        qmatmul.set_session_threads(lib, tasks)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 2
+        opts.register_custom_ops_library(str(lib))
+        sess = ort.InferenceSession(model, opts)
+        outs[tasks] = np.concatenate([sess.run(None, {"A": a[:r]})[0] for r in (1, 2, 9)])
+    qmatmul.set_session_threads(lib, None)
+    for tasks, got in outs.items():
+        assert np.array_equal(got, outs[1]), (tasks, float(np.abs(got - outs[1]).max()))
+    assert np.array_equal(outs[1][:1], outs[1][1:2])  # row 0 alone, and in a batch of two
+
+
+@needs_cc
+@pytest.mark.parametrize("attrs,computed,match", [({"transB": 1}, False, "transB=1 is not supported"),
+                                                  ({"transBatchA": 1}, False, "transBatchA=1 is not supported"),
+                                                  ({}, True, "must be an initializer")])
+def test_op_refuses_what_it_cannot_run(attrs, computed, match):
+    lib, why = qmatmul.build()
+    assert lib is not None, why
+    b = np.ones((8, 16), np.float32)
+    if computed:  # B comes out of another node
+        nodes = [helper.make_node("Identity", ["B0"], ["B"]),
+                 helper.make_node("TransposeMatMul", ["A", "B"], ["Y"], domain="com.microsoft")]
+        inits = [numpy_helper.from_array(b, "B0")]
+    else:
+        nodes = [helper.make_node("TransposeMatMul", ["A", "B"], ["Y"], domain="com.microsoft", **attrs)]
+        inits = [numpy_helper.from_array(b, "B")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("A", TensorProto.FLOAT, [2, 8])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep the Identity
+    opts.register_custom_ops_library(str(lib))
+    with pytest.raises(Exception, match=f"{match}.*UNIFORK_RT_QMATMUL=0"):
+        ort.InferenceSession(model.SerializeToString(), opts)
+
+
+@needs_cc
+def test_fp32_ort_bundle_runs_its_weight_matmuls_on_our_kernel(micro_model_dir, tmp_path, monkeypatch):
+    """`export --graphs ort` in fp32 writes the decoders' and the depth head's weight MatMuls as
+    TransposeMatMul; OrtBackend loads those graphs with our library (the image graphs without it), and
+    every graph's outputs match ONNX Runtime's own kernel on the same feeds."""
+    pytest.importorskip("torch")
+    from unifork_rt.export.onnx_export import export_bundle
+    from unifork_rt.runtime.bundle import load_bundle
+    from unifork_rt.runtime.ort_backend import OrtBackend
+
+    out = export_bundle(micro_model_dir, tmp_path / "fp32-ort", precision="fp32", progress=False, variant="ort")
+    bundle = load_bundle(out)
+    with_op = {g for g, e in bundle.manifest["graphs"].items() if "TransposeMatMul" in e["ops"]}
+    assert with_op == {"trunk", "und_branch", "gen_branch", "rq_head"}, with_op
+    assert not any("MatMul" in e["ops"] for g, e in bundle.manifest["graphs"].items() if g in with_op)
+    monkeypatch.setenv("UNIFORK_RT_QMATMUL", "1")
+    ours = OrtBackend(load_bundle(out), threads=2).load()
+    monkeypatch.setenv("UNIFORK_RT_QMATMUL", "0")
+    plain = OrtBackend(load_bundle(out), threads=2).load()
+    assert ours.qmatmul is not None and plain.qmatmul is None
+    assert ours._qmatmul_graphs == with_op
+    rng = np.random.default_rng(0)
+    compared = set()
+    for name in ours.bundle.graphs:
+        s_ours, s_plain = ours.session(name), plain.session(name)
+        feeds = {}
+        for i in s_ours.get_inputs():
+            shape = [d if isinstance(d, int) else 2 for d in i.shape]
+            if "int64" in i.type:
+                feeds[i.name] = np.zeros(shape, np.int64)
+            else:
+                feeds[i.name] = rng.standard_normal(shape).astype(np.float32)
+        try:
+            want = s_plain.run(None, feeds)
+        except Exception:  # noqa: BLE001 - feeds this generic cannot drive every graph
+            continue
+        got = s_ours.run(None, feeds)
+        diff = max(float(np.abs(w - g).max() / (np.abs(w).max() + 1e-12)) for w, g in zip(want, got))
+        print(f"fp32 ort {name}: max rel diff, our float kernel vs ONNX Runtime's {diff:.2e}")
+        assert diff < 1e-4, name
+        compared.add(name)
+    assert with_op <= compared, compared
+    assert ours.qmatmul_skipped == {}

@@ -1,0 +1,137 @@
+/* unifork-rt: float GEMM against a constant weight matrix (MatMul's B [K][N]), described in
+ * qmatmul_kernels.h ("Float weights").
+ *
+ * The weights are repacked once, at load, into panels of 16 columns: panel p holds B[k][16p .. 16p+15]
+ * for k = 0 .. K-1, 64 bytes per k, one after another. A tile walks NS panels far apart in its range
+ * side by side (NS weight streams: this kind of host reads 4 streams 1.3-1.5x faster than one,
+ * docs/KERNELS.md "Several streams") and multiplies each 64-byte weight vector into MM activation rows,
+ * with the accumulators in registers. Every output is one float sum over k in order (one fused
+ * multiply-add per k), whatever the tile, the row group, the task split or the ISA: a row gets the same
+ * bits alone or in a batch. The sums differ from ONNX Runtime's SGEMM by float rounding only.
+ */
+#include "qmatmul_kernels.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+size_t uk_f32_packed_floats(int64_t k, int64_t n) { return (size_t)((n + 15) / 16) * (size_t)k * 16; }
+
+void uk_f32_pack(int64_t k, int64_t n, const float* b, float* dst) {
+  for (int64_t p = 0; p < (n + 15) / 16; p++) {
+    int64_t cols = n - 16 * p < 16 ? n - 16 * p : 16;
+    for (int64_t kk = 0; kk < k; kk++) {
+      float* out = dst + ((size_t)p * k + kk) * 16;
+      memcpy(out, b + kk * n + 16 * p, (size_t)cols * sizeof(float));
+      if (cols < 16) memset(out + cols, 0, (size_t)(16 - cols) * sizeof(float)); /* padding columns: weight 0 */
+    }
+  }
+}
+
+/* C[r][cols of panel p0 + s*step] for r < MM, s < NS; a: MM rows of k floats (row stride lda) */
+typedef void (*ftile_fn)(const float* a, int64_t lda, int64_t k, const float* w, int64_t p0, int64_t step,
+                         float* c, int64_t ldc, int64_t n, float alpha);
+
+#define F512_TILE(MM, NS)                                                                                       \
+  __attribute__((target("avx512f"))) static void f512_##MM##_##NS(const float* a, int64_t lda, int64_t k,     \
+                                                                   const float* w, int64_t p0, int64_t step,   \
+                                                                   float* c, int64_t ldc, int64_t n,           \
+                                                                   float alpha) {                              \
+    __m512 acc[MM][NS];                                                                                         \
+    const float* ws[NS];                                                                                        \
+    for (int s = 0; s < NS; s++) ws[s] = w + (size_t)(p0 + s * step) * k * 16;                                 \
+    for (int r = 0; r < MM; r++)                                                                                \
+      for (int s = 0; s < NS; s++) acc[r][s] = _mm512_setzero_ps();                                             \
+    for (int64_t kk = 0; kk < k; kk++) {                                                                        \
+      __m512 v[NS];                                                                                             \
+      for (int s = 0; s < NS; s++) v[s] = _mm512_load_ps(ws[s] + kk * 16);                                      \
+      for (int r = 0; r < MM; r++) {                                                                            \
+        __m512 x = _mm512_set1_ps(a[r * lda + kk]);                                                             \
+        for (int s = 0; s < NS; s++) acc[r][s] = _mm512_fmadd_ps(x, v[s], acc[r][s]);                          \
+      }                                                                                                         \
+    }                                                                                                           \
+    const __m512 al = _mm512_set1_ps(alpha);                                                                    \
+    for (int s = 0; s < NS; s++) {                                                                              \
+      int64_t col = (p0 + s * step) * 16, cols = n - col < 16 ? n - col : 16;                                   \
+      __mmask16 mk = (__mmask16)(cols == 16 ? 0xFFFF : (1u << cols) - 1);                                       \
+      for (int r = 0; r < MM; r++)                                                                              \
+        _mm512_mask_storeu_ps(c + r * ldc + col, mk, alpha == 1.f ? acc[r][s] : _mm512_mul_ps(acc[r][s], al));  \
+    }                                                                                                           \
+  }
+
+/* AVX2: a panel is two 8-float halves */
+#define F256_TILE(MM, NS)                                                                                       \
+  __attribute__((target("avx2,fma"))) static void f256_##MM##_##NS(const float* a, int64_t lda, int64_t k,    \
+                                                                    const float* w, int64_t p0, int64_t step,  \
+                                                                    float* c, int64_t ldc, int64_t n,          \
+                                                                    float alpha) {                             \
+    __m256 acc[MM][NS][2];                                                                                      \
+    const float* ws[NS];                                                                                        \
+    for (int s = 0; s < NS; s++) ws[s] = w + (size_t)(p0 + s * step) * k * 16;                                 \
+    for (int r = 0; r < MM; r++)                                                                                \
+      for (int s = 0; s < NS; s++) acc[r][s][0] = acc[r][s][1] = _mm256_setzero_ps();                          \
+    for (int64_t kk = 0; kk < k; kk++) {                                                                        \
+      __m256 v[NS][2];                                                                                          \
+      for (int s = 0; s < NS; s++) {                                                                            \
+        v[s][0] = _mm256_load_ps(ws[s] + kk * 16);                                                              \
+        v[s][1] = _mm256_load_ps(ws[s] + kk * 16 + 8);                                                          \
+      }                                                                                                         \
+      for (int r = 0; r < MM; r++) {                                                                            \
+        __m256 x = _mm256_broadcast_ss(a + r * lda + kk);                                                       \
+        for (int s = 0; s < NS; s++) {                                                                          \
+          acc[r][s][0] = _mm256_fmadd_ps(x, v[s][0], acc[r][s][0]);                                             \
+          acc[r][s][1] = _mm256_fmadd_ps(x, v[s][1], acc[r][s][1]);                                             \
+        }                                                                                                       \
+      }                                                                                                         \
+    }                                                                                                           \
+    for (int s = 0; s < NS; s++) {                                                                              \
+      int64_t col = (p0 + s * step) * 16, cols = n - col < 16 ? n - col : 16;                                   \
+      for (int r = 0; r < MM; r++) {                                                                            \
+        float out[16];                                                                                          \
+        _mm256_storeu_ps(out, acc[r][s][0]);                                                                    \
+        _mm256_storeu_ps(out + 8, acc[r][s][1]);                                                                \
+        for (int64_t j = 0; j < cols; j++) c[r * ldc + col + j] = alpha == 1.f ? out[j] : out[j] * alpha;      \
+      }                                                                                                         \
+    }                                                                                                           \
+  }
+
+F512_TILE(1, 4) F512_TILE(2, 4) F512_TILE(3, 4) F512_TILE(4, 4)
+F512_TILE(5, 2) F512_TILE(6, 2) F512_TILE(7, 2) F512_TILE(8, 2)
+F512_TILE(1, 1) F512_TILE(2, 1) F512_TILE(3, 1) F512_TILE(4, 1)
+F512_TILE(5, 1) F512_TILE(6, 1) F512_TILE(7, 1) F512_TILE(8, 1)
+F256_TILE(1, 4) F256_TILE(2, 2)
+F256_TILE(1, 1) F256_TILE(2, 1) F256_TILE(3, 1) F256_TILE(4, 1) F256_TILE(5, 1) F256_TILE(6, 1)
+
+/* [rows - 1]: the tile walking several streams and its one-stream form, and how many streams */
+static const ftile_fn f512_tiles[8][2] = {{f512_1_4, f512_1_1}, {f512_2_4, f512_2_1}, {f512_3_4, f512_3_1},
+                                          {f512_4_4, f512_4_1}, {f512_5_2, f512_5_1}, {f512_6_2, f512_6_1},
+                                          {f512_7_2, f512_7_1}, {f512_8_2, f512_8_1}};
+static const int f512_streams[8] = {4, 4, 4, 4, 2, 2, 2, 2};
+static const ftile_fn f256_tiles[6][2] = {{f256_1_4, f256_1_1}, {f256_2_2, f256_2_1}, {f256_3_1, f256_3_1},
+                                          {f256_4_1, f256_4_1}, {f256_5_1, f256_5_1}, {f256_6_1, f256_6_1}};
+static const int f256_streams[6] = {4, 2, 1, 1, 1, 1};
+
+void uk_f32_gemm(const float* a, int64_t m, int64_t k, const float* w, int64_t n, float alpha, float* c, int64_t g0,
+                 int64_t g1, int isa) {
+  const int vnni = isa == UK_ISA_AVX512_VNNI;
+  const int64_t rows = vnni ? 8 : 6; /* the most rows a tile holds */
+  const ftile_fn(*tiles)[2] = vnni ? f512_tiles : f256_tiles;
+  const int64_t mm = m < rows ? m : rows; /* rows of the main tile; a last, smaller group walks one stream */
+  const int64_t ns = (vnni ? f512_streams : f256_streams)[mm - 1];
+  const int64_t per = (g1 - g0) / ns; /* panel sets: ns panels `per` apart */
+  /* Each panel set is read once from memory; all row groups then take it from cache (at a prompt's
+   * hundreds of rows, weights before activations keeps the matrix at one pass). */
+  for (int64_t i = 0; i < per + (g1 - g0 - per * ns); i++) {
+    const int set = i < per;
+    const int64_t p0 = set ? g0 + i : g0 + per * ns + (i - per);
+    for (int64_t r0 = 0; r0 < m; r0 += mm) {
+      const int64_t rg = m - r0 < mm ? m - r0 : mm;
+      const float* ar = a + r0 * k;
+      float* cr = c + r0 * n;
+      if (set && rg == mm) {
+        tiles[rg - 1][0](ar, k, k, w, p0, per, cr, n, n, alpha);
+      } else {
+        for (int64_t s = 0; s < (set ? ns : 1); s++) tiles[rg - 1][1](ar, k, k, w, p0 + s * per, 0, cr, n, n, alpha);
+      }
+    }
+  }
+}
