@@ -51,6 +51,54 @@ def assert_close(name: str, a, b, tol: float) -> None:
     assert d <= tol, f"{name}: max abs diff {d:.3e} > {tol:.0e}"
 
 
+def outputs_per_task_split(lib, model: bytes, feeds: list[dict]) -> dict:
+    """For each task count the kernel library may be told (None: its default, 1, 2, 3, 7, 64), the outputs of
+    MODEL on each of FEEDS, concatenated along the rows, from a 2-thread session with LIB registered."""
+    import onnxruntime as ort
+
+    from unifork_rt.runtime import qmatmul
+
+    outs = {}
+    try:
+        for tasks in (None, 1, 2, 3, 7, 64):
+            qmatmul.set_session_threads(lib, tasks)
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = 2
+            opts.register_custom_ops_library(str(lib))
+            sess = ort.InferenceSession(model, opts)
+            outs[tasks] = np.concatenate([sess.run(None, f)[0] for f in feeds], axis=-2)
+    finally:
+        qmatmul.set_session_threads(lib, None)
+    return outs
+
+
+def compare_backend_graphs(ours, plain, label: str, tol: float = 1e-4) -> set[str]:
+    """Run every graph of two loaded OrtBackends of one bundle on the same random feeds (unknown dims 2,
+    int64 inputs 0) and assert their outputs agree within TOL (max difference relative to the largest
+    output); the graphs compared (generic feeds cannot drive every graph: those are skipped)."""
+    rng = np.random.default_rng(0)
+    compared = set()
+    for name in ours.bundle.graphs:
+        s_ours, s_plain = ours.session(name), plain.session(name)
+        feeds = {}
+        for i in s_ours.get_inputs():
+            shape = [d if isinstance(d, int) else 2 for d in i.shape]
+            if "int64" in i.type:
+                feeds[i.name] = np.zeros(shape, np.int64)
+            else:
+                feeds[i.name] = rng.standard_normal(shape).astype(np.float32)
+        try:
+            want = s_plain.run(None, feeds)
+        except Exception:  # noqa: BLE001 - feeds this generic cannot drive every graph (positions, caches)
+            continue
+        got = s_ours.run(None, feeds)
+        diff = max(float(np.abs(w - g).max() / (np.abs(w).max() + 1e-12)) for w, g in zip(want, got))
+        print(f"{label} {name}: max rel diff, our kernels vs ONNX Runtime's {diff:.2e}")
+        assert diff < tol, name
+        compared.add(name)
+    return compared
+
+
 @pytest.fixture(scope="session")
 def torch_mod():
     return pytest.importorskip("torch")

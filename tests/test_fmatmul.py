@@ -15,6 +15,7 @@ ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
+from conftest import compare_backend_graphs, outputs_per_task_split  # noqa: E402
 from unifork_rt.runtime import qmatmul  # noqa: E402
 
 needs_cc = pytest.mark.skipif(qmatmul._compiler() is None or platform.machine().lower() not in ("x86_64", "amd64"),
@@ -140,15 +141,7 @@ def test_op_bits_do_not_depend_on_the_task_split():
     rng = np.random.default_rng(8)
     model = tmm_model(rng.standard_normal((300, 1136)).astype(np.float32), ["m", 300])  # 71 panels
     a = rng.standard_normal((9, 300)).astype(np.float32)
-    outs = {}
-    for tasks in (None, 1, 2, 3, 7, 64):
-        qmatmul.set_session_threads(lib, tasks)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 2
-        opts.register_custom_ops_library(str(lib))
-        sess = ort.InferenceSession(model, opts)
-        outs[tasks] = np.concatenate([sess.run(None, {"A": a[:r]})[0] for r in (1, 2, 9)])
-    qmatmul.set_session_threads(lib, None)
+    outs = outputs_per_task_split(lib, model, [{"A": a[:r]} for r in (1, 2, 9)])
     for tasks, got in outs.items():
         assert np.array_equal(got, outs[1]), (tasks, float(np.abs(got - outs[1]).max()))
     assert np.array_equal(outs[1][:1], outs[1][1:2])  # row 0 alone, and in a batch of two
@@ -200,25 +193,6 @@ def test_fp32_ort_bundle_runs_its_weight_matmuls_on_our_kernel(micro_model_dir, 
     plain = OrtBackend(load_bundle(out), threads=2).load()
     assert ours.qmatmul is not None and plain.qmatmul is None
     assert ours._qmatmul_graphs == with_op
-    rng = np.random.default_rng(0)
-    compared = set()
-    for name in ours.bundle.graphs:
-        s_ours, s_plain = ours.session(name), plain.session(name)
-        feeds = {}
-        for i in s_ours.get_inputs():
-            shape = [d if isinstance(d, int) else 2 for d in i.shape]
-            if "int64" in i.type:
-                feeds[i.name] = np.zeros(shape, np.int64)
-            else:
-                feeds[i.name] = rng.standard_normal(shape).astype(np.float32)
-        try:
-            want = s_plain.run(None, feeds)
-        except Exception:  # noqa: BLE001 - feeds this generic cannot drive every graph
-            continue
-        got = s_ours.run(None, feeds)
-        diff = max(float(np.abs(w - g).max() / (np.abs(w).max() + 1e-12)) for w, g in zip(want, got))
-        print(f"fp32 ort {name}: max rel diff, our float kernel vs ONNX Runtime's {diff:.2e}")
-        assert diff < 1e-4, name
-        compared.add(name)
+    compared = compare_backend_graphs(ours, plain, "fp32 ort")
     assert with_op <= compared, compared
     assert ours.qmatmul_skipped == {}

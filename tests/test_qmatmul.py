@@ -14,6 +14,7 @@ ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
+from conftest import compare_backend_graphs, outputs_per_task_split  # noqa: E402
 from unifork_rt.errors import MissingDependencyError  # noqa: E402
 from unifork_rt.runtime import qmatmul  # noqa: E402
 
@@ -150,15 +151,7 @@ def test_op_split_into_any_number_of_tasks_gives_the_same_bits():
     for bits, block, k, n in ((4, 128, 896, 1136), (8, 32, 200, 328)):  # 71 and 21 column groups
         model = matmulnbits_model(rng, k, n, bits, block, True)
         a = rng.standard_normal((1, 9, k)).astype(np.float32)  # row tiles 8 + 1
-        outs = {}
-        for tasks in (None, 1, 2, 3, 7, 64):
-            qmatmul.set_session_threads(lib, tasks)
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = 2
-            opts.register_custom_ops_library(str(lib))
-            sess = ort.InferenceSession(model, opts)
-            outs[tasks] = np.concatenate([sess.run(None, {"A": a[:, :r]})[0] for r in (1, 2, 9)], axis=1)
-        qmatmul.set_session_threads(lib, None)
+        outs = outputs_per_task_split(lib, model, [{"A": a[:, :r]} for r in (1, 2, 9)])
         for tasks, got in outs.items():
             assert np.array_equal(got, outs[1]), (bits, tasks, float(np.abs(got - outs[1]).max()))
 
@@ -230,26 +223,7 @@ def test_backend_runs_quantized_graphs_on_our_kernels(precision, micro_model_dir
     monkeypatch.setenv("UNIFORK_RT_QMATMUL", "0")
     plain = OrtBackend(load_bundle(out), threads=2).load()
     assert ours.qmatmul is not None and plain.qmatmul is None
-    rng = np.random.default_rng(0)
-    compared = set()
-    for name in ours.bundle.graphs:
-        s_ours, s_plain = ours.session(name), plain.session(name)
-        feeds = {}
-        for i in s_ours.get_inputs():
-            shape = [d if isinstance(d, int) else 2 for d in i.shape]
-            if "int64" in i.type:
-                feeds[i.name] = np.zeros(shape, np.int64)
-            else:
-                feeds[i.name] = rng.standard_normal(shape).astype(np.float32)
-        try:
-            want = s_plain.run(None, feeds)
-        except Exception:  # noqa: BLE001 - feeds this generic cannot drive every graph (positions, caches)
-            continue
-        got = s_ours.run(None, feeds)
-        diff = max(float(np.abs(w - g).max() / (np.abs(w).max() + 1e-12)) for w, g in zip(want, got))
-        print(f"{precision} {name}: max rel diff, our kernels vs ONNX Runtime's {diff:.2e}")
-        assert diff < 1e-4, name
-        compared.add(name)
+    compared = compare_backend_graphs(ours, plain, precision)
     assert {"trunk", "gen_branch", "und_branch", "connector"} <= compared, compared
     assert ours.qmatmul_skipped == {}
 

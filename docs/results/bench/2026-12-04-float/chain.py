@@ -1,5 +1,10 @@
-"""fp32 MatMul chain (paper layer shapes x L) in ORT: MatMul vs FusedMatMul (our op when the library is registered)."""
-import sys, time, numpy as np, onnx, onnxruntime as ort
+"""fp32 MatMul chain (12 x the paper layer shapes: qkv 896x1152, o 896x896, gate+up 896x9728, down 4864x896; 716 MB)
+in ONNX Runtime, 2 threads: ONNX Runtime's MatMul, or com.microsoft TransposeMatMul run by LIBRARY (our float kernel).
+
+    python chain.py 12 MatMul "" 1,2,8,297 | python chain.py 12 TransposeMatMul LIBRARY 1,2,8,297
+"""
+import os, sys, tempfile, time, numpy as np, onnx, onnxruntime as ort
+PATH = os.path.join(tempfile.gettempdir(), "unifork-fchain.onnx")
 from onnx import helper, TensorProto, numpy_helper
 L = int(sys.argv[1]) if len(sys.argv) > 1 else 12
 op = sys.argv[2] if len(sys.argv) > 2 else "MatMul"
@@ -35,14 +40,14 @@ g = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", Tensor
                       [helper.make_tensor_value_info("out", TensorProto.FLOAT, [])], inits)
 model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
 import os
-for f in ("/tmp/fk/chain.onnx", "/tmp/fk/chain.onnx.data"):
+for f in (PATH, PATH + ".data"):
     os.path.exists(f) and os.unlink(f)
-onnx.save(model, "/tmp/fk/chain.onnx", save_as_external_data=True, location="chain.onnx.data")
+onnx.save(model, PATH, save_as_external_data=True, location=os.path.basename(PATH) + ".data")
 so = ort.SessionOptions(); so.intra_op_num_threads = 2
 if lib:
     import ctypes; ctypes.CDLL(lib).uk_set_session_threads(2)
     so.register_custom_ops_library(lib)
-s = ort.InferenceSession("/tmp/fk/chain.onnx", so, providers=["CPUExecutionProvider"])
+s = ort.InferenceSession(PATH, so, providers=["CPUExecutionProvider"])
 mb = sum(k * n for k, n in shapes) * L * 4 / 1e6
 for m in ms:
     xv = rng.standard_normal((m, 896), dtype=np.float32)

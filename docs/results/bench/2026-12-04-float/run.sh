@@ -1,0 +1,22 @@
+#!/bin/bash
+# Reproduces the chain figures of docs/BENCHMARKS.md "A float kernel for fp32" (repository root, idle machine).
+#   chain.txt:      fp32 paper-layer chain (12 x qkv/o/gate+up/down, 716 MB) at 1/2/8/297 rows: ONNX Runtime's MatMul
+#                   against our TransposeMatMul, 3 interleaved rounds
+#   chain-int.txt:  the 80 x 2 MatMulNBits chain (docs/results/bench/2026-12-03-streams/chain.py), the library of the
+#                   commit before (4 KB pages) against this one (2 MB pages), int4 and int8, 3 interleaved rounds
+#   hugepages.txt:  gemv.c alone, 4 KB against 2 MB pages (HUGE=1), 8 interleaved runs
+set -e
+D=docs/results/bench/2026-12-04-float
+PY=${PYTHON:-python}
+NEWLIB=$($PY -c "from unifork_rt.runtime.qmatmul import build; print(build()[0])")
+T=$(mktemp -d)
+git archive 6b4bc39~1 unifork_rt/runtime/kernels | tar x -C $T
+gcc -O3 -std=gnu11 -fPIC -shared -o $T/old.so $T/unifork_rt/runtime/kernels/qmatmul_kernels.c $T/unifork_rt/runtime/kernels/qmatmul_op.c -lm
+{ lscpu | grep "Model name"; for r in 1 2 3; do
+  echo "round $r MatMul (onnxruntime) $($PY $D/chain.py 12 MatMul '' 1,2,8,297 | awk '{printf "%s %s  ", $2, $3}')"
+  echo "round $r TransposeMatMul (ours) $($PY $D/chain.py 12 TransposeMatMul $NEWLIB 1,2,8,297 | awk '{printf "%s %s  ", $2, $3}')"
+done; } | tee $D/chain.txt
+{ for r in 1 2 3; do for bits in 4 8; do
+  echo "round $r 4k-pages $($PY docs/results/bench/2026-12-03-streams/chain.py $T/old.so $bits | sed 's/spin=0 //; s/ (per 80x2 chain)//' | tr '\n' ' ')"
+  echo "round $r 2M-pages $($PY docs/results/bench/2026-12-03-streams/chain.py $NEWLIB $bits | sed 's/spin=0 //; s/ (per 80x2 chain)//' | tr '\n' ' ')"
+done; done; } | tee $D/chain-int.txt
