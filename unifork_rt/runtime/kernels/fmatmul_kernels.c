@@ -27,6 +27,10 @@ void uk_f32_pack(int64_t k, int64_t n, const float* b, float* dst) {
   }
 }
 
+/* the loops over rows and streams fully unrolled, so that the accumulators stay in registers (GCC kept
+ * them on the stack, stored at every k, where a loop over them survived) */
+#define UNROLL _Pragma("GCC unroll 16")
+
 /* C[r][cols of panel p0 + s*step] for r < MM, s < NS; a: MM rows of k floats (row stride lda) */
 typedef void (*ftile_fn)(const float* a, int64_t lda, int64_t k, const float* w, int64_t p0, int64_t step,
                          float* c, int64_t ldc, int64_t n, float alpha);
@@ -38,21 +42,29 @@ typedef void (*ftile_fn)(const float* a, int64_t lda, int64_t k, const float* w,
                                                                    float alpha) {                              \
     __m512 acc[MM][NS];                                                                                         \
     const float* ws[NS];                                                                                        \
+    UNROLL                                                                                                     \
     for (int s = 0; s < NS; s++) ws[s] = w + (size_t)(p0 + s * step) * k * 16;                                 \
+    UNROLL                                                                                                      \
     for (int r = 0; r < MM; r++)                                                                                \
+      UNROLL                                                                                                    \
       for (int s = 0; s < NS; s++) acc[r][s] = _mm512_setzero_ps();                                             \
     for (int64_t kk = 0; kk < k; kk++) {                                                                        \
       __m512 v[NS];                                                                                             \
+      UNROLL                                                                                                    \
       for (int s = 0; s < NS; s++) v[s] = _mm512_load_ps(ws[s] + kk * 16);                                      \
+      UNROLL                                                                                                    \
       for (int r = 0; r < MM; r++) {                                                                            \
         __m512 x = _mm512_set1_ps(a[r * lda + kk]);                                                             \
+        UNROLL                                                                                                 \
         for (int s = 0; s < NS; s++) acc[r][s] = _mm512_fmadd_ps(x, v[s], acc[r][s]);                          \
       }                                                                                                         \
     }                                                                                                           \
     const __m512 al = _mm512_set1_ps(alpha);                                                                    \
+    UNROLL                                                                                                      \
     for (int s = 0; s < NS; s++) {                                                                              \
       int64_t col = (p0 + s * step) * 16, cols = n - col < 16 ? n - col : 16;                                   \
       __mmask16 mk = (__mmask16)(cols == 16 ? 0xFFFF : (1u << cols) - 1);                                       \
+      UNROLL                                                                                                    \
       for (int r = 0; r < MM; r++)                                                                              \
         _mm512_mask_storeu_ps(c + r * ldc + col, mk, alpha == 1.f ? acc[r][s] : _mm512_mul_ps(acc[r][s], al));  \
     }                                                                                                           \
@@ -66,30 +78,47 @@ typedef void (*ftile_fn)(const float* a, int64_t lda, int64_t k, const float* w,
                                                                     float alpha) {                             \
     __m256 acc[MM][NS][2];                                                                                      \
     const float* ws[NS];                                                                                        \
+    UNROLL                                                                                                     \
     for (int s = 0; s < NS; s++) ws[s] = w + (size_t)(p0 + s * step) * k * 16;                                 \
+    UNROLL                                                                                                      \
     for (int r = 0; r < MM; r++)                                                                                \
+      UNROLL                                                                                                   \
       for (int s = 0; s < NS; s++) acc[r][s][0] = acc[r][s][1] = _mm256_setzero_ps();                          \
     for (int64_t kk = 0; kk < k; kk++) {                                                                        \
       __m256 v[NS][2];                                                                                          \
+      UNROLL                                                                                                    \
       for (int s = 0; s < NS; s++) {                                                                            \
         v[s][0] = _mm256_load_ps(ws[s] + kk * 16);                                                              \
         v[s][1] = _mm256_load_ps(ws[s] + kk * 16 + 8);                                                          \
       }                                                                                                         \
+      UNROLL                                                                                                    \
       for (int r = 0; r < MM; r++) {                                                                            \
         __m256 x = _mm256_broadcast_ss(a + r * lda + kk);                                                       \
+        UNROLL                                                                                                  \
         for (int s = 0; s < NS; s++) {                                                                          \
           acc[r][s][0] = _mm256_fmadd_ps(x, v[s][0], acc[r][s][0]);                                             \
           acc[r][s][1] = _mm256_fmadd_ps(x, v[s][1], acc[r][s][1]);                                             \
         }                                                                                                       \
       }                                                                                                         \
     }                                                                                                           \
+    const __m256 al = _mm256_set1_ps(alpha);                                                                    \
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);                                             \
+    UNROLL                                                                                                      \
     for (int s = 0; s < NS; s++) {                                                                              \
       int64_t col = (p0 + s * step) * 16, cols = n - col < 16 ? n - col : 16;                                   \
+      /* masked stores for a last, partial panel (no copy through memory: that kept the accumulators on the   \
+       * stack in the loop) */                                                                                  \
+      __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(cols < 8 ? cols : 8)), lane);                      \
+      __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(cols > 8 ? cols - 8 : 0)), lane);                  \
+      UNROLL                                                                                                    \
       for (int r = 0; r < MM; r++) {                                                                            \
-        float out[16];                                                                                          \
-        _mm256_storeu_ps(out, acc[r][s][0]);                                                                    \
-        _mm256_storeu_ps(out + 8, acc[r][s][1]);                                                                \
-        for (int64_t j = 0; j < cols; j++) c[r * ldc + col + j] = alpha == 1.f ? out[j] : out[j] * alpha;      \
+        __m256 lo = acc[r][s][0], hi = acc[r][s][1];                                                            \
+        if (alpha != 1.f) {                                                                                     \
+          lo = _mm256_mul_ps(lo, al);                                                                           \
+          hi = _mm256_mul_ps(hi, al);                                                                           \
+        }                                                                                                       \
+        _mm256_maskstore_ps(c + r * ldc + col, m0, lo);                                                         \
+        _mm256_maskstore_ps(c + r * ldc + col + 8, m1, hi);                                                     \
       }                                                                                                         \
     }                                                                                                           \
   }

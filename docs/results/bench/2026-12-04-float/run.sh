@@ -1,4 +1,5 @@
 #!/bin/bash
+# The commit before the AVX2 epilogue fix ran chain.txt; chain-avx2.txt ran the final code under tests/avx2only (ISA 1).
 # Reproduces the chain figures of docs/BENCHMARKS.md "A float kernel for fp32" (repository root, idle machine).
 #   chain.txt:      fp32 paper-layer chain (12 x qkv/o/gate+up/down, 716 MB) at 1/2/8/297 rows: ONNX Runtime's MatMul
 #                   against our TransposeMatMul, 3 interleaved rounds
