@@ -194,6 +194,10 @@ def measure_machine(threads: int = 2, mib: int = 512, repeats: int = 5) -> dict:
 
     read = a.nbytes / _timed_best(parallel(lambda x, y: np.add.reduce(x)), repeats)
     copy = 2 * a.nbytes / _timed_best(parallel(lambda x, y: np.copyto(y, x)), repeats)
+    # each thread reading 4 places of its share side by side, as our kernels read weights: on some hosts
+    # 1.3-1.5x the one-stream read (docs/KERNELS.md, "Several streams"), so a bound without it flatters them
+    streams = _read_streams_fn()
+    read4 = a.nbytes / _timed_best(parallel(lambda x, y: streams(x, 4)), repeats) if streams else 0.0
     del b
     W = a[: (n // 4096) * 4096].reshape(-1, 4096)
     v = np.ones(4096, dtype=np.float32)
@@ -201,8 +205,31 @@ def measure_machine(threads: int = 2, mib: int = 512, repeats: int = 5) -> dict:
     k = 1536
     A = np.random.default_rng(0).standard_normal((k, k), dtype=np.float32)
     gemm = 2 * k**3 / _timed_best(lambda: A @ A, repeats)
-    return {"bandwidth": max(read, copy, gemv), "probes": {"read_bytes_per_s": read, "copy_bytes_per_s": copy,
-            "gemv_bytes_per_s": gemv}, "gemm_flops_per_s": gemm, "threads": threads, "buffer_mib": mib}
+    probes = {"read_bytes_per_s": read, "copy_bytes_per_s": copy, "gemv_bytes_per_s": gemv}
+    if streams:
+        probes["read_4_streams_bytes_per_s"] = read4
+    return {"bandwidth": max(probes.values()), "probes": probes, "gemm_flops_per_s": gemm, "threads": threads,
+            "buffer_mib": mib}
+
+
+def _read_streams_fn():
+    """fn(float32 array, streams) -> its sum, read by unifork-rt's kernel library as 4 side-by-side
+    streams (ctypes releases the GIL, so threads run it in parallel); None where the library does not
+    build (no C compiler, not x86-64, UNIFORK_RT_QMATMUL=0): that probe is then left out."""
+    import ctypes
+
+    try:
+        from unifork_rt.runtime.qmatmul import library_for_sessions
+
+        path = library_for_sessions()
+    except Exception:  # noqa: BLE001 - UNIFORK_RT_QMATMUL=1 without a library: the other probes stand
+        path = None
+    if path is None:
+        return None
+    fn = ctypes.CDLL(str(path)).uk_read_streams
+    fn.restype = ctypes.c_float
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
+    return lambda x, streams: fn(x.ctypes.data, x.size, streams)
 
 
 def fraction_of_bound(cost: StepCost, seconds: float, bandwidth: float) -> float:

@@ -196,3 +196,17 @@ def test_fp32_ort_bundle_runs_its_weight_matmuls_on_our_kernel(micro_model_dir, 
     compared = compare_backend_graphs(ours, plain, "fp32 ort")
     assert with_op <= compared, compared
     assert ours.qmatmul_skipped == {}
+
+
+@needs_cc
+def test_read_streams_probe_sums_what_it_reads():
+    """The roofline's 4-stream read probe (uk_read_streams) reads every float once, in 4 parts or 1, tail
+    included; benchmarks/roofline.py takes it into the best of its probes."""
+    from unifork_rt.benchmarks.roofline import _read_streams_fn
+
+    fn = _read_streams_fn()
+    assert fn is not None
+    for n in (0, 5, 64, 1000, 4099):
+        x = np.arange(n, dtype=np.float32) % 7
+        for streams in (1, 4):
+            assert fn(x, streams) == pytest.approx(float(x.sum()), rel=1e-6), (n, streams)

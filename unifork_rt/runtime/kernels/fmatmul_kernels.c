@@ -164,3 +164,29 @@ void uk_f32_gemm(const float* a, int64_t m, int64_t k, const float* w, int64_t n
     }
   }
 }
+
+/* A read-bandwidth probe for the bench's roofline (benchmarks/roofline.py): the sum of n floats read as 4
+ * parts side by side (streams = 4), as the tiles read their weights, or front to back (any other value). */
+__attribute__((target("avx2"))) float uk_read_streams(const float* p, int64_t n, int streams) {
+  const int ns = streams == 4 ? 4 : 1;
+  const int64_t part = n / ns / 16 * 16;
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  if (ns == 4) {
+    for (int64_t i = 0; i < part; i += 8) {
+      a0 = _mm256_add_ps(a0, _mm256_loadu_ps(p + i));
+      a1 = _mm256_add_ps(a1, _mm256_loadu_ps(p + part + i));
+      a2 = _mm256_add_ps(a2, _mm256_loadu_ps(p + 2 * part + i));
+      a3 = _mm256_add_ps(a3, _mm256_loadu_ps(p + 3 * part + i));
+    }
+  } else {
+    for (int64_t i = 0; i < part; i += 16) {
+      a0 = _mm256_add_ps(a0, _mm256_loadu_ps(p + i));
+      a1 = _mm256_add_ps(a1, _mm256_loadu_ps(p + i + 8));
+    }
+  }
+  float out[8], total = 0.f;
+  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  for (int j = 0; j < 8; j++) total += out[j];
+  for (int64_t i = part * ns; i < n; i++) total += p[i];
+  return total;
+}

@@ -2,6 +2,7 @@
 in ONNX Runtime, 2 threads: ONNX Runtime's MatMul, or com.microsoft TransposeMatMul run by LIBRARY (our float kernel).
 
     python chain.py 12 MatMul "" 1,2,8,297 | python chain.py 12 TransposeMatMul LIBRARY 1,2,8,297
+    python chain.py 2 MatMul "" 1,2,8 lm     (2 lm_head matrices instead of 12 layers)
 """
 import os, sys, tempfile, time, numpy as np, onnx, onnxruntime as ort
 PATH = os.path.join(tempfile.gettempdir(), "unifork-fchain.onnx")
@@ -13,19 +14,21 @@ ms = [int(v) for v in (sys.argv[4] if len(sys.argv) > 4 else "1,2,4,8").split(",
 rng = np.random.default_rng(0)
 nodes, inits = [], []
 x = "x"
-shapes = [(896, 1152), (896, 896), (896, 9728), (4864, 896)]
+# LAYERS=lm: L copies of the paper lm_head (896 x 151936, 545 MB each) instead of the layer matrices
+lm = len(sys.argv) > 5 and sys.argv[5] == "lm"
+shapes = [(896, 151936)] if lm else [(896, 1152), (896, 896), (896, 9728), (4864, 896)]
 outs = []
 for l in range(L):
     for j, (k, n) in enumerate(shapes):
         w = (rng.standard_normal((k, n), dtype=np.float32) * 0.02)
         inits.append(numpy_helper.from_array(w, f"w{l}_{j}"))
-        src = "x" if k == 896 else f"h{l}"
+        src = "x" if k == 896 else f"h{l}"  # down takes the first 4864 of gate+up
         y = f"y{l}_{j}"
-        if op == "MatMul":
+        if op == "MatMul":  # else TransposeMatMul (ours with LIBRARY, ONNX Runtime's without)
             nodes.append(helper.make_node("MatMul", [src, f"w{l}_{j}"], [y]))
         else:
-            nodes.append(helper.make_node("FusedMatMul", [src, f"w{l}_{j}"], [y], domain="com.microsoft", alpha=1.0))
-        if j == 2:
+            nodes.append(helper.make_node(op, [src, f"w{l}_{j}"], [y], domain="com.microsoft"))
+        if j == 2 and not lm:
             nodes.append(helper.make_node("Slice", [y, "s0", "s1", "ax"], [f"h{l}"]))
         outs.append(y)
 inits += [numpy_helper.from_array(np.array([0], np.int64), "s0"), numpy_helper.from_array(np.array([4864], np.int64), "s1"),
