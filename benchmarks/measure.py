@@ -160,8 +160,11 @@ def _matmulnbits_kernel() -> str:
         return f"none ({e})"
     if lib is None:
         return "onnxruntime (MLAS)"
+    from unifork_rt.runtime.qmatmul import float_kernel
+
     isa = {1: "avx2", 2: "avx512-vnni"}.get(ctypes.CDLL(str(lib)).uk_isa(), "none: onnxruntime (MLAS)")
-    return f"unifork-rt qmatmul ({isa})"
+    fp32 = "unifork-rt" if float_kernel(lib) else "onnxruntime (MLAS)"
+    return f"unifork-rt qmatmul ({isa}); fp32 ort bundles: {fp32}"
 
 
 def busy_processes(min_cpu_percent: float = 20.0) -> list[dict]:

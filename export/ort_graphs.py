@@ -26,9 +26,9 @@ that hides the slots before start[b] (the causal part is GQA's own).
 
 Float weights. In an fp32 bundle every MatMul by a weight matrix is written as com.microsoft
 TransposeMatMul (ONNX Runtime's older name of FusedMatMul; no attributes: plain A . B), which
-unifork-rt's kernel library takes over in our sessions (runtime/kernels/fmatmul_kernels.c: the weights
-read as several streams, at ~90% of the machine's read rate against ~80% for ONNX Runtime's SGEMM)
-and which ONNX Runtime runs itself where the library does not load. Quantized bundles keep MatMul:
+unifork-rt's kernel library takes over in our sessions (runtime/kernels/fmatmul_kernels.c, the weights
+read as several streams; measured in docs/KERNELS.md "Float weights") and which ONNX Runtime runs
+itself where the library does not load. Quantized bundles keep MatMul:
 their quantizers rewrite it to MatMulNBits / MatMulInteger.
 """
 
@@ -311,8 +311,6 @@ def _linmod(b: _Builder, x: str, mod, name: str) -> str:
 
 def _np(t) -> np.ndarray:
     return t.detach().float().cpu().numpy()
-
-
 
 
 def float_weights_on_kernel(proto) -> int:

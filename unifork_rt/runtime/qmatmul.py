@@ -118,3 +118,9 @@ def set_session_threads(lib: Path, threads: int | None) -> None:
     (None: ONNX Runtime's default, not known here). Its op splits each matrix into that many tasks, one
     long range of columns per thread; without it, one per CPU (kernels/qmatmul_op.c, task_count)."""
     ctypes.CDLL(str(lib)).uk_set_session_threads(ctypes.c_int(threads or 0))
+
+
+def float_kernel(lib: Path) -> bool:
+    """Whether LIB runs com.microsoft TransposeMatMul (the float kernel of fp32 `--graphs ort` bundles) on
+    this CPU: AVX-512 only; AVX2 CPUs keep ONNX Runtime's SGEMM for it (kernels/qmatmul_op.c)."""
+    return bool(ctypes.CDLL(str(lib)).uk_float_kernel())

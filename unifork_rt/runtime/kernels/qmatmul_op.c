@@ -465,6 +465,12 @@ static OrtStatus* fkernel_compute(void* k, OrtKernelContext* ctx) {
 
 static CustomOp g_op, g_fop;
 
+/* Whether this library registers its TransposeMatMul (the float kernel): on AVX-512 only. Its AVX2 tiles
+ * are built and tested, but under the AVX2 CPUID mask they lost to ONNX Runtime's SGEMM at 8 rows (a paper
+ * lm_head 47-52 against 37-39 ms) and at a 297-row prompt (516-545 against 494-515 ms), so AVX2 CPUs keep
+ * ONNX Runtime's (docs/KERNELS.md, "Float weights"). */
+int uk_float_kernel(void) { return uk_isa() == UK_ISA_AVX512_VNNI; }
+
 OrtStatus* RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* base) {
   g_api = (void* const*)base->GetApi(UK_API_VERSION);
   if (!g_api) return NULL; /* an onnxruntime older than 1.18: nothing registered, its own kernel runs */
@@ -499,6 +505,6 @@ OrtStatus* RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* base)
   OrtCustomOpDomain* d = NULL;
   CHECK(API(S_CreateCustomOpDomain, CreateCustomOpDomain_t)(domain ? domain : "com.microsoft", &d));
   CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_op));
-  CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_fop));
+  if (uk_float_kernel()) CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_fop));
   return API(S_AddCustomOpDomain, AddCustomOpDomain_t)(options, d);
 }
