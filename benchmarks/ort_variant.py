@@ -49,7 +49,7 @@ def build(model_dir: Path, work: Path, precisions: list[str], max_seq: int) -> N
                 torch.set_grad_enabled(False)
             base.mkdir(parents=True, exist_ok=True)
             if variant == "ort":
-                export_ort_graph(model, g, base / f"{g}.onnx", max_seq)
+                export_ort_graph(model, g, base / f"{g}.onnx", max_seq, float_kernel=True)  # as fp32 bundles
             else:
                 export_graph(model, g, base / f"{g}.onnx", max_seq, model.embed_tokens.weight.dtype)
         for p in precisions:

@@ -226,7 +226,10 @@ def _read_streams_fn():
         path = None
     if path is None:
         return None
-    fn = ctypes.CDLL(str(path)).uk_read_streams
+    lib = ctypes.CDLL(str(path))
+    if lib.uk_isa() == 0:  # no AVX2 (or UNIFORK_RT_ISA=none): the probe is AVX2 code
+        return None
+    fn = lib.uk_read_streams
     fn.restype = ctypes.c_float
     fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
     return lambda x, streams: fn(x.ctypes.data, x.size, streams)

@@ -108,8 +108,9 @@ def library_for_sessions() -> Path | None:
         return None
     lib, why = build()
     if lib is None and m == "on":
-        raise MissingDependencyError(f"UNIFORK_RT_QMATMUL=1 asks for unifork-rt's MatMulNBits kernels, but {why}; "
-                                     "unset it to fall back to ONNX Runtime's kernel")
+        raise MissingDependencyError(f"UNIFORK_RT_QMATMUL=1 asks for unifork-rt's matmul kernels (MatMulNBits, "
+                                     f"and TransposeMatMul of fp32 ort bundles), but {why}; unset it to fall back "
+                                     "to ONNX Runtime's kernels")
     return lib
 
 
@@ -122,5 +123,5 @@ def set_session_threads(lib: Path, threads: int | None) -> None:
 
 def float_kernel(lib: Path) -> bool:
     """Whether LIB runs com.microsoft TransposeMatMul (the float kernel of fp32 `--graphs ort` bundles) on
-    this CPU: AVX-512 only; AVX2 CPUs keep ONNX Runtime's SGEMM for it (kernels/qmatmul_op.c)."""
+    this CPU: AVX-512 VNNI CPUs only; others keep ONNX Runtime's SGEMM for it (kernels/qmatmul_op.c)."""
     return bool(ctypes.CDLL(str(lib)).uk_float_kernel())

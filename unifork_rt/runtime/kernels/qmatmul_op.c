@@ -215,12 +215,12 @@ static void release_if_file_backed(const void* ptr, size_t bytes) {
 
 /* Memory for packed weights: 64-byte aligned; a buffer of 2 MB or more starts on a 2 MB boundary and its
  * whole 2 MB pages are marked for transparent huge pages (where the kernel allows it: "madvise" or
- * "always"). The kernels stream gigabytes through these buffers; with 4 KB pages the TLB misses cost
- * a float GEMV about a fifth of its speed here (docs/KERNELS.md). The tail past the last whole 2 MB
+ * "always"). The kernels stream gigabytes through these buffers: a float GEMV alone read 30.1 GB/s with
+ * 4 KB pages and 37.4 with 2 MB ones (medians of 8 noisy runs, docs/KERNELS.md). The tail past the last whole 2 MB
  * page keeps small pages, so nothing is held that the weights do not fill. */
 static void* alloc_weights(size_t bytes) {
   const size_t huge = (size_t)2 << 20;
-  bytes = (bytes + 63) / 64 * 64;
+  bytes = bytes ? (bytes + 63) / 64 * 64 : 64;
   if (bytes < huge) return aligned_alloc(64, bytes);
   void* p = aligned_alloc(huge, bytes);
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
@@ -393,7 +393,7 @@ static OrtStatus* fkernel_create(const void* op, const void* api, const OrtKerne
   void* b = NULL;
   const OrtValue* bv = NULL;
   CHECK(constant_value(info, 1, &b, &bv));
-  if (!b)
+  if (!bv) /* an empty initializer has a value, perhaps no data */
     return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: TransposeMatMul input B must be an initializer (it is computed): set "
                 "UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel");
   int64_t dims[8];
@@ -463,9 +463,24 @@ static OrtStatus* fkernel_compute(void* k, OrtKernelContext* ctx) {
   return API(S_KernelContext_ParallelFor, KernelContext_ParallelFor_t)(ctx, run_ftask, t.tasks, 0, &t);
 }
 
-static CustomOp g_op, g_fop;
+/* The two ops, filled at compile time: RegisterCustomOps runs again for every session that registers this
+ * library, possibly while other sessions compute with these tables, so they are never written at run time. */
+#define UK_OP_COMMON                                                                                        \
+  .version = UK_API_VERSION, .GetExecutionProviderType = op_ep, .GetOutputType = op_output_type,           \
+  .GetOutputTypeCount = op_output_count, .GetOutputCharacteristic = op_output_char,                         \
+  .GetInputMemoryType = op_mem_type, .GetVariadicInputMinArity = op_one, .GetVariadicInputHomogeneity = op_one, \
+  .GetVariadicOutputMinArity = op_one, .GetVariadicOutputHomogeneity = op_zero
+static const CustomOp g_op = {UK_OP_COMMON, .GetName = op_name, .GetInputType = op_input_type,
+                              .GetInputTypeCount = op_input_count, .GetInputCharacteristic = op_input_char,
+                              .KernelDestroy = kernel_destroy, .CreateKernelV2 = kernel_create,
+                              .KernelComputeV2 = kernel_compute};
+static const CustomOp g_fop = {UK_OP_COMMON, .GetName = fop_name, .GetInputType = fop_type,
+                               .GetInputTypeCount = fop_input_count, .GetInputCharacteristic = fop_input_char,
+                               .KernelDestroy = fkernel_destroy, .CreateKernelV2 = fkernel_create,
+                               .KernelComputeV2 = fkernel_compute};
 
-/* Whether this library registers its TransposeMatMul (the float kernel): on AVX-512 only. Its AVX2 tiles
+/* Whether this library registers its TransposeMatMul (the float kernel): on AVX-512 VNNI CPUs only (the ISA
+ * level uk_isa() tells; AVX-512 without VNNI runs the AVX2 tiles). Its AVX2 tiles
  * are built and tested, but under the AVX2 CPUID mask they lost to ONNX Runtime's SGEMM at 8 rows (a paper
  * lm_head 47-52 against 37-39 ms) and at a 297-row prompt (516-545 against 494-515 ms), so AVX2 CPUs keep
  * ONNX Runtime's (docs/KERNELS.md, "Float weights"). */
@@ -475,32 +490,6 @@ OrtStatus* RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* base)
   g_api = (void* const*)base->GetApi(UK_API_VERSION);
   if (!g_api) return NULL; /* an onnxruntime older than 1.18: nothing registered, its own kernel runs */
   if (uk_isa() == UK_ISA_NONE) return NULL; /* no AVX2 (or UNIFORK_RT_ISA=none): ONNX Runtime's kernel runs */
-  memset(&g_op, 0, sizeof g_op);
-  g_op.version = UK_API_VERSION;
-  g_op.GetName = op_name;
-  g_op.GetExecutionProviderType = op_ep;
-  g_op.GetInputType = op_input_type;
-  g_op.GetInputTypeCount = op_input_count;
-  g_op.GetOutputType = op_output_type;
-  g_op.GetOutputTypeCount = op_output_count;
-  g_op.KernelDestroy = kernel_destroy;
-  g_op.GetInputCharacteristic = op_input_char;
-  g_op.GetOutputCharacteristic = op_output_char;
-  g_op.GetInputMemoryType = op_mem_type;
-  g_op.GetVariadicInputMinArity = op_one;
-  g_op.GetVariadicInputHomogeneity = op_one;
-  g_op.GetVariadicOutputMinArity = op_one;
-  g_op.GetVariadicOutputHomogeneity = op_zero;
-  g_op.CreateKernelV2 = kernel_create;
-  g_op.KernelComputeV2 = kernel_compute;
-  g_fop = g_op;
-  g_fop.GetName = fop_name;
-  g_fop.GetInputType = fop_type;
-  g_fop.GetInputTypeCount = fop_input_count;
-  g_fop.GetInputCharacteristic = fop_input_char;
-  g_fop.KernelDestroy = fkernel_destroy;
-  g_fop.CreateKernelV2 = fkernel_create;
-  g_fop.KernelComputeV2 = fkernel_compute;
   const char* domain = getenv("UNIFORK_RT_QMATMUL_DOMAIN");
   OrtCustomOpDomain* d = NULL;
   CHECK(API(S_CreateCustomOpDomain, CreateCustomOpDomain_t)(domain ? domain : "com.microsoft", &d));

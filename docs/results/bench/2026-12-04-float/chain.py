@@ -1,8 +1,10 @@
 """fp32 MatMul chain (12 x the paper layer shapes: qkv 896x1152, o 896x896, gate+up 896x9728, down 4864x896; 716 MB)
 in ONNX Runtime, 2 threads: ONNX Runtime's MatMul, or com.microsoft TransposeMatMul run by LIBRARY (our float kernel).
 
-    python chain.py 12 MatMul "" 1,2,8,297 | python chain.py 12 TransposeMatMul LIBRARY 1,2,8,297
-    python chain.py 2 MatMul "" 1,2,8 lm     (2 lm_head matrices instead of 12 layers)
+    python chain.py 12 TransposeMatMul "" 1,2,8,297          ONNX Runtime's kernel
+    python chain.py 12 TransposeMatMul LIBRARY 1,2,8,297     ours (LIBRARY: unifork_rt.runtime.qmatmul.build()[0])
+    python chain.py 2 TransposeMatMul LIBRARY 1,2,8 lm       2 lm_head matrices instead of 12 layers
+    (OP MatMul: ONNX Runtime's MatMul; any other OP is written as com.microsoft OP)
 """
 import os, sys, tempfile, time, numpy as np, onnx, onnxruntime as ort
 PATH = os.path.join(tempfile.gettempdir(), "unifork-fchain.onnx")
