@@ -471,7 +471,9 @@ def _check_targets(targets: list[tuple[Path, bool]], overwrite: bool) -> None:
 @click.option("--graphs", "variant", type=click.Choice(["portable", "ort"]), default="portable", show_default=True,
               help="portable: standard ops, every backend. ort: trunk, branches and depth head with ONNX Runtime's "
                    "fused ops (GroupQueryAttention, the KV buffer written in place; Skip(Simplified)Layer"
-                   "Normalization; packed QKV): faster on ort-cpu (fp32, int4, int8), not for the GPU backends.")
+                   "Normalization; packed QKV; in fp32 the weight MatMuls as TransposeMatMul, which unifork-rt's own "
+                   "kernel runs on AVX-512 VNNI CPUs): faster on ort-cpu (fp32, int4, int8), not for the GPU "
+                   "backends.")
 @click.option("--block-size", type=click.Choice(["16", "32", "64", "128", "256"]), default=None,
               help="int4 / int8: weights per scale along K (default 128 for int4, 32 for int8). Smaller blocks "
                    "follow the weights more closely and cost more bytes and time; 32 is onnxruntime-genai's and "
