@@ -74,6 +74,7 @@ def bundle_folder(preset_name: str, key: str, work: Path) -> Path:
     from unifork_rt.config import ModelConfig
     from unifork_rt.export.quantize import describe_scheme, precision_and_block
     from unifork_rt.runtime.bundle import legacy_ort_head
+    from unifork_rt.runtime.qmatmul import FLOAT_KERNEL_OP
 
     model = model_folder(preset_name, work)
     out = work / preset_name / f"bundle-{key}"
@@ -95,7 +96,7 @@ def bundle_folder(preset_name: str, key: str, work: Path) -> Path:
                 and not legacy_ort_head(m)
                 # an fp32 ort bundle from before its weight MatMuls were TransposeMatMul (our float kernel)
                 and not (variant == "ort" and precision == "fp32"
-                         and "TransposeMatMul" not in m.get("graphs", {}).get("trunk", {}).get("ops", []))):
+                         and FLOAT_KERNEL_OP not in m.get("graphs", {}).get("trunk", {}).get("ops", []))):
             return out
     return export_bundle(model, out, precision=precision, progress=False, variant=variant, block_size=block)
 

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..errors import InputError
+from ..runtime.qmatmul import FLOAT_KERNEL_OP
 
 # Graphs with more weights than this keep them in NAME.onnx.data. Not only for protobuf's 2 GB cap:
 # ONNX Runtime pre-packs MatMul / MatMulNBits weights into its kernels' layouts, and weights read
@@ -115,16 +116,15 @@ def describe_scheme(precision: str, block_size: int | None = None) -> dict | Non
 def quantize_graph(path: Path, precision: str, block_size: int | None = None) -> None:
     """Quantize the graph at PATH in place with the scheme of PRECISION (BLOCK_SIZE: see scheme_for)."""
     scheme = scheme_for(precision, block_size)
-    import onnx
-
-    if any(n.op_type == "TransposeMatMul" for n in onnx.load(str(path), load_external_data=False).graph.node):
-        model = onnx_load(path)  # an fp32 ort graph (our float kernel's op): its quantizers look for MatMul
-        float_kernel_to_matmul(model.graph)
-        save_graph(model, path)
     if isinstance(scheme, Dynamic):
+        import onnx
         from onnx import TensorProto
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
+        if any(n.op_type == FLOAT_KERNEL_OP for n in onnx.load(str(path), load_external_data=False).graph.node):
+            model = onnx_load(path)  # an fp32 ort graph: quantize_dynamic reads MatMul from the file
+            float_kernel_to_matmul(model.graph)
+            save_graph(model, path)
         tmp = path.with_suffix(".q.onnx")
         quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"],
                          reduce_range=scheme.reduce_range, per_channel=scheme.per_channel,
@@ -139,6 +139,7 @@ def quantize_graph(path: Path, precision: str, block_size: int | None = None) ->
     from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
 
     model = onnx_load(path)  # all in memory from here
+    float_kernel_to_matmul(model.graph)  # an fp32 ort graph: MatMulNBitsQuantizer takes MatMul
     gemm_to_matmul(model.graph)
     config = DefaultWeightOnlyQuantConfig(block_size=scheme.block_size, is_symmetric=scheme.symmetric,
                                           accuracy_level=scheme.accuracy_level, bits=scheme.bits)
@@ -155,7 +156,7 @@ def float_kernel_to_matmul(graph) -> int:
 
     count = 0
     for n in graph.node:
-        if n.op_type != "TransposeMatMul" or n.domain != "com.microsoft":
+        if n.op_type != FLOAT_KERNEL_OP or n.domain != "com.microsoft":
             continue
         attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
         if attrs.get("alpha", 1.0) != 1.0 or any(attrs.get(f, 0) for f in ("transA", "transB", "transBatchA",

@@ -155,22 +155,21 @@ class OrtBackend(Backend):
         # FusedConv), so those graphs fail to load with it.
         quant = self.bundle.manifest.get("quantization") or {}
         graphs = quant.get("graphs") if quant.get("method") == "MatMulNBits" else None
-        self._qmatmul_graphs = frozenset(g for g in graphs if isinstance(g, str)) if isinstance(graphs, list) else frozenset()
+        quant_graphs = frozenset(g for g in graphs if isinstance(g, str)) if isinstance(graphs, list) else frozenset()
         entries = self.bundle.manifest.get("graphs")
         float_graphs = frozenset(g for g, e in entries.items() if isinstance(e, dict) and FLOAT_KERNEL_OP in
                                  (e.get("ops") or ())) if isinstance(entries, dict) else frozenset()
-        self.qmatmul, self._opts_q = None, None
-        if self.name == "ort-cpu" and (self._qmatmul_graphs or float_graphs):
+        self._qmatmul_graphs, self.qmatmul, self._opts_q = quant_graphs, None, None
+        if self.name == "ort-cpu" and (quant_graphs or float_graphs):
             from .qmatmul import float_kernel, library_for_sessions
 
-            self.qmatmul = library_for_sessions()
-            if self.qmatmul is not None and float_graphs and float_kernel(self.qmatmul):
-                self._qmatmul_graphs |= float_graphs
-            if not self._qmatmul_graphs:
-                self.qmatmul = None  # fp32 on an AVX2 CPU: ONNX Runtime's SGEMM runs TransposeMatMul
-            if self.qmatmul is not None:
+            lib = library_for_sessions()
+            if lib is not None and float_kernel(lib):  # not on AVX2 CPUs: ONNX Runtime's SGEMM runs them
+                self._qmatmul_graphs = quant_graphs | float_graphs
+            if lib is not None and self._qmatmul_graphs:
+                self.qmatmul = lib
                 self._opts_q = self._session_options(ort)
-                self._opts_q.register_custom_ops_library(str(self.qmatmul))
+                self._opts_q.register_custom_ops_library(str(lib))
         self._ort, self._opts, self._first = ort, opts, first
         self._lock = threading.Lock()
         self._kv_write = None

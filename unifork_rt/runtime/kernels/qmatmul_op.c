@@ -249,6 +249,12 @@ static int64_t task_count(void) {
   return n > 64 ? 64 : n;
 }
 
+/* task i of `tasks`: the range [*lo, *hi) of `total` units (column groups or panels) */
+static void task_range(int64_t total, size_t i, size_t tasks, int64_t* lo, int64_t* hi) {
+  *lo = total * (int64_t)i / (int64_t)tasks;
+  *hi = total * (int64_t)(i + 1) / (int64_t)tasks;
+}
+
 static OrtStatus* kernel_create(const void* op, const void* api, const OrtKernelInfo* info, void** out) {
   (void)op; (void)api;
   int64_t k, n, bits, block, level = 0;
@@ -315,7 +321,8 @@ typedef struct {
 
 static void run_task(void* p, size_t i) {
   const Task* t = (const Task*)p;
-  int64_t g0 = t->groups * (int64_t)i / (int64_t)t->tasks, g1 = t->groups * (int64_t)(i + 1) / (int64_t)t->tasks;
+  int64_t g0, g1;
+  task_range(t->groups, i, t->tasks, &g0, &g1);
   if (g1 > g0) uk_gemm(&t->kr->s, t->scratch, t->m, t->kr->w, t->kr->ws, t->bias, t->c, g0, g1, t->kr->isa);
 }
 
@@ -404,7 +411,7 @@ static OrtStatus* fkernel_create(const void* op, const void* api, const OrtKerne
                 "UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel", rank);
   FKernel* kr = (FKernel*)calloc(1, sizeof(FKernel));
   if (!kr) return fail(ERR_FAIL, "unifork-rt: out of memory");
-  const int64_t kk = dims[0], nn = dims[1];
+  const int64_t kk = dims[0], nn = dims[1];  /* K = 0: the tiles store zeros */
   kr->k = kk;
   kr->n = nn;
   kr->alpha = alpha;
@@ -431,7 +438,8 @@ typedef struct {
 
 static void run_ftask(void* p, size_t i) {
   const FTask* t = (const FTask*)p;
-  int64_t g0 = t->panels * (int64_t)i / (int64_t)t->tasks, g1 = t->panels * (int64_t)(i + 1) / (int64_t)t->tasks;
+  int64_t g0, g1;
+  task_range(t->panels, i, t->tasks, &g0, &g1);
   if (g1 > g0) uk_f32_gemm(t->a, t->m, t->kr->k, t->kr->w, t->kr->n, t->kr->alpha, t->c, g0, g1, t->kr->isa);
 }
 
@@ -454,10 +462,6 @@ static OrtStatus* fkernel_compute(void* k, OrtKernelContext* ctx) {
   void *ap = NULL, *yp = NULL;
   CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)((OrtValue*)a, &ap));
   CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)(y, &yp));
-  if (kr->k == 0) {
-    memset(yp, 0, (size_t)m * (size_t)kr->n * sizeof(float));
-    return NULL;
-  }
   FTask t = {kr, (const float*)ap, m, (kr->n + 15) / 16, 0, (float*)yp};
   t.tasks = (size_t)(t.panels < kr->tasks ? t.panels : kr->tasks);
   return API(S_KernelContext_ParallelFor, KernelContext_ParallelFor_t)(ctx, run_ftask, t.tasks, 0, &t);
