@@ -56,14 +56,12 @@ def profile_graph(path: Path, feeds: dict[str, np.ndarray], runs: int, warmup: i
     """Run one graph `warmup + runs` times with profiling on; summary of the last `runs`."""
     import onnxruntime as ort
 
+    from unifork_rt.runtime.ort_backend import session_options
+
     with tempfile.TemporaryDirectory() as tmp:
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts = session_options(ort, threads, spin=True)  # a single session: ORT's default spinning
         opts.enable_profiling = True
         opts.profile_file_prefix = os.path.join(tmp, "ort")
-        if threads:
-            opts.intra_op_num_threads = threads
         sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         step = runner(sess, feeds)
         for _ in range(warmup + runs):
@@ -132,23 +130,23 @@ def profile_bundle(bundle_dir: str | Path, runs: int = 10) -> dict:
 
 
 def chained_step_spinning(bundle_dir: str | Path, runs: int = 10) -> dict:
-    """The caption decode step (trunk then und_branch, two sessions) with ORT's default
-    intra-op spinning and with spinning off: with two sessions on a 2-core machine, the
-    threads of the session that just finished spin while the next one starts."""
+    """The caption decode step (trunk then und_branch, two sessions) with a pool per session, ORT's
+    default intra-op spinning and spinning off (with two sessions on a 2-core machine, the threads of
+    the session that just finished spin while the next one starts); in a process whose sessions share
+    one pool (runtime/ort_backend.py, POOL_ENV), that pool, spinning: the only kind ORT then allows."""
     import time
 
     import onnxruntime as ort
 
+    from unifork_rt.runtime import ort_backend
     from unifork_rt.runtime.bundle import load_bundle
 
     bundle = load_bundle(bundle_dir, verify=False)
     out = {}
-    for label, spin in (("spinning_default", None), ("spinning_off", "0")):
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if spin is not None:
-            opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    kinds = (("shared_pool", True),) if ort_backend.shares_pool() else (("spinning_default", True),
+                                                                       ("spinning_off", False))
+    for label, spin in kinds:
+        opts = ort_backend.session_options(ort, spin=spin)
         sess = {g: ort.InferenceSession(str(bundle.graphs[g].path), sess_options=opts,
                                         providers=["CPUExecutionProvider"]) for g in ("trunk", "und_branch")}
         trunk = runner(sess["trunk"], decode_feeds(bundle, "trunk"), ["h"])

@@ -303,8 +303,10 @@ def markdown(results: dict) -> str:
             prof_rows.append(f"| {u['preset']} | {u['precision']} | {graph} | {_ms(p['run_ms'] / 1e3)} | "
                              f"{p['kernel_ms']:.1f} | {p['matmul_ms']:.1f} | {p['glue_ms']:.1f} | "
                              f"{p['nodes_per_run']:.0f} ({p['glue_nodes_per_run']:.0f}) | {glue} |")
-    spin = [f"{u['preset']} {u['precision']}: {u['spinning']['spinning_default']['median_ms']:.1f} ms with ORT's "
-            f"default thread spinning, {u['spinning']['spinning_off']['median_ms']:.1f} ms with spinning off"
+    kinds = {"shared_pool": "with one thread pool for both sessions", "spinning_default": "with a pool per "
+             "session, ORT's default thread spinning", "spinning_off": "with a pool per session, spinning off"}
+    spin = [f"{u['preset']} {u['precision']}: " + ", ".join(f"{v['median_ms']:.1f} ms {kinds.get(k, k)}"
+                                                            for k, v in u["spinning"].items())
             for u in results["units"] if u.get("spinning")]
     if prof_rows:
         lines += ["## Profile: one decode step per graph (ONNX Runtime profiler, ORT CPU)", "",

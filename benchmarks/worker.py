@@ -51,7 +51,9 @@ def ours(spec: dict) -> dict:
     else:
         from unifork_rt.runtime.pipeline import UniForkRuntime
 
-        rt = UniForkRuntime(spec["bundle"], backend=spec["backend"], verify=False)
+        # as the `unifork-rt` command runs it: ort-cpu sessions share one intra-op pool (a process of its own)
+        pool = {"pool": "shared"} if spec["backend"] == "ort-cpu" else {}
+        rt = UniForkRuntime(spec["bundle"], backend=spec["backend"], verify=False, **pool)
     load_s = time.perf_counter() - t0
     res = {"load_s": load_s, "rss_after_load_mb": rss_mb()}  # ORT sessions are created on first use
     res.update(stages.run(rt, plan))

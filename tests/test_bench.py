@@ -266,11 +266,14 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
         assert d["whole_image_n4"]["median"] > 0
         assert d["ratio_n4_vs_n1_whole"] == d["whole_image_n4"]["median"] / d["whole_image"]["median"]
         assert 0 < u["roofline"]["caption_decode_step"]["fraction"]
+        if u["backend"] == "ort-cpu":  # a worker runs ort-cpu as the `unifork-rt` process does: one thread pool
+            assert set(u["spinning"]) == {"shared_pool"} and u["spinning"]["shared_pool"]["median_ms"] > 0
     genai = [u for u in data["units"] if u["kind"] == "peer"]
     assert genai and "not installed" in genai[0]["skipped"]
     md = (out / "bench.md").read_text()
     assert "## Caption" in md and "## Draw" in md and "## Targets" in md and "not installed" in md
     assert "| micro | ort-cpu | fp32 (ort graphs) |" in md
+    assert "ms with one thread pool for both sessions" in md
     assert "--n 4 / --n 1" in md and {"draw_n4_vs_n1_fp32"} <= {t["target"] for t in data["targets"]}
     assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(out.glob(".*.tmp"))  # atomic writes leave nothing behind

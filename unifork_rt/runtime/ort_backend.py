@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import weakref
 
@@ -50,6 +51,65 @@ _PROVIDERS = {
     "ort-tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
 }
 DEFAULT_TRT_MAX_BATCH = 8  # ort-tensorrt profiles: B in 1..8 (a guided draw of n images needs 2n rows)
+
+# Intra-op threads: one pool per session, or one pool for the whole process (ONNX Runtime's global
+# thread pool). A step chains sessions (trunk -> branch -> depth head); with a pool each, a pool must
+# not spin after its graph (it would hold the cores the next graph needs), so its worker sleeps and is
+# woken for every parallel op: a few hundred wake-ups a step, costly on a virtual machine. One shared
+# pool may spin: the int4 caption step took 10.6 ms against 13.9 with a pool per session, spinning off
+# (docs/BENCHMARKS.md "One thread pool"). But ONNX Runtime then refuses any session of the process that
+# asks for its own pool, so only a process whose every session is made here (or with `session_options`)
+# may share: the `unifork-rt` command and the bench's workers. UNIFORK_RT_ORT_POOL=session|shared overrides.
+POOL_ENV = "UNIFORK_RT_ORT_POOL"
+POOLS = ("session", "shared")
+_shared_pool: list[int] = []  # the shared pool's size (0: ONNX Runtime's default), once this process made it
+_pool_lock = threading.Lock()
+
+
+def pool_choice(asked: str | None) -> str:
+    """The pool a backend gets: UNIFORK_RT_ORT_POOL if set, else `asked`, else one per session."""
+    env = os.environ.get(POOL_ENV, "").strip()
+    choice = env or asked or "session"
+    if choice not in POOLS:
+        where = f"{POOL_ENV}={env}" if env else f"pool={asked!r}"
+        raise InputError(f"{where}: the thread pool must be one of {', '.join(POOLS)}")
+    return choice
+
+
+def share_thread_pool(ort, threads: int | None) -> None:
+    """Make this process's CPU sessions share one intra-op pool of `threads` (None: ONNX Runtime's default)."""
+    size = threads or 0
+    with _pool_lock:
+        if not _shared_pool:
+            ort.set_global_thread_pool_sizes(size, 1)
+            _shared_pool.append(size)
+        elif _shared_pool[0] != size:
+            raise InputError(f"this process's ONNX Runtime sessions share one thread pool of "
+                             f"{_shared_pool[0] or 'the default number of'} threads; a backend cannot ask for "
+                             f"{threads or 'the default'}: use one thread count per process, or set {POOL_ENV}=session")
+
+
+def shares_pool() -> bool:
+    """Whether this process's CPU sessions share one pool (`share_thread_pool` ran)."""
+    return bool(_shared_pool)
+
+
+def session_options(ort, threads: int | None = None, spin: bool = False):
+    """SessionOptions for a CPU session of this process: its own pool of `threads` (spinning only if `spin`),
+    or, once the process shares a pool (`share_thread_pool`), that one, as ONNX Runtime then requires."""
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if _shared_pool:
+        opts.use_per_session_threads = False
+        return opts
+    if threads:
+        opts.intra_op_num_threads = threads
+    # With ORT's default spinning, the pool of the graph that just finished keeps spinning on the cores
+    # the next graph needs: on 2 cores the paper caption step took 112 ms chained against 64 ms for its
+    # two graphs alone; with spinning off, 68 ms (docs/BENCHMARKS.md). spin=True restores ORT's default.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    return opts
 
 
 class DeviceKVCache:
@@ -78,11 +138,12 @@ class OrtBackend(Backend):
     def __init__(self, bundle: Bundle, variant: str = "ort-cpu", threads: int | None = None,
                  allow_fallback: bool = False, cache_dir: str | None = None, spin: bool = False,
                  preload: bool | None = None, iobinding: bool | None = None, device: int = 0,
-                 max_batch: int | None = None):
+                 max_batch: int | None = None, pool: str | None = None):
         super().__init__(bundle)
         self.name = variant
         self.threads = threads
         self.spin = spin
+        self.pool = pool_choice(pool)  # "shared": ort-cpu sessions join the process's one pool (see POOL_ENV)
         # create every session in load(), not on first use: the default on GPU providers, so that
         # a provider that cannot start is reported at load and `providers` names what runs
         self.preload = variant != "ort-cpu" if preload is None else preload
@@ -147,6 +208,8 @@ class OrtBackend(Backend):
                              f"Runtime's CPU kernels ({self.bundle.precision}; CUDA's GroupQueryAttention needs fp16 "
                              "and TensorRT cannot build contrib ops): use --backend ort-cpu, or export the portable "
                              f"graphs (--graphs portable) for {self.name}")
+        if self.pool == "shared" and self.name == "ort-cpu":
+            share_thread_pool(ort, self.threads)
         opts = self._session_options(ort)
         # MatMulNBits (int4 / int8 bundles) and the weight TransposeMatMuls of fp32 `--graphs ort` bundles on
         # our kernels where they build (runtime/qmatmul.py). Only the graphs the manifest lists as
@@ -181,18 +244,7 @@ class OrtBackend(Backend):
         return self
 
     def _session_options(self, ort):
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if self.threads:
-            opts.intra_op_num_threads = self.threads
-        # Every step chains sessions (trunk -> branch -> depth head), each with its own intra-op
-        # pool. With ORT's default spinning, the pool of the graph that just finished keeps
-        # spinning on the cores the next graph needs: on 2 cores the paper caption step took
-        # 112 ms chained against 64 ms for its two graphs alone; with spinning off, 68 ms
-        # (docs/BENCHMARKS.md). spin=True restores ORT's default.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spin else "0")
-        return opts
+        return session_options(ort, self.threads, self.spin)
 
     def _kv_write_session(self):
         from ..engines.ort_providers import cuda_options
