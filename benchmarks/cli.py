@@ -31,8 +31,8 @@ PRESET_NAMES = ("micro", "shapes", "paper", "official")
 # A bare NAME takes its first precision here.
 BACKENDS = ("torch-eager:fp32", "ort-cpu:fp32", "ort-cpu:int8", "ort-cpu:int4", "ort-cuda:fp16", "ort-tensorrt:fp16")
 # the bundle precisions of export/onnx_export.py (kept literal here: the parent never imports torch);
-# int4-b32: int4 in blocks of 32 (`export --precision int4 --block-size 32`, onnxruntime-genai's int4)
-PRECISIONS = ("fp32", "fp16", "int4", "int8", "int8-dynamic", "int4-b32")
+# int4-b32 / int8-b32: in blocks of 32 (`export --precision int4 --block-size 32`, onnxruntime-genai's blocks)
+PRECISIONS = ("fp32", "fp16", "int4", "int8", "int8-dynamic", "int4-b32", "int8-b32")
 GRAPH_VARIANTS = ("portable", "ort")  # unifork_rt.runtime.bundle.VARIANTS (literal: the parent stays light)
 GPU_PROVIDERS = {"ort-cuda": "CUDAExecutionProvider", "ort-tensorrt": "TensorrtExecutionProvider"}
 
@@ -156,7 +156,7 @@ class Runner:
 @click.option("--backends", default="auto", show_default=True,
               help=f"Comma list of NAME[:PRECISION] from {', '.join(BACKENDS)}; auto = all of them, "
                    f"those not present skipped with a message. PRECISION: {', '.join(PRECISIONS)} "
-                   "(int4/int8: MatMulNBits weight-only, blocks of 128/32; int4-b32: int4 in blocks of 32; "
+                   "(int4/int8: MatMulNBits weight-only, blocks of 128; int4-b32/int8-b32: in blocks of 32; "
                    "int8-dynamic: MatMulInteger; docs/GRAPHS.md).")
 @click.option("--graphs", default="portable", show_default=True,
               help="Comma list of graph variants for ort-cpu: portable (standard ops, every backend), ort "

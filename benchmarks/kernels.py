@@ -8,7 +8,7 @@ default) in each format the exporter writes:
 
     fp32            MatMul
     int4, int8      com.microsoft MatMulNBits, symmetric, accuracy level 4, the exporter's blocks
-                    (int4 128, int8 32); int4-b32: int4 in blocks of 32 (onnxruntime-genai's)
+                    (128); int4-b32, int8-b32: in blocks of 32 (onnxruntime-genai's)
     int8-dynamic    MatMulInteger + DynamicQuantizeLinear (fused: DynamicQuantizeMatMul), the
                     weights quantized by export/quantize.py itself
 
@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-FORMATS = ("fp32", "int8-dynamic", "int8", "int4", "int4-b32")
+FORMATS = ("fp32", "int8-dynamic", "int8", "int8-b32", "int4", "int4-b32")
 
 
 def build_chain(path: Path, hidden: int, ffn: int, layers: int, seed: int = 0) -> None:

@@ -275,7 +275,7 @@ def markdown(results: dict) -> str:
                          f"{frac:.0%} | {u['peak_rss_mb']:.0f} |")
     if peer_rows:
         ours_rows = []
-        for prec in ("fp32", "int8-dynamic", "int8", "int4", "int4-b32"):
+        for prec in ("fp32", "int8-dynamic", "int8", "int8-b32", "int4", "int4-b32"):
             o = _ours(results, preset="paper", backend="ort-cpu", precision=prec)
             pt = _get(o or {}, "caption", "pipeline", "per_token", "median")
             if pt is not None:

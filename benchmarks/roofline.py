@@ -9,8 +9,8 @@ and does ~2 FLOPs per weight per row. On a CPU or an edge GPU that is bandwidth-
 
 Our graphs read the WHOLE fused KV buffer (max_seq slots, masked) every step; that is what
 is counted. Weight bytes per element of a matrix: fp32 4, fp16 2; the MatMulNBits weight-only
-schemes (export/quantize.py) int8 1 + one fp32 scale per 32-weight block and int4 0.5 + one per
-128 (onnxruntime-genai's int4, `int4-b32`: per 32); int8-dynamic 1 (one scale per column, not
+schemes (export/quantize.py) int8 1 and int4 0.5 + one fp32 scale per 128-weight block
+(onnxruntime-genai's blocks, `int8-b32` / `int4-b32`: per 32); int8-dynamic 1 (one scale per column, not
 counted); llama.cpp's q8_0 / q4_0 1 / 0.5 + one fp16 scale per 32. The quantized graphs keep
 biases, norms and the KV cache in fp32 (the peers' KV is counted the same, a little in their favour
 where it is f16).
@@ -26,8 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# int8 / int4: export/quantize.py's SCHEMES (block 32 / 128; tests/test_bench.py checks they agree)
-WEIGHT_BYTES = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0 + 4 / 32, "int4": 0.5 + 4 / 128, "int4-b32": 0.5 + 4 / 32,
+# int8 / int4: export/quantize.py's SCHEMES (blocks of 128; tests/test_bench.py checks they agree)
+WEIGHT_BYTES = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0 + 4 / 128, "int4": 0.5 + 4 / 128, "int8-b32": 1.0 + 4 / 32,
+                "int4-b32": 0.5 + 4 / 32,
                 "int8-dynamic": 1.0, "q8_0": 1.0 + 2 / 32, "q4_0": 0.5 + 2 / 32}
 ACT_BYTES = {"fp16": 2}  # KV cache / activations: fp32 (4 bytes) everywhere else
 

@@ -6,12 +6,13 @@ Two families, both done by onnxruntime.quantization itself (we write no quantize
   constant [K, N] initializer gets its weights in blocks of `block_size` along K, each block
   with one float scale (symmetric: no zero point). accuracy_level 4 lets the CPU kernel quantize
   the activations to int8 per block and use integer dot products (onnxruntime-genai's CPU
-  setting). Blocks: 128 for int4 (ONNX Runtime's quantizer default, GPTQ's and AWQ's group size),
-  32 for int8 (genai's builder default); `export --block-size` picks another. Why 128 for int4
-  (issue #16): its kernel does one float multiply-add per block per row, so 32-wide blocks add a
+  setting). Blocks: 128 for int4 and int8 (ONNX Runtime's quantizer default, GPTQ's and AWQ's group
+  size; onnxruntime-genai's builder and llama.cpp use 32); `export --block-size` picks another. Why
+  128 (issue #16): a kernel does one float multiply-add per block per row, so 32-wide blocks add a
   scale step every 32 integer products, which weighs at several rows (a prompt, a guided draw);
-  128-wide blocks made a paper-sized MatMul chain 1.4-1.5x faster at a prompt's 297 rows and
+  128-wide blocks made a paper-sized int4 MatMul chain 1.4-1.5x faster at a prompt's 297 rows and
   1.15-1.4x at 8 rows (AVX-512 VNNI; 1.16x and 1.2x on AVX2 kernels), and read 4.25 instead of 5
+  bits per weight; int8 in our kernels: 1.3x at 8 rows, 1.06-1.09x at 1-2 rows, 8.25 instead of 9
   bits per weight (docs/BENCHMARKS.md, docs/GRAPHS.md).
 - dynamic int8 (`int8-dynamic`): MatMulInteger on int8 weights with one scale per output column,
   plus a DynamicQuantizeLinear of the activations (one scale per tensor) in front of every MatMul;
@@ -78,10 +79,11 @@ class Dynamic:
     method: str = "dynamic"
 
 
-SCHEMES = {"int4": WeightOnly(bits=4, block_size=128), "int8": WeightOnly(bits=8), "int8-dynamic": Dynamic()}
+SCHEMES = {"int4": WeightOnly(bits=4, block_size=128), "int8": WeightOnly(bits=8, block_size=128),
+           "int8-dynamic": Dynamic()}
 BLOCK_SIZES = (16, 32, 64, 128, 256)  # what MatMulNBits' CPU kernels take
 # names the bench and the kernel probe give a precision at another block size: NAME -> (precision, block)
-NAMED_BLOCKS = {"int4-b32": ("int4", 32)}  # onnxruntime-genai's int4
+NAMED_BLOCKS = {"int4-b32": ("int4", 32), "int8-b32": ("int8", 32)}  # onnxruntime-genai's blocks
 
 
 def precision_and_block(name: str) -> tuple[str, int | None]:

@@ -29,8 +29,10 @@ TOL = {
     # kv_new) on AVX-512 VNNI (1.3e-2 with the older one scale per tensor)
     "onnx_int8-dynamic": 2.5e-2,
     "onnx_int8-dynamic_logits": 0.12,  # measured 4.0e-2 (rq_head; 5.9e-2 with one scale per tensor)
-    "onnx_int8": 1.5e-2,  # MatMulNBits int8, blocks of 32, int8 activations (accuracy level 4): 5.4e-3
-    "onnx_int8_logits": 5e-2,  # measured 2.3e-2
+    # MatMulNBits int8, blocks of 128 (one per column on micro), int8 activations (accuracy level 4):
+    # measured 5.4e-3, logits 3.2e-2 (caption, teacher-forced); with blocks of 32 5.4e-3 and 2.3e-2
+    "onnx_int8": 1.5e-2,
+    "onnx_int8_logits": 5e-2,
     # MatMulNBits int4, blocks of 128 (on micro's narrow matrices one block per column): measured
     # 8.0e-2 (trunk kv_new), logits 0.33 (rq_head); with blocks of 32 8.0e-2 and 0.26
     "onnx_int4": 0.15,

@@ -49,9 +49,11 @@ def test_paper_caption_step_bytes_int8_and_int4():
     layer = MATRIX_PER_LAYER * 1 + (BIAS_PER_LAYER + NORM_PER_LAYER) * 4  # int8 matrices, float the rest
     assert c["trunk"].weight_bytes == 12 * layer == 12 * 14_921_216
     assert c["trunk"].kv_bytes == 4 * KV_PER_STACK  # the cache stays float
-    # MatMulNBits: + one fp32 scale per block (int8: 1 + 4/32 bytes, int4: 0.5 + 4/128, genai's int4: 0.5 + 4/32)
+    # MatMulNBits: + one fp32 scale per block (int8: 1 + 4/128 bytes, int4: 0.5 + 4/128, genai's: 1 or 0.5 + 4/32)
     c8 = roofline.caption_decode_step(preset("paper"), "int8", max_seq=512)
-    assert c8["trunk"].weight_bytes == 12 * (MATRIX_PER_LAYER * 1.125 + (BIAS_PER_LAYER + NORM_PER_LAYER) * 4)
+    assert c8["trunk"].weight_bytes == 12 * (MATRIX_PER_LAYER * 1.03125 + (BIAS_PER_LAYER + NORM_PER_LAYER) * 4)
+    c8b = roofline.caption_decode_step(preset("paper"), "int8-b32", max_seq=512)
+    assert c8b["trunk"].weight_bytes == 12 * (MATRIX_PER_LAYER * 1.125 + (BIAS_PER_LAYER + NORM_PER_LAYER) * 4)
     c4 = roofline.caption_decode_step(preset("paper"), "int4", max_seq=512)
     assert c4["trunk"].weight_bytes == 12 * (MATRIX_PER_LAYER * 0.53125 + (BIAS_PER_LAYER + NORM_PER_LAYER) * 4)
     c4b = roofline.caption_decode_step(preset("paper"), "int4-b32", max_seq=512)

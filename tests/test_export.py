@@ -234,8 +234,8 @@ def test_quantized_graphs_use_the_scheme(quantized):
             continue
         assert not float_mm, f"{name}: MatMuls left in float: {float_mm}"
         if q["method"] == "MatMulNBits":
-            # int4: blocks of 128 (faster at several rows, issue #16); int8: genai's 32
-            assert scheme.block_size == {"int4": 128, "int8": 32}[precision]
+            # blocks of 128 (faster at several rows, issue #16); genai's and llama.cpp's 32 by --block-size
+            assert scheme.block_size == {"int4": 128, "int8": 128}[precision]
             assert q["bits"] == scheme.bits and q["block_size"] == scheme.block_size and q["symmetric"]
             assert q["accuracy_level"] == 4
             assert nbits and all(n.domain == "com.microsoft" for n in nbits)
@@ -423,8 +423,10 @@ def test_precision_lists_agree():
 
     params = {p.name: p for p in main.commands["export"].params}
     choices = params["precision"].type.choices
-    # the bench adds int4-b32: int4 exported with --block-size 32
-    assert set(choices) == set(PRECISIONS) == set(bench_cli.PRECISIONS) - {"int4-b32"}
+    # the bench adds int4-b32 / int8-b32: exported with --block-size 32
+    from unifork_rt.export.quantize import NAMED_BLOCKS
+
+    assert set(choices) == set(PRECISIONS) == set(bench_cli.PRECISIONS) - set(NAMED_BLOCKS)
     assert [int(b) for b in params["block_size"].type.choices] == list(BLOCK_SIZES)
     help_text = CliRunner().invoke(main, ["export", "--help"]).output
     assert all(p in help_text for p in PRECISIONS) and "--block-size" in help_text

@@ -480,9 +480,9 @@ def _check_targets(targets: list[tuple[Path, bool]], overwrite: bool) -> None:
                    "kernel runs on AVX-512 VNNI CPUs): faster on ort-cpu (fp32, int4, int8), not for the GPU "
                    "backends.")
 @click.option("--block-size", type=click.Choice(["16", "32", "64", "128", "256"]), default=None,
-              help="int4 / int8: weights per scale along K (default 128 for int4, 32 for int8). Smaller blocks "
-                   "follow the weights more closely and cost more bytes and time; 32 is onnxruntime-genai's and "
-                   "llama.cpp q4_0's block.")
+              help="int4 / int8: weights per scale along K (default 128). Smaller blocks follow the weights "
+                   "more closely and cost more bytes and time; 32 is onnxruntime-genai's and llama.cpp's "
+                   "(q4_0, q8_0) block.")
 @click.option("--cfg-scale", type=float, default=None, help="Recommended guidance scale, recorded in the bundle "
               "as the default for draw (the runtime's defaults fill what is not given).")
 @click.option("--temperature", type=float, default=None, help="Recommended draw temperature, recorded in the bundle.")

@@ -56,7 +56,7 @@ DEFAULT_TRT_MAX_BATCH = 8  # ort-tensorrt profiles: B in 1..8 (a guided draw of 
 # thread pool). A step chains sessions (trunk -> branch -> depth head); with a pool each, a pool must
 # not spin after its graph (it would hold the cores the next graph needs), so its worker sleeps and is
 # woken for every parallel op: a few hundred wake-ups a step, costly on a virtual machine. One shared
-# pool may spin: the int4 caption step took 10.6 ms against 13.9 with a pool per session, spinning off
+# pool may spin: the int4 caption step took 12.4 ms against 15.7 with a pool per session, spinning off
 # (docs/BENCHMARKS.md "One thread pool"). But ONNX Runtime then refuses any session of the process that
 # asks for its own pool, so only a process whose every session is made here (or with `session_options`)
 # may share: the `unifork-rt` command and the bench's workers. UNIFORK_RT_ORT_POOL=session|shared overrides.
