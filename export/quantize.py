@@ -50,7 +50,7 @@ QUANTIZED_GRAPHS = ("connector", "trunk", "und_branch", "gen_branch", "rq_head")
 class WeightOnly:
     """MatMulNBits weight-only block quantization (onnxruntime MatMulNBitsQuantizer, round to nearest)."""
     bits: int
-    block_size: int = 32  # weights per fp32 scale along K; a power of two >= 16 (MatMulNBits)
+    block_size: int = 128  # weights per fp32 scale along K; a power of two >= 16 (MatMulNBits)
     symmetric: bool = True  # genai's default: no zero points to read
     accuracy_level: int = 4  # 4 = int8 activations and integer dot products on CPU (genai's CPU default)
     method: str = "MatMulNBits"

@@ -67,20 +67,19 @@ def test_roofline_bytes_follow_the_export_schemes():
     size changed in export/quantize.py without the roofline would flatter (or wrong) every fraction."""
     from unifork_rt.export.quantize import SCHEMES
 
+    from unifork_rt.export.quantize import NAMED_BLOCKS, scheme_for
+
     for precision in ("int4", "int8"):
         s = SCHEMES[precision]
         assert roofline.WEIGHT_BYTES[precision] == s.bits / 8 + 4 / s.block_size, precision
+    for name, (precision, block) in NAMED_BLOCKS.items():  # int4-b32, int8-b32: the bench's other blocks
+        s = scheme_for(precision, block)
+        assert roofline.WEIGHT_BYTES[name] == s.bits / 8 + 4 / s.block_size, name
 
 
-def test_bench_int4_b32_bundle_has_blocks_of_32(seeded_work, monkeypatch):
-    """`--backends ort-cpu:int4-b32` exports int4 in genai's blocks of 32, `int4` the default 128; a
-    cached bundle is reused only when its block size is the one asked for. (The export itself with a
-    block size: tests/test_export.py::test_block_size_is_chosen_at_export.)"""
-    from unifork_rt.benchmarks import models
-    from unifork_rt.export import onnx_export
+def _fake_export(calls: list):
+    """A stand-in for export_bundle that writes only the manifest the bench's bundle cache reads."""
     from unifork_rt.export.quantize import describe_scheme
-
-    calls = []
 
     def fake_export(model, out, precision, progress, variant, block_size):
         calls.append((out.name, precision, variant, block_size))
@@ -92,8 +91,36 @@ def test_bench_int4_b32_bundle_has_blocks_of_32(seeded_work, monkeypatch):
             "quantization": describe_scheme(precision, block_size),
             "graphs": {"rq_head": {"inputs": [{"name": n} for n in head]}}}))
         return out
+    return fake_export
 
-    monkeypatch.setattr(onnx_export, "export_bundle", fake_export)
+
+def test_bench_int8_b32_bundle_and_the_int8_default_of_128(seeded_work, monkeypatch):
+    """`int8` bundles are in blocks of 128 since 2026-12-04, `int8-b32` in genai's 32: an int8 folder from
+    before (blocks of 32) is rebuilt, and each is then reused."""
+    from unifork_rt.benchmarks import models
+    from unifork_rt.export import onnx_export
+
+    calls = []
+    monkeypatch.setattr(onnx_export, "export_bundle", _fake_export(calls))
+    for key in ("int8-b32-ort", "int8-ort", "int8-b32-ort", "int8-ort"):
+        models.bundle_folder("micro", key, seeded_work)
+    assert calls == [("bundle-int8-b32-ort", "int8", "ort", 32), ("bundle-int8-ort", "int8", "ort", None)]
+    micro = seeded_work / "micro"
+    assert json.loads((micro / "bundle-int8-ort" / "manifest.json").read_text())["quantization"]["block_size"] == 128
+    shutil.copyfile(micro / "bundle-int8-b32-ort" / "manifest.json", micro / "bundle-int8-ort" / "manifest.json")
+    models.bundle_folder("micro", "int8-ort", seeded_work)
+    assert calls[2:] == [("bundle-int8-ort", "int8", "ort", None)]
+
+
+def test_bench_int4_b32_bundle_has_blocks_of_32(seeded_work, monkeypatch):
+    """`--backends ort-cpu:int4-b32` exports int4 in genai's blocks of 32, `int4` the default 128; a
+    cached bundle is reused only when its block size is the one asked for. (The export itself with a
+    block size: tests/test_export.py::test_block_size_is_chosen_at_export.)"""
+    from unifork_rt.benchmarks import models
+    from unifork_rt.export import onnx_export
+
+    calls = []
+    monkeypatch.setattr(onnx_export, "export_bundle", _fake_export(calls))
     for key in ("int4-b32-ort", "int4-ort", "int4-b32-ort", "int4-ort"):  # the second pair is cached
         models.bundle_folder("micro", key, seeded_work)
     assert calls == [("bundle-int4-b32-ort", "int4", "ort", 32), ("bundle-int4-ort", "int4", "ort", None)]

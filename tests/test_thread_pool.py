@@ -26,11 +26,12 @@ def test_pool_choice_env_wins_and_bad_values_are_named(monkeypatch):
     assert pool_choice(None) == "session" and pool_choice("shared") == "shared"
     monkeypatch.setenv(POOL_ENV, "session")
     assert pool_choice("shared") == "session"
+    monkeypatch.setenv(POOL_ENV, "Shared ")
+    assert pool_choice(None) == "shared"
     monkeypatch.setenv(POOL_ENV, "global")
     with pytest.raises(InputError, match=f"{POOL_ENV}=global.*session, shared"):
         pool_choice(None)
-    monkeypatch.delenv(POOL_ENV)
-    with pytest.raises(InputError, match="pool='one'"):
+    with pytest.raises(InputError, match="pool='one'"):  # a wrong argument is wrong whatever the environment says
         pool_choice("one")
 
 
@@ -47,20 +48,22 @@ RUN = """
     from unifork_rt.errors import InputError
     from unifork_rt.runtime import ort_backend
     from unifork_rt.runtime.pipeline import UniForkRuntime
-    bundle, pool = sys.argv[1] if len(sys.argv) > 1 else {bundle!r}, {pool!r}
+    bundle, pool = {bundle!r}, {pool!r}
+    early = UniForkRuntime(bundle, threads=2)  # loaded (no session made yet) before the pool is shared
     with UniForkRuntime(bundle, threads=2, pool=pool) as rt:
         size = rt.bundle.config.image.image_size
         image = np.random.default_rng(0).uniform(-1, 1, (3, size, size)).astype(np.float32)
         caption = rt.caption_ids([image], max_new_tokens=6)
         codes = rt.draw_codes("a red circle", n=2, seed=3)
         out = {{"shared": ort_backend.shares_pool(), "caption": caption, "codes": np.asarray(codes).tolist(),
-                "qmatmul": rt.backend.qmatmul is not None}}
+                "qmatmul": rt.backend.qmatmul is not None, "early": early.caption_ids([image], max_new_tokens=6)}}
         if pool == "shared":
-            try:
-                UniForkRuntime(bundle, threads=1, pool="shared").backend.load()
+            try:  # once shared, every backend joins the pool: another thread count is refused
+                UniForkRuntime(bundle, threads=1)
                 out["other_size"] = "accepted"
             except InputError as e:
                 out["other_size"] = str(e)
+    early.close()
     print(json.dumps(out))
 """
 
@@ -68,8 +71,10 @@ RUN = """
 def test_shared_pool_gives_the_same_outputs_as_a_pool_per_session(micro_model_dir, tmp_path):
     """An int4 `--graphs ort` bundle (our MatMulNBits kernels run their tasks on whichever pool, GroupQueryAttention
     writes the cache in place): caption tokens and drawn codes are the same with one pool as with a pool per
-    session; a second backend asking for another thread count is refused with the way out."""
+    session; a backend loaded before the pool was shared makes its sessions in it; a later backend asking
+    for another thread count is refused with the way out."""
     from unifork_rt.export.onnx_export import export_bundle
+    from unifork_rt.runtime.qmatmul import library_for_sessions
 
     bundle = export_bundle(micro_model_dir, tmp_path / "int4-ort", precision="int4", variant="ort", progress=False)
     got = {pool: json.loads(_run(RUN.format(bundle=str(bundle), pool=pool), {POOL_ENV: ""}).splitlines()[-1])
@@ -77,7 +82,9 @@ def test_shared_pool_gives_the_same_outputs_as_a_pool_per_session(micro_model_di
     assert got["session"]["shared"] is False and got["shared"]["shared"] is True
     assert got["shared"]["caption"] == got["session"]["caption"]
     assert np.array_equal(got["shared"]["codes"], got["session"]["codes"])
-    assert got["shared"]["qmatmul"] == got["session"]["qmatmul"]
+    assert got["shared"]["early"] == got["shared"]["caption"] == got["session"]["early"]
+    # our kernels where they build here (the subprocesses see the same compiler and CPU)
+    assert got["shared"]["qmatmul"] == got["session"]["qmatmul"] == (library_for_sessions() is not None)
     assert "one thread pool of 2 threads" in got["shared"]["other_size"]
     assert f"{POOL_ENV}=session" in got["shared"]["other_size"]
 

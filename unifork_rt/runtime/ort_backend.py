@@ -68,11 +68,12 @@ _pool_lock = threading.Lock()
 
 def pool_choice(asked: str | None) -> str:
     """The pool a backend gets: UNIFORK_RT_ORT_POOL if set, else `asked`, else one per session."""
-    env = os.environ.get(POOL_ENV, "").strip()
+    env = os.environ.get(POOL_ENV, "").strip().lower()
+    if asked is not None and asked not in POOLS:
+        raise InputError(f"pool={asked!r}: the thread pool must be one of {', '.join(POOLS)}")
     choice = env or asked or "session"
     if choice not in POOLS:
-        where = f"{POOL_ENV}={env}" if env else f"pool={asked!r}"
-        raise InputError(f"{where}: the thread pool must be one of {', '.join(POOLS)}")
+        raise InputError(f"{POOL_ENV}={env}: the thread pool must be one of {', '.join(POOLS)}")
     return choice
 
 
@@ -81,7 +82,11 @@ def share_thread_pool(ort, threads: int | None) -> None:
     size = threads or 0
     with _pool_lock:
         if not _shared_pool:
-            ort.set_global_thread_pool_sizes(size, 1)
+            try:
+                ort.set_global_thread_pool_sizes(size, 1)
+            except Exception as e:  # noqa: BLE001 - e.g. pools another library of this process made
+                raise InputError(f"ONNX Runtime would not share one thread pool in this process "
+                                 f"({_first_line(e)}): set {POOL_ENV}=session") from None
             _shared_pool.append(size)
         elif _shared_pool[0] != size:
             raise InputError(f"this process's ONNX Runtime sessions share one thread pool of "
@@ -208,7 +213,9 @@ class OrtBackend(Backend):
                              f"Runtime's CPU kernels ({self.bundle.precision}; CUDA's GroupQueryAttention needs fp16 "
                              "and TensorRT cannot build contrib ops): use --backend ort-cpu, or export the portable "
                              f"graphs (--graphs portable) for {self.name}")
-        if self.pool == "shared" and self.name == "ort-cpu":
+        if self.name == "ort-cpu" and (self.pool == "shared" or shares_pool()):
+            # once the process shares a pool, every backend joins it (ONNX Runtime allows no other): its
+            # size must be this backend's thread count, which our kernels split their work by
             share_thread_pool(ort, self.threads)
         opts = self._session_options(ort)
         # MatMulNBits (int4 / int8 bundles) and the weight TransposeMatMuls of fp32 `--graphs ort` bundles on
@@ -222,7 +229,7 @@ class OrtBackend(Backend):
         entries = self.bundle.manifest.get("graphs")
         float_graphs = frozenset(g for g, e in entries.items() if isinstance(e, dict) and FLOAT_KERNEL_OP in
                                  (e.get("ops") or ())) if isinstance(entries, dict) else frozenset()
-        self._qmatmul_graphs, self.qmatmul, self._opts_q = quant_graphs, None, None
+        self._qmatmul_graphs, self.qmatmul = quant_graphs, None
         if self.name == "ort-cpu" and (quant_graphs or float_graphs):
             from .qmatmul import float_kernel, library_for_sessions
 
@@ -231,8 +238,6 @@ class OrtBackend(Backend):
                 self._qmatmul_graphs = quant_graphs | float_graphs
             if lib is not None and self._qmatmul_graphs:
                 self.qmatmul = lib
-                self._opts_q = self._session_options(ort)
-                self._opts_q.register_custom_ops_library(str(lib))
         self._ort, self._opts, self._first = ort, opts, first
         self._lock = threading.Lock()
         self._kv_write = None
@@ -265,10 +270,15 @@ class OrtBackend(Backend):
                 spec = self.bundle.graphs[name]
                 try:
                     sess = None
-                    if self._opts_q is not None and name in self._qmatmul_graphs:
+                    # options made now, not at load: a pool the process came to share since then is
+                    # the only one ONNX Runtime lets a new session have
+                    opts = self._session_options(self._ort)
+                    if self.qmatmul is not None and name in self._qmatmul_graphs:
                         try:
                             set_session_threads(self.qmatmul, self.threads)
-                            sess = self._ort.InferenceSession(str(spec.path), sess_options=self._opts_q,
+                            opts_q = self._session_options(self._ort)
+                            opts_q.register_custom_ops_library(str(self.qmatmul))
+                            sess = self._ort.InferenceSession(str(spec.path), sess_options=opts_q,
                                                               providers=self._provider_list(name))
                         except Exception as e:  # noqa: BLE001 - keep ONNX Runtime's kernel, and say why
                             if qmatmul_mode() == "on":
@@ -277,9 +287,13 @@ class OrtBackend(Backend):
                             log.warning("graph %s: unifork-rt's matmul kernels not used (%s)", name,
                                         self.qmatmul_skipped[name])
                     if sess is None:
-                        sess = self._ort.InferenceSession(str(spec.path), sess_options=self._opts,
+                        sess = self._ort.InferenceSession(str(spec.path), sess_options=opts,
                                                           providers=self._provider_list(name))
                 except Exception as e:  # noqa: BLE001 - ORT raises its own types (Fail, InvalidGraph, ...)
+                    if "per_session_threads" in str(e) or "GlobalThreadPools" in str(e):
+                        raise InputError(f"ONNX Runtime refused graph {name}'s thread pool ({_first_line(e)}): "
+                                         f"this process shares one pool, or must not; set {POOL_ENV}=session "
+                                         "or shared for the whole process") from None
                     raise ModelFolderError(f"ONNX Runtime cannot load graph {name} ({spec.path}): "
                                            f"{_first_line(e)}; "
                                            "re-export the bundle with `unifork-rt export`") from None
