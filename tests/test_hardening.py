@@ -6,7 +6,6 @@ import collections
 import io
 import threading
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +93,13 @@ def test_threads_share_one_runtime(micro_bundle):
             time.sleep(0.05)
             return real.InferenceSession(path, *args, **kwargs)
 
-        rt.backend._ort = types.SimpleNamespace(InferenceSession=slow_session)
+        class Ort:  # onnxruntime with a slow InferenceSession (the backend makes SessionOptions per session)
+            InferenceSession = staticmethod(slow_session)
+
+            def __getattr__(self, name):
+                return getattr(real, name)
+
+        rt.backend._ort = Ort()
         start = threading.Barrier(4)
 
         def work(i):
