@@ -78,9 +78,11 @@ def peer(spec: dict) -> dict:
     if spec["peer"] == "genai":
         p = spec["precision"]
         out = peers.build_genai(folder, work / f"peer-genai-{p}", p, work / "peer-genai-cache")
-        # genai's builder writes int4 and int8 in blocks of 32 (ours: 128): its bytes per weight for the roofline
-        return {**peers.run_genai(out, *args), "precision": p,
-                "roofline_precision": {"int4": "int4-b32", "int8": "int8-b32"}.get(p, p)}
+        from unifork_rt.export.quantize import NAMED_BLOCKS
+
+        # genai's builder writes int4 and int8 in its blocks (NAMED_BLOCKS; ours: 128): its bytes per weight
+        genai_blocks = {precision: name for name, (precision, _) in NAMED_BLOCKS.items()}
+        return {**peers.run_genai(out, *args), "precision": p, "roofline_precision": genai_blocks.get(p, p)}
     if spec["peer"] == "optimum":
         return peers.run_optimum(folder, *args)
     if spec["peer"] == "llamacpp":

@@ -294,7 +294,7 @@ def _runtime(model_dir, backend: str, engines_dir):
         raise click.BadParameter("only --backend tensorrt uses engines", param_hint="--engines")
     options = {"engines_dir": engines_dir} if engines_dir is not None else {}
     ctx = click.get_current_context(silent=True)
-    if backend == "ort-cpu" and ctx is not None and ctx.find_root().meta.get(PROCESS):
+    if backend == "ort-cpu" and ctx is not None and ctx.meta.get(PROCESS):
         # the `unifork-rt` process makes all its sessions through the backend: they can share one
         # intra-op pool (runtime/ort_backend.py, POOL_ENV); not under a test runner's shared process
         options["pool"] = "shared"

@@ -217,7 +217,6 @@ class OrtBackend(Backend):
             # once the process shares a pool, every backend joins it (ONNX Runtime allows no other): its
             # size must be this backend's thread count, which our kernels split their work by
             share_thread_pool(ort, self.threads)
-        opts = self._session_options(ort)
         # MatMulNBits (int4 / int8 bundles) and the weight TransposeMatMuls of fp32 `--graphs ort` bundles on
         # our kernels where they build (runtime/qmatmul.py). Only the graphs the manifest lists as
         # MatMulNBits-quantized, or whose ops include TransposeMatMul, get the library: its com.microsoft
@@ -238,7 +237,7 @@ class OrtBackend(Backend):
                 self._qmatmul_graphs = quant_graphs | float_graphs
             if lib is not None and self._qmatmul_graphs:
                 self.qmatmul = lib
-        self._ort, self._opts, self._first = ort, opts, first
+        self._ort, self._first = ort, first
         self._lock = threading.Lock()
         self._kv_write = None
         if self.iobinding and any(spec.kv is not None for spec in self.bundle.graphs.values()):
@@ -257,7 +256,7 @@ class OrtBackend(Backend):
         model = kv_write_model(self.bundle.float_dtype)
         providers = ["CPUExecutionProvider"] if self.device_type == "cpu" else [
             ("CUDAExecutionProvider", cuda_options(self.device)), "CPUExecutionProvider"]
-        return self._ort.InferenceSession(model, sess_options=self._opts, providers=providers)
+        return self._ort.InferenceSession(model, sess_options=self._session_options(self._ort), providers=providers)
 
     def session(self, name: str):
         """The graph's session, created on first use: a caption never loads the drawing graphs
@@ -270,15 +269,14 @@ class OrtBackend(Backend):
                 spec = self.bundle.graphs[name]
                 try:
                     sess = None
-                    # options made now, not at load: a pool the process came to share since then is
-                    # the only one ONNX Runtime lets a new session have
-                    opts = self._session_options(self._ort)
+                    # options made per session, not at load: a pool the process came to share since
+                    # then is the only one ONNX Runtime lets a new session have
                     if self.qmatmul is not None and name in self._qmatmul_graphs:
                         try:
                             set_session_threads(self.qmatmul, self.threads)
-                            opts_q = self._session_options(self._ort)
-                            opts_q.register_custom_ops_library(str(self.qmatmul))
-                            sess = self._ort.InferenceSession(str(spec.path), sess_options=opts_q,
+                            opts = self._session_options(self._ort)
+                            opts.register_custom_ops_library(str(self.qmatmul))
+                            sess = self._ort.InferenceSession(str(spec.path), sess_options=opts,
                                                               providers=self._provider_list(name))
                         except Exception as e:  # noqa: BLE001 - keep ONNX Runtime's kernel, and say why
                             if qmatmul_mode() == "on":
@@ -287,13 +285,9 @@ class OrtBackend(Backend):
                             log.warning("graph %s: unifork-rt's matmul kernels not used (%s)", name,
                                         self.qmatmul_skipped[name])
                     if sess is None:
-                        sess = self._ort.InferenceSession(str(spec.path), sess_options=opts,
+                        sess = self._ort.InferenceSession(str(spec.path), sess_options=self._session_options(self._ort),
                                                           providers=self._provider_list(name))
                 except Exception as e:  # noqa: BLE001 - ORT raises its own types (Fail, InvalidGraph, ...)
-                    if "per_session_threads" in str(e) or "GlobalThreadPools" in str(e):
-                        raise InputError(f"ONNX Runtime refused graph {name}'s thread pool ({_first_line(e)}): "
-                                         f"this process shares one pool, or must not; set {POOL_ENV}=session "
-                                         "or shared for the whole process") from None
                     raise ModelFolderError(f"ONNX Runtime cannot load graph {name} ({spec.path}): "
                                            f"{_first_line(e)}; "
                                            "re-export the bundle with `unifork-rt export`") from None
