@@ -6,6 +6,9 @@
 #   step.txt:  caption decode step (docs/results/bench/2026-12-04-pool/step.py, one thread pool), 5 rounds
 #   draw.txt:  `unifork-rt draw`, --n 1 and --n 4, 3 rounds
 #   int8_error.txt: python int8_error.py
+#   chain-avx2.txt (by hand, after the rest): the chain under the AVX2 CPUID mask, `bash tests/avx2only/run.sh
+#                   python docs/results/bench/2026-12-03-streams/chain.py LIB 8 BLOCK`, rounds 1-4 block 32 first,
+#                   rounds 5-6 block 128 first
 set -e
 D=docs/results/bench/2026-12-04-int8-b128
 PY=${PYTHON:-python}
