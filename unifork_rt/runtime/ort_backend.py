@@ -218,10 +218,10 @@ class OrtBackend(Backend):
             # size must be this backend's thread count, which our kernels split their work by
             share_thread_pool(ort, self.threads)
         # MatMulNBits (int4 / int8 bundles) and the weight TransposeMatMuls of fp32 `--graphs ort` bundles on
-        # our kernels where they build (runtime/qmatmul.py). Only the graphs the manifest lists as
-        # MatMulNBits-quantized, or whose ops include TransposeMatMul, get the library: its com.microsoft
-        # domain hides the contrib ops that ONNX Runtime's optimizer inserts elsewhere (FusedMatMul,
-        # FusedConv), so those graphs fail to load with it.
+        # our kernels where they build (runtime/qmatmul.py), and in those graphs GroupQueryAttention too. Only
+        # the graphs the manifest lists as MatMulNBits-quantized, or whose ops include TransposeMatMul, get
+        # the library: its com.microsoft domain hides the contrib ops that ONNX Runtime's optimizer inserts
+        # elsewhere (FusedMatMul, FusedConv), so those graphs fail to load with it.
         quant = self.bundle.manifest.get("quantization") or {}
         graphs = quant.get("graphs") if quant.get("method") == "MatMulNBits" else None
         quant_graphs = frozenset(g for g in graphs if isinstance(g, str)) if isinstance(graphs, list) else frozenset()

@@ -13,6 +13,11 @@ The library is compiled from those two C files on first use with the system C co
 (`user_cache_dir("kernels")`); where there is no compiler, no x86-64 CPU with AVX2, or
 UNIFORK_RT_QMATMUL=0, sessions keep ONNX Runtime's own kernel. UNIFORK_RT_QMATMUL=1 makes a
 missing library an error instead.
+
+The same library runs com.microsoft TransposeMatMul (fp32 `--graphs ort` weights, fmatmul_kernels.c) and
+GroupQueryAttention (attn_kernels.c: one task per row and KV head reading the cache directly, where ONNX
+Runtime's kernel ran two packed GEMMs per row and query head); UNIFORK_RT_ATTENTION=0 keeps ONNX Runtime's
+GroupQueryAttention. docs/KERNELS.md.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from pathlib import Path
 from ..errors import MissingDependencyError
 
 FLOAT_KERNEL_OP = "TransposeMatMul"  # the op of fp32 weight MatMuls in `--graphs ort` bundles (export/ort_graphs.py)
-SOURCES = ("qmatmul_kernels.h", "qmatmul_kernels.c", "fmatmul_kernels.c", "qmatmul_op.c")
+SOURCES = ("qmatmul_kernels.h", "qmatmul_kernels.c", "fmatmul_kernels.c", "attn_kernels.c", "qmatmul_op.c")
 _lock = threading.Lock()
 _built: dict[str, tuple[Path | None, str]] = {}
 

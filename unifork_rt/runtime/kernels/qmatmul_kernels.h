@@ -50,4 +50,26 @@ void uk_f32_gemm(const float* a, int64_t m, int64_t k, const float* w, int64_t n
 /* the bench's read-bandwidth probe (AVX2): the sum of n floats read as 4 parts side by side (streams = 4)
  * or front to back (any other value) */
 float uk_read_streams(const float* p, int64_t n, int streams);
+
+/* GroupQueryAttention (attn_kernels.c). Rows b, new tokens t at positions past[b] + t of the cache. */
+typedef struct {
+  int64_t b, t, hq, hkv, dh;
+  int64_t cap;                 /* the cache's sequence capacity: kc, vc are [b][hkv][cap][dh] */
+  const float* q;              /* head h of token (b, t) at q + (b * t_count + t) * q_stride + h * dh */
+  const float *k, *v;          /* the new keys and values, likewise with kv_stride */
+  int64_t q_stride, kv_stride;
+  float *kc, *vc;
+  const int64_t* past;         /* [b]: keys already in the cache */
+  const float *cos_cache, *sin_cache; /* [positions][dh / 2], or NULL: no rotary */
+  const int64_t* position_ids; /* [b][t], or NULL: past[b] + t */
+  const float* bias;           /* [bias_b][bias_h][t][total] added to the scores, or NULL */
+  int64_t bias_b, bias_h, total;
+  float scale;
+  float* out;                  /* [b][t][hq * dh] */
+} uk_attn;
+int64_t uk_attn_position(const uk_attn* a, int64_t b, int64_t t); /* the rotary position of token (b, t) */
+void uk_attn_write_kv(const uk_attn* a);        /* the new keys (rotated) and values into the cache */
+size_t uk_attn_scratch_floats(const uk_attn* a); /* per task */
+/* the outputs of the query heads of KV head kvh, row b, tokens [t0, t1); after uk_attn_write_kv */
+void uk_attn_rows(const uk_attn* a, int64_t b, int64_t kvh, int64_t t0, int64_t t1, float* scratch, int isa);
 #endif

@@ -19,6 +19,7 @@
 #ifdef __linux__
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #endif
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,14 +49,15 @@ typedef struct {
 #define UK_API_VERSION 18
 enum {
   ERR_FAIL = 1, ERR_INVALID_ARGUMENT = 2, ERR_NOT_IMPLEMENTED = 9,
-  TYPE_UNDEFINED = 0, TYPE_FLOAT = 1, TYPE_UINT8 = 2,
+  TYPE_UNDEFINED = 0, TYPE_FLOAT = 1, TYPE_UINT8 = 2, TYPE_INT32 = 6, TYPE_INT64 = 7,
   IO_REQUIRED = 0, IO_OPTIONAL = 1,
 };
 /* OrtApi slots (0-based) */
 enum {
   S_CreateStatus = 0, S_CreateCustomOpDomain = 26, S_CustomOpDomain_Add = 27, S_AddCustomOpDomain = 28,
   S_GetTensorMutableData = 51, S_GetDimensionsCount = 61, S_GetDimensions = 62, S_GetTensorTypeAndShape = 65,
-  S_KernelInfoGetAttribute_float = 85, S_KernelInfoGetAttribute_int64 = 86, S_KernelContext_GetInputCount = 88, S_KernelContext_GetInput = 90,
+  S_KernelInfoGetAttribute_float = 85, S_KernelInfoGetAttribute_int64 = 86, S_KernelContext_GetInputCount = 88, S_KernelContext_GetOutputCount = 89,
+  S_KernelContext_GetInput = 90,
   S_KernelContext_GetOutput = 91, S_ReleaseStatus = 93, S_ReleaseTensorTypeAndShapeInfo = 99,
   S_KernelInfo_GetInputCount = 230, S_KernelInfoGetConstantInput_tensor = 249, S_KernelContext_ParallelFor = 274,
 };
@@ -75,6 +77,7 @@ typedef void (*ReleaseTensorTypeAndShapeInfo_t)(OrtTensorTypeAndShapeInfo*);
 typedef OrtStatus* (*KernelInfoGetAttribute_float_t)(const OrtKernelInfo*, const char*, float*);
 typedef OrtStatus* (*KernelInfoGetAttribute_int64_t)(const OrtKernelInfo*, const char*, int64_t*);
 typedef OrtStatus* (*KernelContext_GetInputCount_t)(const OrtKernelContext*, size_t*);
+typedef OrtStatus* (*KernelContext_GetOutputCount_t)(const OrtKernelContext*, size_t*);
 typedef OrtStatus* (*KernelContext_GetInput_t)(const OrtKernelContext*, size_t, const OrtValue**);
 typedef OrtStatus* (*KernelContext_GetOutput_t)(OrtKernelContext*, size_t, const int64_t*, size_t, OrtValue**);
 typedef OrtStatus* (*KernelInfo_GetInputCount_t)(const OrtKernelInfo*, size_t*);
@@ -467,6 +470,246 @@ static OrtStatus* fkernel_compute(void* k, OrtKernelContext* ctx) {
   return API(S_KernelContext_ParallelFor, KernelContext_ParallelFor_t)(ctx, run_ftask, t.tasks, 0, &t);
 }
 
+/* ---- GroupQueryAttention (com.microsoft) on attn_kernels.c ----
+ * What our `--graphs ort` graphs use (export/ort_graphs.py): float32 Q, K, V packed in the query input or
+ * separate, a float cache bound as both past and present (or a separate present, which gets a copy),
+ * rotate_half rotary with position_ids, an additive attention_bias, query_seqlens all equal to T. Any
+ * other attribute fails at session creation (the backend then keeps ONNX Runtime's kernels, and says so);
+ * the inputs this kernel does not take (head_sink, KV scales, Q/K norms) fail the run. */
+
+enum { GQA_INPUTS = 17, GQA_OUTPUTS = 4 };
+typedef struct {
+  int64_t hq, hkv, rotary;
+  float scale; /* 0: 1/sqrt(head size) */
+  int isa;
+} AKernel;
+
+static const char* aop_name(const void* op) { (void)op; return "GroupQueryAttention"; }
+static int aop_input_type(const void* op, size_t i) {
+  (void)op;
+  return i == 5 || i == 6 || i == 16 ? TYPE_INT32 : i == 9 ? TYPE_INT64 : TYPE_FLOAT;
+}
+static size_t aop_input_count(const void* op) { (void)op; return GQA_INPUTS; }
+static int aop_input_char(const void* op, size_t i) { (void)op; return i == 0 || i == 5 || i == 6 ? IO_REQUIRED : IO_OPTIONAL; }
+static size_t aop_output_count(const void* op) { (void)op; return GQA_OUTPUTS; }
+static int aop_output_char(const void* op, size_t i) { (void)op; return i == 0 ? IO_REQUIRED : IO_OPTIONAL; }
+static void akernel_destroy(void* k) { free(k); }
+
+static int64_t int_attr(const OrtKernelInfo* info, const char* name, int64_t absent) {
+  int64_t v = absent;
+  OrtStatus* st = API(S_KernelInfoGetAttribute_int64, KernelInfoGetAttribute_int64_t)(info, name, &v);
+  if (st) { API(S_ReleaseStatus, ReleaseStatus_t)(st); v = absent; }
+  return v;
+}
+
+static OrtStatus* akernel_create(const void* op, const void* api, const OrtKernelInfo* info, void** out) {
+  (void)op; (void)api;
+  /* attribute, the only value taken (its default) */
+  static const struct { const char* name; int64_t ok; } fixed[] = {
+    {"rotary_interleaved", 0}, {"local_window_size", -1}, {"smooth_softmax", 0}, {"qk_output", 0},
+    {"kv_cache_bit_width", 0}, {"sliding_window_cache", 0}, {"causal", 1}};
+  for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+    int64_t v = int_attr(info, fixed[i].name, fixed[i].ok);
+    if (v != fixed[i].ok)
+      return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: GroupQueryAttention with %s=%lld is not supported: set "
+                  "UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel", fixed[i].name, (long long)v);
+  }
+  float softcap = 0.f, scale = 0.f;
+  OrtStatus* st = API(S_KernelInfoGetAttribute_float, KernelInfoGetAttribute_float_t)(info, "softcap", &softcap);
+  if (st) { API(S_ReleaseStatus, ReleaseStatus_t)(st); softcap = 0.f; }
+  st = API(S_KernelInfoGetAttribute_float, KernelInfoGetAttribute_float_t)(info, "scale", &scale);
+  if (st) { API(S_ReleaseStatus, ReleaseStatus_t)(st); scale = 0.f; }
+  if (softcap != 0.f)
+    return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: GroupQueryAttention with softcap=%g is not supported: set "
+                "UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel", (double)softcap);
+  const int64_t hq = int_attr(info, "num_heads", 0), hkv = int_attr(info, "kv_num_heads", 0);
+  if (hq <= 0 || hkv <= 0 || hq % hkv)
+    return fail(ERR_INVALID_ARGUMENT, "unifork-rt: GroupQueryAttention num_heads=%lld is not a multiple of "
+                "kv_num_heads=%lld", (long long)hq, (long long)hkv);
+  AKernel* kr = (AKernel*)calloc(1, sizeof(AKernel));
+  if (!kr) return fail(ERR_FAIL, "unifork-rt: out of memory");
+  kr->hq = hq;
+  kr->hkv = hkv;
+  kr->rotary = int_attr(info, "do_rotary", 0);
+  kr->scale = scale;
+  kr->isa = uk_isa();
+  *out = kr;
+  return NULL;
+}
+
+typedef struct {
+  const uk_attn* a;
+  int64_t chunk, chunks; /* new tokens per task, tasks per (row, KV head) */
+  float* scratch;
+  size_t scratch_floats;
+  int isa;
+} ATask;
+
+static void run_atask(void* p, size_t i) {
+  const ATask* t = (const ATask*)p;
+  const int64_t c = (int64_t)i % t->chunks, bh = (int64_t)i / t->chunks;
+  const int64_t t0 = c * t->chunk, t1 = t0 + t->chunk < t->a->t ? t0 + t->chunk : t->a->t;
+  uk_attn_rows(t->a, bh / t->a->hkv, bh % t->a->hkv, t0, t1, t->scratch + i * t->scratch_floats, t->isa);
+}
+
+static OrtStatus* input_data(OrtKernelContext* ctx, size_t i, void** data, int64_t* dims, size_t* rank,
+                             const char* what) {
+  const OrtValue* v = NULL;
+  *data = NULL;
+  CHECK(API(S_KernelContext_GetInput, KernelContext_GetInput_t)(ctx, i, &v));
+  if (!v) return NULL;
+  if (dims) {
+    OrtTensorTypeAndShapeInfo* info = NULL;
+    CHECK(API(S_GetTensorTypeAndShape, GetTensorTypeAndShape_t)(v, &info));
+    OrtStatus* st = API(S_GetDimensionsCount, GetDimensionsCount_t)(info, rank);
+    if (!st && *rank > 8) st = fail(ERR_INVALID_ARGUMENT, "unifork-rt: GroupQueryAttention %s has rank %zu", what, *rank);
+    if (!st) st = API(S_GetDimensions, GetDimensions_t)(info, dims, *rank);
+    API(S_ReleaseTensorTypeAndShapeInfo, ReleaseTensorTypeAndShapeInfo_t)(info);
+    if (st) return st;
+  }
+  return API(S_GetTensorMutableData, GetTensorMutableData_t)((OrtValue*)v, data);
+}
+
+#define GQA_FAIL(...) fail(ERR_INVALID_ARGUMENT, "unifork-rt: GroupQueryAttention " __VA_ARGS__)
+
+static OrtStatus* akernel_compute(void* k, OrtKernelContext* ctx) {
+  const AKernel* kr = (const AKernel*)k;
+  size_t count = 0, outs = 0;
+  CHECK(API(S_KernelContext_GetInputCount, KernelContext_GetInputCount_t)(ctx, &count));
+  CHECK(API(S_KernelContext_GetOutputCount, KernelContext_GetOutputCount_t)(ctx, &outs));
+  for (size_t i = 11; i < count && i < 16; i++) {
+    void* extra = NULL;
+    CHECK(input_data(ctx, i, &extra, NULL, NULL, ""));
+    if (extra)
+      return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: GroupQueryAttention input %zu (head_sink, KV scales or Q/K norms) "
+                  "is not supported: set UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel", i);
+  }
+  if (outs < 3)
+    return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: GroupQueryAttention without present_key/present_value outputs is not "
+                "supported: set UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel");
+  int64_t qd[8], kd[8], pd[8], sd[8], td[8], cd[8], id[8], bd[8], ld[8];
+  size_t qr = 0, kr_ = 0, pr = 0, sr = 0, tr = 0, cr = 0, ir = 0, br = 0, lr = 0;
+  void *q = NULL, *kk = NULL, *vv = NULL, *pk = NULL, *pv = NULL, *seq = NULL, *tot = NULL, *cs = NULL, *sn = NULL,
+       *pos = NULL, *bias = NULL, *qlens = NULL;
+  CHECK(input_data(ctx, 0, &q, qd, &qr, "query"));
+  CHECK(input_data(ctx, 1, &kk, kd, &kr_, "key"));
+  CHECK(input_data(ctx, 2, &vv, NULL, NULL, "value"));
+  CHECK(input_data(ctx, 3, &pk, pd, &pr, "past_key"));
+  CHECK(input_data(ctx, 4, &pv, NULL, NULL, "past_value"));
+  CHECK(input_data(ctx, 5, &seq, sd, &sr, "seqlens_k"));
+  CHECK(input_data(ctx, 6, &tot, td, &tr, "total_sequence_length"));
+  CHECK(input_data(ctx, 7, &cs, cd, &cr, "cos_cache"));
+  CHECK(input_data(ctx, 8, &sn, NULL, NULL, "sin_cache"));
+  if (count > 9) CHECK(input_data(ctx, 9, &pos, id, &ir, "position_ids"));
+  if (count > 10) CHECK(input_data(ctx, 10, &bias, bd, &br, "attention_bias"));
+  if (count > 16) CHECK(input_data(ctx, 16, &qlens, ld, &lr, "query_seqlens"));
+  if (qr != 3) return GQA_FAIL("query has rank %zu (3: batch, sequence, hidden)", qr);
+  const int64_t B = qd[0], T = qd[1], hq = kr->hq, hkv = kr->hkv;
+  int64_t dh;
+  uk_attn a = {0};
+  if (kk) {
+    if (!vv || kr_ != 3 || kd[0] != B || kd[1] != T || qd[2] % hq) return GQA_FAIL("key/value do not match the query");
+    dh = qd[2] / hq;
+    if (kd[2] != hkv * dh) return GQA_FAIL("key has %lld columns, not kv_num_heads x head size", (long long)kd[2]);
+    a.k = (const float*)kk;
+    a.v = (const float*)vv;
+    a.q_stride = hq * dh;
+    a.kv_stride = hkv * dh;
+  } else {
+    if (qd[2] % (hq + 2 * hkv)) return GQA_FAIL("packed query width %lld is not (num_heads + 2 kv_num_heads) x head size",
+                                                (long long)qd[2]);
+    dh = qd[2] / (hq + 2 * hkv);
+    a.k = (const float*)q + hq * dh;
+    a.v = (const float*)q + (hq + hkv) * dh;
+    a.q_stride = a.kv_stride = qd[2];
+  }
+  if (!tot || !seq || sr != 1 || sd[0] != B) return GQA_FAIL("seqlens_k must have one entry per row");
+  const int64_t total = *(const int32_t*)tot;
+  if (pk && (!pv || pr != 4 || pd[0] != B || pd[1] != hkv || pd[3] != dh))
+    return GQA_FAIL("past_key/past_value are not (batch, kv_num_heads, sequence, head size)");
+  const int64_t cap = pk ? pd[2] : total;
+  int64_t* past = (int64_t*)malloc((size_t)(B > 0 ? B : 1) * sizeof(int64_t));
+  if (!past) return fail(ERR_FAIL, "unifork-rt: out of memory");
+  OrtStatus* st = NULL;
+  for (int64_t b = 0; b < B && !st; b++) {
+    const int64_t seen = (int64_t)((const int32_t*)seq)[b] + 1;
+    past[b] = seen - T;
+    if (past[b] < 0 || seen > cap || seen > total)
+      st = GQA_FAIL("row %lld: seqlens_k %lld with %lld new tokens does not fit the cache (%lld) or "
+                    "total_sequence_length (%lld)", (long long)b, (long long)(seen - 1), (long long)T, (long long)cap,
+                    (long long)total);
+    if (!st && qlens && ((const int32_t*)qlens)[b] != T)
+      st = fail(ERR_NOT_IMPLEMENTED, "unifork-rt: GroupQueryAttention with query_seqlens other than the sequence "
+                "length is not supported: set UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel");
+  }
+  a.b = B; a.t = T; a.hq = hq; a.hkv = hkv; a.dh = dh; a.cap = cap; a.q = (const float*)q; a.past = past;
+  a.scale = kr->scale != 0.f ? kr->scale : 1.f / sqrtf((float)dh);
+  if (!st && kr->rotary) {
+    if (!cs || !sn || cr != 2 || cd[1] * 2 != dh) st = GQA_FAIL("do_rotary needs cos/sin caches of head size / 2 columns");
+    a.cos_cache = (const float*)cs;
+    a.sin_cache = (const float*)sn;
+    if (!st && pos && (ir != 2 || id[0] != B || id[1] != T)) st = GQA_FAIL("position_ids are not (batch, sequence)");
+    a.position_ids = (const int64_t*)pos;
+    for (int64_t b = 0; b < B && !st; b++)
+      for (int64_t t = 0; t < T && !st; t++) {
+        const int64_t p = uk_attn_position(&a, b, t);
+        if (p < 0 || p >= cd[0]) st = GQA_FAIL("position %lld is outside the rotary caches (%lld)", (long long)p, (long long)cd[0]);
+      }
+  }
+  if (!st && bias) {
+    if (br != 4 || (bd[0] != 1 && bd[0] != B) || (bd[1] != 1 && bd[1] != hq) || bd[2] != T || bd[3] != total)
+      st = GQA_FAIL("attention_bias is not (batch or 1, num_heads or 1, sequence, total_sequence_length)");
+    a.bias = (const float*)bias;
+    a.bias_b = bd[0];
+    a.bias_h = bd[1];
+    a.total = total;
+  }
+  int64_t od[4] = {B, T, hq * dh, 0}, cdims[4] = {B, hkv, cap, dh};
+  OrtValue *y = NULL, *pko = NULL, *pvo = NULL;
+  void *yp = NULL, *kcp = NULL, *vcp = NULL;
+  if (!st) st = API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 0, od, 3, &y);
+  if (!st) st = API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 1, cdims, 4, &pko);
+  if (!st) st = API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 2, cdims, 4, &pvo);
+  if (!st && (!pko || !pvo)) st = fail(ERR_NOT_IMPLEMENTED, "unifork-rt: GroupQueryAttention needs its present outputs");
+  if (!st) st = API(S_GetTensorMutableData, GetTensorMutableData_t)(y, &yp);
+  if (!st) st = API(S_GetTensorMutableData, GetTensorMutableData_t)(pko, &kcp);
+  if (!st) st = API(S_GetTensorMutableData, GetTensorMutableData_t)(pvo, &vcp);
+  if (st || B == 0 || T == 0) {
+    free(past);
+    return st;
+  }
+  a.kc = (float*)kcp;
+  a.vc = (float*)vcp;
+  a.out = (float*)yp;
+  /* a present apart from the past (no shared buffer): zeros, as ONNX Runtime's kernel leaves it, then the
+   * past's keys and values */
+  const size_t cache_bytes = (size_t)(B * hkv * cap * dh) * sizeof(float);
+  if (a.kc != pk) memset(a.kc, 0, cache_bytes);
+  if (a.vc != pv) memset(a.vc, 0, cache_bytes);
+  for (int64_t b = 0; pk && b < B; b++)
+    for (int64_t h = 0; h < hkv; h++) {
+      const size_t off = (size_t)(b * hkv + h) * cap * dh, bytes = (size_t)past[b] * dh * sizeof(float);
+      if (a.kc != pk) memcpy(a.kc + off, (const float*)pk + off, bytes);
+      if (a.vc != pv) memcpy(a.vc + off, (const float*)pv + off, bytes);
+    }
+  uk_attn_write_kv(&a);
+  ATask t = {&a, T, 1, NULL, uk_attn_scratch_floats(&a), kr->isa};
+  if (T > 1) { /* prompts: chunks of 16 tokens, claimed one at a time by the pool's threads */
+    t.chunk = 16;
+    t.chunks = (T + 15) / 16;
+  }
+  const size_t tasks = (size_t)(B * hkv * t.chunks);
+  t.scratch = (float*)malloc(tasks * t.scratch_floats * sizeof(float));
+  if (!t.scratch) {
+    free(past);
+    return fail(ERR_FAIL, "unifork-rt: out of memory for attention scores");
+  }
+  st = API(S_KernelContext_ParallelFor, KernelContext_ParallelFor_t)(ctx, run_atask, tasks, 0, &t);
+  free(t.scratch);
+  free(past);
+  return st;
+}
+
 /* The two ops, filled at compile time: RegisterCustomOps runs again for every session that registers this
  * library, possibly while other sessions compute with these tables, so they are never written at run time. */
 #define UK_OP_COMMON                                                                                        \
@@ -482,6 +725,11 @@ static const CustomOp g_fop = {UK_OP_COMMON, .GetName = fop_name, .GetInputType 
                                .GetInputTypeCount = fop_input_count, .GetInputCharacteristic = fop_input_char,
                                .KernelDestroy = fkernel_destroy, .CreateKernelV2 = fkernel_create,
                                .KernelComputeV2 = fkernel_compute};
+static const CustomOp g_aop = {UK_OP_COMMON, .GetName = aop_name, .GetInputType = aop_input_type,
+                               .GetInputTypeCount = aop_input_count, .GetInputCharacteristic = aop_input_char,
+                               .GetOutputTypeCount = aop_output_count, .GetOutputCharacteristic = aop_output_char,
+                               .KernelDestroy = akernel_destroy, .CreateKernelV2 = akernel_create,
+                               .KernelComputeV2 = akernel_compute};
 
 /* Whether this library registers its TransposeMatMul (the float kernel): on AVX-512 VNNI CPUs only (the ISA
  * level uk_isa() tells; AVX-512 without VNNI runs the AVX2 tiles). Its AVX2 tiles
@@ -499,5 +747,7 @@ OrtStatus* RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* base)
   CHECK(API(S_CreateCustomOpDomain, CreateCustomOpDomain_t)(domain ? domain : "com.microsoft", &d));
   CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_op));
   if (uk_float_kernel()) CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_fop));
+  if (!getenv("UNIFORK_RT_ATTENTION") || strcmp(getenv("UNIFORK_RT_ATTENTION"), "0"))
+    CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_aop));
   return API(S_AddCustomOpDomain, AddCustomOpDomain_t)(options, d);
 }

@@ -1,0 +1,279 @@
+"""unifork-rt's GroupQueryAttention kernel (runtime/kernels/attn_kernels.c, registered by qmatmul_op.c):
+against a float64 NumPy reference written from the op's contract on both ISAs, against ONNX Runtime's own
+kernel through a session, row by row independent of its batch, and its refusals."""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pytest
+
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+from onnx import TensorProto, helper  # noqa: E402
+
+from unifork_rt.runtime import qmatmul  # noqa: E402
+
+needs_cc = pytest.mark.skipif(qmatmul._compiler() is None, reason="no C compiler: the kernels cannot be built here")
+F32, I32, I64 = TensorProto.FLOAT, TensorProto.INT32, TensorProto.INT64
+MASK = -65504.0
+
+
+def reference(qkv, past_k, past_v, past, hq, hkv, cos=None, sin=None, pos_ids=None, bias=None):
+    """GroupQueryAttention as our graphs use it, in float64: packed (B, T, (hq + 2 hkv) dh) input, the new
+    keys (rotate_half rotary at pos_ids, or past[b] + t) and values written into copies of the caches at
+    past[b] + t, query t of row b attending to keys 0 .. past[b] + t, bias added to the scaled scores."""
+    B, T, width = qkv.shape
+    dh = width // (hq + 2 * hkv)
+    q = qkv[..., :hq * dh].reshape(B, T, hq, dh).astype(np.float64)
+    k = qkv[..., hq * dh:(hq + hkv) * dh].reshape(B, T, hkv, dh).astype(np.float64)
+    v = qkv[..., (hq + hkv) * dh:].reshape(B, T, hkv, dh).astype(np.float64)
+    kc, vc = past_k.astype(np.float64), past_v.astype(np.float64)
+
+    def rot(x, p):
+        c, s = cos[p].astype(np.float64), sin[p].astype(np.float64)
+        x1, x2 = x[: dh // 2], x[dh // 2:]
+        return np.concatenate([x1 * c - x2 * s, x2 * c + x1 * s])
+
+    out = np.zeros((B, T, hq, dh))
+    for b in range(B):
+        for t in range(T):
+            p = int(pos_ids[b, t]) if pos_ids is not None else past[b] + t
+            for h in range(hkv):
+                kc[b, h, past[b] + t] = rot(k[b, t, h], p) if cos is not None else k[b, t, h]
+                vc[b, h, past[b] + t] = v[b, t, h]
+        for t in range(T):
+            p = int(pos_ids[b, t]) if pos_ids is not None else past[b] + t
+            n = past[b] + t + 1
+            for h in range(hq):
+                qh = rot(q[b, t, h], p) if cos is not None else q[b, t, h]
+                g = h // (hq // hkv)
+                s = kc[b, g, :n] @ qh / np.sqrt(dh)
+                if bias is not None:
+                    s = s + bias[b % bias.shape[0], h % bias.shape[1], t, :n]
+                w = np.exp(s - s.max())
+                out[b, t, h] = (w / w.sum()) @ vc[b, g, :n]
+    return out.reshape(B, T, hq * dh), kc, vc
+
+
+def gqa_model(hq, hkv, dh, cap, rotary, bias, **attrs):
+    ins = [helper.make_tensor_value_info("qkv", F32, ["B", "T", (hq + 2 * hkv) * dh]),
+           helper.make_tensor_value_info("pk", F32, ["B", hkv, cap, dh]),
+           helper.make_tensor_value_info("pv", F32, ["B", hkv, cap, dh]),
+           helper.make_tensor_value_info("seqlens", I32, ["B"]), helper.make_tensor_value_info("total", I32, []),
+           helper.make_tensor_value_info("qlens", I32, ["B"])]
+    names = ["qkv", "", "", "pk", "pv", "seqlens", "total"]
+    if rotary:
+        ins += [helper.make_tensor_value_info("cos", F32, [cap, dh // 2]),
+                helper.make_tensor_value_info("sin", F32, [cap, dh // 2]),
+                helper.make_tensor_value_info("pos", I64, ["B", "T"])]
+        names += ["cos", "sin", "pos"]
+    else:
+        names += ["", "", ""]
+    if bias:
+        ins.append(helper.make_tensor_value_info("bias", F32, ["B", 1, "T", "L"]))
+    names += ["bias" if bias else "", "", "", "", "", "", "qlens"]
+    node = helper.make_node("GroupQueryAttention", names, ["out", "prk", "prv"], domain="com.microsoft",
+                            num_heads=hq, kv_num_heads=hkv, do_rotary=int(rotary), **attrs)
+    outs = [helper.make_tensor_value_info("out", F32, ["B", "T", hq * dh]),
+            helper.make_tensor_value_info("prk", F32, ["B", hkv, cap, dh]),
+            helper.make_tensor_value_info("prv", F32, ["B", hkv, cap, dh])]
+    graph = helper.make_graph([node], "gqa", ins, outs)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23), helper.make_opsetid("com.microsoft", 1)],
+                             ir_version=10).SerializeToString()
+
+
+def gqa_feeds(rng, hq, hkv, dh, cap, rotary, bias, B, T, pos):
+    """Feeds as the graphs' preamble makes them: rows left-padded (start[b] slots hidden by the bias, rotary
+    positions counted from start[b]), all rows at the same pos."""
+    start = rng.integers(0, max(1, pos // 2), B) if bias else np.zeros(B, np.int64)
+    feeds = {"qkv": rng.standard_normal((B, T, (hq + 2 * hkv) * dh), dtype=np.float32),
+             "pk": rng.standard_normal((B, hkv, cap, dh), dtype=np.float32),
+             "pv": rng.standard_normal((B, hkv, cap, dh), dtype=np.float32),
+             "seqlens": np.full(B, pos + T - 1, np.int32), "total": np.array(pos + T, np.int32),
+             "qlens": np.full(B, T, np.int32)}
+    if rotary:
+        ang = np.arange(cap)[:, None] / 10000 ** (np.arange(dh // 2) / (dh // 2))
+        feeds.update(cos=np.cos(ang).astype(np.float32), sin=np.sin(ang).astype(np.float32),
+                     pos=np.maximum(pos + np.arange(T)[None] - start[:, None], 0).astype(np.int64))
+    if bias:
+        b = np.zeros((B, 1, T, pos + T), np.float32)
+        for r in range(B):
+            b[r, :, :, :start[r]] = MASK
+        feeds["bias"] = b
+    return feeds
+
+
+def run_session(model, feeds, lib, shared):
+    """out, present_k, present_v of one 2-thread session, our library registered when LIB; SHARED binds each
+    present output to its past input's memory, as the runtime does."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 2
+    if lib is not None:
+        opts.register_custom_ops_library(str(lib))
+    sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    feeds = {k: v.copy() for k, v in feeds.items()}
+    if not shared:
+        return sess.run(None, feeds)
+    io = sess.io_binding()
+    io.bind_output("out", "cpu")  # first: get_outputs() lists the bound outputs in binding order
+    for k, v in feeds.items():
+        if k not in ("pk", "pv"):
+            io.bind_cpu_input(k, v)
+    for past, present in (("pk", "prk"), ("pv", "prv")):
+        a = feeds[past]
+        io.bind_input(past, "cpu", 0, a.dtype, list(a.shape), a.ctypes.data)
+        io.bind_output(present, "cpu", 0, a.dtype, list(a.shape), a.ctypes.data)
+    sess.run_with_iobinding(io)
+    return [io.get_outputs()[0].numpy(), feeds["pk"], feeds["pv"]]
+
+
+def built():
+    lib, why = qmatmul.build()
+    assert lib is not None, why
+    return lib
+
+
+# (hq, hkv, dh, cap, rotary, bias, B, T, pos): paper's decoders (14/2 heads of 64) at a caption step, an
+# 8-row draw step and a 300-token prompt; the depth head (no rotary, as many KV heads as query heads, dh 112,
+# 4 slots); odd sizes (a key count and head size that are not whole vectors, a prompt that is not whole
+# chunks of 16)
+CASES = [(14, 2, 64, 512, True, True, 1, 1, 256), (14, 2, 64, 512, True, True, 8, 1, 270),
+         (14, 2, 64, 320, True, True, 2, 300, 0), (32, 32, 112, 4, False, False, 8, 1, 3),
+         (4, 4, 112, 4, False, False, 3, 1, 0), (6, 2, 48, 64, True, True, 3, 21, 10),
+         (4, 2, 16, 40, True, False, 2, 1, 38)]
+
+
+@needs_cc
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "hq{}-hkv{}-dh{}-B{}-T{}-pos{}".format(*c[:3], *c[6:]))
+def test_op_matches_reference_and_onnxruntime_kernel(case):
+    hq, hkv, dh, cap, rotary, bias, B, T, pos = case
+    lib = built()
+    rng = np.random.default_rng(sum(case))
+    model = gqa_model(hq, hkv, dh, cap, rotary, bias)
+    feeds = gqa_feeds(rng, hq, hkv, dh, cap, rotary, bias, B, T, pos)
+    ref = reference(feeds["qkv"], feeds["pk"], feeds["pv"], [pos] * B, hq, hkv, feeds.get("cos"), feeds.get("sin"),
+                    feeds.get("pos"), feeds.get("bias"))
+    L = pos + T
+    for shared in (True, False):
+        ours = run_session(model, feeds, lib, shared)
+        theirs = run_session(model, feeds, None, shared)
+        d_ref = float(np.abs(ours[0] - ref[0]).max())
+        d_ort = float(np.abs(ours[0] - theirs[0]).max())
+        d_ort_ref = float(np.abs(theirs[0] - ref[0]).max())
+        print(f"{case} shared={shared}: max |ours - float64 reference| {d_ref:.2e}, |ours - ONNX Runtime| "
+              f"{d_ort:.2e} (ONNX Runtime vs reference {d_ort_ref:.2e})")
+        assert ours[0].shape == (B, T, hq * dh)
+        assert d_ref < 2e-5 and d_ort < 2e-5
+        for got, want in zip(ours[1:], ref[1:]):  # the caches: what was there, and the new keys/values
+            assert np.abs(got[:, :, :L] - want[:, :, :L]).max() < 1e-5
+            if shared:  # written in place: nothing past the new slots is touched
+                assert np.array_equal(got[:, :, L:], want[:, :, L:].astype(np.float32))
+            else:  # a present of its own: zeros there, as ONNX Runtime's kernel leaves them
+                assert not got[:, :, L:].any()
+
+
+@needs_cc
+def test_head_sizes_onnxruntime_refuses_and_rows_alone_give_the_same_bits():
+    """ONNX Runtime's CPU kernel takes head sizes that are multiples of 16 only; ours any (vector tails are
+    scalar). A row's outputs do not depend on the rows batched with it, to the bit."""
+    lib = built()
+    hq, hkv, dh, cap, B, pos = 6, 2, 40, 48, 3, 30
+    model = gqa_model(hq, hkv, dh, cap, True, True)
+    feeds = gqa_feeds(np.random.default_rng(3), hq, hkv, dh, cap, True, True, B, 1, pos)
+    ours = run_session(model, feeds, lib, True)
+    ref = reference(feeds["qkv"], feeds["pk"], feeds["pv"], [pos] * B, hq, hkv, feeds["cos"], feeds["sin"],
+                    feeds["pos"], feeds["bias"])
+    print(f"head size 40: max |ours - reference| {float(np.abs(ours[0] - ref[0]).max()):.2e}")
+    assert np.abs(ours[0] - ref[0]).max() < 2e-5
+    with pytest.raises(Exception, match="head_size"):
+        run_session(model, feeds, None, True)
+    for r in range(B):
+        alone = {k: (v if k in ("total", "cos", "sin") else v[r:r + 1]) for k, v in feeds.items()}
+        got = run_session(model, alone, lib, True)
+        assert np.array_equal(got[0], ours[0][r:r + 1])
+
+
+class Attn(ctypes.Structure):  # uk_attn, qmatmul_kernels.h
+    _fields_ = [(n, ctypes.c_int64) for n in ("b", "t", "hq", "hkv", "dh", "cap")] + [
+        ("q", ctypes.c_void_p), ("k", ctypes.c_void_p), ("v", ctypes.c_void_p),
+        ("q_stride", ctypes.c_int64), ("kv_stride", ctypes.c_int64), ("kc", ctypes.c_void_p), ("vc", ctypes.c_void_p),
+        ("past", ctypes.c_void_p), ("cos_cache", ctypes.c_void_p), ("sin_cache", ctypes.c_void_p),
+        ("position_ids", ctypes.c_void_p), ("bias", ctypes.c_void_p), ("bias_b", ctypes.c_int64),
+        ("bias_h", ctypes.c_int64), ("total", ctypes.c_int64), ("scale", ctypes.c_float), ("out", ctypes.c_void_p)]
+
+
+@needs_cc
+@pytest.mark.parametrize("isa", [1, 2], ids=["avx2", "avx512"])
+def test_kernel_on_each_isa(isa):
+    """The kernel itself, called on each ISA's code (whichever this CPU runs in sessions), against the reference;
+    rows at different fill levels (past differs per row)."""
+    import platform
+
+    lib = ctypes.CDLL(str(built()))
+    if isa > lib.uk_isa() or platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip(f"this CPU does not run ISA {isa}")
+    lib.uk_attn_scratch_floats.restype = ctypes.c_size_t
+    rng = np.random.default_rng(isa)
+    for hq, hkv, dh, cap, T, rotary in ((14, 2, 64, 80, 1, True), (4, 2, 40, 40, 9, True), (8, 8, 112, 4, 1, False)):
+        B = 3
+        past = np.array([0, cap // 2 - T, cap - T], np.int64)
+        qkv = rng.standard_normal((B, T, (hq + 2 * hkv) * dh), dtype=np.float32)
+        kc = rng.standard_normal((B, hkv, cap, dh), dtype=np.float32)
+        vc = rng.standard_normal((B, hkv, cap, dh), dtype=np.float32)
+        ang = np.arange(cap)[:, None] / 10000 ** (np.arange(dh // 2) / (dh // 2))
+        cos, sin = np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
+        ref = reference(qkv, kc, vc, past, hq, hkv, cos if rotary else None, sin if rotary else None)
+        out = np.zeros((B, T, hq * dh), np.float32)
+        ptr = lambda a: a.ctypes.data  # noqa: E731
+        a = Attn(B, T, hq, hkv, dh, cap, ptr(qkv), ptr(qkv) + hq * dh * 4, ptr(qkv) + (hq + hkv) * dh * 4,
+                 qkv.shape[-1], qkv.shape[-1], ptr(kc), ptr(vc), ptr(past), ptr(cos) if rotary else None,
+                 ptr(sin) if rotary else None, None, None, 1, 1, 0, 1 / np.sqrt(dh), ptr(out))
+        lib.uk_attn_write_kv(ctypes.byref(a))
+        scratch = np.zeros(lib.uk_attn_scratch_floats(ctypes.byref(a)), np.float32)
+        for b in range(B):
+            for h in range(hkv):
+                lib.uk_attn_rows(ctypes.byref(a), ctypes.c_int64(b), ctypes.c_int64(h), ctypes.c_int64(0),
+                                 ctypes.c_int64(T), ctypes.c_void_p(ptr(scratch)), ctypes.c_int(isa))
+        d = float(np.abs(out - ref[0]).max())
+        print(f"isa {isa} hq {hq} hkv {hkv} dh {dh} T {T}: max |kernel - reference| {d:.2e}")
+        assert d < 2e-5
+        assert np.abs(kc - ref[1]).max() < 1e-5 and np.array_equal(vc, ref[2].astype(np.float32))
+
+
+@needs_cc
+@pytest.mark.parametrize("attrs,match", [({"softcap": 30.0}, "softcap"), ({"local_window_size": 16}, "local_window_size"),
+                                         ({"rotary_interleaved": 1}, "rotary_interleaved")])
+def test_op_refuses_what_it_cannot_run(attrs, match):
+    """Attributes our graphs never set: a clear error at load naming the fix (the backend then keeps ONNX
+    Runtime's kernels for that graph, and says so)."""
+    model = gqa_model(4, 2, 16, 8, True, False, **attrs)
+    opts = ort.SessionOptions()
+    opts.register_custom_ops_library(str(built()))
+    with pytest.raises(Exception, match=f"{match}.*UNIFORK_RT_QMATMUL=0"):
+        ort.InferenceSession(model, opts)
+
+
+@needs_cc
+def test_op_refuses_a_sequence_past_the_cache():
+    lib = built()
+    model = gqa_model(4, 2, 16, 8, True, False)
+    feeds = gqa_feeds(np.random.default_rng(0), 4, 2, 16, 8, True, False, 1, 1, 7)
+    feeds["seqlens"][:] = 8  # a 9th position in a cache of 8
+    feeds["total"] = np.array(9, np.int32)
+    with pytest.raises(Exception, match="does not fit the cache"):
+        run_session(model, feeds, lib, True)
+
+
+@needs_cc
+def test_env_keeps_onnxruntime_kernel(monkeypatch):
+    """UNIFORK_RT_ATTENTION=0: the library registers no GroupQueryAttention, so ONNX Runtime's runs (it
+    refuses a head size of 40, which ours takes)."""
+    lib = built()
+    model = gqa_model(4, 2, 40, 8, True, False)
+    feeds = gqa_feeds(np.random.default_rng(0), 4, 2, 40, 8, True, False, 1, 1, 3)
+    run_session(model, feeds, lib, True)
+    monkeypatch.setenv("UNIFORK_RT_ATTENTION", "0")
+    with pytest.raises(Exception, match="head_size"):
+        run_session(model, feeds, lib, True)

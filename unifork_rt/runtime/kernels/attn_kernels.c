@@ -1,0 +1,238 @@
+/* unifork-rt: the attention of com.microsoft GroupQueryAttention as our `--graphs ort` graphs use it
+ * (declared in qmatmul_kernels.h; the op around it is in qmatmul_op.c).
+ *
+ * ONNX Runtime's CPU kernel runs two MLAS GEMMs per (row, query head), each packing its K or V slice
+ * first: at `paper` with 8 rows (a guided `draw --n 4`) that was 0.24 ms per layer, 2.9 of the trunk's
+ * 10.3 ms (docs/KERNELS.md, "Attention"). Here one task takes one (row, KV head) and a range of new
+ * tokens, and reads that head's keys and values straight from the cache for each query head of its
+ * group: q·k dot products, a softmax with a vectorized exp, and the weighted sum of the values, in
+ * float32. Each output row is computed by one task in a fixed order, so it does not depend on the
+ * thread count or on the other rows of the batch.
+ */
+#include "qmatmul_kernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* rotate_half rotary (ONNX Runtime's rotary_interleaved = 0) of one head of dh floats at position p */
+static void rotate(const uk_attn* a, const float* x, int64_t p, float* out) {
+  const int64_t half = a->dh / 2;
+  const float *c = a->cos_cache + p * half, *s = a->sin_cache + p * half;
+  for (int64_t i = 0; i < half; i++) {
+    float x1 = x[i], x2 = x[i + half];
+    out[i] = x1 * c[i] - x2 * s[i];
+    out[i + half] = x2 * c[i] + x1 * s[i];
+  }
+}
+
+int64_t uk_attn_position(const uk_attn* a, int64_t b, int64_t t) {
+  return a->position_ids ? a->position_ids[b * a->t + t] : a->past[b] + t;
+}
+
+void uk_attn_write_kv(const uk_attn* a) {
+  for (int64_t b = 0; b < a->b; b++)
+    for (int64_t h = 0; h < a->hkv; h++)
+      for (int64_t t = 0; t < a->t; t++) {
+        const size_t src = (size_t)(b * a->t + t) * a->kv_stride + (size_t)h * a->dh;
+        const size_t dst = ((size_t)(b * a->hkv + h) * a->cap + a->past[b] + t) * a->dh;
+        if (a->cos_cache) rotate(a, a->k + src, uk_attn_position(a, b, t), a->kc + dst);
+        else memcpy(a->kc + dst, a->k + src, (size_t)a->dh * sizeof(float));
+        memcpy(a->vc + dst, a->v + src, (size_t)a->dh * sizeof(float));
+      }
+}
+
+size_t uk_attn_scratch_floats(const uk_attn* a) { return (size_t)(a->cap + 16 + a->dh); }
+
+/* exp(x) for x <= 0 on a vector (Cephes' expf: 2^n · e^r, |r| <= ln2/2, degree-6 polynomial, relative
+ * error about 2e-7); below -87.3 the result is 0. EXP_BODY is written once for both widths. */
+#define EXP_BODY(V, SET1, ADD, SUB, MUL, FMA, MAX, ROUND, CVT, SHL, CAST_PS, ADDI, SETI)                  \
+  V lo = SET1(-87.3f);                                                                                  \
+  V under = x;                                                                                          \
+  x = MAX(x, lo);                                                                                       \
+  V n = ROUND(MUL(x, SET1(1.44269504088896341f)));                                                      \
+  V r = FMA(n, SET1(-0.693359375f), x);                                                                 \
+  r = FMA(n, SET1(2.12194440e-4f), r);                                                                  \
+  V p = SET1(1.9875691500e-4f);                                                                         \
+  p = FMA(p, r, SET1(1.3981999507e-3f));                                                                \
+  p = FMA(p, r, SET1(8.3334519073e-3f));                                                                \
+  p = FMA(p, r, SET1(4.1665795894e-2f));                                                                \
+  p = FMA(p, r, SET1(1.6666665459e-1f));                                                                \
+  p = FMA(p, r, SET1(5.0000001201e-1f));                                                                \
+  p = FMA(MUL(p, r), r, ADD(r, SET1(1.f)));                                                             \
+  V scale = CAST_PS(SHL(ADDI(CVT(n), SETI(127)), 23));                                                  \
+  (void)under;
+
+#define _mm512_roundscale_ps_near(x) _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define _mm256_round_ps_near(x) _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+
+__attribute__((target("avx512f"))) static inline __m512 exp512(__m512 x) {
+  EXP_BODY(__m512, _mm512_set1_ps, _mm512_add_ps, _mm512_sub_ps, _mm512_mul_ps, _mm512_fmadd_ps, _mm512_max_ps,
+           _mm512_roundscale_ps_near, _mm512_cvtps_epi32, _mm512_slli_epi32, _mm512_castsi512_ps, _mm512_add_epi32,
+           _mm512_set1_epi32)
+  __mmask16 zero = _mm512_cmp_ps_mask(under, lo, _CMP_LT_OQ);
+  return _mm512_maskz_mul_ps((__mmask16)~zero, p, scale);
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 exp256(__m256 x) {
+  EXP_BODY(__m256, _mm256_set1_ps, _mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_fmadd_ps, _mm256_max_ps,
+           _mm256_round_ps_near, _mm256_cvtps_epi32, _mm256_slli_epi32, _mm256_castsi256_ps, _mm256_add_epi32,
+           _mm256_set1_epi32)
+  __m256 keep = _mm256_cmp_ps(under, lo, _CMP_GE_OQ);
+  return _mm256_and_ps(_mm256_mul_ps(p, scale), keep);
+}
+
+/* One task's attention for both widths: V vector type, W floats per vector. For query head h of the
+ * KV head kvh and new token t: scores s_j = q·k_j (q rotated and scaled) + bias, j over the row's
+ * keys 0 .. past + t; p = softmax(s); out = sum_j p_j v_j. Tails past the last whole vector are
+ * scalar. */
+#define ATTN_ROWS(NAME, TARGET, V, W, LOAD, STORE, SET1, ZERO, FMA, MUL, MAX, REDUCE_ADD, REDUCE_MAX, EXP)      \
+  __attribute__((target(TARGET))) static void NAME(const uk_attn* a, int64_t b, int64_t kvh, int64_t t0,      \
+                                                   int64_t t1, float* scratch) {                               \
+    const int64_t dh = a->dh, group = a->hq / a->hkv, dv = dh / W * W;                                      \
+    float* q = scratch;                                                                                   \
+    float* s = scratch + dh; /* scores, padded to whole vectors */                                         \
+    const float* kc = a->kc + (size_t)(b * a->hkv + kvh) * a->cap * dh;                                     \
+    const float* vc = a->vc + (size_t)(b * a->hkv + kvh) * a->cap * dh;                                     \
+    for (int64_t t = t0; t < t1; t++) {                                                                   \
+      const int64_t n = a->past[b] + t + 1;                                                               \
+      for (int64_t g = 0; g < group; g++) {                                                               \
+        const int64_t h = kvh * group + g;                                                                \
+        const float* qs = a->q + (size_t)(b * a->t + t) * a->q_stride + (size_t)h * dh;                    \
+        if (a->cos_cache) rotate(a, qs, uk_attn_position(a, b, t), q);                                   \
+        else memcpy(q, qs, (size_t)dh * sizeof(float));                                                  \
+        for (int64_t i = 0; i < dh; i++) q[i] *= a->scale;                                                \
+        const float* bias = a->bias ? a->bias + (((b % a->bias_b) * a->bias_h + h % a->bias_h) * a->t + t) * \
+                                                    a->total : NULL;                                      \
+        int64_t j = 0;                                                                                    \
+        if (dv == dh) /* W keys at a time, their W sums gathered by one transposing reduction */           \
+          for (; j + W <= n; j += W) {                                                                    \
+            const float* k = kc + (size_t)j * dh;                                                         \
+            V acc[W];                                                                                     \
+            for (int l = 0; l < W; l++) acc[l] = ZERO();                                                  \
+            for (int64_t i = 0; i < dh; i += W) {                                                         \
+              const V qi = LOAD(q + i);                                                                   \
+              for (int l = 0; l < W; l++) acc[l] = FMA(qi, LOAD(k + (size_t)l * dh + i), acc[l]);         \
+            }                                                                                             \
+            V d = REDUCE_W(acc);                                                                          \
+            if (bias) d = _mm_add_w(d, LOAD(bias + j));                                                   \
+            STORE(s + j, d);                                                                              \
+          }                                                                                               \
+        for (; j < n; j++) {                                                                              \
+          const float* k = kc + (size_t)j * dh;                                                           \
+          V acc = ZERO();                                                                                 \
+          for (int64_t i = 0; i < dv; i += W) acc = FMA(LOAD(q + i), LOAD(k + i), acc);                   \
+          float d = REDUCE_ADD(acc);                                                                      \
+          for (int64_t i = dv; i < dh; i++) d += q[i] * k[i];                                             \
+          s[j] = bias ? d + bias[j] : d;                                                                  \
+        }                                                                                                 \
+        const int64_t np = (n + W - 1) / W * W;                                                           \
+        for (int64_t j = n; j < np; j++) s[j] = -INFINITY;                                                \
+        V m = SET1(-INFINITY);                                                                            \
+        for (int64_t j = 0; j < np; j += W) m = MAX(m, LOAD(s + j));                                      \
+        const V top = SET1(REDUCE_MAX(m));                                                                \
+        V sum = ZERO();                                                                                   \
+        for (int64_t j = 0; j < np; j += W) {                                                             \
+          V e = EXP(_mm_sub_w(LOAD(s + j), top));                                                         \
+          STORE(s + j, e);                                                                                \
+          sum = _mm_add_w(sum, e);                                                                        \
+        }                                                                                                 \
+        const float inv = 1.f / REDUCE_ADD(sum);                                                          \
+        float* out = a->out + (size_t)(b * a->t + t) * a->hq * dh + (size_t)h * dh;                       \
+        for (int64_t i0 = 0; i0 < dv; i0 += 4 * W) {                                                      \
+          V o0 = ZERO(), o1 = ZERO(), o2 = ZERO(), o3 = ZERO();                                           \
+          const int64_t w = dv - i0 < 4 * W ? dv - i0 : 4 * W;                                            \
+          V e0 = ZERO(), e1 = ZERO(), e2 = ZERO(), e3 = ZERO(); /* odd keys: two chains of FMAs */        \
+          int64_t j = 0;                                                                                  \
+          for (; j + 2 <= n; j += 2) {                                                                    \
+            const V pj = SET1(s[j]), pk = SET1(s[j + 1]);                                                 \
+            const float* v = vc + (size_t)j * dh + i0;                                                    \
+            o0 = FMA(pj, LOAD(v), o0);                                                                    \
+            e0 = FMA(pk, LOAD(v + dh), e0);                                                               \
+            if (w > W) o1 = FMA(pj, LOAD(v + W), o1), e1 = FMA(pk, LOAD(v + dh + W), e1);                 \
+            if (w > 2 * W) o2 = FMA(pj, LOAD(v + 2 * W), o2), e2 = FMA(pk, LOAD(v + dh + 2 * W), e2);     \
+            if (w > 3 * W) o3 = FMA(pj, LOAD(v + 3 * W), o3), e3 = FMA(pk, LOAD(v + dh + 3 * W), e3);     \
+          }                                                                                               \
+          for (; j < n; j++) {                                                                            \
+            const V pj = SET1(s[j]);                                                                      \
+            const float* v = vc + (size_t)j * dh + i0;                                                    \
+            o0 = FMA(pj, LOAD(v), o0);                                                                    \
+            if (w > W) o1 = FMA(pj, LOAD(v + W), o1);                                                     \
+            if (w > 2 * W) o2 = FMA(pj, LOAD(v + 2 * W), o2);                                             \
+            if (w > 3 * W) o3 = FMA(pj, LOAD(v + 3 * W), o3);                                             \
+          }                                                                                               \
+          o0 = _mm_add_w(o0, e0), o1 = _mm_add_w(o1, e1), o2 = _mm_add_w(o2, e2), o3 = _mm_add_w(o3, e3); \
+          const V iv = SET1(inv);                                                                         \
+          STORE(out + i0, MUL(o0, iv));                                                                   \
+          if (w > W) STORE(out + i0 + W, MUL(o1, iv));                                                    \
+          if (w > 2 * W) STORE(out + i0 + 2 * W, MUL(o2, iv));                                            \
+          if (w > 3 * W) STORE(out + i0 + 3 * W, MUL(o3, iv));                                            \
+        }                                                                                                 \
+        for (int64_t i = dv; i < dh; i++) {                                                               \
+          float o = 0.f;                                                                                  \
+          for (int64_t j = 0; j < n; j++) o += s[j] * vc[(size_t)j * dh + i];                             \
+          out[i] = o * inv;                                                                               \
+        }                                                                                                 \
+      }                                                                                                   \
+    }                                                                                                     \
+  }
+
+__attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v) {
+  __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  return _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+}
+__attribute__((target("avx2,fma"))) static inline float hmax256(__m256 v) {
+  __m128 x = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  x = _mm_max_ps(x, _mm_movehl_ps(x, x));
+  return _mm_cvtss_f32(_mm_max_ss(x, _mm_movehdup_ps(x)));
+}
+
+/* r[l] = the sum of the lanes of v[l], l < W: pairs interleaved and added, then quads, then 128-bit lanes */
+__attribute__((target("avx512f"))) static inline __m512 reduce16(const __m512* v) {
+  __m512 w[8], x[4];
+  for (int i = 0; i < 8; i++)
+    w[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+  for (int i = 0; i < 4; i++)
+    x[i] = _mm512_add_ps(_mm512_shuffle_ps(w[2 * i], w[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_ps(w[2 * i], w[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  __m512 s01 = _mm512_add_ps(_mm512_shuffle_f32x4(x[0], x[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(x[0], x[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  __m512 s23 = _mm512_add_ps(_mm512_shuffle_f32x4(x[2], x[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(x[2], x[3], _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(s01, s23, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f32x4(s01, s23, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+__attribute__((target("avx2,fma"))) static inline __m256 reduce8(const __m256* v) {
+  __m256 w[4], x[2];
+  for (int i = 0; i < 4; i++)
+    w[i] = _mm256_add_ps(_mm256_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm256_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+  for (int i = 0; i < 2; i++)
+    x[i] = _mm256_add_ps(_mm256_shuffle_ps(w[2 * i], w[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm256_shuffle_ps(w[2 * i], w[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  return _mm256_add_ps(_mm256_permute2f128_ps(x[0], x[1], 0x20), _mm256_permute2f128_ps(x[0], x[1], 0x31));
+}
+
+#define REDUCE_W reduce16
+#define _mm_sub_w _mm512_sub_ps
+#define _mm_add_w _mm512_add_ps
+ATTN_ROWS(attn_rows_avx512, "avx512f", __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps,
+          _mm512_setzero_ps, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_max_ps, _mm512_reduce_add_ps, _mm512_reduce_max_ps,
+          exp512)
+#undef _mm_sub_w
+#undef _mm_add_w
+#undef REDUCE_W
+#define REDUCE_W reduce8
+#define _mm_sub_w _mm256_sub_ps
+#define _mm_add_w _mm256_add_ps
+ATTN_ROWS(attn_rows_avx2, "avx2,fma", __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_setzero_ps,
+          _mm256_fmadd_ps, _mm256_mul_ps, _mm256_max_ps, hsum256, hmax256, exp256)
+#undef _mm_sub_w
+#undef _mm_add_w
+#undef REDUCE_W
+
+void uk_attn_rows(const uk_attn* a, int64_t b, int64_t kvh, int64_t t0, int64_t t1, float* scratch, int isa) {
+  if (isa == UK_ISA_AVX512_VNNI) attn_rows_avx512(a, b, kvh, t0, t1, scratch);
+  else attn_rows_avx2(a, b, kvh, t0, t1, scratch);
+}
