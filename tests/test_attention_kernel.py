@@ -57,7 +57,7 @@ def reference(qkv, past_k, past_v, past, hq, hkv, cos=None, sin=None, pos_ids=No
     return out.reshape(B, T, hq * dh), kc, vc
 
 
-def gqa_model(hq, hkv, dh, cap, rotary, bias, **attrs):
+def gqa_model(hq, hkv, dh, cap, rotary, bias, bias_dims=("B", 1), **attrs):
     ins = [helper.make_tensor_value_info("qkv", F32, ["B", "T", (hq + 2 * hkv) * dh]),
            helper.make_tensor_value_info("pk", F32, ["B", hkv, cap, dh]),
            helper.make_tensor_value_info("pv", F32, ["B", hkv, cap, dh]),
@@ -65,14 +65,14 @@ def gqa_model(hq, hkv, dh, cap, rotary, bias, **attrs):
            helper.make_tensor_value_info("qlens", I32, ["B"])]
     names = ["qkv", "", "", "pk", "pv", "seqlens", "total"]
     if rotary:
-        ins += [helper.make_tensor_value_info("cos", F32, [cap, dh // 2]),
-                helper.make_tensor_value_info("sin", F32, [cap, dh // 2]),
+        ins += [helper.make_tensor_value_info("cos", F32, ["P", dh // 2]),  # free: the kernel checks them
+                helper.make_tensor_value_info("sin", F32, ["P2", dh // 2]),
                 helper.make_tensor_value_info("pos", I64, ["B", "T"])]
         names += ["cos", "sin", "pos"]
     else:
         names += ["", "", ""]
     if bias:
-        ins.append(helper.make_tensor_value_info("bias", F32, ["B", 1, "T", "L"]))
+        ins.append(helper.make_tensor_value_info("bias", F32, [*bias_dims, "T", "L"]))
     names += ["bias" if bias else "", "", "", "", "", "", "qlens"]
     node = helper.make_node("GroupQueryAttention", names, ["out", "prk", "prv"], domain="com.microsoft",
                             num_heads=hq, kv_num_heads=hkv, do_rotary=int(rotary), **attrs)
@@ -246,24 +246,119 @@ def test_kernel_on_each_isa(isa):
 @pytest.mark.parametrize("attrs,match", [({"softcap": 30.0}, "softcap"), ({"local_window_size": 16}, "local_window_size"),
                                          ({"rotary_interleaved": 1}, "rotary_interleaved")])
 def test_op_refuses_what_it_cannot_run(attrs, match):
-    """Attributes our graphs never set: a clear error at load naming the fix (the backend then keeps ONNX
-    Runtime's kernels for that graph, and says so)."""
+    """Attributes our graphs never set: a clear error at load naming the fix (the backend then loads that
+    graph without our library, and says so)."""
     model = gqa_model(4, 2, 16, 8, True, False, **attrs)
     opts = ort.SessionOptions()
     opts.register_custom_ops_library(str(built()))
-    with pytest.raises(Exception, match=f"{match}.*UNIFORK_RT_QMATMUL=0"):
+    with pytest.raises(Exception, match=f"{match}.*UNIFORK_RT_ATTENTION=0"):
         ort.InferenceSession(model, opts)
 
 
 @needs_cc
-def test_op_refuses_a_sequence_past_the_cache():
+def test_a_sequence_past_the_cache_as_onnxruntime():
+    """A 9th position with a cache of 8: a present bound to the past's memory cannot hold it (ONNX Runtime says
+    so, naming the shapes); a present of its own grows to total_sequence_length, as ONNX Runtime's does."""
     lib = built()
     model = gqa_model(4, 2, 16, 8, True, False)
-    feeds = gqa_feeds(np.random.default_rng(0), 4, 2, 16, 8, True, False, 1, 1, 7)
-    feeds["seqlens"][:] = 8  # a 9th position in a cache of 8
-    feeds["total"] = np.array(9, np.int32)
-    with pytest.raises(Exception, match="does not fit the cache"):
+    feeds = gqa_feeds(np.random.default_rng(0), 4, 2, 16, 16, True, False, 1, 1, 8)
+    feeds["pk"], feeds["pv"] = feeds["pk"][:, :, :8].copy(), feeds["pv"][:, :, :8].copy()
+    with pytest.raises(Exception, match="shape"):
         run_session(model, feeds, lib, True)
+    ours, theirs = run_session(model, feeds, lib, False), run_session(model, feeds, None, False)
+    assert [o.shape for o in ours] == [o.shape for o in theirs] and ours[1].shape[2] == 9
+    assert all(np.abs(a - b).max() < 2e-5 for a, b in zip(ours, theirs))
+
+
+@needs_cc
+def test_edge_inputs_as_onnxruntime():
+    """No new tokens with a present of its own (the past copied over); a bias broadcast over rows or over
+    heads; a row whose every key is masked (zeros, as ONNX Runtime) and a NaN in the bias (NaN, as ONNX
+    Runtime); all against ONNX Runtime's kernel."""
+    lib = built()
+    rng = np.random.default_rng(11)
+    feeds = gqa_feeds(rng, 4, 2, 16, 16, True, False, 2, 0, 5)
+    ours, theirs = run_session(gqa_model(4, 2, 16, 16, True, False), feeds, lib, False), \
+        run_session(gqa_model(4, 2, 16, 16, True, False), feeds, None, False)
+    assert ours[0].shape == (2, 0, 64) and np.array_equal(ours[1], theirs[1]) and np.array_equal(ours[2], theirs[2])
+    for dims in ((1, 4), (1, 1), ("B", 4)):
+        model = gqa_model(4, 2, 16, 32, True, True, bias_dims=dims)
+        feeds = gqa_feeds(rng, 4, 2, 16, 32, True, True, 3, 2, 20)
+        bias = rng.standard_normal((3 if dims[0] == "B" else 1, dims[1], 2, 22)).astype(np.float32)
+        bias[..., :3] = MASK
+        feeds["bias"] = bias
+        got, want = run_session(model, feeds, lib, True)[0], run_session(model, feeds, None, True)[0]
+        print(f"bias {bias.shape}: max |ours - ONNX Runtime| {float(np.abs(got - want).max()):.2e}")
+        assert np.abs(got - want).max() < 2e-5
+    model = gqa_model(4, 2, 16, 32, True, True)
+    feeds = gqa_feeds(rng, 4, 2, 16, 32, True, True, 3, 1, 20)
+    feeds["bias"][0] = -np.inf
+    feeds["bias"][1] = np.finfo(np.float32).min
+    feeds["bias"][2, 0, 0, 4] = np.nan
+    got, want = run_session(model, feeds, lib, True)[0], run_session(model, feeds, None, True)[0]
+    assert not got[:2].any() and not want[:2].any()
+    assert np.isnan(got[2]).all() and np.isnan(want[2]).any()
+
+
+@needs_cc
+def test_inputs_of_mismatched_shapes_are_refused():
+    """Shapes ONNX Runtime's kernel refuses must not be read past their end by ours."""
+    lib = built()
+    model = gqa_model(4, 2, 16, 64, True, False)
+    feeds = gqa_feeds(np.random.default_rng(0), 4, 2, 16, 64, True, False, 1, 1, 40)
+    bad = dict(feeds, sin=feeds["sin"][:1].copy())
+    with pytest.raises(Exception, match="cos/sin caches of one shape"):
+        run_session(model, bad, lib, False)
+
+
+@needs_cc
+def test_outputs_do_not_depend_on_thread_count_or_batch():
+    """Each output row is one task's: 1, 2 or 3 threads, a row alone or in a batch, the same bits (head size 64
+    and 40 keys: the 16-key path and its tail)."""
+    lib = built()
+    model = gqa_model(14, 2, 64, 64, True, True)
+    feeds = gqa_feeds(np.random.default_rng(2), 14, 2, 64, 64, True, True, 3, 1, 39)
+    outs = []
+    for threads in (1, 2, 3):
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.register_custom_ops_library(str(lib))
+        sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        outs.append(sess.run(None, {k: v.copy() for k, v in feeds.items()})[0])
+    assert all(np.array_equal(o, outs[0]) for o in outs)
+    for r in range(3):
+        alone = {k: (v if k in ("total", "cos", "sin") else v[r:r + 1]) for k, v in feeds.items()}
+        assert np.array_equal(run_session(model, alone, lib, False)[0], outs[0][r:r + 1])
+
+
+@needs_cc
+def test_avx2_code_through_the_op():
+    """The AVX2 code through a session (UNIFORK_RT_ISA=avx2 in a child process: the ISA is read once per
+    process), on the paper shapes and an odd head size, against the float64 reference."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    lib = ctypes.CDLL(str(built()))
+    if lib.uk_isa() < 1:
+        pytest.skip("this CPU does not run AVX2")
+    script = (
+        "import sys, numpy as np\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_attention_kernel import gqa_model, gqa_feeds, run_session, reference, built\n"
+        "worst = 0\n"
+        "for hq, hkv, dh, cap, B, T, pos in ((14, 2, 64, 320, 8, 1, 270), (14, 2, 64, 320, 1, 37, 0), (6, 2, 40, 48, 3, 1, 30)):\n"
+        "    f = gqa_feeds(np.random.default_rng(dh + T), hq, hkv, dh, cap, True, True, B, T, pos)\n"
+        "    got = run_session(gqa_model(hq, hkv, dh, cap, True, True), f, built(), True)[0]\n"
+        "    ref = reference(f['qkv'], f['pk'], f['pv'], [pos] * B, hq, hkv, f['cos'], f['sin'], f['pos'], f['bias'])[0]\n"
+        "    worst = max(worst, float(np.abs(got - ref).max()))\n"
+        "print(worst)\n")
+    env = dict(__import__("os").environ, UNIFORK_RT_ISA="avx2")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    worst = float(r.stdout.strip().splitlines()[-1])
+    print(f"AVX2 through the op: max |ours - reference| {worst:.2e}")
+    assert worst < 2e-5
 
 
 @needs_cc

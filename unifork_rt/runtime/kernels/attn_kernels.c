@@ -12,6 +12,7 @@
 #include "qmatmul_kernels.h"
 
 #include <immintrin.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,8 +131,19 @@ __attribute__((target("avx2,fma"))) static inline __m256 exp256(__m256 x) {
         const int64_t np = (n + W - 1) / W * W;                                                           \
         for (int64_t j = n; j < np; j++) s[j] = -INFINITY;                                                \
         V m = SET1(-INFINITY);                                                                            \
-        for (int64_t j = 0; j < np; j += W) m = MAX(m, LOAD(s + j));                                      \
-        const V top = SET1(REDUCE_MAX(m));                                                                \
+        int nan = 0;                                                                                      \
+        for (int64_t j = 0; j < np; j += W) {                                                             \
+          const V x = LOAD(s + j);                                                                        \
+          m = MAX(m, x);                                                                                  \
+          nan |= ANY_NAN(x);                                                                              \
+        }                                                                                                 \
+        const float topf = REDUCE_MAX(m);                                                                 \
+        float* out = a->out + (size_t)(b * a->t + t) * a->hq * dh + (size_t)h * dh;                       \
+        if (nan || topf <= -FLT_MAX) { /* NaN scores: NaN out; every key masked: zeros, as ONNX Runtime */ \
+          for (int64_t i = 0; i < dh; i++) out[i] = nan ? NAN : 0.f;                                      \
+          continue;                                                                                       \
+        }                                                                                                 \
+        const V top = SET1(topf);                                                                         \
         V sum = ZERO();                                                                                   \
         for (int64_t j = 0; j < np; j += W) {                                                             \
           V e = EXP(_mm_sub_w(LOAD(s + j), top));                                                         \
@@ -139,7 +151,6 @@ __attribute__((target("avx2,fma"))) static inline __m256 exp256(__m256 x) {
           sum = _mm_add_w(sum, e);                                                                        \
         }                                                                                                 \
         const float inv = 1.f / REDUCE_ADD(sum);                                                          \
-        float* out = a->out + (size_t)(b * a->t + t) * a->hq * dh + (size_t)h * dh;                       \
         for (int64_t i0 = 0; i0 < dv; i0 += 4 * W) {                                                      \
           V o0 = ZERO(), o1 = ZERO(), o2 = ZERO(), o3 = ZERO();                                           \
           const int64_t w = dv - i0 < 4 * W ? dv - i0 : 4 * W;                                            \
@@ -215,6 +226,7 @@ __attribute__((target("avx2,fma"))) static inline __m256 reduce8(const __m256* v
 }
 
 #define REDUCE_W reduce16
+#define ANY_NAN(x) (_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q) != 0)
 #define _mm_sub_w _mm512_sub_ps
 #define _mm_add_w _mm512_add_ps
 ATTN_ROWS(attn_rows_avx512, "avx512f", __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps,
@@ -223,7 +235,9 @@ ATTN_ROWS(attn_rows_avx512, "avx512f", __m512, 16, _mm512_loadu_ps, _mm512_store
 #undef _mm_sub_w
 #undef _mm_add_w
 #undef REDUCE_W
+#undef ANY_NAN
 #define REDUCE_W reduce8
+#define ANY_NAN(x) (_mm256_movemask_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q)) != 0)
 #define _mm_sub_w _mm256_sub_ps
 #define _mm_add_w _mm256_add_ps
 ATTN_ROWS(attn_rows_avx2, "avx2,fma", __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_setzero_ps,
@@ -231,6 +245,7 @@ ATTN_ROWS(attn_rows_avx2, "avx2,fma", __m256, 8, _mm256_loadu_ps, _mm256_storeu_
 #undef _mm_sub_w
 #undef _mm_add_w
 #undef REDUCE_W
+#undef ANY_NAN
 
 void uk_attn_rows(const uk_attn* a, int64_t b, int64_t kvh, int64_t t0, int64_t t1, float* scratch, int isa) {
   if (isa == UK_ISA_AVX512_VNNI) attn_rows_avx512(a, b, kvh, t0, t1, scratch);

@@ -474,8 +474,9 @@ static OrtStatus* fkernel_compute(void* k, OrtKernelContext* ctx) {
  * What our `--graphs ort` graphs use (export/ort_graphs.py): float32 Q, K, V packed in the query input or
  * separate, a float cache bound as both past and present (or a separate present, which gets a copy),
  * rotate_half rotary with position_ids, an additive attention_bias, query_seqlens all equal to T. Any
- * other attribute fails at session creation (the backend then keeps ONNX Runtime's kernels, and says so);
- * the inputs this kernel does not take (head_sink, KV scales, Q/K norms) fail the run. */
+ * other attribute fails at session creation (the backend then loads that graph without this library, our
+ * matmul kernels included, and says so); the inputs this kernel does not take (head_sink, KV scales, Q/K
+ * norms) fail the run. Both name UNIFORK_RT_ATTENTION=0, which keeps ONNX Runtime's kernel for this op only. */
 
 enum { GQA_INPUTS = 17, GQA_OUTPUTS = 4 };
 typedef struct {
@@ -512,7 +513,7 @@ static OrtStatus* akernel_create(const void* op, const void* api, const OrtKerne
     int64_t v = int_attr(info, fixed[i].name, fixed[i].ok);
     if (v != fixed[i].ok)
       return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: GroupQueryAttention with %s=%lld is not supported: set "
-                  "UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel", fixed[i].name, (long long)v);
+                  "UNIFORK_RT_ATTENTION=0 to use ONNX Runtime's kernel", fixed[i].name, (long long)v);
   }
   float softcap = 0.f, scale = 0.f;
   OrtStatus* st = API(S_KernelInfoGetAttribute_float, KernelInfoGetAttribute_float_t)(info, "softcap", &softcap);
@@ -521,7 +522,7 @@ static OrtStatus* akernel_create(const void* op, const void* api, const OrtKerne
   if (st) { API(S_ReleaseStatus, ReleaseStatus_t)(st); scale = 0.f; }
   if (softcap != 0.f)
     return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: GroupQueryAttention with softcap=%g is not supported: set "
-                "UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel", (double)softcap);
+                "UNIFORK_RT_ATTENTION=0 to use ONNX Runtime's kernel", (double)softcap);
   const int64_t hq = int_attr(info, "num_heads", 0), hkv = int_attr(info, "kv_num_heads", 0);
   if (hq <= 0 || hkv <= 0 || hq % hkv)
     return fail(ERR_INVALID_ARGUMENT, "unifork-rt: GroupQueryAttention num_heads=%lld is not a multiple of "
@@ -570,6 +571,19 @@ static OrtStatus* input_data(OrtKernelContext* ctx, size_t i, void** data, int64
   return API(S_GetTensorMutableData, GetTensorMutableData_t)((OrtValue*)v, data);
 }
 
+static int same_dims(const int64_t* a, size_t ar, const int64_t* b, size_t br) {
+  if (ar != br) return 0;
+  for (size_t i = 0; i < ar; i++)
+    if (a[i] != b[i]) return 0;
+  return 1;
+}
+
+static int64_t elements(const int64_t* d, size_t r) {
+  int64_t n = 1;
+  for (size_t i = 0; i < r; i++) n *= d[i];
+  return n;
+}
+
 #define GQA_FAIL(...) fail(ERR_INVALID_ARGUMENT, "unifork-rt: GroupQueryAttention " __VA_ARGS__)
 
 static OrtStatus* akernel_compute(void* k, OrtKernelContext* ctx) {
@@ -582,24 +596,26 @@ static OrtStatus* akernel_compute(void* k, OrtKernelContext* ctx) {
     CHECK(input_data(ctx, i, &extra, NULL, NULL, ""));
     if (extra)
       return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: GroupQueryAttention input %zu (head_sink, KV scales or Q/K norms) "
-                  "is not supported: set UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel", i);
+                  "is not supported: set UNIFORK_RT_ATTENTION=0 to use ONNX Runtime's kernel", i);
   }
   if (outs < 3)
     return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: GroupQueryAttention without present_key/present_value outputs is not "
-                "supported: set UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel");
+                "supported: set UNIFORK_RT_ATTENTION=0 to use ONNX Runtime's kernel");
   int64_t qd[8], kd[8], pd[8], sd[8], td[8], cd[8], id[8], bd[8], ld[8];
   size_t qr = 0, kr_ = 0, pr = 0, sr = 0, tr = 0, cr = 0, ir = 0, br = 0, lr = 0;
   void *q = NULL, *kk = NULL, *vv = NULL, *pk = NULL, *pv = NULL, *seq = NULL, *tot = NULL, *cs = NULL, *sn = NULL,
        *pos = NULL, *bias = NULL, *qlens = NULL;
   CHECK(input_data(ctx, 0, &q, qd, &qr, "query"));
   CHECK(input_data(ctx, 1, &kk, kd, &kr_, "key"));
-  CHECK(input_data(ctx, 2, &vv, NULL, NULL, "value"));
+  int64_t vd[8], pvd[8], snd[8];
+  size_t vr = 0, pvr = 0, snr = 0;
+  CHECK(input_data(ctx, 2, &vv, vd, &vr, "value"));
   CHECK(input_data(ctx, 3, &pk, pd, &pr, "past_key"));
-  CHECK(input_data(ctx, 4, &pv, NULL, NULL, "past_value"));
+  CHECK(input_data(ctx, 4, &pv, pvd, &pvr, "past_value"));
   CHECK(input_data(ctx, 5, &seq, sd, &sr, "seqlens_k"));
   CHECK(input_data(ctx, 6, &tot, td, &tr, "total_sequence_length"));
   CHECK(input_data(ctx, 7, &cs, cd, &cr, "cos_cache"));
-  CHECK(input_data(ctx, 8, &sn, NULL, NULL, "sin_cache"));
+  CHECK(input_data(ctx, 8, &sn, snd, &snr, "sin_cache"));
   if (count > 9) CHECK(input_data(ctx, 9, &pos, id, &ir, "position_ids"));
   if (count > 10) CHECK(input_data(ctx, 10, &bias, bd, &br, "attention_bias"));
   if (count > 16) CHECK(input_data(ctx, 16, &qlens, ld, &lr, "query_seqlens"));
@@ -608,7 +624,8 @@ static OrtStatus* akernel_compute(void* k, OrtKernelContext* ctx) {
   int64_t dh;
   uk_attn a = {0};
   if (kk) {
-    if (!vv || kr_ != 3 || kd[0] != B || kd[1] != T || qd[2] % hq) return GQA_FAIL("key/value do not match the query");
+    if (!vv || kr_ != 3 || kd[0] != B || kd[1] != T || qd[2] % hq || !same_dims(kd, kr_, vd, vr))
+      return GQA_FAIL("key/value do not match the query or each other");
     dh = qd[2] / hq;
     if (kd[2] != hkv * dh) return GQA_FAIL("key has %lld columns, not kv_num_heads x head size", (long long)kd[2]);
     a.k = (const float*)kk;
@@ -624,10 +641,14 @@ static OrtStatus* akernel_compute(void* k, OrtKernelContext* ctx) {
     a.q_stride = a.kv_stride = qd[2];
   }
   if (!tot || !seq || sr != 1 || sd[0] != B) return GQA_FAIL("seqlens_k must have one entry per row");
+  if (elements(td, tr) != 1) return GQA_FAIL("total_sequence_length must be one value");
+  if (qlens && (lr != 1 || ld[0] != B)) return GQA_FAIL("query_seqlens must have one entry per row");
   const int64_t total = *(const int32_t*)tot;
-  if (pk && (!pv || pr != 4 || pd[0] != B || pd[1] != hkv || pd[3] != dh))
-    return GQA_FAIL("past_key/past_value are not (batch, kv_num_heads, sequence, head size)");
-  const int64_t cap = pk ? pd[2] : total;
+  if (pk && (!pv || pr != 4 || pd[0] != B || pd[1] != hkv || pd[3] != dh || !same_dims(pd, pr, pvd, pvr)))
+    return GQA_FAIL("past_key/past_value are not both (batch, kv_num_heads, sequence, head size)");
+  if (!pk && pv) return GQA_FAIL("past_value without past_key");
+  /* present: the past's length, or total_sequence_length where that is longer (a present of its own) */
+  const int64_t past_cap = pk ? pd[2] : 0, cap = past_cap > total ? past_cap : total;
   int64_t* past = (int64_t*)malloc((size_t)(B > 0 ? B : 1) * sizeof(int64_t));
   if (!past) return fail(ERR_FAIL, "unifork-rt: out of memory");
   OrtStatus* st = NULL;
@@ -640,12 +661,13 @@ static OrtStatus* akernel_compute(void* k, OrtKernelContext* ctx) {
                     (long long)total);
     if (!st && qlens && ((const int32_t*)qlens)[b] != T)
       st = fail(ERR_NOT_IMPLEMENTED, "unifork-rt: GroupQueryAttention with query_seqlens other than the sequence "
-                "length is not supported: set UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel");
+                "length is not supported: set UNIFORK_RT_ATTENTION=0 to use ONNX Runtime's kernel");
   }
   a.b = B; a.t = T; a.hq = hq; a.hkv = hkv; a.dh = dh; a.cap = cap; a.q = (const float*)q; a.past = past;
   a.scale = kr->scale != 0.f ? kr->scale : 1.f / sqrtf((float)dh);
   if (!st && kr->rotary) {
-    if (!cs || !sn || cr != 2 || cd[1] * 2 != dh) st = GQA_FAIL("do_rotary needs cos/sin caches of head size / 2 columns");
+    if (!cs || !sn || cr != 2 || cd[1] * 2 != dh || !same_dims(cd, cr, snd, snr))
+      st = GQA_FAIL("do_rotary needs cos/sin caches of one shape, head size / 2 columns");
     a.cos_cache = (const float*)cs;
     a.sin_cache = (const float*)sn;
     if (!st && pos && (ir != 2 || id[0] != B || id[1] != T)) st = GQA_FAIL("position_ids are not (batch, sequence)");
@@ -674,7 +696,7 @@ static OrtStatus* akernel_compute(void* k, OrtKernelContext* ctx) {
   if (!st) st = API(S_GetTensorMutableData, GetTensorMutableData_t)(y, &yp);
   if (!st) st = API(S_GetTensorMutableData, GetTensorMutableData_t)(pko, &kcp);
   if (!st) st = API(S_GetTensorMutableData, GetTensorMutableData_t)(pvo, &vcp);
-  if (st || B == 0 || T == 0) {
+  if (st || B == 0) {
     free(past);
     return st;
   }
@@ -682,16 +704,21 @@ static OrtStatus* akernel_compute(void* k, OrtKernelContext* ctx) {
   a.vc = (float*)vcp;
   a.out = (float*)yp;
   /* a present apart from the past (no shared buffer): zeros, as ONNX Runtime's kernel leaves it, then the
-   * past's keys and values */
+   * past's keys and values (rows of past_cap slots into rows of cap) */
   const size_t cache_bytes = (size_t)(B * hkv * cap * dh) * sizeof(float);
   if (a.kc != pk) memset(a.kc, 0, cache_bytes);
   if (a.vc != pv) memset(a.vc, 0, cache_bytes);
   for (int64_t b = 0; pk && b < B; b++)
     for (int64_t h = 0; h < hkv; h++) {
-      const size_t off = (size_t)(b * hkv + h) * cap * dh, bytes = (size_t)past[b] * dh * sizeof(float);
-      if (a.kc != pk) memcpy(a.kc + off, (const float*)pk + off, bytes);
-      if (a.vc != pv) memcpy(a.vc + off, (const float*)pv + off, bytes);
+      const size_t src = (size_t)(b * hkv + h) * past_cap * dh, dst = (size_t)(b * hkv + h) * cap * dh;
+      const size_t bytes = (size_t)past[b] * dh * sizeof(float);
+      if (a.kc != pk) memcpy(a.kc + dst, (const float*)pk + src, bytes);
+      if (a.vc != pv) memcpy(a.vc + dst, (const float*)pv + src, bytes);
     }
+  if (T == 0) {
+    free(past);
+    return NULL;
+  }
   uk_attn_write_kv(&a);
   ATask t = {&a, T, 1, NULL, uk_attn_scratch_floats(&a), kr->isa};
   if (T > 1) { /* prompts: chunks of 16 tokens, claimed one at a time by the pool's threads */
