@@ -48,7 +48,7 @@ size_t uk_attn_scratch_floats(const uk_attn* a) { return (size_t)(a->cap + 16 + 
 
 /* exp(x) for x <= 0 on a vector (Cephes' expf: 2^n · e^r, |r| <= ln2/2, degree-6 polynomial, relative
  * error about 2e-7); below -87.3 the result is 0. EXP_BODY is written once for both widths. */
-#define EXP_BODY(V, SET1, ADD, SUB, MUL, FMA, MAX, ROUND, CVT, SHL, CAST_PS, ADDI, SETI)                  \
+#define EXP_BODY(V, SET1, ADD, MUL, FMA, MAX, ROUND, CVT, SHL, CAST_PS, ADDI, SETI)                       \
   V lo = SET1(-87.3f);                                                                                  \
   V under = x;                                                                                          \
   x = MAX(x, lo);                                                                                       \
@@ -62,14 +62,13 @@ size_t uk_attn_scratch_floats(const uk_attn* a) { return (size_t)(a->cap + 16 + 
   p = FMA(p, r, SET1(1.6666665459e-1f));                                                                \
   p = FMA(p, r, SET1(5.0000001201e-1f));                                                                \
   p = FMA(MUL(p, r), r, ADD(r, SET1(1.f)));                                                             \
-  V scale = CAST_PS(SHL(ADDI(CVT(n), SETI(127)), 23));                                                  \
-  (void)under;
+  V scale = CAST_PS(SHL(ADDI(CVT(n), SETI(127)), 23));
 
 #define _mm512_roundscale_ps_near(x) _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define _mm256_round_ps_near(x) _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 
 __attribute__((target("avx512f"))) static inline __m512 exp512(__m512 x) {
-  EXP_BODY(__m512, _mm512_set1_ps, _mm512_add_ps, _mm512_sub_ps, _mm512_mul_ps, _mm512_fmadd_ps, _mm512_max_ps,
+  EXP_BODY(__m512, _mm512_set1_ps, _mm512_add_ps, _mm512_mul_ps, _mm512_fmadd_ps, _mm512_max_ps,
            _mm512_roundscale_ps_near, _mm512_cvtps_epi32, _mm512_slli_epi32, _mm512_castsi512_ps, _mm512_add_epi32,
            _mm512_set1_epi32)
   __mmask16 zero = _mm512_cmp_ps_mask(under, lo, _CMP_LT_OQ);
@@ -77,7 +76,7 @@ __attribute__((target("avx512f"))) static inline __m512 exp512(__m512 x) {
 }
 
 __attribute__((target("avx2,fma"))) static inline __m256 exp256(__m256 x) {
-  EXP_BODY(__m256, _mm256_set1_ps, _mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_fmadd_ps, _mm256_max_ps,
+  EXP_BODY(__m256, _mm256_set1_ps, _mm256_add_ps, _mm256_mul_ps, _mm256_fmadd_ps, _mm256_max_ps,
            _mm256_round_ps_near, _mm256_cvtps_epi32, _mm256_slli_epi32, _mm256_castsi256_ps, _mm256_add_epi32,
            _mm256_set1_epi32)
   __m256 keep = _mm256_cmp_ps(under, lo, _CMP_GE_OQ);
@@ -88,7 +87,8 @@ __attribute__((target("avx2,fma"))) static inline __m256 exp256(__m256 x) {
  * KV head kvh and new token t: scores s_j = q·k_j (q rotated and scaled) + bias, j over the row's
  * keys 0 .. past + t; p = softmax(s); out = sum_j p_j v_j. Tails past the last whole vector are
  * scalar. */
-#define ATTN_ROWS(NAME, TARGET, V, W, LOAD, STORE, SET1, ZERO, FMA, MUL, MAX, REDUCE_ADD, REDUCE_MAX, EXP)      \
+#define ATTN_ROWS(NAME, TARGET, V, W, LOAD, STORE, SET1, ZERO, ADD, SUB, FMA, MUL, MAX, REDUCE_ADD, REDUCE_MAX, \
+                  REDUCE_W, ANY_NAN, EXP)                                                                   \
   __attribute__((target(TARGET))) static void NAME(const uk_attn* a, int64_t b, int64_t kvh, int64_t t0,      \
                                                    int64_t t1, float* scratch) {                               \
     const int64_t dh = a->dh, group = a->hq / a->hkv, dv = dh / W * W;                                      \
@@ -117,7 +117,7 @@ __attribute__((target("avx2,fma"))) static inline __m256 exp256(__m256 x) {
               for (int l = 0; l < W; l++) acc[l] = FMA(qi, LOAD(k + (size_t)l * dh + i), acc[l]);         \
             }                                                                                             \
             V d = REDUCE_W(acc);                                                                          \
-            if (bias) d = _mm_add_w(d, LOAD(bias + j));                                                   \
+            if (bias) d = ADD(d, LOAD(bias + j));                                                   \
             STORE(s + j, d);                                                                              \
           }                                                                                               \
         for (; j < n; j++) {                                                                              \
@@ -146,9 +146,9 @@ __attribute__((target("avx2,fma"))) static inline __m256 exp256(__m256 x) {
         const V top = SET1(topf);                                                                         \
         V sum = ZERO();                                                                                   \
         for (int64_t j = 0; j < np; j += W) {                                                             \
-          V e = EXP(_mm_sub_w(LOAD(s + j), top));                                                         \
+          V e = EXP(SUB(LOAD(s + j), top));                                                         \
           STORE(s + j, e);                                                                                \
-          sum = _mm_add_w(sum, e);                                                                        \
+          sum = ADD(sum, e);                                                                        \
         }                                                                                                 \
         const float inv = 1.f / REDUCE_ADD(sum);                                                          \
         for (int64_t i0 = 0; i0 < dv; i0 += 4 * W) {                                                      \
@@ -173,7 +173,7 @@ __attribute__((target("avx2,fma"))) static inline __m256 exp256(__m256 x) {
             if (w > 2 * W) o2 = FMA(pj, LOAD(v + 2 * W), o2);                                             \
             if (w > 3 * W) o3 = FMA(pj, LOAD(v + 3 * W), o3);                                             \
           }                                                                                               \
-          o0 = _mm_add_w(o0, e0), o1 = _mm_add_w(o1, e1), o2 = _mm_add_w(o2, e2), o3 = _mm_add_w(o3, e3); \
+          o0 = ADD(o0, e0), o1 = ADD(o1, e1), o2 = ADD(o2, e2), o3 = ADD(o3, e3); \
           const V iv = SET1(inv);                                                                         \
           STORE(out + i0, MUL(o0, iv));                                                                   \
           if (w > W) STORE(out + i0 + W, MUL(o1, iv));                                                    \
@@ -225,27 +225,19 @@ __attribute__((target("avx2,fma"))) static inline __m256 reduce8(const __m256* v
   return _mm256_add_ps(_mm256_permute2f128_ps(x[0], x[1], 0x20), _mm256_permute2f128_ps(x[0], x[1], 0x31));
 }
 
-#define REDUCE_W reduce16
-#define ANY_NAN(x) (_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q) != 0)
-#define _mm_sub_w _mm512_sub_ps
-#define _mm_add_w _mm512_add_ps
+__attribute__((target("avx512f"))) static inline int any_nan512(__m512 x) {
+  return _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q) != 0;
+}
+__attribute__((target("avx2,fma"))) static inline int any_nan256(__m256 x) {
+  return _mm256_movemask_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q)) != 0;
+}
+
 ATTN_ROWS(attn_rows_avx512, "avx512f", __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps,
-          _mm512_setzero_ps, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_max_ps, _mm512_reduce_add_ps, _mm512_reduce_max_ps,
-          exp512)
-#undef _mm_sub_w
-#undef _mm_add_w
-#undef REDUCE_W
-#undef ANY_NAN
-#define REDUCE_W reduce8
-#define ANY_NAN(x) (_mm256_movemask_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q)) != 0)
-#define _mm_sub_w _mm256_sub_ps
-#define _mm_add_w _mm256_add_ps
+          _mm512_setzero_ps, _mm512_add_ps, _mm512_sub_ps, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_max_ps,
+          _mm512_reduce_add_ps, _mm512_reduce_max_ps, reduce16, any_nan512, exp512)
 ATTN_ROWS(attn_rows_avx2, "avx2,fma", __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_setzero_ps,
-          _mm256_fmadd_ps, _mm256_mul_ps, _mm256_max_ps, hsum256, hmax256, exp256)
-#undef _mm_sub_w
-#undef _mm_add_w
-#undef REDUCE_W
-#undef ANY_NAN
+          _mm256_add_ps, _mm256_sub_ps, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_max_ps, hsum256, hmax256, reduce8,
+          any_nan256, exp256)
 
 void uk_attn_rows(const uk_attn* a, int64_t b, int64_t kvh, int64_t t0, int64_t t1, float* scratch, int isa) {
   if (isa == UK_ISA_AVX512_VNNI) attn_rows_avx512(a, b, kvh, t0, t1, scratch);
