@@ -293,6 +293,7 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
         assert d["n4_batch"] == 8 and d["stages"]["cell_step_n4"]["median"] > 0
         assert d["ratio_n4_vs_n1_cell_step"] == d["stages"]["cell_step_n4"]["median"] / d["stages"]["cell_step"]["median"]
         assert d["whole_image_n4"]["median"] > 0
+        assert d["whole_image_n4"]["n"] == d["whole_image"]["n"]  # drawn in turn with the --n 1 images
         assert d["ratio_n4_vs_n1_whole"] == d["whole_image_n4"]["median"] / d["whole_image"]["median"]
         assert 0 < u["roofline"]["caption_decode_step"]["fraction"]
         if u["backend"] == "ort-cpu":  # a worker runs ort-cpu as the `unifork-rt` process does: one thread pool
