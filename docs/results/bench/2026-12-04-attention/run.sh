@@ -5,10 +5,15 @@
 #   step.txt: caption decode step, ONNX Runtime's GQA vs ours, 6 interleaved rounds of 20 steps, one process
 #   draw.txt: guided draw_codes --n 1 / --n 4, 4 interleaved rounds, one process
 #   eval/:    ShapesBench of the shipped int8 bundle with ours (default) and UNIFORK_RT_ATTENTION=0
-#   The op-alone timings in docs/KERNELS.md came from a scratch script (one GroupQueryAttention node, IOBinding,
-#   best of 3 x 200 runs) that was not kept; tests/test_attention_kernel.py builds the same graphs.
+#   op.txt:   the op alone (op_time.py), native and under the AVX2 CPUID mask (tests/avx2only/run.sh)
+#   split.txt (by hand): python split.py BUNDLE N, with UNIFORK_RT_ATTENTION=1 and 0
+#   full/:    the README's full run (unifork-rt bench ... --out runs/s31/full, 21:49) with vmstat.log, and
+#             /usr/bin/time -v of an int4 caption (rss-int4-caption.txt)
 set -e
 D=docs/results/bench/2026-12-04-attention
+LIB=$(${PYTHON:-python} -c "from unifork_rt.runtime.qmatmul import build; print(build()[0])")
+(echo "# native"; ${PYTHON:-python} $D/op_time.py $LIB; echo "# AVX2 CPUID mask"
+ PYTHON=${PYTHON:-python} bash tests/avx2only/run.sh ${PYTHON:-python} $D/op_time.py $LIB) | tee $D/op.txt
 PY=${PYTHON:-python}
 B=${BUNDLES:-runs/bench3/paper}
 S=${SHIPPED:-runs/s30/int8/b128}
