@@ -172,15 +172,20 @@ static OrtStatus* constant_input(const OrtKernelInfo* info, size_t i, void** dat
   return constant_value(info, i, data, NULL);
 }
 
-/* the dimensions of a tensor value (at most 8) */
-static OrtStatus* value_dims(const OrtValue* v, int64_t* dims, size_t* rank, const char* what) {
+/* the dimensions of a tensor value of rank MIN_RANK to 8 */
+static OrtStatus* value_dims_from(const OrtValue* v, int64_t* dims, size_t* rank, const char* what, size_t min_rank) {
   OrtTensorTypeAndShapeInfo* info = NULL;
   CHECK(API(S_GetTensorTypeAndShape, GetTensorTypeAndShape_t)(v, &info));
   OrtStatus* st = API(S_GetDimensionsCount, GetDimensionsCount_t)(info, rank);
-  if (!st && (*rank < 1 || *rank > 8)) st = fail(ERR_INVALID_ARGUMENT, "unifork-rt: %s has rank %zu (1 to 8)", what, *rank);
+  if (!st && (*rank < min_rank || *rank > 8))
+    st = fail(ERR_INVALID_ARGUMENT, "unifork-rt: %s has rank %zu (%zu to 8)", what, *rank, min_rank);
   if (!st) st = API(S_GetDimensions, GetDimensions_t)(info, dims, *rank);
   API(S_ReleaseTensorTypeAndShapeInfo, ReleaseTensorTypeAndShapeInfo_t)(info);
   return st;
+}
+
+static OrtStatus* value_dims(const OrtValue* v, int64_t* dims, size_t* rank, const char* what) {
+  return value_dims_from(v, dims, rank, what, 1);
 }
 
 /* ONNX Runtime maps a bundle's external weights from their .onnx.data file (private, read-only in use).
@@ -258,16 +263,30 @@ static void task_range(int64_t total, size_t i, size_t tasks, int64_t* lo, int64
   *hi = total * (int64_t)(i + 1) / (int64_t)tasks;
 }
 
+/* an optional attribute, or ABSENT where the node does not set it */
+static int64_t int_attr(const OrtKernelInfo* info, const char* name, int64_t absent) {
+  int64_t v = absent;
+  OrtStatus* st = API(S_KernelInfoGetAttribute_int64, KernelInfoGetAttribute_int64_t)(info, name, &v);
+  if (st) { API(S_ReleaseStatus, ReleaseStatus_t)(st); v = absent; }
+  return v;
+}
+
+static float float_attr(const OrtKernelInfo* info, const char* name, float absent) {
+  float v = absent;
+  OrtStatus* st = API(S_KernelInfoGetAttribute_float, KernelInfoGetAttribute_float_t)(info, name, &v);
+  if (st) { API(S_ReleaseStatus, ReleaseStatus_t)(st); v = absent; }
+  return v;
+}
+
 static OrtStatus* kernel_create(const void* op, const void* api, const OrtKernelInfo* info, void** out) {
   (void)op; (void)api;
-  int64_t k, n, bits, block, level = 0;
+  int64_t k, n, bits, block;
   KernelInfoGetAttribute_int64_t attr = API(S_KernelInfoGetAttribute_int64, KernelInfoGetAttribute_int64_t);
   CHECK(attr(info, "K", &k));
   CHECK(attr(info, "N", &n));
   CHECK(attr(info, "bits", &bits));
   CHECK(attr(info, "block_size", &block));
-  OrtStatus* st = attr(info, "accuracy_level", &level);
-  if (st) { API(S_ReleaseStatus, ReleaseStatus_t)(st); level = 0; }
+  const int64_t level = int_attr(info, "accuracy_level", 0);
   if ((bits != 4 && bits != 8) || block < 16 || block % 16)
     return fail(ERR_NOT_IMPLEMENTED, "unifork-rt qmatmul: MatMulNBits with bits=%lld, block_size=%lld is not supported "
                 "(4 or 8 bits, blocks a multiple of 16): set UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel", (long long)bits,
@@ -390,16 +409,12 @@ static OrtStatus* fkernel_create(const void* op, const void* api, const OrtKerne
   (void)op; (void)api;
   static const char* const flags[] = {"transA", "transB", "transBatchA", "transBatchB"};
   for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
-    int64_t v = 0;
-    OrtStatus* st = API(S_KernelInfoGetAttribute_int64, KernelInfoGetAttribute_int64_t)(info, flags[i], &v);
-    if (st) { API(S_ReleaseStatus, ReleaseStatus_t)(st); v = 0; } /* absent: 0 */
+    const int64_t v = int_attr(info, flags[i], 0);
     if (v)
       return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: TransposeMatMul with %s=%lld is not supported (A . B only): set "
                   "UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel", flags[i], (long long)v);
   }
-  float alpha = 1.f;
-  OrtStatus* st = API(S_KernelInfoGetAttribute_float, KernelInfoGetAttribute_float_t)(info, "alpha", &alpha);
-  if (st) { API(S_ReleaseStatus, ReleaseStatus_t)(st); alpha = 1.f; }
+  const float alpha = float_attr(info, "alpha", 1.f);
   void* b = NULL;
   const OrtValue* bv = NULL;
   CHECK(constant_value(info, 1, &b, &bv));
@@ -496,13 +511,6 @@ static size_t aop_output_count(const void* op) { (void)op; return GQA_OUTPUTS; }
 static int aop_output_char(const void* op, size_t i) { (void)op; return i == 0 ? IO_REQUIRED : IO_OPTIONAL; }
 static void akernel_destroy(void* k) { free(k); }
 
-static int64_t int_attr(const OrtKernelInfo* info, const char* name, int64_t absent) {
-  int64_t v = absent;
-  OrtStatus* st = API(S_KernelInfoGetAttribute_int64, KernelInfoGetAttribute_int64_t)(info, name, &v);
-  if (st) { API(S_ReleaseStatus, ReleaseStatus_t)(st); v = absent; }
-  return v;
-}
-
 static OrtStatus* akernel_create(const void* op, const void* api, const OrtKernelInfo* info, void** out) {
   (void)op; (void)api;
   /* attribute, the only value taken (its default) */
@@ -515,11 +523,7 @@ static OrtStatus* akernel_create(const void* op, const void* api, const OrtKerne
       return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: GroupQueryAttention with %s=%lld is not supported: set "
                   "UNIFORK_RT_ATTENTION=0 to use ONNX Runtime's kernel", fixed[i].name, (long long)v);
   }
-  float softcap = 0.f, scale = 0.f;
-  OrtStatus* st = API(S_KernelInfoGetAttribute_float, KernelInfoGetAttribute_float_t)(info, "softcap", &softcap);
-  if (st) { API(S_ReleaseStatus, ReleaseStatus_t)(st); softcap = 0.f; }
-  st = API(S_KernelInfoGetAttribute_float, KernelInfoGetAttribute_float_t)(info, "scale", &scale);
-  if (st) { API(S_ReleaseStatus, ReleaseStatus_t)(st); scale = 0.f; }
+  const float softcap = float_attr(info, "softcap", 0.f), scale = float_attr(info, "scale", 0.f);
   if (softcap != 0.f)
     return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: GroupQueryAttention with softcap=%g is not supported: set "
                 "UNIFORK_RT_ATTENTION=0 to use ONNX Runtime's kernel", (double)softcap);
@@ -559,15 +563,7 @@ static OrtStatus* input_data(OrtKernelContext* ctx, size_t i, void** data, int64
   *data = NULL;
   CHECK(API(S_KernelContext_GetInput, KernelContext_GetInput_t)(ctx, i, &v));
   if (!v) return NULL;
-  if (dims) {
-    OrtTensorTypeAndShapeInfo* info = NULL;
-    CHECK(API(S_GetTensorTypeAndShape, GetTensorTypeAndShape_t)(v, &info));
-    OrtStatus* st = API(S_GetDimensionsCount, GetDimensionsCount_t)(info, rank);
-    if (!st && *rank > 8) st = fail(ERR_INVALID_ARGUMENT, "unifork-rt: GroupQueryAttention %s has rank %zu", what, *rank);
-    if (!st) st = API(S_GetDimensions, GetDimensions_t)(info, dims, *rank);
-    API(S_ReleaseTensorTypeAndShapeInfo, ReleaseTensorTypeAndShapeInfo_t)(info);
-    if (st) return st;
-  }
+  if (dims) CHECK(value_dims_from(v, dims, rank, what, 0));
   return API(S_GetTensorMutableData, GetTensorMutableData_t)((OrtValue*)v, data);
 }
 
@@ -593,7 +589,7 @@ static OrtStatus* akernel_compute(void* k, OrtKernelContext* ctx) {
   CHECK(API(S_KernelContext_GetOutputCount, KernelContext_GetOutputCount_t)(ctx, &outs));
   for (size_t i = 11; i < count && i < 16; i++) {
     void* extra = NULL;
-    CHECK(input_data(ctx, i, &extra, NULL, NULL, ""));
+    CHECK(input_data(ctx, i, &extra, NULL, NULL, "GroupQueryAttention input"));
     if (extra)
       return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: GroupQueryAttention input %zu (head_sink, KV scales or Q/K norms) "
                   "is not supported: set UNIFORK_RT_ATTENTION=0 to use ONNX Runtime's kernel", i);
@@ -605,20 +601,20 @@ static OrtStatus* akernel_compute(void* k, OrtKernelContext* ctx) {
   size_t qr = 0, kr_ = 0, pr = 0, sr = 0, tr = 0, cr = 0, ir = 0, br = 0, lr = 0;
   void *q = NULL, *kk = NULL, *vv = NULL, *pk = NULL, *pv = NULL, *seq = NULL, *tot = NULL, *cs = NULL, *sn = NULL,
        *pos = NULL, *bias = NULL, *qlens = NULL;
-  CHECK(input_data(ctx, 0, &q, qd, &qr, "query"));
-  CHECK(input_data(ctx, 1, &kk, kd, &kr_, "key"));
+  CHECK(input_data(ctx, 0, &q, qd, &qr, "GroupQueryAttention query"));
+  CHECK(input_data(ctx, 1, &kk, kd, &kr_, "GroupQueryAttention key"));
   int64_t vd[8], pvd[8], snd[8];
   size_t vr = 0, pvr = 0, snr = 0;
-  CHECK(input_data(ctx, 2, &vv, vd, &vr, "value"));
-  CHECK(input_data(ctx, 3, &pk, pd, &pr, "past_key"));
-  CHECK(input_data(ctx, 4, &pv, pvd, &pvr, "past_value"));
-  CHECK(input_data(ctx, 5, &seq, sd, &sr, "seqlens_k"));
-  CHECK(input_data(ctx, 6, &tot, td, &tr, "total_sequence_length"));
-  CHECK(input_data(ctx, 7, &cs, cd, &cr, "cos_cache"));
-  CHECK(input_data(ctx, 8, &sn, snd, &snr, "sin_cache"));
-  if (count > 9) CHECK(input_data(ctx, 9, &pos, id, &ir, "position_ids"));
-  if (count > 10) CHECK(input_data(ctx, 10, &bias, bd, &br, "attention_bias"));
-  if (count > 16) CHECK(input_data(ctx, 16, &qlens, ld, &lr, "query_seqlens"));
+  CHECK(input_data(ctx, 2, &vv, vd, &vr, "GroupQueryAttention value"));
+  CHECK(input_data(ctx, 3, &pk, pd, &pr, "GroupQueryAttention past_key"));
+  CHECK(input_data(ctx, 4, &pv, pvd, &pvr, "GroupQueryAttention past_value"));
+  CHECK(input_data(ctx, 5, &seq, sd, &sr, "GroupQueryAttention seqlens_k"));
+  CHECK(input_data(ctx, 6, &tot, td, &tr, "GroupQueryAttention total_sequence_length"));
+  CHECK(input_data(ctx, 7, &cs, cd, &cr, "GroupQueryAttention cos_cache"));
+  CHECK(input_data(ctx, 8, &sn, snd, &snr, "GroupQueryAttention sin_cache"));
+  if (count > 9) CHECK(input_data(ctx, 9, &pos, id, &ir, "GroupQueryAttention position_ids"));
+  if (count > 10) CHECK(input_data(ctx, 10, &bias, bd, &br, "GroupQueryAttention attention_bias"));
+  if (count > 16) CHECK(input_data(ctx, 16, &qlens, ld, &lr, "GroupQueryAttention query_seqlens"));
   if (qr != 3) return GQA_FAIL("query has rank %zu (3: batch, sequence, hidden)", qr);
   const int64_t B = qd[0], T = qd[1], hq = kr->hq, hkv = kr->hkv;
   int64_t dh;
