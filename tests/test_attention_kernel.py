@@ -105,19 +105,20 @@ def gqa_feeds(rng, hq, hkv, dh, cap, rotary, bias, B, T, pos):
     return feeds
 
 
-def run_session(model, feeds, lib, shared):
-    """out, present_k, present_v of one 2-thread session, our library registered when LIB; SHARED binds each
-    present output to its past input's memory, as the runtime does."""
+def gqa_session(model, lib, threads=2):
+    """A CPU session of MODEL with our library registered when LIB."""
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 2
+    opts.intra_op_num_threads = threads
     if lib is not None:
         opts.register_custom_ops_library(str(lib))
-    sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-    feeds = {k: v.copy() for k, v in feeds.items()}
-    if not shared:
-        return sess.run(None, feeds)
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+
+
+def bind_shared(sess, feeds):
+    """An IOBinding of FEEDS with each present output bound to its past input's memory, as the runtime binds
+    them (so the caches in FEEDS are written in place); "out" first, so get_outputs()[0] is it."""
     io = sess.io_binding()
-    io.bind_output("out", "cpu")  # first: get_outputs() lists the bound outputs in binding order
+    io.bind_output("out", "cpu")
     for k, v in feeds.items():
         if k not in ("pk", "pv"):
             io.bind_cpu_input(k, v)
@@ -125,6 +126,17 @@ def run_session(model, feeds, lib, shared):
         a = feeds[past]
         io.bind_input(past, "cpu", 0, a.dtype, list(a.shape), a.ctypes.data)
         io.bind_output(present, "cpu", 0, a.dtype, list(a.shape), a.ctypes.data)
+    return io
+
+
+def run_session(model, feeds, lib, shared):
+    """out, present_k, present_v of one 2-thread session, our library registered when LIB; SHARED binds each
+    present output to its past input's memory, as the runtime does."""
+    sess = gqa_session(model, lib)
+    feeds = {k: v.copy() for k, v in feeds.items()}
+    if not shared:
+        return sess.run(None, feeds)
+    io = bind_shared(sess, feeds)
     sess.run_with_iobinding(io)
     return [io.get_outputs()[0].numpy(), feeds["pk"], feeds["pv"]]
 
@@ -318,13 +330,8 @@ def test_outputs_do_not_depend_on_thread_count_or_batch():
     lib = built()
     model = gqa_model(14, 2, 64, 64, True, True)
     feeds = gqa_feeds(np.random.default_rng(2), 14, 2, 64, 64, True, True, 3, 1, 39)
-    outs = []
-    for threads in (1, 2, 3):
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.register_custom_ops_library(str(lib))
-        sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-        outs.append(sess.run(None, {k: v.copy() for k, v in feeds.items()})[0])
+    outs = [gqa_session(model, lib, threads).run(None, {k: v.copy() for k, v in feeds.items()})[0]
+            for threads in (1, 2, 3)]
     assert all(np.array_equal(o, outs[0]) for o in outs)
     for r in range(3):
         alone = {k: (v if k in ("total", "cos", "sin") else v[r:r + 1]) for k, v in feeds.items()}

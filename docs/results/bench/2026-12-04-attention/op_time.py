@@ -8,10 +8,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "tests"))
-from test_attention_kernel import gqa_feeds, gqa_model  # noqa: E402
+from test_attention_kernel import bind_shared, gqa_feeds, gqa_model, gqa_session  # noqa: E402
 
 lib = sys.argv[1]
 for hq, hkv, dh, S, rot, bias, B, T, pos in [(14, 2, 64, 512, True, True, 1, 1, 256), (14, 2, 64, 512, True, True, 8, 1, 256),
@@ -22,20 +21,8 @@ for hq, hkv, dh, S, rot, bias, B, T, pos in [(14, 2, 64, 512, True, True, 1, 1, 
     best = {}
     for _ in range(3):
         for ours in (False, True):
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = 2
-            if ours:
-                opts.register_custom_ops_library(lib)
-            sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-            io = sess.io_binding()
-            io.bind_output("out", "cpu")
-            for k, v in feeds.items():
-                if k not in ("pk", "pv"):
-                    io.bind_cpu_input(k, v)
-            for past, present in (("pk", "prk"), ("pv", "prv")):
-                a = feeds[past]
-                io.bind_input(past, "cpu", 0, a.dtype, list(a.shape), a.ctypes.data)
-                io.bind_output(present, "cpu", 0, a.dtype, list(a.shape), a.ctypes.data)
+            sess = gqa_session(model, lib if ours else None)
+            io = bind_shared(sess, feeds)
             for _ in range(20):
                 sess.run_with_iobinding(io)
             n = 200 if T == 1 else 10
