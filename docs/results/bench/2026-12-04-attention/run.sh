@@ -7,6 +7,7 @@
 #   eval/:    ShapesBench of the shipped int8 bundle with ours (default) and UNIFORK_RT_ATTENTION=0
 #   op.txt:   the op alone (op_time.py), native and under the AVX2 CPUID mask (tests/avx2only/run.sh)
 #   split.txt (by hand): python split.py BUNDLE N, with UNIFORK_RT_ATTENTION=1 and 0
+#   draw-avx2.txt (by hand): draw_ab.py BUNDLE N 2 for the int4 bundle under tests/avx2only/run.sh
 #   full/:    the README's full run (unifork-rt bench ... --out runs/s31/full, 21:49) with vmstat.log, and
 #             /usr/bin/time -v of an int4 caption (rss-int4-caption.txt)
 set -e
