@@ -211,7 +211,7 @@ class Attn(ctypes.Structure):  # uk_attn, qmatmul_kernels.h
     _fields_ = [(n, ctypes.c_int64) for n in ("b", "t", "hq", "hkv", "dh", "cap")] + [
         ("q", ctypes.c_void_p), ("k", ctypes.c_void_p), ("v", ctypes.c_void_p),
         ("q_stride", ctypes.c_int64), ("kv_stride", ctypes.c_int64), ("kc", ctypes.c_void_p), ("vc", ctypes.c_void_p),
-        ("past", ctypes.c_void_p), ("cos_cache", ctypes.c_void_p), ("sin_cache", ctypes.c_void_p),
+        ("seqlens_k", ctypes.c_void_p), ("cos_cache", ctypes.c_void_p), ("sin_cache", ctypes.c_void_p),
         ("position_ids", ctypes.c_void_p), ("bias", ctypes.c_void_p), ("bias_b", ctypes.c_int64),
         ("bias_h", ctypes.c_int64), ("total", ctypes.c_int64), ("scale", ctypes.c_float), ("out", ctypes.c_void_p)]
 
@@ -231,6 +231,7 @@ def test_kernel_on_each_isa(isa):
     for hq, hkv, dh, cap, T, rotary in ((14, 2, 64, 80, 1, True), (4, 2, 40, 40, 9, True), (8, 8, 112, 4, 1, False)):
         B = 3
         past = np.array([0, cap // 2 - T, cap - T], np.int64)
+        seqlens_k = (past + T - 1).astype(np.int32)  # GQA's input: the last key position after the step
         qkv = rng.standard_normal((B, T, (hq + 2 * hkv) * dh), dtype=np.float32)
         kc = rng.standard_normal((B, hkv, cap, dh), dtype=np.float32)
         vc = rng.standard_normal((B, hkv, cap, dh), dtype=np.float32)
@@ -240,7 +241,7 @@ def test_kernel_on_each_isa(isa):
         out = np.zeros((B, T, hq * dh), np.float32)
         ptr = lambda a: a.ctypes.data  # noqa: E731
         a = Attn(B, T, hq, hkv, dh, cap, ptr(qkv), ptr(qkv) + hq * dh * 4, ptr(qkv) + (hq + hkv) * dh * 4,
-                 qkv.shape[-1], qkv.shape[-1], ptr(kc), ptr(vc), ptr(past), ptr(cos) if rotary else None,
+                 qkv.shape[-1], qkv.shape[-1], ptr(kc), ptr(vc), ptr(seqlens_k), ptr(cos) if rotary else None,
                  ptr(sin) if rotary else None, None, None, 1, 1, 0, 1 / np.sqrt(dh), ptr(out))
         lib.uk_attn_write_kv(ctypes.byref(a))
         scratch = np.zeros(lib.uk_attn_scratch_floats(ctypes.byref(a)), np.float32)

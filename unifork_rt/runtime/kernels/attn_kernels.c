@@ -28,8 +28,10 @@ static void rotate(const uk_attn* a, const float* x, int64_t p, float* out) {
   }
 }
 
+int64_t uk_attn_past(const uk_attn* a, int64_t b) { return (int64_t)a->seqlens_k[b] + 1 - a->t; }
+
 int64_t uk_attn_position(const uk_attn* a, int64_t b, int64_t t) {
-  return a->position_ids ? a->position_ids[b * a->t + t] : a->past[b] + t;
+  return a->position_ids ? a->position_ids[b * a->t + t] : uk_attn_past(a, b) + t;
 }
 
 void uk_attn_write_kv(const uk_attn* a) {
@@ -37,7 +39,7 @@ void uk_attn_write_kv(const uk_attn* a) {
     for (int64_t h = 0; h < a->hkv; h++)
       for (int64_t t = 0; t < a->t; t++) {
         const size_t src = (size_t)(b * a->t + t) * a->kv_stride + (size_t)h * a->dh;
-        const size_t dst = ((size_t)(b * a->hkv + h) * a->cap + a->past[b] + t) * a->dh;
+        const size_t dst = ((size_t)(b * a->hkv + h) * a->cap + uk_attn_past(a, b) + t) * a->dh;
         if (a->cos_cache) rotate(a, a->k + src, uk_attn_position(a, b, t), a->kc + dst);
         else memcpy(a->kc + dst, a->k + src, (size_t)a->dh * sizeof(float));
         memcpy(a->vc + dst, a->v + src, (size_t)a->dh * sizeof(float));
@@ -49,19 +51,19 @@ size_t uk_attn_scratch_floats(const uk_attn* a) { return (size_t)(a->cap + 16 + 
 /* exp(x) for x <= 0 on a vector (Cephes' expf: 2^n · e^r, |r| <= ln2/2, degree-6 polynomial, relative
  * error about 2e-7); below -87.3 the result is 0. EXP_BODY is written once for both widths. */
 #define EXP_BODY(V, SET1, ADD, MUL, FMA, MAX, ROUND, CVT, SHL, CAST_PS, ADDI, SETI)                       \
-  V lo = SET1(-87.3f);                                                                                  \
-  V under = x;                                                                                          \
-  x = MAX(x, lo);                                                                                       \
-  V n = ROUND(MUL(x, SET1(1.44269504088896341f)));                                                      \
-  V r = FMA(n, SET1(-0.693359375f), x);                                                                 \
-  r = FMA(n, SET1(2.12194440e-4f), r);                                                                  \
-  V p = SET1(1.9875691500e-4f);                                                                         \
-  p = FMA(p, r, SET1(1.3981999507e-3f));                                                                \
-  p = FMA(p, r, SET1(8.3334519073e-3f));                                                                \
-  p = FMA(p, r, SET1(4.1665795894e-2f));                                                                \
-  p = FMA(p, r, SET1(1.6666665459e-1f));                                                                \
-  p = FMA(p, r, SET1(5.0000001201e-1f));                                                                \
-  p = FMA(MUL(p, r), r, ADD(r, SET1(1.f)));                                                             \
+  V lo = SET1(-87.3f);                                                                                        \
+  V under = x;                                                                                                \
+  x = MAX(x, lo);                                                                                             \
+  V n = ROUND(MUL(x, SET1(1.44269504088896341f)));                                                            \
+  V r = FMA(n, SET1(-0.693359375f), x);                                                                       \
+  r = FMA(n, SET1(2.12194440e-4f), r);                                                                        \
+  V p = SET1(1.9875691500e-4f);                                                                               \
+  p = FMA(p, r, SET1(1.3981999507e-3f));                                                                      \
+  p = FMA(p, r, SET1(8.3334519073e-3f));                                                                      \
+  p = FMA(p, r, SET1(4.1665795894e-2f));                                                                      \
+  p = FMA(p, r, SET1(1.6666665459e-1f));                                                                      \
+  p = FMA(p, r, SET1(5.0000001201e-1f));                                                                      \
+  p = FMA(MUL(p, r), r, ADD(r, SET1(1.f)));                                                                   \
   V scale = CAST_PS(SHL(ADDI(CVT(n), SETI(127)), 23));
 
 #define _mm512_roundscale_ps_near(x) _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
@@ -88,105 +90,105 @@ __attribute__((target("avx2,fma"))) static inline __m256 exp256(__m256 x) {
  * keys 0 .. past + t; p = softmax(s); out = sum_j p_j v_j. Tails past the last whole vector are
  * scalar. */
 #define ATTN_ROWS(NAME, TARGET, V, W, LOAD, STORE, SET1, ZERO, ADD, SUB, FMA, MUL, MAX, REDUCE_ADD, REDUCE_MAX, \
-                  REDUCE_W, ANY_NAN, EXP)                                                                   \
+                  REDUCE_W, ANY_NAN, EXP)                                                                     \
   __attribute__((target(TARGET))) static void NAME(const uk_attn* a, int64_t b, int64_t kvh, int64_t t0,      \
-                                                   int64_t t1, float* scratch) {                               \
-    const int64_t dh = a->dh, group = a->hq / a->hkv, dv = dh / W * W;                                      \
-    float* q = scratch;                                                                                   \
-    float* s = scratch + dh; /* scores, padded to whole vectors */                                         \
-    const float* kc = a->kc + (size_t)(b * a->hkv + kvh) * a->cap * dh;                                     \
-    const float* vc = a->vc + (size_t)(b * a->hkv + kvh) * a->cap * dh;                                     \
-    for (int64_t t = t0; t < t1; t++) {                                                                   \
-      const int64_t n = a->past[b] + t + 1;                                                               \
-      for (int64_t g = 0; g < group; g++) {                                                               \
-        const int64_t h = kvh * group + g;                                                                \
-        const float* qs = a->q + (size_t)(b * a->t + t) * a->q_stride + (size_t)h * dh;                    \
-        if (a->cos_cache) rotate(a, qs, uk_attn_position(a, b, t), q);                                   \
-        else memcpy(q, qs, (size_t)dh * sizeof(float));                                                  \
-        for (int64_t i = 0; i < dh; i++) q[i] *= a->scale;                                                \
-        const float* bias = a->bias ? a->bias + (((b % a->bias_b) * a->bias_h + h % a->bias_h) * a->t + t) * \
-                                                    a->total : NULL;                                      \
-        int64_t j = 0;                                                                                    \
-        if (dv == dh) /* W keys at a time, their W sums gathered by one transposing reduction */           \
-          for (; j + W <= n; j += W) {                                                                    \
-            const float* k = kc + (size_t)j * dh;                                                         \
-            V acc[W];                                                                                     \
-            for (int l = 0; l < W; l++) acc[l] = ZERO();                                                  \
-            for (int64_t i = 0; i < dh; i += W) {                                                         \
-              const V qi = LOAD(q + i);                                                                   \
-              for (int l = 0; l < W; l++) acc[l] = FMA(qi, LOAD(k + (size_t)l * dh + i), acc[l]);         \
-            }                                                                                             \
-            V d = REDUCE_W(acc);                                                                          \
-            if (bias) d = ADD(d, LOAD(bias + j));                                                   \
-            STORE(s + j, d);                                                                              \
-          }                                                                                               \
-        for (; j < n; j++) {                                                                              \
-          const float* k = kc + (size_t)j * dh;                                                           \
-          V acc = ZERO();                                                                                 \
-          for (int64_t i = 0; i < dv; i += W) acc = FMA(LOAD(q + i), LOAD(k + i), acc);                   \
-          float d = REDUCE_ADD(acc);                                                                      \
-          for (int64_t i = dv; i < dh; i++) d += q[i] * k[i];                                             \
-          s[j] = bias ? d + bias[j] : d;                                                                  \
-        }                                                                                                 \
-        const int64_t np = (n + W - 1) / W * W;                                                           \
-        for (int64_t j = n; j < np; j++) s[j] = -INFINITY;                                                \
-        V m = SET1(-INFINITY);                                                                            \
-        int nan = 0;                                                                                      \
-        for (int64_t j = 0; j < np; j += W) {                                                             \
-          const V x = LOAD(s + j);                                                                        \
-          m = MAX(m, x);                                                                                  \
-          nan |= ANY_NAN(x);                                                                              \
-        }                                                                                                 \
-        const float topf = REDUCE_MAX(m);                                                                 \
-        float* out = a->out + (size_t)(b * a->t + t) * a->hq * dh + (size_t)h * dh;                       \
-        if (nan || topf <= -FLT_MAX) { /* NaN scores: NaN out; every key masked: zeros, as ONNX Runtime */ \
-          for (int64_t i = 0; i < dh; i++) out[i] = nan ? NAN : 0.f;                                      \
-          continue;                                                                                       \
-        }                                                                                                 \
-        const V top = SET1(topf);                                                                         \
-        V sum = ZERO();                                                                                   \
-        for (int64_t j = 0; j < np; j += W) {                                                             \
-          V e = EXP(SUB(LOAD(s + j), top));                                                         \
-          STORE(s + j, e);                                                                                \
-          sum = ADD(sum, e);                                                                        \
-        }                                                                                                 \
-        const float inv = 1.f / REDUCE_ADD(sum);                                                          \
-        for (int64_t i0 = 0; i0 < dv; i0 += 4 * W) {                                                      \
-          V o0 = ZERO(), o1 = ZERO(), o2 = ZERO(), o3 = ZERO();                                           \
-          const int64_t w = dv - i0 < 4 * W ? dv - i0 : 4 * W;                                            \
-          V e0 = ZERO(), e1 = ZERO(), e2 = ZERO(), e3 = ZERO(); /* odd keys: two chains of FMAs */        \
-          int64_t j = 0;                                                                                  \
-          for (; j + 2 <= n; j += 2) {                                                                    \
-            const V pj = SET1(s[j]), pk = SET1(s[j + 1]);                                                 \
-            const float* v = vc + (size_t)j * dh + i0;                                                    \
-            o0 = FMA(pj, LOAD(v), o0);                                                                    \
-            e0 = FMA(pk, LOAD(v + dh), e0);                                                               \
-            if (w > W) o1 = FMA(pj, LOAD(v + W), o1), e1 = FMA(pk, LOAD(v + dh + W), e1);                 \
-            if (w > 2 * W) o2 = FMA(pj, LOAD(v + 2 * W), o2), e2 = FMA(pk, LOAD(v + dh + 2 * W), e2);     \
-            if (w > 3 * W) o3 = FMA(pj, LOAD(v + 3 * W), o3), e3 = FMA(pk, LOAD(v + dh + 3 * W), e3);     \
-          }                                                                                               \
-          for (; j < n; j++) {                                                                            \
-            const V pj = SET1(s[j]);                                                                      \
-            const float* v = vc + (size_t)j * dh + i0;                                                    \
-            o0 = FMA(pj, LOAD(v), o0);                                                                    \
-            if (w > W) o1 = FMA(pj, LOAD(v + W), o1);                                                     \
-            if (w > 2 * W) o2 = FMA(pj, LOAD(v + 2 * W), o2);                                             \
-            if (w > 3 * W) o3 = FMA(pj, LOAD(v + 3 * W), o3);                                             \
-          }                                                                                               \
-          o0 = ADD(o0, e0), o1 = ADD(o1, e1), o2 = ADD(o2, e2), o3 = ADD(o3, e3); \
-          const V iv = SET1(inv);                                                                         \
-          STORE(out + i0, MUL(o0, iv));                                                                   \
-          if (w > W) STORE(out + i0 + W, MUL(o1, iv));                                                    \
-          if (w > 2 * W) STORE(out + i0 + 2 * W, MUL(o2, iv));                                            \
-          if (w > 3 * W) STORE(out + i0 + 3 * W, MUL(o3, iv));                                            \
-        }                                                                                                 \
-        for (int64_t i = dv; i < dh; i++) {                                                               \
-          float o = 0.f;                                                                                  \
-          for (int64_t j = 0; j < n; j++) o += s[j] * vc[(size_t)j * dh + i];                             \
-          out[i] = o * inv;                                                                               \
-        }                                                                                                 \
-      }                                                                                                   \
-    }                                                                                                     \
+                                                   int64_t t1, float* scratch) {                              \
+    const int64_t dh = a->dh, group = a->hq / a->hkv, dv = dh / W * W;                                        \
+    float* q = scratch;                                                                                       \
+    float* s = scratch + dh; /* scores, padded to whole vectors */                                            \
+    const float* kc = a->kc + (size_t)(b * a->hkv + kvh) * a->cap * dh;                                       \
+    const float* vc = a->vc + (size_t)(b * a->hkv + kvh) * a->cap * dh;                                       \
+    for (int64_t t = t0; t < t1; t++) {                                                                       \
+      const int64_t n = uk_attn_past(a, b) + t + 1;                                                           \
+      for (int64_t g = 0; g < group; g++) {                                                                   \
+        const int64_t h = kvh * group + g;                                                                    \
+        const float* qs = a->q + (size_t)(b * a->t + t) * a->q_stride + (size_t)h * dh;                       \
+        if (a->cos_cache) rotate(a, qs, uk_attn_position(a, b, t), q);                                        \
+        else memcpy(q, qs, (size_t)dh * sizeof(float));                                                       \
+        for (int64_t i = 0; i < dh; i++) q[i] *= a->scale;                                                    \
+        const float* bias = a->bias ? a->bias + (((b % a->bias_b) * a->bias_h + h % a->bias_h) * a->t + t) *  \
+                                                    a->total : NULL;                                          \
+        int64_t j = 0;                                                                                        \
+        if (dv == dh) /* W keys at a time, their W sums gathered by one transposing reduction */              \
+          for (; j + W <= n; j += W) {                                                                        \
+            const float* k = kc + (size_t)j * dh;                                                             \
+            V acc[W];                                                                                         \
+            for (int l = 0; l < W; l++) acc[l] = ZERO();                                                      \
+            for (int64_t i = 0; i < dh; i += W) {                                                             \
+              const V qi = LOAD(q + i);                                                                       \
+              for (int l = 0; l < W; l++) acc[l] = FMA(qi, LOAD(k + (size_t)l * dh + i), acc[l]);             \
+            }                                                                                                 \
+            V d = REDUCE_W(acc);                                                                              \
+            if (bias) d = ADD(d, LOAD(bias + j));                                                             \
+            STORE(s + j, d);                                                                                  \
+          }                                                                                                   \
+        for (; j < n; j++) {                                                                                  \
+          const float* k = kc + (size_t)j * dh;                                                               \
+          V acc = ZERO();                                                                                     \
+          for (int64_t i = 0; i < dv; i += W) acc = FMA(LOAD(q + i), LOAD(k + i), acc);                       \
+          float d = REDUCE_ADD(acc);                                                                          \
+          for (int64_t i = dv; i < dh; i++) d += q[i] * k[i];                                                 \
+          s[j] = bias ? d + bias[j] : d;                                                                      \
+        }                                                                                                     \
+        const int64_t np = (n + W - 1) / W * W;                                                               \
+        for (int64_t j = n; j < np; j++) s[j] = -INFINITY;                                                    \
+        V m = SET1(-INFINITY);                                                                                \
+        int nan = 0;                                                                                          \
+        for (int64_t j = 0; j < np; j += W) {                                                                 \
+          const V x = LOAD(s + j);                                                                            \
+          m = MAX(m, x);                                                                                      \
+          nan |= ANY_NAN(x);                                                                                  \
+        }                                                                                                     \
+        const float topf = REDUCE_MAX(m);                                                                     \
+        float* out = a->out + (size_t)(b * a->t + t) * a->hq * dh + (size_t)h * dh;                           \
+        if (nan || topf <= -FLT_MAX) { /* NaN scores: NaN out; every key masked: zeros, as ONNX Runtime */    \
+          for (int64_t i = 0; i < dh; i++) out[i] = nan ? NAN : 0.f;                                          \
+          continue;                                                                                           \
+        }                                                                                                     \
+        const V top = SET1(topf);                                                                             \
+        V sum = ZERO();                                                                                       \
+        for (int64_t j = 0; j < np; j += W) {                                                                 \
+          V e = EXP(SUB(LOAD(s + j), top));                                                                   \
+          STORE(s + j, e);                                                                                    \
+          sum = ADD(sum, e);                                                                                  \
+        }                                                                                                     \
+        const float inv = 1.f / REDUCE_ADD(sum);                                                              \
+        for (int64_t i0 = 0; i0 < dv; i0 += 4 * W) {                                                          \
+          V o0 = ZERO(), o1 = ZERO(), o2 = ZERO(), o3 = ZERO();                                               \
+          const int64_t w = dv - i0 < 4 * W ? dv - i0 : 4 * W;                                                \
+          V e0 = ZERO(), e1 = ZERO(), e2 = ZERO(), e3 = ZERO(); /* odd keys: two chains of FMAs */            \
+          int64_t j = 0;                                                                                      \
+          for (; j + 2 <= n; j += 2) {                                                                        \
+            const V pj = SET1(s[j]), pk = SET1(s[j + 1]);                                                     \
+            const float* v = vc + (size_t)j * dh + i0;                                                        \
+            o0 = FMA(pj, LOAD(v), o0);                                                                        \
+            e0 = FMA(pk, LOAD(v + dh), e0);                                                                   \
+            if (w > W) o1 = FMA(pj, LOAD(v + W), o1), e1 = FMA(pk, LOAD(v + dh + W), e1);                     \
+            if (w > 2 * W) o2 = FMA(pj, LOAD(v + 2 * W), o2), e2 = FMA(pk, LOAD(v + dh + 2 * W), e2);         \
+            if (w > 3 * W) o3 = FMA(pj, LOAD(v + 3 * W), o3), e3 = FMA(pk, LOAD(v + dh + 3 * W), e3);         \
+          }                                                                                                   \
+          for (; j < n; j++) {                                                                                \
+            const V pj = SET1(s[j]);                                                                          \
+            const float* v = vc + (size_t)j * dh + i0;                                                        \
+            o0 = FMA(pj, LOAD(v), o0);                                                                        \
+            if (w > W) o1 = FMA(pj, LOAD(v + W), o1);                                                         \
+            if (w > 2 * W) o2 = FMA(pj, LOAD(v + 2 * W), o2);                                                 \
+            if (w > 3 * W) o3 = FMA(pj, LOAD(v + 3 * W), o3);                                                 \
+          }                                                                                                   \
+          o0 = ADD(o0, e0), o1 = ADD(o1, e1), o2 = ADD(o2, e2), o3 = ADD(o3, e3);                             \
+          const V iv = SET1(inv);                                                                             \
+          STORE(out + i0, MUL(o0, iv));                                                                       \
+          if (w > W) STORE(out + i0 + W, MUL(o1, iv));                                                        \
+          if (w > 2 * W) STORE(out + i0 + 2 * W, MUL(o2, iv));                                                \
+          if (w > 3 * W) STORE(out + i0 + 3 * W, MUL(o3, iv));                                                \
+        }                                                                                                     \
+        for (int64_t i = dv; i < dh; i++) {                                                                   \
+          float o = 0.f;                                                                                      \
+          for (int64_t j = 0; j < n; j++) o += s[j] * vc[(size_t)j * dh + i];                                 \
+          out[i] = o * inv;                                                                                   \
+        }                                                                                                     \
+      }                                                                                                       \
+    }                                                                                                         \
   }
 
 __attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v) {

@@ -51,7 +51,8 @@ void uk_f32_gemm(const float* a, int64_t m, int64_t k, const float* w, int64_t n
  * or front to back (any other value) */
 float uk_read_streams(const float* p, int64_t n, int streams);
 
-/* GroupQueryAttention (attn_kernels.c). Rows b, new tokens t at positions past[b] + t of the cache. */
+/* GroupQueryAttention (attn_kernels.c). Rows b, new tokens t at positions past(b) + t of the cache, where
+ * past(b) = seqlens_k[b] + 1 - t_count (uk_attn_past). */
 typedef struct {
   int64_t b, t, hq, hkv, dh;
   int64_t cap;                 /* the cache's sequence capacity: kc, vc are [b][hkv][cap][dh] */
@@ -59,14 +60,15 @@ typedef struct {
   const float *k, *v;          /* the new keys and values, likewise with kv_stride */
   int64_t q_stride, kv_stride;
   float *kc, *vc;
-  const int64_t* past;         /* [b]: keys already in the cache */
+  const int32_t* seqlens_k;    /* [b]: the row's last key position after this step (GQA's input) */
   const float *cos_cache, *sin_cache; /* [positions][dh / 2], or NULL: no rotary */
-  const int64_t* position_ids; /* [b][t], or NULL: past[b] + t */
+  const int64_t* position_ids; /* [b][t], or NULL: past(b) + t */
   const float* bias;           /* [bias_b][bias_h][t][total] added to the scores, or NULL */
   int64_t bias_b, bias_h, total;
   float scale;
   float* out;                  /* [b][t][hq * dh] */
 } uk_attn;
+int64_t uk_attn_past(const uk_attn* a, int64_t b);              /* keys already in the cache, row b */
 int64_t uk_attn_position(const uk_attn* a, int64_t b, int64_t t); /* the rotary position of token (b, t) */
 void uk_attn_write_kv(const uk_attn* a);        /* the new keys (rotated) and values into the cache */
 size_t uk_attn_scratch_floats(const uk_attn* a); /* per task */

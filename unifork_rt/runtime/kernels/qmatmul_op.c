@@ -7,7 +7,8 @@
  * still registered by its CPU provider. The ORT variant's fp32 graphs write their weight MatMuls as
  * TransposeMatMul (export/ort_graphs.py) so that this library takes exactly those: ONNX Runtime's own
  * optimizers make FusedMatMul nodes (from a MatMul and a Transpose or a scale), never TransposeMatMul.
- * Without this library the same graph runs on ONNX Runtime's kernel.
+ * Without this library the same graph runs on ONNX Runtime's kernel. It also runs com.microsoft
+ * GroupQueryAttention as our graphs use it, with the kernel of attn_kernels.c (see that op below).
  *
  * ONNX Runtime's C API is a table of function pointers that only ever grows at its end, so a slot
  * keeps its index in every later release. This file declares the few slots it uses by index,
@@ -645,38 +646,36 @@ static OrtStatus* akernel_compute(void* k, OrtKernelContext* ctx) {
   if (!pk && pv) return GQA_FAIL("past_value without past_key");
   /* present: the past's length, or total_sequence_length where that is longer (a present of its own) */
   const int64_t past_cap = pk ? pd[2] : 0, cap = past_cap > total ? past_cap : total;
-  int64_t* past = (int64_t*)malloc((size_t)(B > 0 ? B : 1) * sizeof(int64_t));
-  if (!past) return fail(ERR_FAIL, "unifork-rt: out of memory");
-  OrtStatus* st = NULL;
-  for (int64_t b = 0; b < B && !st; b++) {
-    const int64_t seen = (int64_t)((const int32_t*)seq)[b] + 1;
-    past[b] = seen - T;
-    if (past[b] < 0 || seen > cap || seen > total)
-      st = GQA_FAIL("row %lld: seqlens_k %lld with %lld new tokens does not fit the cache (%lld) or "
-                    "total_sequence_length (%lld)", (long long)b, (long long)(seen - 1), (long long)T, (long long)cap,
-                    (long long)total);
-    if (!st && qlens && ((const int32_t*)qlens)[b] != T)
-      st = fail(ERR_NOT_IMPLEMENTED, "unifork-rt: GroupQueryAttention with query_seqlens other than the sequence "
-                "length is not supported: set UNIFORK_RT_ATTENTION=0 to use ONNX Runtime's kernel");
+  a.b = B; a.t = T; a.hq = hq; a.hkv = hkv; a.dh = dh; a.cap = cap; a.q = (const float*)q;
+  a.seqlens_k = (const int32_t*)seq;
+  for (int64_t b = 0; b < B; b++) {
+    const int64_t seen = (int64_t)a.seqlens_k[b] + 1;
+    if (uk_attn_past(&a, b) < 0 || seen > cap || seen > total)
+      return GQA_FAIL("row %lld: seqlens_k %lld with %lld new tokens does not fit the cache (%lld) or "
+                      "total_sequence_length (%lld)", (long long)b, (long long)(seen - 1), (long long)T, (long long)cap,
+                      (long long)total);
+    if (qlens && ((const int32_t*)qlens)[b] != T)
+      return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: GroupQueryAttention with query_seqlens other than the sequence "
+                  "length is not supported: set UNIFORK_RT_ATTENTION=0 to use ONNX Runtime's kernel");
   }
-  a.b = B; a.t = T; a.hq = hq; a.hkv = hkv; a.dh = dh; a.cap = cap; a.q = (const float*)q; a.past = past;
   a.scale = kr->scale != 0.f ? kr->scale : 1.f / sqrtf((float)dh);
-  if (!st && kr->rotary) {
+  if (kr->rotary) {
     if (!cs || !sn || cr != 2 || cd[1] * 2 != dh || !same_dims(cd, cr, snd, snr))
-      st = GQA_FAIL("do_rotary needs cos/sin caches of one shape, head size / 2 columns");
+      return GQA_FAIL("do_rotary needs cos/sin caches of one shape, head size / 2 columns");
+    if (pos && (ir != 2 || id[0] != B || id[1] != T)) return GQA_FAIL("position_ids are not (batch, sequence)");
     a.cos_cache = (const float*)cs;
     a.sin_cache = (const float*)sn;
-    if (!st && pos && (ir != 2 || id[0] != B || id[1] != T)) st = GQA_FAIL("position_ids are not (batch, sequence)");
     a.position_ids = (const int64_t*)pos;
-    for (int64_t b = 0; b < B && !st; b++)
-      for (int64_t t = 0; t < T && !st; t++) {
+    for (int64_t b = 0; b < B; b++)
+      for (int64_t t = 0; t < T; t++) {
         const int64_t p = uk_attn_position(&a, b, t);
-        if (p < 0 || p >= cd[0]) st = GQA_FAIL("position %lld is outside the rotary caches (%lld)", (long long)p, (long long)cd[0]);
+        if (p < 0 || p >= cd[0])
+          return GQA_FAIL("position %lld is outside the rotary caches (%lld)", (long long)p, (long long)cd[0]);
       }
   }
-  if (!st && bias) {
+  if (bias) {
     if (br != 4 || (bd[0] != 1 && bd[0] != B) || (bd[1] != 1 && bd[1] != hq) || bd[2] != T || bd[3] != total)
-      st = GQA_FAIL("attention_bias is not (batch or 1, num_heads or 1, sequence, total_sequence_length)");
+      return GQA_FAIL("attention_bias is not (batch or 1, num_heads or 1, sequence, total_sequence_length)");
     a.bias = (const float*)bias;
     a.bias_b = bd[0];
     a.bias_h = bd[1];
@@ -685,17 +684,14 @@ static OrtStatus* akernel_compute(void* k, OrtKernelContext* ctx) {
   int64_t od[4] = {B, T, hq * dh, 0}, cdims[4] = {B, hkv, cap, dh};
   OrtValue *y = NULL, *pko = NULL, *pvo = NULL;
   void *yp = NULL, *kcp = NULL, *vcp = NULL;
-  if (!st) st = API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 0, od, 3, &y);
-  if (!st) st = API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 1, cdims, 4, &pko);
-  if (!st) st = API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 2, cdims, 4, &pvo);
-  if (!st && (!pko || !pvo)) st = fail(ERR_NOT_IMPLEMENTED, "unifork-rt: GroupQueryAttention needs its present outputs");
-  if (!st) st = API(S_GetTensorMutableData, GetTensorMutableData_t)(y, &yp);
-  if (!st) st = API(S_GetTensorMutableData, GetTensorMutableData_t)(pko, &kcp);
-  if (!st) st = API(S_GetTensorMutableData, GetTensorMutableData_t)(pvo, &vcp);
-  if (st || B == 0) {
-    free(past);
-    return st;
-  }
+  CHECK(API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 0, od, 3, &y));
+  CHECK(API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 1, cdims, 4, &pko));
+  CHECK(API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 2, cdims, 4, &pvo));
+  if (!pko || !pvo) return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: GroupQueryAttention needs its present outputs");
+  CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)(y, &yp));
+  CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)(pko, &kcp));
+  CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)(pvo, &vcp));
+  if (B == 0) return NULL;
   a.kc = (float*)kcp;
   a.vc = (float*)vcp;
   a.out = (float*)yp;
@@ -707,14 +703,11 @@ static OrtStatus* akernel_compute(void* k, OrtKernelContext* ctx) {
   for (int64_t b = 0; pk && b < B; b++)
     for (int64_t h = 0; h < hkv; h++) {
       const size_t src = (size_t)(b * hkv + h) * past_cap * dh, dst = (size_t)(b * hkv + h) * cap * dh;
-      const size_t bytes = (size_t)past[b] * dh * sizeof(float);
+      const size_t bytes = (size_t)uk_attn_past(&a, b) * dh * sizeof(float);
       if (a.kc != pk) memcpy(a.kc + dst, (const float*)pk + src, bytes);
       if (a.vc != pv) memcpy(a.vc + dst, (const float*)pv + src, bytes);
     }
-  if (T == 0) {
-    free(past);
-    return NULL;
-  }
+  if (T == 0) return NULL;
   uk_attn_write_kv(&a);
   ATask t = {&a, T, 1, NULL, uk_attn_scratch_floats(&a), kr->isa};
   if (T > 1) { /* prompts: chunks of 16 tokens, claimed one at a time by the pool's threads */
@@ -723,17 +716,13 @@ static OrtStatus* akernel_compute(void* k, OrtKernelContext* ctx) {
   }
   const size_t tasks = (size_t)(B * hkv * t.chunks);
   t.scratch = (float*)malloc(tasks * t.scratch_floats * sizeof(float));
-  if (!t.scratch) {
-    free(past);
-    return fail(ERR_FAIL, "unifork-rt: out of memory for attention scores");
-  }
-  st = API(S_KernelContext_ParallelFor, KernelContext_ParallelFor_t)(ctx, run_atask, tasks, 0, &t);
+  if (!t.scratch) return fail(ERR_FAIL, "unifork-rt: out of memory for attention scores");
+  OrtStatus* st = API(S_KernelContext_ParallelFor, KernelContext_ParallelFor_t)(ctx, run_atask, tasks, 0, &t);
   free(t.scratch);
-  free(past);
   return st;
 }
 
-/* The two ops, filled at compile time: RegisterCustomOps runs again for every session that registers this
+/* The ops, filled at compile time: RegisterCustomOps runs again for every session that registers this
  * library, possibly while other sessions compute with these tables, so they are never written at run time. */
 #define UK_OP_COMMON                                                                                        \
   .version = UK_API_VERSION, .GetExecutionProviderType = op_ep, .GetOutputType = op_output_type,           \
