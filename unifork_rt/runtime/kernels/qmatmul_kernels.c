@@ -131,8 +131,12 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
  * cuts its range [g0, g1) of column groups into NS equal parts and walks them side by side, one group
  * of each at a time; (g1 - g0) must be a multiple of NS (uk_gemm passes the rest to NS = 1). With
  * MM * NS < 8 accumulator chains, each row gets a second chain (even and odd weight vectors), so that
- * enough VPDPBUSDs are in flight. */
-#define VNNI_TILE(BITS, MM, NS)                                                                            \
+ * enough VPDPBUSDs are in flight.
+ * At 4 and 8 rows a tile is busy long enough on each weight vector that the prefetchers fall behind, and
+ * two streams of 8 rows need 32 accumulators (spilled): those tiles walk one stream and prefetch PF bytes
+ * ahead of it instead (an 8-row int4 trunk step 6.9 -> 5.5 ms, int8 9.9 -> 8.1; at 1 and 2 rows the
+ * prefetch only cost time; docs/KERNELS.md, "Prefetch at 4 and 8 rows"). */
+#define VNNI_TILE(BITS, MM, NS, PF)                                                                        \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) static void                    \
       vnni##BITS##_##MM##_##NS(const uk_shape* s, const float* as, const int32_t* zs, const int8_t* qa,   \
                                const uint8_t* w, const float* ws, const float* bias, float* c, int64_t g0, \
@@ -158,6 +162,7 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
         for (int64_t v = 0; v < vpb; v++) {                                                               \
           for (int t = 0; t < NS; t++) {                                                                  \
             __m512i x = _mm512_loadu_si512(wg[t] + (b * vpb + v) * 64);                                   \
+            if (PF) _mm_prefetch((const char*)(wg[t] + (b * vpb + v) * 64 + PF), _MM_HINT_T0);          \
             if (BITS == 4) {                                                                              \
               __m512i lo = _mm512_and_si512(x, mask), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), mask); \
               for (int r = 0; r < MM; r++) {                                                              \
@@ -194,22 +199,18 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
       }                                                                                                   \
     }                                                                                                     \
   }
-VNNI_TILE(4, 1, 4)
-VNNI_TILE(4, 2, 4)
-VNNI_TILE(4, 4, 4)
-VNNI_TILE(4, 8, 2)
-VNNI_TILE(8, 1, 4)
-VNNI_TILE(8, 2, 4)
-VNNI_TILE(8, 4, 4)
-VNNI_TILE(8, 8, 2)
-VNNI_TILE(4, 1, 1)
-VNNI_TILE(4, 2, 1)
-VNNI_TILE(4, 4, 1)
-VNNI_TILE(4, 8, 1)
-VNNI_TILE(8, 1, 1)
-VNNI_TILE(8, 2, 1)
-VNNI_TILE(8, 4, 1)
-VNNI_TILE(8, 8, 1)
+VNNI_TILE(4, 1, 4, 0)
+VNNI_TILE(4, 2, 4, 0)
+VNNI_TILE(8, 1, 4, 0)
+VNNI_TILE(8, 2, 4, 0)
+VNNI_TILE(4, 1, 1, 0)
+VNNI_TILE(4, 2, 1, 0)
+VNNI_TILE(4, 4, 1, 1024)
+VNNI_TILE(4, 8, 1, 1024)
+VNNI_TILE(8, 1, 1, 0)
+VNNI_TILE(8, 2, 1, 0)
+VNNI_TILE(8, 4, 1, 1024)
+VNNI_TILE(8, 8, 1, 1024)
 
 /* ---- AVX2: VPMADDUBSW on 8 columns at a time, up to 4 rows per tile ----
  * 4 bits: unsigned weights 0..15 times signed activations; a pair sums to at most 2*15*127 = 3810, so
@@ -302,12 +303,12 @@ AVX2_TILE(4, 1)
 typedef void (*tile_fn)(const uk_shape*, const float*, const int32_t*, const int8_t*, const uint8_t*,
                         const float*, const float*, float*, int64_t, int64_t);
 
-/* VNNI tiles by bit width, row count (1, 2, 4, 8) and streams (many or 1) */
+/* VNNI tiles by bit width, row count (1, 2, 4, 8) and streams (many or 1; the 4- and 8-row tiles have one) */
 static const tile_fn vnni_tiles[2][4][2] = {
-    {{vnni4_1_4, vnni4_1_1}, {vnni4_2_4, vnni4_2_1}, {vnni4_4_4, vnni4_4_1}, {vnni4_8_2, vnni4_8_1}},
-    {{vnni8_1_4, vnni8_1_1}, {vnni8_2_4, vnni8_2_1}, {vnni8_4_4, vnni8_4_1}, {vnni8_8_2, vnni8_8_1}},
+    {{vnni4_1_4, vnni4_1_1}, {vnni4_2_4, vnni4_2_1}, {vnni4_4_1, vnni4_4_1}, {vnni4_8_1, vnni4_8_1}},
+    {{vnni8_1_4, vnni8_1_1}, {vnni8_2_4, vnni8_2_1}, {vnni8_4_1, vnni8_4_1}, {vnni8_8_1, vnni8_8_1}},
 };
-static const int vnni_streams[4] = {4, 4, 4, 2};
+static const int vnni_streams[4] = {4, 4, 1, 1};
 /* AVX2 tiles by row count (1, 2, 4) and streams (many or 1; the 4-row tile has one) */
 static const tile_fn avx2_tiles[3][2] = {{avx2_1_4, avx2_1_1}, {avx2_2_4, avx2_2_1}, {avx2_4_1, avx2_4_1}};
 static const int avx2_streams[3] = {4, 4, 1};
