@@ -1,11 +1,26 @@
-"""The numpy sampler: the same tokens as a whole-vocabulary reference, and the right distribution."""
+"""The sampler: the same tokens as a whole-vocabulary reference, and the right distribution, on both of
+its paths (numpy, and at temperature 1 the C rows of kernels/sample_kernels.c); the C path against the
+numpy one token for token."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from unifork_rt.runtime import sampling
 from unifork_rt.runtime.sampling import Sampling, sample
+
+
+@pytest.fixture(params=["native", "python"])
+def path(request, monkeypatch):
+    """Each test that takes it runs once on the C sampler (temperature 1 rows) and once on numpy alone."""
+    if request.param == "python":
+        monkeypatch.setenv("UNIFORK_RT_SAMPLER", "0")
+    else:
+        monkeypatch.delenv("UNIFORK_RT_SAMPLER", raising=False)
+        if sampling.native() is None:
+            pytest.skip("no kernel library on this machine (no C compiler): the numpy path only")
+    return request.param
 
 
 def whole_vocab_sample(logits: np.ndarray, s: Sampling, rng: np.random.Generator) -> np.ndarray:
@@ -40,7 +55,7 @@ SETTINGS = [Sampling(1.0), Sampling(0.7), Sampling(1.0, top_k=900), Sampling(1.0
 
 
 @pytest.mark.parametrize("s", SETTINGS, ids=str)
-def test_same_tokens_as_the_whole_vocabulary_sampler(s):
+def test_same_tokens_as_the_whole_vocabulary_sampler(s, path):
     """Same logits, same seed: the same token in every row. Logits are rounded to a coarse grid in
     half of the trials, so that ties straddle the k-th value and the top-p cut."""
     changed = 0
@@ -54,11 +69,11 @@ def test_same_tokens_as_the_whole_vocabulary_sampler(s):
         got = sample(logits, s, np.random.default_rng(1000 + trial))
         assert got.dtype == np.int64 and got.shape == (B,)
         changed += int((got != want).sum())
-    print(f"{s}: 40 batches, rows that differ from the whole-vocabulary sampler: {changed}")
+    print(f"{s} ({path}): 40 batches, rows that differ from the whole-vocabulary sampler: {changed}")
     assert changed == 0
 
 
-def test_draws_follow_the_truncated_distribution():
+def test_draws_follow_the_truncated_distribution(path):
     """An implementation-free check: frequencies over 40000 rows against the distribution the
     settings define, worked out by hand for these logits (a token outside the kept set is a failure)."""
     logits = np.log(np.array([[0.05, 0.30, 0.10, 0.25, 0.20, 0.10]]))
@@ -79,7 +94,7 @@ def test_draws_follow_the_truncated_distribution():
     assert np.all(np.abs(freq - expected) <= 5 * np.sqrt(expected * (1 - expected) / rows) + 1e-12)
 
 
-def test_never_a_token_outside_the_kept_set():
+def test_never_a_token_outside_the_kept_set(path):
     """A uniform of 0 or one above the kept mass (rounding) picks a kept token, not id 0 or the last id."""
 
     class Fixed:
@@ -120,3 +135,129 @@ def test_top_entries_is_exact():
         fallbacks += (k // 8) * 3 // 2 + 8 >= len(row[::8])
     print(f"600 rows exact; {fallbacks} of them with k too large for the sampled cut (sorted whole)")
     assert 0 < fallbacks < 600
+
+
+def test_c_sampler_picks_the_numpy_paths_tokens(monkeypatch):
+    """The C rows against sampling.py's numpy path, same logits and seed: 1 to 5 rows of 2 to 16384 logits,
+    float32 and float16; normal, coarse (many ties at the k-th value and in p), constant rows (top-p cuts
+    at exact sums such as 2/4 of the mass), one dominant logit, a wide range; k from 1 to beyond V; top_p
+    from 1e-6 to 1; u at 0 and just below 1. Not one token may differ."""
+    if sampling.native() is None:
+        pytest.skip("no kernel library on this machine (no C compiler)")
+
+    class Fixed:
+        def __init__(self, u):
+            self.u = u
+
+        def random(self, shape):
+            return np.full(shape, self.u)
+
+    def both(logits, s, rng_for):
+        monkeypatch.setenv("UNIFORK_RT_SAMPLER", "0")
+        want = sample(logits, s, rng_for())
+        monkeypatch.delenv("UNIFORK_RT_SAMPLER")
+        return want, sample(logits, s, rng_for())
+
+    g = np.random.default_rng(0)
+    rows = differ = 0
+    for trial in range(900):
+        V = int(g.choice([2, 3, 7, 16, 100, 1000, 16384]))
+        B = int(g.integers(1, 6))
+        kind = trial % 6
+        x = g.standard_normal((B, V))
+        x = [x * 3, np.round(x * 2), np.zeros((B, V)), x * 30, np.round(x, 1), x][kind]
+        if kind == 5:
+            x[:, int(g.integers(V))] = 40.0  # one logit holds nearly all the mass
+        x = x.astype(np.float16 if trial % 5 == 0 else np.float32)
+        k = int(g.choice([0, 1, 2, max(1, V // 3), V - 1, V, V + 5, 900]))
+        s = Sampling(1.0, k, float(g.choice([1.0, 0.96, 0.5, 0.25, 0.75, 1e-6])))
+        if trial % 9 == 0:
+            u = float(g.choice([0.0, 1.0 - 1e-16]))
+            want, got = both(x, s, lambda: Fixed(u))
+        else:
+            want, got = both(x, s, lambda: np.random.default_rng(trial))
+        assert got.dtype == np.int64 and got.shape == (B,)
+        rows += B
+        differ += int((got != want).sum())
+    print(f"{rows} rows: {differ} tokens differ between the C and numpy samplers")
+    assert differ == 0
+
+
+def test_c_sampler_is_used_at_temperature_1_only(monkeypatch):
+    """The C path runs at temperature 1 on float32 / float16 logits; other temperatures and float64
+    logits take numpy's (a float64 logit cannot go through the float32 C rows unchanged)."""
+    if sampling.native() is None:
+        pytest.skip("no kernel library on this machine (no C compiler)")
+    calls = []
+    real = sampling._sample_native
+    monkeypatch.setattr(sampling, "_sample_native", lambda *a: calls.append(a[1].dtype) or real(*a))
+    x = np.random.default_rng(0).standard_normal((2, 50))
+    sample(x.astype(np.float32), Sampling(1.0, 10, 0.9), np.random.default_rng(0))
+    sample(x.astype(np.float16), Sampling(1.0, 10), np.random.default_rng(0))
+    sample(x.astype(np.float32), Sampling(0.7, 10), np.random.default_rng(0))
+    sample(x, Sampling(1.0, 10), np.random.default_rng(0))
+    assert calls == [np.float32, np.float16]
+    monkeypatch.setenv("UNIFORK_RT_SAMPLER", "0")
+    sample(x.astype(np.float32), Sampling(1.0, 10), np.random.default_rng(0))
+    assert len(calls) == 2
+
+
+def _numpy_cumulative(row: np.ndarray, s: Sampling) -> tuple[np.ndarray, np.ndarray]:
+    """sampling.py's numpy path at temperature 1 up to the draw: the kept ids and the running sums u is
+    compared with (so that a test can put u exactly on a boundary)."""
+    keep, kept, _ = sampling.top_entries(row, s.top_k) if 0 < s.top_k < row.shape[0] else (
+        np.arange(row.shape[0]), row, None)
+    x = kept.astype(np.float64)
+    p = np.exp(x - x.max())
+    p /= p.sum()
+    if s.top_p < 1:
+        order = np.argsort(-p, kind="stable")
+        sorted_p = p[order]
+        sel = np.sort(order[(np.cumsum(sorted_p) - sorted_p) < s.top_p])
+        keep, p = keep[sel], p[sel]
+        p /= p.sum()
+    return keep, np.cumsum(p)
+
+
+def test_c_sampler_agrees_on_exact_boundaries(monkeypatch):
+    """u placed exactly on the numpy path's running sums (the token changes there), and top-p cuts between
+    two logits one float32 step apart: only the same float64 arithmetic in the same order (NumPy's
+    pairwise sums, cumsum - p, the stable order of p) picks the same tokens."""
+    if sampling.native() is None:
+        pytest.skip("no kernel library on this machine (no C compiler)")
+
+    class Fixed:
+        def __init__(self, u):
+            self.u = u
+
+        def random(self, shape):
+            return np.full(shape, self.u)
+
+    g = np.random.default_rng(3)
+    checked = 0
+    for trial in range(60):
+        V = int(g.choice([50, 1000, 16384]))
+        row = (g.standard_normal(V) * g.uniform(0.3, 4)).astype(np.float32)
+        s = Sampling(1.0, int(g.choice([0, 7, 900])), float(g.choice([1.0, 0.96, 0.6])))
+        keep, cum = _numpy_cumulative(row, s)
+        for j in g.choice(len(cum), size=min(len(cum), 12), replace=False):
+            u = float(cum[j])
+            monkeypatch.setenv("UNIFORK_RT_SAMPLER", "0")
+            want = sample(row[None], s, Fixed(u))[0]
+            monkeypatch.delenv("UNIFORK_RT_SAMPLER")
+            got = sample(row[None], s, Fixed(u))[0]
+            assert got == want, (trial, j, u, got, want)
+            checked += 1
+    # logits one float32 step apart, near 0: p differ in float64 but not in float32; the higher p (the
+    # larger id) comes first in p's order, and top_p cuts right after it
+    a = np.float32(0.1)
+    row = np.array([a, np.nextafter(a, np.float32(1))] * 3, np.float32)
+    for top_p in (0.1, 0.3, 0.45, 0.55):
+        s = Sampling(1.0, 0, top_p)
+        for u in (0.0, 0.5, 0.999):
+            monkeypatch.setenv("UNIFORK_RT_SAMPLER", "0")
+            want = sample(row[None], s, Fixed(u))[0]
+            monkeypatch.delenv("UNIFORK_RT_SAMPLER")
+            assert sample(row[None], s, Fixed(u))[0] == want, (top_p, u)
+            checked += 1
+    print(f"{checked} draws on exact boundaries agree")

@@ -35,7 +35,8 @@ from pathlib import Path
 from ..errors import MissingDependencyError
 
 FLOAT_KERNEL_OP = "TransposeMatMul"  # the op of fp32 weight MatMuls in `--graphs ort` bundles (export/ort_graphs.py)
-SOURCES = ("qmatmul_kernels.h", "qmatmul_kernels.c", "fmatmul_kernels.c", "attn_kernels.c", "qmatmul_op.c")
+SOURCES = ("qmatmul_kernels.h", "qmatmul_kernels.c", "fmatmul_kernels.c", "attn_kernels.c", "sample_kernels.c",
+           "qmatmul_op.c")
 _lock = threading.Lock()
 _built: dict[str, tuple[Path | None, str]] = {}
 

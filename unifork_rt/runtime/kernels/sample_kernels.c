@@ -1,0 +1,256 @@
+/* unifork-rt: the token sampler of runtime/sampling.py (temperature 1, top-k, top-p), row by row in C.
+ *
+ * sampling.py's `sample` is the specification, and this file reproduces its float64 arithmetic
+ * operation for operation, so that both pick the same token for the same logits and uniform draw:
+ *   - the kept set: every logit at least as large as the k-th largest (ties included), ids ascending;
+ *   - d = x - max(x) in float64 (uk_sample_select), exp(d) by NumPy's own np.exp in between (its
+ *     vectorized exp differs from libm's in the last bit for about a quarter of inputs);
+ *   - sums as NumPy's `ndarray.sum` of float64 (pairwise: 8 accumulators in blocks of up to 128,
+ *     halves above that), running sums as `np.cumsum` (one after another);
+ *   - top-p: the kept entries in descending order of p, ties by id (a stable sort), the exclusive
+ *     running mass computed as NumPy does, cumsum(p) - p, and the entries whose mass is below top_p;
+ *   - the token: the first running sum of the renormalised p greater than u (searchsorted, side
+ *     "right"), the last kept entry where rounding leaves every sum at or below u.
+ * tests/test_sampling.py checks the tokens against sampling.py's Python path on rows with ties,
+ * plateaus, few candidates, every k, and top_p at exact sums.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* NumPy's pairwise summation of float64 (numpy/core/src/umath/loops_utils.h.src, pairwise_sum) */
+static double pairwise_sum(const double* a, int64_t n) {
+  if (n < 8) {
+    double res = 0.;
+    for (int64_t i = 0; i < n; i++) res += a[i];
+    return res;
+  }
+  if (n <= 128) {
+    double r[8];
+    for (int j = 0; j < 8; j++) r[j] = a[j];
+    int64_t i;
+    for (i = 8; i < n - (n % 8); i += 8)
+      for (int j = 0; j < 8; j++) r[j] += a[i + j];
+    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; i++) res += a[i];
+    return res;
+  }
+  int64_t n2 = n / 2;
+  n2 -= n2 % 8;
+  return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
+}
+
+/* the k-th largest of the n floats at v (0 < k <= n), without branches on the data: each round moves the
+ * entries below and above a median-of-3 pivot to the two ends of the other buffer (both stores made, one
+ * kept) and goes on with the side that holds it. v and tmp: n floats each, both overwritten. A quickselect
+ * that branched on each comparison took twice as long on fresh logits (a mispredicted branch per entry). */
+static float kth_largest(float* v, float* tmp, int64_t n, int64_t k) {
+  int64_t want = n - k; /* the want-th smallest, 0-based */
+  float* cur = v;       /* the entries left, in buffer `from` */
+  float *from = v, *to = tmp;
+  while (n > 16) {
+    float a = cur[0], b = cur[n / 2], c = cur[n - 1];
+    float pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+    int64_t lo = 0, hi = 0;
+    for (int64_t i = 0; i < n; i++) {
+      const float e = cur[i];
+      to[lo] = e;
+      to[n - 1 - hi] = e;
+      lo += e < pivot;
+      hi += e > pivot;
+    }
+    if (want < lo) {
+      cur = to;
+      n = lo;
+    } else if (want < n - hi) {
+      return pivot;
+    } else {
+      want -= n - hi;
+      cur = to + (n - hi);
+      n = hi;
+    }
+    float* t = from; /* the buffer just read is free for the next round */
+    from = to;
+    to = t;
+  }
+  for (int64_t i = 1; i < n; i++) { /* insertion sort of the last few */
+    float e = cur[i];
+    int64_t j = i;
+    for (; j > 0 && cur[j - 1] > e; j--) cur[j] = cur[j - 1];
+    cur[j] = e;
+  }
+  return cur[want];
+}
+
+/* Row by row, the kept set of sampling.py (temperature 1): ids (ascending) and d = x - max(x) as float64,
+ * from the k-th largest logit (top_k 0 or >= V: every logit). The rows' sets follow one another in ids
+ * and d (rows * V entries at most); counts[b] is row b's size. scratch: 4 V floats. Logits are finite
+ * (sampling.check_finite).
+ * The k-th largest is found as top_entries finds it: a cut from a 1-in-8 sample, low enough that about
+ * 1.5 k entries clear it; when at least k do, the row's k-th largest is the k-th largest of those
+ * candidates (collected without branches, in id order), else of the whole row. */
+void uk_sample_select(const float* logits, int64_t rows, int64_t V, int64_t top_k, int32_t* ids, double* d,
+                      int64_t* counts, float* scratch) {
+  float* cval = scratch;          /* candidates' values, ids ascending */
+  int32_t* cid = (int32_t*)(scratch + V);
+  float* work = scratch + 2 * V;  /* a copy for the selection, and its second buffer */
+  float* work2 = scratch + 3 * V;
+  int64_t at = 0;
+  for (int64_t b = 0; b < rows; b++) {
+    const float* row = logits + b * V;
+    int32_t* id = ids + at;
+    double* x = d + at;
+    int64_t nc = V;
+    float kth = -__builtin_inff();
+    if (top_k > 0 && top_k < V) {
+      int64_t ns = 0, m = (top_k / 8) * 3 / 2 + 8;
+      for (int64_t i = 0; i < V; i += 8) work[ns++] = row[i];
+      nc = 0;
+      if (m < ns) {
+        const float cut = kth_largest(work, work2, ns, m);
+        for (int64_t i = 0; i < V; i++) {
+          cval[nc] = row[i];
+          cid[nc] = (int32_t)i;
+          nc += row[i] >= cut;
+        }
+      }
+      if (nc >= top_k) {
+        memcpy(work, cval, (size_t)nc * sizeof(float));
+        kth = kth_largest(work, work2, nc, top_k);
+      } else { /* too few cleared the cut: the whole row */
+        memcpy(work, row, (size_t)V * sizeof(float));
+        kth = kth_largest(work, work2, V, top_k);
+        nc = V;
+      }
+    }
+    if (nc == V) /* every entry a candidate */
+      for (int64_t i = 0; i < V; i++) {
+        cval[i] = row[i];
+        cid[i] = (int32_t)i;
+      }
+    int64_t n = 0;
+    float top = kth;
+    for (int64_t i = 0; i < nc; i++) {
+      id[n] = cid[i];
+      x[n] = (double)cval[i];
+      top = cval[i] > top ? cval[i] : top;
+      n += cval[i] >= kth;
+    }
+    for (int64_t i = 0; i < n; i++) x[i] -= (double)top;
+    counts[b] = n;
+    at += n;
+  }
+}
+
+/* idx[0..n) (ascending on entry) sorted as np.argsort(-p, kind="stable") orders them: p descending,
+ * equal p by index. An LSD radix sort (8 bits a pass, passes where all keys share the digit skipped) on
+ * the float32 rounding of p, stable, then each run of equal keys sorted by p, then index. Rounding keeps
+ * the order (p_i > p_j gives f(p_i) >= f(p_j)), so only entries whose keys are equal can be out of place,
+ * and they are adjacent: two p a float32 step apart, e.g. logits 0.1 and the next float32 after it.
+ * tmp: n more indices; key: 2 n keys. */
+static void sort_desc(const double* p, int32_t* idx, int32_t* tmp, uint32_t* key, int64_t n) {
+  uint32_t* ktmp = key + n;
+  for (int64_t i = 0; i < n; i++) {
+    float f = (float)p[idx[i]];
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    key[i] = ~u; /* p >= 0: its bits order as its value; complemented, descending */
+  }
+  for (int shift = 0; shift < 32; shift += 8) {
+    int64_t count[257] = {0};
+    for (int64_t i = 0; i < n; i++) count[((key[i] >> shift) & 255) + 1]++;
+    int skip = 0;
+    for (int dgt = 1; dgt <= 256; dgt++) skip |= count[dgt] == n;
+    if (skip) continue;
+    for (int dgt = 0; dgt < 256; dgt++) count[dgt + 1] += count[dgt];
+    for (int64_t i = 0; i < n; i++) {
+      int64_t at = count[(key[i] >> shift) & 255]++;
+      ktmp[at] = key[i];
+      tmp[at] = idx[i];
+    }
+    memcpy(key, ktmp, (size_t)n * sizeof(uint32_t));
+    memcpy(idx, tmp, (size_t)n * sizeof(int32_t));
+  }
+  for (int64_t i = 1; i < n; i++) { /* within runs of equal keys (index order there): p descending, then index */
+    const int32_t e = idx[i];
+    const uint32_t ke = key[i];
+    int64_t j = i;
+    for (; j > 0 && key[j - 1] == ke && (p[idx[j - 1]] < p[e] || (p[idx[j - 1]] == p[e] && idx[j - 1] > e)); j--) {
+      idx[j] = idx[j - 1];
+      key[j] = key[j - 1];
+    }
+    idx[j] = e;
+    key[j] = ke;
+  }
+}
+
+/* Row by row, after uk_sample_select and e = np.exp(d) (the rows' sets one after another, as there): the
+ * token of sampling.py for the uniform draw u[b]. e is normalised in place. Returns 0, or -1 out of memory. */
+int uk_sample_draw(const int32_t* ids, double* e, const int64_t* counts, int64_t rows, int64_t V, double top_p,
+                   const double* u, int64_t* out) {
+  int64_t cap = 1; /* the largest kept set */
+  for (int64_t b = 0; b < rows; b++) cap = counts[b] > cap ? counts[b] : cap;
+  (void)V;
+  int32_t* idx = (int32_t*)malloc((size_t)cap * 2 * sizeof(int32_t));
+  double* keep = (double*)malloc((size_t)cap * sizeof(double));
+  unsigned char* on = (unsigned char*)malloc((size_t)cap);
+  uint32_t* key = (uint32_t*)malloc((size_t)cap * 2 * sizeof(uint32_t));
+  if (!idx || !keep || !on || !key) {
+    free(idx);
+    free(keep);
+    free(on);
+    free(key);
+    return -1;
+  }
+  int64_t at = 0;
+  for (int64_t b = 0; b < rows; at += counts[b], b++) {
+    double* p = e + at;
+    const int32_t* id = ids + at;
+    const int64_t n = counts[b];
+    if (n < 1) { /* not from uk_sample_select: it keeps at least the largest logit */
+      out[b] = -1;
+      continue;
+    }
+    double s = pairwise_sum(p, n);
+    for (int64_t i = 0; i < n; i++) p[i] /= s;
+    int64_t m = n; /* p[0..m) with their ids: the candidates left */
+    const int32_t* mid = id;
+    int32_t* kid = idx + cap; /* ids of the top-p survivors */
+    if (top_p < 1.) {
+      for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)i;
+      sort_desc(p, idx, kid, key, n);
+      double run = 0.;
+      memset(on, 0, (size_t)n);
+      for (int64_t i = 0; i < n; i++) {
+        double pi = p[idx[i]];
+        run += pi;
+        if (run - pi < top_p) on[idx[i]] = 1;
+      }
+      m = 0;
+      for (int64_t i = 0; i < n; i++)
+        if (on[i]) {
+          keep[m] = p[i];
+          kid[m++] = id[i];
+        }
+      double s2 = pairwise_sum(keep, m);
+      for (int64_t i = 0; i < m; i++) keep[i] /= s2;
+      p = keep;
+      mid = kid;
+    }
+    double run = 0.;
+    int64_t j = m - 1;
+    for (int64_t i = 0; i < m; i++) {
+      run += p[i];
+      if (run > u[b]) {
+        j = i;
+        break;
+      }
+    }
+    out[b] = mid[j];
+  }
+  free(idx);
+  free(keep);
+  free(on);
+  free(key);
+  return 0;
+}
