@@ -205,6 +205,12 @@ def projections(results: dict) -> dict:
 
 
 # --- rendering -------------------------------------------------------------------------------
+def _probe_range(results: dict) -> str:
+    """'the 6 probes, 45.1-52.3 GB/s': one at the start, one after each of our units, one at the end."""
+    bws = [p["bandwidth"] / 1e9 for p in results.get("machine_probes") or [results["machine_probe"]]]
+    return f"the {len(bws)} probes, {min(bws):.1f}-{max(bws):.1f} GB/s" if len(bws) > 1 else "one probe"
+
+
 def markdown(results: dict) -> str:
     m = results["machine"]
     probe = results["machine_probe"]
@@ -214,7 +220,7 @@ def markdown(results: dict) -> str:
              f"Load average at start {m.get('load_average_1m', 0):.1f}; "
              f"other busy processes at start: {len([p for p in results['busy_at_start'] if 'pid' in p])}. "
              f"MatMulNBits and fp32 weight kernel: {m.get('matmulnbits_kernel', 'onnxruntime (MLAS)')}.",
-             f"Measured memory bandwidth {probe['bandwidth'] / 1e9:.1f} GB/s (best of the probes, "
+             f"Measured memory bandwidth {probe['bandwidth'] / 1e9:.1f} GB/s (best of {_probe_range(results)}, "
              f"{probe['threads']} threads), fp32 GEMM {probe['gemm_flops_per_s'] / 1e9:.0f} GFLOP/s. "
              f"Medians over repeats after warm-up; spread = (p90 − p10) / median.", ""]
     caption_rows, draw_rows = [], []

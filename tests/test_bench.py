@@ -273,6 +273,11 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
     for key in ("machine", "machine_probe", "options", "units", "targets", "projections", "busy_at_start"):
         assert key in data
     assert data["machine"]["cores"] >= 1 and data["machine_probe"]["bandwidth"] > 0
+    # probed at the start, after each of our 3 units and at the end; the bound uses the best of them
+    probes = data["machine_probes"]
+    assert len(probes) == 5 and [p.get("after") for p in probes[1:4]] == [
+        "micro torch-eager fp32", "micro ort-cpu fp32", "micro ort-cpu fp32-ort"]
+    assert data["machine_probe"]["bandwidth"] == max(p["bandwidth"] for p in probes)
     ours = {(u["backend"], u["precision"], u["graphs"]): u for u in data["units"] if u["kind"] == "ours"}
     assert set(ours) == {("torch-eager", "fp32", "portable"), ("ort-cpu", "fp32", "portable"), ("ort-cpu", "fp32", "ort")}
     assert json.loads((seeded_work / "micro" / "bundle-fp32-ort" / "manifest.json").read_text())["variant"] == "ort"
@@ -302,6 +307,7 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
     assert genai and "not installed" in genai[0]["skipped"]
     md = (out / "bench.md").read_text()
     assert "## Caption" in md and "## Draw" in md and "## Targets" in md and "not installed" in md
+    assert "(best of the 5 probes, " in md
     assert "| micro | ort-cpu | fp32 (ort graphs) |" in md
     assert "ms with one thread pool for both sessions" in md
     assert "--n 4 / --n 1" in md and {"draw_n4_vs_n1_fp32"} <= {t["target"] for t in data["targets"]}
