@@ -9,7 +9,7 @@ quantized to int8 per block as MatMulNBits does at accuracy level 4, so the resu
 ONNX Runtime's to float rounding. `kernels/qmatmul_op.c` registers it as the CPU kernel of
 com.microsoft MatMulNBits in our sessions: the graphs are unchanged.
 
-The library is compiled from those two C files on first use with the system C compiler and cached
+The library is compiled from the C files in `kernels/` (SOURCES) on first use with the system C compiler and cached
 (`user_cache_dir("kernels")`); where there is no compiler, no x86-64 CPU with AVX2, or
 UNIFORK_RT_QMATMUL=0, sessions keep ONNX Runtime's own kernel. UNIFORK_RT_QMATMUL=1 makes a
 missing library an error instead.
@@ -17,7 +17,8 @@ missing library an error instead.
 The same library runs com.microsoft TransposeMatMul (fp32 `--graphs ort` weights, fmatmul_kernels.c) and
 GroupQueryAttention (attn_kernels.c: one task per row and KV head reading the cache directly, where ONNX
 Runtime's kernel ran two packed GEMMs per row and query head); UNIFORK_RT_ATTENTION=0 keeps ONNX Runtime's
-GroupQueryAttention. docs/KERNELS.md.
+GroupQueryAttention. It also holds the sampler's temperature-1 rows (sample_kernels.c, called by
+runtime/sampling.py through ctypes, not by ONNX Runtime; UNIFORK_RT_SAMPLER=0 keeps numpy's). docs/KERNELS.md.
 """
 
 from __future__ import annotations
