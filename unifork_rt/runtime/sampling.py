@@ -63,7 +63,7 @@ def sample(logits: np.ndarray, s: Sampling, rng: np.random.Generator) -> np.ndar
         return np.argmax(logits, axis=-1).astype(np.int64)
     B, V = logits.shape
     u = rng.random(B)  # one draw per row, taken before any work: the stream is fixed by B
-    lib = native() if s.temperature == 1.0 and logits.dtype in (np.float32, np.float16) else None
+    lib = native() if s.temperature == 1.0 and V > 0 and logits.dtype in (np.float32, np.float16) else None
     if lib is not None:
         return _sample_native(lib, logits, s, u)
     out = np.empty(B, dtype=np.int64)
@@ -115,8 +115,10 @@ def native():
                 p = ctypes.c_void_p
                 lib.uk_sample_select.argtypes = [p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, p, p, p, p]
                 lib.uk_sample_select.restype = None
-                lib.uk_sample_draw.argtypes = [p, p, p, ctypes.c_int64, ctypes.c_int64, ctypes.c_double, p, p]
-                lib.uk_sample_draw.restype = ctypes.c_int
+                lib.uk_sample_top_p.argtypes = [p, p, p, ctypes.c_int64, p, ctypes.c_double]
+                lib.uk_sample_top_p.restype = ctypes.c_int
+                lib.uk_sample_pick.argtypes = [p, p, p, ctypes.c_int64, p, p, p]
+                lib.uk_sample_pick.restype = None
             _native_lib.append(lib)
         return _native_lib[0]
 
@@ -139,9 +141,10 @@ def _workspace(entries: int, scratch: int) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def _sample_native(lib, logits: np.ndarray, s: Sampling, u: np.ndarray) -> np.ndarray:
-    """`sample` at temperature 1 in C (kernels/sample_kernels.c): the rows' kept sets and x - max(x) from C,
-    their exp from np.exp (as the Python path takes it), then the normalisation, top-p and draw in C."""
-    x = np.ascontiguousarray(logits, dtype=np.float32)  # float16 -> float32 is exact and keeps the order
+    """`sample` at temperature 1 in C (kernels/sample_kernels.c): the rows' kept sets and x - max(x), then
+    p / sum and top-p, then the draw, in C; every exp and sum in between by NumPy, on the same values in the
+    same order as the numpy path takes them (its sums are blocked by np.getbufsize(), not a C loop's)."""
+    x = np.require(logits, np.float32, ["C", "A"])  # float16 -> float32 is exact and keeps the order
     B, V = x.shape
     ids, d, scratch = _workspace(B * V, 4 * V)
     counts = np.empty(B, np.int64)
@@ -149,10 +152,19 @@ def _sample_native(lib, logits: np.ndarray, s: Sampling, u: np.ndarray) -> np.nd
     lib.uk_sample_select(ptr(x), B, V, s.top_k, ptr(ids), ptr(d), ptr(counts), ptr(scratch))
     total = int(counts.sum())
     np.exp(d[:total], out=d[:total])
+
+    def row_sums() -> np.ndarray:  # each row's set, as the numpy path sums its own array
+        sums, at = np.empty(B, np.float64), 0
+        for b, n in enumerate(counts.tolist()):
+            sums[b] = d[at:at + n].sum()
+            at += n
+        return sums
+
+    if lib.uk_sample_top_p(ptr(ids), ptr(d), ptr(counts), B, ptr(row_sums()), float(s.top_p)):
+        raise MemoryError("the C sampler could not allocate its scratch")
     out = np.empty(B, np.int64)
     u = np.ascontiguousarray(u, dtype=np.float64)
-    if lib.uk_sample_draw(ptr(ids), ptr(d), ptr(counts), B, V, float(s.top_p), ptr(u), ptr(out)):
-        raise MemoryError("the C sampler could not allocate its scratch")
+    lib.uk_sample_pick(ptr(ids), ptr(d), ptr(counts), B, ptr(row_sums()) if s.top_p < 1 else None, ptr(u), ptr(out))
     return out
 
 

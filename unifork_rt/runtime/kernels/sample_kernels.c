@@ -3,52 +3,42 @@
  * sampling.py's `sample` is the specification, and this file reproduces its float64 arithmetic
  * operation for operation, so that both pick the same token for the same logits and uniform draw:
  *   - the kept set: every logit at least as large as the k-th largest (ties included), ids ascending;
- *   - d = x - max(x) in float64 (uk_sample_select), exp(d) by NumPy's own np.exp in between (its
- *     vectorized exp differs from libm's in the last bit for about a quarter of inputs);
- *   - sums as NumPy's `ndarray.sum` of float64 (pairwise: 8 accumulators in blocks of up to 128,
- *     halves above that), running sums as `np.cumsum` (one after another);
- *   - top-p: the kept entries in descending order of p, ties by id (a stable sort), the exclusive
- *     running mass computed as NumPy does, cumsum(p) - p, and the entries whose mass is below top_p;
- *   - the token: the first running sum of the renormalised p greater than u (searchsorted, side
- *     "right"), the last kept entry where rounding leaves every sum at or below u.
- * tests/test_sampling.py checks the tokens against sampling.py's Python path on rows with ties,
- * plateaus, few candidates, every k, and top_p at exact sums.
+ *   - d = x - max(x) in float64 (uk_sample_select); exp(d) and every sum of p are NumPy's own, taken by
+ *     sampling.py between the C passes (np.exp differs from libm's exp in the last bit for about a quarter
+ *     of inputs, and ndarray.sum is pairwise within blocks of np.getbufsize() entries, summed in order);
+ *   - p / sum, then top-p (uk_sample_top_p): the kept entries in descending order of p, ties by id (a
+ *     stable sort), the exclusive running mass computed as NumPy does, cumsum(p) - p, and the entries
+ *     whose mass is below top_p, back in id order;
+ *   - the token (uk_sample_pick): p / the survivors' sum, then the first running sum (np.cumsum: one
+ *     after another) greater than u (searchsorted, side "right"), or the last survivor where rounding
+ *     leaves every sum at or below u.
+ * tests/test_sampling.py checks the tokens against sampling.py's numpy path on rows with ties, plateaus,
+ * few candidates, kept sets beyond one NumPy buffer, every k, and u on and beside exact running sums.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* NumPy's pairwise summation of float64 (numpy/core/src/umath/loops_utils.h.src, pairwise_sum) */
-static double pairwise_sum(const double* a, int64_t n) {
-  if (n < 8) {
-    double res = 0.;
-    for (int64_t i = 0; i < n; i++) res += a[i];
-    return res;
-  }
-  if (n <= 128) {
-    double r[8];
-    for (int j = 0; j < 8; j++) r[j] = a[j];
-    int64_t i;
-    for (i = 8; i < n - (n % 8); i += 8)
-      for (int j = 0; j < 8; j++) r[j] += a[i + j];
-    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-    for (; i < n; i++) res += a[i];
-    return res;
-  }
-  int64_t n2 = n / 2;
-  n2 -= n2 % 8;
-  return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
-}
-
 /* the k-th largest of the n floats at v (0 < k <= n), without branches on the data: each round moves the
  * entries below and above a median-of-3 pivot to the two ends of the other buffer (both stores made, one
  * kept) and goes on with the side that holds it. v and tmp: n floats each, both overwritten. A quickselect
  * that branched on each comparison took twice as long on fresh logits (a mispredicted branch per entry). */
+static int cmp_float(const void* x, const void* y) {
+  const float a = *(const float*)x, b = *(const float*)y;
+  return (a > b) - (a < b);
+}
+
 static float kth_largest(float* v, float* tmp, int64_t n, int64_t k) {
   int64_t want = n - k; /* the want-th smallest, 0-based */
   float* cur = v;       /* the entries left, in buffer `from` */
   float *from = v, *to = tmp;
+  int poor = 0;         /* rounds that kept more than 3/4 of the entries (an organ pipe, a crafted row) */
   while (n > 16) {
+    if (poor > 4) { /* quickselect is heading for n^2: sort what is left (n log n) */
+      qsort(cur, (size_t)n, sizeof(float), cmp_float);
+      return cur[want];
+    }
+    const int64_t before = n;
     float a = cur[0], b = cur[n / 2], c = cur[n - 1];
     float pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
     int64_t lo = 0, hi = 0;
@@ -69,6 +59,7 @@ static float kth_largest(float* v, float* tmp, int64_t n, int64_t k) {
       cur = to + (n - hi);
       n = hi;
     }
+    poor += 4 * n > 3 * before;
     float* t = from; /* the buffer just read is free for the next round */
     from = to;
     to = t;
@@ -142,13 +133,25 @@ void uk_sample_select(const float* logits, int64_t rows, int64_t V, int64_t top_
   }
 }
 
+typedef struct {
+  double p;
+  int32_t id;
+} p_id;
+
+static int cmp_p_desc(const void* x, const void* y) { /* p descending, then id ascending */
+  const p_id *a = (const p_id*)x, *b = (const p_id*)y;
+  if (a->p != b->p) return a->p < b->p ? 1 : -1;
+  return (a->id > b->id) - (a->id < b->id);
+}
+
 /* idx[0..n) (ascending on entry) sorted as np.argsort(-p, kind="stable") orders them: p descending,
  * equal p by index. An LSD radix sort (8 bits a pass, passes where all keys share the digit skipped) on
- * the float32 rounding of p, stable, then each run of equal keys sorted by p, then index. Rounding keeps
+ * the float32 rounding of p, stable, then each run of equal keys sorted by p, then index: rounding keeps
  * the order (p_i > p_j gives f(p_i) >= f(p_j)), so only entries whose keys are equal can be out of place,
- * and they are adjacent: two p a float32 step apart, e.g. logits 0.1 and the next float32 after it.
- * tmp: n more indices; key: 2 n keys. */
-static void sort_desc(const double* p, int32_t* idx, int32_t* tmp, uint32_t* key, int64_t n) {
+ * and they are adjacent (two p a float32 step apart, e.g. logits 0.1 and the next float32 after it). A
+ * run is short for real logits; nearly constant ones make it the whole row, so runs longer than 16 are
+ * sorted by qsort (n log n) instead of by insertion. tmp: n more indices; key: 2 n keys; pid: n pairs. */
+static void sort_desc(const double* p, int32_t* idx, int32_t* tmp, uint32_t* key, p_id* pid, int64_t n) {
   uint32_t* ktmp = key + n;
   for (int64_t i = 0; i < n; i++) {
     float f = (float)p[idx[i]];
@@ -171,86 +174,89 @@ static void sort_desc(const double* p, int32_t* idx, int32_t* tmp, uint32_t* key
     memcpy(key, ktmp, (size_t)n * sizeof(uint32_t));
     memcpy(idx, tmp, (size_t)n * sizeof(int32_t));
   }
-  for (int64_t i = 1; i < n; i++) { /* within runs of equal keys (index order there): p descending, then index */
-    const int32_t e = idx[i];
-    const uint32_t ke = key[i];
-    int64_t j = i;
-    for (; j > 0 && key[j - 1] == ke && (p[idx[j - 1]] < p[e] || (p[idx[j - 1]] == p[e] && idx[j - 1] > e)); j--) {
-      idx[j] = idx[j - 1];
-      key[j] = key[j - 1];
+  for (int64_t r0 = 0; r0 < n;) {
+    int64_t r1 = r0 + 1;
+    while (r1 < n && key[r1] == key[r0]) r1++;
+    if (r1 - r0 > 16) {
+      for (int64_t i = r0; i < r1; i++) pid[i - r0] = (p_id){p[idx[i]], idx[i]};
+      qsort(pid, (size_t)(r1 - r0), sizeof(p_id), cmp_p_desc);
+      for (int64_t i = r0; i < r1; i++) idx[i] = pid[i - r0].id;
+    } else {
+      for (int64_t i = r0 + 1; i < r1; i++) {
+        const int32_t e = idx[i];
+        int64_t j = i;
+        for (; j > r0 && (p[idx[j - 1]] < p[e] || (p[idx[j - 1]] == p[e] && idx[j - 1] > e)); j--) idx[j] = idx[j - 1];
+        idx[j] = e;
+      }
     }
-    idx[j] = e;
-    key[j] = ke;
+    r0 = r1;
   }
 }
 
-/* Row by row, after uk_sample_select and e = np.exp(d) (the rows' sets one after another, as there): the
- * token of sampling.py for the uniform draw u[b]. e is normalised in place. Returns 0, or -1 out of memory. */
-int uk_sample_draw(const int32_t* ids, double* e, const int64_t* counts, int64_t rows, int64_t V, double top_p,
-                   const double* u, int64_t* out) {
+/* Row by row, after uk_sample_select and e = np.exp(d) (the rows' sets one after another, as there), with
+ * sums[b] = e's sum over row b as NumPy takes it: p = e / sum in place; then, for top_p < 1, only the
+ * entries that top-p keeps, in id order (ids with them), the rows' survivors again one after another from
+ * the start, and counts[b] set to how many. Returns 0, or -1 out of memory. */
+int uk_sample_top_p(int32_t* ids, double* e, int64_t* counts, int64_t rows, const double* sums, double top_p) {
   int64_t cap = 1; /* the largest kept set */
   for (int64_t b = 0; b < rows; b++) cap = counts[b] > cap ? counts[b] : cap;
-  (void)V;
   int32_t* idx = (int32_t*)malloc((size_t)cap * 2 * sizeof(int32_t));
-  double* keep = (double*)malloc((size_t)cap * sizeof(double));
   unsigned char* on = (unsigned char*)malloc((size_t)cap);
   uint32_t* key = (uint32_t*)malloc((size_t)cap * 2 * sizeof(uint32_t));
-  if (!idx || !keep || !on || !key) {
-    free(idx);
-    free(keep);
-    free(on);
-    free(key);
-    return -1;
+  p_id* pid = (p_id*)malloc((size_t)cap * sizeof(p_id));
+  int status = idx && on && key && pid ? 0 : -1;
+  int64_t at = 0, to = 0; /* row b's set starts at `at`; its survivors go to `to` <= at */
+  for (int64_t b = 0; b < rows && !status; b++) {
+    double* p = e + at;
+    int32_t* id = ids + at;
+    const int64_t n = counts[b];
+    at += n;
+    for (int64_t i = 0; i < n; i++) p[i] /= sums[b];
+    if (top_p >= 1. || n < 1) continue;
+    for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)i;
+    sort_desc(p, idx, idx + cap, key, pid, n);
+    double run = 0.;
+    memset(on, 0, (size_t)n);
+    for (int64_t i = 0; i < n; i++) {
+      const double pi = p[idx[i]];
+      run += pi;
+      if (run - pi < top_p) on[idx[i]] = 1;
+    }
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++) /* moved down only: to + m <= at - n + i */
+      if (on[i]) {
+        e[to + m] = p[i];
+        ids[to + m++] = id[i];
+      }
+    counts[b] = m;
+    to += m;
   }
+  free(idx);
+  free(on);
+  free(key);
+  free(pid);
+  return status;
+}
+
+/* Row by row: the token for the uniform draw u[b] from the sets as uk_sample_top_p left them, p divided by
+ * sums[b] first when sums is not NULL (after top-p, NumPy's sum of the survivors). */
+void uk_sample_pick(const int32_t* ids, double* p, const int64_t* counts, int64_t rows, const double* sums,
+                    const double* u, int64_t* out) {
   int64_t at = 0;
   for (int64_t b = 0; b < rows; at += counts[b], b++) {
-    double* p = e + at;
-    const int32_t* id = ids + at;
     const int64_t n = counts[b];
-    if (n < 1) { /* not from uk_sample_select: it keeps at least the largest logit */
-      out[b] = -1;
-      continue;
-    }
-    double s = pairwise_sum(p, n);
-    for (int64_t i = 0; i < n; i++) p[i] /= s;
-    int64_t m = n; /* p[0..m) with their ids: the candidates left */
-    const int32_t* mid = id;
-    int32_t* kid = idx + cap; /* ids of the top-p survivors */
-    if (top_p < 1.) {
-      for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)i;
-      sort_desc(p, idx, kid, key, n);
-      double run = 0.;
-      memset(on, 0, (size_t)n);
-      for (int64_t i = 0; i < n; i++) {
-        double pi = p[idx[i]];
-        run += pi;
-        if (run - pi < top_p) on[idx[i]] = 1;
-      }
-      m = 0;
-      for (int64_t i = 0; i < n; i++)
-        if (on[i]) {
-          keep[m] = p[i];
-          kid[m++] = id[i];
-        }
-      double s2 = pairwise_sum(keep, m);
-      for (int64_t i = 0; i < m; i++) keep[i] /= s2;
-      p = keep;
-      mid = kid;
-    }
+    double* q = p + at;
+    if (sums)
+      for (int64_t i = 0; i < n; i++) q[i] /= sums[b];
     double run = 0.;
-    int64_t j = m - 1;
-    for (int64_t i = 0; i < m; i++) {
-      run += p[i];
+    int64_t j = n - 1;
+    for (int64_t i = 0; i < n; i++) {
+      run += q[i];
       if (run > u[b]) {
         j = i;
         break;
       }
     }
-    out[b] = mid[j];
+    out[b] = j >= 0 ? ids[at + j] : -1;
   }
-  free(idx);
-  free(keep);
-  free(on);
-  free(key);
-  return 0;
 }
