@@ -546,6 +546,7 @@ static OrtStatus* akernel_create(const void* op, const void* api, const OrtKerne
 typedef struct {
   const uk_attn* a;
   int64_t chunk, chunks; /* new tokens per task, tasks per (row, KV head) */
+  int64_t pairs;         /* (row, KV head) pairs per task when chunks is 1 */
   float* scratch;
   size_t scratch_floats;
   int isa;
@@ -553,9 +554,16 @@ typedef struct {
 
 static void run_atask(void* p, size_t i) {
   const ATask* t = (const ATask*)p;
+  float* scratch = t->scratch + i * t->scratch_floats;
+  if (t->chunks == 1) { /* one new token: `pairs` (row, KV head) pairs, one after another */
+    const int64_t n = t->a->b * t->a->hkv, p0 = (int64_t)i * t->pairs, p1 = p0 + t->pairs < n ? p0 + t->pairs : n;
+    for (int64_t bh = p0; bh < p1; bh++)
+      uk_attn_rows(t->a, bh / t->a->hkv, bh % t->a->hkv, 0, t->a->t, scratch, t->isa);
+    return;
+  }
   const int64_t c = (int64_t)i % t->chunks, bh = (int64_t)i / t->chunks;
   const int64_t t0 = c * t->chunk, t1 = t0 + t->chunk < t->a->t ? t0 + t->chunk : t->a->t;
-  uk_attn_rows(t->a, bh / t->a->hkv, bh % t->a->hkv, t0, t1, t->scratch + i * t->scratch_floats, t->isa);
+  uk_attn_rows(t->a, bh / t->a->hkv, bh % t->a->hkv, t0, t1, scratch, t->isa);
 }
 
 static OrtStatus* input_data(OrtKernelContext* ctx, size_t i, void** data, int64_t* dims, size_t* rank,
@@ -709,12 +717,21 @@ static OrtStatus* akernel_compute(void* k, OrtKernelContext* ctx) {
     }
   if (T == 0) return NULL;
   uk_attn_write_kv(&a);
-  ATask t = {&a, T, 1, NULL, uk_attn_scratch_floats(&a), kr->isa};
+  ATask t = {&a, T, 1, 1, NULL, uk_attn_scratch_floats(&a), kr->isa};
+  size_t tasks = (size_t)(B * hkv);
   if (T > 1) { /* prompts: chunks of 16 tokens, claimed one at a time by the pool's threads */
     t.chunk = 16;
     t.chunks = (T + 15) / 16;
+    tasks *= (size_t)t.chunks;
+  } else { /* a step: pairs per task so that each task has about 64k multiply-adds of work (the depth head's
+            * 8 rows x 32 heads of 4 keys were 256 tasks of well under a microsecond each, and took 125 us a layer
+            * in the pool's hand-offs); the paper decoders' 7 heads x hundreds of keys stay one pair a task */
+    int64_t keys = 1;
+    for (int64_t b = 0; b < B; b++) keys = uk_attn_past(&a, b) + 1 > keys ? uk_attn_past(&a, b) + 1 : keys;
+    const int64_t work = (hq / hkv) * keys * dh;
+    t.pairs = work >= 65536 ? 1 : (65536 + work - 1) / work;
+    tasks = (size_t)((B * hkv + t.pairs - 1) / t.pairs);
   }
-  const size_t tasks = (size_t)(B * hkv * t.chunks);
   t.scratch = (float*)malloc(tasks * t.scratch_floats * sizeof(float));
   if (!t.scratch) return fail(ERR_FAIL, "unifork-rt: out of memory for attention scores");
   OrtStatus* st = API(S_KernelContext_ParallelFor, KernelContext_ParallelFor_t)(ctx, run_atask, tasks, 0, &t);
