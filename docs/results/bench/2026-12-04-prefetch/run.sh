@@ -1,6 +1,13 @@
 #!/bin/sh
-# The kernel library before (the parent commit's sources) against the tree's, interleaved in one process.
-# Run from the repository root with the bench bundles of `unifork-rt bench --preset paper --work runs/bench3`.
+# docs/BENCHMARKS.md "4- and 8-row tiles that prefetch, ...": repository root, idle machine, the paper ort bundles
+# of `unifork-rt bench --preset paper --graphs ort --work runs/bench3`.
+#   ab-int4.txt, ab-int8.txt: d32c5ee's kernel library against the tree's (at e685712), interleaved (below)
+#   same_codes.txt: python same_codes.py BUNDLE /tmp/oldsrc/libold.so for int4 and int8 (draw codes, caption tokens)
+#   gqa_pairs.txt:  python gqa_pairs.py PARENT_LIB TREE_LIB PARENT_LIB TREE_LIB (the parent: 61afe63)
+#   split.txt:      python split.py runs/bench3/paper/bundle-int8-ort 2
+#   full/, full2/:  the README's full run (unifork-rt bench ... --out runs/s32/full), vmstat 10 beside it;
+#                   full/rss-int4-caption.txt: /usr/bin/time -v unifork-rt caption IMG --model bundle-int4-ort --max-new-tokens 8
+#   left-out/:      the attention with keys in blocks (its README)
 set -e
 d=docs/results/bench/2026-12-04-prefetch
 mkdir -p /tmp/oldsrc
