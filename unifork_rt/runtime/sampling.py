@@ -3,10 +3,11 @@
 Classifier-free guidance mixes the logits of cond and uncond rows before sampling.
 
 At temperature 1 (the draw default) with float32 or float16 logits, the rows are sampled by
-kernels/sample_kernels.c from the kernel library (runtime/qmatmul.py builds it), which reproduces the
-Python path below operation for operation: the same token for the same logits and uniform draw. A guided
-`--n 4` draw samples 4 rows 1024 times; in Python that took 0.7-0.9 s of a 12 s draw. Where the library
-cannot be built, or with UNIFORK_RT_SAMPLER=0, the Python path runs.
+kernels/sample_kernels.c from the kernel library (runtime/qmatmul.py builds it), with NumPy's own exp and
+sums between its passes: the same float64 arithmetic as the numpy path below, in the same order, so the
+same token for the same logits and uniform draw. A guided `--n 4` draw samples 4 rows 1024 times; in numpy
+that took 0.7-0.9 s of a 12 s draw. Where the library cannot be built, or with UNIFORK_RT_SAMPLER=0, the
+numpy path runs (docs/KERNELS.md, "The sampler").
 """
 
 from __future__ import annotations
