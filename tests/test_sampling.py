@@ -23,6 +23,26 @@ def path(request, monkeypatch):
     return request.param
 
 
+class Fixed:
+    """A generator whose every uniform draw is U: to put u at 0, 1 or exactly on a running sum."""
+
+    def __init__(self, u):
+        self.u = u
+
+    def random(self, shape):
+        return np.full(shape, self.u)
+
+
+def both_paths(monkeypatch, logits, s, rng_for):
+    """(numpy path's tokens, default path's tokens) for the same logits; rng_for() makes each path's generator."""
+    monkeypatch.setenv("UNIFORK_RT_SAMPLER", "0")
+    try:
+        want = sample(logits, s, rng_for())
+    finally:
+        monkeypatch.delenv("UNIFORK_RT_SAMPLER")
+    return want, sample(logits, s, rng_for())
+
+
 def whole_vocab_sample(logits: np.ndarray, s: Sampling, rng: np.random.Generator) -> np.ndarray:
     """The sampler as it was until 2026-12-03, kept as the spec: masks and softmaxes the whole
     vocabulary, sorts all of it for top-p, and counts the cumulative mass below one uniform per row."""
@@ -97,13 +117,6 @@ def test_draws_follow_the_truncated_distribution(path):
 def test_never_a_token_outside_the_kept_set(path):
     """A uniform of 0 or one above the kept mass (rounding) picks a kept token, not id 0 or the last id."""
 
-    class Fixed:
-        def __init__(self, u):
-            self.u = u
-
-        def random(self, shape):
-            return np.full(shape, self.u)
-
     logits = np.full((1, 10), -5.0, dtype=np.float32)
     logits[0, 3], logits[0, 6] = 4.0, 3.0
     for u in (0.0, 1.0 - 1e-17, 1.0):
@@ -145,19 +158,6 @@ def test_c_sampler_picks_the_numpy_paths_tokens(monkeypatch):
     if sampling.native() is None:
         pytest.skip("no kernel library on this machine (no C compiler)")
 
-    class Fixed:
-        def __init__(self, u):
-            self.u = u
-
-        def random(self, shape):
-            return np.full(shape, self.u)
-
-    def both(logits, s, rng_for):
-        monkeypatch.setenv("UNIFORK_RT_SAMPLER", "0")
-        want = sample(logits, s, rng_for())
-        monkeypatch.delenv("UNIFORK_RT_SAMPLER")
-        return want, sample(logits, s, rng_for())
-
     g = np.random.default_rng(0)
     rows = differ = 0
     for trial in range(900):
@@ -173,9 +173,9 @@ def test_c_sampler_picks_the_numpy_paths_tokens(monkeypatch):
         s = Sampling(1.0, k, float(g.choice([1.0, 0.96, 0.5, 0.25, 0.75, 1e-6])))
         if trial % 9 == 0:
             u = float(g.choice([0.0, 1.0 - 1e-16]))
-            want, got = both(x, s, lambda: Fixed(u))
+            want, got = both_paths(monkeypatch, x, s, lambda: Fixed(u))
         else:
-            want, got = both(x, s, lambda: np.random.default_rng(trial))
+            want, got = both_paths(monkeypatch, x, s, lambda: np.random.default_rng(trial))
         assert got.dtype == np.int64 and got.shape == (B,)
         rows += B
         differ += int((got != want).sum())
@@ -226,13 +226,6 @@ def test_c_sampler_agrees_on_exact_boundaries(monkeypatch):
     if sampling.native() is None:
         pytest.skip("no kernel library on this machine (no C compiler)")
 
-    class Fixed:
-        def __init__(self, u):
-            self.u = u
-
-        def random(self, shape):
-            return np.full(shape, self.u)
-
     g = np.random.default_rng(3)
     checked = 0
     # kept sets and top-p survivors beyond one NumPy buffer (8192: ndarray.sum is pairwise per buffer) and
@@ -244,11 +237,8 @@ def test_c_sampler_agrees_on_exact_boundaries(monkeypatch):
         keep, cum = _numpy_cumulative(row, s)
         for j in g.choice(len(cum), size=min(len(cum), 4), replace=False):
             for u in (float(cum[j]), float(np.nextafter(cum[j], 0)), float(np.nextafter(cum[j], 2))):
-                monkeypatch.setenv("UNIFORK_RT_SAMPLER", "0")
-                want = sample(row[None], s, Fixed(u))[0]
-                monkeypatch.delenv("UNIFORK_RT_SAMPLER")
-                got = sample(row[None], s, Fixed(u))[0]
-                assert got == want, (trial, V, s, j, u, got, want)
+                want, got = both_paths(monkeypatch, row[None], s, lambda: Fixed(u))
+                assert got[0] == want[0], (trial, V, s, j, u, got, want)
                 checked += 1
     # logits one float32 step apart, near 0: p differ in float64 but not in float32; the higher p (the
     # larger id) comes first in p's order, and top_p cuts right after it
@@ -257,10 +247,8 @@ def test_c_sampler_agrees_on_exact_boundaries(monkeypatch):
     for top_p in (0.1, 0.3, 0.45, 0.55):
         s = Sampling(1.0, 0, top_p)
         for u in (0.0, 0.5, 0.999):
-            monkeypatch.setenv("UNIFORK_RT_SAMPLER", "0")
-            want = sample(row[None], s, Fixed(u))[0]
-            monkeypatch.delenv("UNIFORK_RT_SAMPLER")
-            assert sample(row[None], s, Fixed(u))[0] == want, (top_p, u)
+            want, got = both_paths(monkeypatch, row[None], s, lambda: Fixed(u))
+            assert got[0] == want[0], (top_p, u)
             checked += 1
     print(f"{checked} draws on exact boundaries agree")
 
@@ -274,13 +262,6 @@ def test_c_sampler_edges_and_shapes(monkeypatch):
         pytest.skip("no kernel library on this machine (no C compiler)")
     s = Sampling(1.0, 50, 0.9)
 
-    def numpy_path(x, seed):
-        monkeypatch.setenv("UNIFORK_RT_SAMPLER", "0")
-        try:
-            return sample(x, s, np.random.default_rng(seed))
-        finally:
-            monkeypatch.delenv("UNIFORK_RT_SAMPLER")
-
     assert sample(np.zeros((0, 100), np.float32), s, np.random.default_rng(0)).shape == (0,)
     with pytest.raises(ValueError):
         sample(np.zeros((1, 0), np.float32), s, np.random.default_rng(0))
@@ -288,18 +269,20 @@ def test_c_sampler_edges_and_shapes(monkeypatch):
     raw = np.zeros(x.nbytes + 1, np.uint8)
     odd = raw[1:].view(np.float32).reshape(x.shape)
     odd[:] = x
-    assert odd.ctypes.data % 4 and np.array_equal(sample(odd, s, np.random.default_rng(2)), numpy_path(x, 2))
+    assert odd.ctypes.data % 4
+    want, got = both_paths(monkeypatch, odd, s, lambda: np.random.default_rng(2))
+    assert np.array_equal(got, want) and np.array_equal(want, both_paths(monkeypatch, x, s, lambda: np.random.default_rng(2))[0])
     old = np.getbufsize()
     try:
         np.setbufsize(4096)
         flat = (np.random.default_rng(3).standard_normal((1, 20000)) * 0.3).astype(np.float32)
         for seed in range(20):
-            assert np.array_equal(sample(flat, Sampling(1.0, 0, 0.9), np.random.default_rng(seed)),
-                                  _numpy_with(monkeypatch, flat, seed))
+            want, got = both_paths(monkeypatch, flat, Sampling(1.0, 0, 0.9), lambda: np.random.default_rng(seed))
+            assert np.array_equal(got, want)
     finally:
         np.setbufsize(old)
     rows = [np.random.default_rng(10 + i).standard_normal((4, 16384)).astype(np.float32) for i in range(8)]
-    want = [numpy_path(r, i) for i, r in enumerate(rows)]
+    want = [both_paths(monkeypatch, r, s, lambda: np.random.default_rng(i))[0] for i, r in enumerate(rows)]
     got = [None] * len(rows)
 
     def work(i):
@@ -312,14 +295,6 @@ def test_c_sampler_edges_and_shapes(monkeypatch):
     for t in threads:
         t.join()
     assert all(np.array_equal(a, b) for a, b in zip(got, want))
-
-
-def _numpy_with(monkeypatch, x, seed):
-    monkeypatch.setenv("UNIFORK_RT_SAMPLER", "0")
-    try:
-        return sample(x, Sampling(1.0, 0, 0.9), np.random.default_rng(seed))
-    finally:
-        monkeypatch.delenv("UNIFORK_RT_SAMPLER")
 
 
 def test_c_sampler_stays_n_log_n_on_hostile_rows(monkeypatch):
