@@ -19,15 +19,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* the k-th largest of the n floats at v (0 < k <= n), without branches on the data: each round moves the
- * entries below and above a median-of-3 pivot to the two ends of the other buffer (both stores made, one
- * kept) and goes on with the side that holds it. v and tmp: n floats each, both overwritten. A quickselect
- * that branched on each comparison took twice as long on fresh logits (a mispredicted branch per entry). */
 static int cmp_float(const void* x, const void* y) {
   const float a = *(const float*)x, b = *(const float*)y;
   return (a > b) - (a < b);
 }
 
+/* the k-th largest of the n floats at v (0 < k <= n), without branches on the data: each round moves the
+ * entries below and above a median-of-3 pivot to the two ends of the other buffer (both stores made, one
+ * kept) and goes on with the side that holds it. v and tmp: n floats each, both overwritten. A quickselect
+ * that branched on each comparison took twice as long on fresh logits (a mispredicted branch per entry). */
 static float kth_largest(float* v, float* tmp, int64_t n, int64_t k) {
   int64_t want = n - k; /* the want-th smallest, 0-based */
   float* cur = v;       /* the entries left, in buffer `from` */
