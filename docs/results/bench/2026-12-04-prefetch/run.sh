@@ -7,7 +7,7 @@
 #   split.txt:      python split.py runs/bench3/paper/bundle-int8-ort 2
 #   full/, full2/:  the README's full run (unifork-rt bench ... --out runs/s32/full), vmstat 10 beside it;
 #                   full/rss-int4-caption.txt: /usr/bin/time -v unifork-rt caption IMG --model bundle-int4-ort --max-new-tokens 8
-#   left-out/:      the attention with keys in blocks (its README)
+#   left-out/:      the attention with keys in blocks (its README); convt_phases.txt: python left-out/convt_phases.py
 set -e
 d=docs/results/bench/2026-12-04-prefetch
 mkdir -p /tmp/oldsrc
