@@ -13,6 +13,7 @@ numpy path runs (docs/KERNELS.md, "The sampler").
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import threading
 from dataclasses import dataclass
@@ -97,31 +98,29 @@ def sample(logits: np.ndarray, s: Sampling, rng: np.random.Generator) -> np.ndar
     return out
 
 
-_native_lock = threading.Lock()
-_native_lib: list = []  # [] not tried yet, [None] unavailable, [lib]
-
-
 def native():
     """The C sampler's library (ctypes), or None: UNIFORK_RT_SAMPLER=0, or no library on this machine."""
     if os.environ.get("UNIFORK_RT_SAMPLER", "").strip().lower() in ("0", "off", "false", "no"):
         return None
-    with _native_lock:
-        if not _native_lib:
-            from .qmatmul import build
+    return _load_native()
 
-            path, _ = build()
-            lib = None
-            if path is not None:
-                lib = ctypes.CDLL(str(path))
-                p = ctypes.c_void_p
-                lib.uk_sample_select.argtypes = [p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, p, p, p, p]
-                lib.uk_sample_select.restype = None
-                lib.uk_sample_top_p.argtypes = [p, p, p, ctypes.c_int64, p, ctypes.c_double]
-                lib.uk_sample_top_p.restype = ctypes.c_int
-                lib.uk_sample_pick.argtypes = [p, p, p, ctypes.c_int64, p, p, p]
-                lib.uk_sample_pick.restype = None
-            _native_lib.append(lib)
-        return _native_lib[0]
+
+@functools.lru_cache(maxsize=1)
+def _load_native():
+    from .qmatmul import build
+
+    path, _ = build()  # built once per process and source hash (qmatmul.build's own cache and lock)
+    if path is None:
+        return None
+    lib = ctypes.CDLL(str(path))
+    p = ctypes.c_void_p
+    lib.uk_sample_select.argtypes = [p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, p, p, p, p]
+    lib.uk_sample_select.restype = None
+    lib.uk_sample_top_p.argtypes = [p, p, p, ctypes.c_int64, p, ctypes.c_double]
+    lib.uk_sample_top_p.restype = ctypes.c_int
+    lib.uk_sample_pick.argtypes = [p, p, p, ctypes.c_int64, p, p, p]
+    lib.uk_sample_pick.restype = None
+    return lib
 
 
 _work = threading.local()

@@ -133,15 +133,15 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
  * MM * NS < 8 accumulator chains, each row gets a second chain (even and odd weight vectors), so that
  * enough VPDPBUSDs are in flight.
  * At 4 and 8 rows a tile is busy long enough on each weight vector that the prefetchers fall behind, and
- * two streams of 8 rows need 32 accumulators (spilled): those tiles walk one stream and prefetch PF bytes
- * ahead of it instead (an 8-row int4 trunk step 6.9 -> 5.5 ms, int8 9.9 -> 8.1; at 1 and 2 rows the
+ * two streams of 8 rows need 32 accumulators (spilled): those tiles walk one stream (vnni_streams) and
+ * prefetch PF bytes ahead of it instead (an 8-row int4 trunk step 6.9 -> 5.5 ms, int8 9.9 -> 8.1; at 1 and 2 rows the
  * prefetch only cost time; docs/KERNELS.md, "Prefetch at 4 and 8 rows"). */
-#define VNNI_TILE(BITS, MM, NS, PF)                                                                        \
+#define VNNI_TILE(BITS, MM, NS)                                                                            \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) static void                    \
       vnni##BITS##_##MM##_##NS(const uk_shape* s, const float* as, const int32_t* zs, const int8_t* qa,   \
                                const uint8_t* w, const float* ws, const float* bias, float* c, int64_t g0, \
                                int64_t g1) {                                                              \
-    enum { TWO = MM * NS < 8 };                                                                           \
+    enum { TWO = MM * NS < 8, PF = MM >= 4 ? 1024 : 0 };                                                  \
     const int64_t nb = nblocks(s), vpb = vecs_per_block(s), kp = s->kp, block = s->block, n = s->n;       \
     const __m512i mask = _mm512_set1_epi8(0x0F);                                                          \
     const int64_t part = (g1 - g0) / NS;                                                                  \
@@ -199,18 +199,18 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
       }                                                                                                   \
     }                                                                                                     \
   }
-VNNI_TILE(4, 1, 4, 0)
-VNNI_TILE(4, 2, 4, 0)
-VNNI_TILE(8, 1, 4, 0)
-VNNI_TILE(8, 2, 4, 0)
-VNNI_TILE(4, 1, 1, 0)
-VNNI_TILE(4, 2, 1, 0)
-VNNI_TILE(4, 4, 1, 1024)
-VNNI_TILE(4, 8, 1, 1024)
-VNNI_TILE(8, 1, 1, 0)
-VNNI_TILE(8, 2, 1, 0)
-VNNI_TILE(8, 4, 1, 1024)
-VNNI_TILE(8, 8, 1, 1024)
+VNNI_TILE(4, 1, 4)
+VNNI_TILE(4, 2, 4)
+VNNI_TILE(8, 1, 4)
+VNNI_TILE(8, 2, 4)
+VNNI_TILE(4, 1, 1)
+VNNI_TILE(4, 2, 1)
+VNNI_TILE(4, 4, 1)
+VNNI_TILE(4, 8, 1)
+VNNI_TILE(8, 1, 1)
+VNNI_TILE(8, 2, 1)
+VNNI_TILE(8, 4, 1)
+VNNI_TILE(8, 8, 1)
 
 /* ---- AVX2: VPMADDUBSW on 8 columns at a time, up to 4 rows per tile ----
  * 4 bits: unsigned weights 0..15 times signed activations; a pair sums to at most 2*15*127 = 3810, so

@@ -7,7 +7,7 @@
  *     sampling.py between the C passes (np.exp differs from libm's exp in the last bit for about a quarter
  *     of inputs, and ndarray.sum is pairwise within blocks of np.getbufsize() entries, summed in order);
  *   - p / sum, then top-p (uk_sample_top_p): the kept entries in descending order of p, ties by id (a
- *     stable sort), the exclusive running mass computed as NumPy does, cumsum(p) - p, and the entries
+ *     stable radix sort on p's bits), the exclusive running mass computed as NumPy does, cumsum(p) - p, and the entries
  *     whose mass is below top_p, back in id order;
  *   - the token (uk_sample_pick): p / the survivors' sum, then the first running sum (np.cumsum: one
  *     after another) greater than u (searchsorted, side "right"), or the last survivor where rounding
@@ -133,33 +133,18 @@ void uk_sample_select(const float* logits, int64_t rows, int64_t V, int64_t top_
   }
 }
 
-typedef struct {
-  double p;
-  int32_t id;
-} p_id;
-
-static int cmp_p_desc(const void* x, const void* y) { /* p descending, then id ascending */
-  const p_id *a = (const p_id*)x, *b = (const p_id*)y;
-  if (a->p != b->p) return a->p < b->p ? 1 : -1;
-  return (a->id > b->id) - (a->id < b->id);
-}
-
 /* idx[0..n) (ascending on entry) sorted as np.argsort(-p, kind="stable") orders them: p descending,
- * equal p by index. An LSD radix sort (8 bits a pass, passes where all keys share the digit skipped) on
- * the float32 rounding of p, stable, then each run of equal keys sorted by p, then index: rounding keeps
- * the order (p_i > p_j gives f(p_i) >= f(p_j)), so only entries whose keys are equal can be out of place,
- * and they are adjacent (two p a float32 step apart, e.g. logits 0.1 and the next float32 after it). A
- * run is short for real logits; nearly constant ones make it the whole row, so runs longer than 16 are
- * sorted by qsort (n log n) instead of by insertion. tmp: n more indices; key: 2 n keys; pid: n pairs. */
-static void sort_desc(const double* p, int32_t* idx, int32_t* tmp, uint32_t* key, p_id* pid, int64_t n) {
-  uint32_t* ktmp = key + n;
+ * equal p by index. An LSD radix sort, stable, on the complemented bits of p (p >= 0 and finite: its bits
+ * order as its value), 8 bits a pass, passes where all keys share the digit skipped. tmp: n more indices;
+ * key: 2 n keys. */
+static void sort_desc(const double* p, int32_t* idx, int32_t* tmp, uint64_t* key, int64_t n) {
+  uint64_t* ktmp = key + n;
   for (int64_t i = 0; i < n; i++) {
-    float f = (float)p[idx[i]];
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    key[i] = ~u; /* p >= 0: its bits order as its value; complemented, descending */
+    uint64_t u;
+    memcpy(&u, &p[idx[i]], 8);
+    key[i] = ~u;
   }
-  for (int shift = 0; shift < 32; shift += 8) {
+  for (int shift = 0; shift < 64; shift += 8) {
     int64_t count[257] = {0};
     for (int64_t i = 0; i < n; i++) count[((key[i] >> shift) & 255) + 1]++;
     int skip = 0;
@@ -171,25 +156,8 @@ static void sort_desc(const double* p, int32_t* idx, int32_t* tmp, uint32_t* key
       ktmp[at] = key[i];
       tmp[at] = idx[i];
     }
-    memcpy(key, ktmp, (size_t)n * sizeof(uint32_t));
+    memcpy(key, ktmp, (size_t)n * sizeof(uint64_t));
     memcpy(idx, tmp, (size_t)n * sizeof(int32_t));
-  }
-  for (int64_t r0 = 0; r0 < n;) {
-    int64_t r1 = r0 + 1;
-    while (r1 < n && key[r1] == key[r0]) r1++;
-    if (r1 - r0 > 16) {
-      for (int64_t i = r0; i < r1; i++) pid[i - r0] = (p_id){p[idx[i]], idx[i]};
-      qsort(pid, (size_t)(r1 - r0), sizeof(p_id), cmp_p_desc);
-      for (int64_t i = r0; i < r1; i++) idx[i] = pid[i - r0].id;
-    } else {
-      for (int64_t i = r0 + 1; i < r1; i++) {
-        const int32_t e = idx[i];
-        int64_t j = i;
-        for (; j > r0 && (p[idx[j - 1]] < p[e] || (p[idx[j - 1]] == p[e] && idx[j - 1] > e)); j--) idx[j] = idx[j - 1];
-        idx[j] = e;
-      }
-    }
-    r0 = r1;
   }
 }
 
@@ -202,9 +170,8 @@ int uk_sample_top_p(int32_t* ids, double* e, int64_t* counts, int64_t rows, cons
   for (int64_t b = 0; b < rows; b++) cap = counts[b] > cap ? counts[b] : cap;
   int32_t* idx = (int32_t*)malloc((size_t)cap * 2 * sizeof(int32_t));
   unsigned char* on = (unsigned char*)malloc((size_t)cap);
-  uint32_t* key = (uint32_t*)malloc((size_t)cap * 2 * sizeof(uint32_t));
-  p_id* pid = (p_id*)malloc((size_t)cap * sizeof(p_id));
-  int status = idx && on && key && pid ? 0 : -1;
+  uint64_t* key = (uint64_t*)malloc((size_t)cap * 2 * sizeof(uint64_t));
+  int status = idx && on && key ? 0 : -1;
   int64_t at = 0, to = 0; /* row b's set starts at `at`; its survivors go to `to` <= at */
   for (int64_t b = 0; b < rows && !status; b++) {
     double* p = e + at;
@@ -214,7 +181,7 @@ int uk_sample_top_p(int32_t* ids, double* e, int64_t* counts, int64_t rows, cons
     for (int64_t i = 0; i < n; i++) p[i] /= sums[b];
     if (top_p >= 1. || n < 1) continue;
     for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)i;
-    sort_desc(p, idx, idx + cap, key, pid, n);
+    sort_desc(p, idx, idx + cap, key, n);
     double run = 0.;
     memset(on, 0, (size_t)n);
     for (int64_t i = 0; i < n; i++) {
@@ -234,7 +201,6 @@ int uk_sample_top_p(int32_t* ids, double* e, int64_t* counts, int64_t rows, cons
   free(idx);
   free(on);
   free(key);
-  free(pid);
   return status;
 }
 
