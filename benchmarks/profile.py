@@ -51,23 +51,32 @@ def summarize(trace: list[dict], runs: int) -> dict:
     }
 
 
-def profile_graph(path: Path, feeds: dict[str, np.ndarray], runs: int, warmup: int = 2,
+def _backend(bundle, **kw):
+    """An ort-cpu backend as the runtime makes one (our kernels in the graphs it gives them, the process's
+    shared pool once it has one), with `kw` (threads, spin, pool, profile_prefix)."""
+    from unifork_rt.runtime.ort_backend import OrtBackend, shares_pool
+
+    if shares_pool():  # ONNX Runtime allows no other pool in this process now
+        kw = {**kw, "pool": "shared"}
+    return OrtBackend(bundle, "ort-cpu", **kw).load()
+
+
+def profile_graph(bundle, graph: str, feeds: dict[str, np.ndarray], runs: int, warmup: int = 2,
                   threads: int | None = None) -> dict:
-    """Run one graph `warmup + runs` times with profiling on; summary of the last `runs`."""
-    import onnxruntime as ort
-
-    from unifork_rt.runtime.ort_backend import session_options
-
+    """Run one graph of BUNDLE `warmup + runs` times with profiling on, in the session the runtime would
+    make (its options, our MatMulNBits / TransposeMatMul / GroupQueryAttention kernels where the runtime
+    registers them); summary of the last `runs`."""
     with tempfile.TemporaryDirectory() as tmp:
-        opts = session_options(ort, threads, spin=True)  # a single session: ORT's default spinning
-        opts.enable_profiling = True
-        opts.profile_file_prefix = os.path.join(tmp, "ort")
-        sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        # a single session: ORT's default spinning
+        backend = _backend(bundle, threads=threads, spin=True, profile_prefix=os.path.join(tmp, "ort"))
+        sess = backend.session(graph)
         step = runner(sess, feeds)
         for _ in range(warmup + runs):
             step()
         trace = json.loads(Path(sess.end_profiling()).read_text())
-    return summarize(trace, runs)
+        kernels = backend.our_kernels(graph)
+        backend.close()
+    return {**summarize(trace, runs), "our_kernels": kernels}
 
 
 def runner(sess, feeds: dict[str, np.ndarray], outputs: list[str] | None = None):
@@ -118,25 +127,26 @@ def decode_feeds(bundle, graph: str, batch: int = 1) -> dict[str, np.ndarray]:
     return feeds
 
 
+# (graph, batch): the caption's decode graphs at batch 1, a draw's at 2 rows (--n 1 with guidance) and 8 (--n 4)
+PROFILED = (("trunk", 1), ("und_branch", 1), ("rq_head", 2), ("trunk", 8), ("rq_head", 8))
+
+
 def profile_bundle(bundle_dir: str | Path, runs: int = 10) -> dict:
-    """Caption decode (trunk, und_branch at batch 1) and one draw depth step (rq_head at batch 2)."""
+    """The caption decode step's graphs and a draw's at 2 and 8 rows (PROFILED), one step each."""
     from unifork_rt.runtime.bundle import load_bundle
 
     bundle = load_bundle(bundle_dir, verify=False)
-    out = {}
-    for graph, batch in (("trunk", 1), ("und_branch", 1), ("rq_head", 2)):
-        out[f"{graph}_b{batch}"] = profile_graph(bundle.graphs[graph].path, decode_feeds(bundle, graph, batch), runs)
-    return out
+    return {f"{graph}_b{batch}": profile_graph(bundle, graph, decode_feeds(bundle, graph, batch), runs)
+            for graph, batch in PROFILED}
 
 
 def chained_step_spinning(bundle_dir: str | Path, runs: int = 10) -> dict:
-    """The caption decode step (trunk then und_branch, two sessions) with a pool per session, ORT's
-    default intra-op spinning and spinning off (with two sessions on a 2-core machine, the threads of
-    the session that just finished spin while the next one starts); in a process whose sessions share
-    one pool (runtime/ort_backend.py, POOL_ENV), that pool, spinning: the only kind ORT then allows."""
+    """The caption decode step (trunk then und_branch, two sessions of one backend, our kernels where the
+    runtime uses them) with a pool per session, ORT's default intra-op spinning and spinning off (with two
+    sessions on a 2-core machine, the threads of the session that just finished spin while the next one
+    starts); in a process whose sessions share one pool (runtime/ort_backend.py, POOL_ENV), that pool,
+    spinning: the only kind ORT then allows."""
     import time
-
-    import onnxruntime as ort
 
     from unifork_rt.runtime import ort_backend
     from unifork_rt.runtime.bundle import load_bundle
@@ -146,11 +156,9 @@ def chained_step_spinning(bundle_dir: str | Path, runs: int = 10) -> dict:
     kinds = (("shared_pool", True),) if ort_backend.shares_pool() else (("spinning_default", True),
                                                                        ("spinning_off", False))
     for label, spin in kinds:
-        opts = ort_backend.session_options(ort, spin=spin)
-        sess = {g: ort.InferenceSession(str(bundle.graphs[g].path), sess_options=opts,
-                                        providers=["CPUExecutionProvider"]) for g in ("trunk", "und_branch")}
-        trunk = runner(sess["trunk"], decode_feeds(bundle, "trunk"), ["h"])
-        und = runner(sess["und_branch"], decode_feeds(bundle, "und_branch"), ["logits"])
+        backend = _backend(bundle, spin=spin, pool="session")
+        trunk = runner(backend.session("trunk"), decode_feeds(bundle, "trunk"), ["h"])
+        und = runner(backend.session("und_branch"), decode_feeds(bundle, "und_branch"), ["logits"])
         times = []
         for i in range(runs + 2):
             t0 = time.perf_counter()
@@ -159,5 +167,6 @@ def chained_step_spinning(bundle_dir: str | Path, runs: int = 10) -> dict:
             if i >= 2:
                 times.append(time.perf_counter() - t0)
         out[label] = {"median_ms": float(np.median(times)) * 1e3, "min_ms": float(np.min(times)) * 1e3}
-        del sess, trunk, und
+        del trunk, und
+        backend.close()
     return out

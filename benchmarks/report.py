@@ -306,7 +306,8 @@ def markdown(results: dict) -> str:
         for graph, p in (u.get("profile") or {}).items():
             glue = ", ".join(f"{t['op']} {t['ms_per_run']:.1f}" for t in p["top_ops"]
                              if t["op"] not in ("MatMul", "Gemm", "MatMulInteger", "MatMulNBits", "TransposeMatMul"))[:90]
-            prof_rows.append(f"| {u['preset']} | {u['precision']} | {graph} | {_ms(p['run_ms'] / 1e3)} | "
+            kernels = {True: "ours", False: "ORT's"}.get(p.get("our_kernels"), "–")
+            prof_rows.append(f"| {u['preset']} | {u['precision']} | {graph} | {kernels} | {_ms(p['run_ms'] / 1e3)} | "
                              f"{p['kernel_ms']:.1f} | {p['matmul_ms']:.1f} | {p['glue_ms']:.1f} | "
                              f"{p['nodes_per_run']:.0f} ({p['glue_nodes_per_run']:.0f}) | {glue} |")
     kinds = {"shared_pool": "with one thread pool for both sessions", "spinning_default": "with a pool per "
@@ -318,10 +319,13 @@ def markdown(results: dict) -> str:
         lines += ["## Profile: one decode step per graph (ONNX Runtime profiler, ORT CPU)", "",
                   "Weight-streaming ops (MatMul and its quantized forms) against the rest (glue); run − kernel "
                   "is per-node dispatch. Times here are under the profiler, a little above the table's.", "",
-                  "| preset | precision | graph (batch) | run ms | kernel ms | matmul ms | glue ms | nodes (glue) | "
-                  "top glue ops, ms |", "|---|---|---|---|---|---|---|---|---|", *prof_rows, ""]
+                  "Each graph runs in the session the runtime makes: our MatMulNBits / TransposeMatMul / "
+                  "GroupQueryAttention kernels where it registers them (kernels: ours), else ONNX Runtime's. "
+                  "Batch 8 is a guided `--n 4` draw's rows.", "",
+                  "| preset | precision | graph (batch) | kernels | run ms | kernel ms | matmul ms | glue ms | "
+                  "nodes (glue) | top glue ops, ms |", "|---|---|---|---|---|---|---|---|---|---|", *prof_rows, ""]
         if spin:
-            lines += ["Caption decode step chained over two raw sessions (trunk → und_branch): "
+            lines += ["Caption decode step chained over two sessions (trunk → und_branch): "
                       + "; ".join(spin) + ".", ""]
     pr = results.get("projections")
     if pr:

@@ -143,12 +143,15 @@ class OrtBackend(Backend):
     def __init__(self, bundle: Bundle, variant: str = "ort-cpu", threads: int | None = None,
                  allow_fallback: bool = False, cache_dir: str | None = None, spin: bool = False,
                  preload: bool | None = None, iobinding: bool | None = None, device: int = 0,
-                 max_batch: int | None = None, pool: str | None = None):
+                 max_batch: int | None = None, pool: str | None = None, profile_prefix: str | None = None):
         super().__init__(bundle)
         self.name = variant
         self.threads = threads
         self.spin = spin
         self.pool = pool_choice(pool)  # "shared": ort-cpu sessions join the process's one pool (see POOL_ENV)
+        # ONNX Runtime's profiler on every session, its files at this prefix (the bench's profile: the
+        # sessions, options and kernels the runtime has)
+        self.profile_prefix = profile_prefix
         # create every session in load(), not on first use: the default on GPU providers, so that
         # a provider that cannot start is reported at load and `providers` names what runs
         self.preload = variant != "ort-cpu" if preload is None else preload
@@ -247,8 +250,16 @@ class OrtBackend(Backend):
                 self.session(name)
         return self
 
+    def our_kernels(self, graph: str) -> bool:
+        """Whether GRAPH's session runs unifork-rt's kernel library (once made: not where it failed to load)."""
+        return self.qmatmul is not None and graph in self._qmatmul_graphs and graph not in self.qmatmul_skipped
+
     def _session_options(self, ort):
-        return session_options(ort, self.threads, self.spin)
+        opts = session_options(ort, self.threads, self.spin)
+        if self.profile_prefix:
+            opts.enable_profiling = True
+            opts.profile_file_prefix = self.profile_prefix
+        return opts
 
     def _kv_write_session(self):
         from ..engines.ort_providers import cuda_options
