@@ -275,12 +275,15 @@ def bench(presets, task, backends, graphs, peer_names, genai_precisions, llamacp
             spec = {"unit": "ours", "backend": u["backend"], "bundle": built["bundles"][bundle_key(u["precision"],
                                                                                                u["graphs"])],
                     "model": built["model"], "plan": {**plan.__dict__, "tasks": list(tasks)}, "profile": profile}
+            before = probes[-1]["bandwidth"]
             res = run(spec, f"{preset} {u['backend']} {bundle_key(u['precision'], u['graphs'])}")
             results["units"].append({**u, **res})
             # a probe after each of ours too: this host's bandwidth moves by a third from one minute to the
             # next, and a step timed in a fast minute read 107% of a bound probed in slow ones
             probes.append({**roofline.measure_machine(), "after": f"{preset} {u['backend']} "
                                                                  f"{bundle_key(u['precision'], u['graphs'])}"})
+            # the better of the probes just before and just after the unit: its bound in those minutes
+            results["units"][-1]["bandwidth_beside"] = max(before, probes[-1]["bandwidth"])
             run.save_partial()
     if peer_list:
         ref = next((u for u in results["units"] if u.get("preset") == "paper" and "caption" in u), None)

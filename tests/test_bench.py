@@ -305,6 +305,13 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
         assert d["whole_image_n4"]["n"] == d["whole_image"]["n"]  # drawn in turn with the --n 1 images
         assert d["ratio_n4_vs_n1_whole"] == d["whole_image_n4"]["median"] / d["whole_image"]["median"]
         assert 0 < u["roofline"]["caption_decode_step"]["fraction"]
+        # also against the probes beside the unit, which the run's best probe bounds
+        i = [p.get("after") for p in probes].index(f"micro {u['backend']} fp32" + ("-ort" if u["graphs"] == "ort" else ""))
+        assert u["bandwidth_beside"] == max(probes[i - 1]["bandwidth"], probes[i]["bandwidth"])
+        for f in u["roofline"].values():
+            assert f["fraction_beside"] == pytest.approx(f["fraction"] * data["machine_probe"]["bandwidth"]
+                                                         / u["bandwidth_beside"])
+            assert f["fraction_beside"] >= f["fraction"]
         if u["backend"] == "ort-cpu":  # a worker runs ort-cpu as the `unifork-rt` process does: one thread pool
             assert set(u["spinning"]) == {"shared_pool"} and u["spinning"]["shared_pool"]["median_ms"] > 0
             # the profile: the caption's graphs and a draw's at 2 and 8 rows, in the sessions the runtime makes,
@@ -319,6 +326,8 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
     md = (out / "bench.md").read_text()
     assert "## Caption" in md and "## Draw" in md and "## Targets" in md and "not installed" in md
     assert "(best of the 5 probes, " in md
+    fr = ours["ort-cpu", "fp32", "portable"]["roofline"]["caption_decode_step"]
+    assert f"| {fr['fraction']:.0%} ({fr['fraction_beside']:.0%}) |" in md
     assert "| micro | ort-cpu | fp32 (ort graphs) |" in md
     assert "ms with one thread pool for both sessions" in md
     assert "| micro | fp32 | trunk_b8 | " + ("ours" if float_kernel_runs else "ORT's") + " | " in md
