@@ -24,7 +24,7 @@ import click
 from . import llamacpp
 from . import peers as peers_mod
 from . import report, roofline
-from .measure import busy_processes, machine_info
+from .measure import busy_processes, cpu_busy_percent, machine_info
 
 PRESET_NAMES = ("micro", "shapes", "paper", "official")
 # NAME:PRECISION of every backend the bench knows; `auto` runs all, skipping those not present.
@@ -291,6 +291,8 @@ def bench(presets, task, backends, graphs, peer_names, genai_precisions, llamacp
         results["peer_prompt_len"], results["peer_new_tokens"] = prompt_len, new_tokens
         # spinning peers (llama.cpp) collapse under other load: what the machine was doing, start and end
         results["peer_load_average"] = {"start": llamacpp.load_average()}
+        # the load average still counts our units of the last minutes; this says whether the CPUs are idle now
+        results["peer_cpu_busy"] = {"start": cpu_busy_percent()}
         for p in peer_plan(peer_list, gp, lt, work):
             if "skipped" in p:
                 click.echo(f"[bench] {p['skipped']}", err=True)
@@ -303,6 +305,7 @@ def bench(presets, task, backends, graphs, peer_names, genai_precisions, llamacp
             results["units"].append({**p, "prompt_len": prompt_len, "new_tokens": new_tokens, **res})
             run.save_partial()
         results["peer_load_average"]["end"] = llamacpp.load_average()
+        results["peer_cpu_busy"]["end"] = cpu_busy_percent()
     probes.append(roofline.measure_machine())
     # the bound uses the best bandwidth seen in this run: a fraction of it is never flattered
     results["machine_probe"] = max(probes, key=lambda p: p["bandwidth"])

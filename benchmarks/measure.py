@@ -167,6 +167,16 @@ def _matmulnbits_kernel() -> str:
     return f"unifork-rt qmatmul ({isa}); fp32 ort bundles: {fp32}"
 
 
+def cpu_busy_percent(seconds: float = 1.0) -> float | None:
+    """The share of all CPUs busy over the next `seconds` (psutil; None without it). Unlike the load
+    average, which trails by minutes, it says whether the machine is idle now."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return float(psutil.cpu_percent(interval=seconds))
+
+
 def busy_processes(min_cpu_percent: float = 20.0) -> list[dict]:
     """Other processes using the CPU right now (the machine is shared): name, pid, cpu %.
 

@@ -378,8 +378,12 @@ def _llamacpp_notes(results: dict) -> list[str]:
     la = results.get("peer_load_average")
     if la:
         fmt = lambda x: "?" if not x else " / ".join(f"{v:.2f}" for v in x)  # noqa: E731
+        busy = results.get("peer_cpu_busy") or {}
+        pct = lambda x: "?" if x is None else f"{x:.0f}%"  # noqa: E731
+        now = (f"; CPUs busy in the second before them {pct(busy.get('start'))}, after them {pct(busy.get('end'))} "
+               "(the load average still counts our own units just before)" if busy else "")
         lines.append(f"Load average (1 / 5 / 15 min) at the start of the peer runs {fmt(la.get('start'))}, at the end "
-                     f"{fmt(la.get('end'))}. Peers must run on an idle machine: llama.cpp's threads spin, and its "
+                     f"{fmt(la.get('end'))}{now}. Peers must run on an idle machine: llama.cpp's threads spin, and its "
                      "figures collapse when anything else runs.")
     return lines + [""] if lines else []
 

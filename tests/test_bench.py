@@ -323,6 +323,9 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
                 assert p["run_ms"] > 0 and p["matmul_ms"] > 0
     genai = [u for u in data["units"] if u["kind"] == "peer"]
     assert genai and "not installed" in genai[0]["skipped"]
+    for when in ("start", "end"):  # the CPUs' use beside the peers (None where psutil is missing)
+        busy = data["peer_cpu_busy"][when]
+        assert busy is None or 0 <= busy <= 100
     md = (out / "bench.md").read_text()
     assert "## Caption" in md and "## Draw" in md and "## Targets" in md and "not installed" in md
     assert "(best of the 5 probes, " in md

@@ -302,7 +302,8 @@ def test_report_shows_llamacpp_its_files_and_the_load():
                "busy_at_start": [], "machine_probe": {"bandwidth": 30e9, "threads": 2, "gemm_flops_per_s": 1e11},
                "units": [_peer_unit("f32", 0.106, 2_000_000_000), _peer_unit("q4_0", 0.034, 400_000_000)],
                "peer_prompt_len": 300, "peer_new_tokens": 32,
-               "peer_load_average": {"start": [0.12, 0.5, 1.0], "end": [2.0, 1.0, 1.0]}}
+               "peer_load_average": {"start": [0.12, 0.5, 1.0], "end": [2.0, 1.0, 1.0]},
+               "peer_cpu_busy": {"start": 1.4, "end": None}}
     report.analyse(results)
     f32, q4 = results["units"]
     # the bound of the f32 file is fp32 weights: > 3x that of q4_0
@@ -312,3 +313,4 @@ def test_report_shows_llamacpp_its_files_and_the_load():
     assert "| llama.cpp (llama-bench) | q4_0 | 2500.0 | 34.0 ± 0% |" in md
     assert "f32 2000 MB (f32 ×289)" in md and "q4_0 400 MB (f32 ×121, q4_0 ×168)" in md
     assert "-p 0 -n 64 -d 300" in md and "0.12 / 0.50 / 1.00" in md and "idle machine" in md
+    assert "CPUs busy in the second before them 1%, after them ?" in md
