@@ -2,6 +2,7 @@
 # docs/BENCHMARKS.md "Where the batched draw's time goes, and what bounds it": repository root, idle machine, the paper
 # ort bundles of `unifork-rt bench --preset paper --graphs ort --work runs/bench3`.
 #   full/, full2/: the README's full run (unifork-rt bench ... --out runs/s33/full), vmstat 10 beside it
+#   rss-int4-caption.txt: /usr/bin/time -v unifork-rt caption /tmp/rnd.png --model bundle-int4-ort --max-new-tokens 8
 #   the rest: this script (each tool says what it measures in its header)
 set -e
 d=docs/results/bench/2026-12-05-limits
