@@ -380,3 +380,36 @@ def test_env_keeps_onnxruntime_kernel(monkeypatch):
     monkeypatch.setenv("UNIFORK_RT_ATTENTION", "0")
     with pytest.raises(Exception, match="head_size"):
         run_session(model, feeds, lib, True)
+
+
+@needs_cc
+def test_int8_dynamic_ort_bundle_runs_our_attention(micro_model_dir, tmp_path, monkeypatch):
+    """An int8-dynamic `--graphs ort` bundle (ONNX Runtime's integer matmuls, no MatMulNBits): its graphs with
+    GroupQueryAttention load with our library for that op alone, and only they (the connector, whose
+    optimized form holds MatMulIntegerToFloat without importing com.microsoft, fails to load with it); every
+    graph's outputs match ONNX Runtime's kernels on the same feeds. UNIFORK_RT_ATTENTION=0 leaves them all
+    to ONNX Runtime."""
+    pytest.importorskip("torch")
+    from conftest import compare_backend_graphs
+    from unifork_rt.export.onnx_export import export_bundle
+    from unifork_rt.runtime.bundle import load_bundle
+    from unifork_rt.runtime.ort_backend import OrtBackend
+
+    out = export_bundle(micro_model_dir, tmp_path / "int8-dynamic-ort", precision="int8-dynamic", progress=False,
+                        variant="ort")
+    bundle = load_bundle(out)
+    with_gqa = {g for g, e in bundle.manifest["graphs"].items() if "GroupQueryAttention" in e["ops"]}
+    assert with_gqa == {"trunk", "und_branch", "gen_branch", "rq_head"}, with_gqa
+    monkeypatch.setenv("UNIFORK_RT_QMATMUL", "1")
+    ours = OrtBackend(load_bundle(out), threads=2).load()
+    monkeypatch.setenv("UNIFORK_RT_ATTENTION", "0")
+    no_attention = OrtBackend(load_bundle(out), threads=2).load()
+    monkeypatch.delenv("UNIFORK_RT_ATTENTION")
+    monkeypatch.setenv("UNIFORK_RT_QMATMUL", "0")
+    plain = OrtBackend(load_bundle(out), threads=2).load()
+    assert ours.qmatmul is not None and ours._qmatmul_graphs == with_gqa
+    assert no_attention.qmatmul is None and plain.qmatmul is None
+    compared = compare_backend_graphs(ours, plain, "int8-dynamic ort")
+    assert with_gqa | {"connector"} <= compared, compared
+    assert ours.qmatmul_skipped == {}
+    assert all(ours.our_kernels(g) == (g in with_gqa) for g in bundle.graphs)

@@ -269,10 +269,10 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
                                          "--image-budget", "1e9",  # the whole-image run must happen, however slow the machine
                                          "--out", str(out)])
     assert res.exit_code == 0, res.output
-    from unifork_rt.runtime.qmatmul import float_kernel, library_for_sessions
+    from unifork_rt.runtime.qmatmul import attention_kernel, library_for_sessions
 
-    lib = library_for_sessions()
-    float_kernel_runs = lib is not None and float_kernel(lib)
+    # the ort graphs' GroupQueryAttention (and, on AVX-512 VNNI CPUs, their TransposeMatMul) on our library
+    kernels_run = library_for_sessions() is not None and attention_kernel()
     data = json.loads((out / "bench.json").read_text())
     for key in ("machine", "machine_probe", "options", "units", "targets", "projections", "busy_at_start"):
         assert key in data
@@ -315,9 +315,9 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
         if u["backend"] == "ort-cpu":  # a worker runs ort-cpu as the `unifork-rt` process does: one thread pool
             assert set(u["spinning"]) == {"shared_pool"} and u["spinning"]["shared_pool"]["median_ms"] > 0
             # the profile: the caption's graphs and a draw's at 2 and 8 rows, in the sessions the runtime makes,
-            # our float kernel in the fp32 ort graphs where it runs (AVX-512 VNNI CPUs), ORT's elsewhere
+            # our library in the ort graphs, ORT's kernels in the portable ones
             assert set(u["profile"]) == {"trunk_b1", "und_branch_b1", "rq_head_b2", "trunk_b8", "rq_head_b8"}
-            ours_expected = u["graphs"] == "ort" and float_kernel_runs
+            ours_expected = u["graphs"] == "ort" and kernels_run
             for graph, p in u["profile"].items():
                 assert p["our_kernels"] is ours_expected, graph
                 assert p["run_ms"] > 0 and p["matmul_ms"] > 0
@@ -333,7 +333,7 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
     assert f"| {fr['fraction']:.0%} ({fr['fraction_beside']:.0%}) |" in md
     assert "| micro | ort-cpu | fp32 (ort graphs) |" in md
     assert "ms with one thread pool for both sessions" in md
-    assert "| micro | fp32 | trunk_b8 | " + ("ours" if float_kernel_runs else "ORT's") + " | " in md
+    assert "| micro | fp32 | trunk_b8 | " + ("ours" if kernels_run else "ORT's") + " | " in md
     assert "--n 4 / --n 1" in md and {"draw_n4_vs_n1_fp32"} <= {t["target"] for t in data["targets"]}
     assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(out.glob(".*.tmp"))  # atomic writes leave nothing behind

@@ -208,9 +208,8 @@ def test_fp32_ort_bundle_runs_its_weight_matmuls_on_our_kernel(micro_model_dir, 
     plain = OrtBackend(load_bundle(out), threads=2).load()
     lib, why = qmatmul.build()
     assert lib is not None, why
-    if not qmatmul.float_kernel(lib):  # AVX2: no library in fp32 sessions, ONNX Runtime's SGEMM
-        assert ours.qmatmul is None and ours._qmatmul_graphs == frozenset()
-        return
+    # the same graphs hold GroupQueryAttention: on AVX2 CPUs they get the library for it alone, and ONNX
+    # Runtime's own TransposeMatMul (SGEMM) runs their weights
     assert ours.qmatmul is not None and plain.qmatmul is None
     assert ours._qmatmul_graphs == with_op
     compared = compare_backend_graphs(ours, plain, "fp32 ort")

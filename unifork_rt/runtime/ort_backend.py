@@ -41,7 +41,7 @@ from ..errors import InputError, MissingDependencyError, ModelFolderError
 from .backend import Backend
 from .bundle import Bundle, KVSpec
 from .qmatmul import mode as qmatmul_mode
-from .qmatmul import FLOAT_KERNEL_OP, set_session_threads
+from .qmatmul import ATTENTION_OP, FLOAT_KERNEL_OP, set_session_threads
 
 log = logging.getLogger(__name__)
 
@@ -220,24 +220,33 @@ class OrtBackend(Backend):
             # once the process shares a pool, every backend joins it (ONNX Runtime allows no other): its
             # size must be this backend's thread count, which our kernels split their work by
             share_thread_pool(ort, self.threads)
-        # MatMulNBits (int4 / int8 bundles) and the weight TransposeMatMuls of fp32 `--graphs ort` bundles on
-        # our kernels where they build (runtime/qmatmul.py), and in those graphs GroupQueryAttention too. Only
-        # the graphs the manifest lists as MatMulNBits-quantized, or whose ops include TransposeMatMul, get
-        # the library: its com.microsoft domain hides the contrib ops that ONNX Runtime's optimizer inserts
-        # elsewhere (FusedMatMul, FusedConv), so those graphs fail to load with it.
+        # MatMulNBits (int4 / int8 bundles), the weight TransposeMatMuls of fp32 `--graphs ort` bundles and
+        # GroupQueryAttention on our kernels where they build (runtime/qmatmul.py). Only the graphs the
+        # manifest lists as MatMulNBits-quantized, or whose ops include TransposeMatMul or GroupQueryAttention,
+        # get the library: its com.microsoft domain hides the contrib ops that ONNX Runtime's optimizer inserts
+        # into a graph that does not import that domain itself (FusedMatMul, FusedConv, MatMulIntegerToFloat in
+        # the connector of an int8-dynamic bundle), so those graphs fail to load with it. A graph with
+        # GroupQueryAttention imports it: there ONNX Runtime's own contrib kernels (MatMulIntegerToFloat,
+        # DynamicQuantizeMatMul, and TransposeMatMul on AVX2 CPUs, where the library does not define it) still run.
         quant = self.bundle.manifest.get("quantization") or {}
         graphs = quant.get("graphs") if quant.get("method") == "MatMulNBits" else None
         quant_graphs = frozenset(g for g in graphs if isinstance(g, str)) if isinstance(graphs, list) else frozenset()
         entries = self.bundle.manifest.get("graphs")
-        float_graphs = frozenset(g for g, e in entries.items() if isinstance(e, dict) and FLOAT_KERNEL_OP in
-                                 (e.get("ops") or ())) if isinstance(entries, dict) else frozenset()
+        entries = entries if isinstance(entries, dict) else {}
+
+        def with_op(op: str) -> frozenset:
+            return frozenset(g for g, e in entries.items() if isinstance(e, dict) and op in (e.get("ops") or ()))
+
+        float_graphs, attention_graphs = with_op(FLOAT_KERNEL_OP), with_op(ATTENTION_OP)
         self._qmatmul_graphs, self.qmatmul = quant_graphs, None
-        if self.name == "ort-cpu" and (quant_graphs or float_graphs):
-            from .qmatmul import float_kernel, library_for_sessions
+        if self.name == "ort-cpu" and (quant_graphs or float_graphs or attention_graphs):
+            from .qmatmul import attention_kernel, float_kernel, library_for_sessions
 
             lib = library_for_sessions()
             if lib is not None and float_kernel(lib):  # not on AVX2 CPUs: ONNX Runtime's SGEMM runs them
-                self._qmatmul_graphs = quant_graphs | float_graphs
+                self._qmatmul_graphs = self._qmatmul_graphs | float_graphs
+            if lib is not None and attention_kernel():  # not with UNIFORK_RT_ATTENTION=0
+                self._qmatmul_graphs = self._qmatmul_graphs | attention_graphs
             if lib is not None and self._qmatmul_graphs:
                 self.qmatmul = lib
         self._ort, self._first = ort, first

@@ -36,6 +36,7 @@ from pathlib import Path
 from ..errors import MissingDependencyError
 
 FLOAT_KERNEL_OP = "TransposeMatMul"  # the op of fp32 weight MatMuls in `--graphs ort` bundles (export/ort_graphs.py)
+ATTENTION_OP = "GroupQueryAttention"  # the attention of every `--graphs ort` trunk, branch and depth head
 SOURCES = ("qmatmul_kernels.h", "qmatmul_kernels.c", "fmatmul_kernels.c", "attn_kernels.c", "sample_kernels.c",
            "qmatmul_op.c")
 _lock = threading.Lock()
@@ -126,6 +127,12 @@ def set_session_threads(lib: Path, threads: int | None) -> None:
     (None: ONNX Runtime's default, not known here). Its op splits each matrix into that many tasks, one
     long range of columns per thread; without it, one per CPU (kernels/qmatmul_op.c, task_count)."""
     ctypes.CDLL(str(lib)).uk_set_session_threads(ctypes.c_int(threads or 0))
+
+
+def attention_kernel() -> bool:
+    """Whether the library runs com.microsoft GroupQueryAttention: unless UNIFORK_RT_ATTENTION=0
+    (kernels/qmatmul_op.c reads the same variable when a session registers it)."""
+    return os.environ.get("UNIFORK_RT_ATTENTION") != "0"
 
 
 def float_kernel(lib: Path) -> bool:

@@ -3,6 +3,11 @@
 # ort bundles of `unifork-rt bench --preset paper --graphs ort --work runs/bench3`.
 #   full/, full2/: the README's full run (unifork-rt bench ... --out runs/s33/full), vmstat 10 beside it
 #   rss-int4-caption.txt: /usr/bin/time -v unifork-rt caption /tmp/rnd.png --model bundle-int4-ort --max-new-tokens 8
+#   int8-dynamic-attention.txt: step_ab.py BUNDLE 6 20 and draw_ab.py BUNDLE N 3 (N = 1, 4) of
+#                   docs/results/bench/2026-12-04-attention/ on the paper int8-dynamic ort bundle
+#   eval/:          ShapesBench of the shipped model's int8-dynamic ort bundle (unifork-rt export
+#                   unifork_rt/assets/shapes/checkpoint --graphs ort --precision int8-dynamic), unifork-rt eval draw
+#                   --n 100 with UNIFORK_RT_ATTENTION=1 and 0, unifork-rt eval caption --n 100
 #   the rest: this script (each tool says what it measures in its header)
 set -e
 d=docs/results/bench/2026-12-05-limits
