@@ -5,6 +5,7 @@
 #   rss-int4-caption.txt: /usr/bin/time -v unifork-rt caption /tmp/rnd.png --model bundle-int4-ort --max-new-tokens 8
 #   int8-dynamic-attention.txt: step_ab.py BUNDLE 6 20 and draw_ab.py BUNDLE N 3 (N = 1, 4) of
 #                   docs/results/bench/2026-12-04-attention/ on the paper int8-dynamic ort bundle
+#   fp32-avx2-attention.txt: step_ab.py on the paper fp32 ort bundle under tests/avx2only/run.sh
 #   eval/:          ShapesBench of the shipped model's int8-dynamic ort bundle (unifork-rt export
 #                   unifork_rt/assets/shapes/checkpoint --graphs ort --precision int8-dynamic), unifork-rt eval draw
 #                   --n 100 with UNIFORK_RT_ATTENTION=1 and 0, unifork-rt eval caption --n 100
