@@ -383,12 +383,13 @@ def test_env_keeps_onnxruntime_kernel(monkeypatch):
 
 
 @needs_cc
-def test_int8_dynamic_ort_bundle_runs_our_attention(micro_model_dir, tmp_path, monkeypatch):
-    """An int8-dynamic `--graphs ort` bundle (ONNX Runtime's integer matmuls, no MatMulNBits): its graphs with
-    GroupQueryAttention load with our library for that op alone, and only they (the connector, whose
-    optimized form holds MatMulIntegerToFloat without importing com.microsoft, fails to load with it); every
-    graph's outputs match ONNX Runtime's kernels on the same feeds. UNIFORK_RT_ATTENTION=0 leaves them all
-    to ONNX Runtime."""
+def test_int8_dynamic_ort_bundle_runs_our_attention_and_integer_matmuls(micro_model_dir, tmp_path, monkeypatch):
+    """An int8-dynamic `--graphs ort` bundle (MatMulInteger, no MatMulNBits): its graphs with
+    GroupQueryAttention load our library, and only they (the connector, whose optimized form holds
+    MatMulIntegerToFloat without importing com.microsoft, fails to load with it): our attention, and on
+    AVX-512 VNNI CPUs our DynamicQuantizeMatMul / MatMulIntegerToFloat; every graph's outputs match ONNX
+    Runtime's kernels on the same feeds. UNIFORK_RT_ATTENTION=0 leaves the attention to ONNX Runtime (and the
+    whole graphs, where the integer ops do not run either)."""
     pytest.importorskip("torch")
     from conftest import compare_backend_graphs
     from unifork_rt.export.onnx_export import export_bundle
@@ -400,16 +401,23 @@ def test_int8_dynamic_ort_bundle_runs_our_attention(micro_model_dir, tmp_path, m
     bundle = load_bundle(out)
     with_gqa = {g for g, e in bundle.manifest["graphs"].items() if "GroupQueryAttention" in e["ops"]}
     assert with_gqa == {"trunk", "und_branch", "gen_branch", "rq_head"}, with_gqa
+    assert all("MatMulInteger" in bundle.manifest["graphs"][g]["ops"] for g in with_gqa)
+    integer_ops = qmatmul.integer_kernel(built())
     monkeypatch.setenv("UNIFORK_RT_QMATMUL", "1")
-    ours = OrtBackend(load_bundle(out), threads=2).load()
+    # every session made at load (preload), under the settings of its backend: the library reads
+    # UNIFORK_RT_ATTENTION when a session registers it
+    ours = OrtBackend(load_bundle(out), threads=2, preload=True).load()
     monkeypatch.setenv("UNIFORK_RT_ATTENTION", "0")
-    no_attention = OrtBackend(load_bundle(out), threads=2).load()
-    monkeypatch.delenv("UNIFORK_RT_ATTENTION")
+    no_attention = OrtBackend(load_bundle(out), threads=2, preload=True).load()
     monkeypatch.setenv("UNIFORK_RT_QMATMUL", "0")
-    plain = OrtBackend(load_bundle(out), threads=2).load()
+    plain = OrtBackend(load_bundle(out), threads=2, preload=True).load()
     assert ours.qmatmul is not None and ours._qmatmul_graphs == with_gqa
-    assert no_attention.qmatmul is None and plain.qmatmul is None
+    assert no_attention._qmatmul_graphs == (with_gqa if integer_ops else frozenset())
+    assert plain.qmatmul is None
     compared = compare_backend_graphs(ours, plain, "int8-dynamic ort")
     assert with_gqa | {"connector"} <= compared, compared
     assert ours.qmatmul_skipped == {}
     assert all(ours.our_kernels(g) == (g in with_gqa) for g in bundle.graphs)
+    if integer_ops:
+        assert with_gqa <= compare_backend_graphs(no_attention, plain, "int8-dynamic ort, ONNX Runtime's attention")
+        assert no_attention.qmatmul_skipped == {}

@@ -41,7 +41,7 @@ from ..errors import InputError, MissingDependencyError, ModelFolderError
 from .backend import Backend
 from .bundle import Bundle, KVSpec
 from .qmatmul import mode as qmatmul_mode
-from .qmatmul import ATTENTION_OP, FLOAT_KERNEL_OP, set_session_threads
+from .qmatmul import ATTENTION_OP, FLOAT_KERNEL_OP, INTEGER_OP, set_session_threads
 
 log = logging.getLogger(__name__)
 
@@ -226,8 +226,9 @@ class OrtBackend(Backend):
         # get the library: its com.microsoft domain hides the contrib ops that ONNX Runtime's optimizer inserts
         # into a graph that does not import that domain itself (FusedMatMul, FusedConv, MatMulIntegerToFloat in
         # the connector of an int8-dynamic bundle), so those graphs fail to load with it. A graph with
-        # GroupQueryAttention imports it: there ONNX Runtime's own contrib kernels (MatMulIntegerToFloat,
-        # DynamicQuantizeMatMul, and TransposeMatMul on AVX2 CPUs, where the library does not define it) still run.
+        # GroupQueryAttention imports it: there the library's ops run where it defines them (the integer
+        # DynamicQuantizeMatMul / MatMulIntegerToFloat of int8-dynamic graphs on AVX-512 VNNI CPUs), and ONNX
+        # Runtime's own contrib kernels elsewhere (those on AVX2 CPUs, and TransposeMatMul there).
         quant = self.bundle.manifest.get("quantization") or {}
         graphs = quant.get("graphs") if quant.get("method") == "MatMulNBits" else None
         quant_graphs = frozenset(g for g in graphs if isinstance(g, str)) if isinstance(graphs, list) else frozenset()
@@ -238,13 +239,16 @@ class OrtBackend(Backend):
             return frozenset(g for g, e in entries.items() if isinstance(e, dict) and op in (e.get("ops") or ()))
 
         float_graphs, attention_graphs = with_op(FLOAT_KERNEL_OP), with_op(ATTENTION_OP)
+        integer_graphs = with_op(INTEGER_OP) & attention_graphs  # those that import com.microsoft
         self._qmatmul_graphs, self.qmatmul = quant_graphs, None
         if self.name == "ort-cpu" and (quant_graphs or float_graphs or attention_graphs):
-            from .qmatmul import attention_kernel, float_kernel, library_for_sessions
+            from .qmatmul import attention_kernel, float_kernel, integer_kernel, library_for_sessions
 
             lib = library_for_sessions()
             if lib is not None and float_kernel(lib):  # not on AVX2 CPUs: ONNX Runtime's SGEMM runs them
                 self._qmatmul_graphs = self._qmatmul_graphs | float_graphs
+            if lib is not None and integer_kernel(lib):  # likewise
+                self._qmatmul_graphs = self._qmatmul_graphs | integer_graphs
             if lib is not None and attention_kernel():  # not with UNIFORK_RT_ATTENTION=0
                 self._qmatmul_graphs = self._qmatmul_graphs | attention_graphs
             if lib is not None and self._qmatmul_graphs:

@@ -95,6 +95,58 @@ __attribute__((target("avx2,fma"))) static void quantize_block_avx2(const float*
   *sum = _mm_cvtsi128_si32(s4);
 }
 
+/* min(0, x) and max(0, x) over n floats */
+__attribute__((target("avx2,fma"))) void uk_range0(const float* x, int64_t n, float* lo, float* hi) {
+  __m256 vlo = _mm256_setzero_ps(), vhi = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(x + i);
+    vlo = _mm256_min_ps(vlo, v);
+    vhi = _mm256_max_ps(vhi, v);
+  }
+  float l[8], h[8];
+  _mm256_storeu_ps(l, vlo);
+  _mm256_storeu_ps(h, vhi);
+  float a = 0.f, b = 0.f;
+  for (int j = 0; j < 8; j++) {
+    a = l[j] < a ? l[j] : a;
+    b = h[j] > b ? h[j] : b;
+  }
+  for (; i < n; i++) {
+    a = x[i] < a ? x[i] : a;
+    b = x[i] > b ? x[i] : b;
+  }
+  *lo = a;
+  *hi = b;
+}
+
+/* q = clamp(round_half_even(x / scale) + zp, 0, 255) - 128 for n floats; returns the sum of q */
+__attribute__((target("avx2,fma"))) int32_t uk_quantize_u8(const float* x, int64_t n, float scale, int zp, int8_t* q) {
+  const __m256 vs = _mm256_set1_ps(scale), vlo = _mm256_set1_ps((float)-zp), vhi = _mm256_set1_ps((float)(255 - zp));
+  const __m256i off = _mm256_set1_epi32(zp - 128);
+  __m256i acc = _mm256_setzero_si256();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    /* clamped before rounding, as MLAS does: the same integers as clamping after */
+    __m256 v = _mm256_min_ps(_mm256_max_ps(_mm256_div_ps(_mm256_loadu_ps(x + i), vs), vlo), vhi);
+    __m256i k = _mm256_add_epi32(_mm256_cvtps_epi32(v), off); /* round half to even (MXCSR) */
+    acc = _mm256_add_epi32(acc, k);
+    int32_t t[8];
+    _mm256_storeu_si256((__m256i*)t, k);
+    for (int j = 0; j < 8; j++) q[i + j] = (int8_t)t[j];
+  }
+  int32_t tt[8], sum = 0;
+  _mm256_storeu_si256((__m256i*)tt, acc);
+  for (int j = 0; j < 8; j++) sum += tt[j];
+  for (; i < n; i++) {
+    float v = nearbyintf(x[i] / scale) + (float)zp;
+    v = v < 0.f ? 0.f : v > 255.f ? 255.f : v;
+    q[i] = (int8_t)((int)v - 128);
+    sum += q[i];
+  }
+  return sum;
+}
+
 void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
   int64_t nb = nblocks(s);
   float* as = (float*)scratch;

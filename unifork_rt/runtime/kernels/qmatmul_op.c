@@ -486,6 +486,258 @@ static OrtStatus* fkernel_compute(void* k, OrtKernelContext* ctx) {
   return API(S_KernelContext_ParallelFor, KernelContext_ParallelFor_t)(ctx, run_ftask, t.tasks, 0, &t);
 }
 
+/* ---- DynamicQuantizeMatMul and MatMulIntegerToFloat (com.microsoft) on the 8-bit tiles ----
+ * ONNX Runtime fuses the int8-dynamic bundles' DynamicQuantizeLinear + MatMulInteger + scaling into these
+ * two ops: A quantized per tensor to uint8 (scale, zero point zp), B a constant int8 [K][N] with a scale per
+ * tensor or per column and no zero point: Y = (A_q - zp) . B * a_scale * b_scale + bias. B is packed once as
+ * 8-bit weights + 128 in one block of K, and A as int8 a - 128, so the VNNI tile computes
+ * sum (a - 128) * b exactly (its zero-point sum takes the + 128 out, as for MatMulNBits); the rest,
+ * (128 - zp) * (the column sums of B), is added per column with the bias:
+ *   Y[r][n] = float(sum_k (a - 128) b) * (b_scale[n] * a_scale) + bias[n] + a_scale * b_scale[n] * (128 - zp) * colsum[n].
+ * ONNX Runtime converts the whole integer sum at once: the two differ by float rounding. DynamicQuantizeMatMul
+ * quantizes A first as ONNX Runtime does (the range widened to include 0, scale (max - min) / 255, zero point
+ * and values rounded half to even). B with a zero point other than 0, uint8, not constant, or a K that is
+ * not a multiple of 16: refused at session creation, and ONNX Runtime's kernel runs the graph. AVX-512 VNNI
+ * CPUs only (RegisterCustomOps): the AVX2 8-bit tile multiplies |w| by the activation with w's sign in
+ * VPMADDUBSW, which needs activations in [-127, 127], and a - 128 reaches -128. */
+typedef struct {
+  uk_shape s;
+  uint8_t* w;
+  float* ws;      /* b_scale per column, in the packed order */
+  float* bscale;  /* b_scale per column [n] */
+  int32_t* colsum; /* sum_k B[k][n] */
+  int isa, dynamic;
+  int64_t tasks;
+} IKernel;
+
+enum { TYPE_INT8 = 3 };
+/* DynamicQuantizeMatMul: A (float), B (int8), b_scale (float), b_zero_point (int8, optional), bias (optional);
+ * MatMulIntegerToFloat: A (uint8), B (int8), a_scale, b_scale (float), a_zero_point (uint8), b_zero_point (int8),
+ * bias (float; the last three optional) */
+static const char* dop_name(const void* op) { (void)op; return "DynamicQuantizeMatMul"; }
+static int dop_input_type(const void* op, size_t i) { (void)op; return i == 1 || i == 3 ? TYPE_INT8 : TYPE_FLOAT; }
+static size_t dop_input_count(const void* op) { (void)op; return 5; }
+static int dop_input_char(const void* op, size_t i) { (void)op; return i < 3 ? IO_REQUIRED : IO_OPTIONAL; }
+static const char* mop_name(const void* op) { (void)op; return "MatMulIntegerToFloat"; }
+static int mop_input_type(const void* op, size_t i) {
+  (void)op;
+  return i == 0 || i == 4 ? TYPE_UINT8 : i == 1 || i == 5 ? TYPE_INT8 : TYPE_FLOAT;
+}
+static size_t mop_input_count(const void* op) { (void)op; return 7; }
+static int mop_input_char(const void* op, size_t i) { (void)op; return i < 4 ? IO_REQUIRED : IO_OPTIONAL; }
+
+static void ikernel_destroy(void* k) {
+  IKernel* kr = (IKernel*)k;
+  if (!kr) return;
+  free(kr->w);
+  free(kr->ws);
+  free(kr->bscale);
+  free(kr->colsum);
+  free(kr);
+}
+
+/* the element count of a value */
+static OrtStatus* value_count(const OrtValue* v, int64_t* count, const char* what) {
+  int64_t dims[8];
+  size_t rank = 0;
+  CHECK(value_dims_from(v, dims, &rank, what, 0));
+  *count = 1;
+  for (size_t i = 0; i < rank; i++) *count *= dims[i];
+  return NULL;
+}
+
+static OrtStatus* ikernel_create_as(const OrtKernelInfo* info, int dynamic, void** out) {
+  const char* name = dynamic ? "DynamicQuantizeMatMul" : "MatMulIntegerToFloat";
+  const size_t b_scale_at = dynamic ? 2 : 3, b_zp_at = dynamic ? 3 : 5;
+  void *b = NULL, *bs = NULL, *bzp = NULL;
+  const OrtValue *bv = NULL, *bsv = NULL, *bzpv = NULL;
+  CHECK(constant_value(info, 1, &b, &bv));
+  CHECK(constant_value(info, b_scale_at, &bs, &bsv));
+  if (!bv || !bsv)
+    return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: %s needs B and b_scale as initializers: set UNIFORK_RT_QMATMUL=0 "
+                "to use ONNX Runtime's kernel", name);
+  size_t count = 0;
+  CHECK(API(S_KernelInfo_GetInputCount, KernelInfo_GetInputCount_t)(info, &count));
+  if (b_zp_at < count) CHECK(constant_value(info, b_zp_at, &bzp, &bzpv));
+  int64_t dims[8];
+  size_t rank = 0;
+  CHECK(value_dims(bv, dims, &rank, "B"));
+  if (rank != 2 || dims[0] % 16 || dims[0] == 0 || dims[1] == 0)
+    return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: %s with B of rank %zu, K %lld is not supported (2-D, K a multiple "
+                "of 16): set UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel", name, rank, (long long)dims[0]);
+  const int64_t k = dims[0], n = dims[1];
+  int64_t ns = 0;
+  CHECK(value_count(bsv, &ns, "b_scale"));
+  if (ns != 1 && ns != n)
+    return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: %s with %lld b_scale values for %lld columns is not supported: set "
+                "UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel", name, (long long)ns, (long long)n);
+  if (bzpv) {
+    int64_t nz = 0;
+    CHECK(value_count(bzpv, &nz, "b_zero_point"));
+    for (int64_t i = 0; i < nz; i++)
+      if (((const int8_t*)bzp)[i])
+        return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: %s with a B zero point other than 0 is not supported: set "
+                    "UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel", name);
+  }
+  IKernel* kr = (IKernel*)calloc(1, sizeof(IKernel));
+  if (!kr) return fail(ERR_FAIL, "unifork-rt: out of memory");
+  kr->s = (uk_shape){.bits = 8, .block = (int)k, .k = k, .n = n, .kp = k, .np = (n + 15) / 16 * 16};
+  kr->isa = uk_isa();
+  kr->tasks = task_count();
+  kr->dynamic = dynamic;
+  /* MatMulNBits' layout, one block per column: [n][k] bytes B + 128 */
+  uint8_t* src = (uint8_t*)malloc((size_t)n * (size_t)k);
+  kr->bscale = (float*)malloc((size_t)n * sizeof(float));
+  kr->colsum = (int32_t*)calloc((size_t)n, sizeof(int32_t));
+  kr->w = (uint8_t*)alloc_weights(uk_packed_bytes(&kr->s));
+  kr->ws = (float*)aligned_alloc(64, (uk_packed_scales(&kr->s) * 4 + 63) / 64 * 64);
+  if (!src || !kr->bscale || !kr->colsum || !kr->w || !kr->ws) {
+    free(src);
+    ikernel_destroy(kr);
+    return fail(ERR_FAIL, "unifork-rt: out of memory packing %lld x %lld weights", (long long)k, (long long)n);
+  }
+  const int8_t* bb = (const int8_t*)b;
+  for (int64_t kk = 0; kk < k; kk++)
+    for (int64_t j = 0; j < n; j++) {
+      const int8_t v = bb[kk * n + j];
+      src[j * k + kk] = (uint8_t)(v + 128);
+      kr->colsum[j] += v;
+    }
+  for (int64_t j = 0; j < n; j++) kr->bscale[j] = ((const float*)bs)[ns == 1 ? 0 : j];
+  uk_pack(&kr->s, src, kr->bscale, kr->w, kr->ws);
+  free(src);
+  release_if_file_backed(b, (size_t)n * (size_t)k);
+  *out = kr;
+  return NULL;
+}
+
+static OrtStatus* dkernel_create(const void* op, const void* api, const OrtKernelInfo* info, void** out) {
+  (void)op; (void)api;
+  return ikernel_create_as(info, 1, out);
+}
+static OrtStatus* mkernel_create(const void* op, const void* api, const OrtKernelInfo* info, void** out) {
+  (void)op; (void)api;
+  return ikernel_create_as(info, 0, out);
+}
+
+typedef struct {
+  const IKernel* kr;
+  const void* scratch;
+  int64_t m, groups;
+  size_t tasks;
+  const float* bias;
+  float* c;
+} ITask;
+
+static void run_itask(void* p, size_t i) {
+  const ITask* t = (const ITask*)p;
+  int64_t g0, g1;
+  task_range(t->groups, i, t->tasks, &g0, &g1);
+  if (g1 > g0) uk_gemm(&t->kr->s, t->scratch, t->m, t->kr->w, t->kr->ws, t->bias, t->c, g0, g1, t->kr->isa);
+}
+
+/* ONNX Runtime's per-tensor uint8 parameters of X (dynamic_quantize_matmul.cc, GetQuantizationParameter) */
+static void quant_params(const float* x, int64_t count, float* scale, uint8_t* zp) {
+  float lo = 0.f, hi = 0.f;
+  uk_range0(x, count, &lo, &hi);
+  *scale = hi == lo ? 1.f : (hi - lo) / 255.f;
+  float z = 0.f - lo / *scale;
+  z = z < 0.f ? 0.f : z > 255.f ? 255.f : z;
+  *zp = (uint8_t)nearbyintf(z);
+}
+
+static OrtStatus* ikernel_compute(void* k, OrtKernelContext* ctx) {
+  const IKernel* kr = (const IKernel*)k;
+  const char* name = kr->dynamic ? "DynamicQuantizeMatMul" : "MatMulIntegerToFloat";
+  const OrtValue *a = NULL, *as_v = NULL, *azp_v = NULL, *bias_v = NULL;
+  size_t count = 0;
+  CHECK(API(S_KernelContext_GetInputCount, KernelContext_GetInputCount_t)(ctx, &count));
+  CHECK(API(S_KernelContext_GetInput, KernelContext_GetInput_t)(ctx, 0, &a));
+  const size_t bias_at = kr->dynamic ? 4 : 6;
+  if (bias_at < count) CHECK(API(S_KernelContext_GetInput, KernelContext_GetInput_t)(ctx, bias_at, &bias_v));
+  if (!kr->dynamic) {
+    CHECK(API(S_KernelContext_GetInput, KernelContext_GetInput_t)(ctx, 2, &as_v));
+    if (4 < count) CHECK(API(S_KernelContext_GetInput, KernelContext_GetInput_t)(ctx, 4, &azp_v));
+  }
+  size_t rank = 0;
+  int64_t dims[8];
+  CHECK(value_dims(a, dims, &rank, "input A"));
+  if (dims[rank - 1] != kr->s.k)
+    return fail(ERR_INVALID_ARGUMENT, "unifork-rt: %s input A has %lld columns, B %lld rows", name,
+                (long long)dims[rank - 1], (long long)kr->s.k);
+  int64_t m = 1;
+  for (size_t i = 0; i + 1 < rank; i++) m *= dims[i];
+  dims[rank - 1] = kr->s.n;
+  OrtValue* y = NULL;
+  CHECK(API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 0, dims, rank, &y));
+  if (m == 0) return NULL;
+  void *ap = NULL, *yp = NULL, *bp = NULL;
+  CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)((OrtValue*)a, &ap));
+  CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)(y, &yp));
+  if (bias_v) {
+    int64_t nb_ = 0;
+    CHECK(value_count(bias_v, &nb_, "bias"));
+    if (nb_ != kr->s.n)
+      return fail(ERR_INVALID_ARGUMENT, "unifork-rt: %s bias has %lld values for %lld columns", name, (long long)nb_,
+                  (long long)kr->s.n);
+    CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)((OrtValue*)bias_v, &bp));
+  }
+  const int64_t kk = kr->s.k, n = kr->s.n;
+  float a_scale = 1.f;
+  uint8_t zp = 0;
+  if (kr->dynamic) {
+    quant_params((const float*)ap, m * kk, &a_scale, &zp);
+  } else {
+    int64_t c = 0;
+    void* p = NULL;
+    CHECK(value_count(as_v, &c, "a_scale"));
+    if (c != 1)
+      return fail(ERR_INVALID_ARGUMENT, "unifork-rt: %s with %lld a_scale values (one per tensor is supported): set "
+                  "UNIFORK_RT_QMATMUL=0", name, (long long)c);
+    CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)((OrtValue*)as_v, &p));
+    a_scale = *(const float*)p;
+    if (azp_v) {
+      CHECK(value_count(azp_v, &c, "a_zero_point"));
+      if (c != 1)
+        return fail(ERR_INVALID_ARGUMENT, "unifork-rt: %s with %lld A zero points (one per tensor is supported): "
+                    "set UNIFORK_RT_QMATMUL=0", name, (long long)c);
+      CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)((OrtValue*)azp_v, &p));
+      zp = *(const uint8_t*)p;
+    }
+  }
+  /* the tile's scratch (uk_scratch_bytes): scales [m][1], zero-point sums [m][1], rows [m][k] of a - 128; then
+   * the per-column term */
+  char* scratch = (char*)aligned_alloc(64, (uk_scratch_bytes(&kr->s, m) + (size_t)n * 4 + 63) / 64 * 64);
+  if (!scratch) return fail(ERR_FAIL, "unifork-rt: out of memory for %lld rows of %lld", (long long)m, (long long)kk);
+  float* ras = (float*)scratch;
+  int32_t* rzs = (int32_t*)(ras + m);
+  int8_t* qa = (int8_t*)(rzs + m);
+  float* extra = (float*)(scratch + (uk_scratch_bytes(&kr->s, m) + 3) / 4 * 4);
+  for (int64_t r = 0; r < m; r++) {
+    int32_t sum = 0;
+    int8_t* q = qa + r * kk;
+    if (kr->dynamic) {
+      sum = uk_quantize_u8((const float*)ap + r * kk, kk, a_scale, zp, q);
+    } else {
+      const uint8_t* x = (const uint8_t*)ap + r * kk;
+      for (int64_t i = 0; i < kk; i++) {
+        q[i] = (int8_t)((int)x[i] - 128);
+        sum += q[i];
+      }
+    }
+    ras[r] = a_scale;
+    rzs[r] = 128 * sum;
+  }
+  for (int64_t j = 0; j < n; j++)
+    extra[j] = (bp ? ((const float*)bp)[j] : 0.f) +
+               a_scale * kr->bscale[j] * (float)((int64_t)(128 - (int)zp) * kr->colsum[j]);
+  ITask t = {kr, scratch, m, kr->s.np / 16, 0, extra, (float*)yp};
+  t.tasks = (size_t)(t.groups < kr->tasks ? t.groups : kr->tasks);
+  OrtStatus* st = API(S_KernelContext_ParallelFor, KernelContext_ParallelFor_t)(ctx, run_itask, t.tasks, 0, &t);
+  free(scratch);
+  return st;
+}
+
 /* ---- GroupQueryAttention (com.microsoft) on attn_kernels.c ----
  * What our `--graphs ort` graphs use (export/ort_graphs.py): float32 Q, K, V packed in the query input or
  * separate, a float cache bound as both past and present (or a separate present, which gets a copy),
@@ -754,6 +1006,14 @@ static const CustomOp g_fop = {UK_OP_COMMON, .GetName = fop_name, .GetInputType 
                                .GetInputTypeCount = fop_input_count, .GetInputCharacteristic = fop_input_char,
                                .KernelDestroy = fkernel_destroy, .CreateKernelV2 = fkernel_create,
                                .KernelComputeV2 = fkernel_compute};
+static const CustomOp g_dop = {UK_OP_COMMON, .GetName = dop_name, .GetInputType = dop_input_type,
+                               .GetInputTypeCount = dop_input_count, .GetInputCharacteristic = dop_input_char,
+                               .KernelDestroy = ikernel_destroy, .CreateKernelV2 = dkernel_create,
+                               .KernelComputeV2 = ikernel_compute};
+static const CustomOp g_mop = {UK_OP_COMMON, .GetName = mop_name, .GetInputType = mop_input_type,
+                               .GetInputTypeCount = mop_input_count, .GetInputCharacteristic = mop_input_char,
+                               .KernelDestroy = ikernel_destroy, .CreateKernelV2 = mkernel_create,
+                               .KernelComputeV2 = ikernel_compute};
 static const CustomOp g_aop = {UK_OP_COMMON, .GetName = aop_name, .GetInputType = aop_input_type,
                                .GetInputTypeCount = aop_input_count, .GetInputCharacteristic = aop_input_char,
                                .GetOutputTypeCount = aop_output_count, .GetOutputCharacteristic = aop_output_char,
@@ -767,6 +1027,10 @@ static const CustomOp g_aop = {UK_OP_COMMON, .GetName = aop_name, .GetInputType 
  * ONNX Runtime's (docs/KERNELS.md, "Float weights"). */
 int uk_float_kernel(void) { return uk_isa() == UK_ISA_AVX512_VNNI; }
 
+/* Whether it registers DynamicQuantizeMatMul and MatMulIntegerToFloat: on AVX-512 VNNI CPUs only (the AVX2
+ * 8-bit tile takes activations in [-127, 127], and theirs, a - 128, reach -128). */
+int uk_integer_kernel(void) { return uk_isa() == UK_ISA_AVX512_VNNI; }
+
 OrtStatus* RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* base) {
   g_api = (void* const*)base->GetApi(UK_API_VERSION);
   if (!g_api) return NULL; /* an onnxruntime older than 1.18: nothing registered, its own kernel runs */
@@ -775,6 +1039,10 @@ OrtStatus* RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* base)
   OrtCustomOpDomain* d = NULL;
   CHECK(API(S_CreateCustomOpDomain, CreateCustomOpDomain_t)(domain ? domain : "com.microsoft", &d));
   CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_op));
+  if (uk_integer_kernel()) {
+    CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_dop));
+    CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_mop));
+  }
   if (uk_float_kernel()) CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_fop));
   if (!getenv("UNIFORK_RT_ATTENTION") || strcmp(getenv("UNIFORK_RT_ATTENTION"), "0"))
     CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_aop));
