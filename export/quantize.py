@@ -17,7 +17,9 @@ Two families, both done by onnxruntime.quantization itself (we write no quantize
 - dynamic int8 (`int8-dynamic`): MatMulInteger on int8 weights with one scale per output column,
   plus a DynamicQuantizeLinear of the activations (one scale per tensor) in front of every MatMul;
   ONNX Runtime fuses each pair into DynamicQuantizeMatMul, whose u8 x s8 GEMM stays memory-bound
-  at a few rows (the draw batch) and is a real GEMM at a prompt's rows (issue #16).
+  at a few rows (the draw batch) and is a real GEMM at a prompt's rows (issue #16). In `--graphs ort`
+  bundles on AVX-512 VNNI CPUs unifork-rt's kernels run DynamicQuantizeMatMul and
+  MatMulIntegerToFloat (runtime/kernels/qmatmul_op.c, docs/KERNELS.md "Integer ops").
 
 torch's dynamo exporter writes nn.Linear as MatMul with a pre-transposed [K, N] initializer,
 except where the input is 2-D and the weight is used as is: there it writes Gemm(transB=1)

@@ -473,7 +473,8 @@ def _check_targets(targets: list[tuple[Path, bool]], overwrite: bool) -> None:
                    "weight-only blocks (MatMulNBits, int8 compute: fastest per token; on x86-64 with a C "
                    "compiler unifork-rt's own kernels run them, fast at several rows too), int8-dynamic = int8 "
                    "weights per column with activations quantized per call (MatMulInteger: batches better than "
-                   "ONNX Runtime's MatMulNBits where those kernels do not run). See docs/GRAPHS.md.")
+                   "ONNX Runtime's MatMulNBits where those kernels do not run; with --graphs ort on AVX-512 VNNI "
+                   "CPUs unifork-rt's kernels run these too). See docs/GRAPHS.md.")
 @click.option("--graphs", "variant", type=click.Choice(["portable", "ort"]), default="portable", show_default=True,
               help="portable: standard ops, every backend. ort: trunk, branches and depth head with ONNX Runtime's "
                    "fused ops (GroupQueryAttention, the KV buffer written in place; Skip(Simplified)Layer"

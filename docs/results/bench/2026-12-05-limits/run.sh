@@ -5,6 +5,10 @@
 #   rss-int4-caption.txt: /usr/bin/time -v unifork-rt caption /tmp/rnd.png --model bundle-int4-ort --max-new-tokens 8
 #   int8-dynamic-attention.txt: step_ab.py BUNDLE 6 20 and draw_ab.py BUNDLE N 3 (N = 1, 4) of
 #                   docs/results/bench/2026-12-04-attention/ on the paper int8-dynamic ort bundle
+#   int8-dynamic-ab.txt: python dyn_ab.py runs/bench3/paper/bundle-int8-dynamic-ort 6 20 2 (after df6e5cc)
+#   int8-dynamic-prompt.txt: python dyn_prompt.py runs/bench3/paper/bundle-int8-dynamic-ort 4
+#   eval/*integer-ops*, eval/*no-library*: unifork-rt eval draw / caption of that shipped-model bundle after df6e5cc,
+#                   and with UNIFORK_RT_QMATMUL=0
 #   fp32-avx2-attention.txt: step_ab.py on the paper fp32 ort bundle under tests/avx2only/run.sh
 #   eval/:          ShapesBench of the shipped model's int8-dynamic ort bundle (unifork-rt export
 #                   unifork_rt/assets/shapes/checkpoint --graphs ort --precision int8-dynamic), unifork-rt eval draw
