@@ -134,7 +134,8 @@ def test_edges_as_onnxruntime():
 @needs_vnni
 @pytest.mark.parametrize("op", OPS)
 def test_ops_refuse_what_they_cannot_run(op):
-    """A B zero point other than 0, or a K that is not a multiple of 16: a clear error at load (the runtime's
+    """A B zero point other than 0, or a K that is not a multiple of 16 or over 32768 (the int32 sums): a clear
+    error at load (the runtime's
     backend then keeps ONNX Runtime's kernels for that graph)."""
     lib, _ = qmatmul.build()
     rng = np.random.default_rng(0)
@@ -142,8 +143,9 @@ def test_ops_refuse_what_they_cannot_run(op):
     opts.register_custom_ops_library(str(lib))
     with pytest.raises(Exception, match="B zero point other than 0.*UNIFORK_RT_QMATMUL=0"):
         ort.InferenceSession(integer_model(op, rng, 64, 32, False, True, True, bzp_value=3)[0], opts)
-    with pytest.raises(Exception, match="K 40 is not supported.*UNIFORK_RT_QMATMUL=0"):
-        ort.InferenceSession(integer_model(op, rng, 40, 32, False, True, False)[0], opts)
+    for k in (40, 32784):
+        with pytest.raises(Exception, match=f"K {k} is not supported.*UNIFORK_RT_QMATMUL=0"):
+            ort.InferenceSession(integer_model(op, rng, k, 16, False, True, False)[0], opts)
 
 
 @needs_cc

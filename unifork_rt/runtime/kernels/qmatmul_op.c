@@ -497,7 +497,7 @@ static OrtStatus* fkernel_compute(void* k, OrtKernelContext* ctx) {
  * ONNX Runtime converts the whole integer sum at once: the two differ by float rounding. DynamicQuantizeMatMul
  * quantizes A first as ONNX Runtime does (the range widened to include 0, scale (max - min) / 255, zero point
  * and values rounded half to even). B with a zero point other than 0, uint8, not constant, or a K that is
- * not a multiple of 16: refused at session creation, and ONNX Runtime's kernel runs the graph. AVX-512 VNNI
+ * not a multiple of 16 or over 32768: refused at session creation, and ONNX Runtime's kernel runs the graph. AVX-512 VNNI
  * CPUs only (RegisterCustomOps): the AVX2 8-bit tile multiplies |w| by the activation with w's sign in
  * VPMADDUBSW, which needs activations in [-127, 127], and a - 128 reaches -128. */
 typedef struct {
@@ -562,9 +562,11 @@ static OrtStatus* ikernel_create_as(const OrtKernelInfo* info, int dynamic, void
   int64_t dims[8];
   size_t rank = 0;
   CHECK(value_dims(bv, dims, &rank, "B"));
-  if (rank != 2 || dims[0] % 16 || dims[0] == 0 || dims[1] == 0)
+  /* K at most 32768: one int32 sum of (b + 128) * (a - 128) over K stays under 255 * 128 * 32768 = 2^30 */
+  if (rank != 2 || dims[0] % 16 || dims[0] == 0 || dims[0] > 32768 || dims[1] == 0)
     return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: %s with B of rank %zu, K %lld is not supported (2-D, K a multiple "
-                "of 16): set UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel", name, rank, (long long)dims[0]);
+                "of 16 up to 32768): set UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel", name, rank,
+                (long long)dims[0]);
   const int64_t k = dims[0], n = dims[1];
   int64_t ns = 0;
   CHECK(value_count(bsv, &ns, "b_scale"));
