@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 ort = pytest.importorskip("onnxruntime")
-pytest.importorskip("onnx")
+onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from unifork_rt.runtime import qmatmul  # noqa: E402
@@ -114,21 +114,41 @@ def test_ops_match_onnxruntime_and_the_reference(op, case):
 
 
 @needs_vnni
-def test_edges_as_onnxruntime():
-    """An all-zero A (scale 1, zero point 0: the bias alone), one column, no rows."""
+@pytest.mark.parametrize("k,n", [(64, 1), (4096, 16)])
+def test_edges_as_onnxruntime(k, n):
+    """An all-zero A (scale 1, zero point 0: exactly the bias), no rows, and an infinite A (ONNX Runtime's
+    zero point 255). The column term (128 - zp) x colsum joins the integer sum before it is scaled: added in
+    float, the two large terms cancelled (3.6e-4 relative at K 4096; hostile review, 2026-12-05)."""
     lib, _ = qmatmul.build()
     rng = np.random.default_rng(3)
-    model, _, _, bias = integer_model("DynamicQuantizeMatMul", rng, 64, 1, True, True, False)
+    model, _, _, bias = integer_model("DynamicQuantizeMatMul", rng, k, n, True, True, False)
     s_plain, s_ours = sessions(model, lib)
-    for a in (np.zeros((3, 64), np.float32), rng.standard_normal((2, 64)).astype(np.float32),
-              np.zeros((0, 64), np.float32)):
+    for a in (np.zeros((3, k), np.float32), rng.standard_normal((2, k)).astype(np.float32),
+              np.zeros((0, k), np.float32)):
         want, got = s_plain.run(None, {"A": a})[0], s_ours.run(None, {"A": a})[0]
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
-    # the bias alone, to float rounding: ours adds (128 - zp) x the column sums back in float, which ONNX
-    # Runtime keeps in its integer sum
-    np.testing.assert_allclose(s_ours.run(None, {"A": np.zeros((3, 64), np.float32)})[0], np.tile(bias, (3, 1)),
-                               rtol=1e-6)
+    assert np.array_equal(s_ours.run(None, {"A": np.zeros((3, k), np.float32)})[0], np.tile(bias, (3, 1)))
+    a = rng.standard_normal((2, k)).astype(np.float32)
+    a[1, 3] = -np.inf
+    want, got = s_plain.run(None, {"A": a})[0], s_ours.run(None, {"A": a})[0]
+    assert np.array_equal(np.isnan(want), np.isnan(got)) and np.array_equal(np.isinf(want), np.isinf(got))
+
+
+@needs_vnni
+def test_small_activations_far_from_the_middle():
+    """uint8 activations 0..2 with zero point 0 (a post-activation input): the column term is as large as the
+    sum; hostile review, 2026-12-05: 7.5e-6 relative when it was added in float."""
+    lib, _ = qmatmul.build()
+    rng = np.random.default_rng(7)
+    model, b, bs, bias = integer_model("MatMulIntegerToFloat", rng, 1024, 64, False, True, False)
+    s_plain, s_ours = sessions(model, lib)
+    f = {"Aq": rng.integers(0, 3, (5, 1024), dtype=np.uint8), "as": np.array(0.01, np.float32),
+         "azp": np.array(0, np.uint8)}
+    want, got, ref = s_plain.run(None, f)[0], s_ours.run(None, f)[0], reference("MatMulIntegerToFloat", f, b, bs, bias)
+    diff, diff_ref = float(np.abs(want - got).max() / np.abs(want).max()), float(np.abs(got - ref).max() / np.abs(ref).max())
+    print(f"small activations: max rel diff vs ONNX Runtime {diff:.2e}, vs the float64 reference {diff_ref:.2e}")
+    assert diff < 2e-7 and diff_ref < 2e-7
 
 
 @needs_vnni
@@ -146,6 +166,24 @@ def test_ops_refuse_what_they_cannot_run(op):
     for k in (40, 32784):
         with pytest.raises(Exception, match=f"K {k} is not supported.*UNIFORK_RT_QMATMUL=0"):
             ort.InferenceSession(integer_model(op, rng, k, 16, False, True, False)[0], opts)
+    # zero points of another length than one or N (ONNX Runtime fails at run)
+    model = integer_model(op, rng, 64, 20, False, True, True)[0]
+    m = onnx.load_from_string(model)
+    for t in m.graph.initializer:
+        if t.name == "bzp":
+            t.CopyFrom(numpy_helper.from_array(np.zeros(3, np.int8), "bzp"))
+    with pytest.raises(Exception, match="3 B zero points for 20 columns.*UNIFORK_RT_QMATMUL=0"):
+        ort.InferenceSession(m.SerializeToString(), opts)
+    # a zero point that is not an initializer: refused when it arrives (hostile review: it was ignored)
+    m = onnx.load_from_string(model)
+    keep = [t for t in m.graph.initializer if t.name != "bzp"]
+    del m.graph.initializer[:]
+    m.graph.initializer.extend(keep)
+    m.graph.input.append(helper.make_tensor_value_info("bzp", TensorProto.INT8, [20]))
+    s = ort.InferenceSession(m.SerializeToString(), opts)
+    f = {**feeds(op, rng, 2, 64), "bzp": np.full(20, 9, np.int8)}
+    with pytest.raises(Exception, match="computed B zero point.*UNIFORK_RT_QMATMUL=0"):
+        s.run(None, f)
 
 
 @needs_cc

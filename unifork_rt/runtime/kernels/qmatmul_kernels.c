@@ -188,11 +188,14 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
  * two streams of 8 rows need 32 accumulators (spilled): those tiles walk one stream (vnni_streams) and
  * prefetch PF bytes ahead of it instead (an 8-row int4 trunk step 6.9 -> 5.5 ms, int8 9.9 -> 8.1; at 1 and 2 rows the
  * prefetch only cost time; docs/KERNELS.md, "Prefetch at 4 and 8 rows"). */
-#define VNNI_TILE(BITS, MM, NS)                                                                            \
+#define VNNI_TILE(BITS, MM, NS) VNNI_TILE_C(BITS, MM, NS, 0, vnni##BITS##_##MM##_##NS)
+/* CADD: an int32 per column (cadd[16 g ..]) added to the integer sum before it becomes a float; for one block of
+ * K only (uk_gemm_cadd) */
+#define VNNI_TILE_C(BITS, MM, NS, CADD, NAME)                                                              \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) static void                    \
-      vnni##BITS##_##MM##_##NS(const uk_shape* s, const float* as, const int32_t* zs, const int8_t* qa,   \
-                               const uint8_t* w, const float* ws, const float* bias, float* c, int64_t g0, \
-                               int64_t g1) {                                                              \
+      NAME(const uk_shape* s, const float* as, const int32_t* zs, const int8_t* qa,                       \
+           const uint8_t* w, const float* ws, const float* bias, const int32_t* cadd, float* c, int64_t g0, \
+           int64_t g1) {                                                                                  \
     enum { TWO = MM * NS < 8, PF = MM >= 4 ? 1024 : 0 };                                                  \
     const int64_t nb = nblocks(s), vpb = vecs_per_block(s), kp = s->kp, block = s->block, n = s->n;       \
     const __m512i mask = _mm512_set1_epi8(0x0F);                                                          \
@@ -237,6 +240,7 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
           for (int r = 0; r < MM; r++) {                                                                  \
             __m512i sum = TWO ? _mm512_add_epi32(acc[t][r], acc2[t][r]) : acc[t][r];                      \
             __m512i d = _mm512_sub_epi32(sum, _mm512_set1_epi32(zs[r * nb + b]));                         \
+            if (CADD) d = _mm512_add_epi32(d, _mm512_loadu_si512(cadd + 16 * gs[t]));                       \
             f[t][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(sc, _mm512_set1_ps(as[r * nb + b])), \
                                       f[t][r]);                                                           \
           }                                                                                               \
@@ -275,7 +279,8 @@ VNNI_TILE(8, 8, 1)
 #define AVX2_TILE(MM, NS)                                                                                  \
   __attribute__((target("avx2,fma"))) static void avx2_##MM##_##NS(                                         \
       const uk_shape* s, const float* as, const int32_t* zs, const int8_t* qa, const uint8_t* w,         \
-      const float* ws, const float* bias, float* c, int64_t g0, int64_t g1) {                            \
+      const float* ws, const float* bias, const int32_t* cadd, float* c, int64_t g0, int64_t g1) {       \
+    (void)cadd;                                                                                           \
     const int64_t nb = nblocks(s), vpb = vecs_per_block(s), kp = s->kp;                                   \
     const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);                             \
     const __m256i flip = _mm256_set1_epi8((char)0x80);                                                    \
@@ -353,7 +358,13 @@ AVX2_TILE(2, 1)
 AVX2_TILE(4, 1)
 
 typedef void (*tile_fn)(const uk_shape*, const float*, const int32_t*, const int8_t*, const uint8_t*,
-                        const float*, const float*, float*, int64_t, int64_t);
+                        const float*, const float*, const int32_t*, float*, int64_t, int64_t);
+VNNI_TILE_C(8, 1, 4, 1, vnni8_1_4_c)
+VNNI_TILE_C(8, 2, 4, 1, vnni8_2_4_c)
+VNNI_TILE_C(8, 1, 1, 1, vnni8_1_1_c)
+VNNI_TILE_C(8, 2, 1, 1, vnni8_2_1_c)
+VNNI_TILE_C(8, 4, 1, 1, vnni8_4_1_c)
+VNNI_TILE_C(8, 8, 1, 1, vnni8_8_1_c)
 
 /* VNNI tiles by bit width, row count (1, 2, 4, 8) and streams (many or 1; the 4- and 8-row tiles have one) */
 static const tile_fn vnni_tiles[2][4][2] = {
@@ -361,6 +372,9 @@ static const tile_fn vnni_tiles[2][4][2] = {
     {{vnni8_1_4, vnni8_1_1}, {vnni8_2_4, vnni8_2_1}, {vnni8_4_1, vnni8_4_1}, {vnni8_8_1, vnni8_8_1}},
 };
 static const int vnni_streams[4] = {4, 4, 1, 1};
+/* the 8-bit tiles with a column term (CADD), likewise */
+static const tile_fn vnni_cadd_tiles[4][2] = {
+    {vnni8_1_4_c, vnni8_1_1_c}, {vnni8_2_4_c, vnni8_2_1_c}, {vnni8_4_1_c, vnni8_4_1_c}, {vnni8_8_1_c, vnni8_8_1_c}};
 /* AVX2 tiles by row count (1, 2, 4) and streams (many or 1; the 4-row tile has one) */
 static const tile_fn avx2_tiles[3][2] = {{avx2_1_4, avx2_1_1}, {avx2_2_4, avx2_2_1}, {avx2_4_1, avx2_4_1}};
 static const int avx2_streams[3] = {4, 4, 1};
@@ -382,16 +396,32 @@ void uk_gemm(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w
       const tile_fn* fn = vnni_tiles[s->bits == 4 ? 0 : 1][t];
       int64_t ns = vnni_streams[t], split = g0 + (g1 - g0) / ns * ns; /* the rest goes to one stream */
       step = (int64_t)1 << t;
-      if (split > g0) fn[0](s, ar, zr, qr, w, ws, bias, cr, g0, split);
-      if (g1 > split) fn[1](s, ar, zr, qr, w, ws, bias, cr, split, g1);
+      if (split > g0) fn[0](s, ar, zr, qr, w, ws, bias, NULL, cr, g0, split);
+      if (g1 > split) fn[1](s, ar, zr, qr, w, ws, bias, NULL, cr, split, g1);
     } else {
       int t = left >= 4 ? 2 : left >= 2 ? 1 : 0;
       const tile_fn* fn = avx2_tiles[t];
       int64_t ns = avx2_streams[t], split = g0 + (g1 - g0) / ns * ns;
       step = (int64_t)1 << t;
-      if (split > g0) fn[0](s, ar, zr, qr, w, ws, bias, cr, g0, split);
-      if (g1 > split) fn[1](s, ar, zr, qr, w, ws, bias, cr, split, g1);
+      if (split > g0) fn[0](s, ar, zr, qr, w, ws, bias, NULL, cr, g0, split);
+      if (g1 > split) fn[1](s, ar, zr, qr, w, ws, bias, NULL, cr, split, g1);
     }
     r0 += step;
+  }
+}
+
+void uk_gemm_cadd(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w, const float* ws,
+                  const float* bias, const int32_t* cadd, float* c, int64_t g0, int64_t g1) {
+  const float* as = (const float*)scratch; /* one block: [m] scales, [m] zero-point sums, then the rows */
+  const int32_t* zs = (const int32_t*)(as + m);
+  const int8_t* qa = (const int8_t*)(zs + m);
+  for (int64_t r0 = 0; r0 < m;) {
+    int64_t left = m - r0;
+    int t = left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;
+    const tile_fn* fn = vnni_cadd_tiles[t];
+    int64_t ns = vnni_streams[t], split = g0 + (g1 - g0) / ns * ns;
+    if (split > g0) fn[0](s, as + r0, zs + r0, qa + (size_t)r0 * s->kp, w, ws, bias, cadd, c + (size_t)r0 * s->n, g0, split);
+    if (g1 > split) fn[1](s, as + r0, zs + r0, qa + (size_t)r0 * s->kp, w, ws, bias, cadd, c + (size_t)r0 * s->n, split, g1);
+    r0 += (int64_t)1 << t;
   }
 }

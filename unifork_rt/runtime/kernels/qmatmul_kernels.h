@@ -44,6 +44,10 @@ void uk_range0(const float* x, int64_t n, float* lo, float* hi);
 int32_t uk_quantize_u8(const float* x, int64_t n, float scale, int zp, int8_t* q);
 void uk_gemm(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w, const float* ws,
              const float* bias, float* c, int64_t g0, int64_t g1, int isa);
+/* uk_gemm for 8 bits in one block of K (kp = block), AVX-512 VNNI only, with CADD[n] (np int32) added to each
+ * column's integer sum before it is scaled: the integer ops' (128 - zp) x column sums (qmatmul_op.c) */
+void uk_gemm_cadd(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w, const float* ws,
+                  const float* bias, const int32_t* cadd, float* c, int64_t g0, int64_t g1);
 
 /* Float weights (fmatmul_kernels.c): MatMul's constant B [k][n], repacked into panels of 16 columns */
 size_t uk_f32_packed_floats(int64_t k, int64_t n);

@@ -492,9 +492,11 @@ static OrtStatus* fkernel_compute(void* k, OrtKernelContext* ctx) {
  * tensor or per column and no zero point: Y = (A_q - zp) . B * a_scale * b_scale + bias. B is packed once as
  * 8-bit weights + 128 in one block of K, and A as int8 a - 128, so the VNNI tile computes
  * sum (a - 128) * b exactly (its zero-point sum takes the + 128 out, as for MatMulNBits); the rest,
- * (128 - zp) * (the column sums of B), is added per column with the bias:
- *   Y[r][n] = float(sum_k (a - 128) b) * (b_scale[n] * a_scale) + bias[n] + a_scale * b_scale[n] * (128 - zp) * colsum[n].
- * ONNX Runtime converts the whole integer sum at once: the two differ by float rounding. DynamicQuantizeMatMul
+ * (128 - zp) * (the column sums of B), is added to each column's integer sum before it is scaled
+ * (uk_gemm_cadd), so that, as in ONNX Runtime, one exact integer is converted:
+ *   Y[r][n] = float(sum_k (a - 128) b + (128 - zp) colsum[n]) * (b_scale[n] * a_scale) + bias[n].
+ * (Added in float instead, the two large terms cancelled: 3.6e-4 relative error on an all-zero A; a hostile
+ * review, 2026-12-05.) DynamicQuantizeMatMul
  * quantizes A first as ONNX Runtime does (the range widened to include 0, scale (max - min) / 255, zero point
  * and values rounded half to even). B with a zero point other than 0, uint8, not constant, or a K that is
  * not a multiple of 16 or over 32768: refused at session creation, and ONNX Runtime's kernel runs the graph. AVX-512 VNNI
@@ -505,8 +507,8 @@ typedef struct {
   uint8_t* w;
   float* ws;      /* b_scale per column, in the packed order */
   float* bscale;  /* b_scale per column [n] */
-  int32_t* colsum; /* sum_k B[k][n] */
-  int isa, dynamic;
+  int32_t* colsum; /* sum_k B[k][n], np of them (0 past n) */
+  int isa, dynamic, bzp_const;
   int64_t tasks;
 } IKernel;
 
@@ -576,6 +578,9 @@ static OrtStatus* ikernel_create_as(const OrtKernelInfo* info, int dynamic, void
   if (bzpv) {
     int64_t nz = 0;
     CHECK(value_count(bzpv, &nz, "b_zero_point"));
+    if (nz != 1 && nz != n)
+      return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: %s with %lld B zero points for %lld columns is not supported: set "
+                  "UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel", name, (long long)nz, (long long)n);
     for (int64_t i = 0; i < nz; i++)
       if (((const int8_t*)bzp)[i])
         return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: %s with a B zero point other than 0 is not supported: set "
@@ -587,10 +592,11 @@ static OrtStatus* ikernel_create_as(const OrtKernelInfo* info, int dynamic, void
   kr->isa = uk_isa();
   kr->tasks = task_count();
   kr->dynamic = dynamic;
+  kr->bzp_const = bzpv != NULL;
   /* MatMulNBits' layout, one block per column: [n][k] bytes B + 128 */
   uint8_t* src = (uint8_t*)malloc((size_t)n * (size_t)k);
   kr->bscale = (float*)malloc((size_t)n * sizeof(float));
-  kr->colsum = (int32_t*)calloc((size_t)n, sizeof(int32_t));
+  kr->colsum = (int32_t*)calloc((size_t)kr->s.np, sizeof(int32_t));
   kr->w = (uint8_t*)alloc_weights(uk_packed_bytes(&kr->s));
   kr->ws = (float*)aligned_alloc(64, (uk_packed_scales(&kr->s) * 4 + 63) / 64 * 64);
   if (!src || !kr->bscale || !kr->colsum || !kr->w || !kr->ws) {
@@ -625,6 +631,7 @@ static OrtStatus* mkernel_create(const void* op, const void* api, const OrtKerne
 typedef struct {
   const IKernel* kr;
   const void* scratch;
+  const int32_t* cadd;
   int64_t m, groups;
   size_t tasks;
   const float* bias;
@@ -635,7 +642,7 @@ static void run_itask(void* p, size_t i) {
   const ITask* t = (const ITask*)p;
   int64_t g0, g1;
   task_range(t->groups, i, t->tasks, &g0, &g1);
-  if (g1 > g0) uk_gemm(&t->kr->s, t->scratch, t->m, t->kr->w, t->kr->ws, t->bias, t->c, g0, g1, t->kr->isa);
+  if (g1 > g0) uk_gemm_cadd(&t->kr->s, t->scratch, t->m, t->kr->w, t->kr->ws, t->bias, t->cadd, t->c, g0, g1);
 }
 
 /* ONNX Runtime's per-tensor uint8 parameters of X (dynamic_quantize_matmul.cc, GetQuantizationParameter) */
@@ -644,7 +651,9 @@ static void quant_params(const float* x, int64_t count, float* scale, uint8_t* z
   uk_range0(x, count, &lo, &hi);
   *scale = hi == lo ? 1.f : (hi - lo) / 255.f;
   float z = 0.f - lo / *scale;
-  z = z < 0.f ? 0.f : z > 255.f ? 255.f : z;
+  /* std::max(qmin, std::min(qmax, z)) as ONNX Runtime writes it: a NaN z (an infinite A) becomes 255 */
+  z = z < 255.f ? z : 255.f;
+  z = 0.f < z ? z : 0.f;
   *zp = (uint8_t)nearbyintf(z);
 }
 
@@ -657,6 +666,14 @@ static OrtStatus* ikernel_compute(void* k, OrtKernelContext* ctx) {
   CHECK(API(S_KernelContext_GetInput, KernelContext_GetInput_t)(ctx, 0, &a));
   const size_t bias_at = kr->dynamic ? 4 : 6;
   if (bias_at < count) CHECK(API(S_KernelContext_GetInput, KernelContext_GetInput_t)(ctx, bias_at, &bias_v));
+  const size_t bzp_at = kr->dynamic ? 3 : 5;
+  if (!kr->bzp_const && bzp_at < count) { /* given, but not an initializer: not known at load */
+    const OrtValue* bzp_v = NULL;
+    CHECK(API(S_KernelContext_GetInput, KernelContext_GetInput_t)(ctx, bzp_at, &bzp_v));
+    if (bzp_v)
+      return fail(ERR_NOT_IMPLEMENTED, "unifork-rt: %s with a computed B zero point is not supported (an initializer "
+                  "of zeros is): set UNIFORK_RT_QMATMUL=0 to use ONNX Runtime's kernel", name);
+  }
   if (!kr->dynamic) {
     CHECK(API(S_KernelContext_GetInput, KernelContext_GetInput_t)(ctx, 2, &as_v));
     if (4 < count) CHECK(API(S_KernelContext_GetInput, KernelContext_GetInput_t)(ctx, 4, &azp_v));
@@ -684,7 +701,7 @@ static OrtStatus* ikernel_compute(void* k, OrtKernelContext* ctx) {
                   (long long)kr->s.n);
     CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)((OrtValue*)bias_v, &bp));
   }
-  const int64_t kk = kr->s.k, n = kr->s.n;
+  const int64_t kk = kr->s.k;
   float a_scale = 1.f;
   uint8_t zp = 0;
   if (kr->dynamic) {
@@ -708,13 +725,13 @@ static OrtStatus* ikernel_compute(void* k, OrtKernelContext* ctx) {
     }
   }
   /* the tile's scratch (uk_scratch_bytes): scales [m][1], zero-point sums [m][1], rows [m][k] of a - 128; then
-   * the per-column term */
-  char* scratch = (char*)aligned_alloc(64, (uk_scratch_bytes(&kr->s, m) + (size_t)n * 4 + 63) / 64 * 64);
+   * the column terms [np] */
+  char* scratch = (char*)aligned_alloc(64, (uk_scratch_bytes(&kr->s, m) + (size_t)kr->s.np * 4 + 63) / 64 * 64);
   if (!scratch) return fail(ERR_FAIL, "unifork-rt: out of memory for %lld rows of %lld", (long long)m, (long long)kk);
   float* ras = (float*)scratch;
   int32_t* rzs = (int32_t*)(ras + m);
   int8_t* qa = (int8_t*)(rzs + m);
-  float* extra = (float*)(scratch + (uk_scratch_bytes(&kr->s, m) + 3) / 4 * 4);
+  int32_t* cadd = (int32_t*)(scratch + (uk_scratch_bytes(&kr->s, m) + 3) / 4 * 4);
   for (int64_t r = 0; r < m; r++) {
     int32_t sum = 0;
     int8_t* q = qa + r * kk;
@@ -730,10 +747,8 @@ static OrtStatus* ikernel_compute(void* k, OrtKernelContext* ctx) {
     ras[r] = a_scale;
     rzs[r] = 128 * sum;
   }
-  for (int64_t j = 0; j < n; j++)
-    extra[j] = (bp ? ((const float*)bp)[j] : 0.f) +
-               a_scale * kr->bscale[j] * (float)((int64_t)(128 - (int)zp) * kr->colsum[j]);
-  ITask t = {kr, scratch, m, kr->s.np / 16, 0, extra, (float*)yp};
+  for (int64_t j = 0; j < kr->s.np; j++) cadd[j] = (128 - (int32_t)zp) * kr->colsum[j]; /* |.| < 128 * 128 * 32768 */
+  ITask t = {kr, scratch, cadd, m, kr->s.np / 16, 0, (const float*)bp, (float*)yp};
   t.tasks = (size_t)(t.groups < kr->tasks ? t.groups : kr->tasks);
   OrtStatus* st = API(S_KernelContext_ParallelFor, KernelContext_ParallelFor_t)(ctx, run_itask, t.tasks, 0, &t);
   free(scratch);
