@@ -188,14 +188,18 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
  * two streams of 8 rows need 32 accumulators (spilled): those tiles walk one stream (vnni_streams) and
  * prefetch PF bytes ahead of it instead (an 8-row int4 trunk step 6.9 -> 5.5 ms, int8 9.9 -> 8.1; at 1 and 2 rows the
  * prefetch only cost time; docs/KERNELS.md, "Prefetch at 4 and 8 rows"). */
-#define VNNI_TILE(BITS, MM, NS) VNNI_TILE_C(BITS, MM, NS, 0, vnni##BITS##_##MM##_##NS)
-/* CADD: an int32 per column (cadd[16 g ..]) added to the integer sum before it becomes a float; for one block of
- * K only (uk_gemm_cadd) */
-#define VNNI_TILE_C(BITS, MM, NS, CADD, NAME)                                                              \
+#define VNNI_TILE(BITS, MM, NS) VNNI_TILE_C(BITS, MM, NS, 0, vnni##BITS##_##MM##_##NS, UK_NO_CADD, UK_NULL_CADD)
+/* CADD: an int32 per column (cadd[16 g ..]) added to the integer sum before it becomes a float, for one block of
+ * K only (uk_gemm_cadd); a parameter of those tiles alone, so the others' code is as it was */
+#define UK_NO_CADD
+#define UK_CADD const int32_t* cadd,
+#define UK_NULL_CADD const int32_t* cadd = 0;
+#define VNNI_TILE_C(BITS, MM, NS, CADD, NAME, CADD_PARAM, CADD_LOCAL)                                      \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) static void                    \
       NAME(const uk_shape* s, const float* as, const int32_t* zs, const int8_t* qa,                       \
-           const uint8_t* w, const float* ws, const float* bias, const int32_t* cadd, float* c, int64_t g0, \
+           const uint8_t* w, const float* ws, const float* bias, CADD_PARAM float* c, int64_t g0,          \
            int64_t g1) {                                                                                  \
+    CADD_LOCAL                                                                                            \
     enum { TWO = MM * NS < 8, PF = MM >= 4 ? 1024 : 0 };                                                  \
     const int64_t nb = nblocks(s), vpb = vecs_per_block(s), kp = s->kp, block = s->block, n = s->n;       \
     const __m512i mask = _mm512_set1_epi8(0x0F);                                                          \
@@ -279,8 +283,7 @@ VNNI_TILE(8, 8, 1)
 #define AVX2_TILE(MM, NS)                                                                                  \
   __attribute__((target("avx2,fma"))) static void avx2_##MM##_##NS(                                         \
       const uk_shape* s, const float* as, const int32_t* zs, const int8_t* qa, const uint8_t* w,         \
-      const float* ws, const float* bias, const int32_t* cadd, float* c, int64_t g0, int64_t g1) {       \
-    (void)cadd;                                                                                           \
+      const float* ws, const float* bias, float* c, int64_t g0, int64_t g1) {                            \
     const int64_t nb = nblocks(s), vpb = vecs_per_block(s), kp = s->kp;                                   \
     const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);                             \
     const __m256i flip = _mm256_set1_epi8((char)0x80);                                                    \
@@ -358,13 +361,15 @@ AVX2_TILE(2, 1)
 AVX2_TILE(4, 1)
 
 typedef void (*tile_fn)(const uk_shape*, const float*, const int32_t*, const int8_t*, const uint8_t*,
-                        const float*, const float*, const int32_t*, float*, int64_t, int64_t);
-VNNI_TILE_C(8, 1, 4, 1, vnni8_1_4_c)
-VNNI_TILE_C(8, 2, 4, 1, vnni8_2_4_c)
-VNNI_TILE_C(8, 1, 1, 1, vnni8_1_1_c)
-VNNI_TILE_C(8, 2, 1, 1, vnni8_2_1_c)
-VNNI_TILE_C(8, 4, 1, 1, vnni8_4_1_c)
-VNNI_TILE_C(8, 8, 1, 1, vnni8_8_1_c)
+                        const float*, const float*, float*, int64_t, int64_t);
+typedef void (*ctile_fn)(const uk_shape*, const float*, const int32_t*, const int8_t*, const uint8_t*,
+                         const float*, const float*, const int32_t*, float*, int64_t, int64_t);
+VNNI_TILE_C(8, 1, 4, 1, vnni8_1_4_c, UK_CADD, UK_NO_CADD)
+VNNI_TILE_C(8, 2, 4, 1, vnni8_2_4_c, UK_CADD, UK_NO_CADD)
+VNNI_TILE_C(8, 1, 1, 1, vnni8_1_1_c, UK_CADD, UK_NO_CADD)
+VNNI_TILE_C(8, 2, 1, 1, vnni8_2_1_c, UK_CADD, UK_NO_CADD)
+VNNI_TILE_C(8, 4, 1, 1, vnni8_4_1_c, UK_CADD, UK_NO_CADD)
+VNNI_TILE_C(8, 8, 1, 1, vnni8_8_1_c, UK_CADD, UK_NO_CADD)
 
 /* VNNI tiles by bit width, row count (1, 2, 4, 8) and streams (many or 1; the 4- and 8-row tiles have one) */
 static const tile_fn vnni_tiles[2][4][2] = {
@@ -373,7 +378,7 @@ static const tile_fn vnni_tiles[2][4][2] = {
 };
 static const int vnni_streams[4] = {4, 4, 1, 1};
 /* the 8-bit tiles with a column term (CADD), likewise */
-static const tile_fn vnni_cadd_tiles[4][2] = {
+static const ctile_fn vnni_cadd_tiles[4][2] = {
     {vnni8_1_4_c, vnni8_1_1_c}, {vnni8_2_4_c, vnni8_2_1_c}, {vnni8_4_1_c, vnni8_4_1_c}, {vnni8_8_1_c, vnni8_8_1_c}};
 /* AVX2 tiles by row count (1, 2, 4) and streams (many or 1; the 4-row tile has one) */
 static const tile_fn avx2_tiles[3][2] = {{avx2_1_4, avx2_1_1}, {avx2_2_4, avx2_2_1}, {avx2_4_1, avx2_4_1}};
@@ -396,15 +401,15 @@ void uk_gemm(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w
       const tile_fn* fn = vnni_tiles[s->bits == 4 ? 0 : 1][t];
       int64_t ns = vnni_streams[t], split = g0 + (g1 - g0) / ns * ns; /* the rest goes to one stream */
       step = (int64_t)1 << t;
-      if (split > g0) fn[0](s, ar, zr, qr, w, ws, bias, NULL, cr, g0, split);
-      if (g1 > split) fn[1](s, ar, zr, qr, w, ws, bias, NULL, cr, split, g1);
+      if (split > g0) fn[0](s, ar, zr, qr, w, ws, bias, cr, g0, split);
+      if (g1 > split) fn[1](s, ar, zr, qr, w, ws, bias, cr, split, g1);
     } else {
       int t = left >= 4 ? 2 : left >= 2 ? 1 : 0;
       const tile_fn* fn = avx2_tiles[t];
       int64_t ns = avx2_streams[t], split = g0 + (g1 - g0) / ns * ns;
       step = (int64_t)1 << t;
-      if (split > g0) fn[0](s, ar, zr, qr, w, ws, bias, NULL, cr, g0, split);
-      if (g1 > split) fn[1](s, ar, zr, qr, w, ws, bias, NULL, cr, split, g1);
+      if (split > g0) fn[0](s, ar, zr, qr, w, ws, bias, cr, g0, split);
+      if (g1 > split) fn[1](s, ar, zr, qr, w, ws, bias, cr, split, g1);
     }
     r0 += step;
   }
@@ -418,7 +423,7 @@ void uk_gemm_cadd(const uk_shape* s, const void* scratch, int64_t m, const uint8
   for (int64_t r0 = 0; r0 < m;) {
     int64_t left = m - r0;
     int t = left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;
-    const tile_fn* fn = vnni_cadd_tiles[t];
+    const ctile_fn* fn = vnni_cadd_tiles[t];
     int64_t ns = vnni_streams[t], split = g0 + (g1 - g0) / ns * ns;
     if (split > g0) fn[0](s, as + r0, zs + r0, qa + (size_t)r0 * s->kp, w, ws, bias, cadd, c + (size_t)r0 * s->n, g0, split);
     if (g1 > split) fn[1](s, as + r0, zs + r0, qa + (size_t)r0 * s->kp, w, ws, bias, cadd, c + (size_t)r0 * s->n, split, g1);
