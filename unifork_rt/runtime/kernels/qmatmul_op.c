@@ -333,9 +333,14 @@ static OrtStatus* kernel_create(const void* op, const void* api, const OrtKernel
   return NULL;
 }
 
+/* one integer GEMM split into tasks: MatMulNBits, or the integer ops below (with their column terms, cadd) */
 typedef struct {
-  const Kernel* kr;
+  const uk_shape* s;
+  const uint8_t* w;
+  const float* ws;
+  int isa;
   const void* scratch;
+  const int32_t* cadd;
   int64_t m, groups;
   size_t tasks;
   const float* bias;
@@ -346,7 +351,30 @@ static void run_task(void* p, size_t i) {
   const Task* t = (const Task*)p;
   int64_t g0, g1;
   task_range(t->groups, i, t->tasks, &g0, &g1);
-  if (g1 > g0) uk_gemm(&t->kr->s, t->scratch, t->m, t->kr->w, t->kr->ws, t->bias, t->c, g0, g1, t->kr->isa);
+  if (g1 <= g0) return;
+  if (t->cadd) uk_gemm_cadd(t->s, t->scratch, t->m, t->w, t->ws, t->bias, t->cadd, t->c, g0, g1);
+  else uk_gemm(t->s, t->scratch, t->m, t->w, t->ws, t->bias, t->c, g0, g1, t->isa);
+}
+
+/* A [..., K] times weights of K rows and N columns: the rows m of A, and its data and Y's [..., N] (made here);
+ * *ap and *yp are left NULL when A has no rows */
+static OrtStatus* matmul_io(OrtKernelContext* ctx, const OrtValue* a, int64_t k, int64_t n, const char* what,
+                            int64_t* m, void** ap, void** yp) {
+  size_t rank = 0;
+  int64_t dims[8];
+  *ap = *yp = NULL;
+  CHECK(value_dims(a, dims, &rank, "input A"));
+  if (dims[rank - 1] != k)
+    return fail(ERR_INVALID_ARGUMENT, "unifork-rt: %s input A has %lld columns, its weights %lld rows", what,
+                (long long)dims[rank - 1], (long long)k);
+  *m = 1;
+  for (size_t i = 0; i + 1 < rank; i++) *m *= dims[i];
+  dims[rank - 1] = n;
+  OrtValue* y = NULL;
+  CHECK(API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 0, dims, rank, &y));
+  if (*m == 0) return NULL;
+  CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)((OrtValue*)a, ap));
+  return API(S_GetTensorMutableData, GetTensorMutableData_t)(y, yp);
 }
 
 static OrtStatus* kernel_compute(void* k, OrtKernelContext* ctx) {
@@ -356,26 +384,15 @@ static OrtStatus* kernel_compute(void* k, OrtKernelContext* ctx) {
   size_t count = 0;
   CHECK(API(S_KernelContext_GetInputCount, KernelContext_GetInputCount_t)(ctx, &count));
   if (count > 5) CHECK(API(S_KernelContext_GetInput, KernelContext_GetInput_t)(ctx, 5, &bias));
-  size_t rank = 0;
-  int64_t dims[8];
-  CHECK(value_dims(a, dims, &rank, "MatMulNBits input A"));
-  if (dims[rank - 1] != kr->s.k)
-    return fail(ERR_INVALID_ARGUMENT, "unifork-rt qmatmul: input A has %lld columns, the weights %lld rows", (long long)dims[rank - 1],
-                (long long)kr->s.k);
-  int64_t m = 1;
-  for (size_t i = 0; i + 1 < rank; i++) m *= dims[i];
-  dims[rank - 1] = kr->s.n;
-  OrtValue* y = NULL;
-  CHECK(API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 0, dims, rank, &y));
-  if (m == 0) return NULL;
+  int64_t m = 0;
   void *ap = NULL, *yp = NULL, *bp = NULL;
-  CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)((OrtValue*)a, &ap));
-  CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)(y, &yp));
+  CHECK(matmul_io(ctx, a, kr->s.k, kr->s.n, "MatMulNBits", &m, &ap, &yp));
+  if (m == 0) return NULL;
   if (bias) CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)((OrtValue*)bias, &bp));
   void* scratch = aligned_alloc(64, (uk_scratch_bytes(&kr->s, m) + 63) / 64 * 64);
   if (!scratch) return fail(ERR_FAIL, "unifork-rt qmatmul: out of memory for %lld rows of %lld", (long long)m, (long long)kr->s.k);
   uk_quantize(&kr->s, (const float*)ap, m, scratch);
-  Task t = {kr, scratch, m, kr->s.np / 16, 0, (const float*)bp, (float*)yp};
+  Task t = {&kr->s, kr->w, kr->ws, kr->isa, scratch, NULL, m, kr->s.np / 16, 0, (const float*)bp, (float*)yp};
   /* one task per thread of the session (task_count); 64 small tasks, as before, were 1.5x slower at one
    * row (docs/KERNELS.md, "Several streams") */
   t.tasks = (size_t)(t.groups < kr->tasks ? t.groups : kr->tasks);
@@ -628,23 +645,6 @@ static OrtStatus* mkernel_create(const void* op, const void* api, const OrtKerne
   return ikernel_create_as(info, 0, out);
 }
 
-typedef struct {
-  const IKernel* kr;
-  const void* scratch;
-  const int32_t* cadd;
-  int64_t m, groups;
-  size_t tasks;
-  const float* bias;
-  float* c;
-} ITask;
-
-static void run_itask(void* p, size_t i) {
-  const ITask* t = (const ITask*)p;
-  int64_t g0, g1;
-  task_range(t->groups, i, t->tasks, &g0, &g1);
-  if (g1 > g0) uk_gemm_cadd(&t->kr->s, t->scratch, t->m, t->kr->w, t->kr->ws, t->bias, t->cadd, t->c, g0, g1);
-}
-
 /* ONNX Runtime's per-tensor uint8 parameters of X (dynamic_quantize_matmul.cc, GetQuantizationParameter) */
 static void quant_params(const float* x, int64_t count, float* scale, uint8_t* zp) {
   float lo = 0.f, hi = 0.f;
@@ -678,21 +678,10 @@ static OrtStatus* ikernel_compute(void* k, OrtKernelContext* ctx) {
     CHECK(API(S_KernelContext_GetInput, KernelContext_GetInput_t)(ctx, 2, &as_v));
     if (4 < count) CHECK(API(S_KernelContext_GetInput, KernelContext_GetInput_t)(ctx, 4, &azp_v));
   }
-  size_t rank = 0;
-  int64_t dims[8];
-  CHECK(value_dims(a, dims, &rank, "input A"));
-  if (dims[rank - 1] != kr->s.k)
-    return fail(ERR_INVALID_ARGUMENT, "unifork-rt: %s input A has %lld columns, B %lld rows", name,
-                (long long)dims[rank - 1], (long long)kr->s.k);
-  int64_t m = 1;
-  for (size_t i = 0; i + 1 < rank; i++) m *= dims[i];
-  dims[rank - 1] = kr->s.n;
-  OrtValue* y = NULL;
-  CHECK(API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 0, dims, rank, &y));
-  if (m == 0) return NULL;
+  int64_t m = 0;
   void *ap = NULL, *yp = NULL, *bp = NULL;
-  CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)((OrtValue*)a, &ap));
-  CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)(y, &yp));
+  CHECK(matmul_io(ctx, a, kr->s.k, kr->s.n, name, &m, &ap, &yp));
+  if (m == 0) return NULL;
   if (bias_v) {
     int64_t nb_ = 0;
     CHECK(value_count(bias_v, &nb_, "bias"));
@@ -748,9 +737,9 @@ static OrtStatus* ikernel_compute(void* k, OrtKernelContext* ctx) {
     rzs[r] = 128 * sum;
   }
   for (int64_t j = 0; j < kr->s.np; j++) cadd[j] = (128 - (int32_t)zp) * kr->colsum[j]; /* |.| < 128 * 128 * 32768 */
-  ITask t = {kr, scratch, cadd, m, kr->s.np / 16, 0, (const float*)bp, (float*)yp};
+  Task t = {&kr->s, kr->w, kr->ws, kr->isa, scratch, cadd, m, kr->s.np / 16, 0, (const float*)bp, (float*)yp};
   t.tasks = (size_t)(t.groups < kr->tasks ? t.groups : kr->tasks);
-  OrtStatus* st = API(S_KernelContext_ParallelFor, KernelContext_ParallelFor_t)(ctx, run_itask, t.tasks, 0, &t);
+  OrtStatus* st = API(S_KernelContext_ParallelFor, KernelContext_ParallelFor_t)(ctx, run_task, t.tasks, 0, &t);
   free(scratch);
   return st;
 }
