@@ -1,7 +1,8 @@
 #!/bin/sh
 # docs/BENCHMARKS.md "Where the batched draw's time goes, and what bounds it": repository root, idle machine, the paper
 # ort bundles of `unifork-rt bench --preset paper --graphs ort --work runs/bench3`.
-#   full/, full2/: the README's full run (unifork-rt bench ... --out runs/s33/full), vmstat 10 beside it
+#   full/, full2/, full3/ (03:45), int8-run/, int8-run2/ (the int8 units with --genai-precisions int8
+#                   --llamacpp-types q8_0): the README's full run (unifork-rt bench ... --out runs/s33/full), vmstat 10 beside it
 #   rss-int4-caption.txt: /usr/bin/time -v unifork-rt caption /tmp/rnd.png --model bundle-int4-ort --max-new-tokens 8
 #   int8-dynamic-attention.txt: step_ab.py BUNDLE 6 20 and draw_ab.py BUNDLE N 3 (N = 1, 4) of
 #                   docs/results/bench/2026-12-04-attention/ on the paper int8-dynamic ort bundle
