@@ -188,13 +188,14 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
  * two streams of 8 rows need 32 accumulators (spilled): those tiles walk one stream (vnni_streams) and
  * prefetch PF bytes ahead of it instead (an 8-row int4 trunk step 6.9 -> 5.5 ms, int8 9.9 -> 8.1; at 1 and 2 rows the
  * prefetch only cost time; docs/KERNELS.md, "Prefetch at 4 and 8 rows"). */
-#define VNNI_TILE(BITS, MM, NS) VNNI_TILE_C(BITS, MM, NS, 0, vnni##BITS##_##MM##_##NS, UK_NO_CADD, UK_NULL_CADD)
-/* CADD: an int32 per column (cadd[16 g ..]) added to the integer sum before it becomes a float, for one block of
- * K only (uk_gemm_cadd); a parameter of those tiles alone, so the others' code is as it was */
+#define VNNI_TILE(BITS, MM, NS) VNNI_TILE_C(BITS, MM, NS, vnni##BITS##_##MM##_##NS, UK_NO_CADD, UK_NULL_CADD)
+/* cadd: an int32 per column (cadd[16 g ..]) added to the integer sum before it becomes a float, for one block of
+ * K only (uk_gemm_cadd); a parameter of those tiles alone (the others have a null constant, folded away), so
+ * the others' code is as it was */
 #define UK_NO_CADD
 #define UK_CADD const int32_t* cadd,
 #define UK_NULL_CADD const int32_t* cadd = 0;
-#define VNNI_TILE_C(BITS, MM, NS, CADD, NAME, CADD_PARAM, CADD_LOCAL)                                      \
+#define VNNI_TILE_C(BITS, MM, NS, NAME, CADD_PARAM, CADD_LOCAL)                                      \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) static void                    \
       NAME(const uk_shape* s, const float* as, const int32_t* zs, const int8_t* qa,                       \
            const uint8_t* w, const float* ws, const float* bias, CADD_PARAM float* c, int64_t g0,          \
@@ -244,7 +245,7 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
           for (int r = 0; r < MM; r++) {                                                                  \
             __m512i sum = TWO ? _mm512_add_epi32(acc[t][r], acc2[t][r]) : acc[t][r];                      \
             __m512i d = _mm512_sub_epi32(sum, _mm512_set1_epi32(zs[r * nb + b]));                         \
-            if (CADD) d = _mm512_add_epi32(d, _mm512_loadu_si512(cadd + 16 * gs[t]));                       \
+            if (cadd) d = _mm512_add_epi32(d, _mm512_loadu_si512(cadd + 16 * gs[t]));                       \
             f[t][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(sc, _mm512_set1_ps(as[r * nb + b])), \
                                       f[t][r]);                                                           \
           }                                                                                               \
@@ -364,12 +365,12 @@ typedef void (*tile_fn)(const uk_shape*, const float*, const int32_t*, const int
                         const float*, const float*, float*, int64_t, int64_t);
 typedef void (*ctile_fn)(const uk_shape*, const float*, const int32_t*, const int8_t*, const uint8_t*,
                          const float*, const float*, const int32_t*, float*, int64_t, int64_t);
-VNNI_TILE_C(8, 1, 4, 1, vnni8_1_4_c, UK_CADD, UK_NO_CADD)
-VNNI_TILE_C(8, 2, 4, 1, vnni8_2_4_c, UK_CADD, UK_NO_CADD)
-VNNI_TILE_C(8, 1, 1, 1, vnni8_1_1_c, UK_CADD, UK_NO_CADD)
-VNNI_TILE_C(8, 2, 1, 1, vnni8_2_1_c, UK_CADD, UK_NO_CADD)
-VNNI_TILE_C(8, 4, 1, 1, vnni8_4_1_c, UK_CADD, UK_NO_CADD)
-VNNI_TILE_C(8, 8, 1, 1, vnni8_8_1_c, UK_CADD, UK_NO_CADD)
+VNNI_TILE_C(8, 1, 4, vnni8_1_4_c, UK_CADD, UK_NO_CADD)
+VNNI_TILE_C(8, 2, 4, vnni8_2_4_c, UK_CADD, UK_NO_CADD)
+VNNI_TILE_C(8, 1, 1, vnni8_1_1_c, UK_CADD, UK_NO_CADD)
+VNNI_TILE_C(8, 2, 1, vnni8_2_1_c, UK_CADD, UK_NO_CADD)
+VNNI_TILE_C(8, 4, 1, vnni8_4_1_c, UK_CADD, UK_NO_CADD)
+VNNI_TILE_C(8, 8, 1, vnni8_8_1_c, UK_CADD, UK_NO_CADD)
 
 /* VNNI tiles by bit width, row count (1, 2, 4, 8) and streams (many or 1; the 4- and 8-row tiles have one) */
 static const tile_fn vnni_tiles[2][4][2] = {
