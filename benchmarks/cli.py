@@ -284,6 +284,7 @@ def bench(presets, task, backends, graphs, peer_names, genai_precisions, llamacp
                                                                  f"{bundle_key(u['precision'], u['graphs'])}"})
             # the better of the probes just before and just after the unit: its bound in those minutes
             results["units"][-1]["bandwidth_beside"] = max(before, probes[-1]["bandwidth"])
+            results["units"][-1]["bandwidth_beside_min"] = min(before, probes[-1]["bandwidth"])  # batching floor's
             run.save_partial()
     if peer_list:
         ref = next((u for u in results["units"] if u.get("preset") == "paper" and "caption" in u), None)

@@ -209,8 +209,90 @@ def measure_machine(threads: int = 2, mib: int = 512, repeats: int = 5) -> dict:
     probes = {"read_bytes_per_s": read, "copy_bytes_per_s": copy, "gemv_bytes_per_s": gemv}
     if streams:
         probes["read_4_streams_bytes_per_s"] = read4
-    return {"bandwidth": max(probes.values()), "probes": probes, "gemm_flops_per_s": gemm, "threads": threads,
-            "buffer_mib": mib}
+    out = {"bandwidth": max(probes.values()), "probes": probes, "gemm_flops_per_s": gemm, "threads": threads,
+           "buffer_mib": mib}
+    int8 = int8_macs_per_s(threads, repeats)
+    if int8:
+        out["int8_macs_per_s"] = int8
+    return out
+
+
+def int8_macs_per_s(threads: int = 2, repeats: int = 5, rows: int = 64, k: int = 896, n: int = 1024,
+                    reps: int = 100) -> float | None:
+    """Multiply-adds a second of unifork-rt's 8-bit kernel in tiles of 8 rows (a guided `--n 4` draw's rows)
+    with its weights in cache (K x N, one share of the columns per thread, each under a core's L2; ROWS = 8
+    tiles of 8 per call, so that a call is long against Python's): the compute ceiling of the quantized
+    matmuls here (4-bit weights feed the same dot-product instruction, after unpacking). None where the
+    kernel library does not build or the CPU has no AVX2."""
+    import ctypes
+
+    try:
+        from unifork_rt.runtime.qmatmul import library_for_sessions
+
+        path = library_for_sessions()
+    except Exception:  # noqa: BLE001 - UNIFORK_RT_QMATMUL=1 without a library: no such probe
+        path = None
+    if path is None:
+        return None
+    lib = ctypes.CDLL(str(path))
+    isa = lib.uk_isa()
+    if isa == 0:
+        return None
+
+    class Shape(ctypes.Structure):  # uk_shape, runtime/kernels/qmatmul_kernels.h
+        _fields_ = [("bits", ctypes.c_int), ("block", ctypes.c_int), ("k", ctypes.c_int64), ("n", ctypes.c_int64),
+                    ("kp", ctypes.c_int64), ("np", ctypes.c_int64)]
+
+    for f in ("uk_packed_bytes", "uk_packed_scales", "uk_scratch_bytes"):
+        getattr(lib, f).restype = ctypes.c_size_t
+    rng = np.random.default_rng(0)
+    s = Shape(8, 128, k, n, k, n)
+    src = rng.integers(0, 256, (n, k), dtype=np.uint8)
+    scales = np.full((n, k // 128), 0.01, np.float32)
+    w = np.zeros(lib.uk_packed_bytes(ctypes.byref(s)), np.uint8)
+    ws = np.zeros(lib.uk_packed_scales(ctypes.byref(s)), np.float32)
+    ptr = lambda x: ctypes.c_void_p(x.ctypes.data)  # noqa: E731
+    lib.uk_pack(ctypes.byref(s), ptr(src), ptr(scales), ptr(w), ptr(ws))
+    a = rng.standard_normal((rows, k)).astype(np.float32)
+    scratch = np.zeros(lib.uk_scratch_bytes(ctypes.byref(s), ctypes.c_int64(rows)), np.uint8)
+    lib.uk_quantize(ctypes.byref(s), ptr(a), ctypes.c_int64(rows), ptr(scratch))
+    c = [np.zeros((rows, n), np.float32) for _ in range(threads)]
+    groups = n // 16
+    gemm = lib.uk_gemm  # ctypes releases the GIL: the threads run side by side
+
+    def share(i):
+        g0, g1 = groups * i // threads, groups * (i + 1) // threads
+        args = (ctypes.byref(s), ptr(scratch), ctypes.c_int64(rows), ptr(w), ptr(ws), None, ptr(c[i]),
+                ctypes.c_int64(g0), ctypes.c_int64(g1), ctypes.c_int(isa))
+        for _ in range(reps):
+            gemm(*args)
+
+    def run():
+        ts = [threading.Thread(target=share, args=(i,)) for i in range(threads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    run()  # warm: the shares into each core's cache
+    return reps * rows * k * n / _timed_best(run, repeats)
+
+
+def batching_floor(cfg, precision: str, slots: int, machine: dict, rows: tuple[int, int] = (2, 8)) -> dict | None:
+    """The roofline of a draw cell step at rows[0] (`--n 1` with guidance) and rows[1] (`--n 4`) on this machine:
+    each at max(bytes / bandwidth, multiply-adds / the measured compute rate), the float precisions at the fp32
+    GEMM probe's rate, the quantized ones at the 8-bit kernel's (int8_macs_per_s). Their ratio is what batching
+    costs here when both steps run at their bounds: a measured ratio under it comes from a `--n 1` step further
+    from its bound than the `--n 4` one, not from better batching. None without the rate."""
+    rate = machine.get("gemm_flops_per_s", 0) / 2 if precision in ("fp32", "fp16") else machine.get("int8_macs_per_s")
+    if not rate:
+        return None
+    out = {"rows": list(rows), "bandwidth": machine["bandwidth"], "macs_per_s": rate}
+    for r in rows:
+        cost = draw_cell_step(cfg, precision, slots, r)["total"]
+        t_mem, t_mac = cost.bytes / machine["bandwidth"], cost.flops / 2 / rate
+        out[f"rows_{r}"] = {"seconds": max(t_mem, t_mac), "bound": "memory" if t_mem >= t_mac else "compute"}
+    out["ratio"] = out[f"rows_{rows[1]}"]["seconds"] / out[f"rows_{rows[0]}"]["seconds"]
+    return out
 
 
 def _read_streams_fn():

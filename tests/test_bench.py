@@ -191,6 +191,27 @@ def test_fraction_and_projection():
     assert p["dev"]["seconds"] == pytest.approx(0.06) and p["dev"]["bound"] == "compute"
 
 
+def test_batching_floor_is_the_roofline_of_8_rows_over_2():
+    """The `--n 4` / `--n 1` floor: each cell step at max(bytes / bandwidth, multiply-adds / rate), the float
+    precisions at the GEMM probe's rate (2 FLOPs a multiply-add), the quantized ones at the 8-bit kernel's."""
+    cfg = preset("paper")
+    two, eight = (roofline.draw_cell_step(cfg, "int4", 40, r)["total"] for r in (2, 8))
+    # the weights are read once whatever the rows; the KV slots are each row's
+    assert two.weight_bytes == eight.weight_bytes and eight.kv_bytes == pytest.approx(4 * two.kv_bytes)
+    fast = {"bandwidth": 65e9, "gemm_flops_per_s": 200e9, "int8_macs_per_s": 400e9}
+    f = roofline.batching_floor(cfg, "int4", 40, fast)
+    # 2 rows bound by memory, 8 by the dot products: the ratio is compute at 8 over bandwidth at 2
+    assert (f["rows_2"]["bound"], f["rows_8"]["bound"]) == ("memory", "compute")
+    assert f["ratio"] == pytest.approx((eight.flops / 2 / 400e9) / (two.bytes / 65e9))
+    assert 2.0 < f["ratio"] < 2.6  # int4 on a 2-core host that reads 65 GB/s: batching cannot be cheap
+    slow = roofline.batching_floor(cfg, "int4", 40, {**fast, "bandwidth": 20e9})
+    assert slow["rows_8"]["bound"] == "memory" and slow["ratio"] == pytest.approx(eight.bytes / two.bytes)
+    fp32 = roofline.batching_floor(cfg, "fp32", 40, fast)  # at the GEMM probe's rate
+    e32 = roofline.draw_cell_step(cfg, "fp32", 40, 8)["total"]
+    assert fp32["rows_8"]["seconds"] == pytest.approx(max(e32.bytes / 65e9, e32.flops / 200e9))
+    assert roofline.batching_floor(cfg, "int8", 40, {"bandwidth": 65e9, "gemm_flops_per_s": 2e11}) is None
+
+
 def test_stats_quantiles():
     s = Stats.of([5.0, 1.0, 3.0, 2.0, 4.0], warmup=1)
     assert (s.median, s.min, s.max, s.n) == (3.0, 1.0, 5.0, 5)
@@ -282,6 +303,8 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
     assert len(probes) == 5 and [p.get("after") for p in probes[1:4]] == [
         "micro torch-eager fp32", "micro ort-cpu fp32", "micro ort-cpu fp32-ort"]
     assert data["machine_probe"]["bandwidth"] == max(p["bandwidth"] for p in probes)
+    # the 8-bit kernel's compute rate, where the library runs here: the quantized batching floors' rate
+    assert all((p.get("int8_macs_per_s", 0) > 0) == (library_for_sessions() is not None) for p in probes)
     ours = {(u["backend"], u["precision"], u["graphs"]): u for u in data["units"] if u["kind"] == "ours"}
     assert set(ours) == {("torch-eager", "fp32", "portable"), ("ort-cpu", "fp32", "portable"), ("ort-cpu", "fp32", "ort")}
     assert json.loads((seeded_work / "micro" / "bundle-fp32-ort" / "manifest.json").read_text())["variant"] == "ort"
@@ -304,6 +327,11 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
         assert d["whole_image_n4"]["median"] > 0
         assert d["whole_image_n4"]["n"] == d["whole_image"]["n"]  # drawn in turn with the --n 1 images
         assert d["ratio_n4_vs_n1_whole"] == d["whole_image_n4"]["median"] / d["whole_image"]["median"]
+        # its roofline floor, at the lower probe beside the unit (fp32 here: at the GEMM probe's rate)
+        assert u["bandwidth_beside_min"] <= u["bandwidth_beside"]
+        fl = d["batching_floor"]
+        assert fl["bandwidth"] == u["bandwidth_beside_min"] and fl["ratio"] >= 1.0
+        assert f"(floor {fl['ratio']:.2f})" in (out / "bench.md").read_text()
         assert 0 < u["roofline"]["caption_decode_step"]["fraction"]
         # also against the probes beside the unit, which the run's best probe bounds
         i = [p.get("after") for p in probes].index(f"micro {u['backend']} fp32" + ("-ort" if u["graphs"] == "ort" else ""))
