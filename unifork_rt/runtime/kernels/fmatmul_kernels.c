@@ -124,7 +124,7 @@ typedef void (*ftile_fn)(const float* a, int64_t lda, int64_t k, const float* w,
   }
 
 F512_TILE(1, 4) F512_TILE(2, 4) F512_TILE(3, 4) F512_TILE(4, 4)
-F512_TILE(5, 2) F512_TILE(6, 2) F512_TILE(7, 2) F512_TILE(8, 2)
+F512_TILE(5, 3) F512_TILE(6, 3) F512_TILE(7, 3) F512_TILE(8, 3)
 F512_TILE(1, 1) F512_TILE(2, 1) F512_TILE(3, 1) F512_TILE(4, 1)
 F512_TILE(5, 1) F512_TILE(6, 1) F512_TILE(7, 1) F512_TILE(8, 1)
 F256_TILE(1, 4) F256_TILE(2, 2)
@@ -132,9 +132,12 @@ F256_TILE(1, 1) F256_TILE(2, 1) F256_TILE(3, 1) F256_TILE(4, 1) F256_TILE(5, 1) 
 
 /* [rows - 1]: the tile walking several streams and its one-stream form, and how many streams */
 static const ftile_fn f512_tiles[8][2] = {{f512_1_4, f512_1_1}, {f512_2_4, f512_2_1}, {f512_3_4, f512_3_1},
-                                          {f512_4_4, f512_4_1}, {f512_5_2, f512_5_1}, {f512_6_2, f512_6_1},
-                                          {f512_7_2, f512_7_1}, {f512_8_2, f512_8_1}};
-static const int f512_streams[8] = {4, 4, 4, 4, 2, 2, 2, 2};
+                                          {f512_4_4, f512_4_1}, {f512_5_3, f512_5_1}, {f512_6_3, f512_6_1},
+                                          {f512_7_3, f512_7_1}, {f512_8_3, f512_8_1}};
+/* 5-8 rows: 3 streams, 24 accumulators + 3 weight vectors + the broadcast in 32 registers, no spill (2 streams
+ * until 2026-12-05: an 8-row trunk step 6-8% slower; one stream, with or without a prefetch 512-2048 bytes
+ * ahead, 50% slower; docs/KERNELS.md "Float weights") */
+static const int f512_streams[8] = {4, 4, 4, 4, 3, 3, 3, 3};
 static const ftile_fn f256_tiles[6][2] = {{f256_1_4, f256_1_1}, {f256_2_2, f256_2_1}, {f256_3_1, f256_3_1},
                                           {f256_4_1, f256_4_1}, {f256_5_1, f256_5_1}, {f256_6_1, f256_6_1}};
 static const int f256_streams[6] = {4, 2, 1, 1, 1, 1};

@@ -1,0 +1,17 @@
+#!/bin/bash
+# Session 34 (2026-12-05), AMD EPYC host (Zen 4, 2 cores, AVX-512 VNNI). Repository root, idle machine.
+#   ab-fp32-ns3.txt:      ab_lib.py on runs/bench3/paper/bundle-fp32-ort, the library before (2 streams at 5-8 rows,
+#                         built from git show 7bd5e5f:unifork_rt/runtime/kernels/*) against this one (3 streams):
+#                         6 rounds at 1, 2, 4, 8 rows, then 12 rounds at 8
+#   draw-ab-fp32-ns3.txt: draw_ab.py, the same two libraries, guided draws --n 1 and --n 4, 3 rounds
+set -e
+D=docs/results/bench/2026-12-05-batching
+PY=${PYTHON:-python}
+B=runs/bench3/paper/bundle-fp32-ort
+T=$(mktemp -d)
+git archive 7bd5e5f unifork_rt/runtime/kernels | tar x -C $T
+K=$T/unifork_rt/runtime/kernels
+gcc -O3 -std=gnu11 -fPIC -shared -o $T/old.so $K/qmatmul_kernels.c $K/qmatmul_op.c $K/attn_kernels.c $K/fmatmul_kernels.c $K/sample_kernels.c -lm
+NEW=$($PY -c "from unifork_rt.runtime.qmatmul import build; print(build()[0])")
+{ $PY $D/ab_lib.py $B $T/old.so 6 1,2,4,8 $NEW; $PY $D/ab_lib.py $B $T/old.so 12 8 $NEW; } | tee $D/ab-fp32-ns3.txt
+$PY $D/draw_ab.py $B $T/old.so $NEW 3 | tee $D/draw-ab-fp32-ns3.txt
