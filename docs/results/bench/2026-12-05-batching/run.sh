@@ -15,3 +15,8 @@ gcc -O3 -std=gnu11 -fPIC -shared -o $T/old.so $K/qmatmul_kernels.c $K/qmatmul_op
 NEW=$($PY -c "from unifork_rt.runtime.qmatmul import build; print(build()[0])")
 { $PY $D/ab_lib.py $B $T/old.so 6 1,2,4,8 $NEW; $PY $D/ab_lib.py $B $T/old.so 12 8 $NEW; } | tee $D/ab-fp32-ns3.txt
 $PY $D/draw_ab.py $B $T/old.so $NEW 3 | tee $D/draw-ab-fp32-ns3.txt
+# int8-pf.txt: the 4/8-row integer tiles' prefetch, variants built by hand from a scratch copy of the kernels
+#   with the distance and hint as -D flags (not in the tree); OLD = 38d7dcf's library. Per variant:
+#   $PY $D/ab_lib.py runs/bench3/paper/bundle-int8-ort OLD.so 5 2,8 VARIANT.so   (10 rounds at 8 for t1_4k / t1_8k,
+#   8 rounds at 4,8 on bundle-int4-ort, 8 rounds at 2,8 on bundle-int8-dynamic-ort for the one kept)
+# draw-ab-pf.txt: draw_ab.py OLD.so NEW.so 3 on the int8, int4 and int8-dynamic bundles in turn
