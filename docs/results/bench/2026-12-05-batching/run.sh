@@ -20,3 +20,6 @@ $PY $D/draw_ab.py $B $T/old.so $NEW 3 | tee $D/draw-ab-fp32-ns3.txt
 #   $PY $D/ab_lib.py runs/bench3/paper/bundle-int8-ort OLD.so 5 2,8 VARIANT.so   (10 rounds at 8 for t1_4k / t1_8k,
 #   8 rounds at 4,8 on bundle-int4-ort, 8 rounds at 2,8 on bundle-int8-dynamic-ort for the one kept)
 # draw-ab-pf.txt: draw_ab.py OLD.so NEW.so 3 on the int8, int4 and int8-dynamic bundles in turn
+# full/, full2/: the README's bench command (docs/BENCHMARKS.md), 05:26 and 05:35, each with `vmstat 10` beside it:
+#   PATH=.venv/bin:$PATH unifork-rt bench --preset paper --task all --backends ort-cpu:fp32,ort-cpu:int8,ort-cpu:int8-dynamic,ort-cpu:int4 \
+#     --graphs ort --peers genai,llamacpp --peer-threads 2 --work runs/bench3 --repeats 2 --step-repeats 10 --image-budget 150 --out $D/full
