@@ -32,8 +32,8 @@ PEER_NAMES = {"llamacpp": "llama.cpp (llama-bench)"}
 
 
 def _n4(draw: dict) -> str:
-    """The batching column: --n 4 over --n 1, per cell step and (when run) per whole image; then the
-    machine's roofline floor of that ratio (roofline.batching_floor), where it was measured."""
+    """The batching column: --n 4 over --n 1, per cell step and (when run) per whole image; then the cell
+    step's roofline floor on this machine (roofline.batching_floor), where its rates were probed."""
     step, whole = draw.get("ratio_n4_vs_n1_cell_step"), draw.get("ratio_n4_vs_n1_whole")
     if step is None:
         return "–"
@@ -80,14 +80,8 @@ def analyse(results: dict) -> dict:
             roof["draw_cell_step"] = _fraction(cost["total"], st["cell_step"]["median"], bw)
             roof["draw_rq_head_step"] = _fraction(roofline.head_step(cfg, prec, u["draw"]["batch"]),
                                                   st["rq_head_step"]["median"], bw)
-            # what batching costs at best here: the lower probe beside the unit (a higher one would raise the
-            # floor) and the best compute rate of the run (a lower one would too), so it is never overstated
-            rates = [p["int8_macs_per_s"] for p in results.get("machine_probes") or [] if p.get("int8_macs_per_s")]
-            machine = {**results["machine_probe"], "bandwidth": u.get("bandwidth_beside_min") or bw,
-                       "gemm_flops_per_s": max([p.get("gemm_flops_per_s", 0) for p in results.get("machine_probes")
-                                                or []] + [results["machine_probe"].get("gemm_flops_per_s", 0)]),
-                       "int8_macs_per_s": max(rates) if rates else results["machine_probe"].get("int8_macs_per_s")}
-            floor = roofline.batching_floor(cfg, prec, S, machine)
+            floor = roofline.batching_floor(cfg, prec, S, _floor_machine(results, u),
+                                            (u["draw"]["batch"], u["draw"].get("n4_batch", 4 * u["draw"]["batch"])))
             if floor:
                 u["draw"]["batching_floor"] = floor
         # against the probes beside the unit too (the host's bandwidth moves from minute to minute); the
@@ -106,6 +100,19 @@ def analyse(results: dict) -> dict:
     results["targets"] = targets(results)
     results["projections"] = projections(results)
     return results
+
+
+def _floor_machine(results: dict, u: dict) -> dict:
+    """The machine a unit's batching floor is computed for: the lower bandwidth probe beside it (the lowest of the
+    run where that was not recorded) and each rate's best probe of the run. A higher bandwidth or a lower rate
+    would raise the floor, so these choices never overstate it on the probes taken."""
+    probes = results.get("machine_probes") or [results["machine_probe"]]
+    out = {**results["machine_probe"],
+           "bandwidth": u.get("bandwidth_beside_min") or min(p["bandwidth"] for p in probes)}
+    for key in ("gemm_flops_per_s", "int8_macs_per_s", "int4_macs_per_s"):
+        rates = [p[key] for p in probes if p.get(key)]
+        out[key] = max(rates) if rates else None
+    return out
 
 
 def _frac_text(f: dict | None) -> str:
@@ -195,7 +202,7 @@ def targets(results: dict) -> list[dict]:
         floor = _get(u or {}, "draw", "batching_floor", "ratio")
         row(f"draw_n4_vs_n1_{prec}", ratio, 1.0 if ratio is not None else None, TARGETS["draw_n4_vs_n1"],
             f"draw --n 4 / --n 1, {who(u, prec)} ({'whole images' if whole is not None else 'cell step'}"
-            + (f"; this machine's roofline floor {floor:.2f}" if floor is not None else "") + ")")
+            + (f"; the cell step's roofline floor here {floor:.2f}" if floor is not None else "") + ")")
         frac = _get(u or {}, "roofline", "caption_decode_step", "fraction")
         limit = TARGETS["bound_fraction_issue16"][prec]
         row(f"bound_fraction_{prec}_issue16", frac, 1.0 if frac is not None else None, limit,
@@ -299,12 +306,13 @@ def markdown(results: dict) -> str:
                   "--n 4 / --n 1 (cell step; whole) | peak RSS MB |", "|---|---|---|---|---|---|---|---|---|---|---|",
                   *draw_rows, ""]
         if any(_get(u, "draw", "batching_floor") for u in results["units"]):
-            lines += ["The floor beside the `--n 4` / `--n 1` ratios is this machine's roofline of it: a cell step at 8 "
-                      "rows over one at 2, each at max(bytes / bandwidth, multiply-adds / compute rate), with the lower "
-                      "bandwidth probe beside the unit and the run's best compute rate (fp32: the GEMM probe; quantized: "
-                      "our 8-bit kernel at 8 rows, weights in cache): the ratio with both steps at their bounds. A ratio "
-                      "under it means a `--n 1` step further from its bound than the `--n 4` one, not better batching; "
-                      "attention, glue and the image decoder add to both.", ""]
+            lines += ["The floor beside the `--n 4` / `--n 1` ratios is this machine's roofline of the cell step's: a "
+                      "step at `--n 4`'s rows over one at `--n 1`'s, each at max(bytes / bandwidth, multiply-adds / "
+                      "compute rate), with the lower bandwidth probe beside the unit and the run's best compute rates "
+                      "(fp32: the GEMM probe; quantized: our 8- or 4-bit kernel in its largest row tiles, weights in "
+                      "cache): the ratio with both steps at their bounds. A measured ratio under it means a `--n 1` step "
+                      "further from its bound than the `--n 4` one, not better batching. The whole-image ratio adds "
+                      "the prompt and the image decoder (4 images at `--n 4`), which the floor leaves out.", ""]
     peer_rows = []
     ref = _unit(results, "ours", preset="paper", backend="ort-cpu", precision="fp32")
     for u in results["units"]:

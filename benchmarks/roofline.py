@@ -20,6 +20,7 @@ Everything here is numpy or arithmetic: no torch, no onnxruntime.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -211,19 +212,25 @@ def measure_machine(threads: int = 2, mib: int = 512, repeats: int = 5) -> dict:
         probes["read_4_streams_bytes_per_s"] = read4
     out = {"bandwidth": max(probes.values()), "probes": probes, "gemm_flops_per_s": gemm, "threads": threads,
            "buffer_mib": mib}
-    int8 = int8_macs_per_s(threads, repeats)
-    if int8:
-        out["int8_macs_per_s"] = int8
+    try:  # our kernels' compute ceilings (batching_floor); a probe that fails leaves the rest of the bench standing
+        out.update(kernel_rates(repeats=repeats))
+    except Exception as e:  # noqa: BLE001 - said in the JSON, and the floors are then not given
+        out["kernel_rates_error"] = f"{type(e).__name__}: {e}"
     return out
 
 
-def int8_macs_per_s(threads: int = 2, repeats: int = 5, rows: int = 64, k: int = 896, n: int = 1024,
-                    reps: int = 100) -> float | None:
-    """Multiply-adds a second of unifork-rt's 8-bit kernel in tiles of 8 rows (a guided `--n 4` draw's rows)
-    with its weights in cache (K x N, one share of the columns per thread, each under a core's L2; ROWS = 8
-    tiles of 8 per call, so that a call is long against Python's): the compute ceiling of the quantized
-    matmuls here (4-bit weights feed the same dot-product instruction, after unpacking). None where the
-    kernel library does not build or the CPU has no AVX2."""
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def kernel_rates(threads: int | None = None, repeats: int = 5) -> dict:
+    """Multiply-adds a second of unifork-rt's 8-bit and 4-bit kernels in their largest row tiles (8 rows on AVX-512
+    VNNI, 4 on AVX2), their weights in cache, on every core this process may use (as the runtime's sessions): the
+    compute ceilings of the quantized matmuls here. {} where the kernel library does not build or the CPU has no
+    AVX2; kernel_isa: the library's ISA level (2: AVX-512 VNNI, where it also runs int8-dynamic's integer ops)."""
     import ctypes
 
     try:
@@ -233,11 +240,23 @@ def int8_macs_per_s(threads: int = 2, repeats: int = 5, rows: int = 64, k: int =
     except Exception:  # noqa: BLE001 - UNIFORK_RT_QMATMUL=1 without a library: no such probe
         path = None
     if path is None:
-        return None
+        return {}
     lib = ctypes.CDLL(str(path))
     isa = lib.uk_isa()
     if isa == 0:
-        return None
+        return {}
+    threads = threads or _cores()
+    return {"kernel_isa": isa, "int8_macs_per_s": _kernel_rate(lib, isa, 8, threads, repeats),
+            "int4_macs_per_s": _kernel_rate(lib, isa, 4, threads, repeats)}
+
+
+def _kernel_rate(lib, isa: int, bits: int, threads: int, repeats: int, rows: int = 64, k: int = 896,
+                 columns: int = 256, reps: int = 100) -> float:
+    """One `bits` kernel's multiply-adds a second: each thread its own K x COLUMNS weights (229 KB at 8 bits, with
+    its activations and outputs about 350 KB: in a core's L2 on current x86 parts) times ROWS rows (8 of the 8-row
+    tiles, so that a call is long against Python's: each call's overhead still costs a few %, which makes a
+    compute-bound floor read that much high), REPS calls, best of REPEATS."""
+    import ctypes
 
     class Shape(ctypes.Structure):  # uk_shape, runtime/kernels/qmatmul_kernels.h
         _fields_ = [("bits", ctypes.c_int), ("block", ctypes.c_int), ("k", ctypes.c_int64), ("n", ctypes.c_int64),
@@ -246,8 +265,9 @@ def int8_macs_per_s(threads: int = 2, repeats: int = 5, rows: int = 64, k: int =
     for f in ("uk_packed_bytes", "uk_packed_scales", "uk_scratch_bytes"):
         getattr(lib, f).restype = ctypes.c_size_t
     rng = np.random.default_rng(0)
-    s = Shape(8, 128, k, n, k, n)
-    src = rng.integers(0, 256, (n, k), dtype=np.uint8)
+    n = columns * threads
+    s = Shape(bits, 128, k, n, k, n)
+    src = rng.integers(0, 256, (n, k * bits // 8), dtype=np.uint8)  # MatMulNBits' bytes: 2 weights a byte at 4 bits
     scales = np.full((n, k // 128), 0.01, np.float32)
     w = np.zeros(lib.uk_packed_bytes(ctypes.byref(s)), np.uint8)
     ws = np.zeros(lib.uk_packed_scales(ctypes.byref(s)), np.float32)
@@ -256,13 +276,13 @@ def int8_macs_per_s(threads: int = 2, repeats: int = 5, rows: int = 64, k: int =
     a = rng.standard_normal((rows, k)).astype(np.float32)
     scratch = np.zeros(lib.uk_scratch_bytes(ctypes.byref(s), ctypes.c_int64(rows)), np.uint8)
     lib.uk_quantize(ctypes.byref(s), ptr(a), ctypes.c_int64(rows), ptr(scratch))
-    c = [np.zeros((rows, n), np.float32) for _ in range(threads)]
+    c = np.zeros((rows, n), np.float32)  # the threads write their own columns
     groups = n // 16
     gemm = lib.uk_gemm  # ctypes releases the GIL: the threads run side by side
 
     def share(i):
         g0, g1 = groups * i // threads, groups * (i + 1) // threads
-        args = (ctypes.byref(s), ptr(scratch), ctypes.c_int64(rows), ptr(w), ptr(ws), None, ptr(c[i]),
+        args = (ctypes.byref(s), ptr(scratch), ctypes.c_int64(rows), ptr(w), ptr(ws), None, ptr(c),
                 ctypes.c_int64(g0), ctypes.c_int64(g1), ctypes.c_int(isa))
         for _ in range(reps):
             gemm(*args)
@@ -273,17 +293,29 @@ def int8_macs_per_s(threads: int = 2, repeats: int = 5, rows: int = 64, k: int =
             t.start()
         for t in ts:
             t.join()
-    run()  # warm: the shares into each core's cache
+    run()  # warm: each share into its core's cache
     return reps * rows * k * n / _timed_best(run, repeats)
 
 
+# the kernel rate each precision's matmuls run at (batching_floor); int8-dynamic's integer ops run on our kernel
+# on AVX-512 VNNI CPUs only (kernel_isa 2), elsewhere on ONNX Runtime's, whose rate is not probed
+RATE_OF = {"int8": "int8_macs_per_s", "int8-b32": "int8_macs_per_s", "int4": "int4_macs_per_s",
+           "int4-b32": "int4_macs_per_s", "int8-dynamic": "int8_macs_per_s"}
+
+
 def batching_floor(cfg, precision: str, slots: int, machine: dict, rows: tuple[int, int] = (2, 8)) -> dict | None:
-    """The roofline of a draw cell step at rows[0] (`--n 1` with guidance) and rows[1] (`--n 4`) on this machine:
+    """The roofline of a draw cell step at rows[0] (`--n 1`: 2 with guidance) and rows[1] (`--n 4`) on this machine:
     each at max(bytes / bandwidth, multiply-adds / the measured compute rate), the float precisions at the fp32
-    GEMM probe's rate, the quantized ones at the 8-bit kernel's (int8_macs_per_s). Their ratio is what batching
-    costs here when both steps run at their bounds: a measured ratio under it comes from a `--n 1` step further
-    from its bound than the `--n 4` one, not from better batching. None without the rate."""
-    rate = machine.get("gemm_flops_per_s", 0) / 2 if precision in ("fp32", "fp16") else machine.get("int8_macs_per_s")
+    GEMM probe's rate, the quantized ones at our kernel's (RATE_OF). Their ratio is what batching costs here when
+    both steps run at their bounds: a measured ratio under it comes from a `--n 1` step further from its bound
+    than the `--n 4` one, not from better batching. The image decoder and the prompt are not in it. None without
+    the rate (int8-dynamic off AVX-512 VNNI: ONNX Runtime's integer kernels, not probed)."""
+    if precision in ("fp32", "fp16"):
+        rate = machine.get("gemm_flops_per_s", 0) / 2
+    elif precision == "int8-dynamic" and machine.get("kernel_isa") != 2:
+        rate = None
+    else:
+        rate = machine.get(RATE_OF.get(precision, ""))
     if not rate:
         return None
     out = {"rows": list(rows), "bandwidth": machine["bandwidth"], "macs_per_s": rate}

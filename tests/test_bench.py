@@ -193,12 +193,12 @@ def test_fraction_and_projection():
 
 def test_batching_floor_is_the_roofline_of_8_rows_over_2():
     """The `--n 4` / `--n 1` floor: each cell step at max(bytes / bandwidth, multiply-adds / rate), the float
-    precisions at the GEMM probe's rate (2 FLOPs a multiply-add), the quantized ones at the 8-bit kernel's."""
+    precisions at the GEMM probe's rate (2 FLOPs a multiply-add), the quantized ones at our 8- or 4-bit kernel's."""
     cfg = preset("paper")
     two, eight = (roofline.draw_cell_step(cfg, "int4", 40, r)["total"] for r in (2, 8))
     # the weights are read once whatever the rows; the KV slots are each row's
     assert two.weight_bytes == eight.weight_bytes and eight.kv_bytes == pytest.approx(4 * two.kv_bytes)
-    fast = {"bandwidth": 65e9, "gemm_flops_per_s": 200e9, "int8_macs_per_s": 400e9}
+    fast = {"bandwidth": 65e9, "gemm_flops_per_s": 200e9, "int8_macs_per_s": 400e9, "int4_macs_per_s": 400e9}
     f = roofline.batching_floor(cfg, "int4", 40, fast)
     # 2 rows bound by memory, 8 by the dot products: the ratio is compute at 8 over bandwidth at 2
     assert (f["rows_2"]["bound"], f["rows_8"]["bound"]) == ("memory", "compute")
@@ -210,6 +210,27 @@ def test_batching_floor_is_the_roofline_of_8_rows_over_2():
     e32 = roofline.draw_cell_step(cfg, "fp32", 40, 8)["total"]
     assert fp32["rows_8"]["seconds"] == pytest.approx(max(e32.bytes / 65e9, e32.flops / 200e9))
     assert roofline.batching_floor(cfg, "int8", 40, {"bandwidth": 65e9, "gemm_flops_per_s": 2e11}) is None
+    # int4 at the 4-bit kernel's own rate; int8-dynamic only where our kernel runs its integer ops (AVX-512 VNNI)
+    rates = {**fast, "int4_macs_per_s": 800e9, "kernel_isa": 1}
+    assert roofline.batching_floor(cfg, "int4", 40, rates)["macs_per_s"] == 800e9
+    assert roofline.batching_floor(cfg, "int8-dynamic", 40, rates) is None
+    assert roofline.batching_floor(cfg, "int8-dynamic", 40, {**rates, "kernel_isa": 2})["macs_per_s"] == 400e9
+    # an unguided draw's rows: 1 and 4
+    one = roofline.batching_floor(cfg, "int4", 40, fast, (1, 4))
+    assert one["rows"] == [1, 4] and "rows_1" in one and "rows_4" in one
+
+
+def test_batching_floor_machine_never_overstates():
+    """The report's floor takes the lower probe beside the unit (the run's lowest where that was not recorded)
+    and the best rate of each kind over the run's probes: a higher bandwidth or a lower rate would raise it."""
+    probes = [{"bandwidth": 50e9, "gemm_flops_per_s": 190e9, "int8_macs_per_s": 380e9},
+              {"bandwidth": 40e9, "gemm_flops_per_s": 210e9, "int8_macs_per_s": 410e9, "int4_macs_per_s": 420e9},
+              {"bandwidth": 60e9, "gemm_flops_per_s": 200e9}]
+    results = {"machine_probes": probes, "machine_probe": probes[2]}
+    m = report._floor_machine(results, {"bandwidth_beside_min": 45e9})
+    assert (m["bandwidth"], m["gemm_flops_per_s"], m["int8_macs_per_s"], m["int4_macs_per_s"]) == (
+        45e9, 210e9, 410e9, 420e9)
+    assert report._floor_machine(results, {})["bandwidth"] == 40e9  # an older report: its lowest probe
 
 
 def test_stats_quantiles():
@@ -303,8 +324,14 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
     assert len(probes) == 5 and [p.get("after") for p in probes[1:4]] == [
         "micro torch-eager fp32", "micro ort-cpu fp32", "micro ort-cpu fp32-ort"]
     assert data["machine_probe"]["bandwidth"] == max(p["bandwidth"] for p in probes)
-    # the 8-bit kernel's compute rate, where the library runs here: the quantized batching floors' rate
-    assert all((p.get("int8_macs_per_s", 0) > 0) == (library_for_sessions() is not None) for p in probes)
+    # our 8- and 4-bit kernels' compute rates, where the library runs here (AVX2 or better): the quantized floors'
+    import ctypes
+
+    lib = library_for_sessions()
+    isa = ctypes.CDLL(str(lib)).uk_isa() if lib is not None else 0
+    for key in ("int8_macs_per_s", "int4_macs_per_s"):
+        assert all((p.get(key, 0) > 0) == (isa > 0) for p in probes), key
+    assert all(p.get("kernel_isa", 0) == isa and "kernel_rates_error" not in p for p in probes)
     ours = {(u["backend"], u["precision"], u["graphs"]): u for u in data["units"] if u["kind"] == "ours"}
     assert set(ours) == {("torch-eager", "fp32", "portable"), ("ort-cpu", "fp32", "portable"), ("ort-cpu", "fp32", "ort")}
     assert json.loads((seeded_work / "micro" / "bundle-fp32-ort" / "manifest.json").read_text())["variant"] == "ort"
@@ -327,15 +354,16 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
         assert d["whole_image_n4"]["median"] > 0
         assert d["whole_image_n4"]["n"] == d["whole_image"]["n"]  # drawn in turn with the --n 1 images
         assert d["ratio_n4_vs_n1_whole"] == d["whole_image_n4"]["median"] / d["whole_image"]["median"]
-        # its roofline floor, at the lower probe beside the unit (fp32 here: at the GEMM probe's rate)
-        assert u["bandwidth_beside_min"] <= u["bandwidth_beside"]
-        fl = d["batching_floor"]
-        assert fl["bandwidth"] == u["bandwidth_beside_min"] and fl["ratio"] >= 1.0
-        assert f"(floor {fl['ratio']:.2f})" in (out / "bench.md").read_text()
         assert 0 < u["roofline"]["caption_decode_step"]["fraction"]
         # also against the probes beside the unit, which the run's best probe bounds
         i = [p.get("after") for p in probes].index(f"micro {u['backend']} fp32" + ("-ort" if u["graphs"] == "ort" else ""))
         assert u["bandwidth_beside"] == max(probes[i - 1]["bandwidth"], probes[i]["bandwidth"])
+        # the batching floor: at the lower of those two probes, the run's best GEMM rate (fp32), 2 and 8 rows
+        assert u["bandwidth_beside_min"] == min(probes[i - 1]["bandwidth"], probes[i]["bandwidth"])
+        fl = d["batching_floor"]
+        assert fl["bandwidth"] == u["bandwidth_beside_min"] and fl["rows"] == [2, 8]
+        assert fl["macs_per_s"] == max(p["gemm_flops_per_s"] for p in probes) / 2
+        assert f"(floor {fl['ratio']:.2f})" in (out / "bench.md").read_text()
         for f in u["roofline"].values():
             assert f["fraction_beside"] == pytest.approx(f["fraction"] * data["machine_probe"]["bandwidth"]
                                                          / u["bandwidth_beside"])

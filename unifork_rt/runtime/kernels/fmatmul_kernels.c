@@ -135,8 +135,8 @@ static const ftile_fn f512_tiles[8][2] = {{f512_1_4, f512_1_1}, {f512_2_4, f512_
                                           {f512_4_4, f512_4_1}, {f512_5_3, f512_5_1}, {f512_6_3, f512_6_1},
                                           {f512_7_3, f512_7_1}, {f512_8_3, f512_8_1}};
 /* 5-8 rows: 3 streams, 24 accumulators + 3 weight vectors + the broadcast in 32 registers, no spill (2 streams
- * until 2026-12-05: an 8-row trunk step 6-8% slower; one stream, with or without a prefetch 512-2048 bytes
- * ahead, 50% slower; docs/KERNELS.md "Float weights") */
+ * until 2026-12-05: an 8-row trunk step 3-10% slower, interleaved; one stream, with or without a prefetch into L1,
+ * about 50% slower; docs/KERNELS.md "Float weights") */
 static const int f512_streams[8] = {4, 4, 4, 4, 3, 3, 3, 3};
 static const ftile_fn f256_tiles[6][2] = {{f256_1_4, f256_1_1}, {f256_2_2, f256_2_1}, {f256_3_1, f256_3_1},
                                           {f256_4_1, f256_4_1}, {f256_5_1, f256_5_1}, {f256_6_1, f256_6_1}};
