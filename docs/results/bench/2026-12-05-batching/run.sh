@@ -24,3 +24,4 @@ $PY $D/draw_ab.py $B $T/old.so $NEW 3 | tee $D/draw-ab-fp32-ns3.txt
 #   PATH=.venv/bin:$PATH unifork-rt bench --preset paper --task all --backends ort-cpu:fp32,ort-cpu:int8,ort-cpu:int8-dynamic,ort-cpu:int4 \
 #     --graphs ort --peers genai,llamacpp --peer-threads 2 --work runs/bench3 --repeats 2 --step-repeats 10 --image-budget 150 --out $D/full
 # full3/: the same command at 06:01, with 462907c's code (the floor after review)
+# draw-ab-pf-int8-8r.txt: draw_ab.py on bundle-int8-ort, 38d7dcf's library (OLD) against a50c7fd's and later (NEW), 8 rounds
