@@ -25,3 +25,4 @@ $PY $D/draw_ab.py $B $T/old.so $NEW 3 | tee $D/draw-ab-fp32-ns3.txt
 #     --graphs ort --peers genai,llamacpp --peer-threads 2 --work runs/bench3 --repeats 2 --step-repeats 10 --image-budget 150 --out $D/full
 # full3/: the same command at 06:01, with 462907c's code (the floor after review)
 # draw-ab-pf-int8-8r.txt: draw_ab.py on bundle-int8-ort, 38d7dcf's library (OLD) against a50c7fd's and later (NEW), 8 rounds
+# draw-ab-pf-int4-int8dyn-8r.txt: the same, 8 rounds, on bundle-int4-ort then bundle-int8-dynamic-ort
