@@ -231,20 +231,10 @@ def kernel_rates(threads: int | None = None, repeats: int = 5) -> dict:
     VNNI, 4 on AVX2), their weights in cache, on every core this process may use (as the runtime's sessions): the
     compute ceilings of the quantized matmuls here. {} where the kernel library does not build or the CPU has no
     AVX2; kernel_isa: the library's ISA level (2: AVX-512 VNNI, where it also runs int8-dynamic's integer ops)."""
-    import ctypes
-
-    try:
-        from unifork_rt.runtime.qmatmul import library_for_sessions
-
-        path = library_for_sessions()
-    except Exception:  # noqa: BLE001 - UNIFORK_RT_QMATMUL=1 without a library: no such probe
-        path = None
-    if path is None:
+    lib = _kernel_lib()
+    if lib is None:
         return {}
-    lib = ctypes.CDLL(str(path))
     isa = lib.uk_isa()
-    if isa == 0:
-        return {}
     threads = threads or _cores()
     return {"kernel_isa": isa, "int8_macs_per_s": _kernel_rate(lib, isa, 8, threads, repeats),
             "int4_macs_per_s": _kernel_rate(lib, isa, 4, threads, repeats)}
@@ -258,9 +248,7 @@ def _kernel_rate(lib, isa: int, bits: int, threads: int, repeats: int, rows: int
     compute-bound floor read that much high), REPS calls, best of REPEATS."""
     import ctypes
 
-    class Shape(ctypes.Structure):  # uk_shape, runtime/kernels/qmatmul_kernels.h
-        _fields_ = [("bits", ctypes.c_int), ("block", ctypes.c_int), ("k", ctypes.c_int64), ("n", ctypes.c_int64),
-                    ("kp", ctypes.c_int64), ("np", ctypes.c_int64)]
+    from unifork_rt.runtime.qmatmul import UkShape as Shape
 
     for f in ("uk_packed_bytes", "uk_packed_scales", "uk_scratch_bytes"):
         getattr(lib, f).restype = ctypes.c_size_t
@@ -327,22 +315,32 @@ def batching_floor(cfg, precision: str, slots: int, machine: dict, rows: tuple[i
     return out
 
 
-def _read_streams_fn():
-    """fn(float32 array, streams) -> its sum, read by unifork-rt's kernel library as 4 side-by-side
-    streams (ctypes releases the GIL, so threads run it in parallel); None where the library does not
-    build (no C compiler, not x86-64, UNIFORK_RT_QMATMUL=0): that probe is then left out."""
+def _kernel_lib():
+    """unifork-rt's kernel library (ctypes) for the probes that run its code, or None where it does not build (no C
+    compiler, not x86-64, UNIFORK_RT_QMATMUL=0) or the CPU has no AVX2 (or UNIFORK_RT_ISA=none): those probes are
+    then left out and the others stand."""
     import ctypes
 
     try:
         from unifork_rt.runtime.qmatmul import library_for_sessions
 
         path = library_for_sessions()
-    except Exception:  # noqa: BLE001 - UNIFORK_RT_QMATMUL=1 without a library: the other probes stand
+    except Exception:  # noqa: BLE001 - UNIFORK_RT_QMATMUL=1 without a library
         path = None
     if path is None:
         return None
     lib = ctypes.CDLL(str(path))
-    if lib.uk_isa() == 0:  # no AVX2 (or UNIFORK_RT_ISA=none): the probe is AVX2 code
+    return lib if lib.uk_isa() > 0 else None
+
+
+def _read_streams_fn():
+    """fn(float32 array, streams) -> its sum, read by unifork-rt's kernel library as 4 side-by-side
+    streams (ctypes releases the GIL, so threads run it in parallel); None where the library does not
+    build (no C compiler, not x86-64, UNIFORK_RT_QMATMUL=0): that probe is then left out."""
+    import ctypes
+
+    lib = _kernel_lib()
+    if lib is None:
         return None
     fn = lib.uk_read_streams
     fn.restype = ctypes.c_float

@@ -21,9 +21,7 @@ from unifork_rt.runtime import qmatmul  # noqa: E402
 needs_cc = pytest.mark.skipif(qmatmul._compiler() is None, reason="no C compiler: the kernels cannot be built here")
 
 
-class Shape(ctypes.Structure):
-    _fields_ = [("bits", ctypes.c_int), ("block", ctypes.c_int), ("k", ctypes.c_int64), ("n", ctypes.c_int64),
-                ("kp", ctypes.c_int64), ("np", ctypes.c_int64)]
+Shape = qmatmul.UkShape
 
 
 def matmulnbits_weights(rng, k, n, bits, block):

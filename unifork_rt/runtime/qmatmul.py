@@ -43,6 +43,14 @@ INTEGER_OP = "MatMulInteger"  # int8-dynamic weights (export/quantize.py), fused
 SOURCES = ("qmatmul_kernels.h", "qmatmul_kernels.c", "fmatmul_kernels.c", "attn_kernels.c", "sample_kernels.c",
            "qmatmul_op.c")
 _lock = threading.Lock()
+
+
+class UkShape(ctypes.Structure):
+    """uk_shape (kernels/qmatmul_kernels.h), for calling the packed GEMM through ctypes (the tests, the bench's
+    compute-rate probe): bit width, weights per scale along K, K, N, K padded to whole blocks, N padded to 16."""
+
+    _fields_ = [("bits", ctypes.c_int), ("block", ctypes.c_int), ("k", ctypes.c_int64), ("n", ctypes.c_int64),
+                ("kp", ctypes.c_int64), ("np", ctypes.c_int64)]
 _built: dict[str, tuple[Path | None, str]] = {}
 
 

@@ -523,7 +523,6 @@ typedef struct {
   uk_shape s;
   uint8_t* w;
   float* ws;      /* b_scale per column, in the packed order */
-  float* bscale;  /* b_scale per column [n] */
   int32_t* colsum; /* sum_k B[k][n], np of them (0 past n) */
   int isa, dynamic, bzp_const;
   int64_t tasks;
@@ -550,9 +549,14 @@ static void ikernel_destroy(void* k) {
   if (!kr) return;
   free(kr->w);
   free(kr->ws);
-  free(kr->bscale);
   free(kr->colsum);
   free(kr);
+}
+
+static int64_t elements(const int64_t* d, size_t r) {
+  int64_t n = 1;
+  for (size_t i = 0; i < r; i++) n *= d[i];
+  return n;
 }
 
 /* the element count of a value */
@@ -560,8 +564,7 @@ static OrtStatus* value_count(const OrtValue* v, int64_t* count, const char* wha
   int64_t dims[8];
   size_t rank = 0;
   CHECK(value_dims_from(v, dims, &rank, what, 0));
-  *count = 1;
-  for (size_t i = 0; i < rank; i++) *count *= dims[i];
+  *count = elements(dims, rank);
   return NULL;
 }
 
@@ -612,12 +615,13 @@ static OrtStatus* ikernel_create_as(const OrtKernelInfo* info, int dynamic, void
   kr->bzp_const = bzpv != NULL;
   /* MatMulNBits' layout, one block per column: [n][k] bytes B + 128 */
   uint8_t* src = (uint8_t*)malloc((size_t)n * (size_t)k);
-  kr->bscale = (float*)malloc((size_t)n * sizeof(float));
+  float* bscale = (float*)malloc((size_t)n * sizeof(float)); /* b_scale per column [n], for uk_pack */
   kr->colsum = (int32_t*)calloc((size_t)kr->s.np, sizeof(int32_t));
   kr->w = (uint8_t*)alloc_weights(uk_packed_bytes(&kr->s));
   kr->ws = (float*)aligned_alloc(64, (uk_packed_scales(&kr->s) * 4 + 63) / 64 * 64);
-  if (!src || !kr->bscale || !kr->colsum || !kr->w || !kr->ws) {
+  if (!src || !bscale || !kr->colsum || !kr->w || !kr->ws) {
     free(src);
+    free(bscale);
     ikernel_destroy(kr);
     return fail(ERR_FAIL, "unifork-rt: out of memory packing %lld x %lld weights", (long long)k, (long long)n);
   }
@@ -637,9 +641,10 @@ static OrtStatus* ikernel_create_as(const OrtKernelInfo* info, int dynamic, void
         kr->colsum[j] += sum;
       }
     }
-  for (int64_t j = 0; j < n; j++) kr->bscale[j] = ((const float*)bs)[ns == 1 ? 0 : j];
-  uk_pack(&kr->s, src, kr->bscale, kr->w, kr->ws);
+  for (int64_t j = 0; j < n; j++) bscale[j] = ((const float*)bs)[ns == 1 ? 0 : j];
+  uk_pack(&kr->s, src, bscale, kr->w, kr->ws);
   free(src);
+  free(bscale);
   release_if_file_backed(b, (size_t)n * (size_t)k);
   *out = kr;
   return NULL;
@@ -848,12 +853,6 @@ static int same_dims(const int64_t* a, size_t ar, const int64_t* b, size_t br) {
   for (size_t i = 0; i < ar; i++)
     if (a[i] != b[i]) return 0;
   return 1;
-}
-
-static int64_t elements(const int64_t* d, size_t r) {
-  int64_t n = 1;
-  for (size_t i = 0; i < r; i++) n *= d[i];
-  return n;
 }
 
 #define GQA_FAIL(...) fail(ERR_INVALID_ARGUMENT, "unifork-rt: GroupQueryAttention " __VA_ARGS__)
