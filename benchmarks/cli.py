@@ -21,7 +21,7 @@ from pathlib import Path
 
 import click
 
-from . import llamacpp
+from . import interleave, llamacpp
 from . import peers as peers_mod
 from . import report, roofline
 from .measure import busy_processes, cpu_busy_percent, machine_info
@@ -174,6 +174,11 @@ class Runner:
 @click.option("--llamacpp-pure", is_flag=True,
               help="Also run each quantized llamacpp type with llama-quantize --pure: every matrix in that type "
                    "(by default the 896-wide tied embedding / head falls back to another type).")
+@click.option("--interleave", "interleave_rounds", type=click.IntRange(0), default=4, show_default=True,
+              help="Rounds of the interleaved comparison with llama.cpp, after the peers (when the llamacpp peer "
+                   "and our ort-cpu paper units ran): each round times our caption decode and llama-bench's at "
+                   "each precision pairing one right after the other, with a bandwidth probe beside ours, so that "
+                   "both see the same minutes of this machine (about 40 s a pairing). 0: none.")
 @click.option("--peer-threads", type=click.IntRange(1), default=None,
               help="Threads of the llamacpp peer (llama-bench -t). Default: the machine's cores.")
 @click.option("--repeats", type=click.IntRange(1), default=3, show_default=True,
@@ -196,8 +201,8 @@ class Runner:
 @click.option("--profile/--no-profile", default=True, show_default=True,
               help="Profile the ORT CPU decode graphs (ONNX Runtime's profiler): time per op type.")
 @click.option("--timeout", type=float, default=3600.0, show_default=True, help="Seconds per worker unit.")
-def bench(presets, task, backends, graphs, peer_names, genai_precisions, llamacpp_types, llamacpp_pure, peer_threads,
-          repeats, step_repeats, warmup, new_tokens, image_budget, work, out, quick, label, profile, timeout):
+def bench(presets, task, backends, graphs, peer_names, genai_precisions, llamacpp_types, llamacpp_pure,
+          interleave_rounds, peer_threads, repeats, step_repeats, warmup, new_tokens, image_budget, work, out, quick, label, profile, timeout):
     """Latency per stage and per task, against the peers and the machine's roofline.
 
     Writes bench.json (machine, backend, precision, batch, lengths, figures), bench.md and
@@ -236,7 +241,7 @@ def bench(presets, task, backends, graphs, peer_names, genai_precisions, llamacp
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine, "busy_at_start": busy_processes(),
         "options": {"presets": list(presets), "tasks": list(tasks), "backends": [f"{n}:{p}" for n, p in chosen],
                     "graphs": variants, "peers": peer_list, "genai_precisions": gp, "llamacpp_types": lt,
-                    "peer_threads": peer_threads, "repeats": repeats, "step_repeats": step_repeats, "warmup": warmup,
+                    "peer_threads": peer_threads, "interleave_rounds": interleave_rounds, "repeats": repeats, "step_repeats": step_repeats, "warmup": warmup,
                     "new_tokens": new_tokens, "image_budget_s": image_budget, "quick": quick, "profile": profile},
         "units": [], "notes": [],
     }
@@ -277,7 +282,7 @@ def bench(presets, task, backends, graphs, peer_names, genai_precisions, llamacp
                     "model": built["model"], "plan": {**plan.__dict__, "tasks": list(tasks)}, "profile": profile}
             before = probes[-1]["bandwidth"]
             res = run(spec, f"{preset} {u['backend']} {bundle_key(u['precision'], u['graphs'])}")
-            results["units"].append({**u, **res})
+            results["units"].append({**u, **res, "bundle": spec["bundle"]})
             # a probe after each of ours too: this host's bandwidth moves by a third from one minute to the
             # next, and a step timed in a fast minute read 107% of a bound probed in slow ones
             probes.append({**roofline.measure_machine(), "after": f"{preset} {u['backend']} "
@@ -304,6 +309,13 @@ def bench(presets, task, backends, graphs, peer_names, genai_precisions, llamacp
                     "threads": peer_threads}
             res = run(spec, f"peer {p['name']} {p['precision']}")
             results["units"].append({**p, "prompt_len": prompt_len, "new_tokens": new_tokens, **res})
+            run.save_partial()
+        pairs = interleave.plan_pairs(results["units"], lt) if "llamacpp" in peer_list and interleave_rounds else []
+        if pairs:
+            spec = {"unit": "interleave", "pairs": pairs, "rounds": interleave_rounds, "work": str(work),
+                    "prompt_len": prompt_len, "new_tokens": new_tokens, "repeats": max(2, repeats),
+                    "warmup": warmup, "threads": peer_threads}
+            results["interleave"] = run(spec, f"interleave ours / llama.cpp ({len(pairs)} pairings)")
             run.save_partial()
         results["peer_load_average"]["end"] = llamacpp.load_average()
         results["peer_cpu_busy"]["end"] = cpu_busy_percent()

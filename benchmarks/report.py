@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import statistics
 from pathlib import Path
 
 from . import roofline
@@ -97,9 +98,28 @@ def analyse(results: dict) -> dict:
             ctx = u["prompt_len"] + u["new_tokens"] // 2
             cost = roofline.qwen_decode_step(t.num_layers, t, u.get("roofline_precision", u["precision"]), ctx)
             u["roofline"] = {"decode_step": _fraction(cost, u["per_token"]["median"], bw)}
+    for pair in (results.get("interleave") or {}).get("pairs", []):
+        _interleaved_shares(results, pair)
     results["targets"] = targets(results)
     results["projections"] = projections(results)
     return results
+
+
+def _interleaved_shares(results: dict, pair: dict) -> None:
+    """Each interleaved round's share of the bandwidth bound (benchmarks/interleave.py): our per-token figure
+    against the caption decode step's bytes at the higher of the two probes beside it (a higher bandwidth would
+    lower the share: the probes never flatter it), with the step's bytes as the unit that ran the bundle
+    counts them."""
+    from unifork_rt.config import preset as get_preset
+
+    u = next((u for u in results["units"] if u.get("kind") == "ours" and u.get("bundle") == pair["bundle"]
+              and "caption" in u), None)
+    if u is None:
+        return
+    S = u["caption"]["prefill_tokens"] + 1 if u.get("graphs") == "ort" else u["caption"]["max_seq"]
+    cost = roofline.caption_decode_step(get_preset(u["preset"]), pair["precision"], S)["total"]
+    shares = [cost.bytes / max(r["bandwidth_before"], r["bandwidth_after"]) / r["ours_s"] for r in pair["rounds"]]
+    pair.update(bytes=cost.bytes, shares=shares, share_median=statistics.median(shares))
 
 
 def _floor_machine(results: dict, u: dict) -> dict:
@@ -207,6 +227,19 @@ def targets(results: dict) -> list[dict]:
         limit = TARGETS["bound_fraction_issue16"][prec]
         row(f"bound_fraction_{prec}_issue16", frac, 1.0 if frac is not None else None, limit,
             f"caption decode step, fraction of its bandwidth bound, {who(u, prec)}", direction=">=")
+    for pair in (results.get("interleave") or {}).get("pairs", []):
+        u = next((u for u in results["units"] if u.get("bundle") == pair["bundle"]), None)
+        prec, n = pair["precision"], len(pair["rounds"])
+        rng = f"range {pair['ratio_min']:.2f}-{pair['ratio_max']:.2f}, {pair['rounds_at_most_1']} of {n} rounds <= 1.0"
+        row(f"{prec}_vs_llamacpp_{pair['gguf']}_interleaved", pair["ratio_median"], 1.0, TARGETS["vs_llamacpp"],
+            f"caption ms/token, {who(u, prec)} / llama.cpp {pair['gguf']}, interleaved: the median of {n} rounds' "
+            f"ratios ({rng})")
+        if "share_median" in pair:
+            row(f"bound_fraction_{prec}_issue16_paired", pair["share_median"], 1.0,
+                TARGETS["bound_fraction_issue16"][prec],
+                f"caption ms/token (pipeline), fraction of the step's bandwidth bound at the probes beside it, "
+                f"interleaved rounds, {who(u, prec)} (median of {n}; "
+                f"{min(pair['shares']):.0%}-{max(pair['shares']):.0%})", direction=">=")
     if int4 is not None and int4.get("peak_rss_mb") and results["options"].get("tasks") == ["caption"]:
         row("int4_caption_rss_mb", int4["peak_rss_mb"], 1.0, TARGETS["int4_caption_rss_mb"],
             f"caption-only peak RSS MB, {who(int4, 'int4')} (bench worker: ~300-token prompt)")
@@ -340,6 +373,7 @@ def markdown(results: dict) -> str:
                   f"{results.get('peer_new_tokens', '?')} new tokens, greedy.", "",
                   "| engine | precision | TTFT ms | ms/token | % of bandwidth bound | peak RSS MB |",
                   "|---|---|---|---|---|---|", *ours_rows, *peer_rows, "", *_llamacpp_notes(results)]
+    lines += _interleave_lines(results)
     if results.get("targets"):
         lines += ["## Targets (issues 5 and 16)", "", "| target | preset | value | limit | status |", "|---|---|---|---|---|"]
         for t in results["targets"]:
@@ -390,6 +424,35 @@ def markdown(results: dict) -> str:
     if notes:
         lines += ["## Skipped", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)
+
+
+def _interleave_lines(results: dict) -> list[str]:
+    """The interleaved comparison with llama.cpp (benchmarks/interleave.py), where it ran."""
+    inter = results.get("interleave")
+    if not inter:
+        return []
+    head = ["## Interleaved with llama.cpp: caption decode, round by round", ""]
+    if "pairs" not in inter:
+        return head + [f"Not measured: {inter.get('skipped') or inter.get('error')}", ""]
+    rows = []
+    for p in inter["pairs"]:
+        graphs = " (ort graphs)" if p["graphs"] == "ort" else ""
+        each = " ".join(f"{r['ratio']:.2f}" for r in p["rounds"])
+        share = (f"{p['share_median']:.0%} ({min(p['shares']):.0%}-{max(p['shares']):.0%})"
+                 if "share_median" in p else "–")
+        rows.append(f"| {p['precision']}{graphs} / {p['gguf']} | {len(p['rounds'])} | {_ms(p['ours_s_median'])} | "
+                    f"{_ms(p['peer_s_median'])} | {each} | **{p['ratio_median']:.2f}** | "
+                    f"{p['bandwidth_min'] / 1e9:.1f}-{p['bandwidth_max'] / 1e9:.1f} | {share} |")
+    return head + [
+        "This host's bandwidth moves between states from one minute to the next, so each round times ours and "
+        "llama.cpp one right after the other (who goes first alternates), with a bandwidth probe just before and "
+        f"after ours. Ours: the caption pipeline's ms per token after the first ({inter['new_tokens']} new tokens, "
+        f"the median of {inter['repeats']} captions); llama.cpp: `-p 0 -n 64 -d {inter['prompt_len']} -r "
+        f"{inter['repeats']}` (its median). The share of the bound divides the step's bytes by the higher probe "
+        "beside ours in that round.", "",
+        "| ours / llama.cpp | rounds | ours ms/token (median) | llama.cpp ms/token (median) | ours / llama.cpp, "
+        "each round | median | bandwidth beside ours GB/s | % of bound at those probes (range) |",
+        "|---|---|---|---|---|---|---|---|", *rows, ""]
 
 
 def _llamacpp_notes(results: dict) -> list[str]:

@@ -172,34 +172,56 @@ def _timed_best(fn, repeats: int) -> float:
     return best
 
 
+def _parallel(fn, a, b, threads: int):
+    """run() -> calls fn(part of a, part of b) on `threads` threads at once, one slice of each per thread."""
+    n = a.size
+    parts = [(a[i * n // threads:(i + 1) * n // threads], b[i * n // threads:(i + 1) * n // threads])
+             for i in range(threads)]
+
+    def run():
+        ts = [threading.Thread(target=fn, args=p) for p in parts]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    return run
+
+
+def _stream_probes(a, b, threads: int, repeats: int, streams=None) -> dict:
+    """Bytes/s of `threads` threads streaming their slices of A, best of `repeats` each: read front to back
+    (numpy reductions release the GIL); copied into B (read + write); and, where our library runs here
+    (STREAMS, from _read_streams_fn), read as 4 side-by-side streams each, as our kernels read weights (on
+    some hosts 1.3-1.5x the first: docs/KERNELS.md, "Several streams"; a bound without it flatters them)."""
+    out = {"read_bytes_per_s": a.nbytes / _timed_best(_parallel(lambda x, y: np.add.reduce(x), a, b, threads),
+                                                      repeats),
+           "copy_bytes_per_s": 2 * a.nbytes / _timed_best(_parallel(lambda x, y: np.copyto(y, x), a, b, threads),
+                                                          repeats)}
+    if streams:
+        out["read_4_streams_bytes_per_s"] = a.nbytes / _timed_best(
+            _parallel(lambda x, y: streams(x, 4), a, b, threads), repeats)
+    return out
+
+
+def bandwidth_probe(threads: int = 2, mib: int = 512, repeats: int = 3):
+    """probe() -> this machine's memory bandwidth now (bytes/s): the best of the stream probes (_stream_probes)
+    as measure_machine takes them (the same buffer size: on the EPYC host a copy of 256 MiB read 28 GB/s where
+    one of 512 read 42-45), without its GEMV and GEMM; about 0.2 s, to take beside a timing."""
+    a = np.ones(mib * 2**20 // 4, dtype=np.float32)
+    b = np.empty_like(a)
+    streams = _read_streams_fn()
+    return lambda: max(_stream_probes(a, b, threads, repeats, streams).values())
+
+
 def measure_machine(threads: int = 2, mib: int = 512, repeats: int = 5) -> dict:
     """Memory bandwidth (bytes/s) and fp32 GEMM rate (FLOP/s) of this machine, now.
 
-    Bandwidth probes, best of `repeats` each: a parallel read (numpy reductions release the GIL,
-    one slice per thread), a copy (read + write), and a large GEMV (how MatMul streams weights).
-    The roofline uses the highest, so the bound is never flattered by a weak probe."""
+    Bandwidth probes, best of `repeats` each: the stream probes (reads, a copy: _stream_probes) and a large
+    GEMV (how MatMul streams weights). The roofline uses the highest, so the bound is never flattered by a
+    weak probe."""
     n = mib * 2**20 // 4
     a = np.ones(n, dtype=np.float32)
     b = np.empty_like(a)
-
-    def parallel(fn):
-        parts = [(a[i * n // threads:(i + 1) * n // threads], b[i * n // threads:(i + 1) * n // threads])
-                 for i in range(threads)]
-
-        def run():
-            ts = [threading.Thread(target=fn, args=p) for p in parts]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join()
-        return run
-
-    read = a.nbytes / _timed_best(parallel(lambda x, y: np.add.reduce(x)), repeats)
-    copy = 2 * a.nbytes / _timed_best(parallel(lambda x, y: np.copyto(y, x)), repeats)
-    # each thread reading 4 places of its share side by side, as our kernels read weights: on some hosts
-    # 1.3-1.5x the one-stream read (docs/KERNELS.md, "Several streams"), so a bound without it flatters them
-    streams = _read_streams_fn()
-    read4 = a.nbytes / _timed_best(parallel(lambda x, y: streams(x, 4)), repeats) if streams else 0.0
+    probes = _stream_probes(a, b, threads, repeats, _read_streams_fn())
     del b
     W = a[: (n // 4096) * 4096].reshape(-1, 4096)
     v = np.ones(4096, dtype=np.float32)
@@ -207,9 +229,7 @@ def measure_machine(threads: int = 2, mib: int = 512, repeats: int = 5) -> dict:
     k = 1536
     A = np.random.default_rng(0).standard_normal((k, k), dtype=np.float32)
     gemm = 2 * k**3 / _timed_best(lambda: A @ A, repeats)
-    probes = {"read_bytes_per_s": read, "copy_bytes_per_s": copy, "gemv_bytes_per_s": gemv}
-    if streams:
-        probes["read_4_streams_bytes_per_s"] = read4
+    probes["gemv_bytes_per_s"] = gemv
     out = {"bandwidth": max(probes.values()), "probes": probes, "gemm_flops_per_s": gemm, "threads": threads,
            "buffer_mib": mib}
     try:  # our kernels' compute ceilings (batching_floor); a probe that fails leaves the rest of the bench standing

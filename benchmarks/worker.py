@@ -94,7 +94,13 @@ def peer(spec: dict) -> dict:
     raise ValueError(f"unknown peer {spec['peer']!r}; valid: {', '.join(peers.PEERS)}")
 
 
-UNITS = {"build": build, "ours": ours, "peer": peer}
+def interleaved(spec: dict) -> dict:
+    from . import interleave
+
+    return interleave.run_unit(spec, echo=_log)
+
+
+UNITS = {"build": build, "ours": ours, "peer": peer, "interleave": interleaved}
 
 
 def main(spec_path: str, out_path: str) -> None:
