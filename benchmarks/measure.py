@@ -53,14 +53,22 @@ def _quantile(sorted_samples: list[float], q: float) -> float:
 
 def measure(fn: Callable[[], object], repeats: int, warmup: int = 1) -> Stats:
     """Call fn `warmup` times untimed, then `repeats` times timed with perf_counter."""
+    return measure_alternating([fn], repeats, warmup)[0]
+
+
+def measure_alternating(fns: list[Callable[[], object]], repeats: int, warmup: int = 1) -> list[Stats]:
+    """measure() of several functions in turn: each round calls every one of FNS once, so that their medians
+    come from the same minutes of a host whose memory speed moves from one minute to the next."""
     for _ in range(warmup):
-        fn()
-    samples = []
+        for fn in fns:
+            fn()
+    samples = [[] for _ in fns]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return Stats.of(samples, warmup)
+        for fn, out in zip(fns, samples):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+    return [Stats.of(s, warmup) for s in samples]
 
 
 def peak_rss_mb() -> float:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .measure import Stats, measure
+from .measure import Stats, measure, measure_alternating
 
 DRAW_PROMPT = "a red circle left of a blue square"
 
@@ -163,9 +163,9 @@ def draw(rt, plan: Plan) -> dict:
                                         r, w)
     stages["rq_head_step"] = measure(lambda: be.run("rq_head", {"hidden": hidden, "codes": cell_codes,
                                                                 "pos": np.array(1, dtype=np.int64)}, head_cache), r, w)
-    stages["cell_step"] = measure(cell_step, r, w)
     B4, *_, cell_step_n4 = rows(N4)  # batching: --n 4 runs all its rows through each graph at once
-    stages["cell_step_n4"] = measure(cell_step_n4, r, w)
+    # in turn, step for step: the ratio of the two from the same minutes (the host's speed moves by ±30%)
+    stages["cell_step"], stages["cell_step_n4"] = measure_alternating([cell_step, cell_step_n4], r, w)
     stages["sample_depth"] = measure(lambda: sample(cfg_mix(logits, s.cfg_scale) if guided else logits, sampling, rng),
                                      r, w)
     stages["image_decode"] = measure(lambda: be.run("vision_decoder", {"codes": codes}), plan.repeats, w)

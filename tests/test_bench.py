@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from unifork_rt.benchmarks import cli, peers, report, roofline
-from unifork_rt.benchmarks.measure import Stats
+from unifork_rt.benchmarks.measure import Stats, measure_alternating
 from unifork_rt.config import preset
 
 
@@ -238,6 +238,14 @@ def test_stats_quantiles():
     assert (s.median, s.min, s.max, s.n) == (3.0, 1.0, 5.0, 5)
     assert s.p10 == pytest.approx(1.4) and s.p90 == pytest.approx(4.6)
     assert s.spread == pytest.approx(3.2 / 3.0)
+
+
+def test_measure_alternating_calls_each_in_turn():
+    """The batched draw's cell step and the unbatched one are timed step for step in turn (stages.draw): warm-up
+    rounds first, then each round calls every function once, in order."""
+    log = []
+    a, b = measure_alternating([lambda: log.append("a"), lambda: log.append("b")], repeats=3, warmup=1)
+    assert log == ["a", "b"] * 4 and (a.n, b.n) == (3, 3) and a.median >= 0
 
 
 # --- options and skipping ---------------------------------------------------------------------
