@@ -175,10 +175,10 @@ class Runner:
               help="Also run each quantized llamacpp type with llama-quantize --pure: every matrix in that type "
                    "(by default the 896-wide tied embedding / head falls back to another type).")
 @click.option("--interleave", "interleave_rounds", type=click.IntRange(0), default=4, show_default=True,
-              help="Rounds of the interleaved comparison with llama.cpp, after the peers (when the llamacpp peer "
-                   "and our ort-cpu paper units ran): each round times our caption decode and llama-bench's at "
-                   "each precision pairing one right after the other, with a bandwidth probe beside ours, so that "
-                   "both see the same minutes of this machine (about 40 s a pairing). 0: none.")
+              help="Rounds of the interleaved comparison with the peers, after them (where our ort-cpu paper units "
+                   "and the llamacpp or genai peer ran): each round times our caption decode and each peer's at a "
+                   "precision pairing one right after the other, with a bandwidth probe beside ours, so that all see "
+                   "the same minutes of this machine (about a minute a pairing). 0: none.")
 @click.option("--peer-threads", type=click.IntRange(1), default=None,
               help="Threads of the llamacpp peer (llama-bench -t). Default: the machine's cores.")
 @click.option("--repeats", type=click.IntRange(1), default=3, show_default=True,
@@ -202,7 +202,8 @@ class Runner:
               help="Profile the ORT CPU decode graphs (ONNX Runtime's profiler): time per op type.")
 @click.option("--timeout", type=float, default=3600.0, show_default=True, help="Seconds per worker unit.")
 def bench(presets, task, backends, graphs, peer_names, genai_precisions, llamacpp_types, llamacpp_pure,
-          interleave_rounds, peer_threads, repeats, step_repeats, warmup, new_tokens, image_budget, work, out, quick, label, profile, timeout):
+          interleave_rounds, peer_threads, repeats, step_repeats, warmup, new_tokens, image_budget, work, out, quick,
+          label, profile, timeout):
     """Latency per stage and per task, against the peers and the machine's roofline.
 
     Writes bench.json (machine, backend, precision, batch, lengths, figures), bench.md and
@@ -241,8 +242,9 @@ def bench(presets, task, backends, graphs, peer_names, genai_precisions, llamacp
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine, "busy_at_start": busy_processes(),
         "options": {"presets": list(presets), "tasks": list(tasks), "backends": [f"{n}:{p}" for n, p in chosen],
                     "graphs": variants, "peers": peer_list, "genai_precisions": gp, "llamacpp_types": lt,
-                    "peer_threads": peer_threads, "interleave_rounds": interleave_rounds, "repeats": repeats, "step_repeats": step_repeats, "warmup": warmup,
-                    "new_tokens": new_tokens, "image_budget_s": image_budget, "quick": quick, "profile": profile},
+                    "peer_threads": peer_threads, "interleave_rounds": interleave_rounds, "repeats": repeats,
+                    "step_repeats": step_repeats, "warmup": warmup, "new_tokens": new_tokens,
+                    "image_budget_s": image_budget, "quick": quick, "profile": profile},
         "units": [], "notes": [],
     }
     if peer_names == "auto" and not peer_list:
@@ -310,12 +312,12 @@ def bench(presets, task, backends, graphs, peer_names, genai_precisions, llamacp
             res = run(spec, f"peer {p['name']} {p['precision']}")
             results["units"].append({**p, "prompt_len": prompt_len, "new_tokens": new_tokens, **res})
             run.save_partial()
-        pairs = interleave.plan_pairs(results["units"], lt) if "llamacpp" in peer_list and interleave_rounds else []
+        pairs = interleave.plan_pairs(results["units"]) if interleave_rounds else []
         if pairs:
             spec = {"unit": "interleave", "pairs": pairs, "rounds": interleave_rounds, "work": str(work),
                     "prompt_len": prompt_len, "new_tokens": new_tokens, "repeats": max(2, repeats),
                     "warmup": warmup, "threads": peer_threads}
-            results["interleave"] = run(spec, f"interleave ours / llama.cpp ({len(pairs)} pairings)")
+            results["interleave"] = run(spec, f"interleave ours / peers ({len(pairs)} pairings)")
             run.save_partial()
         results["peer_load_average"]["end"] = llamacpp.load_average()
         results["peer_cpu_busy"]["end"] = cpu_busy_percent()

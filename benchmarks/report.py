@@ -29,7 +29,7 @@ TARGETS = {
     "int4_caption_rss_mb": 1000.0,  # issue 16: caption-only peak RSS of the int4 bundle <= 1.0 GB
     "draw_n4_vs_n1": 1.5,  # issue 16: a draw of --n 4 <= 1.5 x the time of --n 1 (batching pays)
 }
-PEER_NAMES = {"llamacpp": "llama.cpp (llama-bench)"}
+PEER_NAMES = {"llamacpp": "llama.cpp (llama-bench)", "genai": "onnxruntime-genai"}
 
 
 def _n4(draw: dict) -> str:
@@ -227,13 +227,16 @@ def targets(results: dict) -> list[dict]:
         limit = TARGETS["bound_fraction_issue16"][prec]
         row(f"bound_fraction_{prec}_issue16", frac, 1.0 if frac is not None else None, limit,
             f"caption decode step, fraction of its bandwidth bound, {who(u, prec)}", direction=">=")
+    limits = {"llamacpp": TARGETS["vs_llamacpp"], "genai": TARGETS["quant_vs_genai"]}
     for pair in (results.get("interleave") or {}).get("pairs", []):
         u = next((u for u in results["units"] if u.get("bundle") == pair["bundle"]), None)
         prec, n = pair["precision"], len(pair["rounds"])
-        rng = f"range {pair['ratio_min']:.2f}-{pair['ratio_max']:.2f}, {pair['rounds_at_most_1']} of {n} rounds <= 1.0"
-        row(f"{prec}_vs_llamacpp_{pair['gguf']}_interleaved", pair["ratio_median"], 1.0, TARGETS["vs_llamacpp"],
-            f"caption ms/token, {who(u, prec)} / llama.cpp {pair['gguf']}, interleaved: the median of {n} rounds' "
-            f"ratios ({rng})")
+        for name, peer_prec in pair["peers"].items():
+            q, limit = pair["by_peer"][name], limits[name]
+            row(f"{prec}_vs_{name}_{peer_prec}_interleaved", q["ratio_median"], 1.0, limit,
+                f"caption ms/token, {who(u, prec)} / {PEER_NAMES.get(name, name)} {peer_prec}, interleaved: the "
+                f"median of {n} rounds' ratios (range {q['ratio_min']:.2f}-{q['ratio_max']:.2f}, "
+                f"{sum(x <= limit for x in q['ratios'])} of {n} rounds <= {limit})")
         if "share_median" in pair:
             row(f"bound_fraction_{prec}_issue16_paired", pair["share_median"], 1.0,
                 TARGETS["bound_fraction_issue16"][prec],
@@ -427,32 +430,36 @@ def markdown(results: dict) -> str:
 
 
 def _interleave_lines(results: dict) -> list[str]:
-    """The interleaved comparison with llama.cpp (benchmarks/interleave.py), where it ran."""
+    """The interleaved comparison with the peers (benchmarks/interleave.py), where it ran."""
     inter = results.get("interleave")
     if not inter:
         return []
-    head = ["## Interleaved with llama.cpp: caption decode, round by round", ""]
+    head = ["## Interleaved with the peers: caption decode, round by round", ""]
     if "pairs" not in inter:
         return head + [f"Not measured: {inter.get('skipped') or inter.get('error')}", ""]
     rows = []
     for p in inter["pairs"]:
         graphs = " (ort graphs)" if p["graphs"] == "ort" else ""
-        each = " ".join(f"{r['ratio']:.2f}" for r in p["rounds"])
         share = (f"{p['share_median']:.0%} ({min(p['shares']):.0%}-{max(p['shares']):.0%})"
                  if "share_median" in p else "–")
-        rows.append(f"| {p['precision']}{graphs} / {p['gguf']} | {len(p['rounds'])} | {_ms(p['ours_s_median'])} | "
-                    f"{_ms(p['peer_s_median'])} | {each} | **{p['ratio_median']:.2f}** | "
-                    f"{p['bandwidth_min'] / 1e9:.1f}-{p['bandwidth_max'] / 1e9:.1f} | {share} |")
+        for name, prec in p["peers"].items():
+            q = p["by_peer"][name]
+            rows.append(f"| {p['precision']}{graphs} | {PEER_NAMES.get(name, name)} {prec} | {len(p['rounds'])} | "
+                        f"{_ms(p['ours_s_median'])} | {_ms(q['peer_s_median'])} | "
+                        f"{' '.join(f'{x:.2f}' for x in q['ratios'])} | **{q['ratio_median']:.2f}** | "
+                        f"{p['bandwidth_min'] / 1e9:.1f}-{p['bandwidth_max'] / 1e9:.1f} | {share} |")
+    r = inter["repeats"]
     return head + [
-        "This host's bandwidth moves between states from one minute to the next, so each round times ours and "
-        "llama.cpp one right after the other (who goes first alternates), with a bandwidth probe just before and "
-        f"after ours. Ours: the caption pipeline's ms per token after the first ({inter['new_tokens']} new tokens, "
-        f"the median of {inter['repeats']} captions); llama.cpp: `-p 0 -n 64 -d {inter['prompt_len']} -r "
-        f"{inter['repeats']}` (its median). The share of the bound divides the step's bytes by the higher probe "
-        "beside ours in that round.", "",
-        "| ours / llama.cpp | rounds | ours ms/token (median) | llama.cpp ms/token (median) | ours / llama.cpp, "
-        "each round | median | bandwidth beside ours GB/s | % of bound at those probes (range) |",
-        "|---|---|---|---|---|---|---|---|", *rows, ""]
+        "This host's bandwidth moves between states from one minute to the next, so each round times ours and the "
+        "pairing's peers one right after the other (ours first in even rounds, last in odd ones), with a bandwidth "
+        "probe just before and after ours. Ours: the caption pipeline's ms per token after the first "
+        f"({inter['new_tokens']} new tokens, the median of {r} captions); llama.cpp: `-p 0 -n 64 -d "
+        f"{inter['prompt_len']} -r {r}` (its median); onnxruntime-genai: {inter['new_tokens']} tokens after a "
+        f"{inter['prompt_len']}-token prompt (the median of {r} after a warm-up). The share of the bound divides the "
+        "step's bytes by the higher probe beside ours in that round.", "",
+        "| ours | peer | rounds | ours ms/token (median) | peer ms/token (median) | ours / peer, each round | median | "
+        "bandwidth beside ours GB/s | % of bound at those probes (range) |",
+        "|---|---|---|---|---|---|---|---|---|", *rows, ""]
 
 
 def _llamacpp_notes(results: dict) -> list[str]:

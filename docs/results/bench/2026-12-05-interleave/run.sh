@@ -14,7 +14,8 @@ for run in full1 full2; do
   kill $v
 done
 
-# interleave-standalone.json: the interleaved unit alone, before it was in the bench (4 rounds, 4 pairings)
+# interleave-standalone.json: the interleaved unit alone, before it was in the bench (4 rounds, 4 pairings; llama.cpp
+# only: benchmarks/interleave.py as of fc4ff05, whose run_unit this script calls)
 PYTHONPATH=. .venv/bin/python $D/inter.py $D/interleave-standalone.json fp32,int8,int8-dynamic,int4 4
 
 # micro/: our 1-row matmul tiles against the bench's 4-stream read probe, alternately, in one process (C, linked
