@@ -4,22 +4,25 @@ This host's memory bandwidth moves between states from one minute to the next (a
 the 2-core EPYC of docs/BENCHMARKS.md, for every buffer at once, for seconds to minutes). Our unit and a
 peer's unit of the same precision, timed minutes apart, can each catch either state, so their ratio says as
 much about the minutes as about the engines. Here each round times ours and the pairing's peers (llama.cpp's
-llama-bench, onnxruntime-genai) one right after the other, with a bandwidth probe just before and just after
-our timing; ours goes first in even rounds and last in odd ones:
+llama-bench, onnxruntime-genai) one right after the other, each between two bandwidth probes; ours goes first
+in even rounds and last in odd ones, the peers in reverse order then, so that each peer is as near ours in
+every round:
 
-    round r:  probe, ours (captions of new_tokens tokens: ms per token after the first), probe
-              llama-bench decode at the prompt's depth (its own warm-up run, then `repeats` runs)
-              onnxruntime-genai: prompt, then new_tokens tokens (a warm-up generation, then `repeats`)
+    even round:  [probe, ours, probe] [probe, llama.cpp, probe] [probe, genai, probe]
+    odd round:   [probe, genai, probe] [probe, llama.cpp, probe] [probe, ours, probe]
 
-Per round and peer: ours / the peer (ms per token); and our figure's share of its bandwidth bound at the
-higher of the two probes beside it (the report computes it; a higher bandwidth would lower the share, so the
-choice never flatters it). The report gives the medians over the rounds, and each round.
+    ours:      `repeats` greedy captions of new_tokens tokens; the median of their ms per token after the first
+    llama.cpp: llama-bench -p 0 -n NEW_TOKENS -d PROMPT -r REPEATS (its own warm-up run; the median)
+    genai:     a warm-up generation, then `repeats` of new_tokens tokens after the prompt (the median)
 
-Ours is the whole caption pipeline's per-token figure, as in the main table (the decode steps, the sampling,
-the embedding lookups); the peers' are their units' own measurements (llama-bench `-p 0 -n 64 -d PROMPT`;
-genai's generate_next_token after the prompt, as peers.run_genai). Runs in a worker process of its own
-(benchmarks/worker.py), after the peers: one of our runtimes loaded at a time; each peer a child process per
-round (its model loaded again each time: page-cached, and outside what it times).
+Per round and peer: ours / the peer, and whether the two saw the same memory (the higher probe beside each
+within 15% of the other's). Per round: our figure's share of the caption step's bandwidth bound at the higher
+of the two probes beside ours (the report computes it). The probe is the bench's own stream probes
+(roofline.bandwidth_probe: the same buffer, threads and repeats as the run's machine probes, without the GEMV),
+and every reading also counts toward the run's best bandwidth, the bound of the report's shares.
+
+Ours is the whole caption pipeline's per-token figure, as in the main table (stages.caption_timed); each peer
+runs in a child process per round, its model loaded again each time (page-cached, and outside what it times).
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ import functools
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -38,20 +40,21 @@ import numpy as np
 # int8 pairing too)
 PAIRINGS = {"fp32": {"llamacpp": "f32", "genai": "fp32"}, "int8": {"llamacpp": "q8_0", "genai": "int8"},
             "int8-dynamic": {"llamacpp": "q8_0", "genai": "int8"}, "int4": {"llamacpp": "q4_0", "genai": "int4"}}
+SAME_STATE = 1.15  # the higher probe beside ours and beside a peer within this factor: the same memory state
 
 
 def plan_pairs(units: list[dict]) -> list[dict]:
-    """The pairings to interleave, from the bench's unit records: each of our ort-cpu paper units that finished
-    (the `--graphs ort` one where both ran, as the report's targets take it; with the path of the bundle it ran),
-    with the peers of its pairing whose units finished (llamacpp, genai)."""
-    ran = {(u.get("name"), u.get("precision")) for u in units
-           if u.get("kind") == "peer" and "per_token" in u and "error" not in u}
+    """The pairings to interleave, from the bench's unit records: each of our ort-cpu paper units whose caption
+    gave a per-token figure (the `--graphs ort` one where both ran, as the report's targets take it; with the
+    path of the bundle it ran), with the peers of its pairing whose units gave one (llamacpp, genai)."""
+    ran = {(u.get("name"), u.get("precision")) for u in units if u.get("kind") == "peer" and "per_token" in u}
     out, seen = [], set()
     for graphs in ("ort", "portable"):
         for u in units:
             prec = u.get("precision")
             ok = (u.get("kind") == "ours" and u.get("backend") == "ort-cpu" and u.get("preset") == "paper"
-                  and u.get("graphs") == graphs and "error" not in u and "skipped" not in u and u.get("bundle"))
+                  and u.get("graphs") == graphs and u.get("bundle")
+                  and (u.get("caption") or {}).get("pipeline", {}).get("per_token"))
             peers = {n: p for n, p in PAIRINGS.get(prec, {}).items() if (n, p) in ran}
             if not ok or prec in seen or not peers:
                 continue
@@ -62,11 +65,11 @@ def plan_pairs(units: list[dict]) -> list[dict]:
 
 def interleave(ours: Callable[[], float], peers: dict[str, Callable[[], float]], probe: Callable[[], float],
                rounds: int) -> list[dict]:
-    """`rounds` rounds of OURS and each of PEERS (seconds per token), OURS first in even rounds and last in odd
-    ones, with PROBE (bytes/s) just before and just after each OURS."""
+    """`rounds` rounds of OURS and each of PEERS (seconds per token), each between two PROBEs (bytes/s): OURS
+    then PEERS in even rounds, PEERS in reverse then OURS in odd ones."""
     out = []
     for r in range(rounds):
-        rec = {"round": r, "ours_first": r % 2 == 0, "peer_s": {}}
+        rec = {"round": r, "ours_first": r % 2 == 0, "peer_s": {}, "peer_bandwidth": {}}
 
         def time_ours():
             rec["bandwidth_before"] = probe()
@@ -74,43 +77,59 @@ def interleave(ours: Callable[[], float], peers: dict[str, Callable[[], float]],
             rec["bandwidth_after"] = probe()
 
         def time_peer(name, fn):
+            before = probe()
             rec["peer_s"][name] = fn()
+            rec["peer_bandwidth"][name] = [before, probe()]
 
         steps = [functools.partial(time_peer, name, fn) for name, fn in peers.items()]
-        for step in ([time_ours, *steps] if r % 2 == 0 else [*steps, time_ours]):
+        for step in ([time_ours, *steps] if r % 2 == 0 else [*steps[::-1], time_ours]):
             step()
+        ours_bw = max(rec["bandwidth_before"], rec["bandwidth_after"])
         rec["ratio"] = {name: rec["ours_s"] / s for name, s in rec["peer_s"].items()}
+        rec["same_state"] = {name: max(ours_bw, max(bw)) <= SAME_STATE * min(ours_bw, max(bw))
+                             for name, bw in rec["peer_bandwidth"].items()}
         out.append(rec)
     return out
 
 
 def summary(rounds: list[dict]) -> dict:
     """Medians and ranges of the rounds' figures, per peer (the report's rows of a pairing)."""
+    if not rounds:
+        raise ValueError("no rounds to summarize")
     bws = [b for r in rounds for b in (r["bandwidth_before"], r["bandwidth_after"])]
     per_peer = {}
     for name in rounds[0]["ratio"]:
         ratios = [r["ratio"][name] for r in rounds]
         per_peer[name] = {"ratios": ratios, "ratio_median": float(np.median(ratios)), "ratio_min": min(ratios),
-                          "ratio_max": max(ratios),
+                          "ratio_max": max(ratios), "same_state": [r["same_state"][name] for r in rounds],
                           "peer_s_median": float(np.median([r["peer_s"][name] for r in rounds]))}
     return {"by_peer": per_peer, "ours_s_median": float(np.median([r["ours_s"] for r in rounds])),
             "bandwidth_min": min(bws), "bandwidth_max": max(bws)}
 
 
+def bandwidths(inter: dict | None) -> list[float]:
+    """Every bandwidth the probes of the interleaved rounds read (bytes/s), beside ours and beside the peers."""
+    return [b for p in (inter or {}).get("pairs", []) for r in p.get("rounds", [])
+            for b in [r["bandwidth_before"], r["bandwidth_after"], *sum(r["peer_bandwidth"].values(), [])]]
+
+
+def best_bandwidth(inter: dict | None) -> float | None:
+    """The highest bandwidth any probe of the interleaved rounds read (None where none ran)."""
+    return max(bandwidths(inter), default=None)
+
+
 def _ours_timer(rt, new_tokens: int, repeats: int) -> Callable[[], float]:
-    """Seconds per token after the first of `repeats` greedy captions of one random image (the median)."""
-    dt = rt.bundle.float_dtype
+    """The median seconds per token after the first of `repeats` greedy captions of one random image."""
+    from .stages import caption_timed
+
     P = rt.cfg.image.image_size
-    pixels = np.random.default_rng(0).uniform(-1, 1, (3, P, P)).astype(dt)
+    image = np.random.default_rng(0).uniform(-1, 1, (3, P, P)).astype(rt.bundle.float_dtype)
 
     def once() -> float:
-        stream = rt.caption_stream([pixels], max_new_tokens=new_tokens, temperature=0.0)
-        next(stream)
-        t1 = time.perf_counter()
-        n = 1 + sum(1 for _ in stream)
-        if n < 2:
+        each = caption_timed(rt, image, new_tokens)[2]
+        if each is None:
             raise RuntimeError("the caption stopped at its first token (eos): no per-token figure")
-        return (time.perf_counter() - t1) / (n - 1)
+        return each
 
     return lambda: float(np.median([once() for _ in range(repeats)]))
 
@@ -139,45 +158,77 @@ def genai_cmd(model_dir: Path, prompt_len: int, new_tokens: int, repeats: int) -
             str(new_tokens), str(repeats)]
 
 
+def peer_commands(spec: dict, peers: dict[str, str], echo=print) -> dict[str, list[str]]:
+    """The command line of each peer of a pairing (name -> precision), at the spec's prompt, tokens and repeats."""
+    work, cmds = Path(spec["work"]), {}
+    for name, prec in peers.items():
+        if name == "llamacpp":
+            from . import llamacpp, models
+
+            tools = llamacpp.ensure_built(work, echo=echo)
+            model = llamacpp.ensure_gguf(work, tools, models.peer_qwen_folder(work), prec, spec["threads"])
+            cmds[name] = llamacpp.decode_cmd(tools, model, spec["threads"], spec["repeats"], spec["prompt_len"],
+                                             tokens=spec["new_tokens"])
+        elif name == "genai":
+            cmds[name] = genai_cmd(work / f"peer-genai-{prec}", spec["prompt_len"], spec["new_tokens"],
+                                   spec["repeats"])
+        else:
+            raise ValueError(f"no interleaved timing for peer {name!r}; valid: llamacpp, genai")
+    return cmds
+
+
+PARSERS = {"llamacpp": _llama_seconds, "genai": lambda text: float(json.loads(text.strip().splitlines()[-1]))}
+
+
 def run_unit(spec: dict, echo=print) -> dict:
-    """The worker's `interleave` unit: SPEC has pairs (plan_pairs), rounds, work, prompt_len, new_tokens,
-    repeats (per round: our captions, llama-bench's -r, genai's generations), warmup, threads."""
+    """The worker's `interleave` unit, one pairing: SPEC has pair (plan_pairs), rounds, work, prompt_len,
+    new_tokens, repeats (per round: our captions, llama-bench's -r, genai's generations), warmup, threads (the
+    peers'), probe (bandwidth_probe's keywords: the run's machine probes'), pool (our runtime's ORT pool)."""
     from unifork_rt.runtime.pipeline import UniForkRuntime
 
     from . import roofline
 
-    work = Path(spec["work"])
-    probe = roofline.bandwidth_probe(threads=spec["threads"])
-    commands = {}
-    out = []
-    for pair in spec["pairs"]:
-        peers, cmds = {}, {}
-        for name, prec in pair["peers"].items():
-            if name == "llamacpp":
-                from . import llamacpp, models
+    pair = spec["pair"]
+    cmds = peer_commands(spec, pair["peers"], echo)
+    peers = {name: _child_timer(cmd, PARSERS[name]) for name, cmd in cmds.items()}
+    probe = roofline.bandwidth_probe(**spec["probe"])
+    rt = UniForkRuntime(pair["bundle"], backend="ort-cpu", verify=False, pool=spec.get("pool", "shared"))
+    try:
+        ours = _ours_timer(rt, spec["new_tokens"], spec["repeats"])
+        for _ in range(spec["warmup"]):
+            ours()
+        echo(f"[interleave] {pair['precision']} / {', '.join(f'{n} {p}' for n, p in pair['peers'].items())}: "
+             f"{spec['rounds']} rounds")
+        rounds = interleave(ours, peers, probe, spec["rounds"])
+    finally:
+        rt.close()
+    return {**pair, "commands": {name: " ".join(cmd) for name, cmd in cmds.items()}, "rounds": rounds,
+            **summary(rounds)}
 
-                tools = llamacpp.ensure_built(work, echo=echo)
-                model = llamacpp.ensure_gguf(work, tools, models.peer_qwen_folder(work), prec, spec["threads"])
-                cmds[name] = llamacpp.decode_cmd(tools, model, spec["threads"], spec["repeats"], spec["prompt_len"])
-                peers[name] = _child_timer(cmds[name], _llama_seconds)
-            elif name == "genai":
-                cmds[name] = genai_cmd(work / f"peer-genai-{prec}", spec["prompt_len"], spec["new_tokens"],
-                                       spec["repeats"])
-                peers[name] = _child_timer(cmds[name], lambda text: json.loads(text.strip().splitlines()[-1]))
-            commands[f"{name} {prec}"] = " ".join(cmds[name])
-        rt = UniForkRuntime(pair["bundle"], backend="ort-cpu", verify=False, pool="shared")
-        try:
-            ours = _ours_timer(rt, spec["new_tokens"], spec["repeats"])
-            for _ in range(spec["warmup"]):
-                ours()
-            echo(f"[interleave] {pair['precision']} / {', '.join(f'{n} {p}' for n, p in pair['peers'].items())}: "
-                 f"{spec['rounds']} rounds")
-            rounds = interleave(ours, peers, probe, spec["rounds"])
-        finally:
-            rt.close()
-        out.append({**pair, "rounds": rounds, **summary(rounds)})
-    return {"pairs": out, "commands": commands, "new_tokens": spec["new_tokens"], "prompt_len": spec["prompt_len"],
-            "threads": spec["threads"], "repeats": spec["repeats"]}
+
+def run_all(results: dict, run, rounds: int, work: Path, prompt_len: int, new_tokens: int, repeats: int,
+            warmup: int, threads: int) -> dict | None:
+    """The bench's interleaved comparison: one worker unit per pairing (RUN: cli.Runner), so that a pairing
+    that fails or times out leaves the others, each saved as it finishes (run.save_partial). None where there
+    is nothing to pair; a note in RESULTS says why."""
+    pairs = plan_pairs(results["units"]) if rounds else []
+    if not pairs:
+        if rounds:
+            results["notes"].append("interleaved rounds not run: no ort-cpu paper unit with a caption figure and a "
+                                    "llamacpp or genai peer of its pairing that gave one")
+        return None
+    machine = results["machine_probes"][0]
+    out = {"pairs": [], "rounds": rounds, "new_tokens": new_tokens, "prompt_len": prompt_len, "repeats": repeats,
+           "probe": {"threads": machine["threads"], "mib": machine["buffer_mib"]}}
+    results["interleave"] = out
+    for pair in pairs:
+        spec = {"unit": "interleave", "pair": pair, "rounds": rounds, "work": str(work), "prompt_len": prompt_len,
+                "new_tokens": new_tokens, "repeats": repeats, "warmup": warmup, "threads": threads,
+                "probe": out["probe"]}
+        res = run(spec, f"interleave {pair['precision']} / {', '.join(f'{n} {p}' for n, p in pair['peers'].items())}")
+        out["pairs"].append(res if "rounds" in res else {**pair, "error": res.get("error") or res.get("skipped")})
+        run.save_partial()
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -185,6 +236,9 @@ def main(argv: list[str]) -> int:
         from .peers import run_genai
 
         res = run_genai(Path(argv[1]), int(argv[2]), int(argv[3]), int(argv[4]), warmup=1)
+        if "per_token" not in res:
+            print("onnxruntime-genai stopped at its first token in every run: no per-token figure", file=sys.stderr)
+            return 1
         print(json.dumps(res["per_token"]["median"]))
         return 0
     print("usage: python -m unifork_rt.benchmarks.interleave genai MODEL_DIR PROMPT_LEN NEW_TOKENS REPEATS",

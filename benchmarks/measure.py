@@ -57,14 +57,16 @@ def measure(fn: Callable[[], object], repeats: int, warmup: int = 1) -> Stats:
 
 
 def measure_alternating(fns: list[Callable[[], object]], repeats: int, warmup: int = 1) -> list[Stats]:
-    """measure() of several functions in turn: each round calls every one of FNS once, so that their medians
-    come from the same minutes of a host whose memory speed moves from one minute to the next."""
+    """measure() of several functions in turn: each round calls every one of FNS once (in order in even rounds,
+    in reverse in odd ones, so that none always follows another), so that their medians come from the same
+    minutes of a host whose memory speed moves from one minute to the next."""
     for _ in range(warmup):
         for fn in fns:
             fn()
     samples = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, out in zip(fns, samples):
+    for r in range(repeats):
+        order = list(zip(fns, samples))
+        for fn, out in order if r % 2 == 0 else order[::-1]:
             t0 = time.perf_counter()
             fn()
             out.append(time.perf_counter() - t0)

@@ -202,10 +202,11 @@ def _stream_probes(a, b, threads: int, repeats: int, streams=None) -> dict:
     return out
 
 
-def bandwidth_probe(threads: int = 2, mib: int = 512, repeats: int = 3):
+def bandwidth_probe(threads: int = 2, mib: int = 512, repeats: int = 5):
     """probe() -> this machine's memory bandwidth now (bytes/s): the best of the stream probes (_stream_probes)
-    as measure_machine takes them (the same buffer size: on the EPYC host a copy of 256 MiB read 28 GB/s where
-    one of 512 read 42-45), without its GEMV and GEMM; about 0.2 s, to take beside a timing."""
+    as measure_machine takes them (its defaults: the same buffer size, threads and repeats; on the EPYC host a
+    copy of 256 MiB read 28 GB/s where one of 512 read 42-45), without its GEMV and GEMM; about 0.5 s, to take
+    beside a timing."""
     a = np.ones(mib * 2**20 // 4, dtype=np.float32)
     b = np.empty_like(a)
     streams = _read_streams_fn()

@@ -47,6 +47,17 @@ def _d(stats: Stats) -> dict:
     return stats.to_dict()
 
 
+def caption_timed(rt, image: np.ndarray, new_tokens: int) -> tuple[float, int, float | None]:
+    """One greedy caption through the pipeline: (seconds to the first token, tokens, seconds per token after the
+    first, None where it stopped at the first)."""
+    t0 = time.perf_counter()
+    stream = rt.caption_stream([image], max_new_tokens=new_tokens, temperature=0.0)
+    next(stream)
+    t1 = time.perf_counter()
+    n = 1 + sum(1 for _ in stream)
+    return t1 - t0, n, (time.perf_counter() - t1) / (n - 1) if n > 1 else None
+
+
 def caption(rt, plan: Plan) -> dict:
     from unifork_rt.runtime.pipeline import CAPTION_PROMPT
 
@@ -86,17 +97,12 @@ def caption(rt, plan: Plan) -> dict:
     # the whole pipeline, greedy: first token, then the rest
     ttft, per_token, tokens = [], [], []
     for r in range(plan.warmup + plan.repeats):
-        t0 = time.perf_counter()
-        stream = rt.caption_stream([pixels[0]], max_new_tokens=plan.new_tokens, temperature=0.0)
-        next(stream)
-        t1 = time.perf_counter()
-        n = 1 + sum(1 for _ in stream)
-        t2 = time.perf_counter()
+        first, n, each = caption_timed(rt, pixels[0], plan.new_tokens)
         if r >= plan.warmup:
-            ttft.append(t1 - t0)
+            ttft.append(first)
             tokens.append(n)
-            if n > 1:
-                per_token.append((t2 - t1) / (n - 1))
+            if each is not None:
+                per_token.append(each)
     pipe = {"ttft": _d(Stats.of(ttft, plan.warmup)), "tokens": tokens}
     if per_token:
         pipe["per_token"] = _d(Stats.of(per_token, plan.warmup))

@@ -242,10 +242,10 @@ def test_stats_quantiles():
 
 def test_measure_alternating_calls_each_in_turn():
     """The batched draw's cell step and the unbatched one are timed step for step in turn (stages.draw): warm-up
-    rounds first, then each round calls every function once, in order."""
+    rounds first, then each round calls every function once, in order, then in reverse."""
     log = []
     a, b = measure_alternating([lambda: log.append("a"), lambda: log.append("b")], repeats=3, warmup=1)
-    assert log == ["a", "b"] * 4 and (a.n, b.n) == (3, 3) and a.median >= 0
+    assert log == ["a", "b", "a", "b", "b", "a", "a", "b"] and (a.n, b.n) == (3, 3) and a.median >= 0
 
 
 # --- options and skipping ---------------------------------------------------------------------
