@@ -112,9 +112,9 @@ def _caption_slots(u: dict) -> int:
 
 def _interleaved_shares(results: dict, pair: dict) -> None:
     """Each interleaved round's share of the bandwidth bound (benchmarks/interleave.py): our per-token figure
-    against the caption decode step's bytes at the higher of the two probes beside it (a higher bandwidth would
-    lower the share: the probes never flatter it), with the step's bytes as the unit that ran the bundle
-    counts them."""
+    against the caption decode step's bytes at the higher of the two probes beside it (the higher, so that a probe
+    taken as the memory changed state counts at its better reading; a probe can still read less than the step
+    pulled), with the step's bytes as the unit that ran the bundle counts them. A reading aid, not a target."""
     from unifork_rt.config import preset as get_preset
 
     u = next((u for u in results["units"] if u.get("kind") == "ours" and u.get("bundle") == pair["bundle"]
@@ -288,7 +288,8 @@ def _probe_range(results: dict) -> str:
     text = f"the {len(bws)} probes, {min(bws):.1f}-{max(bws):.1f} GB/s" if len(bws) > 1 else "one probe"
     beside = interleave.bandwidths(results.get("interleave"))
     if beside:
-        text += f"; and {len(beside)} beside the interleaved rounds, {min(beside) / 1e9:.1f}-{max(beside) / 1e9:.1f} GB/s"
+        text += (f"; and {len(beside)} beside the interleaved rounds, "
+                 f"{min(beside) / 1e9:.1f}-{max(beside) / 1e9:.1f} GB/s")
     return text
 
 
