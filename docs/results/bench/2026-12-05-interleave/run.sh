@@ -32,3 +32,7 @@ for i in 1 2 3 4 5 6; do /tmp/mbq 24 1 3 8 | tail -3; /tmp/mbq 24 1 3 4 | tail -
 for i in $(seq 1 60); do /tmp/mbq 24 1 2 8 | tail -2 | sed 's/^/int8 /'; /tmp/mbq 24 1 2 4 | tail -2 | sed 's/^/int4 /'
   /tmp/mb 24 1 2 | tail -2 | sed 's/^/fp32 /'; done > loopq.txt
 for i in 1 2 3; do /tmp/p2 1; echo; done > p2.txt
+
+# convt_subpixel.txt: the paper decoder's largest ConvTranspose (128 -> 128 channels, k4 s2 p1, 128x128 -> 256x256)
+# against an exact sub-pixel rewrite (one 2x2 Conv with 4x the channels, 4 slices, an interleave)
+.venv/bin/python $D/convt_subpixel.py > $D/convt_subpixel.txt
