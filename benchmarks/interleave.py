@@ -11,13 +11,17 @@ every round:
     even round:  [probe, ours, probe] [probe, llama.cpp, probe] [probe, genai, probe]
     odd round:   [probe, genai, probe] [probe, llama.cpp, probe] [probe, ours, probe]
 
-    ours:      `repeats` greedy captions of new_tokens tokens; the median of their ms per token after the first
-    llama.cpp: llama-bench -p 0 -n NEW_TOKENS -d PROMPT -r REPEATS (its own warm-up run; the median)
-    genai:     a warm-up generation, then `repeats` of new_tokens tokens after the prompt (the median)
+    ours:      `repeats` (1) greedy captions of new_tokens tokens: ms per token after the first
+    llama.cpp: llama-bench -p 0 -n NEW_TOKENS -d PROMPT -r REPEATS (its own warm-up run first)
+    genai:     a warm-up generation, then `repeats` of new_tokens tokens after the prompt
 
-Per round and peer: ours / the peer, and whether the two saw the same memory (the higher probe beside each
-within 15% of the other's). Per round: our figure's share of the caption step's bandwidth bound at the higher
-of the two probes beside ours (the report computes it). The probe is the bench's own stream probes
+Short rounds (one run of each side) and many of them: the memory state moves every 10-60 s on the EPYC host,
+and only rounds in which ours and a peer saw the same state count toward the verdict.
+
+Per round and peer: ours / the peer, and whether the two saw the same memory state (all four probes, ours' and
+the peer's, within 15% of each other; the verdict counts only those rounds: report.targets). Per round: our
+figure's share of the caption step's bandwidth bound at the higher of the two probes beside ours (the report
+computes it; a reading aid). A round that fails is recorded and the others stand. The probe is the bench's own stream probes
 (roofline.bandwidth_probe: the same buffer, threads and repeats as the run's machine probes, without the GEMV),
 and every reading also counts toward the run's best bandwidth, the bound of the report's shares.
 
@@ -40,7 +44,7 @@ import numpy as np
 # int8 pairing too)
 PAIRINGS = {"fp32": {"llamacpp": "f32", "genai": "fp32"}, "int8": {"llamacpp": "q8_0", "genai": "int8"},
             "int8-dynamic": {"llamacpp": "q8_0", "genai": "int8"}, "int4": {"llamacpp": "q4_0", "genai": "int4"}}
-SAME_STATE = 1.15  # the higher probe beside ours and beside a peer within this factor: the same memory state
+SAME_STATE = 1.15  # the four probes beside ours and a peer within this factor of each other: the same memory state
 
 
 def plan_pairs(units: list[dict]) -> list[dict]:
@@ -63,17 +67,18 @@ def plan_pairs(units: list[dict]) -> list[dict]:
     return out
 
 
-def interleave(ours: Callable[[], float], peers: dict[str, Callable[[], float]], probe: Callable[[], float],
-               rounds: int) -> list[dict]:
-    """`rounds` rounds of OURS and each of PEERS (seconds per token), each between two PROBEs (bytes/s): OURS
-    then PEERS in even rounds, PEERS in reverse then OURS in odd ones."""
+def interleave(ours: Callable[[], tuple[float, list[int]]], peers: dict[str, Callable[[], float]],
+               probe: Callable[[], float], rounds: int) -> list[dict]:
+    """`rounds` rounds of OURS (seconds per token, tokens per caption) and each of PEERS (seconds per token),
+    each between two PROBEs (bytes/s): OURS then PEERS in even rounds, PEERS in reverse then OURS in odd ones.
+    A round that fails is recorded with its error and the next one runs."""
     out = []
     for r in range(rounds):
         rec = {"round": r, "ours_first": r % 2 == 0, "peer_s": {}, "peer_bandwidth": {}}
 
         def time_ours():
             rec["bandwidth_before"] = probe()
-            rec["ours_s"] = ours()
+            rec["ours_s"], rec["ours_tokens"] = ours()
             rec["bandwidth_after"] = probe()
 
         def time_peer(name, fn):
@@ -82,34 +87,53 @@ def interleave(ours: Callable[[], float], peers: dict[str, Callable[[], float]],
             rec["peer_bandwidth"][name] = [before, probe()]
 
         steps = [functools.partial(time_peer, name, fn) for name, fn in peers.items()]
-        for step in ([time_ours, *steps] if r % 2 == 0 else [*steps[::-1], time_ours]):
-            step()
-        ours_bw = max(rec["bandwidth_before"], rec["bandwidth_after"])
+        try:
+            for step in ([time_ours, *steps] if r % 2 == 0 else [*steps[::-1], time_ours]):
+                step()
+        except Exception as e:  # noqa: BLE001 - recorded; the rounds before and after stand
+            out.append({"round": r, "error": f"{type(e).__name__}: {e}"[:2000]})
+            continue
+        ours_bw = [rec["bandwidth_before"], rec["bandwidth_after"]]
         rec["ratio"] = {name: rec["ours_s"] / s for name, s in rec["peer_s"].items()}
-        rec["same_state"] = {name: max(ours_bw, max(bw)) <= SAME_STATE * min(ours_bw, max(bw))
+        # the same memory state only where all four probes of the pair (ours' and the peer's, before and after)
+        # are within SAME_STATE of each other: a state change inside either timing marks the round
+        rec["same_state"] = {name: max(ours_bw + bw) <= SAME_STATE * min(ours_bw + bw)
                              for name, bw in rec["peer_bandwidth"].items()}
         out.append(rec)
     return out
 
 
 def summary(rounds: list[dict]) -> dict:
-    """Medians and ranges of the rounds' figures, per peer (the report's rows of a pairing)."""
-    if not rounds:
-        raise ValueError("no rounds to summarize")
-    bws = [b for r in rounds for b in (r["bandwidth_before"], r["bandwidth_after"])]
+    """Medians and ranges of the rounds' figures, per peer (the report's rows of a pairing); rounds that failed
+    are counted, not summarized. The verdict's figures are over the settled rounds: those whose four probes
+    agree (interleave)."""
+    done = [r for r in rounds if "error" not in r]
+    if not done:
+        raise ValueError("no round finished: " + "; ".join(r.get("error", "") for r in rounds)[:2000])
+    bws = [b for r in done for b in (r["bandwidth_before"], r["bandwidth_after"])]
     per_peer = {}
-    for name in rounds[0]["ratio"]:
-        ratios = [r["ratio"][name] for r in rounds]
+    for name in done[0]["ratio"]:
+        ratios = [r["ratio"][name] for r in done]
+        settled = [r["ratio"][name] for r in done if r["same_state"][name]]
         per_peer[name] = {"ratios": ratios, "ratio_median": float(np.median(ratios)), "ratio_min": min(ratios),
-                          "ratio_max": max(ratios), "same_state": [r["same_state"][name] for r in rounds],
-                          "peer_s_median": float(np.median([r["peer_s"][name] for r in rounds]))}
-    return {"by_peer": per_peer, "ours_s_median": float(np.median([r["ours_s"] for r in rounds])),
-            "bandwidth_min": min(bws), "bandwidth_max": max(bws)}
+                          "ratio_max": max(ratios), "same_state": [r["same_state"][name] for r in done],
+                          "settled_ratios": settled,
+                          "settled_median": float(np.median(settled)) if settled else None,
+                          "peer_s_median": float(np.median([r["peer_s"][name] for r in done]))}
+    return {"by_peer": per_peer, "ours_s_median": float(np.median([r["ours_s"] for r in done])),
+            "rounds_failed": len(rounds) - len(done), "bandwidth_min": min(bws), "bandwidth_max": max(bws)}
+
+
+def current(inter: dict | None) -> list[dict]:
+    """The pairings of INTER that this code reads: those that finished (rounds) in the format since e4db9a8
+    (peers, every timing probed). A bench.json of the first version (fc4ff05: llama.cpp only, `gguf`) keeps its
+    own bench.md; its pairings are left out here."""
+    return [p for p in (inter or {}).get("pairs", []) if "rounds" in p and "peers" in p and "by_peer" in p]
 
 
 def bandwidths(inter: dict | None) -> list[float]:
     """Every bandwidth the probes of the interleaved rounds read (bytes/s), beside ours and beside the peers."""
-    return [b for p in (inter or {}).get("pairs", []) for r in p.get("rounds", [])
+    return [b for p in current(inter) for r in p["rounds"] if "error" not in r
             for b in [r["bandwidth_before"], r["bandwidth_after"], *sum(r["peer_bandwidth"].values(), [])]]
 
 
@@ -118,20 +142,21 @@ def best_bandwidth(inter: dict | None) -> float | None:
     return max(bandwidths(inter), default=None)
 
 
-def _ours_timer(rt, new_tokens: int, repeats: int) -> Callable[[], float]:
-    """The median seconds per token after the first of `repeats` greedy captions of one random image."""
+def _ours_timer(rt, new_tokens: int, repeats: int) -> Callable[[], tuple[float, list[int]]]:
+    """(the median seconds per token after the first, the tokens of each) of `repeats` greedy captions of one random
+    image; a caption that stops at its first token (eos) gives no figure and fails the round."""
     from .stages import caption_timed
 
     P = rt.cfg.image.image_size
     image = np.random.default_rng(0).uniform(-1, 1, (3, P, P)).astype(rt.bundle.float_dtype)
 
-    def once() -> float:
-        each = caption_timed(rt, image, new_tokens)[2]
-        if each is None:
+    def timed() -> tuple[float, list[int]]:
+        runs = [caption_timed(rt, image, new_tokens) for _ in range(repeats)]
+        if any(each is None for _, _, each in runs):
             raise RuntimeError("the caption stopped at its first token (eos): no per-token figure")
-        return each
+        return float(np.median([each for _, _, each in runs])), [n for _, n, _ in runs]
 
-    return lambda: float(np.median([once() for _ in range(repeats)]))
+    return timed
 
 
 def _child_timer(cmd: list[str], parse: Callable[[str], float]) -> Callable[[], float]:
@@ -206,11 +231,15 @@ def run_unit(spec: dict, echo=print) -> dict:
             **summary(rounds)}
 
 
-def run_all(results: dict, run, rounds: int, work: Path, prompt_len: int, new_tokens: int, repeats: int,
-            warmup: int, threads: int) -> dict | None:
+REPEATS = 1  # timed runs of each side per round: short rounds, so that more of them fall in one memory state
+
+
+def run_all(results: dict, run, rounds: int, work: Path, prompt_len: int, new_tokens: int, warmup: int,
+            threads: int, repeats: int = REPEATS) -> dict | None:
     """The bench's interleaved comparison: one worker unit per pairing (RUN: cli.Runner), so that a pairing
-    that fails or times out leaves the others, each saved as it finishes (run.save_partial). None where there
-    is nothing to pair; a note in RESULTS says why."""
+    that fails or times out leaves the others, each saved as it finishes (run.save_partial). Each round times
+    `repeats` runs of each side (after the warm-ups: ours in the unit, llama-bench's own, genai's child's); the
+    medians are over the rounds. None where there is nothing to pair; a note in RESULTS says why."""
     pairs = plan_pairs(results["units"]) if rounds else []
     if not pairs:
         if rounds:
@@ -226,7 +255,7 @@ def run_all(results: dict, run, rounds: int, work: Path, prompt_len: int, new_to
                 "new_tokens": new_tokens, "repeats": repeats, "warmup": warmup, "threads": threads,
                 "probe": out["probe"]}
         res = run(spec, f"interleave {pair['precision']} / {', '.join(f'{n} {p}' for n, p in pair['peers'].items())}")
-        out["pairs"].append(res if "rounds" in res else {**pair, "error": res.get("error") or res.get("skipped")})
+        out["pairs"].append(res if "by_peer" in res else {**pair, "error": res.get("error") or res.get("skipped")})
         run.save_partial()
     return out
 
