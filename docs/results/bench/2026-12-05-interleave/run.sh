@@ -5,8 +5,10 @@
 set -euo pipefail
 D=docs/results/bench/2026-12-05-interleave
 
-# full1/, full2/: the README's bench command, with the interleaved rounds (--interleave 4 is the default); vmstat beside
-for run in full1 full2; do
+# full1/, full2/, full3/, full4/: the README's bench command with the interleaved rounds (its default), vmstat beside.
+# full1, full2 ran fc4ff05's interleave (llama.cpp only); full3 e4db9a8's (4 rounds of 2 runs, genai too); full4 the
+# final code (f87d9cd: 8 rounds of 1 run, the same-state rule)
+for run in full1 full2 full3 full4; do
   vmstat 10 > $D/$run/vmstat.txt & v=$!
   PATH=.venv/bin:$PATH unifork-rt bench --preset paper --task all \
     --backends ort-cpu:fp32,ort-cpu:int8,ort-cpu:int8-dynamic,ort-cpu:int4 --graphs ort --peers genai,llamacpp \
@@ -36,3 +38,17 @@ for i in 1 2 3; do /tmp/p2 1; echo; done > p2.txt
 # convt_subpixel.txt: the paper decoder's largest ConvTranspose (128 -> 128 channels, k4 s2 p1, 128x128 -> 256x256)
 # against an exact sub-pixel rewrite (one 2x2 Conv with 4x the channels, 4 slices, an interleave)
 .venv/bin/python $D/convt_subpixel.py > $D/convt_subpixel.txt
+
+# llama-bench-load-mode.txt (08:13, before full3 started at 08:14): -lm mmap (its default) against -lm none, in turn
+B=runs/bench3/llamacpp/0.3.36/build/bin/llama-bench; G=runs/bench3/peer-llamacpp/0.3.36
+for r in 1 2 3; do for t in q4_0 f32; do for m in mmap none; do printf "%s %s " $t $m
+  $B -m $G/peer-qwen2-$t.gguf -p 0 -n 32 -d 297 -t 2 -r 2 -lm $m -o json 2>/dev/null | python3 -c \
+    "import json,sys; d=json.load(sys.stdin)[0]; print(' '.join('%.1f'%(s/1e6/32) for s in d['samples_ns']), 'ms/token')"
+done; done; done > $D/llama-bench-load-mode.txt
+
+# rss-int4-caption.txt: the int4 bundle's caption-only peak RSS (a random 256x256 PNG)
+PATH=.venv/bin:$PATH /usr/bin/time -v unifork-rt caption /tmp/rnd.png --model runs/bench3/paper/bundle-int4-ort \
+  --max-new-tokens 8 >> $D/rss-int4-caption.txt 2>&1
+
+# full3/bench.reanalysed.md: full3/bench.json through the final commit's report code (the same-state rule)
+PYTHONPATH=. .venv/bin/python $D/reanalyse.py $D/full3
