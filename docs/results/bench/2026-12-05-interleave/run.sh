@@ -34,6 +34,10 @@ for i in 1 2 3 4 5 6; do /tmp/mbq 24 1 3 8 | tail -3; /tmp/mbq 24 1 3 4 | tail -
 for i in $(seq 1 60); do /tmp/mbq 24 1 2 8 | tail -2 | sed 's/^/int8 /'; /tmp/mbq 24 1 2 4 | tail -2 | sed 's/^/int4 /'
   /tmp/mb 24 1 2 | tail -2 | sed 's/^/fp32 /'; done > loopq.txt
 for i in 1 2 3; do /tmp/p2 1; echo; done > p2.txt
+# streams8.txt: the 1-row integer tiles walking 8 weight streams instead of 4 (streams8.patch, applied to a copy of
+# qmatmul_kernels.c built as /tmp/mbq_new), old and new in turn, 45 rounds of each bit width (09:15)
+for i in $(seq 1 45); do for b in 4 8; do /tmp/mbq 24 1 2 $b | tail -2 | sed "s/^/old$b /"
+  /tmp/mbq_new 24 1 2 $b | tail -2 | sed "s/^/new$b /"; done; done > streams8.txt
 
 # convt_subpixel.txt: the paper decoder's largest ConvTranspose (128 -> 128 channels, k4 s2 p1, 128x128 -> 256x256)
 # against an exact sub-pixel rewrite (one 2x2 Conv with 4x the channels, 4 slices, an interleave)
