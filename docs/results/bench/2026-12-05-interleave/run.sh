@@ -5,10 +5,10 @@
 set -euo pipefail
 D=docs/results/bench/2026-12-05-interleave
 
-# full1/, full2/, full3/, full4/: the README's bench command with the interleaved rounds (its default), vmstat beside.
+# full1/ .. full5/: the README's bench command with the interleaved rounds (its default), vmstat beside.
 # full1, full2 ran fc4ff05's interleave (llama.cpp only); full3 e4db9a8's (4 rounds of 2 runs, genai too); full4 the
-# final code (f87d9cd: 8 rounds of 1 run, the same-state rule)
-for run in full1 full2 full3 full4; do
+# final code (f87d9cd: 8 rounds of 1 run, the same-state rule), full5 the final code again
+for run in full1 full2 full3 full4 full5; do
   vmstat 10 > $D/$run/vmstat.txt & v=$!
   PATH=.venv/bin:$PATH unifork-rt bench --preset paper --task all \
     --backends ort-cpu:fp32,ort-cpu:int8,ort-cpu:int8-dynamic,ort-cpu:int4 --graphs ort --peers genai,llamacpp \
