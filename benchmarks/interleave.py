@@ -21,9 +21,9 @@ and only rounds in which ours and a peer saw the same state count toward the ver
 Per round and peer: ours / the peer, and whether the two saw the same memory state (all four probes, ours' and
 the peer's, within 15% of each other; the verdict counts only those rounds: report.targets). Per round: our
 figure's share of the caption step's bandwidth bound at the higher of the two probes beside ours (the report
-computes it; a reading aid). A round that fails is recorded and the others stand. The probe is the bench's own stream probes
-(roofline.bandwidth_probe: the same buffer, threads and repeats as the run's machine probes, without the GEMV),
-and every reading also counts toward the run's best bandwidth, the bound of the report's shares.
+computes it; a reading aid). A round that fails is recorded and the others stand. The probe is the bench's own
+stream probes (roofline.bandwidth_probe: the same buffer, threads and repeats as the run's machine probes, without
+the GEMV), and every reading also counts toward the run's best bandwidth, the bound of the report's shares.
 
 Ours is the whole caption pipeline's per-token figure, as in the main table (stages.caption_timed); each peer
 runs in a child process per round, its model loaded again each time (page-cached, and outside what it times).

@@ -64,8 +64,8 @@ def measure_alternating(fns: list[Callable[[], object]], repeats: int, warmup: i
         for fn in fns:
             fn()
     samples = [[] for _ in fns]
+    order = list(zip(fns, samples))
     for r in range(repeats):
-        order = list(zip(fns, samples))
         for fn, out in order if r % 2 == 0 else order[::-1]:
             t0 = time.perf_counter()
             fn()

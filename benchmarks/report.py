@@ -110,6 +110,11 @@ def _caption_slots(u: dict) -> int:
     return u["caption"]["prefill_tokens"] + 1 if u.get("graphs") == "ort" else u["caption"]["max_seq"]
 
 
+def _unit_of(results: dict, pair: dict) -> dict | None:
+    """Our unit that ran an interleaved pairing's bundle."""
+    return next((u for u in results["units"] if u.get("kind") == "ours" and u.get("bundle") == pair["bundle"]), None)
+
+
 def _interleaved_shares(results: dict, pair: dict) -> None:
     """Each interleaved round's share of the bandwidth bound (benchmarks/interleave.py): our per-token figure
     against the caption decode step's bytes at the higher of the two probes beside it (the higher, so that a probe
@@ -117,9 +122,8 @@ def _interleaved_shares(results: dict, pair: dict) -> None:
     pulled), with the step's bytes as the unit that ran the bundle counts them. A reading aid, not a target."""
     from unifork_rt.config import preset as get_preset
 
-    u = next((u for u in results["units"] if u.get("kind") == "ours" and u.get("bundle") == pair["bundle"]
-              and "caption" in u), None)
-    if u is None:
+    u = _unit_of(results, pair)
+    if u is None or "caption" not in u:
         return
     cost = roofline.caption_decode_step(get_preset(u["preset"]), pair["precision"], _caption_slots(u))["total"]
     shares = [cost.bytes / max(r["bandwidth_before"], r["bandwidth_after"]) / r["ours_s"] for r in pair["rounds"]
@@ -209,7 +213,8 @@ def targets(results: dict) -> list[dict]:
             TARGETS["quant_vs_genai"], f"caption ms/token, {who(u, prec)} / onnxruntime-genai int8")
     row("int4_vs_genai_int4", per_token(int4), per_token(_unit(results, "peer", name="genai", precision="int4")),
         TARGETS["quant_vs_genai"], f"caption ms/token, {who(int4, 'int4')} / onnxruntime-genai int4")
-    for prec, u, gguf in [("fp32", fp32, "f32")] + [(q, u, "q8_0") for q, u in quant] + [("int4", int4, "q4_0")]:
+    for prec, u in [("fp32", fp32)] + quant + [("int4", int4)]:
+        gguf = interleave.PAIRINGS[prec]["llamacpp"]
         peer = _unit(results, "peer", name="llamacpp", precision=gguf)
         if peer is not None:  # issue 16: at most llama.cpp's time at each precision pairing
             row(f"{prec}_vs_llamacpp_{gguf}", per_token(u), per_token(peer), TARGETS["vs_llamacpp"],
@@ -233,7 +238,7 @@ def targets(results: dict) -> list[dict]:
         row(f"bound_fraction_{prec}_issue16", frac, 1.0 if frac is not None else None, limit,
             f"caption decode step, fraction of its bandwidth bound, {who(u, prec)}", direction=">=")
     for pair in interleave.current(results.get("interleave")):
-        u = next((u for u in results["units"] if u.get("bundle") == pair["bundle"]), None)
+        u = _unit_of(results, pair)
         prec = pair["precision"]
         for name, peer_prec in pair["peers"].items():
             q = pair["by_peer"][name]
@@ -478,7 +483,8 @@ def _interleave_lines(results: dict) -> list[str]:
             "after the other (ours first in even rounds, last in odd ones), each between two bandwidth probes. "
             f"Ours: the caption pipeline's ms per token after the first ({inter['new_tokens']} new tokens after a "
             f"{inter['prompt_len']}-token prompt, {r} caption{'s' if r > 1 else ''} a round"
-            f"{', their median' if r > 1 else ''}); each peer the same length, in a child process per round: " + "; ".join(f"{k}: `{v}`" for k, v in sorted(commands.items())) + ". * marks a "
+            f"{', their median' if r > 1 else ''}); each peer the same length, in a child process per round: "
+            + "; ".join(f"{k}: `{v}`" for k, v in sorted(commands.items())) + ". * marks a "
             f"round in which the memory state moved: its four probes (ours' and the peer's, before and after) more "
             f"than {interleave.SAME_STATE - 1:.0%} apart. The verdict takes the median of the other rounds (how many "
             "in brackets); the median of all is beside it. The share of the bound divides the step's bytes by the "

@@ -43,6 +43,7 @@ INTEGER_OP = "MatMulInteger"  # int8-dynamic weights (export/quantize.py), fused
 SOURCES = ("qmatmul_kernels.h", "qmatmul_kernels.c", "fmatmul_kernels.c", "attn_kernels.c", "sample_kernels.c",
            "qmatmul_op.c")
 _lock = threading.Lock()
+_built: dict[str, tuple[Path | None, str]] = {}
 
 
 class UkShape(ctypes.Structure):
@@ -51,7 +52,6 @@ class UkShape(ctypes.Structure):
 
     _fields_ = [("bits", ctypes.c_int), ("block", ctypes.c_int), ("k", ctypes.c_int64), ("n", ctypes.c_int64),
                 ("kp", ctypes.c_int64), ("np", ctypes.c_int64)]
-_built: dict[str, tuple[Path | None, str]] = {}
 
 
 def mode() -> str:
