@@ -3,13 +3,16 @@
 This host's memory bandwidth moves between states from one minute to the next (about 36 and 63-68 GB/s on
 the 2-core EPYC of docs/BENCHMARKS.md, for every buffer at once, for seconds to minutes). Our unit and a
 peer's unit of the same precision, timed minutes apart, can each catch either state, so their ratio says as
-much about the minutes as about the engines. Here each round times ours and the pairing's peers (llama.cpp's
-llama-bench, onnxruntime-genai) one right after the other, each between two bandwidth probes; ours goes first
-in even rounds and last in odd ones, the peers in reverse order then, so that each peer is as near ours in
-every round:
+much about the minutes as about the engines. Here each round times ours right beside each of the pairing's peers
+(llama.cpp's llama-bench, onnxruntime-genai), each timing between two bandwidth probes: one caption of ours per
+peer, ours before the peer in even rounds and after it in odd ones, the peers in reverse order then:
 
-    even round:  [probe, ours, probe] [probe, llama.cpp, probe] [probe, genai, probe]
-    odd round:   [probe, genai, probe] [probe, llama.cpp, probe] [probe, ours, probe]
+    even round:  [probe, ours, probe] [probe, llama.cpp, probe]  [probe, ours, probe] [probe, genai, probe]
+    odd round:   [probe, genai, probe] [probe, ours, probe]  [probe, llama.cpp, probe] [probe, ours, probe]
+
+Until 0e05be1 a round timed ours once, first or last, so that with two peers the middle one (llama.cpp) was
+always next to ours and genai never was: genai's pairs settled less often. bench.json of that format still reads
+(ours_timings).
 
     ours:      `repeats` (1) greedy captions of new_tokens tokens: ms per token after the first
     llama.cpp: llama-bench -p 0 -n NEW_TOKENS -d PROMPT -r REPEATS (its own warm-up run first)
@@ -18,9 +21,9 @@ every round:
 Short rounds (one run of each side) and many of them: the memory state moves every 10-60 s on the EPYC host,
 and only rounds in which ours and a peer saw the same state count toward the verdict.
 
-Per round and peer: ours / the peer, and whether the two saw the same memory state (all four probes, ours' and
-the peer's, within 15% of each other; the verdict counts only those rounds: report.targets). Per round: our
-figure's share of the caption step's bandwidth bound at the higher of the two probes beside ours (the report
+Per round and peer: ours beside it / the peer, and whether the two saw the same memory state (all four probes,
+ours' and the peer's, within 15% of each other; the verdict counts only those rounds: report.targets). Per timing
+of ours: its share of the caption step's bandwidth bound at the higher of the two probes beside ours (the report
 computes it; a reading aid). A round that fails is recorded and the others stand. The probe is the bench's own
 stream probes (roofline.bandwidth_probe: the same buffer, threads and repeats as the run's machine probes, without
 the GEMV), and every reading also counts toward the run's best bandwidth, the bound of the report's shares.
@@ -69,38 +72,58 @@ def plan_pairs(units: list[dict]) -> list[dict]:
 
 def interleave(ours: Callable[[], tuple[float, list[int]]], peers: dict[str, Callable[[], float]],
                probe: Callable[[], float], rounds: int) -> list[dict]:
-    """`rounds` rounds of OURS (seconds per token, tokens per caption) and each of PEERS (seconds per token),
-    each between two PROBEs (bytes/s): OURS then PEERS in even rounds, PEERS in reverse then OURS in odd ones.
-    A round that fails is recorded with its error and the next one runs."""
+    """`rounds` rounds of each of PEERS (seconds per token) right beside a timing of OURS of its own (seconds per
+    token, tokens per caption), each timing between two PROBEs (bytes/s): peer by peer, ours then the peer in even
+    rounds; in odd ones the peers in reverse, each before ours. A round that fails is recorded with its error and
+    the next one runs."""
     out = []
     for r in range(rounds):
-        rec = {"round": r, "ours_first": r % 2 == 0, "peer_s": {}, "peer_bandwidth": {}}
+        first = r % 2 == 0
+        rec = {"round": r, "ours_first": first, "ours": {}, "peer_s": {}, "peer_bandwidth": {}}
 
-        def time_ours():
-            rec["bandwidth_before"] = probe()
-            rec["ours_s"], rec["ours_tokens"] = ours()
-            rec["bandwidth_after"] = probe()
-
-        def time_peer(name, fn):
+        def time_ours(name):
             before = probe()
-            rec["peer_s"][name] = fn()
+            s, tokens = ours()
+            rec["ours"][name] = {"s": s, "tokens": tokens, "bandwidth": [before, probe()]}
+
+        def time_peer(name):
+            before = probe()
+            rec["peer_s"][name] = peers[name]()
             rec["peer_bandwidth"][name] = [before, probe()]
 
-        steps = [functools.partial(time_peer, name, fn) for name, fn in peers.items()]
         try:
-            for step in ([time_ours, *steps] if r % 2 == 0 else [*steps[::-1], time_ours]):
-                step()
+            for name in (list(peers) if first else list(peers)[::-1]):
+                for step in ((time_ours, time_peer) if first else (time_peer, time_ours)):
+                    step(name)
         except Exception as e:  # noqa: BLE001 - recorded; the rounds before and after stand
             out.append({"round": r, "error": f"{type(e).__name__}: {e}"[:2000]})
             continue
-        ours_bw = [rec["bandwidth_before"], rec["bandwidth_after"]]
-        rec["ratio"] = {name: rec["ours_s"] / s for name, s in rec["peer_s"].items()}
+        rec["ratio"] = {name: rec["ours"][name]["s"] / s for name, s in rec["peer_s"].items()}
         # the same memory state only where all four probes of the pair (ours' and the peer's, before and after)
         # are within SAME_STATE of each other: a state change inside either timing marks the round
-        rec["same_state"] = {name: max(ours_bw + bw) <= SAME_STATE * min(ours_bw + bw)
+        rec["same_state"] = {name: _one_state(rec["ours"][name]["bandwidth"] + bw)
                              for name, bw in rec["peer_bandwidth"].items()}
         out.append(rec)
     return out
+
+
+def _one_state(bws: list[float]) -> bool:
+    return max(bws) <= SAME_STATE * min(bws)
+
+
+def ours_timings(rnd: dict) -> dict[str | None, dict]:
+    """Our timings in a finished round, by the peer each was beside: {s, tokens, bandwidth: [before, after]}. A
+    round of the format before this one (e4db9a8 .. 0e05be1: one timing of ours a round) gives it under None."""
+    if "ours" in rnd:
+        return rnd["ours"]
+    return {None: {"s": rnd["ours_s"], "tokens": rnd.get("ours_tokens"),
+                   "bandwidth": [rnd["bandwidth_before"], rnd["bandwidth_after"]]}}
+
+
+def ours_beside(rnd: dict, name: str) -> dict:
+    """Our timing that a peer's timing of a round is compared with."""
+    timings = ours_timings(rnd)
+    return timings.get(name) or timings[None]
 
 
 def summary(rounds: list[dict]) -> dict:
@@ -110,7 +133,7 @@ def summary(rounds: list[dict]) -> dict:
     done = [r for r in rounds if "error" not in r]
     if not done:
         raise ValueError("no round finished: " + "; ".join(r.get("error", "") for r in rounds)[:2000])
-    bws = [b for r in done for b in (r["bandwidth_before"], r["bandwidth_after"])]
+    bws = [b for r in done for t in ours_timings(r).values() for b in t["bandwidth"]]
     per_peer = {}
     for name in done[0]["ratio"]:
         ratios = [r["ratio"][name] for r in done]
@@ -119,8 +142,10 @@ def summary(rounds: list[dict]) -> dict:
                           "ratio_max": max(ratios), "same_state": [r["same_state"][name] for r in done],
                           "settled_ratios": settled,
                           "settled_median": float(np.median(settled)) if settled else None,
+                          "ours_s_median": float(np.median([ours_beside(r, name)["s"] for r in done])),
                           "peer_s_median": float(np.median([r["peer_s"][name] for r in done]))}
-    return {"by_peer": per_peer, "ours_s_median": float(np.median([r["ours_s"] for r in done])),
+    return {"by_peer": per_peer,
+            "ours_s_median": float(np.median([t["s"] for r in done for t in ours_timings(r).values()])),
             "rounds_failed": len(rounds) - len(done), "bandwidth_min": min(bws), "bandwidth_max": max(bws)}
 
 
@@ -134,7 +159,8 @@ def current(inter: dict | None) -> list[dict]:
 def bandwidths(inter: dict | None) -> list[float]:
     """Every bandwidth the probes of the interleaved rounds read (bytes/s), beside ours and beside the peers."""
     return [b for p in current(inter) for r in p["rounds"] if "error" not in r
-            for b in [r["bandwidth_before"], r["bandwidth_after"], *sum(r["peer_bandwidth"].values(), [])]]
+            for b in [*(b for t in ours_timings(r).values() for b in t["bandwidth"]),
+                      *sum(r["peer_bandwidth"].values(), [])]]
 
 
 def best_bandwidth(inter: dict | None) -> float | None:

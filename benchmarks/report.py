@@ -126,8 +126,8 @@ def _interleaved_shares(results: dict, pair: dict) -> None:
     if u is None or "caption" not in u:
         return
     cost = roofline.caption_decode_step(get_preset(u["preset"]), pair["precision"], _caption_slots(u))["total"]
-    shares = [cost.bytes / max(r["bandwidth_before"], r["bandwidth_after"]) / r["ours_s"] for r in pair["rounds"]
-              if "error" not in r]
+    shares = [cost.bytes / max(t["bandwidth"]) / t["s"] for r in pair["rounds"] if "error" not in r
+              for t in interleave.ours_timings(r).values()]
     pair.update(bytes=cost.bytes, shares=shares, share_median=statistics.median(shares))
 
 
@@ -473,26 +473,27 @@ def _interleave_lines(results: dict) -> list[str]:
             each = " ".join(f"{x:.2f}" + ("" if same else "*") for x, same in zip(q["ratios"], q["same_state"]))
             settled = f"{q['settled_median']:.2f}" if q["settled_median"] is not None else "–"
             rows.append(f"{tag} {PEER_NAMES.get(name, name)} {prec} | {len(q['ratios'])}{failed} | "
-                        f"{_ms(p['ours_s_median'])} | {_ms(q['peer_s_median'])} | {each} | "
+                        f"{_ms(q.get('ours_s_median', p['ours_s_median']))} | {_ms(q['peer_s_median'])} | {each} | "
                         f"**{settled}** ({len(q['settled_ratios'])}) | {q['ratio_median']:.2f} | "
                         f"{p['bandwidth_min'] / 1e9:.1f}-{p['bandwidth_max'] / 1e9:.1f} | {share} |")
     r = inter["repeats"]
     return ["## Interleaved with the peers: caption decode, round by round", "",
             "This host's bandwidth moves between states from one minute to the next, and units timed minutes apart "
-            "(the tables above) can each catch either; here each round times ours and the pairing's peers one right "
-            "after the other (ours first in even rounds, last in odd ones), each between two bandwidth probes. "
+            "(the tables above) can each catch either; here each round times each of the pairing's peers right beside "
+            "a caption of ours of its own (ours first in even rounds, after the peer in odd ones), each timing between "
+            "two bandwidth probes. "
             f"Ours: the caption pipeline's ms per token after the first ({inter['new_tokens']} new tokens after a "
-            f"{inter['prompt_len']}-token prompt, {r} caption{'s' if r > 1 else ''} a round"
+            f"{inter['prompt_len']}-token prompt, {r} caption{'s' if r > 1 else ''} beside each peer a round"
             f"{', their median' if r > 1 else ''}); each peer the same length, in a child process per round: "
             + "; ".join(f"{k}: `{v}`" for k, v in sorted(commands.items())) + ". * marks a "
             f"round in which the memory state moved: its four probes (ours' and the peer's, before and after) more "
             f"than {interleave.SAME_STATE - 1:.0%} apart. The verdict takes the median of the other rounds (how many "
             "in brackets); the median of all is beside it. The share of the bound divides the step's bytes by the "
-            "higher probe beside ours in that round; it is a reading aid, not a target (the targets' share is of the "
+            "higher probe beside each timing of ours; it is a reading aid, not a target (the targets' share is of the "
             "run's best probe, which these probes count toward).", "",
-            "| ours | peer | rounds | ours ms/token (median) | peer ms/token (median) | ours / peer, each round | "
-            "median, same-state rounds | median, all | bandwidth beside ours GB/s | % of bound at those probes "
-            "(range) |", "|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
+            "| ours | peer | rounds | ours ms/token beside it (median) | peer ms/token (median) | "
+            "ours / peer, each round | median, same-state rounds | median, all | bandwidth beside ours GB/s | "
+            "% of bound at those probes (range) |", "|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
 
 
 def _llamacpp_notes(results: dict) -> list[str]:

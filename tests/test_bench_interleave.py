@@ -17,16 +17,14 @@ from unifork_rt.benchmarks import interleave, llamacpp, models, report, roofline
 from unifork_rt.config import preset
 
 
-def test_rounds_alternate_and_probe_beside_each():
+def test_rounds_time_ours_beside_each_peer_alternating_and_probe_beside_each():
     log = []
-    t = {"ours": iter([0.030, 0.020, 0.040]), "llamacpp": iter([0.025, 0.025, 0.050]),
+    t = {"ours": iter([0.030, 0.030, 0.020, 0.020, 0.040, 0.040]), "llamacpp": iter([0.025, 0.025, 0.050]),
          "genai": iter([0.060, 0.040, 0.080])}
-    # per round: ours' two probes, then llama.cpp's, then genai's (in the order they are taken)
-    bws = iter([58e9, 60e9, 58e9, 55e9, 36e9, 36e9,   # round 0: genai saw another state (36 vs 60)
-                36e9, 35e9, 37e9, 36e9, 36e9, 35e9,   # round 1 (taken genai, llama.cpp, ours: see below)
-                66e9, 65e9, 64e9, 66e9, 65e9, 50e9])  # round 2: the state moved during genai's timing
-    order = iter([0, 1, 2, 3, 4, 5, 10, 11, 8, 9, 6, 7, 12, 13, 14, 15, 16, 17])  # which reading each probe gets
-    readings = list(bws)
+    # the probes in the order they are taken, two around each timing
+    bws = iter([58e9, 60e9, 58e9, 55e9, 36e9, 37e9, 36e9, 36e9,   # round 0: ours, llama.cpp, ours, genai
+                36e9, 35e9, 37e9, 36e9, 36e9, 35e9, 36e9, 35e9,   # round 1: genai, ours, llama.cpp, ours
+                66e9, 65e9, 64e9, 66e9, 65e9, 64e9, 65e9, 50e9])  # round 2: the state moved during genai's timing
 
     def timer(name, it):
         def f():
@@ -35,33 +33,51 @@ def test_rounds_alternate_and_probe_beside_each():
         return f
     ours = timer("ours", t["ours"])
     rounds = interleave.interleave(lambda: (ours(), [32, 32]), {n: timer(n, t[n]) for n in ("llamacpp", "genai")},
-                                   timer("probe", iter(readings[i] for i in order)), 3)
+                                   timer("probe", bws), 3)
     p = "probe"
-    assert log == [p, "ours", p, p, "llamacpp", p, p, "genai", p,  # round 0: ours first
-                   p, "genai", p, p, "llamacpp", p, p, "ours", p,  # round 1: ours last, the peers reversed
-                   p, "ours", p, p, "llamacpp", p, p, "genai", p]
+    assert log == [p, "ours", p, p, "llamacpp", p, p, "ours", p, p, "genai", p,  # round 0: ours before each peer
+                   p, "genai", p, p, "ours", p, p, "llamacpp", p, p, "ours", p,  # round 1: reversed, ours after
+                   p, "ours", p, p, "llamacpp", p, p, "ours", p, p, "genai", p]
     assert [r["ours_first"] for r in rounds] == [True, False, True]
     assert [r["ratio"]["llamacpp"] for r in rounds] == pytest.approx([1.2, 0.8, 0.8])
     assert [r["ratio"]["genai"] for r in rounds] == pytest.approx([0.5, 0.5, 0.5])
-    assert (rounds[1]["bandwidth_before"], rounds[1]["bandwidth_after"]) == (36e9, 35e9)
+    assert rounds[0]["ours"]["llamacpp"] == {"s": 0.030, "tokens": [32, 32], "bandwidth": [58e9, 60e9]}
+    assert rounds[0]["ours"]["genai"]["bandwidth"] == [36e9, 37e9]
+    assert rounds[1]["ours"]["genai"]["bandwidth"] == [37e9, 36e9]
     assert rounds[0]["peer_bandwidth"] == {"llamacpp": [58e9, 55e9], "genai": [36e9, 36e9]}
-    assert rounds[0]["ours_tokens"] == [32, 32]
-    # the same state: all four probes of the pair within 15% (genai's after-probe of round 2 dropped to 50)
-    assert [r["same_state"] for r in rounds] == [{"llamacpp": True, "genai": False}, {"llamacpp": True, "genai": True},
+    # the same state: all four probes of a peer and the timing of ours beside it within 15%; in round 0 genai
+    # saw the state of ours beside it (36-37), not that of ours beside llama.cpp (58-60); in round 2 genai's
+    # after-probe dropped to 50
+    assert [r["same_state"] for r in rounds] == [{"llamacpp": True, "genai": True}, {"llamacpp": True, "genai": True},
                                                  {"llamacpp": True, "genai": False}]
     s = interleave.summary(rounds)
     q = s["by_peer"]["llamacpp"]
     assert q["ratio_median"] == pytest.approx(0.8) and (q["ratio_min"], q["ratio_max"]) == pytest.approx((0.8, 1.2))
     assert q["ratios"] == pytest.approx([1.2, 0.8, 0.8]) and q["peer_s_median"] == pytest.approx(0.025)
+    assert q["ours_s_median"] == pytest.approx(0.030)
     g = s["by_peer"]["genai"]
-    assert g["same_state"] == [False, True, False] and g["settled_ratios"] == pytest.approx([0.5])
+    assert g["same_state"] == [True, True, False] and g["settled_ratios"] == pytest.approx([0.5, 0.5])
     assert q["settled_ratios"] == pytest.approx([1.2, 0.8, 0.8]) and q["settled_median"] == pytest.approx(0.8)
     assert s["ours_s_median"] == pytest.approx(0.030) and (s["bandwidth_min"], s["bandwidth_max"]) == (35e9, 66e9)
     inter = {"pairs": [{"rounds": rounds, "peers": {}, "by_peer": {}}, {"error": "boom"}]}
-    assert interleave.best_bandwidth(inter) == 66e9 and len(interleave.bandwidths(inter)) == 18
+    assert interleave.best_bandwidth(inter) == 66e9 and len(interleave.bandwidths(inter)) == 24
     assert interleave.best_bandwidth({"pairs": [{"error": "boom"}]}) is None
     with pytest.raises(ValueError):
         interleave.summary([])
+
+
+def test_a_round_of_the_format_before_reads_as_one_timing_of_ours():
+    """Rounds of e4db9a8 .. 0e05be1 (one caption of ours a round, beside all peers) still summarize."""
+    old = {"round": 0, "ours_first": True, "bandwidth_before": 50e9, "bandwidth_after": 52e9, "ours_s": 0.02,
+           "ours_tokens": [32], "peer_s": {"llamacpp": 0.025}, "peer_bandwidth": {"llamacpp": [51e9, 50e9]},
+           "ratio": {"llamacpp": 0.8}, "same_state": {"llamacpp": True}}
+    assert interleave.ours_timings(old) == {None: {"s": 0.02, "tokens": [32], "bandwidth": [50e9, 52e9]}}
+    assert interleave.ours_beside(old, "llamacpp")["s"] == 0.02
+    s = interleave.summary([old])
+    assert s["by_peer"]["llamacpp"]["ours_s_median"] == 0.02 and (s["bandwidth_min"], s["bandwidth_max"]) == (
+        50e9, 52e9)
+    assert interleave.bandwidths({"pairs": [{"rounds": [old], "peers": {}, "by_peer": {}}]}) == [50e9, 52e9, 51e9,
+                                                                                                  50e9]
 
 
 def test_a_round_that_fails_is_recorded_and_the_others_stand():
@@ -133,18 +149,23 @@ def test_run_all_one_unit_per_pairing_a_failure_kept_and_saved():
     assert interleave.run_all({"units": units, "notes": []}, run, 0, Path("/w"), 297, 32, 1, 2) is None
 
 
-def _round(r, bw_ours, ours_s, peers, same=True):
-    return {"round": r, "ours_first": r % 2 == 0, "bandwidth_before": bw_ours[0], "bandwidth_after": bw_ours[1],
-            "ours_s": ours_s, "peer_s": peers, "peer_bandwidth": {n: list(bw_ours) for n in peers},
-            "ratio": {n: ours_s / v for n, v in peers.items()}, "same_state": {n: same for n in peers}}
+def _round(r, bw_ours, ours_s, peers, same=True, old=False):
+    """A finished round: ours beside each peer at OURS_S between the probes BW_OURS (OLD: the format before
+    this one, one timing of ours a round)."""
+    rec = {"round": r, "ours_first": r % 2 == 0, "peer_s": peers, "peer_bandwidth": {n: list(bw_ours) for n in peers},
+           "ratio": {n: ours_s / v for n, v in peers.items()}, "same_state": {n: same for n in peers}}
+    if old:
+        return {**rec, "bandwidth_before": bw_ours[0], "bandwidth_after": bw_ours[1], "ours_s": ours_s}
+    return {**rec, "ours": {n: {"s": ours_s, "tokens": [32], "bandwidth": list(bw_ours)} for n in peers}}
 
 
-def test_report_rows_shares_and_table():
+@pytest.mark.parametrize("old", [False, True], ids=["ours-beside-each-peer", "one-ours-a-round"])
+def test_report_rows_shares_and_table(old):
     u = _unit("int4", caption={"prefill_tokens": 297, "max_seq": 512, "pipeline": {"per_token": {"median": 0.01}}})
-    rounds = [_round(0, (40e9, 60e9), 0.010, {"llamacpp": 0.0125, "genai": 0.02}),
-              _round(1, (36e9, 35e9), 0.012, {"llamacpp": 0.010, "genai": 0.015}, same=False),
-              _round(2, (66e9, 64e9), 0.008, {"llamacpp": 0.009, "genai": 0.0125}),
-              _round(3, (50e9, 50e9), 0.009, {"llamacpp": 0.010, "genai": 0.010})]
+    rounds = [_round(0, (40e9, 60e9), 0.010, {"llamacpp": 0.0125, "genai": 0.02}, old=old),
+              _round(1, (36e9, 35e9), 0.012, {"llamacpp": 0.010, "genai": 0.015}, same=False, old=old),
+              _round(2, (66e9, 64e9), 0.008, {"llamacpp": 0.009, "genai": 0.0125}, old=old),
+              _round(3, (50e9, 50e9), 0.009, {"llamacpp": 0.010, "genai": 0.010}, old=old)]
     pair = {"precision": "int4", "graphs": "ort", "bundle": u["bundle"], "peers": {"llamacpp": "q4_0", "genai": "int4"},
             "commands": {"llamacpp": "llama-bench -m q4.gguf -p 0 -n 32 -d 297 -r 2", "genai": "python -m x genai"},
             "rounds": rounds, **interleave.summary(rounds)}
@@ -155,10 +176,11 @@ def test_report_rows_shares_and_table():
     for p in results["interleave"]["pairs"]:
         report._interleaved_shares(results, p)
     step = roofline.caption_decode_step(preset("paper"), "int4", 298)["total"].bytes  # ort graphs: prefill + 1
-    assert pair["shares"] == pytest.approx([step / 60e9 / 0.010, step / 36e9 / 0.012, step / 66e9 / 0.008,
-                                            step / 50e9 / 0.009])
+    each = [step / 60e9 / 0.010, step / 36e9 / 0.012, step / 66e9 / 0.008, step / 50e9 / 0.009]
+    # a share per timing of ours: one beside each of the two peers, or one a round in the format before
+    assert pair["shares"] == pytest.approx(each if old else [x for x in each for _ in range(2)])
     # a pairing with only 2 rounds in one memory state: not settled
-    shaky = [_round(i, (50e9, 50e9), 0.01, {"llamacpp": 0.02}, same=i < 2) for i in range(4)]
+    shaky = [_round(i, (50e9, 50e9), 0.01, {"llamacpp": 0.02}, same=i < 2, old=old) for i in range(4)]
     results["interleave"]["pairs"].append({"precision": "int8", "graphs": "ort", "bundle": "/b/int8-ort",
                                            "peers": {"llamacpp": "q8_0"}, "commands": {"llamacpp": "x"},
                                            "rounds": shaky, **interleave.summary(shaky)})
@@ -184,8 +206,9 @@ def test_report_rows_shares_and_table():
     assert "| fp32 (ort graphs) | llama.cpp (llama-bench) f32 | error: boom |" in md
     # the interleaved probes count toward the run's range in the header
     results.update(machine_probes=[{"bandwidth": 45e9}, {"bandwidth": 50e9}])
-    assert report._probe_range(results) == "the 2 probes, 45.0-50.0 GB/s; and 40 beside the interleaved rounds, " \
-        "35.0-66.0 GB/s"  # 4 rounds x 6 probes, and 4 x 4 of the int8 pairing
+    # 4 rounds x 8 probes (4 x 6 in the format before), and 4 x 4 of the int8 pairing
+    assert report._probe_range(results) == (f"the 2 probes, 45.0-50.0 GB/s; and {40 if old else 48} beside the "
+                                            "interleaved rounds, 35.0-66.0 GB/s")
 
 
 FAKE_BENCH = """#!{python}
@@ -222,11 +245,13 @@ def test_the_worker_unit_runs_our_runtime_against_llama_bench(micro_bundle, tmp_
     assert len(pair["rounds"]) == 2 and [r["ours_first"] for r in pair["rounds"]] == [True, False]
     for r in pair["rounds"]:
         assert r["peer_s"] == {"llamacpp": pytest.approx(0.0015), "genai": pytest.approx(0.003)}
-        assert r["ratio"]["llamacpp"] == pytest.approx(r["ours_s"] / 0.0015)
-        # the micro model's caption tokens take well under a second each here (the ratio is 0 < x, not a speed test)
-        assert 0 < r["ours_s"] < 1
-        for bw in (r["bandwidth_before"], r["bandwidth_after"], *r["peer_bandwidth"]["llamacpp"]):
-            assert bw > 1e8
+        assert set(r["ours"]) == {"llamacpp", "genai"}  # a caption of ours beside each peer
+        for name, peer_s in r["peer_s"].items():
+            assert r["ratio"][name] == pytest.approx(r["ours"][name]["s"] / peer_s)
+            # the micro model's caption tokens take well under a second each here (0 < x, not a speed test)
+            assert 0 < r["ours"][name]["s"] < 1 and r["ours"][name]["tokens"][0] >= 2
+            for bw in (*r["ours"][name]["bandwidth"], *r["peer_bandwidth"][name]):
+                assert bw > 1e8
     # the same decode length as ours: -n is our new tokens
     assert f"-m {tmp_path / 'f32.gguf'} -p 0 -n 4 -d 20 -t 2 -r 2" in pair["commands"]["llamacpp"]
     assert genai == [(tmp_path / "work" / "peer-genai-fp32", 20, 4, 2)]  # its model, prompt, tokens, repeats
@@ -261,11 +286,11 @@ def test_the_runs_bound_takes_the_rounds_best_probe_where_it_read_more():
     from unifork_rt.benchmarks.cli import run_bound
 
     probes = [{"bandwidth": 45e9, "gemm_flops_per_s": 1e11}, {"bandwidth": 60e9, "gemm_flops_per_s": 2e11}]
-    r = [{"bandwidth_before": 50e9, "bandwidth_after": 66e9, "peer_bandwidth": {"llamacpp": [61e9, 62e9]}}]
+    r = [{"ours": {"llamacpp": {"s": 0.01, "bandwidth": [50e9, 66e9]}}, "peer_bandwidth": {"llamacpp": [61e9, 62e9]}}]
     inter = {"pairs": [{"rounds": r, "peers": {"llamacpp": "f32"}, "by_peer": {}}]}
     best = run_bound(probes, inter)
     assert best["bandwidth"] == 66e9 and best["machine_probe_bandwidth"] == 60e9 and best["gemm_flops_per_s"] == 2e11
-    r[0]["bandwidth_after"], r[0]["peer_bandwidth"] = 55e9, {"llamacpp": [59e9, 58e9]}  # all under 60: it stands
+    r[0]["ours"]["llamacpp"]["bandwidth"][1], r[0]["peer_bandwidth"] = 55e9, {"llamacpp": [59e9, 58e9]}  # all < 60
     assert run_bound(probes, inter) is probes[1] and run_bound(probes, None) is probes[1]
 
 
