@@ -189,9 +189,10 @@ def run_bound(probes: list[dict], inter: dict | None) -> dict:
                    "(by default the 896-wide tied embedding / head falls back to another type).")
 @click.option("--interleave", "interleave_rounds", type=click.IntRange(0), default=None,
               help="Rounds of the interleaved comparison with the peers, after them (where our ort-cpu paper units "
-                   "and the llamacpp or genai peer ran): each round times one caption of ours and one run of each "
-                   "peer at a precision pairing, one right after the other, each between two bandwidth probes; the "
-                   "verdict takes the rounds in which all saw the same memory state (1-3 minutes a pairing). "
+                   "and the llamacpp or genai peer ran): each round times one run of each peer at a precision pairing "
+                   "right beside a caption of ours of its own, each timing between two bandwidth probes; the "
+                   "verdict takes the rounds in which a peer and ours beside it saw the same memory state (2-4 "
+                   "minutes a pairing). "
                    "Default: 8, or 2 with --quick. 0: none.")
 @click.option("--peer-threads", type=click.IntRange(1), default=None,
               help="Threads of the llamacpp peer (llama-bench -t). Default: the machine's cores.")
