@@ -34,7 +34,6 @@ runs in a child process per round, its model loaded again each time (page-cached
 
 from __future__ import annotations
 
-import functools
 import json
 import subprocess
 import sys

@@ -116,7 +116,8 @@ def _unit_of(results: dict, pair: dict) -> dict | None:
 
 
 def _interleaved_shares(results: dict, pair: dict) -> None:
-    """Each interleaved round's share of the bandwidth bound (benchmarks/interleave.py): our per-token figure
+    """The share of the bandwidth bound of each timing of ours in the interleaved rounds (benchmarks/interleave.py:
+    one beside each peer a round, or one a round in a bench.json from before f4227f6): our per-token figure
     against the caption decode step's bytes at the higher of the two probes beside it (the higher, so that a probe
     taken as the memory changed state counts at its better reading; a probe can still read less than the step
     pulled), with the step's bytes as the unit that ran the bundle counts them. A reading aid, not a target."""
@@ -477,21 +478,26 @@ def _interleave_lines(results: dict) -> list[str]:
                         f"**{settled}** ({len(q['settled_ratios'])}) | {q['ratio_median']:.2f} | "
                         f"{p['bandwidth_min'] / 1e9:.1f}-{p['bandwidth_max'] / 1e9:.1f} | {share} |")
     r = inter["repeats"]
+    # rounds since f4227f6 time ours beside each peer; a bench.json from before timed ours once a round
+    beside = any("ours" in rnd for p in done for rnd in p["rounds"] if "error" not in rnd)
+    order = ("here each round times each of the pairing's peers right beside a caption of ours of its own (ours "
+             "first in even rounds, after the peer in odd ones), each timing between two bandwidth probes. " if beside
+             else "here each round timed ours and the pairing's peers one right after the other (ours first in even "
+             "rounds, last in odd ones), each between two bandwidth probes. ")
     return ["## Interleaved with the peers: caption decode, round by round", "",
             "This host's bandwidth moves between states from one minute to the next, and units timed minutes apart "
-            "(the tables above) can each catch either; here each round times each of the pairing's peers right beside "
-            "a caption of ours of its own (ours first in even rounds, after the peer in odd ones), each timing between "
-            "two bandwidth probes. "
+            "(the tables above) can each catch either; " + order +
             f"Ours: the caption pipeline's ms per token after the first ({inter['new_tokens']} new tokens after a "
-            f"{inter['prompt_len']}-token prompt, {r} caption{'s' if r > 1 else ''} beside each peer a round"
-            f"{', their median' if r > 1 else ''}); each peer the same length, in a child process per round: "
+            f"{inter['prompt_len']}-token prompt, {r} caption{'s' if r > 1 else ''}"
+            f"{' beside each peer' if beside else ''} a round{', their median' if r > 1 else ''}); each peer the same "
+            "length, in a child process per round: "
             + "; ".join(f"{k}: `{v}`" for k, v in sorted(commands.items())) + ". * marks a "
             f"round in which the memory state moved: its four probes (ours' and the peer's, before and after) more "
             f"than {interleave.SAME_STATE - 1:.0%} apart. The verdict takes the median of the other rounds (how many "
             "in brackets); the median of all is beside it. The share of the bound divides the step's bytes by the "
             "higher probe beside each timing of ours; it is a reading aid, not a target (the targets' share is of the "
             "run's best probe, which these probes count toward).", "",
-            "| ours | peer | rounds | ours ms/token beside it (median) | peer ms/token (median) | "
+            f"| ours | peer | rounds | ours ms/token{' beside it' if beside else ''} (median) | peer ms/token (median) | "
             "ours / peer, each round | median, same-state rounds | median, all | bandwidth beside ours GB/s | "
             "% of bound at those probes (range) |", "|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
 

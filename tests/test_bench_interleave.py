@@ -19,7 +19,8 @@ from unifork_rt.config import preset
 
 def test_rounds_time_ours_beside_each_peer_alternating_and_probe_beside_each():
     log = []
-    t = {"ours": iter([0.030, 0.030, 0.020, 0.020, 0.040, 0.040]), "llamacpp": iter([0.025, 0.025, 0.050]),
+    # ours in the order taken: beside llama.cpp then genai in round 0, genai then llama.cpp in round 1, ...
+    t = {"ours": iter([0.030, 0.036, 0.020, 0.024, 0.040, 0.048]), "llamacpp": iter([0.025, 0.025, 0.050]),
          "genai": iter([0.060, 0.040, 0.080])}
     # the probes in the order they are taken, two around each timing
     bws = iter([58e9, 60e9, 58e9, 55e9, 36e9, 37e9, 36e9, 36e9,   # round 0: ours, llama.cpp, ours, genai
@@ -39,9 +40,11 @@ def test_rounds_time_ours_beside_each_peer_alternating_and_probe_beside_each():
                    p, "genai", p, p, "ours", p, p, "llamacpp", p, p, "ours", p,  # round 1: reversed, ours after
                    p, "ours", p, p, "llamacpp", p, p, "ours", p, p, "genai", p]
     assert [r["ours_first"] for r in rounds] == [True, False, True]
-    assert [r["ratio"]["llamacpp"] for r in rounds] == pytest.approx([1.2, 0.8, 0.8])
-    assert [r["ratio"]["genai"] for r in rounds] == pytest.approx([0.5, 0.5, 0.5])
+    # each peer against the timing of ours beside it
+    assert [r["ratio"]["llamacpp"] for r in rounds] == pytest.approx([0.030 / 0.025, 0.024 / 0.025, 0.8])
+    assert [r["ratio"]["genai"] for r in rounds] == pytest.approx([0.6, 0.5, 0.6])
     assert rounds[0]["ours"]["llamacpp"] == {"s": 0.030, "tokens": [32, 32], "bandwidth": [58e9, 60e9]}
+    assert [r["ours"]["genai"]["s"] for r in rounds] == [0.036, 0.020, 0.048]
     assert rounds[0]["ours"]["genai"]["bandwidth"] == [36e9, 37e9]
     assert rounds[1]["ours"]["genai"]["bandwidth"] == [37e9, 36e9]
     assert rounds[0]["peer_bandwidth"] == {"llamacpp": [58e9, 55e9], "genai": [36e9, 36e9]}
@@ -52,18 +55,28 @@ def test_rounds_time_ours_beside_each_peer_alternating_and_probe_beside_each():
                                                  {"llamacpp": True, "genai": False}]
     s = interleave.summary(rounds)
     q = s["by_peer"]["llamacpp"]
-    assert q["ratio_median"] == pytest.approx(0.8) and (q["ratio_min"], q["ratio_max"]) == pytest.approx((0.8, 1.2))
-    assert q["ratios"] == pytest.approx([1.2, 0.8, 0.8]) and q["peer_s_median"] == pytest.approx(0.025)
-    assert q["ours_s_median"] == pytest.approx(0.030)
+    assert q["ratio_median"] == pytest.approx(0.96) and (q["ratio_min"], q["ratio_max"]) == pytest.approx((0.8, 1.2))
+    assert q["ratios"] == pytest.approx([1.2, 0.96, 0.8]) and q["peer_s_median"] == pytest.approx(0.025)
+    assert q["ours_s_median"] == pytest.approx(0.030)  # of 0.030 0.024 0.040, ours beside llama.cpp
     g = s["by_peer"]["genai"]
-    assert g["same_state"] == [True, True, False] and g["settled_ratios"] == pytest.approx([0.5, 0.5])
-    assert q["settled_ratios"] == pytest.approx([1.2, 0.8, 0.8]) and q["settled_median"] == pytest.approx(0.8)
-    assert s["ours_s_median"] == pytest.approx(0.030) and (s["bandwidth_min"], s["bandwidth_max"]) == (35e9, 66e9)
+    assert g["same_state"] == [True, True, False] and g["settled_ratios"] == pytest.approx([0.6, 0.5])
+    assert g["settled_median"] == pytest.approx(0.55) and g["ours_s_median"] == pytest.approx(0.036)
+    assert q["settled_ratios"] == pytest.approx([1.2, 0.96, 0.8]) and q["settled_median"] == pytest.approx(0.96)
+    # the pairing's: every timing of ours, and the probes beside ours only
+    assert s["ours_s_median"] == pytest.approx(0.033) and (s["bandwidth_min"], s["bandwidth_max"]) == (35e9, 66e9)
     inter = {"pairs": [{"rounds": rounds, "peers": {}, "by_peer": {}}, {"error": "boom"}]}
     assert interleave.best_bandwidth(inter) == 66e9 and len(interleave.bandwidths(inter)) == 24
     assert interleave.best_bandwidth({"pairs": [{"error": "boom"}]}) is None
     with pytest.raises(ValueError):
         interleave.summary([])
+
+
+def test_one_peer_alternates_sides():
+    log = []
+    rounds = interleave.interleave(lambda: log.append("ours") or (0.01, [8]),
+                                   {"llamacpp": lambda: log.append("llamacpp") or 0.02}, lambda: 50e9, 3)
+    assert log == ["ours", "llamacpp", "llamacpp", "ours", "ours", "llamacpp"]
+    assert [list(r["ours"]) for r in rounds] == [["llamacpp"]] * 3
 
 
 def test_a_round_of_the_format_before_reads_as_one_timing_of_ours():
@@ -303,3 +316,35 @@ def test_a_first_version_report_still_reads():
     md = report.markdown(results)
     assert "written by an earlier version of the bench" in md
     assert not [t for t in results["targets"] if t["target"].endswith("_interleaved")]
+
+
+def test_each_peers_row_shows_ours_beside_it():
+    """The table's ours column is the median of the timings of ours beside that peer, not of the round's."""
+    rounds = [{"round": i, "ours_first": i % 2 == 0, "peer_s": {"llamacpp": 0.02, "genai": 0.04},
+               "ours": {"llamacpp": {"s": 0.010 + i * 1e-3, "tokens": [32], "bandwidth": [50e9, 50e9]},
+                        "genai": {"s": 0.030 + i * 1e-3, "tokens": [32], "bandwidth": [50e9, 50e9]}},
+               "peer_bandwidth": {"llamacpp": [50e9, 50e9], "genai": [50e9, 50e9]}} for i in range(3)]
+    for r in rounds:
+        r["ratio"] = {n: r["ours"][n]["s"] / v for n, v in r["peer_s"].items()}
+        r["same_state"] = {n: True for n in r["peer_s"]}
+    pair = {"precision": "int4", "graphs": "ort", "bundle": "/b/int4-ort", "peers": {"llamacpp": "q4_0", "genai": "int4"},
+            "commands": {"llamacpp": "x", "genai": "y"}, "rounds": rounds, **interleave.summary(rounds)}
+    md = "\n".join(report._interleave_lines({"interleave": {"pairs": [pair], "new_tokens": 32, "prompt_len": 297,
+                                                                 "repeats": 1}}))
+    assert "| int4 (ort graphs) | llama.cpp (llama-bench) q4_0 | 3 | 11.0 | 20.0 | 0.50 0.55 0.60 |" in md
+    assert "| int4 (ort graphs) | onnxruntime-genai int4 | 3 | 31.0 | 40.0 | 0.75 0.78 0.80 |" in md
+    assert "right beside a caption of ours of its own" in md and "ours ms/token beside it (median)" in md
+
+
+def test_a_report_of_the_format_before_keeps_its_own_wording_and_figures():
+    """full4 (0e05be1's code: one caption of ours a round) re-analysed: the same rows as its own bench.md, and the
+    text says how those rounds were taken."""
+    here = Path(__file__).parents[1] / "docs/results/bench/2026-12-05-interleave/full4"
+    results = json.loads((here / "bench.json").read_text())
+    report.analyse(results)
+    md = "\n".join(report._interleave_lines(results))
+    own = (here / "bench.md").read_text()
+    rows = [line for line in md.splitlines() if line.startswith("| fp32") or line.startswith("| int")]
+    assert len(rows) >= 4 and all(row in own for row in rows)
+    assert "one right after the other (ours first in even rounds, last in odd ones)" in md
+    assert "beside each peer" not in md and "ours ms/token (median)" in md

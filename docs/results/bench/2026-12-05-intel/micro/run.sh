@@ -5,11 +5,15 @@
 # pf1.patch makes the 1-2-row prefetch distance a macro (PF1; 0 = the kernel before this session).
 set -e
 here=$(cd "$(dirname "$0")" && pwd); repo=$(cd "$here/../../../../.." && pwd); w=$(mktemp -d)
-git -C "$repo" show 0e05be1:unifork_rt/runtime/kernels/qmatmul_kernels.c > "$w/qmatmul_kernels.c"
-cp "$repo"/unifork_rt/runtime/kernels/{qmatmul_kernels.h,fmatmul_kernels.c} "$repo"/docs/results/bench/2026-12-05-interleave/micro/{mbq.c,mb.c} "$w"
+for f in qmatmul_kernels.c qmatmul_kernels.h fmatmul_kernels.c; do
+  git -C "$repo" show 0e05be1:unifork_rt/runtime/kernels/$f > "$w/$f"
+done
+cp "$repo"/docs/results/bench/2026-12-05-interleave/micro/{mbq.c,mb.c} "$w"
 (cd "$w" && patch -p1 qmatmul_kernels.c < "$here/pf1.patch")
 for pf in 0 1024 2048 4096; do gcc -O3 -DPF1=$pf -o "$w/mbq_pf$pf" "$w/mbq.c" "$w/qmatmul_kernels.c" "$w/fmatmul_kernels.c" -lpthread -lm; done
 gcc -O3 -o "$w/mb" "$w/mb.c" "$w/fmatmul_kernels.c" -lpthread -lm
+# pf1.txt (the first look, distances 0 / 256 / 1024 / 4096 at 1 row, int4 and int8, 2 rounds; each line the mean of
+# the last 6 of 6 pairs) came from the same binaries with -DPF1=256 added and `mbq_pf$pf 24 1 6 $bits | tail -6`.
 # pf2.txt: 3 rounds, rows 1 and 2, int4 and int8, each the mean of the last 5 of 6 gemm/probe pairs
 for round in 1 2 3; do for rows in 1 2; do for bits in 4 8; do for pf in 0 1024 2048 4096; do
   printf "pf %4d bits %d rows %d round %d  " $pf $bits $rows $round
@@ -18,6 +22,9 @@ done; done; done; done
 # fp32.txt: our fp32 tile at 1 and 2 rows against the same probe
 for rows in 1 2; do "$w/mb" 24 $rows 8 | tail -6; done
 # chain.txt: in ONNX Runtime (docs/results/bench/2026-12-03-streams/chain.py), the library before (lib_old: 0e05be1's
-# sources) and after (lib_new), alternately: python -c "from unifork_rt.runtime.qmatmul import build; print(build()[0])"
-# for each checkout, then: for round in 1 2 3; do for bits in 4 8; do for lib in old new; do
+# sources) and after (lib_new): python -c "from unifork_rt.runtime.qmatmul import build; print(build()[0])" in each
+# checkout, then: for round in 1 2 3; do for bits in 4 8; do for lib in old new; do
 #   python chain.py lib_$lib.so $bits 128; done; done; done
+# (old always first: chain-alt.txt repeats it with the order reversed every other round)
+# ab-caption.txt: the whole caption pipeline, ms per token, with each library in a child process, alternately
+# (ab_lib.py; the paper bundles of `unifork-rt bench --work runs/bench3`): python ab_lib.py BUNDLE lib_old.so lib_new.so 4
