@@ -25,8 +25,9 @@ for rows in 1 2; do "$w/mb" 24 $rows 8 | tail -6; done
 # sources) and after (lib_new): python -c "from unifork_rt.runtime.qmatmul import build; print(build()[0])" in each
 # checkout, then: for round in 1 2 3; do for bits in 4 8; do for lib in old new; do
 #   python chain.py lib_$lib.so $bits 128; done; done; done
-# (old always first: chain-alt.txt repeats it with the order reversed every other round)
-# ab-int4.txt / ab-int8.txt: trunk and depth-head steps of the paper bundles (`unifork-rt bench --work runs/bench3`)
-# at 1, 2 and 8 rows and a 300-token prompt, both libraries in one process, round by round
-# (docs/results/bench/2026-12-05-batching/ab_lib.py; the 8-row tiles are the same code in both, a control):
+# ab-steps.txt (lib_new: the prefetch at 1-2 rows in both bit widths) and ab-steps-i8.txt (lib_i8: in the 8-bit tiles
+# only; then the int8 run again with the two libraries' places swapped): trunk and depth-head steps of the paper
+# bundles (`unifork-rt bench --work runs/bench3`) at 1, 2 and 8 rows and a 300-token prompt, both libraries in one
+# process, round by round (docs/results/bench/2026-12-05-batching/ab_lib.py; the 8-row tiles are the same code in
+# both, a control):
 #   python ab_lib.py runs/bench3/paper/bundle-int4-ort lib_old.so 8 1,2,8 lib_new.so
