@@ -81,7 +81,8 @@ def analyse(results: dict) -> dict:
             roof["draw_rq_head_step"] = _fraction(roofline.head_step(cfg, prec, u["draw"]["batch"]),
                                                   st["rq_head_step"]["median"], bw)
             floor = roofline.batching_floor(cfg, prec, S, _floor_machine(results, u),
-                                            (u["draw"]["batch"], u["draw"].get("n4_batch", 4 * u["draw"]["batch"])))
+                                            (u["draw"]["batch"], u["draw"].get("n4_batch", 4 * u["draw"]["batch"])),
+                                            graphs=u.get("graphs"))
             if floor:
                 u["draw"]["batching_floor"] = floor
         # against the probes beside the unit too (the host's bandwidth moves from minute to minute); the
@@ -139,7 +140,7 @@ def _floor_machine(results: dict, u: dict) -> dict:
     probes = results.get("machine_probes") or [results["machine_probe"]]
     out = {**results["machine_probe"],
            "bandwidth": u.get("bandwidth_beside_min") or min(p["bandwidth"] for p in probes)}
-    for key in ("gemm_flops_per_s", "int8_macs_per_s", "int4_macs_per_s"):
+    for key in ("gemm_flops_per_s", "int8_macs_per_s", "int4_macs_per_s", "f32_macs_per_s"):
         rates = [p[key] for p in probes if p.get(key)]
         out[key] = max(rates) if rates else None
     return out
@@ -314,7 +315,9 @@ def markdown(results: dict) -> str:
              f"other busy processes at start: {len([p for p in results['busy_at_start'] if 'pid' in p])}. "
              f"MatMulNBits and fp32 weight kernel: {m.get('matmulnbits_kernel', 'onnxruntime (MLAS)')}.",
              f"Measured memory bandwidth {probe['bandwidth'] / 1e9:.1f} GB/s (best of {_probe_range(results)}, "
-             f"{probe['threads']} threads), fp32 GEMM {probe['gemm_flops_per_s'] / 1e9:.0f} GFLOP/s. "
+             f"{probe['threads']} threads), fp32 GEMM {probe['gemm_flops_per_s'] / 1e9:.0f} GFLOP/s"
+             + (f" (our fp32 tile {2 * probe['f32_macs_per_s'] / 1e9:.0f})" if probe.get("f32_macs_per_s") else "")
+             + ". "
              f"Medians over repeats after warm-up; spread = (p90 − p10) / median. A share of the bandwidth bound "
              f"is of the best probe (the targets' figure); in brackets, of the better of the two probes just "
              f"before and after the unit, since this bandwidth can move from one minute to the next.", ""]
@@ -367,7 +370,8 @@ def markdown(results: dict) -> str:
             lines += ["The floor beside the `--n 4` / `--n 1` ratios is this machine's roofline of the cell step's: a "
                       "step at `--n 4`'s rows over one at `--n 1`'s, each at max(bytes / bandwidth, multiply-adds / "
                       "compute rate), with the lower bandwidth probe beside the unit and the run's best compute rates "
-                      "(fp32: the GEMM probe; quantized: our 8- or 4-bit kernel in its largest row tiles, weights in "
+                      "(fp32: our fp32 tile where it runs the `--graphs ort` bundles, 8 rows, weights in cache, else "
+                      "the GEMM probe; quantized: our 8- or 4-bit kernel in its largest row tiles, weights in "
                       "cache): the ratio with both steps at their bounds. A measured ratio under it means a `--n 1` step "
                       "further from its bound than the `--n 4` one, not better batching. The whole-image ratio adds "
                       "the prompt and the image decoder (4 images at `--n 4`), which the floor leaves out.", ""]

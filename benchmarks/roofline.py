@@ -257,8 +257,11 @@ def kernel_rates(threads: int | None = None, repeats: int = 5) -> dict:
         return {}
     isa = lib.uk_isa()
     threads = threads or _cores()
-    return {"kernel_isa": isa, "int8_macs_per_s": _kernel_rate(lib, isa, 8, threads, repeats),
-            "int4_macs_per_s": _kernel_rate(lib, isa, 4, threads, repeats)}
+    out = {"kernel_isa": isa, "int8_macs_per_s": _kernel_rate(lib, isa, 8, threads, repeats),
+           "int4_macs_per_s": _kernel_rate(lib, isa, 4, threads, repeats)}
+    if isa == 2:  # our fp32 tile runs fp32 `--graphs ort` bundles' weight MatMuls on AVX-512 VNNI CPUs only
+        out["f32_macs_per_s"] = _f32_rate(lib, isa, threads, repeats)
+    return out
 
 
 def _kernel_rate(lib, isa: int, bits: int, threads: int, repeats: int, rows: int = 64, k: int = 896,
@@ -306,20 +309,62 @@ def _kernel_rate(lib, isa: int, bits: int, threads: int, repeats: int, rows: int
     return reps * rows * k * n / _timed_best(run, repeats)
 
 
+def _f32_rate(lib, isa: int, threads: int, repeats: int, rows: int = 64, k: int = 896, columns: int = 128,
+              reps: int = 100) -> float:
+    """Our fp32 weight tile's multiply-adds a second (uk_f32_gemm, fmatmul_kernels.c: 8-row tiles on AVX-512), each
+    thread its own K x COLUMNS packed weights (459 KB: in a core's L2) times ROWS rows, REPS calls, best of REPEATS:
+    the compute ceiling of fp32 `--graphs ort` bundles' weight MatMuls, which the GEMM probe (numpy's BLAS) can
+    understate (on session 36's Intel host it read 67 GFLOP/s)."""
+    import ctypes
+
+    lib.uk_f32_packed_floats.restype = ctypes.c_size_t
+    n = columns * threads
+    b = np.random.default_rng(0).standard_normal((k, n)).astype(np.float32)
+    size = lib.uk_f32_packed_floats(ctypes.c_int64(k), ctypes.c_int64(n))
+    raw = np.zeros(size + 16, np.float32)
+    off = (-raw.ctypes.data % 64) // 4  # the tiles load 64-byte aligned panels
+    w = raw[off:off + size]
+    ptr = lambda x: ctypes.c_void_p(x.ctypes.data)  # noqa: E731
+    lib.uk_f32_pack(ctypes.c_int64(k), ctypes.c_int64(n), ptr(b), ptr(w))
+    a = np.random.default_rng(1).standard_normal((rows, k)).astype(np.float32)
+    c = np.zeros((rows, n), np.float32)
+    groups = n // 16
+
+    def share(i):
+        args = (ptr(a), ctypes.c_int64(rows), ctypes.c_int64(k), ptr(w), ctypes.c_int64(n), ctypes.c_float(1.0),
+                ptr(c), ctypes.c_int64(groups * i // threads), ctypes.c_int64(groups * (i + 1) // threads),
+                ctypes.c_int(isa))
+        for _ in range(reps):
+            lib.uk_f32_gemm(*args)
+
+    def run():
+        ts = [threading.Thread(target=share, args=(i,)) for i in range(threads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    run()
+    return reps * rows * k * n / _timed_best(run, repeats)
+
+
 # the kernel rate each precision's matmuls run at (batching_floor); int8-dynamic's integer ops run on our kernel
 # on AVX-512 VNNI CPUs only (kernel_isa 2), elsewhere on ONNX Runtime's, whose rate is not probed
 RATE_OF = {"int8": "int8_macs_per_s", "int8-b32": "int8_macs_per_s", "int4": "int4_macs_per_s",
            "int4-b32": "int4_macs_per_s", "int8-dynamic": "int8_macs_per_s"}
 
 
-def batching_floor(cfg, precision: str, slots: int, machine: dict, rows: tuple[int, int] = (2, 8)) -> dict | None:
+def batching_floor(cfg, precision: str, slots: int, machine: dict, rows: tuple[int, int] = (2, 8),
+                   graphs: str | None = None) -> dict | None:
     """The roofline of a draw cell step at rows[0] (`--n 1`: 2 with guidance) and rows[1] (`--n 4`) on this machine:
-    each at max(bytes / bandwidth, multiply-adds / the measured compute rate), the float precisions at the fp32
-    GEMM probe's rate, the quantized ones at our kernel's (RATE_OF). Their ratio is what batching costs here when
+    each at max(bytes / bandwidth, multiply-adds / the measured compute rate): fp32 `--graphs ort` (GRAPHS "ort")
+    where our fp32 tile runs them (kernel_isa 2) at its probed rate, the other float ones at the fp32 GEMM probe's,
+    the quantized ones at our kernel's (RATE_OF). Their ratio is what batching costs here when
     both steps run at their bounds: a measured ratio under it comes from a `--n 1` step further from its bound
     than the `--n 4` one, not from better batching. The image decoder and the prompt are not in it. None without
     the rate (int8-dynamic off AVX-512 VNNI: ONNX Runtime's integer kernels, not probed)."""
-    if precision in ("fp32", "fp16"):
+    if precision == "fp32" and graphs == "ort" and machine.get("kernel_isa") == 2 and machine.get("f32_macs_per_s"):
+        rate = machine["f32_macs_per_s"]
+    elif precision in ("fp32", "fp16"):
         rate = machine.get("gemm_flops_per_s", 0) / 2
     elif precision == "int8-dynamic" and machine.get("kernel_isa") != 2:
         rate = None

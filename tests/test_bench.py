@@ -215,6 +215,13 @@ def test_batching_floor_is_the_roofline_of_8_rows_over_2():
     assert roofline.batching_floor(cfg, "int4", 40, rates)["macs_per_s"] == 800e9
     assert roofline.batching_floor(cfg, "int8-dynamic", 40, rates) is None
     assert roofline.batching_floor(cfg, "int8-dynamic", 40, {**rates, "kernel_isa": 2})["macs_per_s"] == 400e9
+    # fp32 `--graphs ort` bundles at our fp32 tile's rate where it runs them (AVX-512 VNNI), not numpy's GEMM (which
+    # read 79 GFLOP/s on session 36's Intel host, where our tile did 381); the portable graphs at the GEMM's
+    tile = {**fast, "kernel_isa": 2, "f32_macs_per_s": 190e9}
+    assert roofline.batching_floor(cfg, "fp32", 40, tile, graphs="ort")["macs_per_s"] == 190e9
+    assert roofline.batching_floor(cfg, "fp32", 40, tile, graphs="portable")["macs_per_s"] == 100e9
+    assert roofline.batching_floor(cfg, "fp32", 40, {**tile, "kernel_isa": 1}, graphs="ort")["macs_per_s"] == 100e9
+    assert roofline.batching_floor(cfg, "fp32", 40, fast, graphs="ort")["macs_per_s"] == 100e9  # not probed
     # an unguided draw's rows: 1 and 4
     one = roofline.batching_floor(cfg, "int4", 40, fast, (1, 4))
     assert one["rows"] == [1, 4] and "rows_1" in one and "rows_4" in one
@@ -223,13 +230,14 @@ def test_batching_floor_is_the_roofline_of_8_rows_over_2():
 def test_batching_floor_machine_never_overstates():
     """The report's floor takes the lower probe beside the unit (the run's lowest where that was not recorded)
     and the best rate of each kind over the run's probes: a higher bandwidth or a lower rate would raise it."""
-    probes = [{"bandwidth": 50e9, "gemm_flops_per_s": 190e9, "int8_macs_per_s": 380e9},
-              {"bandwidth": 40e9, "gemm_flops_per_s": 210e9, "int8_macs_per_s": 410e9, "int4_macs_per_s": 420e9},
+    probes = [{"bandwidth": 50e9, "gemm_flops_per_s": 190e9, "int8_macs_per_s": 380e9, "f32_macs_per_s": 180e9},
+              {"bandwidth": 40e9, "gemm_flops_per_s": 210e9, "int8_macs_per_s": 410e9, "int4_macs_per_s": 420e9,
+               "f32_macs_per_s": 170e9},
               {"bandwidth": 60e9, "gemm_flops_per_s": 200e9}]
     results = {"machine_probes": probes, "machine_probe": probes[2]}
     m = report._floor_machine(results, {"bandwidth_beside_min": 45e9})
-    assert (m["bandwidth"], m["gemm_flops_per_s"], m["int8_macs_per_s"], m["int4_macs_per_s"]) == (
-        45e9, 210e9, 410e9, 420e9)
+    assert (m["bandwidth"], m["gemm_flops_per_s"], m["int8_macs_per_s"], m["int4_macs_per_s"], m["f32_macs_per_s"]) \
+        == (45e9, 210e9, 410e9, 420e9, 180e9)
     assert report._floor_machine(results, {})["bandwidth"] == 40e9  # an older report: its lowest probe
 
 
@@ -340,6 +348,8 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
     for key in ("int8_macs_per_s", "int4_macs_per_s"):
         assert all((p.get(key, 0) > 0) == (isa > 0) for p in probes), key
     assert all(p.get("kernel_isa", 0) == isa and "kernel_rates_error" not in p for p in probes)
+    # and our fp32 tile's, where it runs the fp32 ort bundles (AVX-512 VNNI)
+    assert all((p.get("f32_macs_per_s", 0) > 0) == (isa == 2) for p in probes)
     ours = {(u["backend"], u["precision"], u["graphs"]): u for u in data["units"] if u["kind"] == "ours"}
     assert set(ours) == {("torch-eager", "fp32", "portable"), ("ort-cpu", "fp32", "portable"), ("ort-cpu", "fp32", "ort")}
     assert json.loads((seeded_work / "micro" / "bundle-fp32-ort" / "manifest.json").read_text())["variant"] == "ort"
@@ -366,11 +376,14 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
         # also against the probes beside the unit, which the run's best probe bounds
         i = [p.get("after") for p in probes].index(f"micro {u['backend']} fp32" + ("-ort" if u["graphs"] == "ort" else ""))
         assert u["bandwidth_beside"] == max(probes[i - 1]["bandwidth"], probes[i]["bandwidth"])
-        # the batching floor: at the lower of those two probes, the run's best GEMM rate (fp32), 2 and 8 rows
+        # the batching floor: at the lower of those two probes, the run's best GEMM rate (fp32; our fp32 tile's for
+        # the ort graphs where it runs them), 2 and 8 rows
         assert u["bandwidth_beside_min"] == min(probes[i - 1]["bandwidth"], probes[i]["bandwidth"])
         fl = d["batching_floor"]
         assert fl["bandwidth"] == u["bandwidth_beside_min"] and fl["rows"] == [2, 8]
-        assert fl["macs_per_s"] == max(p["gemm_flops_per_s"] for p in probes) / 2
+        tile = u["backend"] == "ort-cpu" and u["graphs"] == "ort" and isa == 2
+        assert fl["macs_per_s"] == (max(p["f32_macs_per_s"] for p in probes) if tile
+                                    else max(p["gemm_flops_per_s"] for p in probes) / 2)
         assert f"(floor {fl['ratio']:.2f})" in (out / "bench.md").read_text()
         for f in u["roofline"].values():
             assert f["fraction_beside"] == pytest.approx(f["fraction"] * data["machine_probe"]["bandwidth"]
