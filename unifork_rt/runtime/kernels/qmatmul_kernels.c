@@ -186,9 +186,11 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
  * enough VPDPBUSDs are in flight.
  * At 4 and 8 rows a tile is busy long enough on each weight vector that the prefetchers fall behind, and
  * two streams of 8 rows need 32 accumulators (spilled): those tiles walk one stream (vnni_streams) and
- * prefetch PF bytes ahead of it instead (an 8-row int4 trunk step 6.9 -> 5.5 ms, int8 9.9 -> 8.1; at 1 and 2 rows the
- * prefetch only cost time; docs/KERNELS.md, "Prefetch at 4 and 8 rows"). Into L2, 4 KB ahead (since session 34; into
- * L1 1 KB ahead before, which keeps fewer lines in flight: an 8-row depth-head step 5.7 -> 4.9 ms in int8). */
+ * prefetch PF bytes ahead of it instead (an 8-row int4 trunk step 6.9 -> 5.5 ms, int8 9.9 -> 8.1; docs/KERNELS.md,
+ * "Prefetch at 4 and 8 rows"). Into L2, 4 KB ahead (since session 34; into L1 1 KB ahead before, which keeps fewer
+ * lines in flight: an 8-row depth-head step 5.7 -> 4.9 ms in int8). The 4-bit 1- and 2-row tiles prefetch each of
+ * their streams into L2 1 KB ahead (session 36, an Intel host: the int4 caption pipeline 13.3 -> 12.2 ms a token,
+ * faster in 9 of 10 rounds; the 8-bit tiles were level with it, 19.7 / 19.6, and are as before). */
 #define VNNI_TILE(BITS, MM, NS) VNNI_TILE_C(BITS, MM, NS, vnni##BITS##_##MM##_##NS, UK_NO_CADD, UK_NULL_CADD)
 /* cadd: an int32 per column (cadd[16 g ..]) added to the integer sum before it becomes a float, for one block of
  * K only (uk_gemm_cadd); a parameter of those tiles alone (the others have a null constant, folded away), so
@@ -202,7 +204,7 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
            const uint8_t* w, const float* ws, const float* bias, CADD_PARAM float* c, int64_t g0,          \
            int64_t g1) {                                                                                  \
     CADD_LOCAL                                                                                            \
-    enum { TWO = MM * NS < 8, PF = MM >= 4 ? 4096 : 0 };                                                  \
+    enum { TWO = MM * NS < 8, PF = MM >= 4 ? 4096 : BITS == 4 ? 1024 : 0 };                              \
     const int64_t nb = nblocks(s), vpb = vecs_per_block(s), kp = s->kp, block = s->block, n = s->n;       \
     const __m512i mask = _mm512_set1_epi8(0x0F);                                                          \
     const int64_t part = (g1 - g0) / NS;                                                                  \
