@@ -31,3 +31,7 @@ for rows in 1 2; do "$w/mb" 24 $rows 8 | tail -6; done
 # process, round by round (docs/results/bench/2026-12-05-batching/ab_lib.py; the 8-row tiles are the same code in
 # both, a control):
 #   python ab_lib.py runs/bench3/paper/bundle-int4-ort lib_old.so 8 1,2,8 lib_new.so
+# ab-caption.txt (4 rounds) and ab-caption-10r.txt (10 rounds): the whole caption pipeline, ms per token, with
+# lib_old and lib_new (the prefetch at 1-2 rows in both widths) each in a child process, the order reversed every
+# other round: python ab_caption.py runs/bench3/paper/bundle-int4-ort lib_old.so lib_new.so 10 (and int8).
+# The commit after it kept the prefetch in the 4-bit tiles only (the int4 tiles' code is the same as lib_new's).
