@@ -250,7 +250,8 @@ def _cores() -> int:
 def kernel_rates(threads: int | None = None, repeats: int = 5) -> dict:
     """Multiply-adds a second of unifork-rt's 8-bit and 4-bit kernels in their largest row tiles (8 rows on AVX-512
     VNNI, 4 on AVX2), their weights in cache, on every core this process may use (as the runtime's sessions): the
-    compute ceilings of the quantized matmuls here. {} where the kernel library does not build or the CPU has no
+    compute ceilings of the quantized matmuls here; on AVX-512 VNNI also our fp32 tile's (f32_macs_per_s), which runs
+    fp32 `--graphs ort` bundles there. {} where the kernel library does not build or the CPU has no
     AVX2; kernel_isa: the library's ISA level (2: AVX-512 VNNI, where it also runs int8-dynamic's integer ops)."""
     lib = _kernel_lib()
     if lib is None:
@@ -309,12 +310,13 @@ def _kernel_rate(lib, isa: int, bits: int, threads: int, repeats: int, rows: int
     return reps * rows * k * n / _timed_best(run, repeats)
 
 
-def _f32_rate(lib, isa: int, threads: int, repeats: int, rows: int = 64, k: int = 896, columns: int = 128,
+def _f32_rate(lib, isa: int, threads: int, repeats: int, rows: int = 64, k: int = 896, columns: int = 192,
               reps: int = 100) -> float:
     """Our fp32 weight tile's multiply-adds a second (uk_f32_gemm, fmatmul_kernels.c: 8-row tiles on AVX-512), each
-    thread its own K x COLUMNS packed weights (459 KB: in a core's L2) times ROWS rows, REPS calls, best of REPEATS:
-    the compute ceiling of fp32 `--graphs ort` bundles' weight MatMuls, which the GEMM probe (numpy's BLAS) can
-    understate (on session 36's Intel host it read 67 GFLOP/s)."""
+    thread its own K x COLUMNS packed weights (688 KB: in a core's L2; 12 panels of 16, a multiple of the 3 streams
+    the 8-row tile walks, so no panel falls to the one-stream rest) times ROWS rows, REPS calls, best of REPEATS: the
+    compute ceiling of fp32 `--graphs ort` bundles' weight MatMuls, which the GEMM probe (numpy's BLAS) can
+    understate (session 36's Intel host, full2: the GEMM probe 70 GFLOP/s at best, this one 352)."""
     import ctypes
 
     lib.uk_f32_packed_floats.restype = ctypes.c_size_t

@@ -192,8 +192,9 @@ def test_fraction_and_projection():
 
 
 def test_batching_floor_is_the_roofline_of_8_rows_over_2():
-    """The `--n 4` / `--n 1` floor: each cell step at max(bytes / bandwidth, multiply-adds / rate), the float
-    precisions at the GEMM probe's rate (2 FLOPs a multiply-add), the quantized ones at our 8- or 4-bit kernel's."""
+    """The `--n 4` / `--n 1` floor: each cell step at max(bytes / bandwidth, multiply-adds / rate), fp32 ort graphs
+    at our fp32 tile's rate where it runs them and was probed, the other float precisions at the GEMM probe's rate
+    (2 FLOPs a multiply-add), the quantized ones at our 8- or 4-bit kernel's."""
     cfg = preset("paper")
     two, eight = (roofline.draw_cell_step(cfg, "int4", 40, r)["total"] for r in (2, 8))
     # the weights are read once whatever the rows; the KV slots are each row's
@@ -216,12 +217,15 @@ def test_batching_floor_is_the_roofline_of_8_rows_over_2():
     assert roofline.batching_floor(cfg, "int8-dynamic", 40, rates) is None
     assert roofline.batching_floor(cfg, "int8-dynamic", 40, {**rates, "kernel_isa": 2})["macs_per_s"] == 400e9
     # fp32 `--graphs ort` bundles at our fp32 tile's rate where it runs them (AVX-512 VNNI), not numpy's GEMM (which
-    # read 79 GFLOP/s on session 36's Intel host, where our tile did 381); the portable graphs at the GEMM's
+    # read 70 GFLOP/s at best on session 36's Intel host, where our tile did 352); the portable graphs at the GEMM's
     tile = {**fast, "kernel_isa": 2, "f32_macs_per_s": 190e9}
     assert roofline.batching_floor(cfg, "fp32", 40, tile, graphs="ort")["macs_per_s"] == 190e9
     assert roofline.batching_floor(cfg, "fp32", 40, tile, graphs="portable")["macs_per_s"] == 100e9
+    assert roofline.batching_floor(cfg, "fp32", 40, tile)["macs_per_s"] == 100e9  # graphs not said
+    assert roofline.batching_floor(cfg, "fp16", 40, tile, graphs="ort")["macs_per_s"] == 100e9  # not our tile's
     assert roofline.batching_floor(cfg, "fp32", 40, {**tile, "kernel_isa": 1}, graphs="ort")["macs_per_s"] == 100e9
-    assert roofline.batching_floor(cfg, "fp32", 40, fast, graphs="ort")["macs_per_s"] == 100e9  # not probed
+    no_rate = {**fast, "kernel_isa": 2}  # a bench.json from before the tile's rate was probed
+    assert roofline.batching_floor(cfg, "fp32", 40, no_rate, graphs="ort")["macs_per_s"] == 100e9
     # an unguided draw's rows: 1 and 4
     one = roofline.batching_floor(cfg, "int4", 40, fast, (1, 4))
     assert one["rows"] == [1, 4] and "rows_1" in one and "rows_4" in one
@@ -348,8 +352,9 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
     for key in ("int8_macs_per_s", "int4_macs_per_s"):
         assert all((p.get(key, 0) > 0) == (isa > 0) for p in probes), key
     assert all(p.get("kernel_isa", 0) == isa and "kernel_rates_error" not in p for p in probes)
-    # and our fp32 tile's, where it runs the fp32 ort bundles (AVX-512 VNNI)
+    # and our fp32 tile's, where it runs the fp32 ort bundles (AVX-512 VNNI), named in the header there
     assert all((p.get("f32_macs_per_s", 0) > 0) == (isa == 2) for p in probes)
+    assert ("GFLOP/s (our fp32 tile " in (out / "bench.md").read_text()) == (isa == 2)
     ours = {(u["backend"], u["precision"], u["graphs"]): u for u in data["units"] if u["kind"] == "ours"}
     assert set(ours) == {("torch-eager", "fp32", "portable"), ("ort-cpu", "fp32", "portable"), ("ort-cpu", "fp32", "ort")}
     assert json.loads((seeded_work / "micro" / "bundle-fp32-ort" / "manifest.json").read_text())["variant"] == "ort"

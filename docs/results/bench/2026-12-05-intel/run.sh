@@ -5,6 +5,7 @@
 set -e
 cd "$(dirname "$0")/../../../.."
 for r in full1 full2; do
+  mkdir -p "runs/s36/$r"
   vmstat 10 > "runs/s36/$r/vmstat.txt" & v=$!
   unifork-rt bench --preset paper --task all --backends ort-cpu:fp32,ort-cpu:int8,ort-cpu:int8-dynamic,ort-cpu:int4 \
     --graphs ort --peers genai,llamacpp --peer-threads 2 --work runs/bench3 --repeats 2 --step-repeats 10 \

@@ -1,5 +1,5 @@
 """Our caption decode (ms per token after the first, 32 new tokens, greedy) with two kernel libraries, alternately
-in child processes (old first in even rounds, new first in odd ones): python ab_lib.py BUNDLE OLD.so NEW.so ROUNDS"""
+in child processes (old first in even rounds, new first in odd ones): python ab_caption.py BUNDLE OLD.so NEW.so ROUNDS"""
 import json, subprocess, sys
 
 CHILD = r'''
