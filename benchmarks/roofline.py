@@ -291,7 +291,7 @@ def _kernel_rate(lib, isa: int, bits: int, threads: int, repeats: int, rows: int
     lib.uk_quantize(ctypes.byref(s), ptr(a), ctypes.c_int64(rows), ptr(scratch))
     c = np.zeros((rows, n), np.float32)  # the threads write their own columns
     groups = n // 16
-    gemm = lib.uk_gemm  # ctypes releases the GIL: the threads run side by side
+    gemm = lib.uk_gemm
 
     def share(i):
         g0, g1 = groups * i // threads, groups * (i + 1) // threads
@@ -300,14 +300,20 @@ def _kernel_rate(lib, isa: int, bits: int, threads: int, repeats: int, rows: int
         for _ in range(reps):
             gemm(*args)
 
+    return _threaded_rate(share, threads, repeats, reps * rows * k * n)
+
+
+def _threaded_rate(share, threads: int, repeats: int, macs: int) -> float:
+    """MACS multiply-adds a second over SHARE(i) run on THREADS threads side by side (ctypes releases the GIL), once
+    to warm each share into its core's cache, then best of REPEATS."""
     def run():
         ts = [threading.Thread(target=share, args=(i,)) for i in range(threads)]
         for t in ts:
             t.start()
         for t in ts:
             t.join()
-    run()  # warm: each share into its core's cache
-    return reps * rows * k * n / _timed_best(run, repeats)
+    run()
+    return macs / _timed_best(run, repeats)
 
 
 def _f32_rate(lib, isa: int, threads: int, repeats: int, rows: int = 64, k: int = 896, columns: int = 192,
@@ -339,14 +345,7 @@ def _f32_rate(lib, isa: int, threads: int, repeats: int, rows: int = 64, k: int 
         for _ in range(reps):
             lib.uk_f32_gemm(*args)
 
-    def run():
-        ts = [threading.Thread(target=share, args=(i,)) for i in range(threads)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-    run()
-    return reps * rows * k * n / _timed_best(run, repeats)
+    return _threaded_rate(share, threads, repeats, reps * rows * k * n)
 
 
 # the kernel rate each precision's matmuls run at (batching_floor); int8-dynamic's integer ops run on our kernel
