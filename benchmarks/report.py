@@ -371,8 +371,8 @@ def markdown(results: dict) -> str:
                       "step at `--n 4`'s rows over one at `--n 1`'s, each at max(bytes / bandwidth, multiply-adds / "
                       "compute rate), with the lower bandwidth probe beside the unit and the run's best compute rates "
                       "(fp32: our fp32 tile where it runs the `--graphs ort` bundles and its rate was probed, 8 rows, "
-                      "weights in cache, else the GEMM probe; quantized: our 8- or 4-bit kernel in its largest row tiles, weights in "
-                      "cache): the ratio with both steps at their bounds. A measured ratio under it means a `--n 1` step "
+                      "weights in cache, else the GEMM probe; quantized: our 8- or 4-bit kernel in its largest row "
+                      "tiles, weights in cache): the ratio with both steps at their bounds. A measured ratio under it means a `--n 1` step "
                       "further from its bound than the `--n 4` one, not better batching. The whole-image ratio adds "
                       "the prompt and the image decoder (4 images at `--n 4`), which the floor leaves out.", ""]
     peer_rows = []

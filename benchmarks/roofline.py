@@ -284,30 +284,34 @@ def _kernel_rate(lib, isa: int, bits: int, threads: int, repeats: int, rows: int
     scales = np.full((n, k // 128), 0.01, np.float32)
     w = np.zeros(lib.uk_packed_bytes(ctypes.byref(s)), np.uint8)
     ws = np.zeros(lib.uk_packed_scales(ctypes.byref(s)), np.float32)
-    ptr = lambda x: ctypes.c_void_p(x.ctypes.data)  # noqa: E731
+    ptr = _ptr
     lib.uk_pack(ctypes.byref(s), ptr(src), ptr(scales), ptr(w), ptr(ws))
     a = rng.standard_normal((rows, k)).astype(np.float32)
     scratch = np.zeros(lib.uk_scratch_bytes(ctypes.byref(s), ctypes.c_int64(rows)), np.uint8)
     lib.uk_quantize(ctypes.byref(s), ptr(a), ctypes.c_int64(rows), ptr(scratch))
     c = np.zeros((rows, n), np.float32)  # the threads write their own columns
-    groups = n // 16
-    gemm = lib.uk_gemm
 
-    def share(i):
-        g0, g1 = groups * i // threads, groups * (i + 1) // threads
+    def share(g0, g1):
         args = (ctypes.byref(s), ptr(scratch), ctypes.c_int64(rows), ptr(w), ptr(ws), None, ptr(c),
                 ctypes.c_int64(g0), ctypes.c_int64(g1), ctypes.c_int(isa))
         for _ in range(reps):
-            gemm(*args)
+            lib.uk_gemm(*args)
 
-    return _threaded_rate(share, threads, repeats, reps * rows * k * n)
+    return _threaded_rate(share, n // 16, threads, repeats, reps * rows * k * n)
 
 
-def _threaded_rate(share, threads: int, repeats: int, macs: int) -> float:
-    """MACS multiply-adds a second over SHARE(i) run on THREADS threads side by side (ctypes releases the GIL), once
-    to warm each share into its core's cache, then best of REPEATS."""
+def _ptr(x: np.ndarray):
+    import ctypes
+
+    return ctypes.c_void_p(x.ctypes.data)
+
+
+def _threaded_rate(share, groups: int, threads: int, repeats: int, macs: int) -> float:
+    """MACS multiply-adds a second over SHARE(g0, g1), the column groups [g0, g1) of each of THREADS threads, run side
+    by side (ctypes releases the GIL), once to warm each share into its core's cache, then best of REPEATS."""
     def run():
-        ts = [threading.Thread(target=share, args=(i,)) for i in range(threads)]
+        ts = [threading.Thread(target=share, args=(groups * i // threads, groups * (i + 1) // threads))
+              for i in range(threads)]
         for t in ts:
             t.start()
         for t in ts:
@@ -332,20 +336,18 @@ def _f32_rate(lib, isa: int, threads: int, repeats: int, rows: int = 64, k: int 
     raw = np.zeros(size + 16, np.float32)
     off = (-raw.ctypes.data % 64) // 4  # the tiles load 64-byte aligned panels
     w = raw[off:off + size]
-    ptr = lambda x: ctypes.c_void_p(x.ctypes.data)  # noqa: E731
+    ptr = _ptr
     lib.uk_f32_pack(ctypes.c_int64(k), ctypes.c_int64(n), ptr(b), ptr(w))
     a = np.random.default_rng(1).standard_normal((rows, k)).astype(np.float32)
     c = np.zeros((rows, n), np.float32)
-    groups = n // 16
 
-    def share(i):
+    def share(g0, g1):
         args = (ptr(a), ctypes.c_int64(rows), ctypes.c_int64(k), ptr(w), ctypes.c_int64(n), ctypes.c_float(1.0),
-                ptr(c), ctypes.c_int64(groups * i // threads), ctypes.c_int64(groups * (i + 1) // threads),
-                ctypes.c_int(isa))
+                ptr(c), ctypes.c_int64(g0), ctypes.c_int64(g1), ctypes.c_int(isa))
         for _ in range(reps):
             lib.uk_f32_gemm(*args)
 
-    return _threaded_rate(share, threads, repeats, reps * rows * k * n)
+    return _threaded_rate(share, n // 16, threads, repeats, reps * rows * k * n)
 
 
 # the kernel rate each precision's matmuls run at (batching_floor); int8-dynamic's integer ops run on our kernel
