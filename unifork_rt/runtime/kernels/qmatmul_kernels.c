@@ -191,6 +191,10 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
  * lines in flight: an 8-row depth-head step 5.7 -> 4.9 ms in int8). The 4-bit 1- and 2-row tiles prefetch each of
  * their streams into L2 1 KB ahead (session 36, an Intel host: the int4 caption pipeline 13.3 -> 12.2 ms a token,
  * faster in 9 of 10 rounds; the 8-bit tiles were level with it, 19.7 / 19.6, and are as before). */
+/* acc += VPDPBUSD(unsigned bytes W, the int32 at P broadcast), the broadcast as the instruction's memory operand
+ * ({1to16}) and acc updated in place: GCC 12 turns the intrinsic with _mm512_set1_epi32 into a separate broadcast
+ * load and two register copies around each VPDPBUSD (a third of the 8-row 4-bit tile's instructions). */
+#define UK_DPBUSD_B(ACC, W, P) __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(ACC) : "v"(W), "m"(P))
 #define VNNI_TILE(BITS, MM, NS) VNNI_TILE_C(BITS, MM, NS, vnni##BITS##_##MM##_##NS, UK_NO_CADD, UK_NULL_CADD)
 /* cadd: an int32 per column (cadd[16 g ..]) added to the integer sum before it becomes a float, for one block of
  * K only (uk_gemm_cadd); a parameter of those tiles alone (the others have a null constant, folded away), so
@@ -230,15 +234,15 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
               __m512i lo = _mm512_and_si512(x, mask), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), mask); \
               for (int r = 0; r < MM; r++) {                                                              \
                 const int32_t* q = (const int32_t*)(qb + r * kp + 8 * v);                                 \
-                acc[t][r] = _mm512_dpbusd_epi32(acc[t][r], lo, _mm512_set1_epi32(q[0]));                  \
-                if (TWO) acc2[t][r] = _mm512_dpbusd_epi32(acc2[t][r], hi, _mm512_set1_epi32(q[1]));        \
-                else acc[t][r] = _mm512_dpbusd_epi32(acc[t][r], hi, _mm512_set1_epi32(q[1]));              \
+                UK_DPBUSD_B(acc[t][r], lo, q[0]);                                                         \
+                if (TWO) UK_DPBUSD_B(acc2[t][r], hi, q[1]);                                               \
+                else UK_DPBUSD_B(acc[t][r], hi, q[1]);                                                    \
               }                                                                                           \
             } else {                                                                                      \
               for (int r = 0; r < MM; r++) {                                                              \
                 const int32_t* q = (const int32_t*)(qb + r * kp + 4 * v);                                 \
-                if (TWO && (v & 1)) acc2[t][r] = _mm512_dpbusd_epi32(acc2[t][r], x, _mm512_set1_epi32(q[0])); \
-                else acc[t][r] = _mm512_dpbusd_epi32(acc[t][r], x, _mm512_set1_epi32(q[0]));              \
+                if (TWO && (v & 1)) UK_DPBUSD_B(acc2[t][r], x, q[0]);                                     \
+                else UK_DPBUSD_B(acc[t][r], x, q[0]);                                                     \
               }                                                                                           \
             }                                                                                             \
           }                                                                                               \
