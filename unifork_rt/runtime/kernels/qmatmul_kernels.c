@@ -192,8 +192,9 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
  * their streams into L2 1 KB ahead (session 36, an Intel host: the int4 caption pipeline 13.3 -> 12.2 ms a token,
  * faster in 9 of 10 rounds; the 8-bit tiles were level with it, 19.7 / 19.6, and are as before). */
 /* acc += VPDPBUSD(unsigned bytes W, the int32 at P broadcast), the broadcast as the instruction's memory operand
- * ({1to16}) and acc updated in place: GCC 12 turns the intrinsic with _mm512_set1_epi32 into a separate broadcast
- * load and two register copies around each VPDPBUSD (a third of the 8-row 4-bit tile's instructions). */
+ * ({1to16}) and acc updated in place. GCC 12 compiles the intrinsic with _mm512_set1_epi32 into a separate broadcast
+ * load per VPDPBUSD and, in the 8-row 4-bit tile, an accumulator copy into and out of a temporary around each row's
+ * two: 16 VPDPBUSD, 16 broadcasts and 16 copies per 64 bytes of weights, now 16 VPDPBUSD. */
 #define UK_DPBUSD_B(ACC, W, P) __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(ACC) : "v"(W), "m"(P))
 #define VNNI_TILE(BITS, MM, NS) VNNI_TILE_C(BITS, MM, NS, vnni##BITS##_##MM##_##NS, UK_NO_CADD, UK_NULL_CADD)
 /* cadd: an int32 per column (cadd[16 g ..]) added to the integer sum before it becomes a float, for one block of
