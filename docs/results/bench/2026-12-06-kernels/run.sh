@@ -1,4 +1,17 @@
+#!/usr/bin/env bash
+# Session 37 (2026-12-06): the A/B of the VPDPBUSD broadcast (OLD.so / NEW.so built as README.md here says), then
+# the two full runs. Run from the repository root.
 set -x
 export PYTHONPATH=$PWD PATH=$PWD/.venv/bin:$PATH
 for b in int8 int8-dynamic int4; do echo "== draw $b"; python docs/results/bench/2026-12-05-batching/draw_ab.py runs/bench3/paper/bundle-$b-ort OLD.so NEW.so 4; done
 for b in int4 int8; do echo "== caption $b"; python docs/results/bench/2026-12-05-intel/micro/ab_caption.py runs/bench3/paper/bundle-$b-ort OLD.so NEW.so 6; done
+# the two full runs (full1 00:44, full2 01:12, HEAD's kernels with the change above), vmstat 10 beside each, nothing
+# else running; runs/bench3 built by session 36's --quick run
+for r in full1 full2; do
+  mkdir -p "runs/s37/$r"
+  vmstat 10 > "runs/s37/$r/vmstat.txt" & v=$!
+  unifork-rt bench --preset paper --task all --backends ort-cpu:fp32,ort-cpu:int8,ort-cpu:int8-dynamic,ort-cpu:int4 \
+    --graphs ort --peers genai,llamacpp --peer-threads 2 --work runs/bench3 --repeats 2 --step-repeats 10 \
+    --image-budget 150 --out "runs/s37/$r"
+  kill $v
+done
