@@ -192,12 +192,11 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
  * their streams into L2 1 KB ahead (session 36, an Intel host: the int4 caption pipeline 13.3 -> 12.2 ms a token,
  * faster in 9 of 10 rounds; the 8-bit tiles were level with it, 19.7 / 19.6, and are as before). */
 /* acc += VPDPBUSD(unsigned bytes W, the int32 at P broadcast), the broadcast as the instruction's memory operand
- * ({1to16}); in the 4-bit tiles only. With the intrinsic and _mm512_set1_epi32, GCC 12 copied accumulators between
- * registers around the VPDPBUSDs of the 4-bit tiles: the 1-row 4-stream tile's loop (the int4 caption's) held about
- * 16 such copies besides its 8 VPDPBUSD and 2 shared broadcasts, now 2 (8 VPDPBUSD with their broadcasts inside);
- * the 8-row tile's 16 copies and 16 broadcasts are gone (objdump, docs/KERNELS.md). The 8-bit tiles keep the
- * intrinsic: with this macro GCC kept the 1-row 4-stream 8-bit tile's accumulators on the stack (a review's
- * objdump), and no 8-bit gain was measured. AT&T syntax (GCC's and clang's default). */
+ * ({1to16}). With the intrinsic and _mm512_set1_epi32, GCC 12 copied accumulators between registers around the
+ * VPDPBUSDs: the 1-row 4-stream 4-bit tile's loop (the int4 caption's) held 17 copies besides its 8 VPDPBUSD, now 2;
+ * the 8-row tiles' 16 copies and 8 (8-bit) or 16 (4-bit) broadcasts are gone, and the 2-row 4-stream 8-bit tile's
+ * 17 copies (objdump, docs/KERNELS.md). The 1-row 8-bit tiles keep the intrinsic: with the macro GCC kept their
+ * accumulators on the stack (all 8 in the 4-stream one). AT&T syntax (GCC's and clang's default). */
 #define UK_DPBUSD_B(ACC, W, P) __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(ACC) : "v"(W), "m"(P))
 #define VNNI_TILE(BITS, MM, NS) VNNI_TILE_C(BITS, MM, NS, vnni##BITS##_##MM##_##NS, UK_NO_CADD, UK_NULL_CADD)
 /* cadd: an int32 per column (cadd[16 g ..]) added to the integer sum before it becomes a float, for one block of
@@ -245,8 +244,11 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
             } else {                                                                                      \
               for (int r = 0; r < MM; r++) {                                                              \
                 const int32_t* q = (const int32_t*)(qb + r * kp + 4 * v);                                 \
-                if (TWO && (v & 1)) acc2[t][r] = _mm512_dpbusd_epi32(acc2[t][r], x, _mm512_set1_epi32(q[0])); \
-                else acc[t][r] = _mm512_dpbusd_epi32(acc[t][r], x, _mm512_set1_epi32(q[0]));              \
+                if (MM == 1) { /* the intrinsic: with the macro GCC kept these tiles' accumulators on the stack */ \
+                  if (TWO && (v & 1)) acc2[t][r] = _mm512_dpbusd_epi32(acc2[t][r], x, _mm512_set1_epi32(q[0])); \
+                  else acc[t][r] = _mm512_dpbusd_epi32(acc[t][r], x, _mm512_set1_epi32(q[0]));            \
+                } else if (TWO && (v & 1)) UK_DPBUSD_B(acc2[t][r], x, q[0]);                              \
+                else UK_DPBUSD_B(acc[t][r], x, q[0]);                                                     \
               }                                                                                           \
             }                                                                                             \
           }                                                                                               \
