@@ -9,7 +9,7 @@ for b in int4 int8; do echo "== caption $b"; python docs/results/bench/2026-12-0
 for r in 8 2 1; do python docs/results/bench/2026-12-06-kernels/ab_rate.py OLD.so NEW.so 6 $r; done
 # the two full runs (full1 00:44, full2 01:12, with 69827fd's kernels: NEW), vmstat 10 beside each, nothing
 # else running; runs/bench3 built by session 36's --quick run
-for r in full1 full2; do
+for r in full1 full2 full3; do  # full3 (02:17) with b2d4730's kernels (HEAD)
   mkdir -p "runs/s37/$r"
   vmstat 10 > "runs/s37/$r/vmstat.txt" & v=$!
   unifork-rt bench --preset paper --task all --backends ort-cpu:fp32,ort-cpu:int8,ort-cpu:int8-dynamic,ort-cpu:int4 \
