@@ -284,15 +284,14 @@ def _kernel_rate(lib, isa: int, bits: int, threads: int, repeats: int, rows: int
     scales = np.full((n, k // 128), 0.01, np.float32)
     w = np.zeros(lib.uk_packed_bytes(ctypes.byref(s)), np.uint8)
     ws = np.zeros(lib.uk_packed_scales(ctypes.byref(s)), np.float32)
-    ptr = _ptr
-    lib.uk_pack(ctypes.byref(s), ptr(src), ptr(scales), ptr(w), ptr(ws))
+    lib.uk_pack(ctypes.byref(s), _ptr(src), _ptr(scales), _ptr(w), _ptr(ws))
     a = rng.standard_normal((rows, k)).astype(np.float32)
     scratch = np.zeros(lib.uk_scratch_bytes(ctypes.byref(s), ctypes.c_int64(rows)), np.uint8)
-    lib.uk_quantize(ctypes.byref(s), ptr(a), ctypes.c_int64(rows), ptr(scratch))
+    lib.uk_quantize(ctypes.byref(s), _ptr(a), ctypes.c_int64(rows), _ptr(scratch))
     c = np.zeros((rows, n), np.float32)  # the threads write their own columns
 
     def share(g0, g1):
-        args = (ctypes.byref(s), ptr(scratch), ctypes.c_int64(rows), ptr(w), ptr(ws), None, ptr(c),
+        args = (ctypes.byref(s), _ptr(scratch), ctypes.c_int64(rows), _ptr(w), _ptr(ws), None, _ptr(c),
                 ctypes.c_int64(g0), ctypes.c_int64(g1), ctypes.c_int(isa))
         for _ in range(reps):
             lib.uk_gemm(*args)
@@ -336,14 +335,13 @@ def _f32_rate(lib, isa: int, threads: int, repeats: int, rows: int = 64, k: int 
     raw = np.zeros(size + 16, np.float32)
     off = (-raw.ctypes.data % 64) // 4  # the tiles load 64-byte aligned panels
     w = raw[off:off + size]
-    ptr = _ptr
-    lib.uk_f32_pack(ctypes.c_int64(k), ctypes.c_int64(n), ptr(b), ptr(w))
+    lib.uk_f32_pack(ctypes.c_int64(k), ctypes.c_int64(n), _ptr(b), _ptr(w))
     a = np.random.default_rng(1).standard_normal((rows, k)).astype(np.float32)
     c = np.zeros((rows, n), np.float32)
 
     def share(g0, g1):
-        args = (ptr(a), ctypes.c_int64(rows), ctypes.c_int64(k), ptr(w), ctypes.c_int64(n), ctypes.c_float(1.0),
-                ptr(c), ctypes.c_int64(g0), ctypes.c_int64(g1), ctypes.c_int(isa))
+        args = (_ptr(a), ctypes.c_int64(rows), ctypes.c_int64(k), _ptr(w), ctypes.c_int64(n), ctypes.c_float(1.0),
+                _ptr(c), ctypes.c_int64(g0), ctypes.c_int64(g1), ctypes.c_int(isa))
         for _ in range(reps):
             lib.uk_f32_gemm(*args)
 
