@@ -1,4 +1,5 @@
-"""Ours and the peers round by round: the caption decode at each precision pairing, interleaved.
+"""Ours and the peers round by round: the caption decode at each precision pairing, interleaved, then the
+caption prefill beside llama.cpp's.
 
 This host's memory bandwidth moves between states from one minute to the next (about 36 and 63-68 GB/s on
 the 2-core EPYC of docs/BENCHMARKS.md, for every buffer at once, for seconds to minutes). Our unit and a
@@ -30,6 +31,14 @@ the GEMV), and every reading also counts toward the run's best bandwidth, the bo
 
 Ours is the whole caption pipeline's per-token figure, as in the main table (stages.caption_timed); each peer
 runs in a child process per round, its model loaded again each time (page-cached, and outside what it times).
+
+Prefill (issue 16: ours at most llama.cpp's, a target that units minutes apart read 0.49x in one run and 1.29x
+in another with the same code): after a pairing's decode rounds, as many rounds of the same order and rule with
+llama.cpp alone:
+
+    ours:      `repeats` prefills of the caption sequence (trunk + und_branch over the image and the prompt, after
+               the image encode, as the bench's prefill stage: stages.caption), their median
+    llama.cpp: llama-bench -p PROMPT -n 0 -r REPEATS (PROMPT: the same number of tokens; its own warm-up run first)
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -156,8 +166,11 @@ def current(inter: dict | None) -> list[dict]:
 
 
 def bandwidths(inter: dict | None) -> list[float]:
-    """Every bandwidth the probes of the interleaved rounds read (bytes/s), beside ours and beside the peers."""
-    return [b for p in current(inter) for r in p["rounds"] if "error" not in r
+    """Every bandwidth the probes of the interleaved rounds read (bytes/s), beside ours and beside the peers, in
+    the decode rounds and the prefill ones."""
+    rounds = [r for p in current(inter) for r in p["rounds"]]
+    rounds += [r for _, q in current_prefill(inter) for r in q["rounds"]]
+    return [b for r in rounds if "error" not in r
             for b in [*(b for t in ours_timings(r).values() for b in t["bandwidth"]),
                       *sum(r["peer_bandwidth"].values(), [])]]
 
@@ -170,16 +183,36 @@ def best_bandwidth(inter: dict | None) -> float | None:
 def _ours_timer(rt, new_tokens: int, repeats: int) -> Callable[[], tuple[float, list[int]]]:
     """(the median seconds per token after the first, the tokens of each) of `repeats` greedy captions of one random
     image; a caption that stops at its first token (eos) gives no figure and fails the round."""
-    from .stages import caption_timed
+    from .stages import caption_timed, random_pixels
 
-    P = rt.cfg.image.image_size
-    image = np.random.default_rng(0).uniform(-1, 1, (3, P, P)).astype(rt.bundle.float_dtype)
+    image = random_pixels(rt)[0]
 
     def timed() -> tuple[float, list[int]]:
         runs = [caption_timed(rt, image, new_tokens) for _ in range(repeats)]
         if any(each is None for _, _, each in runs):
             raise RuntimeError("the caption stopped at its first token (eos): no per-token figure")
         return float(np.median([each for _, _, each in runs])), [n for _, n, _ in runs]
+
+    return timed
+
+
+def _ours_prefill_timer(rt, repeats: int) -> Callable[[], tuple[float, list[int]]]:
+    """(the median seconds of `repeats` caption prefills, [the rows of one]): the trunk and und_branch over the
+    caption sequence of one random image (after its encode, not timed), as the bench's prefill stage times it
+    (stages.caption)."""
+    from .stages import caption_sequence, random_pixels
+
+    x = caption_sequence(rt, random_pixels(rt))
+    be = rt.backend
+    caches, start = (be.new_cache("trunk", 1), be.new_cache("und_branch", 1)), np.zeros(1, dtype=np.int64)
+
+    def timed() -> tuple[float, list[int]]:
+        runs = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            rt.step(x, caches, 0, start, "und_branch")
+            runs.append(time.perf_counter() - t0)
+        return float(np.median(runs)), [x.shape[1]]
 
     return timed
 
@@ -195,11 +228,12 @@ def _child_timer(cmd: list[str], parse: Callable[[str], float]) -> Callable[[], 
     return once
 
 
-def _llama_seconds(stdout: str) -> float:
+def _llama_seconds(stdout: str, kind: str = "decode") -> float:
+    """llama-bench's JSON -> the median seconds of its one test of KIND (decode: per token; prefill: the prompt)."""
     from .llamacpp import parse_bench_json
 
-    (dec,) = [t for t in parse_bench_json(stdout) if t["kind"] == "decode"]
-    return float(np.median(dec["seconds"]))
+    (test,) = [t for t in parse_bench_json(stdout) if t["kind"] == kind]
+    return float(np.median(test["seconds"]))
 
 
 def genai_cmd(model_dir: Path, prompt_len: int, new_tokens: int, repeats: int) -> list[str]:
@@ -210,13 +244,12 @@ def genai_cmd(model_dir: Path, prompt_len: int, new_tokens: int, repeats: int) -
 
 def peer_commands(spec: dict, peers: dict[str, str], echo=print) -> dict[str, list[str]]:
     """The command line of each peer of a pairing (name -> precision), at the spec's prompt, tokens and repeats."""
+    from . import llamacpp
+
     work, cmds = Path(spec["work"]), {}
     for name, prec in peers.items():
         if name == "llamacpp":
-            from . import llamacpp, models
-
-            tools = llamacpp.ensure_built(work, echo=echo)
-            model = llamacpp.ensure_gguf(work, tools, models.peer_qwen_folder(work), prec, spec["threads"])
+            tools, model = _llama_model(spec, prec, echo)
             cmds[name] = llamacpp.decode_cmd(tools, model, spec["threads"], spec["repeats"], spec["prompt_len"],
                                              tokens=spec["new_tokens"])
         elif name == "genai":
@@ -225,6 +258,26 @@ def peer_commands(spec: dict, peers: dict[str, str], echo=print) -> dict[str, li
         else:
             raise ValueError(f"no interleaved timing for peer {name!r}; valid: llamacpp, genai")
     return cmds
+
+
+def _llama_model(spec: dict, prec: str, echo=print):
+    """(llama.cpp's tools, the GGUF of PREC): built or converted into the spec's work folder where missing."""
+    from . import llamacpp, models
+
+    work = Path(spec["work"])
+    tools = llamacpp.ensure_built(work, echo=echo)
+    return tools, llamacpp.ensure_gguf(work, tools, models.peer_qwen_folder(work), prec, spec["threads"])
+
+
+def prefill_command(spec: dict, peers: dict[str, str], echo=print) -> list[str] | None:
+    """llama-bench's prefill of a prompt of the spec's length (-p PROMPT_LEN -n 0) for the pairing's llama.cpp peer;
+    None where the pairing has none (genai's figures have no prefill apart from its first token)."""
+    from . import llamacpp
+
+    if "llamacpp" not in peers:
+        return None
+    tools, model = _llama_model(spec, peers["llamacpp"], echo)
+    return llamacpp.prefill_cmd(tools, model, spec["threads"], spec["repeats"], spec["prompt_len"])
 
 
 PARSERS = {"llamacpp": _llama_seconds, "genai": lambda text: float(json.loads(text.strip().splitlines()[-1]))}
@@ -241,6 +294,7 @@ def run_unit(spec: dict, echo=print) -> dict:
     pair = spec["pair"]
     cmds = peer_commands(spec, pair["peers"], echo)
     peers = {name: _child_timer(cmd, PARSERS[name]) for name, cmd in cmds.items()}
+    pre_cmd = prefill_command(spec, pair["peers"], echo)
     probe = roofline.bandwidth_probe(**spec["probe"])
     rt = UniForkRuntime(pair["bundle"], backend="ort-cpu", verify=False, pool=spec.get("pool", "shared"))
     try:
@@ -250,10 +304,36 @@ def run_unit(spec: dict, echo=print) -> dict:
         echo(f"[interleave] {pair['precision']} / {', '.join(f'{n} {p}' for n, p in pair['peers'].items())}: "
              f"{spec['rounds']} rounds")
         rounds = interleave(ours, peers, probe, spec["rounds"])
+        prefill = None
+        if pre_cmd is not None:  # issue 16's prefill target, with llama.cpp's prefill right beside ours
+            echo(f"[interleave] {pair['precision']} prefill / llama.cpp {pair['peers']['llamacpp']}: "
+                 f"{spec['rounds']} rounds")
+            ours_pre = _ours_prefill_timer(rt, spec["repeats"])
+            for _ in range(spec["warmup"]):
+                ours_pre()
+            llama_pre = _child_timer(pre_cmd, lambda out: _llama_seconds(out, "prefill"))
+            prefill = prefill_record(interleave(ours_pre, {"llamacpp": llama_pre}, probe, spec["rounds"]),
+                                     pair["peers"]["llamacpp"], pre_cmd)
     finally:
         rt.close()
     return {**pair, "commands": {name: " ".join(cmd) for name, cmd in cmds.items()}, "rounds": rounds,
-            **summary(rounds)}
+            **summary(rounds), **({"prefill": prefill} if prefill else {})}
+
+
+def prefill_record(rounds: list[dict], gguf: str, cmd: list[str]) -> dict:
+    """A pairing's interleaved prefill rounds (ours: seconds for the caption sequence; llama.cpp: its prefill of
+    as many tokens), with their summary, or the error where no round finished (the decode rounds stand)."""
+    out = {"peers": {"llamacpp": gguf}, "commands": {"llamacpp": " ".join(cmd)}, "rounds": rounds}
+    try:
+        out.update(summary(rounds))
+    except ValueError as e:
+        out["error"] = str(e)
+    return out
+
+
+def current_prefill(inter: dict | None) -> list[tuple[dict, dict]]:
+    """(pairing, its prefill record) for the pairings of INTER (current) whose interleaved prefill finished."""
+    return [(p, p["prefill"]) for p in current(inter) if "by_peer" in p.get("prefill", {})]
 
 
 REPEATS = 1  # timed runs of each side per round: short rounds, so that more of them fall in one memory state

@@ -239,27 +239,36 @@ def targets(results: dict) -> list[dict]:
         limit = TARGETS["bound_fraction_issue16"][prec]
         row(f"bound_fraction_{prec}_issue16", frac, 1.0 if frac is not None else None, limit,
             f"caption decode step, fraction of its bandwidth bound, {who(u, prec)}", direction=">=")
+    def interleaved(target, q, limit, what):
+        """A target from interleaved rounds (Q: interleave.summary's figures for one peer): the median of the
+        rounds in one memory state, met with at least 3 such rounds, 3 in 4 of them within the limit."""
+        row_ = {"target": target, "preset": p, "limit": limit, "direction": "<="}
+        settled, n = q["settled_ratios"], len(q["ratios"])
+        within = sum(x <= limit for x in settled)
+        what += (f", interleaved: the median of the rounds in which both saw the same memory state ({len(settled)} "
+                 f"of {n}; {within} of them <= {limit}; all {n}: median {q['ratio_median']:.2f}, "
+                 f"{q['ratio_min']:.2f}-{q['ratio_max']:.2f}); met with at least 3 such rounds, 3 in 4 of them "
+                 f"within the limit")
+        if len(settled) < 3:  # too few rounds in one state to say
+            out.append({**row_, "status": "not settled", "what": what})
+            return
+        ok = q["settled_median"] <= limit and 4 * within >= 3 * len(settled)
+        out.append({**row_, "value": q["settled_median"], "status": "met" if ok else "missed", "what": what})
+
     for pair in interleave.current(results.get("interleave")):
         u = _unit_of(results, pair)
         prec = pair["precision"]
         for name, peer_prec in pair["peers"].items():
-            q = pair["by_peer"][name]
             limit = TARGETS["vs_llamacpp"] if name == "llamacpp" else \
                 TARGETS["fp32_vs_genai" if prec == "fp32" else "quant_vs_genai"]
-            row_ = {"target": f"{prec}_vs_{name}_{peer_prec}_interleaved", "preset": p, "limit": limit,
-                    "direction": "<="}
-            settled, n = q["settled_ratios"], len(q["ratios"])
-            within = sum(x <= limit for x in settled)
-            what = (f"caption ms/token, {who(u, prec)} / {PEER_NAMES.get(name, name)} {peer_prec}, interleaved: the "
-                    f"median of the rounds in which both saw the same memory state ({len(settled)} of {n}; "
-                    f"{within} of them <= {limit}; all {n}: median {q['ratio_median']:.2f}, "
-                    f"{q['ratio_min']:.2f}-{q['ratio_max']:.2f}); met with at least 3 such rounds, 3 in 4 of them "
-                    f"within the limit")
-            if len(settled) < 3:  # too few rounds in one state to say
-                out.append({**row_, "status": "not settled", "what": what})
-                continue
-            ok = q["settled_median"] <= limit and 4 * within >= 3 * len(settled)
-            out.append({**row_, "value": q["settled_median"], "status": "met" if ok else "missed", "what": what})
+            interleaved(f"{prec}_vs_{name}_{peer_prec}_interleaved", pair["by_peer"][name], limit,
+                        f"caption ms/token, {who(u, prec)} / {PEER_NAMES.get(name, name)} {peer_prec}")
+    for pair, pre in interleave.current_prefill(results.get("interleave")):
+        u, prec, gguf = _unit_of(results, pair), pair["precision"], pre["peers"]["llamacpp"]
+        rows = next(r["ours"]["llamacpp"]["tokens"][0] for r in pre["rounds"] if "error" not in r)
+        interleaved(f"{prec}_prefill_vs_llamacpp_{gguf}_interleaved", pre["by_peer"]["llamacpp"],
+                    TARGETS["vs_llamacpp"], f"caption prompt prefill ({rows} tokens, after the image encode), "
+                    f"{who(u, prec)} / llama.cpp {gguf} (as many tokens)")
     if int4 is not None and int4.get("peak_rss_mb") and results["options"].get("tasks") == ["caption"]:
         row("int4_caption_rss_mb", int4["peak_rss_mb"], 1.0, TARGETS["int4_caption_rss_mb"],
             f"caption-only peak RSS MB, {who(int4, 'int4')} (bench worker: ~300-token prompt)")
@@ -503,8 +512,46 @@ def _interleave_lines(results: dict) -> list[str]:
             "run's best probe, which these probes count toward).", "",
             f"| ours | peer | rounds | ours ms/token{' beside it' if beside else ''} (median) | peer ms/token (median) | "
             "ours / peer, each round | median, same-state rounds | median, all | bandwidth beside ours GB/s | "
-            "% of bound at those probes (range) |", "|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
+            "% of bound at those probes (range) |", "|---|---|---|---|---|---|---|---|---|---|", *rows, "",
+            *_prefill_lines(inter)]
 
+
+def _prefill_lines(inter: dict) -> list[str]:
+    """The interleaved prefill rounds with llama.cpp (benchmarks/interleave.py: after each pairing's decode rounds),
+    where they ran."""
+    rows, commands, rows_per = [], {}, None
+    for p in inter["pairs"]:
+        pre = p.get("prefill")
+        if pre is None:
+            continue
+        graphs = " (ort graphs)" if p["graphs"] == "ort" else ""
+        tag = f"| {p['precision']}{graphs} | llama.cpp {pre['peers']['llamacpp']} |"
+        if "by_peer" not in pre:
+            rows.append(f"{tag} error: {pre.get('error')} ||||||")
+            continue
+        commands.update({f"llama.cpp {pre['peers']['llamacpp']}": pre["commands"]["llamacpp"]})
+        q = pre["by_peer"]["llamacpp"]
+        rows_per = next(r["ours"]["llamacpp"]["tokens"][0] for r in pre["rounds"] if "error" not in r)
+        each = " ".join(f"{x:.2f}" + ("" if same else "*") for x, same in zip(q["ratios"], q["same_state"]))
+        settled = f"{q['settled_median']:.2f}" if q["settled_median"] is not None else "–"
+        failed = f" ({pre['rounds_failed']} failed)" if pre.get("rounds_failed") else ""
+        rows.append(f"{tag} {len(q['ratios'])}{failed} | {_ms(q['ours_s_median'])} | {_ms(q['peer_s_median'])} | "
+                    f"{each} | **{settled}** ({len(q['settled_ratios'])}) | {q['ratio_median']:.2f} | "
+                    f"{pre['bandwidth_min'] / 1e9:.1f}-{pre['bandwidth_max'] / 1e9:.1f} |")
+    if not rows:
+        return []
+    r = inter["repeats"]
+    return ["## Interleaved with llama.cpp: caption prefill, round by round", "",
+            "After each pairing's decode rounds, as many rounds of the prefill, in the same order and with the same "
+            f"memory-state rule (* marks a round whose four probes were more than {interleave.SAME_STATE - 1:.0%} "
+            f"apart). Ours: the trunk and und_branch over the caption sequence ({rows_per or '?'} rows, after the "
+            f"image encode, as the prefill column above; {r} run{'s' if r > 1 else ''} a round"
+            f"{', their median' if r > 1 else ''}); llama.cpp's prefill of as many tokens, in a child process per "
+            "round (llama-bench's own warm-up run first): "
+            + "; ".join(f"{k}: `{v}`" for k, v in sorted(commands.items())) + ".", "",
+            "| ours | peer | rounds | ours ms (median) | peer ms (median) | ours / peer, each round | "
+            "median, same-state rounds | median, all | bandwidth beside ours GB/s |",
+            "|---|---|---|---|---|---|---|---|---|", *rows, ""]
 
 def _llamacpp_notes(results: dict) -> list[str]:
     """Under the peer table: what llama.cpp's figures are, its GGUF files, and the machine's load."""

@@ -58,27 +58,40 @@ def caption_timed(rt, image: np.ndarray, new_tokens: int) -> tuple[float, int, f
     return t1 - t0, n, (time.perf_counter() - t1) / (n - 1) if n > 1 else None
 
 
+def random_pixels(rt, seed: int = 0) -> np.ndarray:
+    """One random image (1, 3, P, P) in [-1, 1], in the bundle's float type: what the caption timings encode."""
+    P = rt.cfg.image.image_size
+    return np.random.default_rng(seed).uniform(-1, 1, (1, 3, P, P)).astype(rt.bundle.float_dtype)
+
+
+def caption_sequence(rt, pixels: np.ndarray) -> np.ndarray:
+    """The caption prefill's input, as the pipeline builds it: PIXELS encoded, then [BOI img EOI prompt]
+    (1, N + 2 + P, H)."""
+    from unifork_rt.runtime.pipeline import CAPTION_PROMPT
+
+    return rt.caption_prefill(encode_image(rt, pixels), rt.encode_text(CAPTION_PROMPT))
+
+
+def encode_image(rt, pixels: np.ndarray) -> np.ndarray:
+    """The caption's image encode stage: vision_encoder then connector, PIXELS (B, 3, P, P) -> embeds (B, N, H)."""
+    codes = rt.backend.run("vision_encoder", {"pixels": pixels})["codes"]
+    return rt.backend.run("connector", {"codes": codes})["embeds"]
+
+
 def caption(rt, plan: Plan) -> dict:
     from unifork_rt.runtime.pipeline import CAPTION_PROMPT
 
     be, cfg = rt.backend, rt.cfg
     dt = rt.bundle.float_dtype
-    P = cfg.image.image_size
-    pixels = np.random.default_rng(0).uniform(-1, 1, (1, 3, P, P)).astype(dt)
+    pixels = random_pixels(rt)
 
-    def encode():
-        codes = be.run("vision_encoder", {"pixels": pixels})["codes"]
-        return be.run("connector", {"codes": codes})["embeds"]
-
-    emb = encode()
-    ids = rt.encode_text(CAPTION_PROMPT)
-    H = emb.shape[2]
-    x = rt.caption_prefill(emb, ids)  # (1, N + 2 + P, H): the pipeline's own layout
+    x = caption_sequence(rt, pixels)  # (1, N + 2 + P, H): the pipeline's own layout
+    H = x.shape[2]
     prefill_len = x.shape[1]
     caches = (be.new_cache("trunk", 1), be.new_cache("und_branch", 1))
     start = np.zeros(1, dtype=np.int64)
     pos = np.array(prefill_len, dtype=np.int64)
-    stages = {"image_encode": measure(encode, plan.repeats, plan.warmup),
+    stages = {"image_encode": measure(lambda: encode_image(rt, pixels), plan.repeats, plan.warmup),
               "prefill": measure(lambda: rt.step(x, caches, 0, start, "und_branch"), plan.repeats, plan.warmup)}
     logits = rt.step(x, caches, 0, start, "und_branch")
     tok = np.argmax(logits, -1)
@@ -110,7 +123,8 @@ def caption(rt, plan: Plan) -> dict:
     else:
         pipe["note"] = "every run stopped at the first token (eos): no per-token figure"
     return {
-        "batch": 1, "image_cells": cfg.image.num_cells, "prompt_tokens": len(ids), "prefill_tokens": prefill_len,
+        "batch": 1, "image_cells": cfg.image.num_cells, "prompt_tokens": len(rt.encode_text(CAPTION_PROMPT)),
+        "prefill_tokens": prefill_len,
         "max_seq": rt.bundle.max_seq, "hidden": H, "new_tokens": plan.new_tokens,
         "stages": {k: _d(v) for k, v in stages.items()},
         "ttft_stages_s": stages["image_encode"].median + stages["prefill"].median,

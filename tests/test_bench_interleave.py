@@ -226,11 +226,19 @@ def test_report_rows_shares_and_table(old):
 
 FAKE_BENCH = """#!{python}
 import sys
-assert sys.argv[sys.argv.index("-d") + 1] == "{depth}" and sys.argv[sys.argv.index("-r") + 1] == "2"
-print({decode!r})
+arg = lambda a: sys.argv[sys.argv.index(a) + 1]
+assert arg("-r") == "2"
+if arg("-n") == "0":  # prefill: -p PROMPT -n 0
+    assert arg("-p") == "{depth}" and "-d" not in sys.argv
+    print({prefill!r})
+else:
+    assert arg("-d") == "{depth}"
+    print({decode!r})
 """
 DECODE = json.dumps([{"n_prompt": 0, "n_gen": 4, "n_depth": 20, "samples_ns": [4e6, 8e6], "build_commit": "x",
                       "n_threads": 2, "type_k": "f16", "type_v": "f16", "flash_attn": -1}])
+PREFILL = json.dumps([{"n_prompt": 20, "n_gen": 0, "n_depth": 0, "samples_ns": [1e8, 3e8], "build_commit": "x",
+                       "n_threads": 2, "type_k": "f16", "type_v": "f16", "flash_attn": -1}])
 
 
 def test_the_worker_unit_runs_our_runtime_against_llama_bench(micro_bundle, tmp_path, monkeypatch):
@@ -239,7 +247,7 @@ def test_the_worker_unit_runs_our_runtime_against_llama_bench(micro_bundle, tmp_
     probe."""
     tools = llamacpp.tool_paths(tmp_path / "work")
     tools.bench.parent.mkdir(parents=True)
-    tools.bench.write_text(FAKE_BENCH.format(python=sys.executable, depth=20, decode=DECODE))
+    tools.bench.write_text(FAKE_BENCH.format(python=sys.executable, depth=20, decode=DECODE, prefill=PREFILL))
     tools.bench.chmod(tools.bench.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setattr(llamacpp, "ensure_built", lambda work, echo=print: tools)
     monkeypatch.setattr(models, "peer_qwen_folder", lambda work: tmp_path)
@@ -268,6 +276,68 @@ def test_the_worker_unit_runs_our_runtime_against_llama_bench(micro_bundle, tmp_
     # the same decode length as ours: -n is our new tokens
     assert f"-m {tmp_path / 'f32.gguf'} -p 0 -n 4 -d 20 -t 2 -r 2" in pair["commands"]["llamacpp"]
     assert genai == [(tmp_path / "work" / "peer-genai-fp32", 20, 4, 2)]  # its model, prompt, tokens, repeats
+    # then the prefill, beside llama.cpp's (0.2 s: the median of 0.1 and 0.3) of as many tokens, in as many rounds
+    pre = pair["prefill"]
+    assert pre["peers"] == {"llamacpp": "f32"} and f"-m {tmp_path / 'f32.gguf'} -p 20 -n 0 -t 2 -r 2" in \
+        pre["commands"]["llamacpp"]
+    assert len(pre["rounds"]) == 2 and [r["ours_first"] for r in pre["rounds"]] == [True, False]
+    from unifork_rt.runtime.pipeline import UniForkRuntime
+
+    from unifork_rt.benchmarks.stages import caption_sequence, random_pixels
+    rt = UniForkRuntime(micro_bundle, backend="ort-cpu", verify=False, pool="session")
+    rows = caption_sequence(rt, random_pixels(rt)).shape[1]
+    rt.close()
+    for r in pre["rounds"]:
+        assert r["peer_s"] == {"llamacpp": pytest.approx(0.2)} and set(r["ours"]) == {"llamacpp"}
+        assert r["ours"]["llamacpp"]["tokens"] == [rows] and 0 < r["ours"]["llamacpp"]["s"] < 5
+        assert r["ratio"]["llamacpp"] == pytest.approx(r["ours"]["llamacpp"]["s"] / 0.2)
+    assert pre["by_peer"]["llamacpp"]["peer_s_median"] == pytest.approx(0.2)
+
+
+def test_a_pairing_without_llamacpp_has_no_prefill_rounds(tmp_path):
+    assert interleave.prefill_command({"work": str(tmp_path)}, {"genai": "int4"}) is None
+
+
+def test_prefill_rounds_give_their_own_target_and_table():
+    """The interleaved prefill: a target by the decode's rule (the median of the same-state rounds, at least 3,
+    3 in 4 within), a table of its own, and its probes count toward the run's best bandwidth; a prefill whose
+    rounds all failed is shown as an error and gives no target."""
+    u = _unit("fp32", caption={"prefill_tokens": 297, "max_seq": 512, "pipeline": {"per_token": {"median": 0.08}}})
+    dec = [_round(i, (40e9, 40e9), 0.08, {"llamacpp": 0.1}) for i in range(3)]
+    pre = [_round(0, (40e9, 41e9), 0.9, {"llamacpp": 1.0}), _round(1, (30e9, 70e9), 1.4, {"llamacpp": 1.0}, same=False),
+           _round(2, (42e9, 40e9), 1.1, {"llamacpp": 1.0}), _round(3, (40e9, 40e9), 0.8, {"llamacpp": 1.0})]
+    for r in pre:
+        r["ours"]["llamacpp"]["tokens"] = [297]
+    cmd = ["llama-bench", "-m", "f32.gguf", "-p", "297", "-n", "0", "-r", "1"]
+    pair = {"precision": "fp32", "graphs": "ort", "bundle": u["bundle"], "peers": {"llamacpp": "f32"},
+            "commands": {"llamacpp": "x"}, "rounds": dec, **interleave.summary(dec),
+            "prefill": interleave.prefill_record(pre, "f32", cmd)}
+    failed = {"precision": "int4", "graphs": "ort", "bundle": "/b/int4-ort", "peers": {"llamacpp": "q4_0"},
+              "commands": {"llamacpp": "y"}, "rounds": dec, **interleave.summary(dec),
+              "prefill": interleave.prefill_record([{"round": 0, "error": "RuntimeError: boom"}], "q4_0", cmd)}
+    assert "boom" in failed["prefill"]["error"] and "by_peer" not in failed["prefill"]
+    results = {"options": {"tasks": ["caption"]}, "units": [u], "interleave": {
+        "pairs": [pair, failed], "new_tokens": 32, "prompt_len": 297, "repeats": 1}}
+    rows = {t["target"]: t for t in report.targets(results)}
+    # 0.90 1.40* 1.10 0.80: the same-state rounds 0.90 1.10 0.80, median 0.90, but 2 of 3 within: missed
+    r = rows["fp32_prefill_vs_llamacpp_f32_interleaved"]
+    assert r["value"] == pytest.approx(0.9) and r["limit"] == 1.0 and r["status"] == "missed"
+    assert "caption prompt prefill (297 tokens" in r["what"] and "(3 of 4; 2 of them <= 1.0" in r["what"]
+    assert "int4_prefill_vs_llamacpp_q4_0_interleaved" not in rows
+    # 3 of 3 within once the slow round is faster
+    pre[2]["ratio"]["llamacpp"] = 0.95
+    pair["prefill"] = interleave.prefill_record(pre, "f32", cmd)
+    assert {t["target"]: t for t in report.targets(results)}["fp32_prefill_vs_llamacpp_f32_interleaved"]["status"] \
+        == "met"
+    md = "\n".join(report._interleave_lines(results))
+    print(md)
+    assert "## Interleaved with llama.cpp: caption prefill, round by round" in md
+    assert "| fp32 (ort graphs) | llama.cpp f32 | 4 | 1000.0 | 1000.0 | 0.90 1.40* 0.95 0.80 | **0.90** (3) |" in md
+    assert "| int4 (ort graphs) | llama.cpp q4_0 | error: no round finished: RuntimeError: boom |" in md
+    assert "llama.cpp f32: `llama-bench -m f32.gguf -p 297 -n 0 -r 1`" in md and "(297 rows" in md
+    # the prefill's probes (70 GB/s in round 1) count toward the run's best, the decode's read 40
+    assert interleave.best_bandwidth(results["interleave"]) == 70e9
+    assert len(interleave.bandwidths(results["interleave"])) == 2 * 3 * 4 + 4 * 4
 
 
 def test_the_genai_child_prints_its_median_or_says_why_not(monkeypatch, capsys):
