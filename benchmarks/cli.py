@@ -193,7 +193,7 @@ def run_bound(probes: list[dict], inter: dict | None) -> dict:
                    "right beside a caption of ours of its own, each timing between two bandwidth probes; the "
                    "verdict takes the rounds in which a peer and ours beside it saw the same memory state; then as "
                    "many rounds of the caption prefill beside llama-bench's prefill of as many tokens, where llamacpp "
-                   "ran (3-5 minutes a pairing). "
+                   "ran (3-6 minutes a pairing). "
                    "Default: 8, or 2 with --quick. 0: none.")
 @click.option("--peer-threads", type=click.IntRange(1), default=None,
               help="Threads of the llamacpp peer (llama-bench -t). Default: the machine's cores.")

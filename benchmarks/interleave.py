@@ -38,7 +38,8 @@ llama.cpp alone:
 
     ours:      `repeats` prefills of the caption sequence (trunk + und_branch over the image and the prompt, after
                the image encode, as the bench's prefill stage: stages.caption), their median
-    llama.cpp: llama-bench -p PROMPT -n 0 -r REPEATS (PROMPT: the same number of tokens; its own warm-up run first)
+    llama.cpp: llama-bench -p ROWS -n 0 -r REPEATS (ROWS: our sequence's length, checked against the n_prompt it
+               reports; its own warm-up run first)
 """
 
 from __future__ import annotations
@@ -196,10 +197,10 @@ def _ours_timer(rt, new_tokens: int, repeats: int) -> Callable[[], tuple[float, 
     return timed
 
 
-def _ours_prefill_timer(rt, repeats: int) -> Callable[[], tuple[float, list[int]]]:
-    """(the median seconds of `repeats` caption prefills, [the rows of one]): the trunk and und_branch over the
-    caption sequence of one random image (after its encode, not timed), as the bench's prefill stage times it
-    (stages.caption)."""
+def _ours_prefill_timer(rt, repeats: int) -> tuple[Callable[[], tuple[float, list[int]]], int]:
+    """(timer, rows): the timer gives (the median seconds of `repeats` caption prefills, [rows]): the trunk and
+    und_branch over the caption sequence of one random image (after its encode, not timed), as the bench's prefill
+    stage times it (stages.caption); rows: that sequence's length."""
     from .stages import caption_sequence, random_pixels
 
     x = caption_sequence(rt, random_pixels(rt))
@@ -214,7 +215,7 @@ def _ours_prefill_timer(rt, repeats: int) -> Callable[[], tuple[float, list[int]
             runs.append(time.perf_counter() - t0)
         return float(np.median(runs)), [x.shape[1]]
 
-    return timed
+    return timed, int(x.shape[1])
 
 
 def _child_timer(cmd: list[str], parse: Callable[[str], float]) -> Callable[[], float]:
@@ -228,11 +229,15 @@ def _child_timer(cmd: list[str], parse: Callable[[str], float]) -> Callable[[], 
     return once
 
 
-def _llama_seconds(stdout: str, kind: str = "decode") -> float:
-    """llama-bench's JSON -> the median seconds of its one test of KIND (decode: per token; prefill: the prompt)."""
+def _llama_seconds(stdout: str, kind: str = "decode", n_prompt: int | None = None) -> float:
+    """llama-bench's JSON -> the median seconds of its one test of KIND (decode: per token; prefill: the prompt,
+    which must be N_PROMPT tokens where given)."""
     from .llamacpp import parse_bench_json
 
     (test,) = [t for t in parse_bench_json(stdout) if t["kind"] == kind]
+    if n_prompt is not None and test["n_prompt"] != n_prompt:
+        raise RuntimeError(f"llama-bench prefilled {test['n_prompt']} tokens where ours has {n_prompt}: not the same "
+                           "length")
     return float(np.median(test["seconds"]))
 
 
@@ -269,15 +274,13 @@ def _llama_model(spec: dict, prec: str, echo=print):
     return tools, llamacpp.ensure_gguf(work, tools, models.peer_qwen_folder(work), prec, spec["threads"])
 
 
-def prefill_command(spec: dict, peers: dict[str, str], echo=print) -> list[str] | None:
-    """llama-bench's prefill of a prompt of the spec's length (-p PROMPT_LEN -n 0) for the pairing's llama.cpp peer;
-    None where the pairing has none (genai's figures have no prefill apart from its first token)."""
+def prefill_command(spec: dict, gguf: str, rows: int, echo=print) -> list[str]:
+    """llama-bench's prefill of a ROWS-token prompt (-p ROWS -n 0) of the GGUF type GGUF: as many tokens as our
+    caption sequence has rows."""
     from . import llamacpp
 
-    if "llamacpp" not in peers:
-        return None
-    tools, model = _llama_model(spec, peers["llamacpp"], echo)
-    return llamacpp.prefill_cmd(tools, model, spec["threads"], spec["repeats"], spec["prompt_len"])
+    tools, model = _llama_model(spec, gguf, echo)
+    return llamacpp.prefill_cmd(tools, model, spec["threads"], spec["repeats"], rows)
 
 
 PARSERS = {"llamacpp": _llama_seconds, "genai": lambda text: float(json.loads(text.strip().splitlines()[-1]))}
@@ -294,7 +297,6 @@ def run_unit(spec: dict, echo=print) -> dict:
     pair = spec["pair"]
     cmds = peer_commands(spec, pair["peers"], echo)
     peers = {name: _child_timer(cmd, PARSERS[name]) for name, cmd in cmds.items()}
-    pre_cmd = prefill_command(spec, pair["peers"], echo)
     probe = roofline.bandwidth_probe(**spec["probe"])
     rt = UniForkRuntime(pair["bundle"], backend="ort-cpu", verify=False, pool=spec.get("pool", "shared"))
     try:
@@ -304,25 +306,34 @@ def run_unit(spec: dict, echo=print) -> dict:
         echo(f"[interleave] {pair['precision']} / {', '.join(f'{n} {p}' for n, p in pair['peers'].items())}: "
              f"{spec['rounds']} rounds")
         rounds = interleave(ours, peers, probe, spec["rounds"])
-        prefill = None
-        if pre_cmd is not None:  # issue 16's prefill target, with llama.cpp's prefill right beside ours
-            echo(f"[interleave] {pair['precision']} prefill / llama.cpp {pair['peers']['llamacpp']}: "
-                 f"{spec['rounds']} rounds")
-            ours_pre = _ours_prefill_timer(rt, spec["repeats"])
-            for _ in range(spec["warmup"]):
-                ours_pre()
-            llama_pre = _child_timer(pre_cmd, lambda out: _llama_seconds(out, "prefill"))
-            prefill = prefill_record(interleave(ours_pre, {"llamacpp": llama_pre}, probe, spec["rounds"]),
-                                     pair["peers"]["llamacpp"], pre_cmd)
+        # issue 16's prefill target, with llama.cpp's prefill right beside ours
+        prefill = _prefill_rounds(spec, rt, probe, echo) if "llamacpp" in pair["peers"] else None
     finally:
         rt.close()
     return {**pair, "commands": {name: " ".join(cmd) for name, cmd in cmds.items()}, "rounds": rounds,
             **summary(rounds), **({"prefill": prefill} if prefill else {})}
 
 
+def _prefill_rounds(spec: dict, rt, probe: Callable[[], float], echo=print) -> dict:
+    """The pairing's prefill rounds beside llama-bench's prefill of as many tokens as our caption sequence has
+    rows (prefill_record), or {peers, error} where they could not start: the decode rounds stand either way."""
+    pair = spec["pair"]
+    gguf = pair["peers"]["llamacpp"]
+    try:
+        ours, rows = _ours_prefill_timer(rt, spec["repeats"])
+        cmd = prefill_command(spec, gguf, rows, echo)
+        echo(f"[interleave] {pair['precision']} prefill ({rows} tokens) / llama.cpp {gguf}: {spec['rounds']} rounds")
+        for _ in range(spec["warmup"]):
+            ours()
+        llama = _child_timer(cmd, lambda out: _llama_seconds(out, "prefill", n_prompt=rows))
+        return prefill_record(interleave(ours, {"llamacpp": llama}, probe, spec["rounds"]), gguf, cmd)
+    except Exception as e:  # noqa: BLE001 - recorded; the pairing's decode rounds stand
+        return {"peers": {"llamacpp": gguf}, "error": f"{type(e).__name__}: {e}"[:2000]}
+
+
 def prefill_record(rounds: list[dict], gguf: str, cmd: list[str]) -> dict:
     """A pairing's interleaved prefill rounds (ours: seconds for the caption sequence; llama.cpp: its prefill of
-    as many tokens), with their summary, or the error where no round finished (the decode rounds stand)."""
+    as many tokens), with their summary, or the error where no round finished."""
     out = {"peers": {"llamacpp": gguf}, "commands": {"llamacpp": " ".join(cmd)}, "rounds": rounds}
     try:
         out.update(summary(rounds))

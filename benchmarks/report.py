@@ -239,6 +239,7 @@ def targets(results: dict) -> list[dict]:
         limit = TARGETS["bound_fraction_issue16"][prec]
         row(f"bound_fraction_{prec}_issue16", frac, 1.0 if frac is not None else None, limit,
             f"caption decode step, fraction of its bandwidth bound, {who(u, prec)}", direction=">=")
+
     def interleaved(target, q, limit, what):
         """A target from interleaved rounds (Q: interleave.summary's figures for one peer): the median of the
         rounds in one memory state, met with at least 3 such rounds, 3 in 4 of them within the limit."""
@@ -527,7 +528,7 @@ def _prefill_lines(inter: dict) -> list[str]:
         graphs = " (ort graphs)" if p["graphs"] == "ort" else ""
         tag = f"| {p['precision']}{graphs} | llama.cpp {pre['peers']['llamacpp']} |"
         if "by_peer" not in pre:
-            rows.append(f"{tag} error: {pre.get('error')} ||||||")
+            rows.append(f"{tag} error: {pre.get('error')} |||||||")
             continue
         commands.update({f"llama.cpp {pre['peers']['llamacpp']}": pre["commands"]["llamacpp"]})
         q = pre["by_peer"]["llamacpp"]

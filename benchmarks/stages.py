@@ -65,8 +65,9 @@ def random_pixels(rt, seed: int = 0) -> np.ndarray:
 
 
 def caption_sequence(rt, pixels: np.ndarray) -> np.ndarray:
-    """The caption prefill's input, as the pipeline builds it: PIXELS encoded, then [BOI img EOI prompt]
-    (1, N + 2 + P, H)."""
+    """The caption prefill's input: PIXELS encoded, then the pipeline's layout (caption_prefill: the bundle's
+    caption prefix, BOI, image, EOI, prompt) around the bench's own prompt, without the chat template that
+    caption_stream puts around it for bundles that have one; (1, Q + N + 2 + P, H)."""
     from unifork_rt.runtime.pipeline import CAPTION_PROMPT
 
     return rt.caption_prefill(encode_image(rt, pixels), rt.encode_text(CAPTION_PROMPT))

@@ -228,16 +228,16 @@ FAKE_BENCH = """#!{python}
 import sys
 arg = lambda a: sys.argv[sys.argv.index(a) + 1]
 assert arg("-r") == "2"
-if arg("-n") == "0":  # prefill: -p PROMPT -n 0
-    assert arg("-p") == "{depth}" and "-d" not in sys.argv
-    print({prefill!r})
+if arg("-n") == "0":  # prefill: -p ROWS -n 0, reporting the ROWS it was asked
+    assert "-d" not in sys.argv
+    print({prefill!r}.replace('"n_prompt": 0', '"n_prompt": ' + arg("-p")))
 else:
     assert arg("-d") == "{depth}"
     print({decode!r})
 """
 DECODE = json.dumps([{"n_prompt": 0, "n_gen": 4, "n_depth": 20, "samples_ns": [4e6, 8e6], "build_commit": "x",
                       "n_threads": 2, "type_k": "f16", "type_v": "f16", "flash_attn": -1}])
-PREFILL = json.dumps([{"n_prompt": 20, "n_gen": 0, "n_depth": 0, "samples_ns": [1e8, 3e8], "build_commit": "x",
+PREFILL = json.dumps([{"n_prompt": 0, "n_gen": 0, "n_depth": 0, "samples_ns": [1e8, 3e8], "build_commit": "x",
                        "n_threads": 2, "type_k": "f16", "type_v": "f16", "flash_attn": -1}])
 
 
@@ -276,17 +276,17 @@ def test_the_worker_unit_runs_our_runtime_against_llama_bench(micro_bundle, tmp_
     # the same decode length as ours: -n is our new tokens
     assert f"-m {tmp_path / 'f32.gguf'} -p 0 -n 4 -d 20 -t 2 -r 2" in pair["commands"]["llamacpp"]
     assert genai == [(tmp_path / "work" / "peer-genai-fp32", 20, 4, 2)]  # its model, prompt, tokens, repeats
-    # then the prefill, beside llama.cpp's (0.2 s: the median of 0.1 and 0.3) of as many tokens, in as many rounds
+    # then the prefill, beside llama.cpp's (0.2 s: the median of 0.1 and 0.3) of as many tokens as our caption
+    # sequence has rows (the image's cells, BOI, EOI, the prompt), in as many rounds
+    from unifork_rt.runtime.pipeline import CAPTION_PROMPT, UniForkRuntime
+
+    rt = UniForkRuntime(micro_bundle, backend="ort-cpu", verify=False, pool="session")
+    rows = len(rt.caption_prefix_ids) + rt.cfg.image.num_cells + 2 + len(rt.encode_text(CAPTION_PROMPT))
+    rt.close()
     pre = pair["prefill"]
-    assert pre["peers"] == {"llamacpp": "f32"} and f"-m {tmp_path / 'f32.gguf'} -p 20 -n 0 -t 2 -r 2" in \
+    assert pre["peers"] == {"llamacpp": "f32"} and f"-m {tmp_path / 'f32.gguf'} -p {rows} -n 0 -t 2 -r 2" in \
         pre["commands"]["llamacpp"]
     assert len(pre["rounds"]) == 2 and [r["ours_first"] for r in pre["rounds"]] == [True, False]
-    from unifork_rt.runtime.pipeline import UniForkRuntime
-
-    from unifork_rt.benchmarks.stages import caption_sequence, random_pixels
-    rt = UniForkRuntime(micro_bundle, backend="ort-cpu", verify=False, pool="session")
-    rows = caption_sequence(rt, random_pixels(rt)).shape[1]
-    rt.close()
     for r in pre["rounds"]:
         assert r["peer_s"] == {"llamacpp": pytest.approx(0.2)} and set(r["ours"]) == {"llamacpp"}
         assert r["ours"]["llamacpp"]["tokens"] == [rows] and 0 < r["ours"]["llamacpp"]["s"] < 5
@@ -294,8 +294,34 @@ def test_the_worker_unit_runs_our_runtime_against_llama_bench(micro_bundle, tmp_
     assert pre["by_peer"]["llamacpp"]["peer_s_median"] == pytest.approx(0.2)
 
 
-def test_a_pairing_without_llamacpp_has_no_prefill_rounds(tmp_path):
-    assert interleave.prefill_command({"work": str(tmp_path)}, {"genai": "int4"}) is None
+def test_prefill_that_cannot_start_leaves_the_decode_rounds(micro_bundle, tmp_path, monkeypatch):
+    """Where the prefill rounds cannot start (here: llama.cpp's model), the pairing keeps its decode rounds and
+    records the prefill's error; a pairing without llama.cpp has no prefill rounds."""
+    def no_gguf(*args):
+        raise RuntimeError("no gguf")
+
+    monkeypatch.setattr(interleave, "_llama_model", no_gguf)
+    monkeypatch.setattr(interleave, "peer_commands", lambda spec, peers, echo: {n: ["x"] for n in peers})
+    monkeypatch.setattr(interleave, "_child_timer", lambda cmd, parse: lambda: 0.01)
+    spec = {"pair": {"precision": "fp32", "graphs": "portable", "peers": {"llamacpp": "f32"},
+                     "bundle": str(micro_bundle)}, "pool": "session", "probe": {"threads": 2, "mib": 8},
+            "rounds": 2, "work": str(tmp_path), "prompt_len": 20, "new_tokens": 4, "repeats": 1, "warmup": 0,
+            "threads": 2}
+    pair = interleave.run_unit(spec, echo=lambda m: None)
+    assert len(pair["rounds"]) == 2 and "by_peer" in pair  # the decode rounds stand
+    assert pair["prefill"] == {"peers": {"llamacpp": "f32"}, "error": "RuntimeError: no gguf"}
+    assert interleave.current_prefill({"pairs": [pair]}) == []
+    md = "\n".join(report._prefill_lines({"pairs": [pair], "repeats": 1}))
+    assert "| fp32 | llama.cpp f32 | error: RuntimeError: no gguf |||||||" in md
+    spec["pair"]["peers"] = {"genai": "fp32"}
+    assert "prefill" not in interleave.run_unit(spec, echo=lambda m: None)
+
+
+def test_llama_benchs_prefill_must_be_as_long_as_ours():
+    out = PREFILL.replace('"n_prompt": 0', '"n_prompt": 20')
+    assert interleave._llama_seconds(out, "prefill", n_prompt=20) == pytest.approx(0.2)
+    with pytest.raises(RuntimeError, match="prefilled 20 tokens where ours has 57"):
+        interleave._llama_seconds(out, "prefill", n_prompt=57)
 
 
 def test_prefill_rounds_give_their_own_target_and_table():
