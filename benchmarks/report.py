@@ -545,11 +545,11 @@ def _prefill_lines(inter: dict) -> list[str]:
     return ["## Interleaved with llama.cpp: caption prefill, round by round", "",
             "After each pairing's decode rounds, as many rounds of the prefill, in the same order and with the same "
             f"memory-state rule (* marks a round whose four probes were more than {interleave.SAME_STATE - 1:.0%} "
-            f"apart). Ours: the trunk and und_branch over the caption sequence ({rows_per or '?'} rows, after the "
-            f"image encode, as the prefill column above; {r} run{'s' if r > 1 else ''} a round"
-            f"{', their median' if r > 1 else ''}); llama.cpp's prefill of as many tokens, in a child process per "
-            "round (llama-bench's own warm-up run first): "
-            + "; ".join(f"{k}: `{v}`" for k, v in sorted(commands.items())) + ".", "",
+            f"apart). Ours: the trunk and und_branch over the caption sequence ("
+            + (f"{rows_per} rows, " if rows_per else "") + f"after the image encode, as the prefill column above; "
+            f"{r} run{'s' if r > 1 else ''} a round{', their median' if r > 1 else ''}); llama.cpp's prefill of as "
+            "many tokens, in a child process per round (llama-bench's own warm-up run first)"
+            + "".join(f"; {k}: `{v}`" for k, v in sorted(commands.items())) + ".", "",
             "| ours | peer | rounds | ours ms (median) | peer ms (median) | ours / peer, each round | "
             "median, same-state rounds | median, all | bandwidth beside ours GB/s |",
             "|---|---|---|---|---|---|---|---|---|", *rows, ""]

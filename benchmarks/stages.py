@@ -8,7 +8,7 @@ the pipeline runs them; the whole pipeline is then timed through UniForkRuntime 
 is a ratio of two measurements from the same process.
 
     caption (B = 1):  image_encode = vision_encoder + connector
-                      prefill      = trunk + und_branch over [BOI img EOI prompt]   (T = N + 2 + P)
+                      prefill      = trunk + und_branch over [prefix BOI img EOI prompt]   (T = Q + N + 2 + P)
                       decode_step  = trunk + und_branch at T = 1 (logits of that position)
                       time to first token = image_encode + prefill
     draw (B = 2, classifier-free guidance, n = 1):
@@ -86,7 +86,7 @@ def caption(rt, plan: Plan) -> dict:
     dt = rt.bundle.float_dtype
     pixels = random_pixels(rt)
 
-    x = caption_sequence(rt, pixels)  # (1, N + 2 + P, H): the pipeline's own layout
+    x = caption_sequence(rt, pixels)  # (1, Q + N + 2 + P, H): the pipeline's own layout
     H = x.shape[2]
     prefill_len = x.shape[1]
     caches = (be.new_cache("trunk", 1), be.new_cache("und_branch", 1))
