@@ -342,6 +342,11 @@ def prefill_record(rounds: list[dict], gguf: str, cmd: list[str]) -> dict:
     return out
 
 
+def prefill_rows(pre: dict) -> int:
+    """The rows (tokens) of our caption sequence in a finished prefill record: those of its first finished round."""
+    return next(r["ours"]["llamacpp"]["tokens"][0] for r in pre["rounds"] if "error" not in r)
+
+
 def current_prefill(inter: dict | None) -> list[tuple[dict, dict]]:
     """(pairing, its prefill record) for the pairings of INTER (current) whose interleaved prefill finished."""
     return [(p, p["prefill"]) for p in current(inter) if "by_peer" in p.get("prefill", {})]

@@ -266,10 +266,9 @@ def targets(results: dict) -> list[dict]:
                         f"caption ms/token, {who(u, prec)} / {PEER_NAMES.get(name, name)} {peer_prec}")
     for pair, pre in interleave.current_prefill(results.get("interleave")):
         u, prec, gguf = _unit_of(results, pair), pair["precision"], pre["peers"]["llamacpp"]
-        rows = next(r["ours"]["llamacpp"]["tokens"][0] for r in pre["rounds"] if "error" not in r)
         interleaved(f"{prec}_prefill_vs_llamacpp_{gguf}_interleaved", pre["by_peer"]["llamacpp"],
-                    TARGETS["vs_llamacpp"], f"caption prompt prefill ({rows} tokens, after the image encode), "
-                    f"{who(u, prec)} / llama.cpp {gguf} (as many tokens)")
+                    TARGETS["vs_llamacpp"], f"caption prompt prefill ({interleave.prefill_rows(pre)} tokens, after "
+                    f"the image encode), {who(u, prec)} / llama.cpp {gguf} (as many tokens)")
     if int4 is not None and int4.get("peak_rss_mb") and results["options"].get("tasks") == ["caption"]:
         row("int4_caption_rss_mb", int4["peak_rss_mb"], 1.0, TARGETS["int4_caption_rss_mb"],
             f"caption-only peak RSS MB, {who(int4, 'int4')} (bench worker: ~300-token prompt)")
@@ -482,15 +481,10 @@ def _interleave_lines(results: dict) -> list[str]:
         commands.update({f"{n} {prec}": p["commands"][n] for n, prec in p["peers"].items()})
         share = (f"{p['share_median']:.0%} ({min(p['shares']):.0%}-{max(p['shares']):.0%})"
                  if "share_median" in p else "–")
-        failed = f" ({p['rounds_failed']} failed)" if p.get("rounds_failed") else ""
         for name, prec in p["peers"].items():
             q = p["by_peer"][name]
-            each = " ".join(f"{x:.2f}" + ("" if same else "*") for x, same in zip(q["ratios"], q["same_state"]))
-            settled = f"{q['settled_median']:.2f}" if q["settled_median"] is not None else "–"
-            rows.append(f"{tag} {PEER_NAMES.get(name, name)} {prec} | {len(q['ratios'])}{failed} | "
-                        f"{_ms(q.get('ours_s_median', p['ours_s_median']))} | {_ms(q['peer_s_median'])} | {each} | "
-                        f"**{settled}** ({len(q['settled_ratios'])}) | {q['ratio_median']:.2f} | "
-                        f"{p['bandwidth_min'] / 1e9:.1f}-{p['bandwidth_max'] / 1e9:.1f} | {share} |")
+            rows.append(f"{tag} {PEER_NAMES.get(name, name)} {prec} | "
+                        + _round_cells(p, q, q.get("ours_s_median", p["ours_s_median"])) + f" {share} |")
     r = inter["repeats"]
     # rounds since f4227f6 time ours beside each peer; a bench.json from before timed ours once a round
     beside = any("ours" in rnd for p in done for rnd in p["rounds"] if "error" not in rnd)
@@ -517,6 +511,18 @@ def _interleave_lines(results: dict) -> list[str]:
             *_prefill_lines(inter)]
 
 
+def _round_cells(rec: dict, q: dict, ours_s: float) -> str:
+    """A table row's cells from rounds, to the bandwidth column: 'rounds (failed) | ours ms | peer ms | each round
+    (* not the same state) | **same-state median** (n) | median of all | bandwidth beside ours |'. REC: the
+    pairing's (or its prefill's) record, Q: interleave.summary's figures for one peer, OURS_S: ours' median beside it."""
+    each = " ".join(f"{x:.2f}" + ("" if same else "*") for x, same in zip(q["ratios"], q["same_state"]))
+    settled = f"{q['settled_median']:.2f}" if q["settled_median"] is not None else "–"
+    failed = f" ({rec['rounds_failed']} failed)" if rec.get("rounds_failed") else ""
+    return (f"{len(q['ratios'])}{failed} | {_ms(ours_s)} | {_ms(q['peer_s_median'])} | {each} | **{settled}** "
+            f"({len(q['settled_ratios'])}) | {q['ratio_median']:.2f} | "
+            f"{rec['bandwidth_min'] / 1e9:.1f}-{rec['bandwidth_max'] / 1e9:.1f} |")
+
+
 def _prefill_lines(inter: dict) -> list[str]:
     """The interleaved prefill rounds with llama.cpp (benchmarks/interleave.py: after each pairing's decode rounds),
     where they ran."""
@@ -532,13 +538,8 @@ def _prefill_lines(inter: dict) -> list[str]:
             continue
         commands.update({f"llama.cpp {pre['peers']['llamacpp']}": pre["commands"]["llamacpp"]})
         q = pre["by_peer"]["llamacpp"]
-        rows_per = next(r["ours"]["llamacpp"]["tokens"][0] for r in pre["rounds"] if "error" not in r)
-        each = " ".join(f"{x:.2f}" + ("" if same else "*") for x, same in zip(q["ratios"], q["same_state"]))
-        settled = f"{q['settled_median']:.2f}" if q["settled_median"] is not None else "–"
-        failed = f" ({pre['rounds_failed']} failed)" if pre.get("rounds_failed") else ""
-        rows.append(f"{tag} {len(q['ratios'])}{failed} | {_ms(q['ours_s_median'])} | {_ms(q['peer_s_median'])} | "
-                    f"{each} | **{settled}** ({len(q['settled_ratios'])}) | {q['ratio_median']:.2f} | "
-                    f"{pre['bandwidth_min'] / 1e9:.1f}-{pre['bandwidth_max'] / 1e9:.1f} |")
+        rows_per = interleave.prefill_rows(pre)
+        rows.append(f"{tag} " + _round_cells(pre, q, q["ours_s_median"]))
     if not rows:
         return []
     r = inter["repeats"]
@@ -553,6 +554,7 @@ def _prefill_lines(inter: dict) -> list[str]:
             "| ours | peer | rounds | ours ms (median) | peer ms (median) | ours / peer, each round | "
             "median, same-state rounds | median, all | bandwidth beside ours GB/s |",
             "|---|---|---|---|---|---|---|---|---|", *rows, ""]
+
 
 def _llamacpp_notes(results: dict) -> list[str]:
     """Under the peer table: what llama.cpp's figures are, its GGUF files, and the machine's load."""
