@@ -45,7 +45,6 @@ llama.cpp alone:
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -218,10 +217,13 @@ def _ours_prefill_timer(rt, repeats: int) -> tuple[Callable[[], tuple[float, lis
     return timed, int(x.shape[1])
 
 
-def _child_timer(cmd: list[str], parse: Callable[[str], float]) -> Callable[[], float]:
-    """A peer timed in a child process: CMD's stdout through PARSE (seconds per token)."""
+def _child_timer(cmd: list[str], parse: Callable[[str], float], timeout: float | None = None) -> Callable[[], float]:
+    """A peer timed in a child process: CMD's stdout through PARSE (seconds per token). A child past TIMEOUT
+    seconds (measure.CHILD_TIMEOUT_S) is killed with anything it started, and its round recorded as failed."""
+    from .measure import CHILD_TIMEOUT_S, run_child
+
     def once() -> float:
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = run_child(cmd, CHILD_TIMEOUT_S if timeout is None else timeout)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed (status {proc.returncode}):\n{proc.stderr[-2000:]}")
         return parse(proc.stdout)

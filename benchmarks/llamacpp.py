@@ -46,6 +46,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .measure import run_child
+
 SDIST_PACKAGE = "llama-cpp-python"
 SDIST_VERSION = "0.3.36"  # the llama.cpp measured in docs/BENCHMARKS.md; a new one builds beside it
 TYPES = ("f32", "q8_0", "q4_0")
@@ -393,7 +395,7 @@ def run_with_rusage(cmd: list[str]) -> tuple[str, float]:
     import tempfile
 
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
-        proc = subprocess.run(_self("rusage", f.name, "--", *cmd), capture_output=True, text=True)
+        proc = run_child(_self("rusage", f.name, "--", *cmd))
         info = json.loads(Path(f.name).read_text() or "{}")
     if proc.returncode != 0 or info.get("returncode") != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed (status {info.get('returncode', proc.returncode)}):\n"

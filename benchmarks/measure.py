@@ -213,3 +213,35 @@ def busy_processes(min_cpu_percent: float = 20.0) -> list[dict]:
             cmd = " ".join(p.info.get("cmdline") or [])[:120] or p.info.get("name")
             out.append({"pid": p.pid, "cpu_percent": round(cpu), "cmd": cmd})
     return out
+
+
+# A peer's timing in a child process (llama-bench, onnxruntime-genai) that takes longer than this is taken as hung:
+# a healthy one takes seconds to a few minutes, even at fp32 on a slow 2-core machine.
+CHILD_TIMEOUT_S = 1800.0
+
+
+def run_child(cmd: list[str], timeout: float = CHILD_TIMEOUT_S):
+    """subprocess.run(CMD) with stdout and stderr captured as text, in a process group of its own: past TIMEOUT
+    seconds the whole group (the command and anything it started) is killed and RuntimeError says so."""
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate()
+        raise RuntimeError(f"{' '.join(cmd)} did not finish in {timeout:g} s: killed (is the machine loaded, or the "
+                           "command hung?)") from None
+    except BaseException:  # Ctrl-C in the bench: no peer left spinning on the cores
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)

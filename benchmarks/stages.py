@@ -66,11 +66,11 @@ def random_pixels(rt, seed: int = 0) -> np.ndarray:
 
 def caption_sequence(rt, pixels: np.ndarray) -> np.ndarray:
     """The caption prefill's input: PIXELS encoded, then the pipeline's layout (caption_prefill: the bundle's
-    caption prefix, BOI, image, EOI, prompt) around the bench's own prompt, without the chat template that
-    caption_stream puts around it for bundles that have one; (1, Q + N + 2 + P, H)."""
+    caption prefix, BOI, image, EOI, prompt) around the caption prompt, within the bundle's template where it has
+    one, as caption_stream builds it; (1, Q + N + 2 + P, H)."""
     from unifork_rt.runtime.pipeline import CAPTION_PROMPT
 
-    return rt.caption_prefill(encode_image(rt, pixels), rt.encode_text(CAPTION_PROMPT))
+    return rt.caption_prefill(encode_image(rt, pixels), rt.caption_prompt_ids(CAPTION_PROMPT))
 
 
 def encode_image(rt, pixels: np.ndarray) -> np.ndarray:

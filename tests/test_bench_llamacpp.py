@@ -314,3 +314,50 @@ def test_report_shows_llamacpp_its_files_and_the_load():
     assert "f32 2000 MB (f32 ×289)" in md and "q4_0 400 MB (f32 ×121, q4_0 ×168)" in md
     assert "-p 0 -n 64 -d 300" in md and "0.12 / 0.50 / 1.00" in md and "idle machine" in md
     assert "CPUs busy in the second before them 1%, after them ?" in md
+
+
+# --- a peer that hangs ---------------------------------------------------------------------------
+def test_a_hung_child_is_killed_with_what_it_started(tmp_path):
+    """run_child kills the command's whole process group past its timeout (the rusage launcher's llama-bench, a
+    spinning grandchild, must not outlive the bench), and says which command and how long."""
+    import os
+    import time
+
+    from unifork_rt.benchmarks.measure import run_child
+
+    pid_file = tmp_path / "grandchild.pid"
+    code = ("import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); "
+            f"open({str(pid_file)!r}, 'w').write(str(p.pid)); time.sleep(120)")
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"did not finish in 3 s: killed"):
+        run_child([sys.executable, "-c", code], timeout=3)
+    assert time.monotonic() - t0 < 60
+    grandchild = int(pid_file.read_text())
+    for _ in range(50):  # killed: gone, or a zombie until init reaps it
+        try:
+            state = Path(f"/proc/{grandchild}/stat").read_text().split(")")[-1].split()[0]
+        except FileNotFoundError:
+            break
+        if state == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(grandchild, 9)
+        pytest.fail(f"the grandchild {grandchild} outlived the timeout (state {state})")
+    done = run_child([sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr); sys.exit(4)"])
+    assert (done.returncode, done.stdout, done.stderr) == (4, "out\n", "err\n")
+
+
+def test_a_hung_peer_fails_its_round_and_the_next_runs():
+    from unifork_rt.benchmarks import interleave
+
+    slow = interleave._child_timer([sys.executable, "-c", "import time; time.sleep(60)"], float, timeout=1)
+    calls = []
+
+    def peer():
+        calls.append(1)
+        return slow() if len(calls) == 1 else 0.02
+
+    rounds = interleave.interleave(lambda: (0.01, [8]), {"llamacpp": peer}, lambda: 30e9, 2)
+    print(rounds[0])
+    assert "did not finish in 1 s" in rounds[0]["error"] and rounds[1]["ratio"]["llamacpp"] == pytest.approx(0.5)

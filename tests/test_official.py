@@ -347,6 +347,27 @@ def test_ort_understanding_and_greedy_caption(runtime, ref):
     assert ids[0] == r["greedy_tokens"].tolist()
 
 
+def test_bench_caption_sequence_is_the_captions_own(runtime, ref, monkeypatch):
+    """The bench's prefill input (stages.caption_sequence, llama-bench's -p) is the sequence caption_stream
+    prefills: with an official bundle's template around the prompt, not the bare prompt."""
+    from unifork_rt.benchmarks.stages import caption_sequence
+    from unifork_rt.runtime.pipeline import CAPTION_PROMPT
+
+    _, meta = ref
+    rt = runtime
+    pixels = np.random.default_rng(0).uniform(-1, 1, (1, 3, rt.cfg.image.image_size,
+                                                      rt.cfg.image.image_size)).astype(np.float32)
+    seen = []
+    step = rt.step
+    monkeypatch.setattr(rt, "step", lambda x, *a: seen.append(x.copy()) or step(x, *a))
+    rt.caption_ids([pixels[0]], max_new_tokens=1)
+    bench = caption_sequence(rt, pixels)
+    assert bench.shape == seen[0].shape and np.array_equal(bench, seen[0])
+    bare = len(rt.encode_text(CAPTION_PROMPT))
+    assert bench.shape[1] == len(meta["ids_before"]) + rt.cfg.image.num_cells + 2 + len(
+        rt.caption_prompt_ids(CAPTION_PROMPT)) > len(meta["ids_before"]) + rt.cfg.image.num_cells + 2 + bare
+
+
 def test_ort_generation_hidden_and_head(runtime, ref):
     r, meta = ref
     rt = runtime

@@ -208,6 +208,14 @@ class UniForkRuntime:
         """Ids of a bundle template (trusted text: its special tokens are parsed as such)."""
         return self.tokenizer.encode(text, add_special_tokens=False).ids if text else []
 
+    def caption_prompt_ids(self, prompt: str) -> list[int]:
+        """The ids a caption puts after the image: PROMPT checked (encode_text), within the bundle's template
+        where it has one (official checkpoints: "\n{prompt} ASSISTANT:")."""
+        ids = self.encode_text(prompt)
+        if self.prompting.caption_suffix != "{prompt}":  # the model's template around the instruction
+            ids = self.template_ids(self.prompting.caption_text(prompt))
+        return ids
+
     def _chunks(self, rows: int) -> list[slice]:
         """Row ranges of at most the backend's largest batch (one range when it has no limit)."""
         size = self.backend.max_batch or rows
@@ -321,9 +329,7 @@ class UniForkRuntime:
         max_new_tokens = limits.integer(max_new_tokens, "max-new-tokens", 1, limits.MAX_SEQ)
         sampling = Sampling(temperature, top_k, top_p)
         rng = np.random.default_rng(limits.seed(seed))
-        ids = self.encode_text(prompt)
-        if self.prompting.caption_suffix != "{prompt}":  # the model's template around the instruction
-            ids = self.template_ids(self.prompting.caption_text(prompt))
+        ids = self.caption_prompt_ids(prompt)
         N, S = self.cfg.image.num_cells, self.bundle.max_seq
         prefill = len(self.caption_prefix_ids) + N + 2 + len(ids)
         self._check_memory(len(images), min(prefill, S), "und_branch", len(images),
