@@ -182,8 +182,12 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
  * more walking four streams each than one (docs/KERNELS.md, "Several streams"). So a tile
  * cuts its range [g0, g1) of column groups into NS equal parts and walks them side by side, one group
  * of each at a time; (g1 - g0) must be a multiple of NS (uk_gemm passes the rest to NS = 1). With
- * MM * NS < 8 accumulator chains, each row gets a second chain (even and odd weight vectors), so that
- * enough VPDPBUSDs are in flight.
+ * MM * NS < 8 accumulator chains, each row gets a second chain (even and odd weight vectors; the high nibbles'
+ * in the 4-bit tiles), so that enough VPDPBUSDs are in flight. The 8-row 4-bit tile has one too: a VPDPBUSD takes
+ * about 6 cycles here and two issue a cycle, so 8 chains of two VPDPBUSDs a weight vector (the low and the high
+ * nibbles) held the tile to 1.33 a cycle; with 16 chains its compute-bound loop is 11% faster (36.3 -> 32.3 us for an
+ * L2-resident 896 x 1024 matrix at 8 rows, one core, docs/KERNELS.md "Two chains at 8 rows"). The 8-bit one, bound
+ * by its per-block epilogue (blocks of 32), was not faster with it (45.4 -> 47.3 us) and keeps one.
  * At 4 and 8 rows a tile is busy long enough on each weight vector that the prefetchers fall behind, and
  * two streams of 8 rows need 32 accumulators (spilled): those tiles walk one stream (vnni_streams) and
  * prefetch PF bytes ahead of it instead (an 8-row int4 trunk step 6.9 -> 5.5 ms, int8 9.9 -> 8.1; docs/KERNELS.md,
@@ -211,7 +215,7 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
            const uint8_t* w, const float* ws, const float* bias, CADD_PARAM float* c, int64_t g0,          \
            int64_t g1) {                                                                                  \
     CADD_LOCAL                                                                                            \
-    enum { TWO = MM * NS < 8, PF = MM >= 4 ? 4096 : BITS == 4 ? 1024 : 0 };                              \
+    enum { TWO = MM * NS < 8 || (BITS == 4 && MM == 8), PF = MM >= 4 ? 4096 : BITS == 4 ? 1024 : 0 };                              \
     const int64_t nb = nblocks(s), vpb = vecs_per_block(s), kp = s->kp, block = s->block, n = s->n;       \
     const __m512i mask = _mm512_set1_epi8(0x0F);                                                          \
     const int64_t part = (g1 - g0) / NS;                                                                  \
