@@ -130,8 +130,17 @@ class Runner:
             log = self.logs / (title.replace(" ", "_").replace("/", "-") + ".log")
             try:
                 with open(log, "w") as f:
-                    proc = subprocess.run(command(spec_path, out_path), stdout=f, stderr=subprocess.STDOUT,
-                                          timeout=self.timeout)
+                    proc = subprocess.Popen(command(spec_path, out_path), stdout=f, stderr=subprocess.STDOUT)
+                    try:
+                        proc.wait(timeout=self.timeout)
+                    finally:  # past --timeout, or the bench stopped: SIGTERM lets the worker kill its own children
+                        if proc.poll() is None:
+                            proc.terminate()
+                            try:
+                                proc.wait(timeout=15)
+                            except subprocess.TimeoutExpired:
+                                proc.kill()
+                                proc.wait()
                 res = json.loads(out_path.read_text()) if out_path.is_file() else \
                     {"error": f"worker exited with status {proc.returncode}: see {log}"}
             except subprocess.TimeoutExpired:

@@ -22,6 +22,17 @@ def command(spec_path: Path, out_path: Path) -> list[str]:
     return [sys.executable, "-m", "unifork_rt.benchmarks.worker", str(spec_path), str(out_path)]
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM (the parent's --timeout) raises SystemExit here, so that the code under way unwinds: a peer's child
+    process (measure.run_child, in a process group of its own) is killed on the way out, not left running."""
+    import signal
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def _log(msg: str) -> None:
     print(f"  [worker] {msg}", file=sys.stderr, flush=True)
 
@@ -107,6 +118,7 @@ def main(spec_path: str, out_path: str) -> None:
     from unifork_rt.errors import UniforkError
     from unifork_rt.io import atomic_write_text
 
+    stop_on_sigterm()
     spec = json.loads(Path(spec_path).read_text())
     try:
         res = UNITS[spec["unit"]](spec)

@@ -361,3 +361,34 @@ def test_a_hung_peer_fails_its_round_and_the_next_runs():
     rounds = interleave.interleave(lambda: (0.01, [8]), {"llamacpp": peer}, lambda: 30e9, 2)
     print(rounds[0])
     assert "did not finish in 1 s" in rounds[0]["error"] and rounds[1]["ratio"]["llamacpp"] == pytest.approx(0.5)
+
+
+def test_a_unit_past_its_timeout_takes_its_peers_child_with_it(tmp_path, monkeypatch):
+    """The bench's --timeout stops a worker with SIGTERM: the worker unwinds and kills the peer's process group
+    (run_child), so a llama-bench it was waiting on does not keep spinning after the unit is recorded as timed out."""
+    import os
+    import time
+
+    from unifork_rt.benchmarks import cli, worker
+
+    pid_file = tmp_path / "peer.pid"
+    script = ("import sys; from unifork_rt.benchmarks.worker import stop_on_sigterm; "
+              "from unifork_rt.benchmarks.measure import run_child; stop_on_sigterm(); "
+              "run_child([sys.executable, '-c', \"import os, time; open(%r, 'w').write(str(os.getpid())); "
+              "time.sleep(120)\"])" % str(pid_file))
+    monkeypatch.setattr(worker, "command", lambda spec, out: [sys.executable, "-c", script])
+    t0 = time.monotonic()
+    res = cli.Runner(tmp_path, timeout=4, echo=lambda *a, **k: None)({"unit": "peer"}, "hung peer")
+    assert "timed out after 4 s" in res["error"] and time.monotonic() - t0 < 60
+    peer = int(pid_file.read_text())
+    for _ in range(50):
+        try:
+            state = Path(f"/proc/{peer}/stat").read_text().split(")")[-1].split()[0]
+        except FileNotFoundError:
+            break
+        if state == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(peer, 9)
+        pytest.fail(f"the peer's process {peer} outlived its unit (state {state})")
