@@ -97,6 +97,9 @@ def analyse(results: dict) -> dict:
             t = get_preset("paper").text
             ctx = u["prompt_len"] + u["new_tokens"] // 2
             cost = roofline.qwen_decode_step(t.num_layers, t, u.get("roofline_precision", u["precision"]), ctx)
+            size = (u.get("gguf") or {}).get("model_size")
+            if size:  # the file's own tensors, whatever their types (q4_0's tied head falls back to q8_0)
+                cost = roofline.StepCost(float(size), cost.kv_bytes, cost.flops)
             u["roofline"] = {"decode_step": _fraction(cost, u["per_token"]["median"], bw)}
     for pair in interleave.current(results.get("interleave")):
         _interleaved_shares(results, pair)
@@ -238,7 +241,7 @@ def targets(results: dict) -> list[dict]:
         frac = _get(u or {}, "roofline", "caption_decode_step", "fraction")
         limit = TARGETS["bound_fraction_issue16"][prec]
         row(f"bound_fraction_{prec}_issue16", frac, 1.0 if frac is not None else None, limit,
-            f"caption decode step, fraction of its bandwidth bound, {who(u, prec)}", direction=">=")
+            f"caption decode step, fraction of its bandwidth bound (issue 16), {who(u, prec)}", direction=">=")
 
     def interleaved(target, q, limit, what):
         """A target from interleaved rounds (Q: interleave.summary's figures for one peer): the median of the
@@ -274,7 +277,7 @@ def targets(results: dict) -> list[dict]:
             f"caption-only peak RSS MB, {who(int4, 'int4')} (bench worker: ~300-token prompt)")
     frac = _get(fp32 or {}, "roofline", "caption_decode_step", "fraction")
     row("bound_fraction_fp32", frac, 1.0 if frac is not None else None, TARGETS["bound_fraction_fp32"],
-        f"caption decode step, fraction of its bandwidth bound, {who(fp32, 'fp32')}", direction=">=")
+        f"caption decode step, fraction of its bandwidth bound (issue 5), {who(fp32, 'fp32')}", direction=">=")
     return out
 
 
@@ -506,19 +509,19 @@ def _interleave_lines(results: dict) -> list[str]:
             "higher probe beside each timing of ours; it is a reading aid, not a target (the targets' share is of the "
             "run's best probe, which these probes count toward).", "",
             f"| ours | peer | rounds | ours ms/token{' beside it' if beside else ''} (median) | peer ms/token (median) | "
-            "ours / peer, each round | median, same-state rounds | median, all | bandwidth beside ours GB/s | "
+            "ours / peer, each round | median, same-state rounds (the target reads it) | median, all | bandwidth beside ours GB/s | "
             "% of bound at those probes (range) |", "|---|---|---|---|---|---|---|---|---|---|", *rows, "",
             *_prefill_lines(inter)]
 
 
 def _round_cells(rec: dict, q: dict, ours_s: float) -> str:
     """A table row's cells from rounds, to the bandwidth column: 'rounds (failed) | ours ms | peer ms | each round
-    (* not the same state) | **same-state median** (n) | median of all | bandwidth beside ours |'. REC: the
+    (* not the same state) | same-state median (n) | median of all | bandwidth beside ours |'. REC: the
     pairing's (or its prefill's) record, Q: interleave.summary's figures for one peer, OURS_S: ours' median beside it."""
     each = " ".join(f"{x:.2f}" + ("" if same else "*") for x, same in zip(q["ratios"], q["same_state"]))
     settled = f"{q['settled_median']:.2f}" if q["settled_median"] is not None else "–"
     failed = f" ({rec['rounds_failed']} failed)" if rec.get("rounds_failed") else ""
-    return (f"{len(q['ratios'])}{failed} | {_ms(ours_s)} | {_ms(q['peer_s_median'])} | {each} | **{settled}** "
+    return (f"{len(q['ratios'])}{failed} | {_ms(ours_s)} | {_ms(q['peer_s_median'])} | {each} | {settled} "
             f"({len(q['settled_ratios'])}) | {q['ratio_median']:.2f} | "
             f"{rec['bandwidth_min'] / 1e9:.1f}-{rec['bandwidth_max'] / 1e9:.1f} |")
 
@@ -552,7 +555,7 @@ def _prefill_lines(inter: dict) -> list[str]:
             "many tokens, in a child process per round (llama-bench's own warm-up run first)"
             + "".join(f"; {k}: `{v}`" for k, v in sorted(commands.items())) + ".", "",
             "| ours | peer | rounds | ours ms (median) | peer ms (median) | ours / peer, each round | "
-            "median, same-state rounds | median, all | bandwidth beside ours GB/s |",
+            "median, same-state rounds (the target reads it) | median, all | bandwidth beside ours GB/s |",
             "|---|---|---|---|---|---|---|---|---|", *rows, ""]
 
 

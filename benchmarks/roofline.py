@@ -7,8 +7,9 @@ and does ~2 FLOPs per weight per row. On a CPU or an edge GPU that is bandwidth-
     bound (s) = bytes read per step / memory bandwidth          (the roofline's flat part)
     fraction  = bound / measured step time                      (1.0 = at the roofline)
 
-Our graphs read the WHOLE fused KV buffer (max_seq slots, masked) every step; that is what
-is counted. Weight bytes per element of a matrix: fp32 4, fp16 2; the MatMulNBits weight-only
+The portable graphs read the WHOLE fused KV buffer (max_seq slots, masked) every step; the report counts
+that for them, and for the `--graphs ort` ones (GroupQueryAttention, which reads only the slots in use) the
+prompt and the new token (report._caption_slots); the functions here take the slot count. Weight bytes per element of a matrix: fp32 4, fp16 2; the MatMulNBits weight-only
 schemes (export/quantize.py) int8 1 and int4 0.5 + one fp32 scale per 128-weight block
 (onnxruntime-genai's blocks, `int8-b32` / `int4-b32`: per 32); int8-dynamic 1 (one scale per column, not
 counted); llama.cpp's q8_0 / q4_0 1 / 0.5 + one fp16 scale per 32. The quantized graphs keep

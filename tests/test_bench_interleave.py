@@ -211,9 +211,9 @@ def test_report_rows_shares_and_table(old):
     assert not [t for t in rows if "paired" in t or t.startswith("fp32_vs_llamacpp_f32_inter")]  # aids, errors
     md = "\n".join(report._interleave_lines(results))
     print(md)
-    assert ("| int4 (ort graphs) | llama.cpp (llama-bench) q4_0 | 4 | 9.5 | 10.0 | 0.80 1.20* 0.89 0.90 | **0.89** (3) | "
+    assert ("| int4 (ort graphs) | llama.cpp (llama-bench) q4_0 | 4 | 9.5 | 10.0 | 0.80 1.20* 0.89 0.90 | 0.89 (3) | "
             "0.89 | 35.0-66.0 |") in md
-    assert ("| int4 (ort graphs) | onnxruntime-genai int4 | 4 | 9.5 | 13.8 | 0.50 0.80* 0.64 0.90 | **0.64** (3) | "
+    assert ("| int4 (ort graphs) | onnxruntime-genai int4 | 4 | 9.5 | 13.8 | 0.50 0.80* 0.64 0.90 | 0.64 (3) | "
             "0.72 |") in md
     assert "llamacpp q4_0: `llama-bench -m q4.gguf -p 0 -n 32 -d 297 -r 2`" in md
     assert "| fp32 (ort graphs) | llama.cpp (llama-bench) f32 | error: boom |" in md
@@ -358,7 +358,7 @@ def test_prefill_rounds_give_their_own_target_and_table():
     md = "\n".join(report._interleave_lines(results))
     print(md)
     assert "## Interleaved with llama.cpp: caption prefill, round by round" in md
-    assert "| fp32 (ort graphs) | llama.cpp f32 | 4 | 1000.0 | 1000.0 | 0.90 1.40* 0.95 0.80 | **0.90** (3) |" in md
+    assert "| fp32 (ort graphs) | llama.cpp f32 | 4 | 1000.0 | 1000.0 | 0.90 1.40* 0.95 0.80 | 0.90 (3) |" in md
     assert "| int4 (ort graphs) | llama.cpp q4_0 | error: no round finished: RuntimeError: boom |" in md
     assert "llama.cpp f32: `llama-bench -m f32.gguf -p 297 -n 0 -r 1`" in md and "(297 rows" in md
     # the prefill's probes (70 GB/s in round 1) count toward the run's best, the decode's read 40
@@ -441,6 +441,7 @@ def test_a_report_of_the_format_before_keeps_its_own_wording_and_figures():
     md = "\n".join(report._interleave_lines(results))
     own = (here / "bench.md").read_text()
     rows = [line for line in md.splitlines() if line.startswith("| fp32") or line.startswith("| int")]
-    assert len(rows) >= 4 and all(row in own for row in rows)
+    # the same-state median was bold in tables before session 39 (bold reads "missed" elsewhere in the docs)
+    assert len(rows) >= 4 and all(row in own.replace("**", "") for row in rows)
     assert "one right after the other (ours first in even rounds, last in odd ones)" in md
     assert "beside each peer" not in md and "ours ms/token (median)" in md

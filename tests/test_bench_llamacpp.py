@@ -316,6 +316,24 @@ def test_report_shows_llamacpp_its_files_and_the_load():
     assert "CPUs busy in the second before them 1%, after them ?" in md
 
 
+def test_a_peers_bound_takes_its_files_tensor_bytes_where_llama_bench_gave_them():
+    """q4_0's default file keeps the tied head in q8_0 (896 is not a multiple of 256): the bound counts the bytes
+    llama-bench reports for the model (model_size), not what the type name alone would give."""
+    q4 = _peer_unit("q4_0", 0.034, 349_606_720)
+    results = {"label": "t", "machine": {"cpu": "x", "cores": 2, "cpu_flags": ["avx2"]}, "busy_at_start": [],
+               "machine_probe": {"bandwidth": 30e9, "threads": 2, "gemm_flops_per_s": 1e11}, "units": [q4]}
+    report.analyse(results)
+    by_type = q4["roofline"]["decode_step"]["weight_bytes"]
+    q4 = _peer_unit("q4_0", 0.034, 349_606_720)
+    q4["gguf"]["model_size"] = 349_000_000
+    results["units"] = [q4]
+    report.analyse(results)
+    step = q4["roofline"]["decode_step"]
+    print(f"q4_0 weight bytes by type {by_type / 1e6:.1f} MB, by llama-bench's model_size {step['weight_bytes'] / 1e6:.1f} MB")
+    assert step["weight_bytes"] == 349_000_000 and by_type < 300e6
+    assert step["bound_s"] == pytest.approx((349_000_000 + step["kv_bytes"]) / 30e9)
+
+
 # --- a peer that hangs ---------------------------------------------------------------------------
 def test_a_hung_child_is_killed_with_what_it_started(tmp_path):
     """run_child kills the command's whole process group past its timeout (the rusage launcher's llama-bench, a
