@@ -335,10 +335,27 @@ def test_a_peers_bound_takes_its_files_tensor_bytes_where_llama_bench_gave_them(
 
 
 # --- a peer that hangs ---------------------------------------------------------------------------
+def _assert_killed(pid: int, what: str) -> None:
+    """PID is gone within 5 s, or a zombie until init reaps it; else it is killed here and the test fails."""
+    import os
+    import time
+
+    state = "?"
+    for _ in range(50):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        except FileNotFoundError:
+            return
+        if state == "Z":
+            return
+        time.sleep(0.1)
+    os.kill(pid, 9)
+    pytest.fail(f"{what}: process {pid} still running (state {state})")
+
+
 def test_a_hung_child_is_killed_with_what_it_started(tmp_path):
     """run_child kills the command's whole process group past its timeout (the rusage launcher's llama-bench, a
     spinning grandchild, must not outlive the bench), and says which command and how long."""
-    import os
     import time
 
     from unifork_rt.benchmarks.measure import run_child
@@ -350,18 +367,7 @@ def test_a_hung_child_is_killed_with_what_it_started(tmp_path):
     with pytest.raises(RuntimeError, match=r"did not finish in 3 s: killed"):
         run_child([sys.executable, "-c", code], timeout=3)
     assert time.monotonic() - t0 < 60
-    grandchild = int(pid_file.read_text())
-    for _ in range(50):  # killed: gone, or a zombie until init reaps it
-        try:
-            state = Path(f"/proc/{grandchild}/stat").read_text().split(")")[-1].split()[0]
-        except FileNotFoundError:
-            break
-        if state == "Z":
-            break
-        time.sleep(0.1)
-    else:
-        os.kill(grandchild, 9)
-        pytest.fail(f"the grandchild {grandchild} outlived the timeout (state {state})")
+    _assert_killed(int(pid_file.read_text()), "the grandchild outlived the timeout")
     done = run_child([sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr); sys.exit(4)"])
     assert (done.returncode, done.stdout, done.stderr) == (4, "out\n", "err\n")
 
@@ -384,7 +390,6 @@ def test_a_hung_peer_fails_its_round_and_the_next_runs():
 def test_a_unit_past_its_timeout_takes_its_peers_child_with_it(tmp_path, monkeypatch):
     """The bench's --timeout stops a worker with SIGTERM: the worker unwinds and kills the peer's process group
     (run_child), so a llama-bench it was waiting on does not keep spinning after the unit is recorded as timed out."""
-    import os
     import time
 
     from unifork_rt.benchmarks import cli, worker
@@ -398,15 +403,4 @@ def test_a_unit_past_its_timeout_takes_its_peers_child_with_it(tmp_path, monkeyp
     t0 = time.monotonic()
     res = cli.Runner(tmp_path, timeout=4, echo=lambda *a, **k: None)({"unit": "peer"}, "hung peer")
     assert "timed out after 4 s" in res["error"] and time.monotonic() - t0 < 60
-    peer = int(pid_file.read_text())
-    for _ in range(50):
-        try:
-            state = Path(f"/proc/{peer}/stat").read_text().split(")")[-1].split()[0]
-        except FileNotFoundError:
-            break
-        if state == "Z":
-            break
-        time.sleep(0.1)
-    else:
-        os.kill(peer, 9)
-        pytest.fail(f"the peer's process {peer} outlived its unit (state {state})")
+    _assert_killed(int(pid_file.read_text()), "the peer's process outlived its unit")
