@@ -108,6 +108,27 @@ def peer_plan(names: list[str], genai_precisions: list[str], llamacpp_types: lis
     return out
 
 
+def caption_only_rss(run, results: dict, preset: str, runnable: list[dict], built: dict, plan, tasks) -> None:
+    """Issue 16's caption-only peak RSS of the int4 bundle, in the same run: where the units also drew (their peak
+    holds the draw's graphs), one more worker that only captions with the ort-cpu int4 bundle (the ort graphs' where
+    both ran), as a `caption_rss` unit (preset, precision, graphs, bundle, peak_rss_mb, or error)."""
+    if "caption" not in tasks or set(tasks) == {"caption"}:
+        return  # a caption-only run's int4 unit is that figure already
+    unit = next((u for g in ("ort", "portable") for u in runnable
+                 if u["backend"] == "ort-cpu" and u["precision"] == "int4" and u["graphs"] == g), None)
+    if unit is None:
+        return
+    bundle = built["bundles"][bundle_key("int4", unit["graphs"])]
+    spec = {"unit": "ours", "backend": "ort-cpu", "bundle": bundle, "model": built["model"],
+            "plan": {**plan.__dict__, "tasks": ["caption"]}, "profile": False}
+    res = run(spec, f"{preset} ort-cpu {bundle_key('int4', unit['graphs'])} caption only, for its peak RSS")
+    rec = {"kind": "caption_rss", "preset": preset, "backend": "ort-cpu", "precision": "int4",
+           "graphs": unit["graphs"], "bundle": bundle}
+    results["units"].append({**rec, **({"peak_rss_mb": res["peak_rss_mb"]} if "caption" in res else
+                                       {"error": res.get("error") or res.get("skipped") or "no caption ran"})})
+    run.save_partial()
+
+
 class Runner:
     """Runs worker units one at a time, each in its own process, with a time limit. After each
     unit the figures so far go to OUT/bench.partial.json, so a long run that is stopped keeps them."""
@@ -320,6 +341,7 @@ def bench(presets, task, backends, graphs, peer_names, genai_precisions, llamacp
             results["units"][-1]["bandwidth_beside"] = max(before, probes[-1]["bandwidth"])
             results["units"][-1]["bandwidth_beside_min"] = min(before, probes[-1]["bandwidth"])  # batching floor's
             run.save_partial()
+        caption_only_rss(run, results, preset, runnable, built, plan, tasks)
     if peer_list:
         ref = next((u for u in results["units"] if u.get("preset") == "paper" and "caption" in u), None)
         prompt_len = ref["caption"]["prefill_tokens"] if ref else 300

@@ -524,3 +524,54 @@ def test_kernel_probe_times_other_accuracy_levels(tmp_path, capsys):
     for bad in ("3", "x", "4,-1"):
         with pytest.raises(SystemExit):
             kernels.main(["--accuracy-levels", bad])
+
+
+# --- issue 16 item 4 in the same run: a worker that only captions ----------------------------------
+def test_a_run_that_also_draws_measures_the_int4_caption_only_peak_in_a_worker_of_its_own():
+    from unifork_rt.benchmarks.stages import Plan
+
+    specs = []
+
+    class Run:  # the Runner's two calls: run(spec, title) and save_partial()
+        def __init__(self, res):
+            self.res = res
+
+        def __call__(self, spec, title):
+            specs.append((spec, title))
+            return self.res
+
+        def save_partial(self):
+            pass
+
+    run = Run({"caption": {"pipeline": {}}, "peak_rss_mb": 655.0})
+
+    def unit(prec, graphs):
+        return {"kind": "ours", "preset": "paper", "backend": "ort-cpu", "precision": prec, "graphs": graphs}
+
+    built = {"model": "M", "bundles": {"int4": "B4", "int4-ort": "B4ORT", "fp32": "B32"}}
+    results = {"units": []}
+    runnable = [unit("fp32", "portable"), unit("int4", "portable"), unit("int4", "ort")]
+    cli.caption_only_rss(run, results, "paper", runnable, built, Plan(), ("caption", "draw"))
+    (spec, title), = specs
+    assert spec["bundle"] == "B4ORT" and spec["plan"]["tasks"] == ["caption"] and not spec["profile"]
+    assert results["units"] == [{"kind": "caption_rss", "preset": "paper", "backend": "ort-cpu", "precision": "int4",
+                                 "graphs": "ort", "bundle": "B4ORT", "peak_rss_mb": 655.0}]
+    # a caption-only run's int4 unit is the figure already; no int4 unit, nothing to measure
+    for tasks, units in ((("caption",), runnable), (("caption", "draw"), runnable[:1]), (("draw",), runnable)):
+        cli.caption_only_rss(run, results, "paper", units, built, Plan(), tasks)
+    assert len(specs) == 1
+    # a worker that fails leaves its error, and the target says "not measured"
+    failed = {"units": []}
+    cli.caption_only_rss(Run({"error": "boom", "peak_rss_mb": 90.0}), failed, "paper", runnable[1:2], built, Plan(),
+                         ("caption", "draw"))
+    assert failed["units"][0]["error"] == "boom" and "peak_rss_mb" not in failed["units"][0]
+
+    def rss_target(rss_unit):
+        ours = {**unit("int4", "ort"), "caption": {"pipeline": {"per_token": {"median": 0.01}}}, "peak_rss_mb": 2000.0}
+        res = {"options": {"tasks": ["caption", "draw"]}, "units": [ours, rss_unit]}
+        return next(t for t in report.targets(res) if t["target"] == "int4_caption_rss_mb")
+
+    t = rss_target(results["units"][0])
+    assert (t["status"], t["value"]) == ("met", 655.0) and "only captioned" in t["what"]
+    assert rss_target({**results["units"][0], "peak_rss_mb": 1200.0})["status"] == "missed"
+    assert rss_target(failed["units"][0])["status"] == "not measured"
