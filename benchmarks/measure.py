@@ -222,26 +222,32 @@ CHILD_TIMEOUT_S = 1800.0
 
 def run_child(cmd: list[str], timeout: float = CHILD_TIMEOUT_S):
     """subprocess.run(CMD) with stdout and stderr captured as text, in a process group of its own: past TIMEOUT
-    seconds the whole group (the command and anything it started) is killed and RuntimeError says so."""
+    seconds the whole group (the command and anything it started) is killed and RuntimeError says so; so is it when
+    this process is interrupted (KeyboardInterrupt, or the SystemExit of worker.stop_on_sigterm). A group of its
+    own also keeps the terminal's signals from the child: a worker killed outright (SIGKILL, the OOM killer) leaves
+    it running. Where there are no process groups (Windows) only the command itself is killed."""
     import signal
     import subprocess
 
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    group = hasattr(os, "killpg")  # POSIX: the child and what it starts in a group of their own
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=group)
+
+    def kill() -> None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL) if group else proc.kill()
+        except ProcessLookupError:
+            pass
+
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill()
         proc.communicate()
         raise RuntimeError(f"{' '.join(cmd)} did not finish in {timeout:g} s: killed (is the machine loaded, or the "
                            "command hung?)") from None
-    except BaseException:  # Ctrl-C in the bench: no peer left spinning on the cores
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    except BaseException:  # Ctrl-C or the worker's SIGTERM / SIGHUP: no peer left spinning on the cores
+        kill()
         proc.wait()
         raise
+    kill()  # the command is done; anything it left running in its group goes with it
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)

@@ -98,8 +98,8 @@ def caption(rt, plan: Plan) -> dict:
     tok = np.argmax(logits, -1)
     xt = np.ascontiguousarray(rt.embed[tok][:, None].astype(dt))  # (1, 1, H)
     h = be.run("trunk", {"x": xt, "pos": pos, "start": start}, caches[0])["h"]
-    # decode at the first generated position; the graphs read the whole max_seq buffer, so the
-    # step costs the same at any position
+    # decode at the first generated position, as a caption's steps begin (the portable graphs read the whole
+    # max_seq buffer, the same at any position; the ort graphs the slots in use)
     stages["trunk_step"] = measure(lambda: be.run("trunk", {"x": xt, "pos": pos, "start": start}, caches[0]),
                                    plan.step_repeats, plan.warmup)
     stages["und_branch_step"] = measure(lambda: be.run("und_branch", {"h": h, "pos": pos, "start": start},
@@ -124,7 +124,7 @@ def caption(rt, plan: Plan) -> dict:
     else:
         pipe["note"] = "every run stopped at the first token (eos): no per-token figure"
     return {
-        "batch": 1, "image_cells": cfg.image.num_cells, "prompt_tokens": len(rt.encode_text(CAPTION_PROMPT)),
+        "batch": 1, "image_cells": cfg.image.num_cells, "prompt_tokens": len(rt.caption_prompt_ids(CAPTION_PROMPT)),
         "prefill_tokens": prefill_len,
         "max_seq": rt.bundle.max_seq, "hidden": H, "new_tokens": plan.new_tokens,
         "stages": {k: _d(v) for k, v in stages.items()},
@@ -145,9 +145,10 @@ def draw(rt, plan: Plan) -> dict:
     s = DrawSettings.for_bundle(rt.bundle)
     sampling = Sampling(s.temperature, s.top_k, s.top_p)
     rng = np.random.default_rng(0)
-    ids = rt.encode_text(DRAW_PROMPT)
     im = cfg.image
-    N, D, P = im.num_cells, im.depth, len(ids)
+    # P: the prompt's slots as the pipeline lays them out (its draw template and negative prompt included, where the
+    # bundle has them; the rows are padded to the longer), so that the cells are written where a draw writes them
+    N, D, P = im.num_cells, im.depth, rt.draw_prefill([DrawRequest(DRAW_PROMPT, s, 1)])[0].shape[1] - 1
     guided = s.cfg_scale != 1.0
 
     def rows(n: int):

@@ -23,14 +23,17 @@ def command(spec_path: Path, out_path: Path) -> list[str]:
 
 
 def stop_on_sigterm() -> None:
-    """SIGTERM (the parent's --timeout) raises SystemExit here, so that the code under way unwinds: a peer's child
-    process (measure.run_child, in a process group of its own) is killed on the way out, not left running."""
+    """SIGTERM (the parent's --timeout) and SIGHUP (the terminal closed) raise SystemExit here, so that the code
+    under way unwinds: a peer's child process (measure.run_child, in a process group of its own, which the
+    terminal's signals do not reach) is killed on the way out, not left running."""
     import signal
 
     def stop(signum, frame):
         raise SystemExit(128 + signum)
 
-    signal.signal(signal.SIGTERM, stop)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), stop)
 
 
 def _log(msg: str) -> None:

@@ -342,12 +342,18 @@ def _assert_killed(pid: int, what: str) -> None:
 
     state = "?"
     for _ in range(50):
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-        except FileNotFoundError:
-            return
-        if state == "Z":
-            return
+        if Path("/proc/self/stat").is_file():
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+            except FileNotFoundError:
+                return
+            if state == "Z":
+                return
+        else:  # no /proc: a reaped process is gone to kill(0) (a zombie still answers: waits the 5 s, then fails)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
         time.sleep(0.1)
     os.kill(pid, 9)
     pytest.fail(f"{what}: process {pid} still running (state {state})")

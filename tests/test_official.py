@@ -368,6 +368,18 @@ def test_bench_caption_sequence_is_the_captions_own(runtime, ref, monkeypatch):
         rt.caption_prompt_ids(CAPTION_PROMPT)) > len(meta["ids_before"]) + rt.cfg.image.num_cells + 2 + bare
 
 
+def test_bench_draw_stage_writes_cells_where_a_draw_does(runtime):
+    """The bench's draw stage lays the prompt out as the pipeline does (the bundle's draw template and negative
+    prompt), so its cell steps sit at the slot after it, not after the bare prompt's tokens."""
+    from unifork_rt.benchmarks import stages
+    from unifork_rt.runtime.pipeline import DrawRequest, DrawSettings
+
+    rt = runtime
+    x, _ = rt.draw_prefill([DrawRequest(stages.DRAW_PROMPT, DrawSettings.for_bundle(rt.bundle), 1)])
+    out = stages.draw(rt, stages.Plan(repeats=1, step_repeats=1, warmup=0, image_budget_s=0.0))
+    assert out["prompt_tokens"] == x.shape[1] - 1 != len(rt.encode_text(stages.DRAW_PROMPT))
+
+
 def test_ort_generation_hidden_and_head(runtime, ref):
     r, meta = ref
     rt = runtime
