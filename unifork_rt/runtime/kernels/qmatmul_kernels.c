@@ -185,9 +185,10 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
  * MM * NS < 8 accumulator chains, each row gets a second chain (even and odd weight vectors; the high nibbles'
  * in the 4-bit tiles), so that enough VPDPBUSDs are in flight. The 8-row 4-bit tile has one too: a VPDPBUSD takes
  * about 6 cycles here and two issue a cycle, so 8 chains of two VPDPBUSDs a weight vector (the low and the high
- * nibbles) held the tile to 1.33 a cycle; with 16 chains its compute-bound loop is 11% faster (36.3 -> 32.3 us for an
- * L2-resident 896 x 1024 matrix at 8 rows, one core, docs/KERNELS.md "Two chains at 8 rows"). The 8-bit one, bound
- * by its per-block epilogue (blocks of 32), was not faster with it (45.4 -> 47.3 us) and keeps one.
+ * nibbles) bound the tile at 1.33 a cycle (computed); with 16 chains its compute-bound loop is 10-13% faster when the
+ * core's issue rate is the limit (36.3 -> 32.3 us, and 29.3-30.4 -> 25.5-27.3, for an L2-resident 896 x 1024 matrix
+ * at 8 rows on one core; level in slower minutes: docs/KERNELS.md "Two chains at 8 rows"). The 8-bit one, probably
+ * bound by its per-block epilogue (blocks of 32), was not faster with it and keeps one.
  * At 4 and 8 rows a tile is busy long enough on each weight vector that the prefetchers fall behind, and
  * two streams of 8 rows need 32 accumulators (spilled): those tiles walk one stream (vnni_streams) and
  * prefetch PF bytes ahead of it instead (an 8-row int4 trunk step 6.9 -> 5.5 ms, int8 9.9 -> 8.1; docs/KERNELS.md,
