@@ -276,10 +276,11 @@ def targets(results: dict) -> list[dict]:
     if int4 is not None and int4.get("peak_rss_mb") and results["options"].get("tasks") == ["caption"]:
         row("int4_caption_rss_mb", int4["peak_rss_mb"], 1.0, TARGETS["int4_caption_rss_mb"],
             f"caption-only peak RSS MB, {who(int4, 'int4')} (bench worker: ~300-token prompt)")
-    elif rss is not None:  # "not measured" where that worker failed
+    elif rss is not None:  # "not measured" where that worker failed, with why
         row("int4_caption_rss_mb", rss.get("peak_rss_mb"), 1.0 if rss.get("peak_rss_mb") else None,
             TARGETS["int4_caption_rss_mb"],
-            f"caption-only peak RSS MB, {who(rss, 'int4')} (a bench worker that only captioned, ~300-token prompt)")
+            f"caption-only peak RSS MB, {who(rss, 'int4')} (a bench worker that only captioned, ~300-token prompt)"
+            + (f": {str(rss['error'])[:200]}" if rss.get("error") else ""))
     frac = _get(fp32 or {}, "roofline", "caption_decode_step", "fraction")
     row("bound_fraction_fp32", frac, 1.0 if frac is not None else None, TARGETS["bound_fraction_fp32"],
         f"caption decode step, fraction of its bandwidth bound (issue 5), {who(fp32, 'fp32')}", direction=">=")

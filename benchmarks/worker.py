@@ -32,8 +32,9 @@ def stop_on_sigterm() -> None:
         raise SystemExit(128 + signum)
 
     for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), stop)
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:  # `nohup unifork-rt bench` keeps going
+            signal.signal(sig, stop)
 
 
 def _log(msg: str) -> None:

@@ -565,6 +565,11 @@ def test_a_run_that_also_draws_measures_the_int4_caption_only_peak_in_a_worker_o
     cli.caption_only_rss(Run({"error": "boom", "peak_rss_mb": 90.0}), failed, "paper", runnable[1:2], built, Plan(),
                          ("caption", "draw"))
     assert failed["units"][0]["error"] == "boom" and "peak_rss_mb" not in failed["units"][0]
+    # where the int4 unit itself failed (a hang costs its --timeout), no second worker: why, in the unit
+    broke = {"units": [{**unit("int4", "ort"), "bundle": "B4ORT", "error": "timed out after 9 s (--timeout)"}]}
+    calls = len(specs)
+    cli.caption_only_rss(run, broke, "paper", runnable, built, Plan(), ("caption", "draw"))
+    assert len(specs) == calls and "not run: the int4 unit did not finish (timed out" in broke["units"][1]["error"]
 
     def rss_target(rss_unit):
         ours = {**unit("int4", "ort"), "caption": {"pipeline": {"per_token": {"median": 0.01}}}, "peak_rss_mb": 2000.0}
@@ -574,4 +579,5 @@ def test_a_run_that_also_draws_measures_the_int4_caption_only_peak_in_a_worker_o
     t = rss_target(results["units"][0])
     assert (t["status"], t["value"]) == ("met", 655.0) and "only captioned" in t["what"]
     assert rss_target({**results["units"][0], "peak_rss_mb": 1200.0})["status"] == "missed"
-    assert rss_target(failed["units"][0])["status"] == "not measured"
+    t = rss_target(failed["units"][0])
+    assert t["status"] == "not measured" and t["what"].endswith(": boom")

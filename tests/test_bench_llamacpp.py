@@ -378,6 +378,38 @@ def test_a_hung_child_is_killed_with_what_it_started(tmp_path):
     assert (done.returncode, done.stdout, done.stderr) == (4, "out\n", "err\n")
 
 
+def test_what_a_peers_command_leaves_running_goes_with_it(tmp_path):
+    """A command that exits and leaves a process behind in its group (a daemonised helper): run_child kills it."""
+    from unifork_rt.benchmarks.measure import run_child
+
+    pid_file = tmp_path / "left.pid"
+    code = ("import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'], "
+            f"stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); open({str(pid_file)!r}, 'w').write(str(p.pid))")
+    assert run_child([sys.executable, "-c", code]).returncode == 0
+    _assert_killed(int(pid_file.read_text()), "the process the command left behind")
+
+
+def test_nohup_keeps_the_worker_going_when_the_terminal_closes():
+    """stop_on_sigterm turns SIGTERM and SIGHUP into SystemExit, but leaves an ignored SIGHUP (nohup) ignored."""
+    import signal
+
+    from unifork_rt.benchmarks.worker import stop_on_sigterm
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        stop_on_sigterm()
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN and callable(signal.getsignal(signal.SIGTERM))
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        stop_on_sigterm()
+        with pytest.raises(SystemExit) as e:
+            signal.getsignal(signal.SIGHUP)(signal.SIGHUP, None)
+        assert e.value.code == 128 + signal.SIGHUP
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+
+
 def test_a_hung_peer_fails_its_round_and_the_next_runs():
     from unifork_rt.benchmarks import interleave
 

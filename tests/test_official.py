@@ -375,9 +375,11 @@ def test_bench_draw_stage_writes_cells_where_a_draw_does(runtime):
     from unifork_rt.runtime.pipeline import DrawRequest, DrawSettings
 
     rt = runtime
+    # the rows are padded to the longer of the templated prompt and the negative prompt, then BOI
+    slots = max(len(rt.draw_prompt_ids(stages.DRAW_PROMPT)), len(rt.negative_ids))
     x, _ = rt.draw_prefill([DrawRequest(stages.DRAW_PROMPT, DrawSettings.for_bundle(rt.bundle), 1)])
     out = stages.draw(rt, stages.Plan(repeats=1, step_repeats=1, warmup=0, image_budget_s=0.0))
-    assert out["prompt_tokens"] == x.shape[1] - 1 != len(rt.encode_text(stages.DRAW_PROMPT))
+    assert out["prompt_tokens"] == slots == x.shape[1] - 1 != len(rt.encode_text(stages.DRAW_PROMPT))
 
 
 def test_ort_generation_hidden_and_head(runtime, ref):

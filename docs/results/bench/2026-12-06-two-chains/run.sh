@@ -12,7 +12,7 @@ gcc -O2 -o "$w/peak" $here/peak.c
 # one core, an L2-resident matrix, best of 40 x 50 calls. comp-first.txt (06:20, copied from the terminal) and
 # comp-third.txt (07:37): 3 rounds of
 for r in 1 2 3; do for v in 0 1; do for bits in 4 8; do printf "TWO8=$v "; "$w/comp$v" 8 $bits 896 1024; done; done; done
-"$w/peak"   # (its "dependent adds" label is the imul chain: 3-cycle imuls, 12 of them a pass)
+"$w/peak"   # (its "dependent adds" label is the imul chain: 4 imuls a pass, 3 cycles each)
 # comp.txt (06:28): 3 rounds of int4 and int8 896 x 1024 and int4 3584 x 256 at 8 rows, then int4 at 4 and 2 rows
 for r in 1 2 3; do for v in 0 1; do
   printf "TWO8=$v "; "$w/comp$v" 8 4 896 1024; printf "TWO8=$v "; "$w/comp$v" 8 8 896 1024
