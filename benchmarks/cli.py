@@ -119,18 +119,17 @@ def caption_only_rss(run, results: dict, preset: str, runnable: list[dict], buil
     if unit is None:
         return
     bundle = built["bundles"][bundle_key("int4", unit["graphs"])]
+    rec = {"kind": "caption_rss", "preset": preset, "backend": "ort-cpu", "precision": "int4",
+           "graphs": unit["graphs"], "bundle": bundle}
     ran = next((u for u in results["units"] if u.get("kind") == "ours" and u.get("bundle") == bundle
                 and u.get("backend") == "ort-cpu"), None)
     if ran is not None and ("error" in ran or "skipped" in ran):  # a hang or a failure need not cost a second worker
-        results["units"].append({"kind": "caption_rss", "preset": preset, "backend": "ort-cpu", "precision": "int4",
-                                 "graphs": unit["graphs"], "bundle": bundle,
-                                 "error": f"not run: the int4 unit did not finish ({ran.get('error') or ran.get('skipped')})"})
+        results["units"].append({**rec, "error": "not run: the int4 unit did not finish "
+                                                 f"({ran.get('error') or ran.get('skipped')})"})
         return
     spec = {"unit": "ours", "backend": "ort-cpu", "bundle": bundle, "model": built["model"],
             "plan": {**plan.__dict__, "tasks": ["caption"]}, "profile": False}
     res = run(spec, f"{preset} ort-cpu {bundle_key('int4', unit['graphs'])} caption only, for its peak RSS")
-    rec = {"kind": "caption_rss", "preset": preset, "backend": "ort-cpu", "precision": "int4",
-           "graphs": unit["graphs"], "bundle": bundle}
     results["units"].append({**rec, **({"peak_rss_mb": res["peak_rss_mb"]} if "caption" in res else
                                        {"error": res.get("error") or res.get("skipped") or "no caption ran"})})
     run.save_partial()

@@ -52,6 +52,8 @@ from typing import Callable
 
 import numpy as np
 
+from .measure import CHILD_TIMEOUT_S, run_child
+
 # our precision -> the peers' precision it is compared with (issue 16's pairings; int8-dynamic answers the
 # int8 pairing too)
 PAIRINGS = {"fp32": {"llamacpp": "f32", "genai": "fp32"}, "int8": {"llamacpp": "q8_0", "genai": "int8"},
@@ -217,13 +219,11 @@ def _ours_prefill_timer(rt, repeats: int) -> tuple[Callable[[], tuple[float, lis
     return timed, int(x.shape[1])
 
 
-def _child_timer(cmd: list[str], parse: Callable[[str], float], timeout: float | None = None) -> Callable[[], float]:
+def _child_timer(cmd: list[str], parse: Callable[[str], float], timeout: float = CHILD_TIMEOUT_S) -> Callable[[], float]:
     """A peer timed in a child process: CMD's stdout through PARSE (seconds per token). A child past TIMEOUT
-    seconds (measure.CHILD_TIMEOUT_S) is killed with anything it started, and its round recorded as failed."""
-    from .measure import CHILD_TIMEOUT_S, run_child
-
+    seconds is killed with anything it started, and its round recorded as failed."""
     def once() -> float:
-        proc = run_child(cmd, CHILD_TIMEOUT_S if timeout is None else timeout)
+        proc = run_child(cmd, timeout)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed (status {proc.returncode}):\n{proc.stderr[-2000:]}")
         return parse(proc.stdout)

@@ -146,15 +146,15 @@ def draw(rt, plan: Plan) -> dict:
     sampling = Sampling(s.temperature, s.top_k, s.top_p)
     rng = np.random.default_rng(0)
     im = cfg.image
-    # P: the prompt's slots as the pipeline lays them out (its draw template and negative prompt included, where the
-    # bundle has them; the rows are padded to the longer), so that the cells are written where a draw writes them
-    N, D, P = im.num_cells, im.depth, rt.draw_prefill([DrawRequest(DRAW_PROMPT, s, 1)])[0].shape[1] - 1
+    N, D = im.num_cells, im.depth
     guided = s.cfg_scale != 1.0
 
     def rows(n: int):
         """The cell step of a draw of n images: the pipeline's own rows (n cond + n uncond when guided)."""
         x, start = rt.draw_prefill([DrawRequest(DRAW_PROMPT, s, n)])
-        B = len(x)
+        # the prompt's slots as the pipeline lays them out (its draw template and negative prompt, where the bundle
+        # has them; rows padded to the longer), then BOI: the cells go where a draw writes them
+        B, P = len(x), x.shape[1] - 1
         caches = (be.new_cache("trunk", B), be.new_cache("gen_branch", B))
         head_cache = be.new_cache("rq_head", B)
         hidden = rt.step(x, caches, 0, start, "gen_branch")[:, -1]
@@ -169,6 +169,7 @@ def draw(rt, plan: Plan) -> dict:
         return B, x, start, caches, head_cache, hidden, cell_codes, cell_step
 
     B, x, start, caches, head_cache, hidden, cell_codes, cell_step = rows(1)
+    P = x.shape[1] - 1
     stages = {"prefill": measure(lambda: rt.step(x, caches, 0, start, "gen_branch"), plan.repeats, plan.warmup)}
     pos = P + 1
     p = np.array(pos, dtype=np.int64)
