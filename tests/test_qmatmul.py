@@ -102,6 +102,52 @@ def test_kernel_matches_exact_reference(isa, bits, block, k, n, m):
     assert err_float < 3e-2
 
 
+
+@needs_cc
+@pytest.mark.parametrize("isa", [1, 2], ids=["avx2", "avx512-vnni"])
+def test_a_row_gets_the_same_bits_in_any_batch(isa):
+    """A row's outputs do not depend on the rows beside it: whatever row tile (1, 2, 4, 8 rows; at 8, two streams
+    sharing each broadcast and a one-stream rest) and column share computes it, its bits are those it gets alone.
+    A guided draw's rows run 8 at a time at --n 4 and 2 at --n 1, and a request's codes must not depend on
+    which others share its batch."""
+    import platform
+
+    lib_path, why = qmatmul.build()
+    assert lib_path is not None, why
+    lib = ctypes.CDLL(str(lib_path))
+    if isa > lib.uk_isa() or platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip(f"this CPU does not run ISA {isa}")
+    for f in ("uk_packed_bytes", "uk_packed_scales", "uk_scratch_bytes"):
+        getattr(lib, f).restype = ctypes.c_size_t
+    ptr = lambda x: x.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
+    # 71, 56 and 3 column groups, cut in two shares: odd and even shares, a share of one group
+    for bits, block, k, n in ((4, 128, 896, 1136), (8, 32, 896, 896), (4, 32, 200, 40), (8, 32, 3584, 1136)):
+        rng = np.random.default_rng(bits + k + n)
+        b, scales, q, _ = matmulnbits_weights(rng, k, n, bits, block)
+        s = Shape(bits, block, k, n, q.shape[1], -(-n // 16) * 16)
+        w = np.zeros(lib.uk_packed_bytes(ctypes.byref(s)), np.uint8)
+        ws = np.zeros(lib.uk_packed_scales(ctypes.byref(s)), np.float32)
+        lib.uk_pack(ctypes.byref(s), ptr(b), ptr(scales), ptr(w), ptr(ws))
+        bias = rng.standard_normal(n).astype(np.float32)
+        groups = s.np // 16
+
+        def run(a):
+            m = a.shape[0]
+            scratch = np.zeros(lib.uk_scratch_bytes(ctypes.byref(s), ctypes.c_int64(m)), np.uint8)
+            lib.uk_quantize(ctypes.byref(s), ptr(a), ctypes.c_int64(m), ptr(scratch))
+            c = np.full((m, n), np.nan, np.float32)
+            for g0, g1 in ((0, groups // 2), (groups // 2, groups)):
+                lib.uk_gemm(ctypes.byref(s), ptr(scratch), ctypes.c_int64(m), ptr(w), ptr(ws), ptr(bias), ptr(c),
+                            ctypes.c_int64(g0), ctypes.c_int64(g1), ctypes.c_int(isa))
+            return c
+
+        a = rng.standard_normal((16, k)).astype(np.float32)
+        alone = np.concatenate([run(np.ascontiguousarray(a[i:i + 1])) for i in range(16)])
+        assert np.isfinite(alone).all()
+        for m in (2, 8, 9, 13, 16):
+            got = run(np.ascontiguousarray(a[:m]))
+            assert np.array_equal(got, alone[:m]), (bits, k, n, m, float(np.abs(got - alone[:m]).max()))
+
 def matmulnbits_model(rng, k, n, bits, block, bias):
     b, scales, _, _ = matmulnbits_weights(rng, k, n, bits, block)
     inits = [numpy_helper.from_array(b, "B"), numpy_helper.from_array(scales.reshape(-1), "S")]

@@ -113,6 +113,24 @@ def test_ops_match_onnxruntime_and_the_reference(op, case):
         assert diff < 1e-6 and diff_ref < 1e-6
 
 
+
+@needs_vnni
+def test_matmulintegertofloat_row_bits_do_not_depend_on_the_batch():
+    """MatMulIntegerToFloat's activations come quantized (one scale and zero point for the tensor), so a row's
+    outputs are its own: in a batch of 8, 9 or 16 rows (the 8-row tile, two streams sharing each broadcast, and a
+    one-stream rest for an odd share of column groups) they are the bits the row gets alone."""
+    lib, why = qmatmul.build()
+    assert lib is not None, why
+    for k, n in ((896, 1136), (896, 4864), (32, 20)):  # 71, 304 and 2 column groups
+        rng = np.random.default_rng(k + n)
+        model, _, _, _ = integer_model("MatMulIntegerToFloat", rng, k, n, True, True, False)
+        _, s_ours = sessions(model, lib)
+        f = feeds("MatMulIntegerToFloat", rng, 16, k)
+        alone = np.concatenate([s_ours.run(None, {**f, "Aq": f["Aq"][i:i + 1]})[0] for i in range(16)])
+        for rows in (8, 9, 16):
+            got = s_ours.run(None, {**f, "Aq": f["Aq"][:rows]})[0]
+            assert np.array_equal(got, alone[:rows]), (k, n, rows, float(np.abs(got - alone[:rows]).max()))
+
 @needs_vnni
 @pytest.mark.parametrize("k,n", [(64, 1), (4096, 16)])
 def test_edges_as_onnxruntime(k, n):

@@ -190,8 +190,9 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
  * at 8 rows on one core; level in slower minutes: docs/KERNELS.md "Two chains at 8 rows"). The 8-bit one, probably
  * bound by its per-block epilogue (blocks of 32), was not faster with it and keeps one.
  * At 4 and 8 rows a tile is busy long enough on each weight vector that the prefetchers fall behind, and
- * two streams of 8 rows need 32 accumulators (spilled): those tiles walk one stream (vnni_streams) and
- * prefetch PF bytes ahead of it instead (an 8-row int4 trunk step 6.9 -> 5.5 ms, int8 9.9 -> 8.1; docs/KERNELS.md,
+ * two streams of 8 rows with two chains a row need 32 accumulators (spilled): those tiles walk one stream and
+ * prefetch PF bytes ahead of it instead (the 8-row tiles walk two since session 40, one chain a row, in
+ * VNNI_TILE8_2 below; this macro's 8-row tiles take the one-stream rest) (an 8-row int4 trunk step 6.9 -> 5.5 ms, int8 9.9 -> 8.1; docs/KERNELS.md,
  * "Prefetch at 4 and 8 rows"). Into L2, 4 KB ahead (since session 34; into L1 1 KB ahead before, which keeps fewer
  * lines in flight: an 8-row depth-head step 5.7 -> 4.9 ms in int8). The 4-bit 1- and 2-row tiles prefetch each of
  * their streams into L2 1 KB ahead (session 36, an Intel host: the int4 caption pipeline 13.3 -> 12.2 ms a token,
@@ -203,6 +204,11 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
  * 17 copies (objdump, docs/KERNELS.md). The 1-row 8-bit tiles keep the intrinsic: with the macro GCC kept their
  * accumulators on the stack (all 8 in the 4-stream one). AT&T syntax (GCC's and clang's default). */
 #define UK_DPBUSD_B(ACC, W, P) __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(ACC) : "v"(W), "m"(P))
+/* The 8-row two-stream tiles' forms (VNNI_TILE8_2): the activation bytes broadcast into a register once (a load),
+ * then a VPDPBUSD of registers for each stream. As asm for the reason above: with _mm512_dpbusd_epi32 GCC copied
+ * the accumulators around each VPDPBUSD and kept some on the stack. */
+#define UK_BCAST(Q, P) __asm__("vpbroadcastd %1, %0" : "=v"(Q) : "m"(P))
+#define UK_DPBUSD_R(ACC, W, Q) __asm__("vpdpbusd %2, %1, %0" : "+v"(ACC) : "v"(W), "v"(Q))
 #define VNNI_TILE(BITS, MM, NS) VNNI_TILE_C(BITS, MM, NS, vnni##BITS##_##MM##_##NS, UK_NO_CADD, UK_NULL_CADD)
 /* cadd: an int32 per column (cadd[16 g ..]) added to the integer sum before it becomes a float, for one block of
  * K only (uk_gemm_cadd); a parameter of those tiles alone (the others have a null constant, folded away), so
@@ -290,6 +296,83 @@ VNNI_TILE(8, 1, 1)
 VNNI_TILE(8, 2, 1)
 VNNI_TILE(8, 4, 1)
 VNNI_TILE(8, 8, 1)
+
+/* 8 rows, two streams (column groups g0 + i and g0 + part + i): each row's 4 activation bytes are broadcast into a
+ * register once and multiply both streams' weight vectors, where VNNI_TILE's 8-row tile loads the broadcast again
+ * for every VPDPBUSD. Its 8 VPDPBUSDs a vector had 8 broadcast loads beside them and the weights' load; this tile's
+ * 16 have 8 + 2 (the 4-bit one 32 with 16 + 2). The loads were the limit: an L2-resident 896 x 1024 matrix at 8 rows
+ * on one core ran 26-27% faster in int8 and 4-13% in int4 (docs/KERNELS.md, "Shared broadcasts at 8 rows").
+ * 16 accumulators (one chain a row and stream, two VPDPBUSDs a vector in 4 bits), 2 weight vectors (4 in 4 bits) and
+ * the broadcast fit the 32 registers; the float sums of the 16 outputs stay in memory (fm) between blocks, where
+ * GCC would otherwise spill the accumulators in the CADD form. Same integer sums and the same epilogue as
+ * VNNI_TILE, so the same bits. */
+#define VNNI_TILE8_2(BITS, NAME, CADD_PARAM, CADD_LOCAL)                                                  \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) static void                    \
+      NAME(const uk_shape* s, const float* as, const int32_t* zs, const int8_t* qa,                       \
+           const uint8_t* w, const float* ws, const float* bias, CADD_PARAM float* c, int64_t g0,          \
+           int64_t g1) {                                                                                  \
+    CADD_LOCAL                                                                                            \
+    enum { MM = 8, NS = 2, PF = 4096 };                                                                   \
+    const int64_t nb = nblocks(s), vpb = vecs_per_block(s), kp = s->kp, block = s->block, n = s->n;       \
+    const __m512i mask = _mm512_set1_epi8(0x0F);                                                          \
+    const int64_t part = (g1 - g0) / NS;                                                                  \
+    __attribute__((aligned(64))) float fm[NS][MM][16];                                                    \
+    for (int64_t i = 0; i < part; i++) {                                                                  \
+      int64_t gs[NS];                                                                                     \
+      const uint8_t* wg[NS];                                                                              \
+      for (int t = 0; t < NS; t++) {                                                                      \
+        gs[t] = g0 + t * part + i;                                                                        \
+        wg[t] = w + (size_t)gs[t] * nb * vpb * 64;                                                        \
+        for (int r = 0; r < MM; r++) _mm512_store_ps(fm[t][r], _mm512_setzero_ps());                      \
+      }                                                                                                   \
+      for (int64_t b = 0; b < nb; b++) {                                                                  \
+        __m512i acc[NS][MM];                                                                              \
+        for (int t = 0; t < NS; t++)                                                                      \
+          for (int r = 0; r < MM; r++) acc[t][r] = _mm512_setzero_si512();                                \
+        const int8_t* qb = qa + b * block;                                                                \
+        for (int64_t v = 0; v < vpb; v++) {                                                               \
+          __m512i x[NS], hi[NS];                                                                          \
+          for (int t = 0; t < NS; t++) {                                                                  \
+            x[t] = _mm512_loadu_si512(wg[t] + (b * vpb + v) * 64);                                        \
+            _mm_prefetch((const char*)(wg[t] + (b * vpb + v) * 64 + PF), _MM_HINT_T1);                   \
+            if (BITS == 4) {                                                                              \
+              hi[t] = _mm512_and_si512(_mm512_srli_epi16(x[t], 4), mask);                                 \
+              x[t] = _mm512_and_si512(x[t], mask);                                                        \
+            }                                                                                             \
+          }                                                                                               \
+          for (int r = 0; r < MM; r++) {                                                                  \
+            const int32_t* q = (const int32_t*)(qb + r * kp + (BITS == 4 ? 8 : 4) * v);                   \
+            __m512i q0, q1;                                                                               \
+            UK_BCAST(q0, q[0]);                                                                           \
+            for (int t = 0; t < NS; t++) UK_DPBUSD_R(acc[t][r], x[t], q0);                                \
+            if (BITS == 4) {                                                                              \
+              UK_BCAST(q1, q[1]);                                                                         \
+              for (int t = 0; t < NS; t++) UK_DPBUSD_R(acc[t][r], hi[t], q1);                             \
+            }                                                                                             \
+          }                                                                                               \
+        }                                                                                                 \
+        _Pragma("GCC unroll 2") for (int t = 0; t < NS; t++) {                                          \
+          __m512 sc = _mm512_loadu_ps(ws + ((size_t)gs[t] * nb + b) * 16);                                \
+          _Pragma("GCC unroll 8") for (int r = 0; r < MM; r++) {                                        \
+            __m512i d = _mm512_sub_epi32(acc[t][r], _mm512_set1_epi32(zs[r * nb + b]));                   \
+            if (cadd) d = _mm512_add_epi32(d, _mm512_loadu_si512(cadd + 16 * gs[t]));                       \
+            _mm512_store_ps(fm[t][r], _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),                              \
+                                                      _mm512_mul_ps(sc, _mm512_set1_ps(as[r * nb + b])),   \
+                                                      _mm512_load_ps(fm[t][r])));                         \
+          }                                                                                               \
+        }                                                                                                 \
+      }                                                                                                   \
+      for (int t = 0; t < NS; t++) {                                                                      \
+        int64_t left = n - 16 * gs[t];                                                                    \
+        __mmask16 keep = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);                  \
+        __m512 bv = bias ? _mm512_maskz_loadu_ps(keep, bias + 16 * gs[t]) : _mm512_setzero_ps();          \
+        for (int r = 0; r < MM; r++)                                                                      \
+          _mm512_mask_storeu_ps(c + (size_t)r * n + 16 * gs[t], keep, _mm512_add_ps(_mm512_load_ps(fm[t][r]), bv)); \
+      }                                                                                                   \
+    }                                                                                                     \
+  }
+VNNI_TILE8_2(4, vnni4_8_2, UK_NO_CADD, UK_NULL_CADD)
+VNNI_TILE8_2(8, vnni8_8_2, UK_NO_CADD, UK_NULL_CADD)
 
 /* ---- AVX2: VPMADDUBSW on 8 columns at a time, up to 4 rows per tile ----
  * 4 bits: unsigned weights 0..15 times signed activations; a pair sums to at most 2*15*127 = 3810, so
@@ -389,16 +472,17 @@ VNNI_TILE_C(8, 1, 1, vnni8_1_1_c, UK_CADD, UK_NO_CADD)
 VNNI_TILE_C(8, 2, 1, vnni8_2_1_c, UK_CADD, UK_NO_CADD)
 VNNI_TILE_C(8, 4, 1, vnni8_4_1_c, UK_CADD, UK_NO_CADD)
 VNNI_TILE_C(8, 8, 1, vnni8_8_1_c, UK_CADD, UK_NO_CADD)
+VNNI_TILE8_2(8, vnni8_8_2_c, UK_CADD, UK_NO_CADD)
 
 /* VNNI tiles by bit width, row count (1, 2, 4, 8) and streams (many or 1; the 4- and 8-row tiles have one) */
 static const tile_fn vnni_tiles[2][4][2] = {
-    {{vnni4_1_4, vnni4_1_1}, {vnni4_2_4, vnni4_2_1}, {vnni4_4_1, vnni4_4_1}, {vnni4_8_1, vnni4_8_1}},
-    {{vnni8_1_4, vnni8_1_1}, {vnni8_2_4, vnni8_2_1}, {vnni8_4_1, vnni8_4_1}, {vnni8_8_1, vnni8_8_1}},
+    {{vnni4_1_4, vnni4_1_1}, {vnni4_2_4, vnni4_2_1}, {vnni4_4_1, vnni4_4_1}, {vnni4_8_2, vnni4_8_1}},
+    {{vnni8_1_4, vnni8_1_1}, {vnni8_2_4, vnni8_2_1}, {vnni8_4_1, vnni8_4_1}, {vnni8_8_2, vnni8_8_1}},
 };
-static const int vnni_streams[4] = {4, 4, 1, 1};
+static const int vnni_streams[4] = {4, 4, 1, 2};
 /* the 8-bit tiles with a column term (CADD), likewise */
 static const ctile_fn vnni_cadd_tiles[4][2] = {
-    {vnni8_1_4_c, vnni8_1_1_c}, {vnni8_2_4_c, vnni8_2_1_c}, {vnni8_4_1_c, vnni8_4_1_c}, {vnni8_8_1_c, vnni8_8_1_c}};
+    {vnni8_1_4_c, vnni8_1_1_c}, {vnni8_2_4_c, vnni8_2_1_c}, {vnni8_4_1_c, vnni8_4_1_c}, {vnni8_8_2_c, vnni8_8_1_c}};
 /* AVX2 tiles by row count (1, 2, 4) and streams (many or 1; the 4-row tile has one) */
 static const tile_fn avx2_tiles[3][2] = {{avx2_1_4, avx2_1_1}, {avx2_2_4, avx2_2_1}, {avx2_4_1, avx2_4_1}};
 static const int avx2_streams[3] = {4, 4, 1};
