@@ -107,6 +107,23 @@ def test_pipeline_splits_work_into_the_backends_largest_batch(max_batch):
                                            "rq_head", "vision_decoder"}
 
 
+
+def test_cpu_decoder_runs_one_image_at_a_time():
+    """On the CPU the vision decoder takes one image a run (decode_batch 1, faster there): each image's pixels are
+    the bits that one run of all of them gives."""
+    from unifork_rt.runtime.images import uint8_from_pixels
+
+    with UniForkRuntime() as rt:
+        assert rt.backend.decode_batch == 1 and rt.backend.max_batch is None
+        codes = rt.draw_codes("two blue squares", n=3, seed=4)
+        whole = rt.backend.run("vision_decoder", {"codes": codes})["pixels"]
+        rec = _RecordingBackend(rt)
+        got = rt.decode(codes)
+    assert [b for g, b in rec.batches if g == "vision_decoder"] == [1, 1, 1]
+    assert len(got) == 3
+    for g, w in zip(got, whole):
+        np.testing.assert_array_equal(g, uint8_from_pixels(w))
+
 def test_max_batch_must_be_positive(bundle):
     from unifork_rt.errors import InputError
 

@@ -72,6 +72,11 @@ class Backend(ABC):
         chunks of this size."""
         return None
 
+    @property
+    def decode_batch(self) -> int | None:
+        """The most images one run of the vision decoder carries (None: all of a call's, up to max_batch)."""
+        return self.max_batch
+
     def new_cache(self, graph: str, batch: int):
         spec = self.bundle.graphs[graph].kv
         if spec is None:

@@ -180,6 +180,13 @@ class OrtBackend(Backend):
     def max_batch(self) -> int | None:
         return self._max_batch
 
+    @property
+    def decode_batch(self) -> int | None:
+        """One image a run on the CPU: the paper decoder's activations (32 MB an image at its widest) stay in the cache,
+        and 4 images one at a time took 754-812 ms where one run of 4 took 777-927 (4 of 4 rounds; the same bits:
+        docs/BENCHMARKS.md, session 40). GPUs take the batch."""
+        return 1 if self.device_type == "cpu" else self._max_batch
+
     def _provider_list(self, graph: str | None = None) -> list:
         if self.name == "ort-cpu":
             return _PROVIDERS["ort-cpu"]

@@ -216,9 +216,9 @@ class UniForkRuntime:
             ids = self.template_ids(self.prompting.caption_text(prompt))
         return ids
 
-    def _chunks(self, rows: int) -> list[slice]:
-        """Row ranges of at most the backend's largest batch (one range when it has no limit)."""
-        size = self.backend.max_batch or rows
+    def _chunks(self, rows: int, size: int | None = None) -> list[slice]:
+        """Row ranges of at most `size`, by default the backend's largest batch (one range when it has no limit)."""
+        size = size or self.backend.max_batch or rows
         return [slice(i, min(i + size, rows)) for i in range(0, rows, size)]
 
     def _run_rows(self, graph: str, feeds: dict[str, np.ndarray], chunks: list[slice], caches=None) -> dict:
@@ -488,7 +488,8 @@ class UniForkRuntime:
         return ids
 
     def decode(self, codes: np.ndarray) -> list[np.ndarray]:
-        pixels = self._run_rows("vision_decoder", {"codes": codes}, self._chunks(len(codes)))["pixels"]
+        chunks = self._chunks(len(codes), self.backend.decode_batch)
+        pixels = self._run_rows("vision_decoder", {"codes": codes}, chunks)["pixels"]
         return [uint8_from_pixels(p) for p in pixels]
 
     def draw(self, prompts: Sequence[str], n: int = 1, seed: int = 0, progress: bool = False,
