@@ -120,8 +120,10 @@ def test_a_row_gets_the_same_bits_in_any_batch(isa):
     for f in ("uk_packed_bytes", "uk_packed_scales", "uk_scratch_bytes"):
         getattr(lib, f).restype = ctypes.c_size_t
     ptr = lambda x: x.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
-    # 71, 56 and 3 column groups, cut in two shares: odd and even shares, a share of one group
-    for bits, block, k, n in ((4, 128, 896, 1136), (8, 32, 896, 896), (4, 32, 200, 40), (8, 32, 3584, 1136)):
+    # 71, 56, 3 and 4 column groups, cut in two shares: odd and even shares, a share of one group, and shares of two
+    # whose second stream is the last, partly filled group (N = 40, 56: 8 of its 16 columns)
+    for bits, block, k, n in ((4, 128, 896, 1136), (8, 32, 896, 896), (4, 32, 200, 40), (8, 32, 3584, 1136),
+                              (8, 32, 200, 40), (8, 32, 896, 56), (4, 128, 896, 56)):
         rng = np.random.default_rng(bits + k + n)
         b, scales, q, _ = matmulnbits_weights(rng, k, n, bits, block)
         s = Shape(bits, block, k, n, q.shape[1], -(-n // 16) * 16)

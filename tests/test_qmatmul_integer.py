@@ -121,7 +121,8 @@ def test_matmulintegertofloat_row_bits_do_not_depend_on_the_batch():
     one-stream rest for an odd share of column groups) they are the bits the row gets alone."""
     lib, why = qmatmul.build()
     assert lib is not None, why
-    for k, n in ((896, 1136), (896, 4864), (32, 20)):  # 71, 304 and 2 column groups
+    # 71, 304, 2 and 4 column groups (4: two tasks of two groups on 2 CPUs, the second's last group 8 columns)
+    for k, n in ((896, 1136), (896, 4864), (32, 20), (896, 56)):
         rng = np.random.default_rng(k + n)
         model, _, _, _ = integer_model("MatMulIntegerToFloat", rng, k, n, True, True, False)
         _, s_ours = sessions(model, lib)

@@ -300,8 +300,8 @@ VNNI_TILE(8, 8, 1)
 /* 8 rows, two streams (column groups g0 + i and g0 + part + i): each row's 4 activation bytes are broadcast into a
  * register once and multiply both streams' weight vectors, where VNNI_TILE's 8-row tile loads the broadcast again
  * for every VPDPBUSD. Its 8 VPDPBUSDs a vector had 8 broadcast loads beside them and the weights' load; this tile's
- * 16 have 8 + 2 (the 4-bit one 32 with 16 + 2). The loads were the limit: an L2-resident 896 x 1024 matrix at 8 rows
- * on one core ran 26-27% faster in int8 and 4-13% in int4 (docs/KERNELS.md, "Shared broadcasts at 8 rows").
+ * 16 have 8 + 2 (the 4-bit one 32 with 16 + 2). The loads were the limit: L2-resident matrices at 8 rows on one
+ * core ran 21-26% faster in int8 and 5-9% in int4 (docs/KERNELS.md, "Shared broadcasts at 8 rows").
  * 16 accumulators (one chain a row and stream, two VPDPBUSDs a vector in 4 bits), 2 weight vectors (4 in 4 bits) and
  * the broadcast fit the 32 registers; the float sums of the 16 outputs stay in memory (fm) between blocks, where
  * GCC would otherwise spill the accumulators in the CADD form. Same integer sums and the same epilogue as
@@ -474,7 +474,7 @@ VNNI_TILE_C(8, 4, 1, vnni8_4_1_c, UK_CADD, UK_NO_CADD)
 VNNI_TILE_C(8, 8, 1, vnni8_8_1_c, UK_CADD, UK_NO_CADD)
 VNNI_TILE8_2(8, vnni8_8_2_c, UK_CADD, UK_NO_CADD)
 
-/* VNNI tiles by bit width, row count (1, 2, 4, 8) and streams (many or 1; the 4- and 8-row tiles have one) */
+/* VNNI tiles by bit width, row count (1, 2, 4, 8) and streams (many or 1; the 4-row tiles have one, the 8-row two) */
 static const tile_fn vnni_tiles[2][4][2] = {
     {{vnni4_1_4, vnni4_1_1}, {vnni4_2_4, vnni4_2_1}, {vnni4_4_1, vnni4_4_1}, {vnni4_8_2, vnni4_8_1}},
     {{vnni8_1_4, vnni8_1_1}, {vnni8_2_4, vnni8_2_1}, {vnni8_4_1, vnni8_4_1}, {vnni8_8_2, vnni8_8_1}},
