@@ -61,10 +61,8 @@ CASES = [  # bits, block, K, N, rows: paper shapes, a K that is not whole blocks
 ]
 
 
-@needs_cc
-@pytest.mark.parametrize("isa", [1, 2], ids=["avx2", "avx512-vnni"])
-@pytest.mark.parametrize("bits,block,k,n,m", CASES)
-def test_kernel_matches_exact_reference(isa, bits, block, k, n, m):
+def _kernel_lib(isa):
+    """The built library (ctypes) with its size functions typed; skips where this CPU does not run ISA `isa`."""
     import platform
 
     lib_path, why = qmatmul.build()
@@ -74,6 +72,14 @@ def test_kernel_matches_exact_reference(isa, bits, block, k, n, m):
         pytest.skip(f"this CPU does not run ISA {isa}")
     for f in ("uk_packed_bytes", "uk_packed_scales", "uk_scratch_bytes"):
         getattr(lib, f).restype = ctypes.c_size_t
+    return lib
+
+
+@needs_cc
+@pytest.mark.parametrize("isa", [1, 2], ids=["avx2", "avx512-vnni"])
+@pytest.mark.parametrize("bits,block,k,n,m", CASES)
+def test_kernel_matches_exact_reference(isa, bits, block, k, n, m):
+    lib = _kernel_lib(isa)
     rng = np.random.default_rng(bits * 1000 + k + n + m)
     b, scales, q, zp = matmulnbits_weights(rng, k, n, bits, block)
     kp = q.shape[1]
@@ -110,15 +116,7 @@ def test_a_row_gets_the_same_bits_in_any_batch(isa):
     sharing each broadcast and a one-stream rest) and column share computes it, its bits are those it gets alone.
     A guided draw's rows run 8 at a time at --n 4 and 2 at --n 1, and a request's codes must not depend on
     which others share its batch."""
-    import platform
-
-    lib_path, why = qmatmul.build()
-    assert lib_path is not None, why
-    lib = ctypes.CDLL(str(lib_path))
-    if isa > lib.uk_isa() or platform.machine() not in ("x86_64", "AMD64"):
-        pytest.skip(f"this CPU does not run ISA {isa}")
-    for f in ("uk_packed_bytes", "uk_packed_scales", "uk_scratch_bytes"):
-        getattr(lib, f).restype = ctypes.c_size_t
+    lib = _kernel_lib(isa)
     ptr = lambda x: x.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
     # 71, 56, 3 and 4 column groups, cut in two shares: odd and even shares, a share of one group, and shares of two
     # whose second stream is the last, partly filled group (N = 40, 56: 8 of its 16 columns)
