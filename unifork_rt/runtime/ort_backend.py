@@ -182,9 +182,9 @@ class OrtBackend(Backend):
 
     @property
     def decode_batch(self) -> int | None:
-        """One image a run on the CPU: the paper decoder's activations are 32 MB an image at its widest, and 4 images
-        one at a time took 993-1021 ms where one run of 4 took 1045-1186 (4 of 4 rounds, the same bits:
-        docs/results/bench/2026-12-06-shared-bcast/decoder-batch.txt). GPUs take the batch."""
+        """One image a run on the CPU: the paper decoder's widest activations are 128 x 256 x 256 floats (32 MiB) an
+        image, and 4 images one at a time took 993-1021 ms where one run of 4 took 1045-1186 (4 of 4 rounds, the same
+        bits: docs/results/bench/2026-12-06-shared-bcast/decoder-batch.txt). GPUs take the batch."""
         return 1 if self.device_type == "cpu" else self._max_batch
 
     def _provider_list(self, graph: str | None = None) -> list:

@@ -187,13 +187,13 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
  * about 6 cycles here and two issue a cycle, so 8 chains of two VPDPBUSDs a weight vector (the low and the high
  * nibbles) bound the tile at 1.33 a cycle (computed); with 16 chains its compute-bound loop is 10-13% faster when the
  * core's issue rate is the limit (36.3 -> 32.3 us, and 29.3-30.4 -> 25.5-27.3, for an L2-resident 896 x 1024 matrix
- * at 8 rows on one core; level in slower minutes: docs/KERNELS.md "Two chains at 8 rows"). The 8-bit one, probably
- * bound by its per-block epilogue (blocks of 32), was not faster with it and keeps one.
+ * at 8 rows on one core; level in slower minutes: docs/KERNELS.md "Two chains at 8 rows"). The 8-bit one was not
+ * faster with it and keeps one. Since session 40 these one-stream 8-row tiles take only a range's odd last group:
+ * VNNI_TILE8_2 below runs the rest, with one chain a row and stream.
  * At 4 and 8 rows a tile is busy long enough on each weight vector that the prefetchers fall behind, and
  * two streams of 8 rows with two chains a row need 32 accumulators (spilled): those tiles walk one stream and
- * prefetch PF bytes ahead of it instead (the 8-row tiles walk two since session 40, one chain a row, in
- * VNNI_TILE8_2 below; this macro's 8-row tiles take the one-stream rest) (an 8-row int4 trunk step 6.9 -> 5.5 ms, int8 9.9 -> 8.1; docs/KERNELS.md,
- * "Prefetch at 4 and 8 rows"). Into L2, 4 KB ahead (since session 34; into L1 1 KB ahead before, which keeps fewer
+ * prefetch PF bytes ahead of it instead (an 8-row int4 trunk step 6.9 -> 5.5 ms, int8 9.9 -> 8.1; docs/KERNELS.md,
+ * "Prefetch at 4 and 8 rows"; the 8-row tiles walk two again since session 40, in VNNI_TILE8_2). Into L2, 4 KB ahead (since session 34; into L1 1 KB ahead before, which keeps fewer
  * lines in flight: an 8-row depth-head step 5.7 -> 4.9 ms in int8). The 4-bit 1- and 2-row tiles prefetch each of
  * their streams into L2 1 KB ahead (session 36, an Intel host: the int4 caption pipeline 13.3 -> 12.2 ms a token,
  * faster in 9 of 10 rounds; the 8-bit tiles were level with it, 19.7 / 19.6, and are as before). */
@@ -300,8 +300,8 @@ VNNI_TILE(8, 8, 1)
 /* 8 rows, two streams (column groups g0 + i and g0 + part + i): each row's 4 activation bytes are broadcast into a
  * register once and multiply both streams' weight vectors, where VNNI_TILE's 8-row tile loads the broadcast again
  * for every VPDPBUSD. Its 8 VPDPBUSDs a vector had 8 broadcast loads beside them and the weights' load; this tile's
- * 16 have 8 + 2 (the 4-bit one 32 with 16 + 2). The loads were the limit: L2-resident matrices at 8 rows on one
- * core ran 21-26% faster in int8 and 5-9% in int4 (docs/KERNELS.md, "Shared broadcasts at 8 rows").
+ * 16 have 8 + 2 (the 4-bit one 32 with 16 + 2). The loads were probably the limit: L2-resident matrices at 8 rows on
+ * one core ran 21-26% faster in int8 and 5-9% in int4 (docs/KERNELS.md, "Shared broadcasts at 8 rows").
  * 16 accumulators (one chain a row and stream, two VPDPBUSDs a vector in 4 bits), 2 weight vectors (4 in 4 bits) and
  * the broadcast fit the 32 registers; the float sums of the 16 outputs stay in memory (fm) between blocks, where
  * GCC would otherwise spill the accumulators in the CADD form. Same integer sums and the same epilogue as
