@@ -124,6 +124,31 @@ def test_cpu_decoder_runs_one_image_at_a_time():
     for g, w in zip(got, whole):
         np.testing.assert_array_equal(g, uint8_from_pixels(w))
 
+
+@pytest.mark.parametrize("codes, says", [
+    (np.zeros((2, 3), np.int64), "must have shape"),
+    ([[1, 2]], "must have shape"),
+    (np.zeros((1, 16, 2), np.float32), "must be integers"),
+    ("codes", "must be integers"),
+    (np.full((2, 16, 2), 10**9, np.int64), "must lie in"),
+    (np.full((2, 16, 2), -1, np.int64), "must lie in"),
+])
+def test_decode_refuses_bad_codes_naming_the_problem(codes, says):
+    """rt.decode checks its codes before any chunking: the shape a message names is the one given (not one image's),
+    out-of-range codes are refused before ONNX Runtime's Gather sees them, and no images decode to none."""
+    from unifork_rt.errors import InputError
+
+    with UniForkRuntime() as rt:
+        im = rt.cfg.image
+        codes = np.asarray(codes)
+        if codes.ndim == 3 and codes.shape[1:] == (16, 2):  # the test bundle's grid, whatever it is
+            codes = np.broadcast_to(codes[:, :1, :1], (codes.shape[0], im.num_cells, im.depth))
+        with pytest.raises(InputError, match=says) as e:
+            rt.decode(codes)
+        if says == "must have shape":
+            assert str(codes.shape) in str(e.value)
+        assert rt.decode(np.zeros((0, im.num_cells, im.depth), np.int64)) == []
+
 def test_max_batch_must_be_positive(bundle):
     from unifork_rt.errors import InputError
 

@@ -488,6 +488,18 @@ class UniForkRuntime:
         return ids
 
     def decode(self, codes: np.ndarray) -> list[np.ndarray]:
+        """codes (n, N, D), integers in [0, codebook_size) -> n images (P, P, 3) uint8 (none for n = 0)."""
+        im = self.cfg.image
+        codes = np.asarray(codes)
+        if codes.dtype.kind not in "iu":
+            raise InputError(f"image codes must be integers, not {codes.dtype}")
+        if codes.ndim != 3 or codes.shape[1:] != (im.num_cells, im.depth):
+            raise InputError(f"image codes must have shape (images, {im.num_cells}, {im.depth}), not {codes.shape}")
+        if not len(codes):
+            return []
+        if codes.min() < 0 or codes.max() >= im.codebook_size:
+            raise InputError(f"image codes must lie in [0, {im.codebook_size}): got {codes.min()} to {codes.max()}")
+        codes = codes.astype(np.int64, copy=False)
         chunks = self._chunks(len(codes), self.backend.decode_batch)
         pixels = self._run_rows("vision_decoder", {"codes": codes}, chunks)["pixels"]
         return [uint8_from_pixels(p) for p in pixels]
