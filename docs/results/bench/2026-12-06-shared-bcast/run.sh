@@ -17,4 +17,6 @@ for r in 1 2 3; do for shape in "896 1024" "3584 256"; do for bits in 8 4; do fo
 python docs/results/bench/2026-12-03-streams/bitcmp.py "$w/old.so" | tee $here/bitcmp.txt
 # draw-*.txt (printed before the comp runs above; 6 rounds, both libraries in one process):
 #   python docs/results/bench/2026-12-05-batching/draw_ab.py runs/bench3/paper/bundle-$b-ort OLD.so NEW.so 6
+# draw-n2-*.txt (the 4-row try, four-rows.diff applied for NEW.so with -DFOUR=1, OLD.so the same source with -DFOUR=0):
+#   python docs/results/bench/2026-12-05-batching/draw_ab.py runs/bench3/paper/bundle-$b-ort OLD.so NEW.so 5 2
 # split.py BUNDLE_PRECISION ROUNDS: a guided draw's time by graph and the rest, --n 1 and --n 4 (split-*.txt)
