@@ -209,6 +209,27 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
  * the accumulators around each VPDPBUSD and kept some on the stack. */
 #define UK_BCAST(Q, P) __asm__("vpbroadcastd %1, %0" : "=v"(Q) : "m"(P))
 #define UK_DPBUSD_R(ACC, W, Q) __asm__("vpdpbusd %2, %1, %0" : "+v"(ACC) : "v"(W), "v"(Q))
+/* Steps the VNNI tiles share, as statement macros (the same statements each tile was written with: GCC's register
+ * allocation of these loops moved with smaller edits before, docs/KERNELS.md). UK_BLOCK_SUM: OUT = F_IN + the block's
+ * int32 sum SUM of row r, stream t, less the zero-point term (plus the column term where cadd is set), as a float
+ * scaled by the weight and activation scales (sc, as). UK_STORE_ROWS: the MM rows of each of the NS streams' 16
+ * columns (the last group masked) plus the bias, F_OF(t, r) giving a row's float sums. */
+#define UK_BLOCK_SUM(SUM, OUT, F_IN)                                                                       \
+  {                                                                                                        \
+    __m512i d = _mm512_sub_epi32(SUM, _mm512_set1_epi32(zs[r * nb + b]));                                  \
+    if (cadd) d = _mm512_add_epi32(d, _mm512_loadu_si512(cadd + 16 * gs[t]));                                \
+    OUT = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(sc, _mm512_set1_ps(as[r * nb + b])), F_IN);  \
+  }
+#define UK_F_REG(T, R) f[T][R]
+#define UK_F_MEM(T, R) _mm512_load_ps(fm[T][R])
+#define UK_STORE_ROWS(MM, NS, F_OF)                                                                        \
+  for (int t = 0; t < NS; t++) {                                                                          \
+    int64_t left = n - 16 * gs[t];                                                                        \
+    __mmask16 keep = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);                      \
+    __m512 bv = bias ? _mm512_maskz_loadu_ps(keep, bias + 16 * gs[t]) : _mm512_setzero_ps();              \
+    for (int r = 0; r < MM; r++)                                                                          \
+      _mm512_mask_storeu_ps(c + (size_t)r * n + 16 * gs[t], keep, _mm512_add_ps(F_OF(t, r), bv));         \
+  }
 #define VNNI_TILE(BITS, MM, NS) VNNI_TILE_C(BITS, MM, NS, vnni##BITS##_##MM##_##NS, UK_NO_CADD, UK_NULL_CADD)
 /* cadd: an int32 per column (cadd[16 g ..]) added to the integer sum before it becomes a float, for one block of
  * K only (uk_gemm_cadd); a parameter of those tiles alone (the others have a null constant, folded away), so
@@ -268,20 +289,11 @@ void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch) {
           __m512 sc = _mm512_loadu_ps(ws + ((size_t)gs[t] * nb + b) * 16);                                \
           for (int r = 0; r < MM; r++) {                                                                  \
             __m512i sum = TWO ? _mm512_add_epi32(acc[t][r], acc2[t][r]) : acc[t][r];                      \
-            __m512i d = _mm512_sub_epi32(sum, _mm512_set1_epi32(zs[r * nb + b]));                         \
-            if (cadd) d = _mm512_add_epi32(d, _mm512_loadu_si512(cadd + 16 * gs[t]));                       \
-            f[t][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(sc, _mm512_set1_ps(as[r * nb + b])), \
-                                      f[t][r]);                                                           \
+            UK_BLOCK_SUM(sum, f[t][r], f[t][r]);                                                          \
           }                                                                                               \
         }                                                                                                 \
       }                                                                                                   \
-      for (int t = 0; t < NS; t++) {                                                                      \
-        int64_t left = n - 16 * gs[t];                                                                    \
-        __mmask16 keep = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);                  \
-        __m512 bv = bias ? _mm512_maskz_loadu_ps(keep, bias + 16 * gs[t]) : _mm512_setzero_ps();          \
-        for (int r = 0; r < MM; r++)                                                                      \
-          _mm512_mask_storeu_ps(c + (size_t)r * n + 16 * gs[t], keep, _mm512_add_ps(f[t][r], bv));        \
-      }                                                                                                   \
+      UK_STORE_ROWS(MM, NS, UK_F_REG)                                                                     \
     }                                                                                                     \
   }
 VNNI_TILE(4, 1, 4)
@@ -354,21 +366,13 @@ VNNI_TILE(8, 8, 1)
         _Pragma("GCC unroll 2") for (int t = 0; t < NS; t++) {                                          \
           __m512 sc = _mm512_loadu_ps(ws + ((size_t)gs[t] * nb + b) * 16);                                \
           _Pragma("GCC unroll 8") for (int r = 0; r < MM; r++) {                                        \
-            __m512i d = _mm512_sub_epi32(acc[t][r], _mm512_set1_epi32(zs[r * nb + b]));                   \
-            if (cadd) d = _mm512_add_epi32(d, _mm512_loadu_si512(cadd + 16 * gs[t]));                       \
-            _mm512_store_ps(fm[t][r], _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),                              \
-                                                      _mm512_mul_ps(sc, _mm512_set1_ps(as[r * nb + b])),   \
-                                                      _mm512_load_ps(fm[t][r])));                         \
+            __m512 sum_f;                                                                                 \
+            UK_BLOCK_SUM(acc[t][r], sum_f, _mm512_load_ps(fm[t][r]));                                      \
+            _mm512_store_ps(fm[t][r], sum_f);                                                             \
           }                                                                                               \
         }                                                                                                 \
       }                                                                                                   \
-      for (int t = 0; t < NS; t++) {                                                                      \
-        int64_t left = n - 16 * gs[t];                                                                    \
-        __mmask16 keep = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);                  \
-        __m512 bv = bias ? _mm512_maskz_loadu_ps(keep, bias + 16 * gs[t]) : _mm512_setzero_ps();          \
-        for (int r = 0; r < MM; r++)                                                                      \
-          _mm512_mask_storeu_ps(c + (size_t)r * n + 16 * gs[t], keep, _mm512_add_ps(_mm512_load_ps(fm[t][r]), bv)); \
-      }                                                                                                   \
+      UK_STORE_ROWS(MM, NS, UK_F_MEM)                                                                     \
     }                                                                                                     \
   }
 VNNI_TILE8_2(4, vnni4_8_2, UK_NO_CADD, UK_NULL_CADD)
