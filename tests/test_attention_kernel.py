@@ -150,11 +150,13 @@ def built():
 # (hq, hkv, dh, cap, rotary, bias, B, T, pos): paper's decoders (14/2 heads of 64) at a caption step, an
 # 8-row draw step and a 300-token prompt; the depth head (no rotary, as many KV heads as query heads, dh 112,
 # 4 slots); odd sizes (a key count and head size that are not whole vectors, a prompt that is not whole
-# chunks of 16)
+# chunks of 16); groups of 4, 6 and 8 query heads (attn_kernels.c's GROUP_ROWS on AVX-512 CPUs: groups of 2, 3,
+# 4, 6, 7 and 8 with head sizes of whole vectors), the last with the cache full (keys up to its last slot)
 CASES = [(14, 2, 64, 512, True, True, 1, 1, 256), (14, 2, 64, 512, True, True, 8, 1, 270),
          (14, 2, 64, 320, True, True, 2, 300, 0), (32, 32, 112, 4, False, False, 8, 1, 3),
          (4, 4, 112, 4, False, False, 3, 1, 0), (6, 2, 48, 64, True, True, 3, 21, 10),
-         (4, 2, 16, 40, True, False, 2, 1, 38)]
+         (4, 2, 16, 40, True, False, 2, 1, 38), (8, 2, 32, 64, True, True, 3, 1, 40),
+         (12, 2, 32, 64, True, False, 2, 5, 20), (16, 2, 16, 48, False, True, 2, 1, 47)]
 
 
 @needs_cc
