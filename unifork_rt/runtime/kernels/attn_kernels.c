@@ -4,10 +4,12 @@
  * ONNX Runtime's CPU kernel runs two MLAS GEMMs per (row, query head), each packing its K or V slice
  * first: at `paper` with 8 rows (a guided `draw --n 4`) that was 0.24 ms per layer, 2.9 of the trunk's
  * 10.3 ms (docs/KERNELS.md, "Attention"). Here one task takes one (row, KV head) and a range of new
- * tokens, and reads that head's keys and values straight from the cache for each query head of its
- * group: q·k dot products, a softmax with a vectorized exp, and the weighted sum of the values, in
- * float32. Each output row is computed by one task in a fixed order, so it does not depend on the
- * thread count or on the other rows of the batch.
+ * tokens, and reads that head's keys and values straight from the cache: q·k dot products, a softmax
+ * with a vectorized exp, and the weighted sum of the values, in float32. On AVX-512 the query heads of a
+ * group are computed together, each key and value vector loaded once for all of them (GROUP_ROWS, for
+ * groups of 2-8 and head sizes of whole vectors); otherwise each query head reads them in turn (ATTN_ROWS).
+ * Each output row is computed by one task in a fixed order, so it does not depend on the thread count or
+ * on the other rows of the batch.
  */
 #include "qmatmul_kernels.h"
 
@@ -255,6 +257,7 @@ ATTN_ROWS(attn_rows_avx2, "avx2,fma", __m256, 8, _mm256_loadu_ps, _mm256_storeu_
  * fixed order per row, as in ATTN_ROWS, so a row's outputs do not depend on the batch or the thread count; the
  * order differs from ATTN_ROWS's (one chain per output vector, keys in order), so the bits differ from it by
  * float rounding. */
+enum { PF_KEYS = 32 };
 #define GROUP_ROWS(G, KB, C)                                                                                   \
   __attribute__((target("avx512f"))) static void attn_group##G(const uk_attn* a, int64_t b, int64_t kvh,     \
                                                                int64_t t0, int64_t t1, float* scratch) {    \
@@ -274,6 +277,10 @@ ATTN_ROWS(attn_rows_avx2, "avx2,fma", __m256, 8, _mm256_loadu_ps, _mm256_storeu_
       for (int64_t j = 0; j < n; j += KB) {                                                                   \
         __m512 acc[16];                                                                                       \
         for (int l = 0; l < 16; l++) acc[l] = _mm512_setzero_ps();                                            \
+        for (int64_t o = 0; o < KB * dh * 4; o += 64) { /* keys PF_KEYS ahead, these keys' values */          \
+          _mm_prefetch((const char*)(kc + (size_t)(j + PF_KEYS) * dh) + o, _MM_HINT_T0);                     \
+          _mm_prefetch((const char*)(vc + (size_t)j * dh) + o, _MM_HINT_T1);                                 \
+        }                                                                                                     \
         for (int64_t i = 0; i < dh; i += 16) {                                                                \
           __m512 kv[KB];                                                                                      \
           for (int kb = 0; kb < KB; kb++)                                                                     \
