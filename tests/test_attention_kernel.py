@@ -258,6 +258,62 @@ def test_kernel_on_each_isa(isa):
 
 
 @needs_cc
+def test_grouped_heads_on_avx512():
+    """The kernel's grouped path (attn_kernels.c GROUP_ROWS, AVX-512 CPUs), called directly for every group it
+    has, with head sizes that run its wide value pass and its one-vector leftovers, 1 and 3 new tokens, rows with no
+    past, part of a cache and a full one (key counts that are and are not whole blocks), and a per-head bias that
+    masks two heads of a group entirely in one row and puts a NaN in one head's row in another; a group of 5 and a
+    head size of 40 take the per-head path. Against the float64 reference; masked heads give zeros, the NaN head
+    NaN, as ONNX Runtime's kernel."""
+    import platform
+
+    lib = ctypes.CDLL(str(built()))
+    if lib.uk_isa() < 2 or platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("this CPU does not run the AVX-512 code")
+    lib.uk_attn_scratch_floats.restype = ctypes.c_size_t
+    rng = np.random.default_rng(41)
+    worst = 0.0
+    for G, dh in ((2, 128), (3, 96), (4, 80), (6, 48), (7, 64), (8, 32), (8, 16), (5, 64), (4, 40)):
+        for T in (1, 3):
+            hkv, cap, B = 2, 37, 3
+            hq = G * hkv
+            past = np.array([0, int(rng.integers(1, cap - T)), cap - T], np.int64)
+            seqlens_k = (past + T - 1).astype(np.int32)
+            qkv = rng.standard_normal((B, T, (hq + 2 * hkv) * dh), dtype=np.float32)
+            kc = rng.standard_normal((B, hkv, cap, dh), dtype=np.float32)
+            vc = rng.standard_normal((B, hkv, cap, dh), dtype=np.float32)
+            bias = rng.standard_normal((B, hq, T, cap)).astype(np.float32)
+            bias[1, [0, 2]] = -np.inf  # a group with masked and live heads: 0 and 2 in one group, or (G = 2) one in each
+            nan_head = hq - 1
+            bias[2, nan_head, :, 0] = np.nan
+            ref = reference(qkv, kc, vc, past, hq, hkv, bias=np.nan_to_num(bias, nan=0.0, neginf=0.0))
+            out = np.full((B, T, hq * dh), 7.0, np.float32)
+            ptr = lambda a: a.ctypes.data  # noqa: E731
+            a = Attn(B, T, hq, hkv, dh, cap, ptr(qkv), ptr(qkv) + hq * dh * 4, ptr(qkv) + (hq + hkv) * dh * 4,
+                     qkv.shape[-1], qkv.shape[-1], ptr(kc), ptr(vc), ptr(seqlens_k), None, None, None, ptr(bias), B,
+                     hq, cap, 1 / np.sqrt(dh), ptr(out))
+            lib.uk_attn_write_kv(ctypes.byref(a))
+            scratch = np.full(lib.uk_attn_scratch_floats(ctypes.byref(a)), np.nan, np.float32)
+            for b in range(B):
+                for h in range(hkv):
+                    for t0 in range(0, T, 2):  # tokens in chunks, as the op's prompt tasks take them
+                        lib.uk_attn_rows(ctypes.byref(a), ctypes.c_int64(b), ctypes.c_int64(h), ctypes.c_int64(t0),
+                                         ctypes.c_int64(min(t0 + 2, T)), ctypes.c_void_p(ptr(scratch)), ctypes.c_int(2))
+            got = out.reshape(B, T, hq, dh)
+            want = ref[0].reshape(B, T, hq, dh)
+            masked = np.zeros((B, hq), bool)
+            masked[1, [0, 2]] = True
+            masked[2, nan_head] = True
+            assert not got[1, :, [0, 2]].any(), "fully masked heads give zeros"
+            assert np.isnan(got[2, :, nan_head]).all(), "a NaN score gives NaN"
+            keep = ~masked[:, None, :].repeat(T, 1)  # (B, T, hq)
+            d = float(np.abs(got[keep] - want[keep]).max())
+            worst = max(worst, d)
+            assert d < 2e-5, (G, dh, T, d)
+    print(f"grouped heads, every group: max |kernel - reference| {worst:.2e}")
+
+
+@needs_cc
 @pytest.mark.parametrize("attrs,match", [({"softcap": 30.0}, "softcap"), ({"local_window_size": 16}, "local_window_size"),
                                          ({"rotary_interleaved": 1}, "rotary_interleaved")])
 def test_op_refuses_what_it_cannot_run(attrs, match):

@@ -7,7 +7,7 @@
  * tokens, and reads that head's keys and values straight from the cache: q·k dot products, a softmax
  * with a vectorized exp, and the weighted sum of the values, in float32. On AVX-512 the query heads of a
  * group are computed together, each key and value vector loaded once for all of them (GROUP_ROWS, for
- * groups of 2-8 and head sizes of whole vectors); otherwise each query head reads them in turn (ATTN_ROWS).
+ * groups of 2, 3, 4, 6, 7 and 8 and head sizes of whole vectors); otherwise each query head reads them in turn (ATTN_ROWS).
  * Each output row is computed by one task in a fixed order, so it does not depend on the thread count or
  * on the other rows of the batch.
  */
@@ -48,11 +48,11 @@ void uk_attn_write_kv(const uk_attn* a) {
       }
 }
 
-/* ATTN_ROWS: one query head's scores (cap, padded) and query (dh); GROUP_ROWS: the group's, scores padded to
- * whole vectors plus one */
+/* per task, the larger of ATTN_ROWS's (one query head's query and scores, cap padded) and GROUP_ROWS's (the
+ * group's queries and scores, each row of scores cap padded to whole vectors) */
 size_t uk_attn_scratch_floats(const uk_attn* a) {
-  const int64_t group = a->hq / a->hkv;
-  return (size_t)(group * (a->dh + (a->cap + 31) / 16 * 16) + a->cap + 16 + a->dh);
+  const int64_t group = a->hq / a->hkv, one = a->cap + 16 + a->dh, grouped = group * (a->dh + (a->cap + 15) / 16 * 16);
+  return (size_t)(one > grouped ? one : grouped);
 }
 
 /* exp(x) for x <= 0 on a vector (Cephes' expf: 2^n · e^r, |r| <= ln2/2, degree-6 polynomial, relative
@@ -261,7 +261,7 @@ enum { PF_KEYS = 32 };
 #define GROUP_ROWS(G, KB, C)                                                                                   \
   __attribute__((target("avx512f"))) static void attn_group##G(const uk_attn* a, int64_t b, int64_t kvh,     \
                                                                int64_t t0, int64_t t1, float* scratch) {    \
-    const int64_t dh = a->dh, nv = dh / 16, sp = (a->cap + 31) / 16 * 16;                                     \
+    const int64_t dh = a->dh, nv = dh / 16, sp = (a->cap + 15) / 16 * 16;                                     \
     float* q = scratch;          /* G x dh */                                                                 \
     float* s = scratch + G * dh; /* G x sp */                                                                 \
     const float* kc = a->kc + (size_t)(b * a->hkv + kvh) * a->cap * dh;                                       \
@@ -277,10 +277,11 @@ enum { PF_KEYS = 32 };
       for (int64_t j = 0; j < n; j += KB) {                                                                   \
         __m512 acc[16];                                                                                       \
         for (int l = 0; l < 16; l++) acc[l] = _mm512_setzero_ps();                                            \
-        for (int64_t o = 0; o < KB * dh * 4; o += 64) { /* keys PF_KEYS ahead, these keys' values */          \
-          _mm_prefetch((const char*)(kc + (size_t)(j + PF_KEYS) * dh) + o, _MM_HINT_T0);                     \
-          _mm_prefetch((const char*)(vc + (size_t)j * dh) + o, _MM_HINT_T1);                                 \
-        }                                                                                                     \
+        if (j + PF_KEYS + KB <= n) /* keys PF_KEYS ahead (none past the row's last key) */                   \
+          for (int64_t o = 0; o < KB * dh * 4; o += 64)                                                      \
+            _mm_prefetch((const char*)(kc + (size_t)(j + PF_KEYS) * dh) + o, _MM_HINT_T0);                   \
+        if (j + KB <= n) /* these keys' values, for the weighted sum */                                      \
+          for (int64_t o = 0; o < KB * dh * 4; o += 64) _mm_prefetch((const char*)(vc + (size_t)j * dh) + o, _MM_HINT_T1); \
         for (int64_t i = 0; i < dh; i += 16) {                                                                \
           __m512 kv[KB];                                                                                      \
           for (int kb = 0; kb < KB; kb++)                                                                     \
