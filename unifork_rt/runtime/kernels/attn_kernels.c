@@ -5,11 +5,11 @@
  * first: at `paper` with 8 rows (a guided `draw --n 4`) that was 0.24 ms per layer, 2.9 of the trunk's
  * 10.3 ms (docs/KERNELS.md, "Attention"). Here one task takes one (row, KV head) and a range of new
  * tokens, and reads that head's keys and values straight from the cache: q·k dot products, a softmax
- * with a vectorized exp, and the weighted sum of the values, in float32. On AVX-512 the query heads of a
- * group are computed together, each key and value vector loaded once for all of them (GROUP_ROWS, for
- * groups of 2, 3, 4, 6, 7 and 8 and head sizes of whole vectors); otherwise each query head reads them in turn (ATTN_ROWS).
- * Each output row is computed by one task in a fixed order, so it does not depend on the thread count or
- * on the other rows of the batch.
+ * with a vectorized exp, and the weighted sum of the values, in float32. On AVX-512 VNNI CPUs (the level
+ * uk_isa picks) the query heads of a group are computed together, each key and value vector loaded once for
+ * all of them (GROUP_ROWS, for groups of 2, 3, 4, 6, 7 and 8 and head sizes of whole vectors); otherwise each
+ * query head reads them in turn (ATTN_ROWS). Each output row is computed by one task in a fixed order, so
+ * it does not depend on the thread count or on the other rows of the batch.
  */
 #include "qmatmul_kernels.h"
 
@@ -251,7 +251,7 @@ ATTN_ROWS(attn_rows_avx2, "avx2,fma", __m256, 8, _mm256_loadu_ps, _mm256_storeu_
 /* The query heads of a group together (AVX-512, head size a multiple of 16), G of them: each key and value
  * vector of the (row, KV head) is loaded once for all G heads, where ATTN_ROWS reads the group's keys and values
  * once per query head (7 times for paper's 14 / 2 heads: at 8 rows and 140 keys a trunk layer's attention took
- * 85 us against 30 at 2 rows, docs/KERNELS.md "Attention"). Scores: KB keys at a time, the G x KB dot products in
+ * 81 us against 30 at 2 rows, docs/KERNELS.md "Attention"). Scores: KB keys at a time, the G x KB dot products in
  * accumulators reduced by one transposing reduction (G x KB <= 16). Softmax per head as ATTN_ROWS. Values: C output
  * vectors of every head at a time (G x C accumulators), each value vector loaded once. The sums are taken in a
  * fixed order per row, as in ATTN_ROWS, so a row's outputs do not depend on the batch or the thread count; the
