@@ -36,6 +36,20 @@ int64_t uk_attn_position(const uk_attn* a, int64_t b, int64_t t) {
   return a->position_ids ? a->position_ids[b * a->t + t] : uk_attn_past(a, b) + t;
 }
 
+/* query head h of token (b, t), rotated and scaled, into q (dh floats); inlined into each ISA's code, which compiles
+ * the rotation with its FMAs (not inlined, without them, the AVX2 outputs changed in the last bits) */
+static inline __attribute__((always_inline)) void load_query(const uk_attn* a, int64_t b, int64_t t, int64_t h, float* q) {
+  const float* qs = a->q + (size_t)(b * a->t + t) * a->q_stride + (size_t)h * a->dh;
+  if (a->cos_cache) rotate(a, qs, uk_attn_position(a, b, t), q);
+  else memcpy(q, qs, (size_t)a->dh * sizeof(float));
+  for (int64_t i = 0; i < a->dh; i++) q[i] *= a->scale;
+}
+
+/* the bias added to query head h's scores at token (b, t) (total floats), or NULL */
+static inline const float* bias_row(const uk_attn* a, int64_t b, int64_t h, int64_t t) {
+  return a->bias ? a->bias + (((b % a->bias_b) * a->bias_h + h % a->bias_h) * a->t + t) * a->total : NULL;
+}
+
 void uk_attn_write_kv(const uk_attn* a) {
   for (int64_t b = 0; b < a->b; b++)
     for (int64_t h = 0; h < a->hkv; h++)
@@ -92,6 +106,37 @@ __attribute__((target("avx2,fma"))) static inline __m256 exp256(__m256 x) {
   return _mm256_and_ps(_mm256_mul_ps(p, scale), keep);
 }
 
+/* The softmax of the n scores at S, in place, for both widths: padded with -inf to whole vectors, then exp(s - max)
+ * and INV = 1 / their sum (in (0, 1]: the largest is exp(0) = 1). A NaN score makes OUT (DH floats) NaN and every key
+ * masked (-inf or the float minimum) makes it zeros, as ONNX Runtime's kernel; INV is then 0. */
+#define SOFTMAX_ROW(V, W, LOAD, STORE, SET1, ZERO, ADD, SUB, MAX, REDUCE_ADD, REDUCE_MAX, ANY_NAN, EXP, S, N, OUT, DH, \
+                    INV)                                                                                      \
+  {                                                                                                           \
+    const int64_t np_ = (N + W - 1) / W * W;                                                                  \
+    for (int64_t j = N; j < np_; j++) S[j] = -INFINITY;                                                       \
+    V m = SET1(-INFINITY);                                                                                    \
+    int nan = 0;                                                                                              \
+    for (int64_t j = 0; j < np_; j += W) {                                                                    \
+      const V x = LOAD(S + j);                                                                                \
+      m = MAX(m, x);                                                                                          \
+      nan |= ANY_NAN(x);                                                                                      \
+    }                                                                                                         \
+    const float topf = REDUCE_MAX(m);                                                                         \
+    if (nan || topf <= -FLT_MAX) {                                                                            \
+      for (int64_t i = 0; i < DH; i++) OUT[i] = nan ? NAN : 0.f;                                              \
+      INV = 0.f;                                                                                              \
+    } else {                                                                                                  \
+      const V top = SET1(topf);                                                                               \
+      V sum = ZERO();                                                                                         \
+      for (int64_t j = 0; j < np_; j += W) {                                                                  \
+        V e = EXP(SUB(LOAD(S + j), top));                                                                     \
+        STORE(S + j, e);                                                                                      \
+        sum = ADD(sum, e);                                                                                    \
+      }                                                                                                       \
+      INV = 1.f / REDUCE_ADD(sum);                                                                            \
+    }                                                                                                         \
+  }
+
 /* One task's attention for both widths: V vector type, W floats per vector. For query head h of the
  * KV head kvh and new token t: scores s_j = q·k_j (q rotated and scaled) + bias, j over the row's
  * keys 0 .. past + t; p = softmax(s); out = sum_j p_j v_j. Tails past the last whole vector are
@@ -109,12 +154,8 @@ __attribute__((target("avx2,fma"))) static inline __m256 exp256(__m256 x) {
       const int64_t n = uk_attn_past(a, b) + t + 1;                                                           \
       for (int64_t g = 0; g < group; g++) {                                                                   \
         const int64_t h = kvh * group + g;                                                                    \
-        const float* qs = a->q + (size_t)(b * a->t + t) * a->q_stride + (size_t)h * dh;                       \
-        if (a->cos_cache) rotate(a, qs, uk_attn_position(a, b, t), q);                                        \
-        else memcpy(q, qs, (size_t)dh * sizeof(float));                                                       \
-        for (int64_t i = 0; i < dh; i++) q[i] *= a->scale;                                                    \
-        const float* bias = a->bias ? a->bias + (((b % a->bias_b) * a->bias_h + h % a->bias_h) * a->t + t) *  \
-                                                    a->total : NULL;                                          \
+        load_query(a, b, t, h, q);                                                                            \
+        const float* bias = bias_row(a, b, h, t);                                                             \
         int64_t j = 0;                                                                                        \
         if (dv == dh) /* W keys at a time, their W sums gathered by one transposing reduction */              \
           for (; j + W <= n; j += W) {                                                                        \
@@ -137,29 +178,11 @@ __attribute__((target("avx2,fma"))) static inline __m256 exp256(__m256 x) {
           for (int64_t i = dv; i < dh; i++) d += q[i] * k[i];                                                 \
           s[j] = bias ? d + bias[j] : d;                                                                      \
         }                                                                                                     \
-        const int64_t np = (n + W - 1) / W * W;                                                               \
-        for (int64_t j = n; j < np; j++) s[j] = -INFINITY;                                                    \
-        V m = SET1(-INFINITY);                                                                                \
-        int nan = 0;                                                                                          \
-        for (int64_t j = 0; j < np; j += W) {                                                                 \
-          const V x = LOAD(s + j);                                                                            \
-          m = MAX(m, x);                                                                                      \
-          nan |= ANY_NAN(x);                                                                                  \
-        }                                                                                                     \
-        const float topf = REDUCE_MAX(m);                                                                     \
         float* out = a->out + (size_t)(b * a->t + t) * a->hq * dh + (size_t)h * dh;                           \
-        if (nan || topf <= -FLT_MAX) { /* NaN scores: NaN out; every key masked: zeros, as ONNX Runtime */    \
-          for (int64_t i = 0; i < dh; i++) out[i] = nan ? NAN : 0.f;                                          \
-          continue;                                                                                           \
-        }                                                                                                     \
-        const V top = SET1(topf);                                                                             \
-        V sum = ZERO();                                                                                       \
-        for (int64_t j = 0; j < np; j += W) {                                                                 \
-          V e = EXP(SUB(LOAD(s + j), top));                                                                   \
-          STORE(s + j, e);                                                                                    \
-          sum = ADD(sum, e);                                                                                  \
-        }                                                                                                     \
-        const float inv = 1.f / REDUCE_ADD(sum);                                                              \
+        float inv;                                                                                            \
+        SOFTMAX_ROW(V, W, LOAD, STORE, SET1, ZERO, ADD, SUB, MAX, REDUCE_ADD, REDUCE_MAX, ANY_NAN, EXP, s, n, out, \
+                    dh, inv)                                                                                  \
+        if (inv == 0.f) continue;                                                                             \
         for (int64_t i0 = 0; i0 < dv; i0 += 4 * W) {                                                          \
           V o0 = ZERO(), o1 = ZERO(), o2 = ZERO(), o3 = ZERO();                                               \
           const int64_t w = dv - i0 < 4 * W ? dv - i0 : 4 * W;                                                \
@@ -267,13 +290,8 @@ enum { PF_KEYS = 32 };
     const float* kc = a->kc + (size_t)(b * a->hkv + kvh) * a->cap * dh;                                       \
     const float* vc = a->vc + (size_t)(b * a->hkv + kvh) * a->cap * dh;                                       \
     for (int64_t t = t0; t < t1; t++) {                                                                       \
-      const int64_t n = uk_attn_past(a, b) + t + 1, np = (n + 15) / 16 * 16;                                  \
-      for (int g = 0; g < G; g++) {                                                                           \
-        const float* qs = a->q + (size_t)(b * a->t + t) * a->q_stride + (size_t)(kvh * G + g) * dh;           \
-        if (a->cos_cache) rotate(a, qs, uk_attn_position(a, b, t), q + g * dh);                               \
-        else memcpy(q + g * dh, qs, (size_t)dh * sizeof(float));                                              \
-        for (int64_t i = 0; i < dh; i++) q[g * dh + i] *= a->scale;                                           \
-      }                                                                                                       \
+      const int64_t n = uk_attn_past(a, b) + t + 1;                                                           \
+      for (int g = 0; g < G; g++) load_query(a, b, t, kvh * G + g, q + g * dh);                              \
       for (int64_t j = 0; j < n; j += KB) {                                                                   \
         __m512 acc[16];                                                                                       \
         for (int l = 0; l < 16; l++) acc[l] = _mm512_setzero_ps();                                            \
@@ -296,46 +314,23 @@ enum { PF_KEYS = 32 };
         for (int g = 0; g < G; g++)                                                                           \
           for (int kb = 0; kb < KB && j + kb < n; kb++) s[g * sp + j + kb] = d[g * KB + kb];                  \
       }                                                                                                       \
-      int live[G];                                                                                            \
-      float inv[G];                                                                                           \
-      for (int g = 0; g < G; g++) {                                                                           \
-        const int64_t h = kvh * G + g;                                                                        \
-        float* sg = s + g * sp;                                                                               \
-        if (a->bias) {                                                                                        \
-          const float* bias = a->bias + (((b % a->bias_b) * a->bias_h + h % a->bias_h) * a->t + t) * a->total; \
-          for (int64_t j = 0; j < n; j++) sg[j] += bias[j];                                                   \
-        }                                                                                                     \
-        for (int64_t j = n; j < np; j++) sg[j] = -INFINITY;                                                   \
-        __m512 m = _mm512_set1_ps(-INFINITY);                                                                 \
-        int nan = 0;                                                                                          \
-        for (int64_t j = 0; j < np; j += 16) {                                                                \
-          const __m512 x = _mm512_loadu_ps(sg + j);                                                           \
-          m = _mm512_max_ps(m, x);                                                                            \
-          nan |= any_nan512(x);                                                                               \
-        }                                                                                                     \
-        const float topf = _mm512_reduce_max_ps(m);                                                           \
-        live[g] = !(nan || topf <= -FLT_MAX);                                                                 \
-        if (!live[g]) { /* NaN scores: NaN out; every key masked: zeros, as ONNX Runtime */                   \
-          float* out = a->out + (size_t)(b * a->t + t) * a->hq * dh + (size_t)h * dh;                         \
-          for (int64_t i = 0; i < dh; i++) out[i] = nan ? NAN : 0.f;                                          \
-          continue;                                                                                           \
-        }                                                                                                     \
-        const __m512 top = _mm512_set1_ps(topf);                                                              \
-        __m512 sum = _mm512_setzero_ps();                                                                     \
-        for (int64_t j = 0; j < np; j += 16) {                                                                \
-          __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(sg + j), top));                                     \
-          _mm512_storeu_ps(sg + j, e);                                                                        \
-          sum = _mm512_add_ps(sum, e);                                                                        \
-        }                                                                                                     \
-        inv[g] = 1.f / _mm512_reduce_add_ps(sum);                                                             \
-      }                                                                                                       \
       float* out0 = a->out + (size_t)(b * a->t + t) * a->hq * dh + (size_t)kvh * G * dh;                      \
+      float inv[G]; /* 0 for a head whose output SOFTMAX_ROW wrote (NaN or all keys masked) */                \
+      for (int g = 0; g < G; g++) {                                                                           \
+        float* sg = s + g * sp;                                                                               \
+        const float* bias = bias_row(a, b, kvh * G + g, t);                                                   \
+        if (bias)                                                                                             \
+          for (int64_t j = 0; j < n; j++) sg[j] += bias[j];                                                   \
+        SOFTMAX_ROW(__m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_add_ps, \
+                    _mm512_sub_ps, _mm512_max_ps, _mm512_reduce_add_ps, _mm512_reduce_max_ps, any_nan512, exp512, \
+                    sg, n, (out0 + (size_t)g * dh), dh, inv[g])                                               \
+      }                                                                                                       \
       int64_t v0 = 0;                                                                                         \
       for (; v0 + C <= nv; v0 += C) GROUP_PV(G, C)                                                            \
       for (; v0 < nv; v0++) GROUP_PV(G, 1)                                                                    \
     }                                                                                                         \
   }
-/* out[g][16 (v0 + c) ..] = inv[g] x sum_j s[g][j] v[j][16 (v0 + c) ..] for c < CC, live heads g */
+/* out[g][16 (v0 + c) ..] = inv[g] x sum_j s[g][j] v[j][16 (v0 + c) ..] for c < CC, heads g with inv[g] > 0 */
 #define GROUP_PV(G, CC)                                                                                        \
   {                                                                                                           \
     __m512 o[G][CC];                                                                                          \
@@ -350,7 +345,7 @@ enum { PF_KEYS = 32 };
       }                                                                                                       \
     }                                                                                                         \
     for (int g = 0; g < G; g++)                                                                               \
-      if (live[g])                                                                                            \
+      if (inv[g] != 0.f)                                                                                      \
         for (int c = 0; c < CC; c++)                                                                          \
           _mm512_storeu_ps(out0 + (size_t)g * dh + 16 * (v0 + c), _mm512_mul_ps(o[g][c], _mm512_set1_ps(inv[g]))); \
   }
