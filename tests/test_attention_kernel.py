@@ -218,39 +218,57 @@ class Attn(ctypes.Structure):  # uk_attn, qmatmul_kernels.h
         ("bias_h", ctypes.c_int64), ("total", ctypes.c_int64), ("scale", ctypes.c_float), ("out", ctypes.c_void_p)]
 
 
-@needs_cc
-@pytest.mark.parametrize("isa", [1, 2], ids=["avx2", "avx512"])
-def test_kernel_on_each_isa(isa):
-    """The kernel itself, called on each ISA's code (whichever this CPU runs in sessions), against the reference;
-    rows at different fill levels (past differs per row)."""
+def kernel_lib(isa):
+    """The built library (ctypes), skipping where this CPU does not run ISA `isa` (1 AVX2, 2 AVX-512 VNNI)."""
     import platform
 
     lib = ctypes.CDLL(str(built()))
     if isa > lib.uk_isa() or platform.machine() not in ("x86_64", "AMD64"):
         pytest.skip(f"this CPU does not run ISA {isa}")
     lib.uk_attn_scratch_floats.restype = ctypes.c_size_t
+    return lib
+
+
+def run_kernel(lib, isa, qkv, kc, vc, past, hq, hkv, cos=None, sin=None, bias=None, chunk=None):
+    """uk_attn_write_kv then uk_attn_rows for every (row, KV head), tokens `chunk` at a time (all at once by default),
+    as the op calls them: the output (B, T, hq dh); kc and vc are written in place."""
+    B, T, width = qkv.shape
+    dh, cap = width // (hq + 2 * hkv), kc.shape[2]
+    seqlens_k = (np.asarray(past) + T - 1).astype(np.int32)  # GQA's input: the last key position after the step
+    out = np.full((B, T, hq * dh), 7.0, np.float32)
+    ptr = lambda a: None if a is None else a.ctypes.data  # noqa: E731
+    a = Attn(B, T, hq, hkv, dh, cap, ptr(qkv), ptr(qkv) + hq * dh * 4, ptr(qkv) + (hq + hkv) * dh * 4, width, width,
+             ptr(kc), ptr(vc), ptr(seqlens_k), ptr(cos), ptr(sin), None, ptr(bias),
+             1 if bias is None else bias.shape[0], 1 if bias is None else bias.shape[1],
+             0 if bias is None else bias.shape[3], 1 / np.sqrt(dh), ptr(out))
+    lib.uk_attn_write_kv(ctypes.byref(a))
+    scratch = np.full(lib.uk_attn_scratch_floats(ctypes.byref(a)), np.nan, np.float32)
+    step = chunk or T
+    for b in range(B):
+        for h in range(hkv):
+            for t0 in range(0, T, step):
+                lib.uk_attn_rows(ctypes.byref(a), ctypes.c_int64(b), ctypes.c_int64(h), ctypes.c_int64(t0),
+                                 ctypes.c_int64(min(t0 + step, T)), ctypes.c_void_p(ptr(scratch)), ctypes.c_int(isa))
+    return out
+
+
+@needs_cc
+@pytest.mark.parametrize("isa", [1, 2], ids=["avx2", "avx512"])
+def test_kernel_on_each_isa(isa):
+    """The kernel itself, called on each ISA's code (whichever this CPU runs in sessions), against the reference;
+    rows at different fill levels (past differs per row)."""
+    lib = kernel_lib(isa)
     rng = np.random.default_rng(isa)
     for hq, hkv, dh, cap, T, rotary in ((14, 2, 64, 80, 1, True), (4, 2, 40, 40, 9, True), (8, 8, 112, 4, 1, False)):
         B = 3
         past = np.array([0, cap // 2 - T, cap - T], np.int64)
-        seqlens_k = (past + T - 1).astype(np.int32)  # GQA's input: the last key position after the step
         qkv = rng.standard_normal((B, T, (hq + 2 * hkv) * dh), dtype=np.float32)
         kc = rng.standard_normal((B, hkv, cap, dh), dtype=np.float32)
         vc = rng.standard_normal((B, hkv, cap, dh), dtype=np.float32)
         ang = np.arange(cap)[:, None] / 10000 ** (np.arange(dh // 2) / (dh // 2))
         cos, sin = np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
         ref = reference(qkv, kc, vc, past, hq, hkv, cos if rotary else None, sin if rotary else None)
-        out = np.zeros((B, T, hq * dh), np.float32)
-        ptr = lambda a: a.ctypes.data  # noqa: E731
-        a = Attn(B, T, hq, hkv, dh, cap, ptr(qkv), ptr(qkv) + hq * dh * 4, ptr(qkv) + (hq + hkv) * dh * 4,
-                 qkv.shape[-1], qkv.shape[-1], ptr(kc), ptr(vc), ptr(seqlens_k), ptr(cos) if rotary else None,
-                 ptr(sin) if rotary else None, None, None, 1, 1, 0, 1 / np.sqrt(dh), ptr(out))
-        lib.uk_attn_write_kv(ctypes.byref(a))
-        scratch = np.zeros(lib.uk_attn_scratch_floats(ctypes.byref(a)), np.float32)
-        for b in range(B):
-            for h in range(hkv):
-                lib.uk_attn_rows(ctypes.byref(a), ctypes.c_int64(b), ctypes.c_int64(h), ctypes.c_int64(0),
-                                 ctypes.c_int64(T), ctypes.c_void_p(ptr(scratch)), ctypes.c_int(isa))
+        out = run_kernel(lib, isa, qkv, kc, vc, past, hq, hkv, cos if rotary else None, sin if rotary else None)
         d = float(np.abs(out - ref[0]).max())
         print(f"isa {isa} hq {hq} hkv {hkv} dh {dh} T {T}: max |kernel - reference| {d:.2e}")
         assert d < 2e-5
@@ -265,12 +283,7 @@ def test_grouped_heads_on_avx512():
     masks two heads of a group entirely in one row and puts a NaN in one head's row in another; a group of 5 and a
     head size of 40 take the per-head path. Against the float64 reference; masked heads give zeros, the NaN head
     NaN, as ONNX Runtime's kernel."""
-    import platform
-
-    lib = ctypes.CDLL(str(built()))
-    if lib.uk_isa() < 2 or platform.machine() not in ("x86_64", "AMD64"):
-        pytest.skip("this CPU does not run the AVX-512 code")
-    lib.uk_attn_scratch_floats.restype = ctypes.c_size_t
+    lib = kernel_lib(2)
     rng = np.random.default_rng(41)
     worst = 0.0
     for G, dh in ((2, 128), (3, 96), (4, 80), (6, 48), (7, 64), (8, 32), (8, 16), (5, 64), (4, 40)):
@@ -278,7 +291,6 @@ def test_grouped_heads_on_avx512():
             hkv, cap, B = 2, 37, 3
             hq = G * hkv
             past = np.array([0, int(rng.integers(1, cap - T)), cap - T], np.int64)
-            seqlens_k = (past + T - 1).astype(np.int32)
             qkv = rng.standard_normal((B, T, (hq + 2 * hkv) * dh), dtype=np.float32)
             kc = rng.standard_normal((B, hkv, cap, dh), dtype=np.float32)
             vc = rng.standard_normal((B, hkv, cap, dh), dtype=np.float32)
@@ -287,18 +299,7 @@ def test_grouped_heads_on_avx512():
             nan_head = hq - 1
             bias[2, nan_head, :, 0] = np.nan
             ref = reference(qkv, kc, vc, past, hq, hkv, bias=np.nan_to_num(bias, nan=0.0, neginf=0.0))
-            out = np.full((B, T, hq * dh), 7.0, np.float32)
-            ptr = lambda a: a.ctypes.data  # noqa: E731
-            a = Attn(B, T, hq, hkv, dh, cap, ptr(qkv), ptr(qkv) + hq * dh * 4, ptr(qkv) + (hq + hkv) * dh * 4,
-                     qkv.shape[-1], qkv.shape[-1], ptr(kc), ptr(vc), ptr(seqlens_k), None, None, None, ptr(bias), B,
-                     hq, cap, 1 / np.sqrt(dh), ptr(out))
-            lib.uk_attn_write_kv(ctypes.byref(a))
-            scratch = np.full(lib.uk_attn_scratch_floats(ctypes.byref(a)), np.nan, np.float32)
-            for b in range(B):
-                for h in range(hkv):
-                    for t0 in range(0, T, 2):  # tokens in chunks, as the op's prompt tasks take them
-                        lib.uk_attn_rows(ctypes.byref(a), ctypes.c_int64(b), ctypes.c_int64(h), ctypes.c_int64(t0),
-                                         ctypes.c_int64(min(t0 + 2, T)), ctypes.c_void_p(ptr(scratch)), ctypes.c_int(2))
+            out = run_kernel(lib, 2, qkv, kc, vc, past, hq, hkv, bias=bias, chunk=2)  # tokens in chunks, as prompts
             got = out.reshape(B, T, hq, dh)
             want = ref[0].reshape(B, T, hq, dh)
             masked = np.zeros((B, hq), bool)
