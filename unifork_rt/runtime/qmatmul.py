@@ -17,7 +17,9 @@ missing library an error instead.
 The same library runs com.microsoft TransposeMatMul (fp32 `--graphs ort` weights, fmatmul_kernels.c) and
 GroupQueryAttention (attn_kernels.c: one task per row and KV head reading the cache directly, where ONNX
 Runtime's kernel ran two packed GEMMs per row and query head); UNIFORK_RT_ATTENTION=0 keeps ONNX Runtime's
-GroupQueryAttention. On AVX-512 VNNI CPUs it also runs com.microsoft DynamicQuantizeMatMul and
+GroupQueryAttention. It runs com.microsoft SkipLayerNormalization and SkipSimplifiedLayerNormalization too
+(norm_kernels.c: ONNX Runtime's float kernel sums each row one float at a time, about 4 us a row of 896;
+UNIFORK_RT_NORM=0 keeps ONNX Runtime's). On AVX-512 VNNI CPUs it also runs com.microsoft DynamicQuantizeMatMul and
 MatMulIntegerToFloat, the ops ONNX Runtime fuses an int8-dynamic `--graphs ort` bundle's integer matmuls into
 (the 8-bit tile, B in one block of K). It also holds the sampler's temperature-1 rows (sample_kernels.c, called by
 runtime/sampling.py through ctypes, not by ONNX Runtime; UNIFORK_RT_SAMPLER=0 keeps numpy's). docs/KERNELS.md.
@@ -40,8 +42,8 @@ from ..errors import MissingDependencyError
 FLOAT_KERNEL_OP = "TransposeMatMul"  # the op of fp32 weight MatMuls in `--graphs ort` bundles (export/ort_graphs.py)
 ATTENTION_OP = "GroupQueryAttention"  # the attention of every `--graphs ort` trunk, branch and depth head
 INTEGER_OP = "MatMulInteger"  # int8-dynamic weights (export/quantize.py), fused by ONNX Runtime at load
-SOURCES = ("qmatmul_kernels.h", "qmatmul_kernels.c", "fmatmul_kernels.c", "attn_kernels.c", "sample_kernels.c",
-           "qmatmul_op.c")
+SOURCES = ("qmatmul_kernels.h", "qmatmul_kernels.c", "fmatmul_kernels.c", "attn_kernels.c", "norm_kernels.c",
+           "sample_kernels.c", "qmatmul_op.c")
 _lock = threading.Lock()
 _built: dict[str, tuple[Path | None, str]] = {}
 

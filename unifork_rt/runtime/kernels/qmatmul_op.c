@@ -1005,6 +1005,130 @@ static OrtStatus* akernel_compute(void* k, OrtKernelContext* ctx) {
   return st;
 }
 
+/* ---- SkipLayerNormalization and SkipSimplifiedLayerNormalization (com.microsoft) on norm_kernels.c ----
+ * Float inputs: input (rank 2 or 3), skip (the same last size; repeated over the input, as ONNX Runtime reads
+ * it), gamma, then beta and bias (LayerNorm) or bias (simplified: its schema has no beta). Outputs: output, and
+ * the sum input + skip (+ bias) where the node names output 3. Outputs 1 and 2 (mean and inverse deviation, for
+ * training) are not written: ONNX Runtime's CPU kernel does not write them either. UNIFORK_RT_NORM=0 keeps ONNX
+ * Runtime's kernels for these two ops. */
+
+typedef struct {
+  float eps;
+  int simplified, isa;
+  int64_t tasks;
+} NKernel;
+
+static const char* nop_name(const void* op) { (void)op; return "SkipLayerNormalization"; }
+static const char* snop_name(const void* op) { (void)op; return "SkipSimplifiedLayerNormalization"; }
+static size_t nop_input_count(const void* op) { (void)op; return 5; }
+static size_t snop_input_count(const void* op) { (void)op; return 4; }
+static int nop_input_char(const void* op, size_t i) { (void)op; return i < 3 ? IO_REQUIRED : IO_OPTIONAL; }
+static size_t nop_output_count(const void* op) { (void)op; return 4; }
+static int nop_output_char(const void* op, size_t i) { (void)op; return i == 0 ? IO_REQUIRED : IO_OPTIONAL; }
+static void nkernel_destroy(void* k) { free(k); }
+
+static OrtStatus* nkernel_create_as(const OrtKernelInfo* info, int simplified, void** out) {
+  NKernel* kr = (NKernel*)calloc(1, sizeof(NKernel));
+  if (!kr) return fail(ERR_FAIL, "unifork-rt: out of memory");
+  kr->eps = float_attr(info, "epsilon", 1e-12f); /* the schema's default */
+  kr->simplified = simplified;
+  kr->isa = uk_isa();
+  kr->tasks = task_count();
+  *out = kr;
+  return NULL;
+}
+static OrtStatus* nkernel_create(const void* op, const void* api, const OrtKernelInfo* info, void** out) {
+  (void)op; (void)api;
+  return nkernel_create_as(info, 0, out);
+}
+static OrtStatus* snkernel_create(const void* op, const void* api, const OrtKernelInfo* info, void** out) {
+  (void)op; (void)api;
+  return nkernel_create_as(info, 1, out);
+}
+
+typedef struct {
+  uk_norm n;
+  int64_t rows;
+  size_t tasks;
+  int isa;
+} NTask;
+
+static void run_ntask(void* p, size_t i) {
+  const NTask* t = (const NTask*)p;
+  int64_t r0, r1;
+  task_range(t->rows, i, t->tasks, &r0, &r1);
+  uk_skip_norm_rows(&t->n, r0, r1, t->isa);
+}
+
+/* a 1-D input of h floats (gamma, beta, bias), or NULL where the node leaves it out */
+static OrtStatus* norm_vector(OrtKernelContext* ctx, size_t count, size_t i, int64_t h, const char* what,
+                              const float** data) {
+  int64_t d[8];
+  size_t r = 0;
+  *data = NULL;
+  if (i >= count) return NULL;
+  CHECK(input_data(ctx, i, (void**)data, d, &r, what));
+  if (*data && (r != 1 || d[0] != h))
+    return fail(ERR_INVALID_ARGUMENT, "unifork-rt: layer norm %s must have one dimension of %lld (the input's last)",
+                what, (long long)h);
+  return NULL;
+}
+
+static OrtStatus* nkernel_compute(void* k, OrtKernelContext* ctx) {
+  const NKernel* kr = (const NKernel*)k;
+  size_t count = 0, outs = 0, xr = 0, sr = 0;
+  int64_t xd[8], sd[8];
+  void *x = NULL, *skip = NULL;
+  CHECK(API(S_KernelContext_GetInputCount, KernelContext_GetInputCount_t)(ctx, &count));
+  CHECK(API(S_KernelContext_GetOutputCount, KernelContext_GetOutputCount_t)(ctx, &outs));
+  CHECK(input_data(ctx, 0, &x, xd, &xr, "layer norm input"));
+  CHECK(input_data(ctx, 1, &skip, sd, &sr, "layer norm skip"));
+  if (xr < 2 || xr > 3 || sr < 2 || sr > 3)
+    return fail(ERR_INVALID_ARGUMENT, "unifork-rt: layer norm input and skip must have 2 or 3 dimensions (%zu, %zu)",
+                xr, sr);
+  const int64_t h = xd[xr - 1], total = elements(xd, xr), skip_size = elements(sd, sr);
+  if (sd[sr - 1] != h || (skip_size ? total % skip_size : total))
+    return fail(ERR_INVALID_ARGUMENT, "unifork-rt: layer norm skip (last size %lld, %lld values) does not repeat "
+                "evenly over the input (last size %lld, %lld values)", (long long)sd[sr - 1], (long long)skip_size,
+                (long long)h, (long long)total);
+  NTask t = {{0}, 0, 1, kr->isa};
+  t.n.x = (const float*)x;
+  t.n.skip = (const float*)skip;
+  t.n.h = h;
+  t.n.skip_size = skip_size;
+  t.n.eps = kr->eps;
+  t.n.simplified = kr->simplified;
+  CHECK(norm_vector(ctx, count, 2, h, "gamma", &t.n.gamma));
+  if (!t.n.gamma) return fail(ERR_INVALID_ARGUMENT, "unifork-rt: layer norm without gamma");
+  if (kr->simplified) {
+    CHECK(norm_vector(ctx, count, 3, h, "bias", &t.n.bias));
+  } else {
+    CHECK(norm_vector(ctx, count, 3, h, "beta", &t.n.beta));
+    CHECK(norm_vector(ctx, count, 4, h, "bias", &t.n.bias));
+  }
+  OrtValue *y = NULL, *sum = NULL;
+  void *yp = NULL, *sp = NULL;
+  CHECK(API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 0, xd, xr, &y));
+  if (outs > 3) CHECK(API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 3, xd, xr, &sum));
+  if (total == 0) return NULL;
+  CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)(y, &yp));
+  if (sum) CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)(sum, &sp));
+  t.n.y = (float*)yp;
+  t.n.sum = (float*)sp;
+  t.rows = total / h;
+  /* a row of 896 takes well under a microsecond: rows go to the pool's threads only where each task gets
+   * 8192 floats or more (a prompt), since handing work to a thread costs more than that */
+  int64_t tasks = total / 8192;
+  tasks = tasks < kr->tasks ? tasks : kr->tasks;
+  tasks = tasks < t.rows ? tasks : t.rows;
+  if (tasks <= 1) {
+    uk_skip_norm_rows(&t.n, 0, t.rows, t.isa);
+    return NULL;
+  }
+  t.tasks = (size_t)tasks;
+  return API(S_KernelContext_ParallelFor, KernelContext_ParallelFor_t)(ctx, run_ntask, t.tasks, 0, &t);
+}
+
 /* The ops, filled at compile time: RegisterCustomOps runs again for every session that registers this
  * library, possibly while other sessions compute with these tables, so they are never written at run time. */
 #define UK_OP_COMMON                                                                                        \
@@ -1028,6 +1152,16 @@ static const CustomOp g_mop = {UK_OP_COMMON, .GetName = mop_name, .GetInputType 
                                .GetInputTypeCount = mop_input_count, .GetInputCharacteristic = mop_input_char,
                                .KernelDestroy = ikernel_destroy, .CreateKernelV2 = mkernel_create,
                                .KernelComputeV2 = ikernel_compute};
+static const CustomOp g_nop = {UK_OP_COMMON, .GetName = nop_name, .GetInputType = fop_type,
+                               .GetInputTypeCount = nop_input_count, .GetInputCharacteristic = nop_input_char,
+                               .GetOutputTypeCount = nop_output_count, .GetOutputCharacteristic = nop_output_char,
+                               .KernelDestroy = nkernel_destroy, .CreateKernelV2 = nkernel_create,
+                               .KernelComputeV2 = nkernel_compute};
+static const CustomOp g_snop = {UK_OP_COMMON, .GetName = snop_name, .GetInputType = fop_type,
+                                .GetInputTypeCount = snop_input_count, .GetInputCharacteristic = nop_input_char,
+                                .GetOutputTypeCount = nop_output_count, .GetOutputCharacteristic = nop_output_char,
+                                .KernelDestroy = nkernel_destroy, .CreateKernelV2 = snkernel_create,
+                                .KernelComputeV2 = nkernel_compute};
 static const CustomOp g_aop = {UK_OP_COMMON, .GetName = aop_name, .GetInputType = aop_input_type,
                                .GetInputTypeCount = aop_input_count, .GetInputCharacteristic = aop_input_char,
                                .GetOutputTypeCount = aop_output_count, .GetOutputCharacteristic = aop_output_char,
@@ -1060,5 +1194,9 @@ OrtStatus* RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* base)
   if (uk_float_kernel()) CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_fop));
   if (!getenv("UNIFORK_RT_ATTENTION") || strcmp(getenv("UNIFORK_RT_ATTENTION"), "0"))
     CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_aop));
+  if (!getenv("UNIFORK_RT_NORM") || strcmp(getenv("UNIFORK_RT_NORM"), "0")) {
+    CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_nop));
+    CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_snop));
+  }
   return API(S_AddCustomOpDomain, AddCustomOpDomain_t)(options, d);
 }
