@@ -50,17 +50,20 @@ static inline const float* bias_row(const uk_attn* a, int64_t b, int64_t h, int6
   return a->bias ? a->bias + (((b % a->bias_b) * a->bias_h + h % a->bias_h) * a->t + t) * a->total : NULL;
 }
 
-void uk_attn_write_kv(const uk_attn* a) {
-  for (int64_t b = 0; b < a->b; b++)
-    for (int64_t h = 0; h < a->hkv; h++)
-      for (int64_t t = 0; t < a->t; t++) {
-        const size_t src = (size_t)(b * a->t + t) * a->kv_stride + (size_t)h * a->dh;
-        const size_t dst = ((size_t)(b * a->hkv + h) * a->cap + uk_attn_past(a, b) + t) * a->dh;
-        if (a->cos_cache) rotate(a, a->k + src, uk_attn_position(a, b, t), a->kc + dst);
-        else memcpy(a->kc + dst, a->k + src, (size_t)a->dh * sizeof(float));
-        memcpy(a->vc + dst, a->v + src, (size_t)a->dh * sizeof(float));
-      }
+void uk_attn_write_kv_pairs(const uk_attn* a, int64_t bh0, int64_t bh1) {
+  for (int64_t bh = bh0; bh < bh1; bh++) {
+    const int64_t b = bh / a->hkv, h = bh % a->hkv;
+    for (int64_t t = 0; t < a->t; t++) {
+      const size_t src = (size_t)(b * a->t + t) * a->kv_stride + (size_t)h * a->dh;
+      const size_t dst = ((size_t)(b * a->hkv + h) * a->cap + uk_attn_past(a, b) + t) * a->dh;
+      if (a->cos_cache) rotate(a, a->k + src, uk_attn_position(a, b, t), a->kc + dst);
+      else memcpy(a->kc + dst, a->k + src, (size_t)a->dh * sizeof(float));
+      memcpy(a->vc + dst, a->v + src, (size_t)a->dh * sizeof(float));
+    }
+  }
 }
+
+void uk_attn_write_kv(const uk_attn* a) { uk_attn_write_kv_pairs(a, 0, a->b * a->hkv); }
 
 /* per task, the larger of ATTN_ROWS's (one query head's query and scores, cap padded) and GROUP_ROWS's (the
  * group's queries and scores, each row of scores cap padded to whole vectors) */

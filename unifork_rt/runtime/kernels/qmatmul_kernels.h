@@ -79,6 +79,8 @@ typedef struct {
 int64_t uk_attn_past(const uk_attn* a, int64_t b);              /* keys already in the cache, row b */
 int64_t uk_attn_position(const uk_attn* a, int64_t b, int64_t t); /* the rotary position of token (b, t) */
 void uk_attn_write_kv(const uk_attn* a);        /* the new keys (rotated) and values into the cache */
+/* the same for the (row, KV head) pairs [bh0, bh1) only, pair bh = row * hkv + KV head: all its new tokens */
+void uk_attn_write_kv_pairs(const uk_attn* a, int64_t bh0, int64_t bh1);
 size_t uk_attn_scratch_floats(const uk_attn* a); /* per task */
 /* the outputs of the query heads of KV head kvh, row b, tokens [t0, t1); after uk_attn_write_kv */
 void uk_attn_rows(const uk_attn* a, int64_t b, int64_t kvh, int64_t t0, int64_t t1, float* scratch, int isa);
