@@ -1,6 +1,7 @@
-"""unifork-rt's SkipLayerNormalization / SkipSimplifiedLayerNormalization kernels (runtime/kernels/norm_kernels.c,
-registered by qmatmul_op.c): against a float64 NumPy reference written from the ops' contract and against ONNX
-Runtime's own kernel through a session, on both ISAs; rows independent of their batch; and their refusals."""
+"""unifork-rt's SkipLayerNormalization kernel (runtime/kernels/norm_kernels.c, registered by qmatmul_op.c): against
+a float64 NumPy reference written from the op's contract and against ONNX Runtime's own kernel through a session,
+on both ISAs; rows independent of their batch and the threads; its refusals; and SkipSimplifiedLayerNormalization
+left to ONNX Runtime."""
 
 from __future__ import annotations
 
@@ -23,47 +24,37 @@ F32 = TensorProto.FLOAT
 EPS = 1e-6
 
 
-def reference(x, skip, gamma, beta=None, bias=None, simplified=False, eps=EPS):
-    """The ops in float64: s = x + skip (skip repeated over x) + bias; LayerNorm (s - mean) / sqrt(var + eps) *
-    gamma + beta, or RMS s / sqrt(mean(s^2) + eps) * gamma. Returns (y, s)."""
+def reference(x, skip, gamma, beta=None, bias=None, eps=EPS):
+    """The op in float64: s = x + skip (skip repeated over x) + bias; (s - mean) / sqrt(var + eps) * gamma + beta.
+    Returns (y, s)."""
     s = x.astype(np.float64) + np.broadcast_to(skip, x.shape).astype(np.float64)
     if bias is not None:
         s = s + bias
-    if simplified:
-        y = s / np.sqrt((s * s).mean(-1, keepdims=True) + eps) * gamma
-    else:
-        mean = s.mean(-1, keepdims=True)
-        y = (s - mean) / np.sqrt(((s - mean) ** 2).mean(-1, keepdims=True) + eps) * gamma
-        if beta is not None:
-            y = y + beta
+    mean = s.mean(-1, keepdims=True)
+    y = (s - mean) / np.sqrt(((s - mean) ** 2).mean(-1, keepdims=True) + eps) * gamma
+    if beta is not None:
+        y = y + beta
     return y, s
 
 
-def norm_model(simplified, x_dims, skip_dims, h, beta=True, bias=False, sum_out=True):
-    """One node; the simplified op's inputs are x, skip, gamma and bias (its schema has no beta)."""
-    op = "SkipSimplifiedLayerNormalization" if simplified else "SkipLayerNormalization"
-    names = ["x", "skip", "gamma"]
+def norm_model(x_dims, skip_dims, h, beta=True, bias=False, op="SkipLayerNormalization"):
+    """One node: x, skip, gamma[, beta][, bias] -> y, and the sum as output 3."""
+    names = ["x", "skip", "gamma", "beta" if beta else "", "bias" if bias else ""]
     ins = [helper.make_tensor_value_info("x", F32, x_dims), helper.make_tensor_value_info("skip", F32, skip_dims),
-           helper.make_tensor_value_info("gamma", F32, [h])]
-    if simplified and bias:
-        names.append("bias")
-        ins.append(helper.make_tensor_value_info("bias", F32, [h]))
-    if not simplified:
-        names += ["beta" if beta else "", "bias" if bias else ""]
-        ins += [helper.make_tensor_value_info(n, F32, [h]) for n in ("beta", "bias") if n in names]
-    outs = ["y", "", "", "sum"] if sum_out else ["y"]
+           *(helper.make_tensor_value_info(n, F32, [h]) for n in ("gamma", "beta", "bias") if n in names)]
+    outs = ["y", "", "", "sum"]
     node = helper.make_node(op, names, outs, domain="com.microsoft", epsilon=EPS)
     graph = helper.make_graph([node], "norm", ins, [helper.make_tensor_value_info(n, F32, None) for n in outs if n])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23), helper.make_opsetid("com.microsoft", 1)],
                              ir_version=10).SerializeToString()
 
 
-def norm_feeds(rng, simplified, x_shape, skip_shape, beta=True, bias=False):
+def norm_feeds(rng, x_shape, skip_shape, beta=True, bias=False):
     h = x_shape[-1]
     feeds = {"x": (rng.standard_normal(x_shape, dtype=np.float32) * 3 + 1).astype(np.float32),
              "skip": rng.standard_normal(skip_shape, dtype=np.float32),
              "gamma": rng.standard_normal(h, dtype=np.float32)}
-    if not simplified and beta:
+    if beta:
         feeds["beta"] = rng.standard_normal(h, dtype=np.float32)
     if bias:
         feeds["bias"] = rng.standard_normal(h, dtype=np.float32)
@@ -84,31 +75,32 @@ def built():
     return lib
 
 
-# (simplified, x shape, skip shape, beta, bias): the depth head's 8-row step (896), a caption's one row, a
-# 300-token prompt (split over the threads), sizes that are not whole vectors (17, 33, 1), a 2-D input, and
-# skips repeated over the batch ((1, S, H) and (S, H)), as ONNX Runtime reads them
-CASES = [(False, (8, 1, 896), (8, 1, 896), True, False), (False, (1, 1, 896), (1, 1, 896), True, True),
-         (False, (2, 300, 896), (2, 300, 896), False, False), (False, (3, 5, 17), (3, 5, 17), True, True),
-         (False, (4, 1, 33), (4, 1, 33), False, True), (False, (2, 3, 1), (2, 3, 1), True, False),
-         (False, (6, 896), (6, 896), True, False), (False, (4, 3, 40), (1, 3, 40), True, True),
-         (False, (4, 3, 40), (3, 40), True, False),
-         (True, (8, 1, 896), (8, 1, 896), False, False), (True, (1, 300, 896), (1, 300, 896), False, False),
-         (True, (3, 5, 17), (3, 5, 17), False, True), (True, (2, 1, 3584), (1, 1, 3584), False, False),
-         (True, (5, 24), (5, 24), False, False)]
+# (x shape, skip shape, beta, bias): the depth head's 8-row step (896), one row, a 300-token prompt (split over
+# the threads), sizes that are not whole vectors (17, 33, 1), a 2-D input, and skips repeated over the batch
+# ((1, S, H) and (S, H)), as ONNX Runtime reads them
+CASES = [((8, 1, 896), (8, 1, 896), True, False), ((1, 1, 896), (1, 1, 896), True, True),
+         ((2, 300, 896), (2, 300, 896), False, False), ((3, 5, 17), (3, 5, 17), True, True),
+         ((4, 1, 33), (4, 1, 33), False, True), ((2, 3, 1), (2, 3, 1), True, False),
+         ((6, 896), (6, 896), True, False), ((4, 3, 40), (1, 3, 40), True, True),
+         ((4, 3, 40), (3, 40), True, False), ((2, 1, 3584), (1, 1, 3584), False, False)]
+
+
+def case_model(case):
+    xs, ss, beta, bias = case
+    h = xs[-1]
+    return norm_model([f"d{i}" for i in range(len(xs) - 1)] + [h], [f"s{i}" for i in range(len(ss) - 1)] + [h], h,
+                      beta, bias)
 
 
 @needs_cc
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{'rms' if c[0] else 'ln'}-{'x'.join(map(str, c[1]))}"
-                         f"-skip{'x'.join(map(str, c[2]))}{'-beta' if c[3] else ''}{'-bias' if c[4] else ''}")
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{'x'.join(map(str, c[0]))}-skip{'x'.join(map(str, c[1]))}"
+                         f"{'-beta' if c[2] else ''}{'-bias' if c[3] else ''}")
 def test_op_matches_reference_and_onnxruntime_kernel(case):
-    simplified, xs, ss, beta, bias = case
-    h = xs[-1]
-    model = norm_model(simplified, [f"d{i}" for i in range(len(xs) - 1)] + [h],
-                       [f"s{i}" for i in range(len(ss) - 1)] + [h], h, beta, bias)
-    feeds = norm_feeds(np.random.default_rng(h + len(xs)), simplified, xs, ss, beta, bias)
+    xs, ss, beta, bias = case
+    feeds = norm_feeds(np.random.default_rng(xs[-1] + len(xs)), xs, ss, beta, bias)
+    model = case_model(case)
     ours, ort_y = run(model, feeds, built()), run(model, feeds, None)
-    ref_y, ref_s = reference(feeds["x"], feeds["skip"], feeds["gamma"], feeds.get("beta"), feeds.get("bias"),
-                             simplified)
+    ref_y, ref_s = reference(feeds["x"], feeds["skip"], feeds["gamma"], feeds.get("beta"), feeds.get("bias"))
     scale = float(np.abs(ref_y).max())
     d_ref, d_ort = float(np.abs(ours[0] - ref_y).max()), float(np.abs(ours[0] - ort_y[0]).max())
     d_ort_ref = float(np.abs(ort_y[0] - ref_y).max())
@@ -125,8 +117,8 @@ def test_rows_do_not_depend_on_batch_or_threads():
     """A row's bits alone, in a batch of 8, and in a 300-row prompt split over 1 or 2 threads are the same: each
     row goes through the same code whatever the task it lands in."""
     rng = np.random.default_rng(3)
-    model = norm_model(False, ["B", "S", 896], ["B", "S", 896], 896)
-    feeds = norm_feeds(rng, False, (1, 300, 896), (1, 300, 896))
+    model = norm_model(["B", "S", 896], ["B", "S", 896], 896)
+    feeds = norm_feeds(rng, (1, 300, 896), (1, 300, 896))
     whole = {t: run(model, feeds, built(), threads=t)[0] for t in (1, 2)}
     assert np.array_equal(whole[1], whole[2])
     for lo, n in ((0, 1), (17, 8), (290, 10)):
@@ -145,14 +137,12 @@ def test_avx2_code_through_the_op():
     script = (
         "import sys, numpy as np\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-        "from test_norm_kernel import CASES, norm_model, norm_feeds, run, reference, built\n"
+        "from test_norm_kernel import CASES, case_model, norm_feeds, run, reference, built\n"
         "worst = 0\n"
-        "for simplified, xs, ss, beta, bias in CASES:\n"
-        "    h = xs[-1]\n"
-        "    m = norm_model(simplified, [f'd{i}' for i in range(len(xs) - 1)] + [h], [f's{i}' for i in range(len(ss) - 1)] + [h], h, beta, bias)\n"
-        "    f = norm_feeds(np.random.default_rng(h), simplified, xs, ss, beta, bias)\n"
-        "    y = run(m, f, built())[0]\n"
-        "    ref = reference(f['x'], f['skip'], f['gamma'], f.get('beta'), f.get('bias'), simplified)[0]\n"
+        "for case in CASES:\n"
+        "    f = norm_feeds(np.random.default_rng(case[0][-1]), *case)\n"
+        "    y = run(case_model(case), f, built())[0]\n"
+        "    ref = reference(f['x'], f['skip'], f['gamma'], f.get('beta'), f.get('bias'))[0]\n"
         "    worst = max(worst, float(np.abs(y - ref).max() / np.abs(ref).max()))\n"
         "print(worst)\n")
     env = dict(os.environ, UNIFORK_RT_ISA="avx2")
@@ -168,36 +158,40 @@ def test_inputs_it_cannot_take_are_refused():
     lib = built()
     rng = np.random.default_rng(0)
     # a skip whose last size differs from the input's
-    model = norm_model(False, ["B", 1, 8], ["B", 1, "H"], 8)
-    feeds = norm_feeds(rng, False, (2, 1, 8), (2, 1, 8))
+    model = norm_model(["B", 1, 8], ["B", 1, "H"], 8)
+    feeds = norm_feeds(rng, (2, 1, 8), (2, 1, 8))
     with pytest.raises(Exception, match="skip"):
         run(model, {**feeds, "skip": feeds["skip"][..., :4]}, lib)
     # a skip that does not repeat evenly over the input
-    model = norm_model(False, ["B", "S", 8], ["T", "S", 8], 8)
-    feeds = norm_feeds(rng, False, (3, 2, 8), (2, 2, 8))
+    model = norm_model(["B", "S", 8], ["T", "S", 8], 8)
+    feeds = norm_feeds(rng, (3, 2, 8), (2, 2, 8))
     with pytest.raises(Exception, match="does not repeat evenly"):
         run(model, feeds, lib)
     # gamma of the wrong size
-    model = norm_model(True, ["B", 1, 8], ["B", 1, 8], "G")
-    feeds = norm_feeds(rng, True, (2, 1, 8), (2, 1, 8))
+    model = norm_model(["B", 1, 8], ["B", 1, 8], "G")
+    feeds = norm_feeds(rng, (2, 1, 8), (2, 1, 8))
     with pytest.raises(Exception, match="gamma must have one dimension of 8"):
         run(model, {**feeds, "gamma": feeds["gamma"][:5]}, lib)
     # a 4-D input
-    model = norm_model(False, ["A", "B", 1, 8], ["A", "B", 1, 8], 8)
-    feeds = norm_feeds(rng, False, (1, 2, 1, 8), (1, 2, 1, 8))
+    model = norm_model(["A", "B", 1, 8], ["A", "B", 1, 8], 8)
+    feeds = norm_feeds(rng, (1, 2, 1, 8), (1, 2, 1, 8))
     with pytest.raises(Exception, match="2 or 3 dimensions"):
         run(model, feeds, lib)
 
 
 @needs_cc
 def test_env_keeps_onnxruntime_kernel(monkeypatch):
-    """UNIFORK_RT_NORM=0: the library registers neither norm op, so ONNX Runtime's kernel runs them (its message
-    for a 4-D input, not ours)."""
+    """UNIFORK_RT_NORM=0: the library does not register the op, so ONNX Runtime's kernel runs it (its message for a
+    4-D input, not ours); SkipSimplifiedLayerNormalization is ONNX Runtime's either way."""
     lib = built()
-    model = norm_model(False, ["A", "B", 1, 8], ["A", "B", 1, 8], 8)
-    feeds = norm_feeds(np.random.default_rng(1), False, (1, 2, 1, 8), (1, 2, 1, 8))
+    model = norm_model(["A", "B", 1, 8], ["A", "B", 1, 8], 8)
+    feeds = norm_feeds(np.random.default_rng(1), (1, 2, 1, 8), (1, 2, 1, 8))
     with pytest.raises(Exception, match="unifork-rt: layer norm input"):
         run(model, feeds, lib)
+    rms = norm_model(["A", "B", 1, 8], ["A", "B", 1, 8], 8, beta=False, op="SkipSimplifiedLayerNormalization")
+    with pytest.raises(Exception) as e:
+        run(rms, {k: v for k, v in feeds.items() if k != "beta"}, lib)
+    assert "unifork-rt" not in str(e.value)
     monkeypatch.setenv("UNIFORK_RT_NORM", "0")
     with pytest.raises(Exception) as e:
         run(model, feeds, lib)

@@ -1,15 +1,15 @@
-/* unifork-rt: com.microsoft SkipLayerNormalization and SkipSimplifiedLayerNormalization (float), rows of a
- * tensor, as ONNX Runtime's CPU kernel defines them (contrib_ops/cpu/skip_layer_norm.cc):
+/* unifork-rt: com.microsoft SkipLayerNormalization (float), rows of a tensor, as ONNX Runtime's CPU kernel
+ * defines it (contrib_ops/cpu/skip_layer_norm.cc):
  *
- *   s = x + skip (+ bias)                   (written to `sum` too where the node asks for it: output 3)
- *   LayerNorm:   mean = sum(s) / H,  d = sqrt(sum(s * s) / H - mean * mean + eps),  y = (s - mean) / d * gamma (+ beta)
- *   simplified:                      d = sqrt(sum(s * s) / H + eps),                y = s / d * gamma
+ *   s = x + skip (+ bias)   (written to `sum` too where the node asks for it: output 3)
+ *   mean = sum(s) / H,  d = sqrt(sum(s * s) / H - mean * mean + eps),  y = (s - mean) / d * gamma (+ beta)
  *
- * Its kernel sums s and s * s as one float each, front to back, so its loop does not vectorize: at the depth
- * head's 8 rows of 896 it took about 26 us a node (docs/KERNELS.md, "Norms"). Here the sums run over lanes of
+ * ONNX Runtime's kernel took about 4 us a row of 896 in onnxruntime 1.32 (its SkipSimplifiedLayerNormalization,
+ * the same sums without the mean, about 0.3: that one stays ONNX Runtime's). Here the sums run over lanes of
  * vectors (4 of them, for the adds' latency), which changes their rounding: the results differ from ONNX
- * Runtime's in the last bits (tests/test_norm_kernel.py prints the largest difference). The division and the
- * products after it are ONNX Runtime's, in its order, one lane at a time. */
+ * Runtime's in the last bits (tests/test_norm_kernel.py prints the largest difference, and ours is the closer
+ * to a float64 reference). The subtraction, division and products after them are ONNX Runtime's, in its order,
+ * one lane at a time. docs/KERNELS.md, "Layer norms, and the attention's cache writes". */
 #include <immintrin.h>
 #include <math.h>
 
@@ -35,13 +35,13 @@ static void norm_row_tail(const uk_norm* p, const float* x, const float* sk, flo
 
 static float norm_divisor(const uk_norm* p, float s, float q) {
   const float mean = s / (float)p->h;
-  return p->simplified ? sqrtf(q / (float)p->h + p->eps) : sqrtf(q / (float)p->h - mean * mean + p->eps);
+  return sqrtf(q / (float)p->h - mean * mean + p->eps);
 }
 
 static void norm_scale_tail(const uk_norm* p, float* y, int64_t i0, int64_t h, float mean, float d) {
   for (int64_t i = i0; i < h; i++) {
-    float v = p->simplified ? y[i] / d * p->gamma[i] : (y[i] - mean) / d * p->gamma[i];
-    if (!p->simplified && p->beta) v += p->beta[i];
+    float v = (y[i] - mean) / d * p->gamma[i];
+    if (p->beta) v += p->beta[i];
     y[i] = v;
   }
 }
@@ -64,12 +64,11 @@ __attribute__((target("avx512f"))) static void norm_row_avx512(const uk_norm* p,
   float qt = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(q[0], q[1]), _mm512_add_ps(q[2], q[3])));
   norm_row_tail(p, x, sk, y, sum, i, h, &st, &qt);
   const float d = norm_divisor(p, st, qt), mean = st / (float)h;
-  const __m512 dv = _mm512_set1_ps(d), mv = _mm512_set1_ps(p->simplified ? 0.f : mean);
+  const __m512 dv = _mm512_set1_ps(d), mv = _mm512_set1_ps(mean);
   for (i = 0; i + 16 <= h; i += 16) {
     __m512 v = _mm512_loadu_ps(y + i);
-    if (!p->simplified) v = _mm512_sub_ps(v, mv);
-    v = _mm512_mul_ps(_mm512_div_ps(v, dv), _mm512_loadu_ps(p->gamma + i));
-    if (!p->simplified && p->beta) v = _mm512_add_ps(v, _mm512_loadu_ps(p->beta + i));
+    v = _mm512_mul_ps(_mm512_div_ps(_mm512_sub_ps(v, mv), dv), _mm512_loadu_ps(p->gamma + i));
+    if (p->beta) v = _mm512_add_ps(v, _mm512_loadu_ps(p->beta + i));
     _mm512_storeu_ps(y + i, v);
   }
   norm_scale_tail(p, y, i, h, mean, d);
@@ -98,12 +97,11 @@ __attribute__((target("avx2,fma"))) static void norm_row_avx2(const uk_norm* p, 
   float qt = ((ql[0] + ql[4]) + (ql[1] + ql[5])) + ((ql[2] + ql[6]) + (ql[3] + ql[7]));
   norm_row_tail(p, x, sk, y, sum, i, h, &st, &qt);
   const float d = norm_divisor(p, st, qt), mean = st / (float)h;
-  const __m256 dv = _mm256_set1_ps(d), mv = _mm256_set1_ps(p->simplified ? 0.f : mean);
+  const __m256 dv = _mm256_set1_ps(d), mv = _mm256_set1_ps(mean);
   for (i = 0; i + 8 <= h; i += 8) {
     __m256 v = _mm256_loadu_ps(y + i);
-    if (!p->simplified) v = _mm256_sub_ps(v, mv);
-    v = _mm256_mul_ps(_mm256_div_ps(v, dv), _mm256_loadu_ps(p->gamma + i));
-    if (!p->simplified && p->beta) v = _mm256_add_ps(v, _mm256_loadu_ps(p->beta + i));
+    v = _mm256_mul_ps(_mm256_div_ps(_mm256_sub_ps(v, mv), dv), _mm256_loadu_ps(p->gamma + i));
+    if (p->beta) v = _mm256_add_ps(v, _mm256_loadu_ps(p->beta + i));
     _mm256_storeu_ps(y + i, v);
   }
   norm_scale_tail(p, y, i, h, mean, d);

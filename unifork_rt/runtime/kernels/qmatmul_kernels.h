@@ -84,13 +84,12 @@ void uk_attn_write_kv_pairs(const uk_attn* a, int64_t bh0, int64_t bh1);
 size_t uk_attn_scratch_floats(const uk_attn* a); /* per task */
 /* the outputs of the query heads of KV head kvh, row b, tokens [t0, t1); after uk_attn_write_kv */
 void uk_attn_rows(const uk_attn* a, int64_t b, int64_t kvh, int64_t t0, int64_t t1, float* scratch, int isa);
-/* SkipLayerNormalization / SkipSimplifiedLayerNormalization (norm_kernels.c): rows [r0, r1) of h floats each */
+/* SkipLayerNormalization (norm_kernels.c): rows [r0, r1) of h floats each */
 typedef struct {
   const float *x, *skip;     /* row r: x + r * h; skip + (r * h) % skip_size */
   int64_t h, skip_size;
   const float *gamma, *beta, *bias; /* [h]; beta and bias may be NULL */
   float eps;
-  int simplified;            /* 1: RMS (no mean, no beta) */
   float *y, *sum;            /* [rows][h]; sum (x + skip + bias) may be NULL */
 } uk_norm;
 void uk_skip_norm_rows(const uk_norm* p, int64_t r0, int64_t r1, int isa);

@@ -1011,45 +1011,35 @@ static OrtStatus* akernel_compute(void* k, OrtKernelContext* ctx) {
   return st;
 }
 
-/* ---- SkipLayerNormalization and SkipSimplifiedLayerNormalization (com.microsoft) on norm_kernels.c ----
+/* ---- SkipLayerNormalization (com.microsoft) on norm_kernels.c ----
  * Float inputs: input (rank 2 or 3), skip (the same last size; repeated over the input, as ONNX Runtime reads
- * it), gamma, then beta and bias (LayerNorm) or bias (simplified: its schema has no beta). Outputs: output, and
- * the sum input + skip (+ bias) where the node names output 3. Outputs 1 and 2 (mean and inverse deviation, for
- * training) are not written: ONNX Runtime's CPU kernel does not write them either. UNIFORK_RT_NORM=0 keeps ONNX
- * Runtime's kernels for these two ops. */
+ * it), gamma, then beta and bias. Outputs: output, and the sum input + skip (+ bias) where the node names output 3.
+ * Outputs 1 and 2 (mean and inverse deviation, for training) are not written: ONNX Runtime's CPU kernel does not
+ * write them either. SkipSimplifiedLayerNormalization (the decoders') stays ONNX Runtime's: its kernel is fast
+ * (docs/KERNELS.md). UNIFORK_RT_NORM=0 keeps ONNX Runtime's SkipLayerNormalization too. */
 
 typedef struct {
   float eps;
-  int simplified, isa;
+  int isa;
   int64_t tasks;
 } NKernel;
 
 static const char* nop_name(const void* op) { (void)op; return "SkipLayerNormalization"; }
-static const char* snop_name(const void* op) { (void)op; return "SkipSimplifiedLayerNormalization"; }
 static size_t nop_input_count(const void* op) { (void)op; return 5; }
-static size_t snop_input_count(const void* op) { (void)op; return 4; }
 static int nop_input_char(const void* op, size_t i) { (void)op; return i < 3 ? IO_REQUIRED : IO_OPTIONAL; }
 static size_t nop_output_count(const void* op) { (void)op; return 4; }
 static int nop_output_char(const void* op, size_t i) { (void)op; return i == 0 ? IO_REQUIRED : IO_OPTIONAL; }
 static void nkernel_destroy(void* k) { free(k); }
 
-static OrtStatus* nkernel_create_as(const OrtKernelInfo* info, int simplified, void** out) {
+static OrtStatus* nkernel_create(const void* op, const void* api, const OrtKernelInfo* info, void** out) {
+  (void)op; (void)api;
   NKernel* kr = (NKernel*)calloc(1, sizeof(NKernel));
   if (!kr) return fail(ERR_FAIL, "unifork-rt: out of memory");
   kr->eps = float_attr(info, "epsilon", 1e-12f); /* the schema's default */
-  kr->simplified = simplified;
   kr->isa = uk_isa();
   kr->tasks = task_count();
   *out = kr;
   return NULL;
-}
-static OrtStatus* nkernel_create(const void* op, const void* api, const OrtKernelInfo* info, void** out) {
-  (void)op; (void)api;
-  return nkernel_create_as(info, 0, out);
-}
-static OrtStatus* snkernel_create(const void* op, const void* api, const OrtKernelInfo* info, void** out) {
-  (void)op; (void)api;
-  return nkernel_create_as(info, 1, out);
 }
 
 typedef struct {
@@ -1103,15 +1093,10 @@ static OrtStatus* nkernel_compute(void* k, OrtKernelContext* ctx) {
   t.n.h = h;
   t.n.skip_size = skip_size;
   t.n.eps = kr->eps;
-  t.n.simplified = kr->simplified;
   CHECK(norm_vector(ctx, count, 2, h, "gamma", &t.n.gamma));
   if (!t.n.gamma) return fail(ERR_INVALID_ARGUMENT, "unifork-rt: layer norm without gamma");
-  if (kr->simplified) {
-    CHECK(norm_vector(ctx, count, 3, h, "bias", &t.n.bias));
-  } else {
-    CHECK(norm_vector(ctx, count, 3, h, "beta", &t.n.beta));
-    CHECK(norm_vector(ctx, count, 4, h, "bias", &t.n.bias));
-  }
+  CHECK(norm_vector(ctx, count, 3, h, "beta", &t.n.beta));
+  CHECK(norm_vector(ctx, count, 4, h, "bias", &t.n.bias));
   OrtValue *y = NULL, *sum = NULL;
   void *yp = NULL, *sp = NULL;
   CHECK(API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 0, xd, xr, &y));
@@ -1163,11 +1148,6 @@ static const CustomOp g_nop = {UK_OP_COMMON, .GetName = nop_name, .GetInputType 
                                .GetOutputTypeCount = nop_output_count, .GetOutputCharacteristic = nop_output_char,
                                .KernelDestroy = nkernel_destroy, .CreateKernelV2 = nkernel_create,
                                .KernelComputeV2 = nkernel_compute};
-static const CustomOp g_snop = {UK_OP_COMMON, .GetName = snop_name, .GetInputType = fop_type,
-                                .GetInputTypeCount = snop_input_count, .GetInputCharacteristic = nop_input_char,
-                                .GetOutputTypeCount = nop_output_count, .GetOutputCharacteristic = nop_output_char,
-                                .KernelDestroy = nkernel_destroy, .CreateKernelV2 = snkernel_create,
-                                .KernelComputeV2 = nkernel_compute};
 static const CustomOp g_aop = {UK_OP_COMMON, .GetName = aop_name, .GetInputType = aop_input_type,
                                .GetInputTypeCount = aop_input_count, .GetInputCharacteristic = aop_input_char,
                                .GetOutputTypeCount = aop_output_count, .GetOutputCharacteristic = aop_output_char,
@@ -1200,9 +1180,7 @@ OrtStatus* RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* base)
   if (uk_float_kernel()) CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_fop));
   if (!getenv("UNIFORK_RT_ATTENTION") || strcmp(getenv("UNIFORK_RT_ATTENTION"), "0"))
     CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_aop));
-  if (!getenv("UNIFORK_RT_NORM") || strcmp(getenv("UNIFORK_RT_NORM"), "0")) {
+  if (!getenv("UNIFORK_RT_NORM") || strcmp(getenv("UNIFORK_RT_NORM"), "0"))
     CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_nop));
-    CHECK(API(S_CustomOpDomain_Add, CustomOpDomain_Add_t)(d, &g_snop));
-  }
   return API(S_AddCustomOpDomain, AddCustomOpDomain_t)(options, d);
 }
