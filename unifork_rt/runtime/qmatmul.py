@@ -18,8 +18,9 @@ The same library runs com.microsoft TransposeMatMul (fp32 `--graphs ort` weights
 GroupQueryAttention (attn_kernels.c: one task per row and KV head reading the cache directly, where ONNX
 Runtime's kernel ran two packed GEMMs per row and query head); UNIFORK_RT_ATTENTION=0 keeps ONNX Runtime's
 GroupQueryAttention. It runs com.microsoft SkipLayerNormalization too, the depth head's (norm_kernels.c: ONNX
-Runtime's took about 4 us a row of 896; UNIFORK_RT_NORM=0 keeps it). On AVX-512 VNNI CPUs it also runs com.microsoft DynamicQuantizeMatMul and
-MatMulIntegerToFloat, the ops ONNX Runtime fuses an int8-dynamic `--graphs ort` bundle's integer matmuls into
+Runtime's took about 3 us a row of 896; UNIFORK_RT_NORM=0 keeps it). On AVX-512 VNNI CPUs it also runs
+com.microsoft DynamicQuantizeMatMul and MatMulIntegerToFloat, the ops ONNX Runtime fuses an int8-dynamic
+`--graphs ort` bundle's integer matmuls into
 (the 8-bit tile, B in one block of K). It also holds the sampler's temperature-1 rows (sample_kernels.c, called by
 runtime/sampling.py through ctypes, not by ONNX Runtime; UNIFORK_RT_SAMPLER=0 keeps numpy's). docs/KERNELS.md.
 """
