@@ -5,11 +5,12 @@
  *   mean = sum(s) / H,  d = sqrt(sum(s * s) / H - mean * mean + eps),  y = (s - mean) / d * gamma (+ beta)
  *
  * ONNX Runtime's kernel took about 3 us a row of 896 in onnxruntime 1.32 (its SkipSimplifiedLayerNormalization,
- * the decoders', under 1: that one stays ONNX Runtime's). Here the sums run over lanes of
- * vectors (4 of them, for the adds' latency), which changes their rounding: the results differ from ONNX
- * Runtime's in the last bits (tests/test_norm_kernel.py prints the largest difference, and ours is the closer
- * to a float64 reference). The subtraction, division and products after them are ONNX Runtime's, in its order,
- * one lane at a time. docs/KERNELS.md, "Layer norms, and the attention's cache writes". */
+ * the decoders', under 1: that one stays ONNX Runtime's). Here the sums of s and s * s run in double over the lanes
+ * of vectors, the variance clamped at 0 (NORM_ROW); the subtraction, division and products after them are ONNX
+ * Runtime's, in float, in its order, one lane at a time. The results differ from ONNX Runtime's in the last bits
+ * (tests/test_norm_kernel.py prints the largest difference against it and against a float64 reference); a row of
+ * equal values gives beta exactly, as ONNX Runtime's does. docs/KERNELS.md, "Layer norms, and the attention's cache
+ * writes". */
 #include <immintrin.h>
 #include <math.h>
 
@@ -22,20 +23,23 @@
   float *y = (P)->y + off, *sum = (P)->sum ? (P)->sum + off : 0;
 
 static void norm_row_tail(const uk_norm* p, const float* x, const float* sk, float* y, float* sum, int64_t i0,
-                          int64_t h, float* s, float* q) {
+                          int64_t h, double* s, double* q) {
   for (int64_t i = i0; i < h; i++) {
     float v = x[i] + sk[i];
     if (p->bias) v += p->bias[i];
     if (sum) sum[i] = v;
     y[i] = v;
     *s += v;
-    *q += v * v;
+    *q += (double)v * v;
   }
 }
 
-static float norm_divisor(const uk_norm* p, float s, float q) {
-  const float mean = s / (float)p->h;
-  return sqrtf(q / (float)p->h - mean * mean + p->eps);
+/* the mean and the divisor sqrt(var + eps) from the sums of s and s * s, in double; the variance is clamped at 0
+ * (a constant row's s * s and mean * mean may differ by a rounding either way) */
+static void norm_stats(const uk_norm* p, double s, double q, float* mean, float* d) {
+  const double m = s / (double)p->h, var = q / (double)p->h - m * m;
+  *mean = (float)m;
+  *d = (float)sqrt((var > 0 ? var : 0) + (double)p->eps);
 }
 
 static void norm_scale_tail(const uk_norm* p, float* y, int64_t i0, int64_t h, float mean, float d) {
@@ -46,65 +50,58 @@ static void norm_scale_tail(const uk_norm* p, float* y, int64_t i0, int64_t h, f
   }
 }
 
-__attribute__((target("avx512f"))) static void norm_row_avx512(const uk_norm* p, int64_t r) {
-  NORM_ROW_POINTERS(p, r)
-  __m512 s[4], q[4];
-  for (int j = 0; j < 4; j++) s[j] = q[j] = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= h; i += 16) {
-    __m512 v = _mm512_add_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(sk + i));
-    if (p->bias) v = _mm512_add_ps(v, _mm512_loadu_ps(p->bias + i));
-    if (sum) _mm512_storeu_ps(sum + i, v);
-    _mm512_storeu_ps(y + i, v);
-    const int j = (int)(i >> 4) & 3;
-    s[j] = _mm512_add_ps(s[j], v);
-    q[j] = _mm512_fmadd_ps(v, v, q[j]);
-  }
-  float st = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])));
-  float qt = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(q[0], q[1]), _mm512_add_ps(q[2], q[3])));
-  norm_row_tail(p, x, sk, y, sum, i, h, &st, &qt);
-  const float d = norm_divisor(p, st, qt), mean = st / (float)h;
-  const __m512 dv = _mm512_set1_ps(d), mv = _mm512_set1_ps(mean);
-  for (i = 0; i + 16 <= h; i += 16) {
-    __m512 v = _mm512_loadu_ps(y + i);
-    v = _mm512_mul_ps(_mm512_div_ps(_mm512_sub_ps(v, mv), dv), _mm512_loadu_ps(p->gamma + i));
-    if (p->beta) v = _mm512_add_ps(v, _mm512_loadu_ps(p->beta + i));
-    _mm512_storeu_ps(y + i, v);
-  }
+/* One row, written once for both widths: V the float vector type, W its floats, VD the double vector of W / 2; the
+ * sums of s and s * s in double (CVT_LO / CVT_HI widen a float vector's halves), so that a row's mean comes out exact
+ * where its values are all the same and the variance does not vanish into float rounding; the scaling in float. */
+#define NORM_ROW(V, W, VD, LOADU, STOREU, ADD, SUB, MUL, DIV, SET1, CVT_LO, CVT_HI, ADDD, FMAD, ZEROD, REDUCED) \
+  NORM_ROW_POINTERS(p, r)                                                                 \
+  VD s[2], q[2];                                                                          \
+  for (int j = 0; j < 2; j++) s[j] = q[j] = ZEROD();                                     \
+  int64_t i = 0;                                                                          \
+  for (; i + W <= h; i += W) {                                                            \
+    V v = ADD(LOADU(x + i), LOADU(sk + i));                                               \
+    if (p->bias) v = ADD(v, LOADU(p->bias + i));                                          \
+    if (sum) STOREU(sum + i, v);                                                          \
+    STOREU(y + i, v);                                                                     \
+    const VD lo = CVT_LO(v), hi = CVT_HI(v);                                              \
+    s[0] = ADDD(s[0], lo);                                                                \
+    s[1] = ADDD(s[1], hi);                                                                \
+    q[0] = FMAD(lo, lo, q[0]);                                                            \
+    q[1] = FMAD(hi, hi, q[1]);                                                            \
+  }                                                                                       \
+  double st = REDUCED(ADDD(s[0], s[1])), qt = REDUCED(ADDD(q[0], q[1]));                  \
+  norm_row_tail(p, x, sk, y, sum, i, h, &st, &qt);                                       \
+  float mean, d;                                                                          \
+  norm_stats(p, st, qt, &mean, &d);                                                       \
+  const V dv = SET1(d), mv = SET1(mean);                                                  \
+  for (i = 0; i + W <= h; i += W) {                                                       \
+    V v = MUL(DIV(SUB(LOADU(y + i), mv), dv), LOADU(p->gamma + i));                       \
+    if (p->beta) v = ADD(v, LOADU(p->beta + i));                                          \
+    STOREU(y + i, v);                                                                     \
+  }                                                                                       \
   norm_scale_tail(p, y, i, h, mean, d);
+
+#define CVT512_LO(v) _mm512_cvtps_pd(_mm512_castps512_ps256(v))
+#define CVT512_HI(v) _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)))
+#define CVT256_LO(v) _mm256_cvtps_pd(_mm256_castps256_ps128(v))
+#define CVT256_HI(v) _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))
+
+__attribute__((target("avx2"))) static inline double reduce256d(__m256d v) {
+  double l[4];
+  _mm256_storeu_pd(l, v);
+  return (l[0] + l[2]) + (l[1] + l[3]);
+}
+
+__attribute__((target("avx512f"))) static void norm_row_avx512(const uk_norm* p, int64_t r) {
+  NORM_ROW(__m512, 16, __m512d, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_add_ps, _mm512_sub_ps, _mm512_mul_ps,
+           _mm512_div_ps, _mm512_set1_ps, CVT512_LO, CVT512_HI, _mm512_add_pd, _mm512_fmadd_pd, _mm512_setzero_pd,
+           _mm512_reduce_add_pd)
 }
 
 __attribute__((target("avx2,fma"))) static void norm_row_avx2(const uk_norm* p, int64_t r) {
-  NORM_ROW_POINTERS(p, r)
-  __m256 s[4], q[4];
-  for (int j = 0; j < 4; j++) s[j] = q[j] = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 8 <= h; i += 8) {
-    __m256 v = _mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(sk + i));
-    if (p->bias) v = _mm256_add_ps(v, _mm256_loadu_ps(p->bias + i));
-    if (sum) _mm256_storeu_ps(sum + i, v);
-    _mm256_storeu_ps(y + i, v);
-    const int j = (int)(i >> 3) & 3;
-    s[j] = _mm256_add_ps(s[j], v);
-    q[j] = _mm256_fmadd_ps(v, v, q[j]);
-  }
-  __m256 s4 = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
-  __m256 q4 = _mm256_add_ps(_mm256_add_ps(q[0], q[1]), _mm256_add_ps(q[2], q[3]));
-  float sl[8], ql[8];
-  _mm256_storeu_ps(sl, s4);
-  _mm256_storeu_ps(ql, q4);
-  float st = ((sl[0] + sl[4]) + (sl[1] + sl[5])) + ((sl[2] + sl[6]) + (sl[3] + sl[7]));
-  float qt = ((ql[0] + ql[4]) + (ql[1] + ql[5])) + ((ql[2] + ql[6]) + (ql[3] + ql[7]));
-  norm_row_tail(p, x, sk, y, sum, i, h, &st, &qt);
-  const float d = norm_divisor(p, st, qt), mean = st / (float)h;
-  const __m256 dv = _mm256_set1_ps(d), mv = _mm256_set1_ps(mean);
-  for (i = 0; i + 8 <= h; i += 8) {
-    __m256 v = _mm256_loadu_ps(y + i);
-    v = _mm256_mul_ps(_mm256_div_ps(_mm256_sub_ps(v, mv), dv), _mm256_loadu_ps(p->gamma + i));
-    if (p->beta) v = _mm256_add_ps(v, _mm256_loadu_ps(p->beta + i));
-    _mm256_storeu_ps(y + i, v);
-  }
-  norm_scale_tail(p, y, i, h, mean, d);
+  NORM_ROW(__m256, 8, __m256d, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps,
+           _mm256_div_ps, _mm256_set1_ps, CVT256_LO, CVT256_HI, _mm256_add_pd, _mm256_fmadd_pd, _mm256_setzero_pd,
+           reduce256d)
 }
 
 void uk_skip_norm_rows(const uk_norm* p, int64_t r0, int64_t r1, int isa) {
