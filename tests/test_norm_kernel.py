@@ -5,6 +5,7 @@ left to ONNX Runtime."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import sys
@@ -38,13 +39,13 @@ def reference(x, skip, gamma, beta=None, bias=None, eps=EPS):
     return y, s
 
 
-def norm_model(x_dims, skip_dims, h, beta=True, bias=False, op="SkipLayerNormalization"):
-    """One node: x, skip, gamma[, beta][, bias] -> y, and the sum as output 3."""
+def norm_model(x_dims, skip_dims, h, beta=True, bias=False, op="SkipLayerNormalization", sum_out=True, eps=EPS):
+    """One node: x, skip, gamma[, beta][, bias] -> y, and the sum as output 3 where SUM_OUT."""
     names = ["x", "skip", "gamma", "beta" if beta else "", "bias" if bias else ""]
     ins = [helper.make_tensor_value_info("x", F32, x_dims), helper.make_tensor_value_info("skip", F32, skip_dims),
            *(helper.make_tensor_value_info(n, F32, [h]) for n in ("gamma", "beta", "bias") if n in names)]
-    outs = ["y", "", "", "sum"]
-    node = helper.make_node(op, names, outs, domain="com.microsoft", epsilon=EPS)
+    outs = ["y", "", "", "sum"] if sum_out else ["y"]
+    node = helper.make_node(op, names, outs, domain="com.microsoft", epsilon=eps)
     graph = helper.make_graph([node], "norm", ins, [helper.make_tensor_value_info(n, F32, None) for n in outs if n])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23), helper.make_opsetid("com.microsoft", 1)],
                              ir_version=10).SerializeToString()
@@ -74,6 +75,27 @@ def built():
     lib, why = qmatmul.build()
     assert lib is not None, why
     return lib
+
+
+class UkNorm(ctypes.Structure):
+    """qmatmul_kernels.h's uk_norm."""
+    _fields_ = [("x", ctypes.c_void_p), ("skip", ctypes.c_void_p), ("h", ctypes.c_int64), ("skip_size", ctypes.c_int64),
+                ("gamma", ctypes.c_void_p), ("beta", ctypes.c_void_p), ("bias", ctypes.c_void_p), ("eps", ctypes.c_float),
+                ("y", ctypes.c_void_p), ("sum", ctypes.c_void_p)]
+
+
+def direct(feeds):
+    """Our kernel called straight (uk_skip_norm_rows, this CPU's ISA), not through ONNX Runtime: (y, sum)."""
+    lib = ctypes.CDLL(str(built()))
+    x = np.ascontiguousarray(feeds["x"])
+    vecs = {k: np.ascontiguousarray(feeds[k]) for k in ("skip", "gamma", "beta", "bias") if k in feeds}
+    y, total = np.empty_like(x), np.empty_like(x)
+    ptr = lambda k: vecs[k].ctypes.data if k in vecs else None  # noqa: E731
+    p = UkNorm(x.ctypes.data, ptr("skip"), x.shape[-1], vecs["skip"].size, ptr("gamma"), ptr("beta"), ptr("bias"),
+               EPS, y.ctypes.data, total.ctypes.data)
+    lib.uk_skip_norm_rows(ctypes.byref(p), ctypes.c_int64(0), ctypes.c_int64(x.size // x.shape[-1]),
+                          ctypes.c_int(lib.uk_isa()))
+    return y, total
 
 
 # (x shape, skip shape, beta, bias): the depth head's 8-row step (896), one row, a 300-token prompt (split over
@@ -108,6 +130,8 @@ def test_op_matches_reference_and_onnxruntime_kernel(case):
     print(f"{case}: max |ours - float64| {d_ref:.2e}, |ours - ONNX Runtime| {d_ort:.2e}, "
           f"|ONNX Runtime - float64| {d_ort_ref:.2e} (outputs up to {scale:.1f})")
     assert np.isfinite(ours[0]).all()
+    # the op ran our kernel: the same bits as a direct call of it (ONNX Runtime's kernel rounds otherwise)
+    assert all(np.array_equal(a, b) for a, b in zip(ours, direct(feeds)))
     assert d_ref <= 4e-6 * scale and d_ort <= 4e-6 * scale
     # the sum output is the same float adds as ONNX Runtime's: the same bits
     assert np.array_equal(ours[1], ort_y[1]) and np.array_equal(ours[1], ref_s.astype(np.float32))
@@ -141,8 +165,6 @@ def test_rows_of_equal_or_nearly_equal_values(isa):
         "        theirs_worst = max(theirs_worst, float(np.abs(theirs - ref).max() / max(np.abs(ref).max(), 1.0)))\n"
         "print(theirs_worst)\n"
         "print(worst)\n")
-    import ctypes
-
     if isa == "avx2" and ctypes.CDLL(str(built())).uk_isa() < 1:
         pytest.skip("this CPU does not run AVX2")
     env = dict(os.environ, **({"UNIFORK_RT_ISA": "avx2"} if isa == "avx2" else {}))
@@ -174,8 +196,6 @@ def test_rows_do_not_depend_on_batch_or_threads():
 def test_avx2_code_through_the_op():
     """The AVX2 code through a session (UNIFORK_RT_ISA=avx2 in a child process: the ISA is read once per
     process), against the float64 reference."""
-    import ctypes
-
     if ctypes.CDLL(str(built())).uk_isa() < 1:
         pytest.skip("this CPU does not run AVX2")
     script = (
@@ -198,6 +218,23 @@ def test_avx2_code_through_the_op():
 
 
 @needs_cc
+def test_without_the_sum_output_and_a_skip_batch_that_does_not_divide():
+    """Output 3 not named: the same y. A skip of 2 batches over an input of 3 (ONNX Runtime takes it, reading skip
+    at offset % its size): the same values as ONNX Runtime's."""
+    lib = built()
+    rng = np.random.default_rng(2)
+    feeds = norm_feeds(rng, (8, 1, 896), (8, 1, 896), True, True)
+    with_sum = run(norm_model(["B", 1, 896], ["B", 1, 896], 896, bias=True), feeds, lib)
+    without = run(norm_model(["B", 1, 896], ["B", 1, 896], 896, bias=True, sum_out=False), feeds, lib)
+    assert len(without) == 1 and np.array_equal(without[0], with_sum[0])
+    model = norm_model(["B", "S", 8], ["T", "S", 8], 8)
+    feeds = norm_feeds(rng, (3, 2, 8), (2, 2, 8))
+    ours, theirs = run(model, feeds, lib), run(model, feeds, None)
+    print(f"skip of 2 batches over 3: max |ours - ONNX Runtime| {float(np.abs(ours[0] - theirs[0]).max()):.2e}")
+    assert np.allclose(ours[0], theirs[0], rtol=1e-5, atol=1e-5) and np.array_equal(ours[1], theirs[1])
+
+
+@needs_cc
 def test_inputs_it_cannot_take_are_refused():
     lib = built()
     rng = np.random.default_rng(0)
@@ -206,11 +243,16 @@ def test_inputs_it_cannot_take_are_refused():
     feeds = norm_feeds(rng, (2, 1, 8), (2, 1, 8))
     with pytest.raises(Exception, match="skip"):
         run(model, {**feeds, "skip": feeds["skip"][..., :4]}, lib)
-    # a skip that does not repeat evenly over the input
-    model = norm_model(["B", "S", 8], ["T", "S", 8], 8)
-    feeds = norm_feeds(rng, (3, 2, 8), (2, 2, 8))
-    with pytest.raises(Exception, match="does not repeat evenly"):
+    # a skip whose second-to-last size differs from the input's (ONNX Runtime refuses it too)
+    model = norm_model(["B", "S", 8], ["B", "T", 8], 8)
+    feeds = norm_feeds(rng, (2, 3, 8), (2, 1, 8))
+    with pytest.raises(Exception, match="last two dimensions .1, 8. must be the input's .3, 8."):
         run(model, feeds, lib)
+    with pytest.raises(Exception):
+        run(model, feeds, None)
+    # a negative epsilon, when the session is made
+    with pytest.raises(Exception, match="epsilon=-0.5 must be 0 or more"):
+        run(norm_model(["B", 1, 8], ["B", 1, 8], 8, eps=-0.5), norm_feeds(rng, (2, 1, 8), (2, 1, 8)), lib)
     # gamma of the wrong size
     model = norm_model(["B", 1, 8], ["B", 1, 8], "G")
     feeds = norm_feeds(rng, (2, 1, 8), (2, 1, 8))

@@ -82,7 +82,8 @@ void uk_attn_write_kv(const uk_attn* a);        /* the new keys (rotated) and va
 /* the same for the (row, KV head) pairs [bh0, bh1) only, pair bh = row * hkv + KV head: all its new tokens */
 void uk_attn_write_kv_pairs(const uk_attn* a, int64_t bh0, int64_t bh1);
 size_t uk_attn_scratch_floats(const uk_attn* a); /* per task */
-/* the outputs of the query heads of KV head kvh, row b, tokens [t0, t1); after uk_attn_write_kv */
+/* the outputs of the query heads of KV head kvh, row b, tokens [t0, t1); after that pair's new keys and values are
+ * in the cache (uk_attn_write_kv or uk_attn_write_kv_pairs) */
 void uk_attn_rows(const uk_attn* a, int64_t b, int64_t kvh, int64_t t0, int64_t t1, float* scratch, int isa);
 /* SkipLayerNormalization (norm_kernels.c): rows [r0, r1) of h floats each */
 typedef struct {

@@ -1036,6 +1036,11 @@ static OrtStatus* nkernel_create(const void* op, const void* api, const OrtKerne
   NKernel* kr = (NKernel*)calloc(1, sizeof(NKernel));
   if (!kr) return fail(ERR_FAIL, "unifork-rt: out of memory");
   kr->eps = float_attr(info, "epsilon", 1e-12f); /* the schema's default */
+  if (!(kr->eps >= 0.f)) {
+    const double eps = kr->eps;
+    free(kr);
+    return fail(ERR_INVALID_ARGUMENT, "unifork-rt: SkipLayerNormalization epsilon=%g must be 0 or more", eps);
+  }
   kr->isa = uk_isa();
   kr->tasks = task_count();
   *out = kr;
@@ -1083,10 +1088,17 @@ static OrtStatus* nkernel_compute(void* k, OrtKernelContext* ctx) {
     return fail(ERR_INVALID_ARGUMENT, "unifork-rt: layer norm input and skip must have 2 or 3 dimensions (%zu, %zu)",
                 xr, sr);
   const int64_t h = xd[xr - 1], total = elements(xd, xr), skip_size = elements(sd, sr);
-  if (sd[sr - 1] != h || (skip_size ? total % skip_size : total))
-    return fail(ERR_INVALID_ARGUMENT, "unifork-rt: layer norm skip (last size %lld, %lld values) does not repeat "
-                "evenly over the input (last size %lld, %lld values)", (long long)sd[sr - 1], (long long)skip_size,
-                (long long)h, (long long)total);
+  /* as ONNX Runtime checks it: the last two dimensions the input's; its rows then repeat over the input's
+   * (offset % skip_size stays inside it) */
+  if (sd[sr - 1] != h || sd[sr - 2] != xd[xr - 2])
+    return fail(ERR_INVALID_ARGUMENT, "unifork-rt: layer norm skip's last two dimensions (%lld, %lld) must be the "
+                "input's (%lld, %lld)", (long long)sd[sr - 2], (long long)sd[sr - 1], (long long)xd[xr - 2],
+                (long long)h);
+  OrtValue *y = NULL, *sum = NULL;
+  void *yp = NULL, *sp = NULL;
+  CHECK(API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 0, xd, xr, &y));
+  if (outs > 3) CHECK(API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 3, xd, xr, &sum));
+  if (total == 0) return NULL; /* (then skip_size is 0 too, or its rows are not read) */
   NTask t = {{0}, 0, 1, kr->isa};
   t.n.x = (const float*)x;
   t.n.skip = (const float*)skip;
@@ -1094,21 +1106,16 @@ static OrtStatus* nkernel_compute(void* k, OrtKernelContext* ctx) {
   t.n.skip_size = skip_size;
   t.n.eps = kr->eps;
   CHECK(norm_vector(ctx, count, 2, h, "gamma", &t.n.gamma));
-  if (!t.n.gamma) return fail(ERR_INVALID_ARGUMENT, "unifork-rt: layer norm without gamma");
+  if (!t.n.gamma) return fail(ERR_INVALID_ARGUMENT, "unifork-rt: layer norm gamma (input 2) is missing");
   CHECK(norm_vector(ctx, count, 3, h, "beta", &t.n.beta));
   CHECK(norm_vector(ctx, count, 4, h, "bias", &t.n.bias));
-  OrtValue *y = NULL, *sum = NULL;
-  void *yp = NULL, *sp = NULL;
-  CHECK(API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 0, xd, xr, &y));
-  if (outs > 3) CHECK(API(S_KernelContext_GetOutput, KernelContext_GetOutput_t)(ctx, 3, xd, xr, &sum));
-  if (total == 0) return NULL;
   CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)(y, &yp));
   if (sum) CHECK(API(S_GetTensorMutableData, GetTensorMutableData_t)(sum, &sp));
   t.n.y = (float*)yp;
   t.n.sum = (float*)sp;
   t.rows = total / h;
-  /* a row of 896 takes well under a microsecond: rows go to the pool's threads only where each task gets
-   * 8192 floats or more (a prompt), since handing work to a thread costs more than that */
+  /* a row of 896 takes well under a microsecond: rows go to the pool's threads only where each of two tasks or
+   * more gets 8192 floats or more (16384 in all: a prompt), since handing work to a thread costs more than that */
   int64_t tasks = total / 8192;
   tasks = tasks < kr->tasks ? tasks : kr->tasks;
   tasks = tasks < t.rows ? tasks : t.rows;
