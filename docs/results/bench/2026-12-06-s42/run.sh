@@ -30,3 +30,10 @@ $P $R/subpixel_proto.py $B/bundle-int4-ort/vision_decoder.onnx > $R/subpixel.txt
 $P $R/env_ab.py $B/bundle-int4-ort runs/s42/normkv.so 10 1,2,8 > $R/env-ab-int4.txt   # (run twice, the second kept)
 $P docs/results/bench/2026-12-05-batching/draw_ab.py $B/bundle-int4-ort runs/s42/base.so runs/s42/final.so 8 1,4 swap > $R/draw-ab-final-int4.txt
 $P docs/results/bench/2026-12-05-batching/draw_ab.py $B/bundle-int8-ort runs/s42/base.so runs/s42/final.so 6 1,4 swap > $R/draw-ab-final-int8.txt
+# the kernel as it ships (9402760: the sums in double, the review's mends): the op alone again (norm-op-first.txt
+# was 75d59a5's, both norms ours), the steps, the rest of a cell, and guided int4 draws against session 41's library
+$P $R/norm_op.py runs/s42/final2.so 3 > $R/norm-op.txt
+$P docs/results/bench/2026-12-05-batching/ab_lib.py $B/bundle-int4-ort runs/s42/base.so 8 1,2,8 runs/s42/final2.so > $R/ab-steps-int4-final2.txt
+$P docs/results/bench/2026-12-06-s41/timing_build.py runs/s42/timing_final2.so > /dev/null
+$P docs/results/bench/2026-12-06-s41/op_split.py $B/bundle-int4-ort runs/s42/timing_final2.so 4 > $R/op-split-int4-final2.txt
+$P docs/results/bench/2026-12-05-batching/draw_ab.py $B/bundle-int4-ort runs/s42/base.so runs/s42/final2.so 8 1,4 swap > $R/draw-ab-final2-int4.txt
