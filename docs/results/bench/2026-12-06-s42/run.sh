@@ -7,7 +7,7 @@ P=.venv/bin/python
 B=runs/bench3/paper
 export PATH=$PWD/.venv/bin:$PATH
 bash $R/libs.sh
-$P $R/norm_op.py runs/s42/normkv.so 3 > $R/norm-op.txt
+$P $R/norm_op.py runs/s42/normkv.so 3 > $R/norm-op-first.txt   # (written as norm-op.txt then, renamed)
 $P docs/results/bench/2026-12-05-batching/ab_lib.py $B/bundle-int4-ort runs/s42/base.so 8 1,2,8 runs/s42/normkv.so > $R/ab-steps-int4.txt
 $P docs/results/bench/2026-12-05-batching/draw_ab.py $B/bundle-int4-ort runs/s42/base.so runs/s42/normkv.so 6 > $R/draw-ab-int4.txt
 $P docs/results/bench/2026-12-05-batching/draw_ab.py $B/bundle-int8-ort runs/s42/base.so runs/s42/normkv.so 4 > $R/draw-ab-int8.txt
@@ -37,3 +37,4 @@ $P docs/results/bench/2026-12-05-batching/ab_lib.py $B/bundle-int4-ort runs/s42/
 $P docs/results/bench/2026-12-06-s41/timing_build.py runs/s42/timing_final2.so > /dev/null
 $P docs/results/bench/2026-12-06-s41/op_split.py $B/bundle-int4-ort runs/s42/timing_final2.so 4 > $R/op-split-int4-final2.txt
 $P docs/results/bench/2026-12-05-batching/draw_ab.py $B/bundle-int4-ort runs/s42/base.so runs/s42/final2.so 8 1,4 swap > $R/draw-ab-final2-int4.txt
+$P -m pytest -q -s tests/test_norm_kernel.py > $R/test-norm-printed.txt   # its printed differences
