@@ -1012,8 +1012,8 @@ static OrtStatus* akernel_compute(void* k, OrtKernelContext* ctx) {
 }
 
 /* ---- SkipLayerNormalization (com.microsoft) on norm_kernels.c ----
- * Float inputs: input (rank 2 or 3), skip (the same last size; repeated over the input, as ONNX Runtime reads
- * it), gamma, then beta and bias. Outputs: output, and the sum input + skip (+ bias) where the node names output 3.
+ * Float inputs: input (rank 2 or 3), skip (the input's last two dimensions; its batch, if any, repeated over the
+ * input's as ONNX Runtime reads it), gamma, then beta and bias. Outputs: output, and the sum input + skip (+ bias) where the node names output 3.
  * Outputs 1 and 2 (mean and inverse deviation, for training) are not written: ONNX Runtime's CPU kernel does not
  * write them either. SkipSimplifiedLayerNormalization (the decoders') stays ONNX Runtime's: its kernel is fast
  * (docs/KERNELS.md). UNIFORK_RT_NORM=0 keeps ONNX Runtime's SkipLayerNormalization too. */
