@@ -101,6 +101,19 @@ def compare_backend_graphs(ours, plain, label: str, tol: float = 1e-4) -> set[st
     return compared
 
 
+def child_floats(script: str, isa: str | None = None, timeout: float = 300) -> list[float]:
+    """Run SCRIPT in a fresh Python (UNIFORK_RT_ISA=ISA where given: the kernel library reads the ISA once per
+    process), assert it succeeded, and return the floats of its last printed lines, one a line."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, **({"UNIFORK_RT_ISA": isa} if isa else {}))
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=timeout)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return [float(v) for v in r.stdout.strip().splitlines() if v.strip()]
+
+
 @pytest.fixture(scope="session")
 def torch_mod():
     return pytest.importorskip("torch")

@@ -13,6 +13,7 @@ ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
 
+from conftest import child_floats  # noqa: E402
 from unifork_rt.runtime import qmatmul  # noqa: E402
 
 needs_cc = pytest.mark.skipif(qmatmul._compiler() is None, reason="no C compiler: the kernels cannot be built here")
@@ -402,8 +403,6 @@ def test_outputs_do_not_depend_on_thread_count_or_batch():
 def test_avx2_code_through_the_op():
     """The AVX2 code through a session (UNIFORK_RT_ISA=avx2 in a child process: the ISA is read once per
     process), on the paper shapes and an odd head size, against the float64 reference."""
-    import subprocess
-    import sys
     from pathlib import Path
 
     lib = ctypes.CDLL(str(built()))
@@ -420,10 +419,7 @@ def test_avx2_code_through_the_op():
         "    ref = reference(f['qkv'], f['pk'], f['pv'], [pos] * B, hq, hkv, f['cos'], f['sin'], f['pos'], f['bias'])[0]\n"
         "    worst = max(worst, float(np.abs(got - ref).max()))\n"
         "print(worst)\n")
-    env = dict(__import__("os").environ, UNIFORK_RT_ISA="avx2")
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
-    assert r.returncode == 0, r.stderr[-2000:]
-    worst = float(r.stdout.strip().splitlines()[-1])
+    worst = child_floats(script, "avx2", timeout=120)[-1]
     print(f"AVX2 through the op: max |ours - reference| {worst:.2e}")
     assert worst < 2e-5
 

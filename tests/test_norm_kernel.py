@@ -6,9 +6,6 @@ left to ONNX Runtime."""
 from __future__ import annotations
 
 import ctypes
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +15,7 @@ ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
 
+from conftest import child_floats  # noqa: E402
 from unifork_rt.runtime import qmatmul  # noqa: E402
 
 needs_cc = pytest.mark.skipif(qmatmul._compiler() is None, reason="no C compiler: the kernels cannot be built here")
@@ -167,10 +165,7 @@ def test_rows_of_equal_or_nearly_equal_values(isa):
         "print(worst)\n")
     if isa == "avx2" and ctypes.CDLL(str(built())).uk_isa() < 1:
         pytest.skip("this CPU does not run AVX2")
-    env = dict(os.environ, **({"UNIFORK_RT_ISA": "avx2"} if isa == "avx2" else {}))
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    theirs, worst = (float(v) for v in r.stdout.strip().splitlines()[-2:])
+    theirs, worst = child_floats(code, "avx2" if isa == "avx2" else None)[-2:]
     print(f"{isa}: rows of equal or nearly equal values, max |ours - float64| / max(|y|, 1) {worst:.2e} "
           f"(ONNX Runtime's {theirs:.2e})")
     # the nearly equal rows' spread is 1e-3 of their mean: a float's rounding of the mean (6e-8) becomes 6e-5 of
@@ -210,10 +205,7 @@ def test_avx2_code_through_the_op():
         "    ref = reference(f['x'], f['skip'], f['gamma'], f.get('beta'), f.get('bias'))[0]\n"
         "    worst = max(worst, float(np.abs(y - ref).max() / np.abs(ref).max()))\n"
         "print(worst)\n")
-    env = dict(os.environ, UNIFORK_RT_ISA="avx2")
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    worst = float(r.stdout.strip().splitlines()[-1])
+    worst = child_floats(script, "avx2")[-1]
     print(f"AVX2 through the op: max |ours - float64| / max |y| {worst:.2e}")
     assert worst < 4e-6
 

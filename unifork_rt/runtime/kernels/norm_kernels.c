@@ -16,12 +16,6 @@
 
 #include "qmatmul_kernels.h"
 
-/* row r's pointers: skip repeats every skip_size floats, as ONNX Runtime reads it (offset % skip_size) */
-#define NORM_ROW_POINTERS(P, R)                                    \
-  const int64_t h = (P)->h, off = (R) * h;                         \
-  const float *x = (P)->x + off, *sk = (P)->skip + off % (P)->skip_size; \
-  float *y = (P)->y + off, *sum = (P)->sum ? (P)->sum + off : 0;
-
 static void norm_row_tail(const uk_norm* p, const float* x, const float* sk, float* y, float* sum, int64_t i0,
                           int64_t h, double* s, double* q) {
   for (int64_t i = i0; i < h; i++) {
@@ -54,7 +48,10 @@ static void norm_scale_tail(const uk_norm* p, float* y, int64_t i0, int64_t h, f
  * sums of s and s * s in double (CVT_LO / CVT_HI widen a float vector's halves), so that a row's mean comes out exact
  * where its values are all the same and the variance does not vanish into float rounding; the scaling in float. */
 #define NORM_ROW(V, W, VD, LOADU, STOREU, ADD, SUB, MUL, DIV, SET1, CVT_LO, CVT_HI, ADDD, FMAD, ZEROD, REDUCED) \
-  NORM_ROW_POINTERS(p, r)                                                                 \
+  /* row r; skip repeats every skip_size floats, as ONNX Runtime reads it (offset % skip_size) */             \
+  const int64_t h = p->h, off = r * h;                                                    \
+  const float *x = p->x + off, *sk = p->skip + off % p->skip_size;                       \
+  float *y = p->y + off, *sum = p->sum ? p->sum + off : 0;                                \
   VD s[2], q[2];                                                                          \
   for (int j = 0; j < 2; j++) s[j] = q[j] = ZEROD();                                     \
   int64_t i = 0;                                                                          \
