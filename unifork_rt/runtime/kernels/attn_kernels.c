@@ -65,6 +65,32 @@ void uk_attn_write_kv_pairs(const uk_attn* a, int64_t bh0, int64_t bh1) {
 
 void uk_attn_write_kv(const uk_attn* a) { uk_attn_write_kv_pairs(a, 0, a->b * a->hkv); }
 
+/* up to `lines` cache lines from p on (a software prefetch into L1; prefetches do not fault) */
+static void prefetch_lines(const void* p, size_t bytes, size_t lines) {
+  const char* c = (const char*)p;
+  for (size_t i = 0; i < bytes && i / 64 < lines; i += 64) _mm_prefetch(c + i, _MM_HINT_T0);
+}
+
+void uk_attn_prefetch_pair(const uk_attn* a, int64_t bh, int write) {
+  if (bh >= a->b * a->hkv) return;
+  const int64_t b = bh / a->hkv, h = bh % a->hkv, group = a->hq / a->hkv, past = uk_attn_past(a, b);
+  const size_t head = (size_t)a->dh * sizeof(float), pair = (size_t)(b * a->hkv + h) * a->cap * a->dh;
+  for (int64_t t = 0; t < a->t; t++) {
+    if (write) {
+      const size_t src = (size_t)(b * a->t + t) * a->kv_stride + (size_t)h * a->dh;
+      prefetch_lines(a->k + src, head, 8);
+      prefetch_lines(a->v + src, head, 8);
+    } else {
+      prefetch_lines(a->q + (size_t)(b * a->t + t) * a->q_stride + (size_t)h * group * a->dh, head * group, 64);
+    }
+  }
+  /* the keys and values read (or, writing, the slots written): the first 2 KB of each; longer caches are long
+   * streams, which the hardware prefetchers follow */
+  const size_t from = write ? (size_t)past : 0, keys = (size_t)(past + a->t) - from;
+  prefetch_lines(a->kc + pair + from * a->dh, keys * head, 32);
+  prefetch_lines(a->vc + pair + from * a->dh, keys * head, 32);
+}
+
 /* per task, the larger of ATTN_ROWS's (one query head's query and scores, cap padded) and GROUP_ROWS's (the
  * group's queries and scores, each row of scores cap padded to whole vectors) */
 size_t uk_attn_scratch_floats(const uk_attn* a) {

@@ -829,9 +829,17 @@ static void run_atask(void* p, size_t i) {
   float* scratch = t->scratch + i * t->scratch_floats;
   if (t->chunks == 1) { /* all of a pair's tokens in one task: `pairs` (row, KV head) pairs, one after another */
     const int64_t n = t->a->b * t->a->hkv, p0 = (int64_t)i * t->pairs, p1 = p0 + t->pairs < n ? p0 + t->pairs : n;
-    uk_attn_write_kv_pairs(t->a, p0, p1); /* only these pairs read these keys and values */
-    for (int64_t bh = p0; bh < p1; bh++)
+    /* only these pairs read these keys and values. Each pair's data is requested one pair ahead: in the pipeline
+     * the depth head's caches have left L2 by its next step (its attention at 8 rows took 0.38 ms a step there, 6
+     * ops of 29 us in a loop; 0.32 ms with the prefetches, session 43) */
+    for (int64_t bh = p0; bh < p1; bh++) {
+      if (bh + 1 < p1) uk_attn_prefetch_pair(t->a, bh + 1, 1);
+      uk_attn_write_kv_pairs(t->a, bh, bh + 1);
+    }
+    for (int64_t bh = p0; bh < p1; bh++) {
+      if (bh + 1 < p1) uk_attn_prefetch_pair(t->a, bh + 1, 0);
       uk_attn_rows(t->a, bh / t->a->hkv, bh % t->a->hkv, 0, t->a->t, scratch, t->isa);
+    }
     return;
   }
   const int64_t c = (int64_t)i % t->chunks, bh = (int64_t)i / t->chunks;
