@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Session 43's measurements, repository root, .venv installed (README), runs/bench3 built by the first full run.
+# The libraries: OLD = b4a5fba's kernels, NEW = 8a9963f's (gcc -O3 -std=gnu11 -fPIC -shared -o X.so *.c -lm in the
+# kernel folder of each); timing builds with docs/results/bench/2026-12-06-s41/timing_build.py OUT.so [KERNEL_DIR].
+set -e
+R=docs/results/bench/2026-12-06-s43
+B=runs/bench3/paper/bundle-int4-ort
+P=.venv/bin/python
+bash $R/eval.sh                                                   # eval/: ShapesBench, our norm and ONNX Runtime's
+$P $R/norm_check.py > $R/norm-check.txt                           # one depth-head step's logits: ours ran
+bash $R/run-full.sh full1                                         # at b4a5fba (runs/s43/full1, copied here)
+$P $R/op_split_ab.py $B 6 /tmp/t_old.so /tmp/t_new.so             # op-split-ab-prefetch.txt (timing builds)
+# op-split-ab-variants.txt: the same, rq_head cases only, five timing builds (two ahead, PREFETCHW: not kept)
+$P $R/bitcmp_op.py /tmp/old.so /tmp/new.so                        # bitcmp-op.txt (and with UNIFORK_RT_ISA=avx2)
+$P docs/results/bench/2026-12-05-batching/draw_ab.py $B /tmp/old.so /tmp/new.so 6 1,4 swap  # draw-ab-prefetch-int4.txt (twice)
+bash $R/run-full.sh full2                                         # at 8a9963f
+python3 docs/results/bench/2026-12-06-s39/check/check.py runs/s43/full1 > $R/check-full1.txt
+python3 docs/results/bench/2026-12-06-s39/check/check.py runs/s43/full2 > $R/check-full2.txt
+$P docs/results/bench/2026-12-06-s41/op_split.py $B /tmp/t_new.so 4 > $R/op-split-int4.txt
+$P $R/draw_decode_time.py $B 3 > $R/draw-decode-time-int4.txt
+$P $R/prof_decoder.py $B > $R/prof-decoder.txt
+$P $R/decoder_fresh.py $B > $R/decoder-fresh.txt
+$P $R/decoder_int8.py > $R/decoder-int8.txt
