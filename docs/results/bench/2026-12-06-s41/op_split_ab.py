@@ -1,17 +1,20 @@
 """op_split.py for several timing builds of our library in one process, alternating: per graph and batch, the run
 time and our attention's own time (rdtsc inside the op), medians over ROUNDS.
-python op_split_ab.py BUNDLE ROUNDS LIB1 LIB2 ..."""
+python op_split_ab.py BUNDLE ROUNDS [--cases=GRAPH:ROWS,...] LIB1 LIB2 ...
+(the cases default to trunk at 1, 2 and 8 rows and the depth head at 8)"""
 import sys, time, ctypes, collections
 import numpy as np
 sys.path.insert(0, ".")
 from benchmarks.profile import _backend, runner, decode_feeds
 from unifork_rt.runtime.bundle import load_bundle
 b = load_bundle(sys.argv[1], verify=False); rounds = int(sys.argv[2]); libs = sys.argv[3:]
+cases = [("trunk", 1), ("trunk", 2), ("trunk", 8), ("rq_head", 8)]
+if libs[0].startswith("--cases="):
+    cases = [(c.split(":")[0], int(c.split(":")[1])) for c in libs.pop(0)[len("--cases="):].split(",")]
 tls = [ctypes.CDLL(l) for l in libs]
 for tl in tls: tl.uk_rdtsc.restype = ctypes.c_ulonglong
 t0, c0 = time.perf_counter(), tls[0].uk_rdtsc(); time.sleep(0.5); hz = (tls[0].uk_rdtsc() - c0) / (time.perf_counter() - t0)
 buf = (ctypes.c_ulonglong * 8)()
-cases = [("trunk", 1), ("trunk", 2), ("trunk", 8), ("rq_head", 8)]
 res = collections.defaultdict(list)
 bes = {}
 for li, lib in enumerate(libs):

@@ -9,7 +9,7 @@ P=.venv/bin/python
 bash $R/eval.sh                                                   # eval/: ShapesBench, our norm and ONNX Runtime's
 $P $R/norm_check.py > $R/norm-check.txt                           # one depth-head step's logits: ours ran
 bash $R/run-full.sh full1                                         # at b4a5fba (runs/s43/full1, copied here)
-$P $R/op_split_ab.py $B 6 /tmp/t_old.so /tmp/t_new.so             # op-split-ab-prefetch.txt (timing builds)
+$P docs/results/bench/2026-12-06-s41/op_split_ab.py $B 6 --cases=trunk:2,trunk:8,rq_head:2,rq_head:8 /tmp/t_old.so /tmp/t_new.so  # op-split-ab-prefetch.txt
 # op-split-ab-variants.txt: the same, rq_head cases only, five timing builds (two ahead, PREFETCHW: not kept)
 $P $R/bitcmp_op.py /tmp/old.so /tmp/new.so                        # bitcmp-op.txt (and with UNIFORK_RT_ISA=avx2)
 $P docs/results/bench/2026-12-05-batching/draw_ab.py $B /tmp/old.so /tmp/new.so 6 1,4 swap  # draw-ab-prefetch-int4.txt (twice)
