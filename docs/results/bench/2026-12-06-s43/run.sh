@@ -7,8 +7,8 @@ R=docs/results/bench/2026-12-06-s43
 B=runs/bench3/paper/bundle-int4-ort
 P=.venv/bin/python
 bash $R/eval.sh                                                   # eval/: ShapesBench, our norm and ONNX Runtime's
-$P $R/norm_check.py > $R/norm-check.txt                           # one depth-head step's logits: ours ran
-bash $R/run-full.sh full1                                         # at b4a5fba (runs/s43/full1, copied here)
+$P $R/norm_check.py | grep -v "qmatmul lib" > $R/norm-check.txt   # one depth-head step's logits: ours ran
+bash $R/run-full.sh full1                                         # started at b4a5fba; its fp32 unit void, the rest ran 8a9963f's binary (docs/BENCHMARKS.md)
 $P docs/results/bench/2026-12-06-s41/op_split_ab.py $B 6 --cases=trunk:2,trunk:8,rq_head:2,rq_head:8 /tmp/t_old.so /tmp/t_new.so  # op-split-ab-prefetch.txt
 # op-split-ab-variants.txt: the same, rq_head cases only, five timing builds (two ahead, PREFETCHW: not kept)
 $P $R/bitcmp_op.py /tmp/old.so /tmp/new.so                        # bitcmp-op.txt (and with UNIFORK_RT_ISA=avx2)
