@@ -135,6 +135,16 @@ def caption_only_rss(run, results: dict, preset: str, runnable: list[dict], buil
     run.save_partial()
 
 
+def _kernel_sources() -> str:
+    """The digest of our kernel sources on disk now (runtime/qmatmul.py), or why there is none."""
+    try:
+        from unifork_rt.runtime.qmatmul import source_digest
+
+        return source_digest()
+    except OSError as e:
+        return f"unreadable ({e})"
+
+
 class Runner:
     """Runs worker units one at a time, each in its own process, with a time limit. After each
     unit the figures so far go to OUT/bench.partial.json, so a long run that is stopped keeps them."""
@@ -173,6 +183,9 @@ class Runner:
             except subprocess.TimeoutExpired:
                 res = {"error": f"timed out after {self.timeout:.0f} s (--timeout): see {log}"}
         res["wall_s"] = time.perf_counter() - t0
+        if self.results is not None:  # which kernel builds the units ran (report.kernel_lines)
+            for digest in res.get("kernel_libraries") or ():
+                self.results.setdefault("kernel_libraries", {}).setdefault(digest, []).append(title)
         msg = res.get("skipped") or (f"error: {res['error']}" if "error" in res else f"done in {res['wall_s']:.0f} s")
         self.echo(f"[bench] {title}: {msg}", err=True)
         return res
@@ -294,6 +307,7 @@ def bench(presets, task, backends, graphs, peer_names, genai_precisions, llamacp
     results = {
         "label": label or f"{machine['hostname']} · {machine['cores']} cores · {time.strftime('%Y-%m-%d %H:%M')}",
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine, "busy_at_start": busy_processes(),
+        "kernel_sources": {"start": _kernel_sources()},
         "options": {"presets": list(presets), "tasks": list(tasks), "backends": [f"{n}:{p}" for n, p in chosen],
                     "graphs": variants, "peers": peer_list, "genai_precisions": gp, "llamacpp_types": lt,
                     "peer_threads": peer_threads, "interleave_rounds": interleave_rounds, "repeats": repeats,
@@ -375,6 +389,7 @@ def bench(presets, task, backends, graphs, peer_names, genai_precisions, llamacp
     results["machine_probe"] = run_bound(probes, results.get("interleave"))
     results["machine_probes"] = probes
     results["busy_at_end"] = busy_processes()
+    results["kernel_sources"]["end"] = _kernel_sources()
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     report.analyse(results)
     paths = report.write(results, out)

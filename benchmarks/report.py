@@ -323,6 +323,25 @@ def _probe_range(results: dict) -> str:
     return text
 
 
+def kernel_lines(results: dict) -> list[str]:
+    """The kernel build the run's units ran (runtime/qmatmul.py names each by its sources' digest), and a warning when
+    they did not all run one: the sources changed on disk during the run (a bench started from a working tree that
+    was then edited), so its figures are not one kernel's."""
+    sources = results.get("kernel_sources")
+    if not isinstance(sources, dict):  # a run from before these were recorded
+        return []
+    ran = results.get("kernel_libraries") or {}
+    seen = set(ran) | {v for v in sources.values() if isinstance(v, str) and not v.startswith("unreadable")}
+    if len(seen) <= 1:
+        which = next(iter(seen), "none")
+        return [f"Kernel sources {which}: " + ("every unit that ran our kernels ran this build." if ran else
+                                               "no unit ran our kernels."), ""]
+    builds = "; ".join(f"{d}: {', '.join(titles)}" for d, titles in sorted(ran.items())) or "none recorded"
+    return [f"**The kernel sources changed during this run** (on disk at the start {sources.get('start')}, at the "
+            f"end {sources.get('end')}); the units ran these builds: {builds}. Figures from different builds are "
+            "not one run's: run the bench again with the sources left alone.", ""]
+
+
 def markdown(results: dict) -> str:
     m = results["machine"]
     probe = results["machine_probe"]
@@ -339,6 +358,7 @@ def markdown(results: dict) -> str:
              f"Medians over repeats after warm-up; spread = (p90 − p10) / median. A share of the bandwidth bound "
              f"is of the best probe (the targets' figure); in brackets, of the better of the two probes just "
              f"before and after the unit, since this bandwidth can move from one minute to the next.", ""]
+    lines += kernel_lines(results)
     caption_rows, draw_rows = [], []
     for u in results["units"]:
         if u.get("kind") != "ours":

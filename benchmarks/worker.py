@@ -135,6 +135,11 @@ def main(spec_path: str, out_path: str) -> None:
         res = {"error": f"{type(e).__name__}: {e}"}
     # a unit that runs its engine in a child process (llamacpp) reports that process's peak instead
     res["worker_peak_rss_mb" if "peak_rss_mb" in res else "peak_rss_mb"] = peak_rss_mb()
+    # which build of our kernels this unit ran (runtime/qmatmul.py compiles the sources as they are on disk when a
+    # session first needs them): the report warns when the units of a run did not all run the same one
+    from unifork_rt.runtime.qmatmul import loaded_digests
+
+    res["kernel_libraries"] = loaded_digests()
     atomic_write_text(Path(out_path), json.dumps(res, indent=1, default=float) + "\n")
 
 

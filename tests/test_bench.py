@@ -357,6 +357,15 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
     assert ("GFLOP/s (our fp32 tile " in (out / "bench.md").read_text()) == (isa == 2)
     ours = {(u["backend"], u["precision"], u["graphs"]): u for u in data["units"] if u["kind"] == "ours"}
     assert set(ours) == {("torch-eager", "fp32", "portable"), ("ort-cpu", "fp32", "portable"), ("ort-cpu", "fp32", "ort")}
+    # the kernel build: its sources' digest at the start and end, and the build each unit ran, named in the report
+    from unifork_rt.runtime.qmatmul import source_digest
+
+    digest = source_digest()
+    assert data["kernel_sources"] == {"start": digest, "end": digest}
+    if kernels_run:
+        assert list(data["kernel_libraries"]) == [digest]
+        assert "micro ort-cpu fp32-ort" in data["kernel_libraries"][digest]
+        assert f"Kernel sources {digest}: every unit that ran our kernels ran this build." in (out / "bench.md").read_text()
     assert json.loads((seeded_work / "micro" / "bundle-fp32-ort" / "manifest.json").read_text())["variant"] == "ort"
     for u in ours.values():
         assert "error" not in u, u.get("error")
@@ -581,3 +590,26 @@ def test_a_run_that_also_draws_measures_the_int4_caption_only_peak_in_a_worker_o
     assert rss_target({**results["units"][0], "peak_rss_mb": 1200.0})["status"] == "missed"
     t = rss_target(failed["units"][0])
     assert t["status"] == "not measured" and t["what"].endswith(": boom")
+
+
+def test_the_report_warns_when_the_kernel_sources_changed_during_a_run():
+    """A bench started from a working tree that is then edited: later units build and run other kernels (session 43's
+    first run did). The report says so, naming each build's units; one build is named quietly; an older JSON without
+    the record gets no line."""
+    from benchmarks.report import kernel_lines
+
+    one = {"kernel_sources": {"start": "aaaa", "end": "aaaa"}, "kernel_libraries": {"aaaa": ["paper ort-cpu int4-ort"]}}
+    assert kernel_lines(one)[0] == "Kernel sources aaaa: every unit that ran our kernels ran this build."
+    assert kernel_lines({"kernel_sources": {"start": "aaaa", "end": "aaaa"}})[0] == \
+        "Kernel sources aaaa: no unit ran our kernels."
+    changed = {"kernel_sources": {"start": "aaaa", "end": "bbbb"},
+               "kernel_libraries": {"aaaa": ["paper ort-cpu fp32-ort"], "bbbb": ["paper ort-cpu int4-ort",
+                                                                                   "interleave int4 / llamacpp q4_0"]}}
+    text = kernel_lines(changed)[0]
+    assert text.startswith("**The kernel sources changed during this run** (on disk at the start aaaa, at the end bbbb)")
+    assert "aaaa: paper ort-cpu fp32-ort; bbbb: paper ort-cpu int4-ort, interleave int4 / llamacpp q4_0" in text
+    # the sources edited and put back: the same digest at both ends, but a unit ran another build
+    back = {"kernel_sources": {"start": "aaaa", "end": "aaaa"},
+            "kernel_libraries": {"aaaa": ["paper ort-cpu fp32-ort"], "cccc": ["paper ort-cpu int8-ort"]}}
+    assert kernel_lines(back)[0].startswith("**The kernel sources changed during this run**")
+    assert kernel_lines({}) == []

@@ -77,14 +77,26 @@ def _compiler() -> str | None:
     return None
 
 
+def source_digest() -> str:
+    """The kernel sources' version as they are on disk now: the name of the cache folder `build` compiles them into."""
+    src = _source_dir()
+    return hashlib.sha256(b"".join((src / f).read_bytes() for f in SOURCES)).hexdigest()[:16]
+
+
+def loaded_digests() -> list[str]:
+    """The source versions of the libraries this process has built or found (normally one; more when the sources
+    changed on disk while it ran)."""
+    with _lock:
+        return sorted(d for d, (lib, _) in _built.items() if lib is not None)
+
+
 def build(cache_dir: Path | None = None) -> tuple[Path | None, str]:
     """(path of the compiled library, '') or (None, why not). Compiled once per source version."""
     from ..io import user_cache_dir
 
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return None, f"the kernels are for x86-64 CPUs (this is {platform.machine()})"
-    src = _source_dir()
-    digest = hashlib.sha256(b"".join((src / f).read_bytes() for f in SOURCES)).hexdigest()[:16]
+    src, digest = _source_dir(), source_digest()
     with _lock:
         if digest in _built:
             return _built[digest]
