@@ -5,6 +5,7 @@ kernel through a session, row by row independent of its batch, and its refusals.
 from __future__ import annotations
 
 import ctypes
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -476,3 +477,39 @@ def test_int8_dynamic_ort_bundle_runs_our_attention_and_integer_matmuls(micro_mo
     if integer_ops:
         assert with_gqa <= compare_backend_graphs(no_attention, plain, "int8-dynamic ort, ONNX Runtime's attention")
         assert no_attention.qmatmul_skipped == {}
+
+
+@needs_cc
+def test_prefetch_of_no_pair_reads_nothing():
+    """uk_attn_prefetch_pair for a pair outside [0, b * hkv) returns before it reads anything: seqlens_k lies at the
+    end of a page whose next page is unreadable, so reading seqlens_k[b] (a pair past the last) would crash the child
+    process. The pairs inside are prefetched without fault."""
+    script = f"""
+import ctypes, mmap
+import numpy as np
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_attention_kernel import Attn
+lib = ctypes.CDLL({str(built())!r})
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+page = mmap.PAGESIZE
+buf = mmap.mmap(-1, 2 * page)
+base = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+assert libc.mprotect(base + page, page, 0) == 0  # PROT_NONE
+B, hq, hkv, dh, cap, T = 2, 4, 2, 40, 5, 1  # 160-byte heads: not whole cache lines
+seq = np.frombuffer(buf, np.int32, B, page - 4 * B)
+seq[:] = [2, 4]
+qkv = np.ones((B, T, (hq + 2 * hkv) * dh), np.float32)
+kc, vc = np.zeros((B, hkv, cap, dh), np.float32), np.zeros((B, hkv, cap, dh), np.float32)
+out = np.zeros((B, T, hq * dh), np.float32)
+w = qkv.shape[2]
+a = Attn(B, T, hq, hkv, dh, cap, qkv.ctypes.data, qkv.ctypes.data + hq * dh * 4, qkv.ctypes.data + (hq + hkv) * dh * 4,
+         w, w, kc.ctypes.data, vc.ctypes.data, base + page - 4 * B, None, None, None, None, 1, 1, 0, 1.0, out.ctypes.data)
+lib.uk_attn_prefetch_pair.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
+for bh in (-1, -(2 ** 62), B * hkv, B * hkv + 7, 2 ** 62, *range(B * hkv)):
+    for write in (0, 1):
+        lib.uk_attn_prefetch_pair(ctypes.byref(a), bh, write)
+print(1.0)
+"""
+    assert child_floats(script) == [1.0]

@@ -65,14 +65,16 @@ void uk_attn_write_kv_pairs(const uk_attn* a, int64_t bh0, int64_t bh1) {
 
 void uk_attn_write_kv(const uk_attn* a) { uk_attn_write_kv_pairs(a, 0, a->b * a->hkv); }
 
-/* up to `lines` cache lines from p on (a software prefetch into L1; prefetches do not fault) */
+/* the cache lines of [p, p + bytes), at most `lines` of them from the first (software prefetches into L1; they do
+ * not fault). By address: p need not start a line */
 static void prefetch_lines(const void* p, size_t bytes, size_t lines) {
-  const char* c = (const char*)p;
-  for (size_t i = 0; i < bytes && i / 64 < lines; i += 64) _mm_prefetch(c + i, _MM_HINT_T0);
+  const uintptr_t end = (uintptr_t)p + bytes;
+  uintptr_t x = (uintptr_t)p & ~(uintptr_t)63;
+  for (size_t n = 0; x < end && n < lines; x += 64, n++) _mm_prefetch((const char*)x, _MM_HINT_T0);
 }
 
 void uk_attn_prefetch_pair(const uk_attn* a, int64_t bh, int write) {
-  if (bh >= a->b * a->hkv) return;
+  if (bh < 0 || bh >= a->b * a->hkv) return; /* no pair: nothing read (past(b) reads seqlens_k[b]) */
   const int64_t b = bh / a->hkv, h = bh % a->hkv, group = a->hq / a->hkv, past = uk_attn_past(a, b);
   const size_t head = (size_t)a->dh * sizeof(float), pair = (size_t)(b * a->hkv + h) * a->cap * a->dh;
   for (int64_t t = 0; t < a->t; t++) {

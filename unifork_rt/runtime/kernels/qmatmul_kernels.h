@@ -82,9 +82,9 @@ void uk_attn_write_kv(const uk_attn* a);        /* the new keys (rotated) and va
 /* the same for the (row, KV head) pairs [bh0, bh1) only, pair bh = row * hkv + KV head: all its new tokens */
 void uk_attn_write_kv_pairs(const uk_attn* a, int64_t bh0, int64_t bh1);
 size_t uk_attn_scratch_floats(const uk_attn* a); /* per task */
-/* software prefetches of pair bh's data, issued one pair ahead of the task's loops (nothing past the last pair):
- * write 1, the new keys and values and the cache slots they go to; write 0, the queries and the cache's keys and
- * values (at most the first 2 KB of each) */
+/* software prefetches of pair bh's data, which run_atask issues one pair ahead within a task: write 1, the new keys
+ * and values (512 bytes of each head) and the cache slots they go to; write 0, the group's queries (at most 4 KB) and
+ * the cache's keys and values (at most the first 2 KB of each). A bh outside [0, b * hkv) does nothing */
 void uk_attn_prefetch_pair(const uk_attn* a, int64_t bh, int write);
 /* the outputs of the query heads of KV head kvh, row b, tokens [t0, t1); after that pair's new keys and values are
  * in the cache (uk_attn_write_kv or uk_attn_write_kv_pairs) */

@@ -771,6 +771,7 @@ typedef struct {
   int64_t hq, hkv, rotary;
   float scale; /* 0: 1/sqrt(head size) */
   int isa;
+  int64_t tasks; /* the session's threads (task_count): a step has at least this many tasks where it has the pairs */
 } AKernel;
 
 static const char* aop_name(const void* op) { (void)op; return "GroupQueryAttention"; }
@@ -811,6 +812,7 @@ static OrtStatus* akernel_create(const void* op, const void* api, const OrtKerne
   kr->rotary = int_attr(info, "do_rotary", 0);
   kr->scale = scale;
   kr->isa = uk_isa();
+  kr->tasks = task_count();
   *out = kr;
   return NULL;
 }
@@ -830,8 +832,8 @@ static void run_atask(void* p, size_t i) {
   if (t->chunks == 1) { /* all of a pair's tokens in one task: `pairs` (row, KV head) pairs, one after another */
     const int64_t n = t->a->b * t->a->hkv, p0 = (int64_t)i * t->pairs, p1 = p0 + t->pairs < n ? p0 + t->pairs : n;
     /* only these pairs read these keys and values. Each pair's data is requested one pair ahead: in the pipeline
-     * the depth head's caches have left L2 by its next step (its attention at 8 rows took 0.38 ms a step there, 6
-     * ops of 29 us in a loop; 0.32 ms with the prefetches, session 43) */
+     * the depth head's caches have left L2 by its next step (session 43: its attention at 8 rows took 0.38 ms a step
+     * there, against about 0.17 in a loop of the op; 0.32 ms with the prefetches) */
     for (int64_t bh = p0; bh < p1; bh++) {
       if (bh + 1 < p1) uk_attn_prefetch_pair(t->a, bh + 1, 1);
       uk_attn_write_kv_pairs(t->a, bh, bh + 1);
@@ -999,12 +1001,15 @@ static OrtStatus* akernel_compute(void* k, OrtKernelContext* ctx) {
     tasks *= (size_t)t.chunks;
   } else { /* a step: pairs per task so that each task has about 64k multiply-adds of work (the depth head's
             * 8 rows x 32 heads of 4 keys were 256 tasks of a fraction of a microsecond each: 68-70 us a layer,
-            * 45-54 as 2 tasks); the paper decoders' 7 heads x hundreds of keys stay one pair a task */
+            * 45-54 as 2 tasks); the paper decoders' 7 heads x hundreds of keys stay one pair a task. But at least
+            * one task a thread where there are pairs enough: by work alone the depth head's first steps (1-2 keys)
+            * were one task, on one thread (session 43) */
     int64_t keys = 1;
     for (int64_t b = 0; b < B; b++) keys = uk_attn_past(&a, b) + 1 > keys ? uk_attn_past(&a, b) + 1 : keys;
-    const int64_t work = (hq / hkv) * keys * dh;
+    const int64_t work = (hq / hkv) * keys * dh, n = B * hkv, want = n < kr->tasks ? n : kr->tasks;
     t.pairs = work >= 65536 ? 1 : (65536 + work - 1) / work;
-    tasks = (size_t)((B * hkv + t.pairs - 1) / t.pairs);
+    if ((n + t.pairs - 1) / t.pairs < want) t.pairs = (n + want - 1) / want;
+    tasks = (size_t)((n + t.pairs - 1) / t.pairs);
   }
   /* Where a (row, KV head) pair's tokens are all in one task (a step, or a prompt of up to 16 tokens), that task
    * writes the pair's new keys and values into the cache first (run_atask), in the pool's threads: at the depth
