@@ -1,6 +1,7 @@
 """GroupQueryAttention through ONNX Runtime with two builds of our library (OLD.so NEW.so): the same bits in the
-output and the in-place caches? Steps and short prompts (one task per group of pairs), 1, 2, 8 and 9 rows, the depth
-head's and the decoders' head layouts, 1 and 2 threads, both ISAs (UNIFORK_RT_ISA=avx2 for the second run).
+output and the in-place caches? Steps (a task holds one pair or several, by the work and the thread count) and
+prompts of 3 and 16 tokens (one pair a task), 1, 2, 8 and 9 rows, the depth head's and the decoders' head layouts,
+1 and 2 threads, both ISAs (UNIFORK_RT_ISA=avx2 for the second run).
 python bitcmp_op.py OLD.so NEW.so"""
 import sys
 import numpy as np

@@ -21,3 +21,10 @@ $P $R/draw_decode_time.py $B 3 > $R/draw-decode-time-int4.txt
 $P $R/prof_decoder.py $B > $R/prof-decoder.txt
 $P $R/decoder_fresh.py $B > $R/decoder-fresh.txt
 $P $R/decoder_int8.py > $R/decoder-int8.txt
+# the task split (1c6d645) against 8a9963f: HEAD = 8a9963f's kernels, SPLIT = the split before the code review's mends
+# (prefetch_lines by offset from p, no bh < 0 bound), FINAL = 1c6d645's
+$P docs/results/bench/2026-12-06-s41/op_split_ab.py $B 6 --cases=trunk:2,trunk:8,rq_head:2,rq_head:8 /tmp/t_head.so /tmp/t_split.so  # op-split-ab-split.txt
+$P docs/results/bench/2026-12-05-batching/draw_ab.py $B /tmp/head.so /tmp/split.so 6 1,4 swap  # draw-ab-split-int4.txt
+$P docs/results/bench/2026-12-06-s41/op_split_ab.py $B 4 --cases=rq_head:2,rq_head:8 /tmp/t_head.so /tmp/t_split.so /tmp/t_final.so  # op-split-ab-final.txt
+bash $R/run-full.sh full3                                         # at 1c6d645
+python3 docs/results/bench/2026-12-06-s39/check/check.py runs/s43/full3 > $R/check-full3.txt
