@@ -324,22 +324,26 @@ def _probe_range(results: dict) -> str:
 
 
 def kernel_lines(results: dict) -> list[str]:
-    """The kernel build the run's units ran (runtime/qmatmul.py names each by its sources' digest), and a warning when
-    they did not all run one: the sources changed on disk during the run (a bench started from a working tree that
-    was then edited), so its figures are not one kernel's."""
+    """The build of our C kernels the run's units reported (runtime/qmatmul.py names each by its sources' digest),
+    and a warning where the units reported more than one, or the sources on disk changed between the run's start and
+    end (a bench started from a working tree that was then edited). A unit that timed out or crashed reports none."""
     sources = results.get("kernel_sources")
     if not isinstance(sources, dict):  # a run from before these were recorded
         return []
     ran = results.get("kernel_libraries") or {}
-    seen = set(ran) | {v for v in sources.values() if isinstance(v, str) and not v.startswith("unreadable")}
-    if len(seen) <= 1:
-        which = next(iter(seen), "none")
-        return [f"Kernel sources {which}: " + ("every unit that ran our kernels ran this build." if ran else
-                                               "no unit ran our kernels."), ""]
-    builds = "; ".join(f"{d}: {', '.join(titles)}" for d, titles in sorted(ran.items())) or "none recorded"
-    return [f"**The kernel sources changed during this run** (on disk at the start {sources.get('start')}, at the "
-            f"end {sources.get('end')}); the units ran these builds: {builds}. Figures from different builds are "
-            "not one run's: run the bench again with the sources left alone.", ""]
+    start, end = sources.get("start"), sources.get("end")
+    on_disk = f"on disk at the start {start}, at the end {end or 'not recorded'}"
+    builds = "; ".join(f"{d} ({', '.join(repr(t) for t in titles)})" for d, titles in sorted(ran.items()))
+    if len(ran) > 1:
+        return [f"**The kernel sources changed during this run, and its units ran different builds of them** "
+                f"({on_disk}): {builds}. Figures from different builds are not one run's: run the bench again with "
+                "the sources left alone.", ""]
+    if end is not None and start != end or (ran and start not in ran):
+        return [f"**The kernel sources changed during this run** ({on_disk}); the units that reported a build "
+                f"ran {builds or 'none'}.", ""]
+    if not ran:
+        return [f"Kernel sources {start}: no unit reported a build of them.", ""]
+    return [f"Kernel sources {start}: every unit that reported a build ran this one.", ""]
 
 
 def markdown(results: dict) -> str:

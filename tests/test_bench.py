@@ -365,7 +365,7 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
     if kernels_run:
         assert list(data["kernel_libraries"]) == [digest]
         assert "micro ort-cpu fp32-ort" in data["kernel_libraries"][digest]
-        assert f"Kernel sources {digest}: every unit that ran our kernels ran this build." in (out / "bench.md").read_text()
+        assert f"Kernel sources {digest}: every unit that reported a build ran this one." in (out / "bench.md").read_text()
     assert json.loads((seeded_work / "micro" / "bundle-fp32-ort" / "manifest.json").read_text())["variant"] == "ort"
     for u in ours.values():
         assert "error" not in u, u.get("error")
@@ -594,22 +594,35 @@ def test_a_run_that_also_draws_measures_the_int4_caption_only_peak_in_a_worker_o
 
 def test_the_report_warns_when_the_kernel_sources_changed_during_a_run():
     """A bench started from a working tree that is then edited: later units build and run other kernels (session 43's
-    first run did). The report says so, naming each build's units; one build is named quietly; an older JSON without
-    the record gets no line."""
+    first run did). The report says so, naming each build's units; one build is named quietly; an edit that no unit
+    ran still gets a warning, without the claim that the figures mix builds; an older JSON gets no line."""
     from benchmarks.report import kernel_lines
 
     one = {"kernel_sources": {"start": "aaaa", "end": "aaaa"}, "kernel_libraries": {"aaaa": ["paper ort-cpu int4-ort"]}}
-    assert kernel_lines(one)[0] == "Kernel sources aaaa: every unit that ran our kernels ran this build."
+    assert kernel_lines(one)[0] == "Kernel sources aaaa: every unit that reported a build ran this one."
     assert kernel_lines({"kernel_sources": {"start": "aaaa", "end": "aaaa"}})[0] == \
-        "Kernel sources aaaa: no unit ran our kernels."
+        "Kernel sources aaaa: no unit reported a build of them."
     changed = {"kernel_sources": {"start": "aaaa", "end": "bbbb"},
-               "kernel_libraries": {"aaaa": ["paper ort-cpu fp32-ort"], "bbbb": ["paper ort-cpu int4-ort",
-                                                                                   "interleave int4 / llamacpp q4_0"]}}
+               "kernel_libraries": {"aaaa": ["paper ort-cpu fp32-ort"],
+                                    "bbbb": ["paper ort-cpu int4-ort", "interleave fp32 / llamacpp f32, genai fp32"]}}
     text = kernel_lines(changed)[0]
-    assert text.startswith("**The kernel sources changed during this run** (on disk at the start aaaa, at the end bbbb)")
-    assert "aaaa: paper ort-cpu fp32-ort; bbbb: paper ort-cpu int4-ort, interleave int4 / llamacpp q4_0" in text
+    assert text.startswith("**The kernel sources changed during this run, and its units ran different builds of them** "
+                           "(on disk at the start aaaa, at the end bbbb)")
+    assert ("aaaa ('paper ort-cpu fp32-ort'); bbbb ('paper ort-cpu int4-ort', "
+            "'interleave fp32 / llamacpp f32, genai fp32')") in text
     # the sources edited and put back: the same digest at both ends, but a unit ran another build
     back = {"kernel_sources": {"start": "aaaa", "end": "aaaa"},
             "kernel_libraries": {"aaaa": ["paper ort-cpu fp32-ort"], "cccc": ["paper ort-cpu int8-ort"]}}
-    assert kernel_lines(back)[0].startswith("**The kernel sources changed during this run**")
+    assert "ran different builds" in kernel_lines(back)[0]
+    # edited after the last unit (or before the first): one build ran, but the sources moved
+    after = {"kernel_sources": {"start": "aaaa", "end": "bbbb"}, "kernel_libraries": {"aaaa": ["paper ort-cpu int4-ort"]}}
+    text = kernel_lines(after)[0]
+    assert text.startswith("**The kernel sources changed during this run** (on disk at the start aaaa, at the end "
+                           "bbbb); the units that reported a build ran aaaa ('paper ort-cpu int4-ort').")
+    assert "different builds" not in text
+    before = {"kernel_sources": {"start": "aaaa", "end": "bbbb"}, "kernel_libraries": {"bbbb": ["paper ort-cpu int4-ort"]}}
+    assert kernel_lines(before)[0].startswith("**The kernel sources changed during this run** (")
+    # a partial run (no end yet) whose units all ran the start's build: quiet
+    assert kernel_lines({"kernel_sources": {"start": "aaaa"}, "kernel_libraries": {"aaaa": ["u"]}})[0].startswith(
+        "Kernel sources aaaa: every unit")
     assert kernel_lines({}) == []
