@@ -1010,6 +1010,8 @@ static OrtStatus* akernel_compute(void* k, OrtKernelContext* ctx) {
     t.pairs = work >= 65536 ? 1 : (65536 + work - 1) / work;
     if ((n + t.pairs - 1) / t.pairs < want) t.pairs = (n + want - 1) / want;
     tasks = (size_t)((n + t.pairs - 1) / t.pairs);
+    t.pairs = (n + (int64_t)tasks - 1) / (int64_t)tasks; /* as even as the task count allows: 196 + 60 pairs -> 128 + 128 */
+    tasks = (size_t)((n + t.pairs - 1) / t.pairs);
   }
   /* Where a (row, KV head) pair's tokens are all in one task (a step, or a prompt of up to 16 tokens), that task
    * writes the pair's new keys and values into the cache first (run_atask), in the pool's threads: at the depth
