@@ -1007,10 +1007,10 @@ static OrtStatus* akernel_compute(void* k, OrtKernelContext* ctx) {
     int64_t keys = 1;
     for (int64_t b = 0; b < B; b++) keys = uk_attn_past(&a, b) + 1 > keys ? uk_attn_past(&a, b) + 1 : keys;
     const int64_t work = (hq / hkv) * keys * dh, n = B * hkv, want = n < kr->tasks ? n : kr->tasks;
-    t.pairs = work >= 65536 ? 1 : (65536 + work - 1) / work;
-    if ((n + t.pairs - 1) / t.pairs < want) t.pairs = (n + want - 1) / want;
-    tasks = (size_t)((n + t.pairs - 1) / t.pairs);
-    t.pairs = (n + (int64_t)tasks - 1) / (int64_t)tasks; /* as even as the task count allows: 196 + 60 pairs -> 128 + 128 */
+    const int64_t per = work >= 65536 ? 1 : (65536 + work - 1) / work; /* pairs a task by work alone */
+    int64_t count = (n + per - 1) / per;
+    count = count < want ? want : count;
+    t.pairs = (n + count - 1) / count; /* as even as the task count allows: 196 + 60 pairs -> 128 + 128 */
     tasks = (size_t)((n + t.pairs - 1) / t.pairs);
   }
   /* Where a (row, KV head) pair's tokens are all in one task (a step, or a prompt of up to 16 tokens), that task
