@@ -96,7 +96,10 @@ def bundle_folder(preset_name: str, key: str, work: Path) -> Path:
                 and not legacy_ort_head(m)
                 # an fp32 ort bundle from before its weight MatMuls were TransposeMatMul (our float kernel)
                 and not (variant == "ort" and precision == "fp32"
-                         and FLOAT_KERNEL_OP not in m.get("graphs", {}).get("trunk", {}).get("ops", []))):
+                         and FLOAT_KERNEL_OP not in m.get("graphs", {}).get("trunk", {}).get("ops", []))
+                # an ort bundle from before its image decoder was rewritten (export/ort_image.py, session 44)
+                and not (variant == "ort"
+                         and "ConvTranspose" in m.get("graphs", {}).get("vision_decoder", {}).get("ops", []))):
             return out
     return export_bundle(model, out, precision=precision, progress=False, variant=variant, block_size=block)
 

@@ -29,6 +29,7 @@ from ..runtime.bundle import GRAPHS, SHARED_KV, MANIFEST, MANIFEST_FORMAT, VARIA
 from ..runtime.prompting import Prompting
 from .graphs import GRAPH_DEFS, example_inputs, folded_head, kv_layers
 from .ort_graphs import export_ort_graph
+from .ort_image import ort_image_decoder
 from .quantize import (EXTERNAL_DATA_BYTES, PROTOBUF_SAFE_BYTES, QUANTIZED_GRAPHS, SCHEMES, describe_scheme,
                        onnx_load, quantize_graph, save_graph, scheme_for)
 
@@ -112,6 +113,8 @@ def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str
             export_ort_graph(model, name, path, max_seq, float_kernel=precision == "fp32")
         else:
             export_graph(model, name, path, max_seq, dtype)
+            if variant == "ort" and name == "vision_decoder":  # sub-pixel Convs and fused GELUs (export/ort_image.py)
+                ort_image_decoder(path)
         if precision in SCHEMES and name in QUANTIZED_GRAPHS:
             with _quiet_logs():
                 quantize_graph(path, precision, block_size)

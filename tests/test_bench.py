@@ -155,6 +155,13 @@ def test_bench_int4_b32_bundle_has_blocks_of_32(seeded_work, monkeypatch):
     monkeypatch.setattr(ModelConfig, "load", classmethod(lambda cls, path: load(path).replace(head=folding)))
     models.bundle_folder("micro", "int4-ort", seeded_work)
     assert len(calls) == 6
+    monkeypatch.setattr(ModelConfig, "load", load)
+    # an ort bundle from before its image decoder was rewritten (a ConvTranspose left) is rebuilt; one after is kept
+    m = json.loads(manifest.read_text())
+    for decoder_ops, exports in ((["Conv", "ConvTranspose"], 7), (["Conv", "DepthToSpace", "Gelu"], 7)):
+        manifest.write_text(json.dumps({**m, "graphs": {**m["graphs"], "vision_decoder": {"ops": decoder_ops}}}))
+        models.bundle_folder("micro", "int4-ort", seeded_work)
+        assert len(calls) == exports
 
 
 def test_head_step_matches_the_model_and_the_paper():

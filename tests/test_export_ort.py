@@ -142,7 +142,22 @@ def test_ort_manifest_and_nodes(ort_bundle):
     per_layer = [sum(n.name.startswith(f"l{i}.") for n in nodes) for i in range(m["config"]["head"]["num_layers"])]
     print(f"rq_head: {len(nodes)} nodes, per layer {per_layer}")
     assert max(per_layer) <= 13 and len(nodes) - sum(per_layer) <= 32
-    assert m["graphs"]["vision_decoder"]["inputs"][0]["name"] == "codes"  # the image graphs stay portable
+    assert m["graphs"]["vision_decoder"]["inputs"][0]["name"] == "codes"
+
+
+def test_ort_image_decoder(ort_bundle, model):
+    """The decoder's transposed convolutions as sub-pixel Convs, its GELUs one node each (export/ort_image.py), against
+    PyTorch; the encoder stays the portable graph."""
+    m = json.loads((ort_bundle / "manifest.json").read_text())
+    ops = m["graphs"]["vision_decoder"]["ops"]
+    assert "ConvTranspose" not in ops and "DepthToSpace" in ops and "Gelu" in ops and "Erf" not in ops
+    assert "Gelu" not in m["graphs"]["vision_encoder"]["ops"]
+    sess = ort.InferenceSession(str(ort_bundle / "vision_decoder.onnx"), providers=["CPUExecutionProvider"])
+    cfg = model.cfg.image
+    codes = np.random.default_rng(3).integers(0, cfg.codebook_size, (2, cfg.num_cells, cfg.depth))
+    with torch.no_grad():
+        want = model.decode_codes(torch.from_numpy(codes)).numpy()
+    assert_close("ort vision_decoder B=2", sess.run(None, {"codes": codes})[0], want, TOL["onnx_fp32_vision_decoder"])
 
 
 def test_ort_iobinding_device_cache(ort_bundle, micro_bundle):

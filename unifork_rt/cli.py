@@ -479,8 +479,9 @@ def _check_targets(targets: list[tuple[Path, bool]], overwrite: bool) -> None:
               help="portable: standard ops, every backend. ort: trunk, branches and depth head with ONNX Runtime's "
                    "fused ops (GroupQueryAttention, the KV buffer written in place; Skip(Simplified)Layer"
                    "Normalization; packed QKV; in fp32 the weight MatMuls as TransposeMatMul, which unifork-rt's own "
-                   "kernel runs on AVX-512 VNNI CPUs): faster on ort-cpu (fp32, int4, int8), not for the GPU "
-                   "backends.")
+                   "kernel runs on AVX-512 VNNI CPUs), and the image decoder's transposed convolutions as "
+                   "sub-pixel Convs and its GELUs as one node: faster on ort-cpu (fp32, int4, int8), not for the "
+                   "GPU backends.")
 @click.option("--block-size", type=click.Choice(["16", "32", "64", "128", "256"]), default=None,
               help="int4 / int8: weights per scale along K (default 128). Smaller blocks follow the weights "
                    "more closely and cost more bytes and time; 32 is onnxruntime-genai's and llama.cpp's "

@@ -1,0 +1,203 @@
+"""The image decoder of the ORT-optimized variant (`--graphs ort`): the portable graph, rewritten for ONNX Runtime's CPU.
+
+Two rewrites of the same sums, applied to the exported vision_decoder.onnx:
+
+- **ConvTranspose -> Convs + DepthToSpace ("sub-pixel").** ONNX Runtime runs ConvTranspose as a GEMM and a
+  col2im scatter, outside its NCHWc convolution path: in the paper decoder it ran at about 150 G multiply-add flops
+  a second against its Convs' 400 (docs/results/bench/2026-12-06-s43/prof-decoder.txt). A stride-2 transposed
+  convolution is four ordinary convolutions, one per output phase (row parity a, column parity b), interleaved:
+
+      k=4, s=2, p=1:  out[2i+a, 2j+b] = sum over 2x2 taps of x[i-1+a+u, j-1+b+v] . w[3-a-2u, 3-b-2v]
+                      -> 4 Convs (2x2 kernels, phase-dependent pads), Concat, DepthToSpace(2, DCR)
+      k=2, s=2, p=0:  out[2i+a, 2j+b] = x[i, j] . w[a, b]  -> one 1x1 Conv of 4 x Cout channels, DepthToSpace
+
+  The same products, summed in another order: differences of float rounding only (tests/test_ort_image.py).
+- **GELU -> com.microsoft Gelu.** torch.onnx writes the exact GELU as Div, Erf, Add, Mul, Mul, in an order
+  ONNX Runtime's GeluFusion does not match (x * (0.5 * (1 + erf(x / sqrt 2)))), so it ran as 5 nodes (26 of 209 ms
+  an image in the paper decoder). Gelu is one node of ONNX Runtime's CPU contrib ops (0.5 x (1 + erf(x / sqrt 2))).
+
+Anything else is left as exported; a ConvTranspose of another shape stays a ConvTranspose.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+CONTRIB = "com.microsoft"
+SQRT2 = float(np.sqrt(2.0))
+
+
+def _attrs(node) -> dict:
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _scalar(inits: dict, name: str) -> float | None:
+    from onnx import numpy_helper
+
+    t = inits.get(name)
+    if t is None:
+        return None
+    a = numpy_helper.to_array(t)
+    return float(a.reshape(())) if a.size == 1 else None
+
+
+def _consumers(graph) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for n in graph.node:
+        for i in n.input:
+            out.setdefault(i, []).append(n)
+    for o in graph.output:
+        out.setdefault(o.name, []).append(None)  # a graph output: never removed
+    return out
+
+
+def _phase_convs(node, w: np.ndarray, bias: str, bias_value: np.ndarray | None, k: int):
+    """(Convs, their new initializers, the name of the tensor DepthToSpace takes) of one ConvTranspose of kernel k
+    (4: pads 1; 2: pads 0), stride 2, weight W (Cin, Cout, k, k), bias BIAS (an initializer's name, or "")."""
+    from onnx import helper
+
+    out, name = node.output[0], node.name or node.output[0]
+    cin, cout = w.shape[:2]
+    if k == 2:  # every output pixel has one tap: a 1x1 Conv to 4 x Cout channels, channel (2a + b) x Cout + co
+        wn, cat = f"{name}.subpixel.w", f"{out}.subpixel"
+        kernel = w.transpose(2, 3, 1, 0).reshape(4 * cout, cin, 1, 1)
+        inits = {wn: np.ascontiguousarray(kernel)}
+        inputs = [node.input[0], wn]
+        if bias:  # each phase's channels get the same bias
+            inputs.append(f"{name}.subpixel.b")
+            inits[inputs[-1]] = np.tile(bias_value, 4)
+        nodes = [helper.make_node("Conv", inputs, [cat], name=cat, kernel_shape=[1, 1])]
+        return nodes, inits, cat
+    # k == 4, pads 1: phase 0 reads x[i-1], x[i] with taps 3, 1 (pad before); phase 1 x[i], x[i+1] with 2, 0
+    taps = {0: ([3, 1], (1, 0)), 1: ([2, 0], (0, 1))}
+    nodes, inits, outs = [], {}, []
+    for a in (0, 1):
+        for b in (0, 1):
+            (ka, (ta, ba)), (kb, (tb, bb)) = taps[a], taps[b]
+            kernel = w[:, :, ka][:, :, :, kb].transpose(1, 0, 2, 3)  # (Cout, Cin, 2, 2)
+            wn, o = f"{name}.p{a}{b}.w", f"{out}.p{a}{b}"
+            inits[wn] = np.ascontiguousarray(kernel)
+            nodes.append(helper.make_node("Conv", [node.input[0], wn] + ([bias] if bias else []), [o], name=o,
+                                          kernel_shape=[2, 2], pads=[ta, tb, ba, bb]))
+            outs.append(o)
+    cat = f"{out}.subpixel"
+    nodes.append(helper.make_node("Concat", outs, [cat], axis=1, name=cat))
+    return nodes, inits, cat
+
+
+def subpixel_deconvs(model) -> int:
+    """Rewrite every ConvTranspose (2-D, stride 2, group 1, kernel 4 with pads 1 or kernel 2 with pads 0, weight an
+    initializer) of MODEL (onnx.ModelProto, in place) as Convs + DepthToSpace. Returns how many were rewritten."""
+    from onnx import helper, numpy_helper
+
+    g = model.graph
+    inits = {t.name: t for t in g.initializer}
+    users = _consumers(g)
+    new_nodes, added, dropped, count = [], [], set(), 0
+    for n in g.node:
+        a = _attrs(n)
+        w_t = inits.get(n.input[1]) if n.op_type == "ConvTranspose" and len(n.input) > 1 else None
+        k = list(a.get("kernel_shape", []))
+        ok = (w_t is not None and len(w_t.dims) == 4 and a.get("group", 1) == 1
+              and list(a.get("strides", [])) == [2, 2] and list(a.get("dilations", [1, 1])) == [1, 1]
+              and list(a.get("output_padding", [0, 0])) == [0, 0] and "output_shape" not in a
+              and a.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET")
+              and ((k == [4, 4] and list(a.get("pads", [])) == [1, 1, 1, 1])
+                   or (k == [2, 2] and list(a.get("pads", [0, 0, 0, 0])) == [0, 0, 0, 0]))
+              and list(w_t.dims[2:]) == k)
+        bias = n.input[2] if len(n.input) > 2 else ""
+        if ok and bias and bias not in inits:
+            ok = False
+        if not ok:
+            new_nodes.append(n)
+            continue
+        w = numpy_helper.to_array(w_t)
+        convs, new_inits, cat = _phase_convs(n, w, bias, numpy_helper.to_array(inits[bias]) if bias else None, k[0])
+        new_nodes += convs
+        new_nodes.append(helper.make_node("DepthToSpace", [cat], [n.output[0]], blocksize=2, mode="DCR",
+                                          name=f"{n.name or n.output[0]}.d2s"))
+        added += [numpy_helper.from_array(v.astype(w.dtype), name) for name, v in new_inits.items()]
+        if len(users.get(n.input[1], [])) == 1:
+            dropped.add(n.input[1])
+        count += 1
+    if count:
+        g.ClearField("node")
+        g.node.extend(new_nodes)
+        keep = [t for t in g.initializer if t.name not in dropped]
+        g.ClearField("initializer")
+        g.initializer.extend(keep + added)
+    return count
+
+
+def _gelu_match(n, producers: dict, users: dict, inits: dict):
+    """The nodes Div, Erf, Add, Mul(0.5), Mul(x) of x * (0.5 * (1 + erf(x / sqrt 2))) whose last Mul is N, or None."""
+    if n.op_type != "Mul" or n.domain not in ("", "ai.onnx"):
+        return None
+    for inner_name, x in ((n.input[1], n.input[0]), (n.input[0], n.input[1])):
+        half = producers.get(inner_name)
+        if half is None or half.op_type != "Mul":
+            continue
+        for add_name, c in ((half.input[1], half.input[0]), (half.input[0], half.input[1])):
+            add = producers.get(add_name)
+            if add is None or add.op_type != "Add" or _scalar(inits, c) != 0.5:
+                continue
+            for erf_name, one in ((add.input[0], add.input[1]), (add.input[1], add.input[0])):
+                erf = producers.get(erf_name)
+                if erf is None or erf.op_type != "Erf" or _scalar(inits, one) != 1.0:
+                    continue
+                div = producers.get(erf.input[0])
+                if (div is None or div.op_type != "Div" or div.input[0] != x
+                        or not np.isclose(_scalar(inits, div.input[1]) or 0.0, SQRT2, rtol=0, atol=1e-6)):
+                    continue
+                chain = [div, erf, add, half]
+                if all(len(users.get(m.output[0], [])) == 1 for m in chain):  # nothing else reads the inside
+                    return chain
+    return None
+
+
+def fuse_gelus(model) -> int:
+    """Replace each x * (0.5 * (1 + erf(x / sqrt 2))) of MODEL (in place) by one com.microsoft Gelu. Returns the count."""
+    from onnx import helper
+
+    g = model.graph
+    inits = {t.name: t for t in g.initializer}
+    producers = {o: n for n in g.node for o in n.output}
+    users = _consumers(g)
+    gone, replace = set(), {}
+    for n in g.node:
+        chain = _gelu_match(n, producers, users, inits)
+        if chain is None:
+            continue
+        x = chain[0].input[0]
+        gone.update(id(m) for m in chain)
+        replace[id(n)] = helper.make_node("Gelu", [x], [n.output[0]], name=f"{n.name or n.output[0]}.gelu",
+                                          domain=CONTRIB)
+    if replace:
+        nodes = [replace.get(id(n), n) for n in g.node if id(n) not in gone]
+        g.ClearField("node")
+        g.node.extend(nodes)
+        if not any(o.domain == CONTRIB for o in model.opset_import):
+            model.opset_import.append(helper.make_opsetid(CONTRIB, 1))
+        used = {i for n in g.node for i in n.input}
+        keep = [t for t in g.initializer if t.name in used]  # the scalars only the removed nodes read
+        g.ClearField("initializer")
+        g.initializer.extend(keep)
+    return len(replace)
+
+
+def ort_image_decoder(path: Path) -> dict[str, int]:
+    """Rewrite the exported vision_decoder.onnx at PATH for ONNX Runtime's CPU (module doc); saved in place.
+    Returns the rewrites made: {"subpixel": ConvTransposes, "gelu": GELUs}."""
+    import onnx
+
+    from .ort_graphs import _save
+
+    model = onnx.load(str(path))  # with its external data, if any: _save writes it again
+    done = {"subpixel": subpixel_deconvs(model), "gelu": fuse_gelus(model)}
+    if any(done.values()):
+        _save(model, Path(path))
+    return done
