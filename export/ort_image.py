@@ -36,23 +36,55 @@ def _attrs(node) -> dict:
 
 
 def _scalar(inits: dict, name: str) -> float | None:
+    """The value of initializer NAME if it is a scalar (shape [] or [1], so it broadcasts without adding axes)."""
     from onnx import numpy_helper
 
     t = inits.get(name)
-    if t is None:
+    if t is None or list(t.dims) not in ([], [1]):
         return None
-    a = numpy_helper.to_array(t)
-    return float(a.reshape(())) if a.size == 1 else None
+    return float(numpy_helper.to_array(t).reshape(()))
+
+
+def _subgraph_reads(graph) -> set[str]:
+    """Every name the subgraphs (If / Loop / Scan bodies) of GRAPH's nodes read, at any depth."""
+    from onnx import AttributeProto
+
+    names: set[str] = set()
+    for n in graph.node:
+        for a in n.attribute:
+            subs = [a.g] if a.type == AttributeProto.GRAPH else list(a.graphs) if a.type == AttributeProto.GRAPHS else []
+            for sg in subs:
+                names.update(i for m in sg.node for i in m.input)
+                names.update(o.name for o in sg.output)
+                names |= _subgraph_reads(sg)
+    return names
 
 
 def _consumers(graph) -> dict[str, list]:
+    """name -> the top-level nodes that read it; None stands for a reader that is not a top-level node (a graph
+    input or output of that name, or a subgraph), so that such a value is never taken as read by one node only."""
     out: dict[str, list] = {}
     for n in graph.node:
         for i in n.input:
             out.setdefault(i, []).append(n)
-    for o in graph.output:
-        out.setdefault(o.name, []).append(None)  # a graph output: never removed
+    for name in [o.name for o in graph.output] + [i.name for i in graph.input] + sorted(_subgraph_reads(graph)):
+        out.setdefault(name, []).append(None)
     return out
+
+
+def _drop_unread(model, names: set[str]) -> None:
+    """Remove the initializers among NAMES that nothing reads any more (no node, subgraph, graph input or output),
+    and value_info entries of tensors no node produces and no initializer or graph input holds."""
+    g = model.graph
+    read = {i for n in g.node for i in n.input} | {o.name for o in g.output} | {i.name for i in g.input}
+    read |= _subgraph_reads(g)
+    keep = [t for t in g.initializer if t.name in read or t.name not in names]
+    g.ClearField("initializer")
+    g.initializer.extend(keep)
+    held = {o for n in g.node for o in n.output} | {t.name for t in g.initializer} | {i.name for i in g.input}
+    info = [v for v in g.value_info if v.name in held]
+    g.ClearField("value_info")
+    g.value_info.extend(info)
 
 
 def _phase_convs(node, w: np.ndarray, bias: str, bias_value: np.ndarray | None, k: int):
@@ -96,8 +128,8 @@ def subpixel_deconvs(model) -> int:
 
     g = model.graph
     inits = {t.name: t for t in g.initializer}
-    users = _consumers(g)
-    new_nodes, added, dropped, count = [], [], set(), 0
+    overridable = {i.name for i in g.input}  # an initializer that is also a graph input may be fed another value
+    new_nodes, added, replaced, count = [], [], set(), 0
     for n in g.node:
         a = _attrs(n)
         w_t = inits.get(n.input[1]) if n.op_type == "ConvTranspose" and len(n.input) > 1 else None
@@ -110,7 +142,7 @@ def subpixel_deconvs(model) -> int:
                    or (k == [2, 2] and list(a.get("pads", [0, 0, 0, 0])) == [0, 0, 0, 0]))
               and list(w_t.dims[2:]) == k)
         bias = n.input[2] if len(n.input) > 2 else ""
-        if ok and bias and bias not in inits:
+        if ok and ((bias and bias not in inits) or n.input[1] in overridable or bias in overridable):
             ok = False
         if not ok:
             new_nodes.append(n)
@@ -121,15 +153,17 @@ def subpixel_deconvs(model) -> int:
         new_nodes.append(helper.make_node("DepthToSpace", [cat], [n.output[0]], blocksize=2, mode="DCR",
                                           name=f"{n.name or n.output[0]}.d2s"))
         added += [numpy_helper.from_array(v.astype(w.dtype), name) for name, v in new_inits.items()]
-        if len(users.get(n.input[1], [])) == 1:
-            dropped.add(n.input[1])
+        replaced.update(n.input[1:3])
         count += 1
     if count:
+        taken = {t.name for t in g.initializer} | {o for n in g.node for o in n.output}
+        clash = sorted(t.name for t in added if t.name in taken)
+        if clash:  # the new names are the node's name + ".p00.w" etc.; a graph that already has them is left alone
+            return 0
         g.ClearField("node")
         g.node.extend(new_nodes)
-        keep = [t for t in g.initializer if t.name not in dropped]
-        g.ClearField("initializer")
-        g.initializer.extend(keep + added)
+        g.initializer.extend(added)
+        _drop_unread(model, replaced)
     return count
 
 
@@ -167,13 +201,14 @@ def fuse_gelus(model) -> int:
     inits = {t.name: t for t in g.initializer}
     producers = {o: n for n in g.node for o in n.output}
     users = _consumers(g)
-    gone, replace = set(), {}
+    gone, replace, constants = set(), {}, set()
     for n in g.node:
         chain = _gelu_match(n, producers, users, inits)
         if chain is None:
             continue
         x = chain[0].input[0]
         gone.update(id(m) for m in chain)
+        constants.update(i for m in chain for i in m.input if i in inits)
         replace[id(n)] = helper.make_node("Gelu", [x], [n.output[0]], name=f"{n.name or n.output[0]}.gelu",
                                           domain=CONTRIB)
     if replace:
@@ -182,10 +217,7 @@ def fuse_gelus(model) -> int:
         g.node.extend(nodes)
         if not any(o.domain == CONTRIB for o in model.opset_import):
             model.opset_import.append(helper.make_opsetid(CONTRIB, 1))
-        used = {i for n in g.node for i in n.input}
-        keep = [t for t in g.initializer if t.name in used]  # the scalars only the removed nodes read
-        g.ClearField("initializer")
-        g.initializer.extend(keep)
+        _drop_unread(model, constants)  # the chains' scalars, where nothing else reads them
     return len(replace)
 
 

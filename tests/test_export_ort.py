@@ -336,3 +336,32 @@ def test_ort_bundle_with_the_portable_head_still_runs(ort_bundle, micro_bundle, 
     with UniForkRuntime(old, verify=False) as a, UniForkRuntime(ort_bundle) as new:
         assert np.array_equal(a.draw_codes("a red circle", n=2, settings=settings, seed=3),
                               new.draw_codes("a red circle", n=2, settings=settings, seed=3))
+
+
+def test_ort_image_decoder_local(tmp_path):
+    """The `local` image tokenizer (the shipped shapes model's: kernel-2 ConvTransposes, each one 1x1 Conv of 4 x Cout
+    channels after the rewrite), exported and rewritten as `--graphs ort` does, against PyTorch."""
+    from dataclasses import replace
+
+    from unifork_rt.config import preset
+    from unifork_rt.export.onnx_export import export_graph
+    from unifork_rt.export.ort_image import ort_image_decoder
+    from unifork_rt.model.unifork import UniFork
+
+    cfg = preset("micro")
+    cfg = cfg.replace(image=replace(cfg.image, local=True))
+    torch.manual_seed(0)
+    model = UniFork(cfg).eval()
+    path = tmp_path / "vision_decoder.onnx"
+    export_graph(model, "vision_decoder", path, 64, torch.float32)
+    assert ort_image_decoder(path) == {"subpixel": len(cfg.image.channels), "gelu": 2 * len(cfg.image.channels) + 1}
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert "ConvTranspose" not in ops and "Erf" not in ops and "Concat" not in ops  # kernel 2: no phases to join
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    codes = np.random.default_rng(5).integers(0, cfg.image.codebook_size, (2, cfg.image.num_cells, cfg.image.depth))
+    with torch.no_grad():
+        want = model.decode_codes(torch.from_numpy(codes)).numpy()
+    assert_close("ort vision_decoder, local, B=2", sess.run(None, {"codes": codes})[0], want,
+                 TOL["onnx_fp32_vision_decoder"])

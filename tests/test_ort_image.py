@@ -36,9 +36,8 @@ def _deconv(k, pads, cin=5, cout=3, bias=True, seed=0, **attrs):
     if bias:
         inits["b"] = g.standard_normal(cout).astype(np.float32)
         inputs.append("b")
-    node = helper.make_node("ConvTranspose", inputs, ["y"], name="up", kernel_shape=[k, k], strides=[2, 2],
-                            pads=pads, **attrs)
-    return node, inits
+    attrs = {"kernel_shape": [k, k], "strides": [2, 2], **({"pads": pads} if pads is not None else {}), **attrs}
+    return helper.make_node("ConvTranspose", inputs, ["y"], name="up", **attrs), inits
 
 
 @pytest.mark.parametrize("k,pads", [(4, [1, 1, 1, 1]), (2, [0, 0, 0, 0])])
@@ -60,8 +59,12 @@ def test_subpixel_equals_conv_transpose(k, pads, bias, hw):
 @pytest.mark.parametrize("k,pads,attrs", [
     (3, [1, 1, 1, 1], {}),  # another kernel
     (4, [0, 0, 0, 0], {}),  # kernel 4 without its pads
+    (2, [1, 1, 1, 1], {}),  # kernel 2 with pads
+    (4, [1, 1, 1, 1], {"strides": [1, 1]}),
     (4, [1, 1, 1, 1], {"group": 5}),  # grouped (cin = cout = 5 per group of 1)
     (4, [1, 1, 1, 1], {"output_padding": [1, 1]}),
+    (4, [1, 1, 1, 1], {"output_shape": [8, 8]}),
+    (4, None, {"auto_pad": "SAME_UPPER"}),
     (2, [0, 0, 0, 0], {"dilations": [2, 2]}),
 ])
 def test_subpixel_leaves_other_shapes(k, pads, attrs):
@@ -71,6 +74,36 @@ def test_subpixel_leaves_other_shapes(k, pads, attrs):
     before = m.SerializeToString()
     assert subpixel_deconvs(m) == 0
     assert m.SerializeToString() == before
+
+
+def test_subpixel_leaves_a_computed_bias_and_an_overridable_weight():
+    """A bias that is not an initializer, or a weight that is also a graph input (a caller may feed another), is not
+    folded into new weights."""
+    node, inits = _deconv(2, [0, 0, 0, 0])
+    bias = inits.pop("b")
+    inits["b0"] = bias
+    m = _model([helper.make_node("Identity", ["b0"], ["b"]), node], inits, [1, 5, 4, 4])
+    assert subpixel_deconvs(m) == 0
+    node, inits = _deconv(4, [1, 1, 1, 1])
+    m = _model([node], inits, [1, 5, 4, 4])
+    m.graph.input.append(helper.make_tensor_value_info("w", TensorProto.FLOAT, [5, 3, 4, 4]))
+    assert subpixel_deconvs(m) == 0
+
+
+def test_subpixel_keeps_a_shared_weight():
+    """Two ConvTransposes on one weight: both rewritten, and a third reader of the weight keeps it."""
+    node, inits = _deconv(4, [1, 1, 1, 1])
+    second = helper.make_node("ConvTranspose", ["x", "w", "b"], ["y2"], name="up2", kernel_shape=[4, 4],
+                              strides=[2, 2], pads=[1, 1, 1, 1])
+    keep = helper.make_node("ReduceSum", ["w"], ["wsum"], keepdims=0)
+    add = helper.make_node("Add", ["y", "y2"], ["y3"])
+    out = helper.make_node("Add", ["y3", "wsum"], ["out"])
+    m = _model([node, second, keep, add, out], inits, [1, 5, 3, 3], out="out")
+    x = np.random.default_rng(4).standard_normal((1, 5, 3, 3)).astype(np.float32)
+    want = _run(m, x)
+    assert subpixel_deconvs(m) == 2
+    assert "w" in {t.name for t in m.graph.initializer}
+    assert_close("two sub-pixel rewrites of one weight", _run(m, x), want, 1e-5)
 
 
 def _gelu_nodes(x="x", out="y", tag=""):
@@ -96,14 +129,43 @@ def test_gelu_fused_and_equal():
 
 
 def test_gelu_not_fused_when_inside_is_read():
-    """An inner value that another node (here the graph's output) reads keeps the pattern as it is."""
+    """An inner value that another node reads, or that is a graph output, keeps the pattern as it is."""
     nodes = _gelu_nodes(out="g") + [helper.make_node("Add", ["g", "e"], ["y"])]
+    m = _model(nodes, dict(GELU_CONSTS), [2, 8])
+    assert fuse_gelus(m) == 0
+    m = _model(_gelu_nodes(), dict(GELU_CONSTS), [2, 8])
+    m.graph.output.append(helper.make_tensor_value_info("h", TensorProto.FLOAT, None))
+    before = m.SerializeToString()
+    assert fuse_gelus(m) == 0 and m.SerializeToString() == before
+
+
+def test_gelu_of_another_operand_not_fused():
+    """y * (0.5 * (1 + erf(x / sqrt 2))) with y not x is not a GELU."""
+    nodes = [helper.make_node("Neg", ["x"], ["n"])] + _gelu_nodes(x="x")
+    nodes[-1] = helper.make_node("Mul", ["n", "h"], ["y"])
     m = _model(nodes, dict(GELU_CONSTS), [2, 8])
     assert fuse_gelus(m) == 0
 
 
-@pytest.mark.parametrize("const,value", [("sqrt2", 2.0), ("half", 0.25), ("one", 2.0)])
+def test_gelu_constants_read_elsewhere_are_kept():
+    """The chain's scalars go only where nothing else reads them: here `one` also feeds an Add, and `half` is also a
+    graph output; other initializers are never touched."""
+    nodes = _gelu_nodes(out="g") + [helper.make_node("Add", ["g", "one"], ["y"])]
+    consts = {**GELU_CONSTS, "unused": np.zeros(3, np.float32)}
+    m = _model(nodes, consts, [2, 8])
+    m.graph.output.append(helper.make_tensor_value_info("half", TensorProto.FLOAT, []))
+    x = np.linspace(-4, 4, 16, dtype=np.float32).reshape(2, 8)
+    s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = s.run(["y"], {"x": x})[0]
+    assert fuse_gelus(m) == 1
+    assert {t.name for t in m.graph.initializer} == {"one", "half", "unused"}
+    s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert_close("GELU beside other readers", s.run(["y"], {"x": x})[0], want, 1e-6)
+
+
+@pytest.mark.parametrize("const,value", [("sqrt2", 2.0), ("sqrt2", 1.41), ("half", 0.25), ("one", 2.0),
+                                         ("half", np.full((1, 1, 1), 0.5, np.float32))])  # one value, more axes
 def test_gelu_other_constants_not_fused(const, value):
-    consts = {**GELU_CONSTS, const: np.array(value, np.float32)}
+    consts = {**GELU_CONSTS, const: np.asarray(value, np.float32)}
     m = _model(_gelu_nodes(), consts, [2, 8])
     assert fuse_gelus(m) == 0
