@@ -1,4 +1,4 @@
-"""The ORT image-decoder rewrite on a copy of a bundle's vision_decoder.onnx (into /tmp/dec_rw, which dec_q8_rw.py reads): counts, max diff, time (alternating).  python try_rewrite.py DECODER.onnx CODEBOOK_SIZE CELLS DEPTH
+"""The ORT image-decoder rewrite on a copy of a bundle's vision_decoder.onnx (into /tmp/dec_rw, which dec_q8_rw.py reads): counts, max diff, time (alternating).  python try_rewrite.py DECODER.onnx CODEBOOK_SIZE CELLS DEPTH"""
 import sys, shutil, time, numpy as np, onnxruntime as ort
 from pathlib import Path
 from unifork_rt.export.ort_image import ort_image_decoder
