@@ -132,7 +132,8 @@ def subpixel_deconvs(model) -> int:
     new_nodes, added, replaced, count = [], [], set(), 0
     for n in g.node:
         a = _attrs(n)
-        w_t = inits.get(n.input[1]) if n.op_type == "ConvTranspose" and len(n.input) > 1 else None
+        onnx_op = n.op_type == "ConvTranspose" and n.domain in ("", "ai.onnx")
+        w_t = inits.get(n.input[1]) if onnx_op and len(n.input) > 1 else None
         k = list(a.get("kernel_shape", []))
         ok = (w_t is not None and len(w_t.dims) == 4 and a.get("group", 1) == 1
               and list(a.get("strides", [])) == [2, 2] and list(a.get("dilations", [1, 1])) == [1, 1]

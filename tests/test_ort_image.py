@@ -76,6 +76,13 @@ def test_subpixel_leaves_other_shapes(k, pads, attrs):
     assert m.SerializeToString() == before
 
 
+def test_subpixel_leaves_another_domains_conv_transpose():
+    node, inits = _deconv(4, [1, 1, 1, 1])
+    node.domain = "example.custom"
+    m = _model([node], inits, [1, 5, 4, 4])
+    assert subpixel_deconvs(m) == 0
+
+
 def test_subpixel_leaves_a_computed_bias_and_an_overridable_weight():
     """A bias that is not an initializer, or a weight that is also a graph input (a caller may feed another), is not
     folded into new weights."""
