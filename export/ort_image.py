@@ -60,6 +60,11 @@ def _subgraph_reads(graph) -> set[str]:
     return names
 
 
+def _outside_readers(graph) -> set[str]:
+    """The names read by something other than a top-level node: graph outputs and inputs, and subgraphs."""
+    return {o.name for o in graph.output} | {i.name for i in graph.input} | _subgraph_reads(graph)
+
+
 def _consumers(graph) -> dict[str, list]:
     """name -> the top-level nodes that read it; None stands for a reader that is not a top-level node (a graph
     input or output of that name, or a subgraph), so that such a value is never taken as read by one node only."""
@@ -67,7 +72,7 @@ def _consumers(graph) -> dict[str, list]:
     for n in graph.node:
         for i in n.input:
             out.setdefault(i, []).append(n)
-    for name in [o.name for o in graph.output] + [i.name for i in graph.input] + sorted(_subgraph_reads(graph)):
+    for name in sorted(_outside_readers(graph)):
         out.setdefault(name, []).append(None)
     return out
 
@@ -76,8 +81,7 @@ def _drop_unread(model, names: set[str]) -> None:
     """Remove the initializers among NAMES that nothing reads any more (no node, subgraph, graph input or output),
     and value_info entries of tensors no node produces and no initializer or graph input holds."""
     g = model.graph
-    read = {i for n in g.node for i in n.input} | {o.name for o in g.output} | {i.name for i in g.input}
-    read |= _subgraph_reads(g)
+    read = {i for n in g.node for i in n.input} | _outside_readers(g)
     keep = [t for t in g.initializer if t.name in read or t.name not in names]
     g.ClearField("initializer")
     g.initializer.extend(keep)
@@ -131,9 +135,11 @@ def subpixel_deconvs(model) -> int:
     overridable = {i.name for i in g.input}  # an initializer that is also a graph input may be fed another value
     new_nodes, added, replaced, count = [], [], set(), 0
     for n in g.node:
+        if n.op_type != "ConvTranspose" or n.domain not in ("", "ai.onnx") or len(n.input) < 2:
+            new_nodes.append(n)
+            continue
         a = _attrs(n)
-        onnx_op = n.op_type == "ConvTranspose" and n.domain in ("", "ai.onnx")
-        w_t = inits.get(n.input[1]) if onnx_op and len(n.input) > 1 else None
+        w_t = inits.get(n.input[1])
         k = list(a.get("kernel_shape", []))
         ok = (w_t is not None and len(w_t.dims) == 4 and a.get("group", 1) == 1
               and list(a.get("strides", [])) == [2, 2] and list(a.get("dilations", [1, 1])) == [1, 1]
@@ -158,8 +164,7 @@ def subpixel_deconvs(model) -> int:
         count += 1
     if count:
         taken = {t.name for t in g.initializer} | {o for n in g.node for o in n.output}
-        clash = sorted(t.name for t in added if t.name in taken)
-        if clash:  # the new names are the node's name + ".p00.w" etc.; a graph that already has them is left alone
+        if any(t.name in taken for t in added):  # the new names are the node's name + ".p00.w" etc.; a graph that already has them is left alone
             return 0
         g.ClearField("node")
         g.node.extend(new_nodes)
@@ -227,10 +232,10 @@ def ort_image_decoder(path: Path) -> dict[str, int]:
     Returns the rewrites made: {"subpixel": ConvTransposes, "gelu": GELUs}."""
     import onnx
 
-    from .ort_graphs import _save
+    from .quantize import save_graph
 
-    model = onnx.load(str(path))  # with its external data, if any: _save writes it again
+    model = onnx.load(str(path))  # with its external data, if any: save_graph writes it again
     done = {"subpixel": subpixel_deconvs(model), "gelu": fuse_gelus(model)}
     if any(done.values()):
-        _save(model, Path(path))
+        save_graph(model, Path(path))
     return done
