@@ -111,11 +111,50 @@ def home(work: Path, version: str = SDIST_VERSION) -> Path:
 
 
 def build_key(version: str = SDIST_VERSION) -> dict:
-    """What a build depends on besides the source: GGML_NATIVE compiles for this CPU."""
+    """What a build depends on besides the source: GGML_NATIVE compiles for this CPU. The CPU is named twice: by
+    its model name, and by what the compiler makes of `-march=native` here (`native_target`). A model name alone is
+    not enough: guests often report a generic one ("Intel(R) Xeon(R) Processor") over different instruction sets,
+    and a CPUID mask (tests/avx2only/run.sh) leaves /proc/cpuinfo as it was while the compiler sees AVX2 only."""
     from .measure import _cpu_model
 
     return {"version": version, "cmake_flags": cmake_flags(), "targets": list(TARGETS),
-            "cpu": _cpu_model(), "machine": platform.machine()}
+            "cpu": _cpu_model(), "machine": platform.machine(), "native": native_target()}
+
+
+def native_target(cc: str | None = None) -> list[str]:
+    """The target flags the C++ compiler derives from `-march=native` on this machine, as its driver passes them to
+    the compiler proper (`-###`): GCC's -march= / -m[no-]FEATURE, Clang's -target-cpu / -target-feature. Empty
+    when there is no compiler or its driver says nothing that reads as such (the key then rests on the CPU's name)."""
+    cc = cc or compiler()
+    if cc is None:
+        return []
+    try:
+        r = subprocess.run([cc, "-march=native", "-###", "-E", "-x", "c++", os.devnull], capture_output=True,
+                           text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return parse_native_target(r.stderr)
+
+
+def parse_native_target(driver_output: str) -> list[str]:
+    """`native_target`'s reading of a compiler driver's `-###` output: the compiler proper's line (GCC's cc1plus /
+    cc1, Clang's -cc1), its tokens that name the target, in order."""
+    for line in driver_output.splitlines():
+        tokens = [t.strip('"') for t in line.split()]
+        if not tokens or not any(t.endswith(("cc1plus", "cc1")) or t == "-cc1" for t in tokens):
+            continue
+        out, take = [], False
+        for t in tokens:
+            if take:
+                out.append(t)
+                take = False
+            elif t in ("-target-cpu", "-target-feature"):
+                out.append(t)
+                take = True
+            elif t.startswith("-m"):  # -march=, -mtune=, -mFEATURE, -mno-FEATURE
+                out.append(t)
+        return out
+    return []
 
 
 def cmake_flags(machine: str | None = None) -> list[str]:

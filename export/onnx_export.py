@@ -104,7 +104,7 @@ def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str
     dtype = torch.float16 if precision == "fp16" else torch.float32
     if precision == "fp16":
         model = model.half()
-    graphs = {}
+    graphs, rewrites = {}, {}
     bar = tqdm(GRAPHS, desc="export", unit="graph", disable=not progress, leave=False)
     for name in bar:
         bar.set_postfix_str(name)
@@ -114,11 +114,13 @@ def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str
         else:
             export_graph(model, name, path, max_seq, dtype)
             if variant == "ort" and name == "vision_decoder":  # sub-pixel Convs and fused GELUs (export/ort_image.py)
-                ort_image_decoder(path)
+                rewrites[name] = ort_image_decoder(path)
         if precision in SCHEMES and name in QUANTIZED_GRAPHS:
             with _quiet_logs():
                 quantize_graph(path, precision, block_size)
         graphs[name] = describe(path, name, model, max_seq)
+        if name in rewrites:  # what export/ort_image.py rewrote: {"subpixel": n, "gelu": m} (0 where none)
+            graphs[name]["ort_rewrites"] = rewrites[name]
     shutil.copyfile(tokenizer, folder / TOKENIZER)
     emb = {k: v.detach().cpu().numpy() for k, v in
            {"embed_tokens.weight": model.embed_tokens.weight, "boi": model.boi, "eoi": model.eoi}.items()}

@@ -156,10 +156,12 @@ def test_bench_int4_b32_bundle_has_blocks_of_32(seeded_work, monkeypatch):
     models.bundle_folder("micro", "int4-ort", seeded_work)
     assert len(calls) == 6
     monkeypatch.setattr(ModelConfig, "load", load)
-    # an ort bundle from before its image decoder was rewritten (a ConvTranspose left) is rebuilt; one after is kept
+    # an ort bundle from before its image decoder was rewritten (a ConvTranspose left, no record) is rebuilt; one
+    # after is kept, also where the record says a ConvTranspose of a shape the rewrite does not take was left
     m = json.loads(manifest.read_text())
-    for decoder_ops, exports in ((["Conv", "ConvTranspose"], 7), (["Conv", "DepthToSpace", "Gelu"], 7)):
-        manifest.write_text(json.dumps({**m, "graphs": {**m["graphs"], "vision_decoder": {"ops": decoder_ops}}}))
+    for decoder, exports in (({"ops": ["Conv", "ConvTranspose"]}, 7), ({"ops": ["Conv", "DepthToSpace", "Gelu"]}, 7),
+                             ({"ops": ["Conv", "ConvTranspose"], "ort_rewrites": {"subpixel": 0, "gelu": 3}}, 7)):
+        manifest.write_text(json.dumps({**m, "graphs": {**m["graphs"], "vision_decoder": decoder}}))
         models.bundle_folder("micro", "int4-ort", seeded_work)
         assert len(calls) == exports
 

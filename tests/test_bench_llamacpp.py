@@ -133,8 +133,36 @@ def test_build_is_cached_by_version_flags_and_cpu(tmp_path):
     assert llamacpp.home(work, "0.3.37") != llamacpp.home(work)
     assert llamacpp.cached_build(work, key={**key, "cpu": "another CPU"}) is None  # GGML_NATIVE: this CPU only
     assert llamacpp.cached_build(work, key={**key, "cmake_flags": key["cmake_flags"][:-1]}) is None
+    # the same CPU name over another instruction set (a guest's generic name, or a CPUID mask): rebuilt
+    masked = [f for f in key["native"] if f != "-mavx512f"] + ["-mno-avx512f"]
+    assert llamacpp.cached_build(work, key={**key, "native": masked}) is None
     t.quantize.unlink()
     assert llamacpp.cached_build(work) is None
+
+
+GCC_DRIVER = """Using built-in specs.
+COLLECT_GCC=c++
+ /usr/libexec/gcc/x86_64-linux-gnu/12/cc1plus -E -quiet -v -imultiarch x86_64-linux-gnu -D_GNU_SOURCE /dev/null \
+"-march=rocketlake" -mavx2 -mno-avx512f -mno-amx-tile --param "l1-cache-size=48" "-mtune=rocketlake" -dumpbase null
+COLLECT_GCC_OPTIONS='-march=native' '-E' '-shared-libgcc'
+"""
+CLANG_DRIVER = """clang version 16.0.6
+ "/usr/lib/llvm-16/bin/clang" "-cc1" "-triple" "x86_64-pc-linux-gnu" "-E" "-target-cpu" "znver4" \
+"-target-feature" "+avx512f" "-target-feature" "-amx-tile" "-x" "c++" "/dev/null"
+"""
+
+
+def test_native_target_reads_the_compilers_own_flags():
+    """The build key's `native`: what GCC or Clang makes of -march=native, read off its driver's -### line."""
+    assert llamacpp.parse_native_target(GCC_DRIVER) == [
+        "-march=rocketlake", "-mavx2", "-mno-avx512f", "-mno-amx-tile", "-mtune=rocketlake"]
+    assert llamacpp.parse_native_target(CLANG_DRIVER) == [
+        "-target-cpu", "znver4", "-target-feature", "+avx512f", "-target-feature", "-amx-tile"]
+    assert llamacpp.parse_native_target("c++: error: unrecognized command-line option '-###'") == []
+    assert llamacpp.native_target(cc=str(Path("/nonexistent/c++"))) == []
+    if llamacpp.compiler():  # this machine's: names an -march (GCC) or a -target-cpu (Clang)
+        native = llamacpp.native_target()
+        assert any(f.startswith("-march=") for f in native) or "-target-cpu" in native, native
 
 
 def test_the_tree_is_taken_from_the_sdist(tmp_path):

@@ -152,6 +152,14 @@ def test_ort_image_decoder(ort_bundle, model):
     ops = m["graphs"]["vision_decoder"]["ops"]
     assert "ConvTranspose" not in ops and "DepthToSpace" in ops and "Gelu" in ops and "Erf" not in ops
     assert "Gelu" not in m["graphs"]["vision_encoder"]["ops"]
+    import onnx  # the manifest records the rewrites: one DepthToSpace a ConvTranspose, one Gelu a GELU
+
+    nodes = [n.op_type for n in onnx.load(str(ort_bundle / "vision_decoder.onnx")).graph.node]
+    assert m["graphs"]["vision_decoder"]["ort_rewrites"] == {"subpixel": nodes.count("DepthToSpace"),
+                                                             "gelu": nodes.count("Gelu")}
+    levels = len(model.cfg.image.channels)  # model/rqvae.py: a ConvTranspose and two GELUs a level, one GELU first
+    assert (nodes.count("DepthToSpace"), nodes.count("Gelu")) == (levels, 2 * levels + 1)
+    assert "ort_rewrites" not in m["graphs"]["vision_encoder"]
     sess = ort.InferenceSession(str(ort_bundle / "vision_decoder.onnx"), providers=["CPUExecutionProvider"])
     cfg = model.cfg.image
     codes = np.random.default_rng(3).integers(0, cfg.codebook_size, (2, cfg.num_cells, cfg.depth))
