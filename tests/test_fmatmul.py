@@ -36,13 +36,27 @@ def _lib():
 
 
 def op_library():
-    """The library path, for the tests of its TransposeMatMul op; skips on CPUs where it does not register
-    that op (AVX2: ONNX Runtime's SGEMM runs it there, kernels/qmatmul_op.c uk_float_kernel)."""
+    """The library path, for the tests of its TransposeMatMul op; skips where it does not register that op
+    (a CPU without AVX2 and FMA, or UNIFORK_RT_FLOAT_KERNEL=0: kernels/qmatmul_op.c uk_float_kernel)."""
     path, why = qmatmul.build()
     assert path is not None, why
     if not qmatmul.float_kernel(path):
-        pytest.skip("the float op is registered on AVX-512 VNNI CPUs only")
+        pytest.skip("the float op is not registered here (no AVX2 and FMA, or UNIFORK_RT_FLOAT_KERNEL=0)")
     return path
+
+
+@needs_cc
+def test_float_op_is_registered_wherever_the_tiles_run(monkeypatch):
+    """AVX2 CPUs run it too since session 45 (they kept ONNX Runtime's SGEMM before); UNIFORK_RT_FLOAT_KERNEL=0
+    keeps ONNX Runtime's, read when sessions are made."""
+    path, why = qmatmul.build()
+    assert path is not None, why
+    monkeypatch.delenv("UNIFORK_RT_FLOAT_KERNEL", raising=False)
+    assert qmatmul.float_kernel(path) == (ctypes.CDLL(str(path)).uk_isa() != 0)
+    monkeypatch.setenv("UNIFORK_RT_FLOAT_KERNEL", "0")
+    assert not qmatmul.float_kernel(path)
+    monkeypatch.setenv("UNIFORK_RT_FLOAT_KERNEL", "1")
+    assert qmatmul.float_kernel(path) == (ctypes.CDLL(str(path)).uk_isa() != 0)
 
 
 def _ptr(a: np.ndarray):

@@ -252,7 +252,7 @@ class OrtBackend(Backend):
             from .qmatmul import attention_kernel, float_kernel, integer_kernel, library_for_sessions
 
             lib = library_for_sessions()
-            if lib is not None and float_kernel(lib):  # not on AVX2 CPUs: ONNX Runtime's SGEMM runs them
+            if lib is not None and float_kernel(lib):  # not with UNIFORK_RT_FLOAT_KERNEL=0
                 self._qmatmul_graphs = self._qmatmul_graphs | float_graphs
             if lib is not None and integer_kernel(lib):  # likewise
                 self._qmatmul_graphs = self._qmatmul_graphs | integer_graphs

@@ -168,5 +168,6 @@ def integer_kernel(lib: Path) -> bool:
 
 def float_kernel(lib: Path) -> bool:
     """Whether LIB runs com.microsoft TransposeMatMul (the float kernel of fp32 `--graphs ort` bundles) on
-    this CPU: AVX-512 VNNI CPUs only; others keep ONNX Runtime's SGEMM for it (kernels/qmatmul_op.c)."""
+    this CPU: wherever its tiles run (AVX2 and FMA, or AVX-512 VNNI), unless UNIFORK_RT_FLOAT_KERNEL=0 keeps ONNX
+    Runtime's SGEMM for it (kernels/qmatmul_op.c)."""
     return bool(ctypes.CDLL(str(lib)).uk_float_kernel())

@@ -1176,12 +1176,17 @@ static const CustomOp g_aop = {UK_OP_COMMON, .GetName = aop_name, .GetInputType 
                                .KernelDestroy = akernel_destroy, .CreateKernelV2 = akernel_create,
                                .KernelComputeV2 = akernel_compute};
 
-/* Whether this library registers its TransposeMatMul (the float kernel): on AVX-512 VNNI CPUs only (the ISA
- * level uk_isa() tells; AVX-512 without VNNI runs the AVX2 tiles). Its AVX2 tiles
- * are built and tested, but under the AVX2 CPUID mask they lost to ONNX Runtime's SGEMM at 8 rows (a paper
- * lm_head 47-52 against 37-39 ms) and at a 297-row prompt (516-545 against 494-515 ms), so AVX2 CPUs keep
- * ONNX Runtime's (docs/KERNELS.md, "Float weights"). */
-int uk_float_kernel(void) { return uk_isa() == UK_ISA_AVX512_VNNI; }
+/* Whether this library registers its TransposeMatMul (the float kernel): on every CPU the tiles run on (AVX2 and
+ * FMA, or AVX-512 VNNI), unless UNIFORK_RT_FLOAT_KERNEL=0 keeps ONNX Runtime's SGEMM for it. Until session 45 AVX2
+ * CPUs kept ONNX Runtime's: under the AVX2 CPUID mask on an AMD host (session 29) its AVX2 tiles lost at 8 rows and at
+ * a 297-row prompt. On the Intel guest of session 45, under the same mask, they read a paper decode's weights at 1-2
+ * rows 1.3-1.4x as fast as ONNX Runtime's SGEMM and were faster at 8 rows too, slower only at a 297-row prompt (about
+ * 12%): a caption's decode step is what this kernel is for (docs/KERNELS.md, "Float weights"). */
+int uk_float_kernel(void) {
+  const char* off = getenv("UNIFORK_RT_FLOAT_KERNEL");
+  if (off && !strcmp(off, "0")) return 0;
+  return uk_isa() != UK_ISA_NONE;
+}
 
 /* Whether it registers DynamicQuantizeMatMul and MatMulIntegerToFloat: on AVX-512 VNNI CPUs only (the AVX2
  * 8-bit tile takes activations in [-127, 127], and theirs, a - 128, reach -128). */
