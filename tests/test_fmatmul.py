@@ -81,9 +81,11 @@ def gemm(lib, a, w, n, isa, tasks=1, alpha=1.0):
     return c
 
 
-# K, N, rows: paper shapes, N not a multiple of 16, K of one, panels that do not divide into streams, prompt rows
+# K, N, rows: paper shapes, N not a multiple of 16, K of one, panels that do not divide into streams, prompt rows;
+# on AVX2, k in blocks (of 256 up to 16 rows, else 512) where there are several row groups: whole blocks (4864, 8),
+# and a last part block with a last part panel (300, 33, 9), (1000, 40, 20)
 CASES = [(896, 1152, 1), (896, 4864, 2), (4864, 896, 8), (37, 50, 3), (1, 17, 5), (130, 97, 19), (64, 16 * 7, 4),
-         (200, 48, 13), (96, 160, 297)]
+         (200, 48, 13), (96, 160, 297), (300, 33, 9), (1000, 40, 20)]
 
 
 @needs_cc
@@ -117,7 +119,7 @@ def test_kernel_gives_the_same_bits_on_both_isas():
     if lib.uk_isa() < 2:
         pytest.skip("needs an AVX-512 CPU to compare its tiles with the AVX2 ones")
     rng = np.random.default_rng(5)
-    for k, n, m in ((896, 1152, 1), (130, 97, 19), (4864, 96, 8)):
+    for k, n, m in ((896, 1152, 1), (130, 97, 19), (4864, 96, 8), (300, 33, 9), (1000, 40, 20)):  # AVX2's in k blocks
         b, a = rng.standard_normal((k, n)).astype(np.float32), rng.standard_normal((m, k)).astype(np.float32)
         w = packed(lib, b)
         assert np.array_equal(gemm(lib, a, w, n, 1), gemm(lib, a, w, n, 2)), (k, n, m)

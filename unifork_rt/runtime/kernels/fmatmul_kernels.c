@@ -31,24 +31,33 @@ void uk_f32_pack(int64_t k, int64_t n, const float* b, float* dst) {
  * them on the stack, stored at every k, where a loop over them survived) */
 #define UNROLL _Pragma("GCC unroll 16")
 
-/* C[r][cols of panel p0 + s*step] for r < MM, s < NS; a: MM rows of k floats (row stride lda) */
-typedef void (*ftile_fn)(const float* a, int64_t lda, int64_t k, const float* w, int64_t p0, int64_t step,
-                         float* c, int64_t ldc, int64_t n, float alpha);
+/* C[r][cols of panel p0 + s*step] for r < MM, s < NS; a: MM rows of k floats (row stride lda). The sums over
+ * k0 <= k < k1 only: they start from zero where FIRST, else from what C holds (the sum of the k before k0, stored
+ * by the same tile), and alpha scales them where LAST. A float stored and loaded again is the same float, so a sum
+ * taken in k blocks has the bits of one taken at once. */
+typedef void (*ftile_fn)(const float* a, int64_t lda, int64_t k, int64_t k0, int64_t k1, int first, int last,
+                         const float* w, int64_t p0, int64_t step, float* c, int64_t ldc, int64_t n, float alpha);
 
 #define F512_TILE(MM, NS)                                                                                       \
-  __attribute__((target("avx512f"))) static void f512_##MM##_##NS(const float* a, int64_t lda, int64_t k,     \
-                                                                   const float* w, int64_t p0, int64_t step,   \
-                                                                   float* c, int64_t ldc, int64_t n,           \
-                                                                   float alpha) {                              \
+  __attribute__((target("avx512f"))) static void f512_##MM##_##NS(                                            \
+      const float* a, int64_t lda, int64_t k, int64_t k0, int64_t k1, int first, int last, const float* w,      \
+      int64_t p0, int64_t step, float* c, int64_t ldc, int64_t n, float alpha) {                                \
     __m512 acc[MM][NS];                                                                                         \
     const float* ws[NS];                                                                                        \
+    __mmask16 mks[NS];                                                                                          \
     UNROLL                                                                                                     \
-    for (int s = 0; s < NS; s++) ws[s] = w + (size_t)(p0 + s * step) * k * 16;                                 \
+    for (int s = 0; s < NS; s++) {                                                                              \
+      ws[s] = w + (size_t)(p0 + s * step) * k * 16;                                                             \
+      int64_t col = (p0 + s * step) * 16, cols = n - col < 16 ? n - col : 16;                                   \
+      mks[s] = (__mmask16)(cols == 16 ? 0xFFFF : (1u << cols) - 1);                                             \
+    }                                                                                                           \
     UNROLL                                                                                                      \
     for (int r = 0; r < MM; r++)                                                                                \
       UNROLL                                                                                                    \
-      for (int s = 0; s < NS; s++) acc[r][s] = _mm512_setzero_ps();                                             \
-    for (int64_t kk = 0; kk < k; kk++) {                                                                        \
+      for (int s = 0; s < NS; s++)                                                                              \
+        acc[r][s] = first ? _mm512_setzero_ps()                                                                 \
+                          : _mm512_maskz_loadu_ps(mks[s], c + r * ldc + (p0 + s * step) * 16);                  \
+    for (int64_t kk = k0; kk < k1; kk++) {                                                                      \
       __m512 v[NS];                                                                                             \
       UNROLL                                                                                                    \
       for (int s = 0; s < NS; s++) v[s] = _mm512_load_ps(ws[s] + kk * 16);                                      \
@@ -62,29 +71,36 @@ typedef void (*ftile_fn)(const float* a, int64_t lda, int64_t k, const float* w,
     const __m512 al = _mm512_set1_ps(alpha);                                                                    \
     UNROLL                                                                                                      \
     for (int s = 0; s < NS; s++) {                                                                              \
-      int64_t col = (p0 + s * step) * 16, cols = n - col < 16 ? n - col : 16;                                   \
-      __mmask16 mk = (__mmask16)(cols == 16 ? 0xFFFF : (1u << cols) - 1);                                       \
+      int64_t col = (p0 + s * step) * 16;                                                                       \
       UNROLL                                                                                                    \
       for (int r = 0; r < MM; r++)                                                                              \
-        _mm512_mask_storeu_ps(c + r * ldc + col, mk, alpha == 1.f ? acc[r][s] : _mm512_mul_ps(acc[r][s], al));  \
+        _mm512_mask_storeu_ps(c + r * ldc + col, mks[s],                                                        \
+                              !last || alpha == 1.f ? acc[r][s] : _mm512_mul_ps(acc[r][s], al));                \
     }                                                                                                           \
   }
 
 /* AVX2: a panel is two 8-float halves */
 #define F256_TILE(MM, NS)                                                                                       \
-  __attribute__((target("avx2,fma"))) static void f256_##MM##_##NS(const float* a, int64_t lda, int64_t k,    \
-                                                                    const float* w, int64_t p0, int64_t step,  \
-                                                                    float* c, int64_t ldc, int64_t n,          \
-                                                                    float alpha) {                             \
+  __attribute__((target("avx2,fma"))) static void f256_##MM##_##NS(                                           \
+      const float* a, int64_t lda, int64_t k, int64_t k0, int64_t k1, int first, int last, const float* w,      \
+      int64_t p0, int64_t step, float* c, int64_t ldc, int64_t n, float alpha) {                                \
     __m256 acc[MM][NS][2];                                                                                      \
     const float* ws[NS];                                                                                        \
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);                                             \
     UNROLL                                                                                                     \
     for (int s = 0; s < NS; s++) ws[s] = w + (size_t)(p0 + s * step) * k * 16;                                 \
     UNROLL                                                                                                      \
-    for (int r = 0; r < MM; r++)                                                                                \
+    for (int s = 0; s < NS; s++) {                                                                              \
+      int64_t col = (p0 + s * step) * 16, cols = n - col < 16 ? n - col : 16;                                   \
+      __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(cols < 8 ? cols : 8)), lane);                      \
+      __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(cols > 8 ? cols - 8 : 0)), lane);                  \
       UNROLL                                                                                                   \
-      for (int s = 0; s < NS; s++) acc[r][s][0] = acc[r][s][1] = _mm256_setzero_ps();                          \
-    for (int64_t kk = 0; kk < k; kk++) {                                                                        \
+      for (int r = 0; r < MM; r++) {                                                                            \
+        acc[r][s][0] = first ? _mm256_setzero_ps() : _mm256_maskload_ps(c + r * ldc + col, m0);                \
+        acc[r][s][1] = first ? _mm256_setzero_ps() : _mm256_maskload_ps(c + r * ldc + col + 8, m1);            \
+      }                                                                                                         \
+    }                                                                                                           \
+    for (int64_t kk = k0; kk < k1; kk++) {                                                                      \
       __m256 v[NS][2];                                                                                          \
       UNROLL                                                                                                    \
       for (int s = 0; s < NS; s++) {                                                                            \
@@ -102,7 +118,6 @@ typedef void (*ftile_fn)(const float* a, int64_t lda, int64_t k, const float* w,
       }                                                                                                         \
     }                                                                                                           \
     const __m256 al = _mm256_set1_ps(alpha);                                                                    \
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);                                             \
     UNROLL                                                                                                      \
     for (int s = 0; s < NS; s++) {                                                                              \
       int64_t col = (p0 + s * step) * 16, cols = n - col < 16 ? n - col : 16;                                   \
@@ -113,7 +128,7 @@ typedef void (*ftile_fn)(const float* a, int64_t lda, int64_t k, const float* w,
       UNROLL                                                                                                    \
       for (int r = 0; r < MM; r++) {                                                                            \
         __m256 lo = acc[r][s][0], hi = acc[r][s][1];                                                            \
-        if (alpha != 1.f) {                                                                                     \
+        if (last && alpha != 1.f) {                                                                             \
           lo = _mm256_mul_ps(lo, al);                                                                           \
           hi = _mm256_mul_ps(hi, al);                                                                           \
         }                                                                                                       \
@@ -152,17 +167,28 @@ void uk_f32_gemm(const float* a, int64_t m, int64_t k, const float* w, int64_t n
   const int64_t per = (g1 - g0) / ns; /* panel sets: ns panels `per` apart */
   /* Each panel set is read once from memory; all row groups then take it from cache (at a prompt's
    * hundreds of rows, weights before activations keeps the matrix at one pass). */
+  /* AVX2 with several row groups: k in blocks, so that each row group after the first takes the panel's block
+   * from L1, not L2 (the 6-row tile's panel of K x 64 bytes outgrows L1). Under the AVX2 CPUID mask on an Intel
+   * guest (session 45, docs/KERNELS.md "Float weights"): 12 paper layers at 8 rows 40.7-42.8 -> 33.3-35.3 ms with
+   * blocks of 256, a 297-row prompt 547-575 -> 534-537 with blocks of 512 (256 level, 1024 slower). AVX-512 tiles
+   * hold 8 rows: there blocks of 256 or 512 made a 297-row prompt slower (353 -> 363-378 ms), so they keep one. */
+  const int64_t kc = vnni || m <= mm ? k : m <= 16 ? 256 : 512;
   for (int64_t i = 0; i < per + (g1 - g0 - per * ns); i++) {
     const int set = i < per;
     const int64_t p0 = set ? g0 + i : g0 + per * ns + (i - per);
-    for (int64_t r0 = 0; r0 < m; r0 += mm) {
-      const int64_t rg = m - r0 < mm ? m - r0 : mm;
-      const float* ar = a + r0 * k;
-      float* cr = c + r0 * n;
-      if (set && rg == mm) {
-        tiles[rg - 1][0](ar, k, k, w, p0, per, cr, n, n, alpha);
-      } else {
-        for (int64_t s = 0; s < (set ? ns : 1); s++) tiles[rg - 1][1](ar, k, k, w, p0 + s * per, 0, cr, n, n, alpha);
+    for (int64_t k0 = 0; k0 < k; k0 += kc) {
+      const int64_t k1 = k - k0 < kc ? k : k0 + kc;
+      const int first = k0 == 0, last = k1 == k;
+      for (int64_t r0 = 0; r0 < m; r0 += mm) {
+        const int64_t rg = m - r0 < mm ? m - r0 : mm;
+        const float* ar = a + r0 * k;
+        float* cr = c + r0 * n;
+        if (set && rg == mm) {
+          tiles[rg - 1][0](ar, k, k, k0, k1, first, last, w, p0, per, cr, n, n, alpha);
+        } else {
+          for (int64_t s = 0; s < (set ? ns : 1); s++)
+            tiles[rg - 1][1](ar, k, k, k0, k1, first, last, w, p0 + s * per, 0, cr, n, n, alpha);
+        }
       }
     }
   }
