@@ -251,9 +251,10 @@ def _cores() -> int:
 def kernel_rates(threads: int | None = None, repeats: int = 5) -> dict:
     """Multiply-adds a second of unifork-rt's 8-bit and 4-bit kernels in their largest row tiles (8 rows on AVX-512
     VNNI, 4 on AVX2), their weights in cache, on every core this process may use (as the runtime's sessions): the
-    compute ceilings of the quantized matmuls here; on AVX-512 VNNI also our fp32 tile's (f32_macs_per_s), which runs
-    fp32 `--graphs ort` bundles there. {} where the kernel library does not build or the CPU has no
-    AVX2; kernel_isa: the library's ISA level (2: AVX-512 VNNI, where it also runs int8-dynamic's integer ops)."""
+    compute ceilings of the quantized matmuls here; where the library runs fp32 `--graphs ort` bundles' weight
+    MatMuls (float_kernel: AVX2 and AVX-512 VNNI CPUs since session 45, unless UNIFORK_RT_FLOAT_KERNEL=0) also our
+    fp32 tile's (f32_macs_per_s). {} where the kernel library does not build or the CPU has no AVX2; kernel_isa: the
+    library's ISA level (2: AVX-512 VNNI, where it also runs int8-dynamic's integer ops)."""
     lib = _kernel_lib()
     if lib is None:
         return {}
@@ -261,7 +262,8 @@ def kernel_rates(threads: int | None = None, repeats: int = 5) -> dict:
     threads = threads or _cores()
     out = {"kernel_isa": isa, "int8_macs_per_s": _kernel_rate(lib, isa, 8, threads, repeats),
            "int4_macs_per_s": _kernel_rate(lib, isa, 4, threads, repeats)}
-    if isa == 2:  # our fp32 tile runs fp32 `--graphs ort` bundles' weight MatMuls on AVX-512 VNNI CPUs only
+    out["float_kernel"] = bool(lib.uk_float_kernel())  # our fp32 tile runs fp32 `--graphs ort` bundles' MatMuls
+    if out["float_kernel"]:
         out["f32_macs_per_s"] = _f32_rate(lib, isa, threads, repeats)
     return out
 
@@ -359,12 +361,14 @@ def batching_floor(cfg, precision: str, slots: int, machine: dict, rows: tuple[i
                    graphs: str | None = None) -> dict | None:
     """The roofline of a draw cell step at rows[0] (`--n 1`: 2 with guidance) and rows[1] (`--n 4`) on this machine:
     each at max(bytes / bandwidth, multiply-adds / the measured compute rate): fp32 `--graphs ort` (GRAPHS "ort")
-    where our fp32 tile runs them (kernel_isa 2) at its probed rate, the other float ones at the fp32 GEMM probe's,
+    where our fp32 tile runs them (float_kernel; a bench.json from before session 45 has only kernel_isa 2) at its
+    probed rate, the other float ones at the fp32 GEMM probe's,
     the quantized ones at our kernel's (RATE_OF). Their ratio is what batching costs here when
     both steps run at their bounds: a measured ratio under it comes from a `--n 1` step further from its bound
     than the `--n 4` one, not from better batching. The image decoder and the prompt are not in it. None without
     the rate (int8-dynamic off AVX-512 VNNI: ONNX Runtime's integer kernels, not probed)."""
-    if precision == "fp32" and graphs == "ort" and machine.get("kernel_isa") == 2 and machine.get("f32_macs_per_s"):
+    tile = machine.get("float_kernel", machine.get("kernel_isa") == 2)
+    if precision == "fp32" and graphs == "ort" and tile and machine.get("f32_macs_per_s"):
         rate = machine["f32_macs_per_s"]
     elif precision in ("fp32", "fp16"):
         rate = machine.get("gemm_flops_per_s", 0) / 2

@@ -233,6 +233,11 @@ def test_batching_floor_is_the_roofline_of_8_rows_over_2():
     assert roofline.batching_floor(cfg, "fp32", 40, tile)["macs_per_s"] == 100e9  # graphs not said
     assert roofline.batching_floor(cfg, "fp16", 40, tile, graphs="ort")["macs_per_s"] == 100e9  # not our tile's
     assert roofline.batching_floor(cfg, "fp32", 40, {**tile, "kernel_isa": 1}, graphs="ort")["macs_per_s"] == 100e9
+    # since session 45 the probe says whether the tile runs them (AVX2 too; not with UNIFORK_RT_FLOAT_KERNEL=0)
+    avx2 = {**tile, "kernel_isa": 1, "float_kernel": True}
+    assert roofline.batching_floor(cfg, "fp32", 40, avx2, graphs="ort")["macs_per_s"] == 190e9
+    off = {**tile, "float_kernel": False}
+    assert roofline.batching_floor(cfg, "fp32", 40, off, graphs="ort")["macs_per_s"] == 100e9
     no_rate = {**fast, "kernel_isa": 2}  # a bench.json from before the tile's rate was probed
     assert roofline.batching_floor(cfg, "fp32", 40, no_rate, graphs="ort")["macs_per_s"] == 100e9
     # an unguided draw's rows: 1 and 4
@@ -342,7 +347,7 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
     assert res.exit_code == 0, res.output
     from unifork_rt.runtime.qmatmul import attention_kernel, library_for_sessions
 
-    # the ort graphs' GroupQueryAttention (and, on AVX-512 VNNI CPUs, their TransposeMatMul) on our library
+    # the ort graphs' GroupQueryAttention (and, on AVX2 or better, their TransposeMatMul) on our library
     kernels_run = library_for_sessions() is not None and attention_kernel()
     data = json.loads((out / "bench.json").read_text())
     for key in ("machine", "machine_probe", "options", "units", "targets", "projections", "busy_at_start"):
@@ -361,9 +366,13 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
     for key in ("int8_macs_per_s", "int4_macs_per_s"):
         assert all((p.get(key, 0) > 0) == (isa > 0) for p in probes), key
     assert all(p.get("kernel_isa", 0) == isa and "kernel_rates_error" not in p for p in probes)
-    # and our fp32 tile's, where it runs the fp32 ort bundles (AVX-512 VNNI), named in the header there
-    assert all((p.get("f32_macs_per_s", 0) > 0) == (isa == 2) for p in probes)
-    assert ("GFLOP/s (our fp32 tile " in (out / "bench.md").read_text()) == (isa == 2)
+    # and our fp32 tile's, where it runs the fp32 ort bundles (AVX2 or better, unless UNIFORK_RT_FLOAT_KERNEL=0),
+    # named in the header there
+    from unifork_rt.runtime.qmatmul import float_kernel
+
+    fk = lib is not None and float_kernel(lib)
+    assert all(p.get("float_kernel", False) == fk and (p.get("f32_macs_per_s", 0) > 0) == fk for p in probes)
+    assert ("GFLOP/s (our fp32 tile " in (out / "bench.md").read_text()) == fk
     ours = {(u["backend"], u["precision"], u["graphs"]): u for u in data["units"] if u["kind"] == "ours"}
     assert set(ours) == {("torch-eager", "fp32", "portable"), ("ort-cpu", "fp32", "portable"), ("ort-cpu", "fp32", "ort")}
     # the kernel build: its sources' digest at the start and end, and the build each unit ran, named in the report
@@ -404,7 +413,7 @@ def test_bench_quick_micro_writes_json_markdown_png(seeded_work, tmp_path, monke
         assert u["bandwidth_beside_min"] == min(probes[i - 1]["bandwidth"], probes[i]["bandwidth"])
         fl = d["batching_floor"]
         assert fl["bandwidth"] == u["bandwidth_beside_min"] and fl["rows"] == [2, 8]
-        tile = u["backend"] == "ort-cpu" and u["graphs"] == "ort" and isa == 2
+        tile = u["backend"] == "ort-cpu" and u["graphs"] == "ort" and fk
         assert fl["macs_per_s"] == (max(p["f32_macs_per_s"] for p in probes) if tile
                                     else max(p["gemm_flops_per_s"] for p in probes) / 2)
         assert f"(floor {fl['ratio']:.2f})" in (out / "bench.md").read_text()

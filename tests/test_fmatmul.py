@@ -32,6 +32,7 @@ def _lib():
     lib.uk_f32_pack.argtypes = [ctypes.c_int64, ctypes.c_int64, F, F]
     lib.uk_f32_gemm.argtypes = [F, ctypes.c_int64, ctypes.c_int64, F, ctypes.c_int64, ctypes.c_float, F,
                                 ctypes.c_int64, ctypes.c_int64, ctypes.c_int]
+    lib.uk_f32_gemm_kc.argtypes = [*lib.uk_f32_gemm.argtypes, ctypes.c_int64]
     return lib
 
 
@@ -72,12 +73,16 @@ def packed(lib, b: np.ndarray) -> np.ndarray:
     return w
 
 
-def gemm(lib, a, w, n, isa, tasks=1, alpha=1.0):
+def gemm(lib, a, w, n, isa, tasks=1, alpha=1.0, kblock=None):
     m, k = a.shape
     c = np.full((m, n), np.nan, np.float32)
     panels = -(-n // 16)
     for t in range(tasks):
-        lib.uk_f32_gemm(_ptr(a), m, k, _ptr(w), n, alpha, _ptr(c), panels * t // tasks, panels * (t + 1) // tasks, isa)
+        args = (_ptr(a), m, k, _ptr(w), n, alpha, _ptr(c), panels * t // tasks, panels * (t + 1) // tasks, isa)
+        if kblock is None:
+            lib.uk_f32_gemm(*args)
+        else:
+            lib.uk_f32_gemm_kc(*args, kblock)
     return c
 
 
@@ -111,6 +116,41 @@ def test_kernel_matches_float64_reference(isa, k, n, m):
     assert np.array_equal(alone, c)
     # alpha scales the sums
     assert np.array_equal(gemm(lib, a, w, n, isa, alpha=0.5), c * np.float32(0.5))
+
+
+@needs_cc
+@pytest.mark.parametrize("isa", [1, 2], ids=["avx2", "avx512"])
+def test_k_blocks_give_the_same_bits(isa):
+    """k in blocks of any size (the AVX2 tiles take 256 or 512 where a product has several row groups; the AVX-512
+    ones one block, but take blocks alike): the sums wait in C between blocks and alpha scales them after the last,
+    so every block size gives the bits of one pass, on both ISAs, in one task or three, for whole and part panels."""
+    lib = _lib()
+    if isa > lib.uk_isa():
+        pytest.skip(f"this CPU does not run ISA {isa}")
+    rng = np.random.default_rng(11)
+    for k, n, m in ((300, 33, 9), (257, 40, 20), (64, 16, 1), (130, 97, 3)):
+        b, a = rng.standard_normal((k, n)).astype(np.float32), rng.standard_normal((m, k)).astype(np.float32)
+        w = packed(lib, b)
+        for alpha, tasks in ((1.0, 1), (0.5, 3)):
+            one = gemm(lib, a, w, n, isa, tasks, alpha, kblock=k)
+            assert np.isfinite(one).all()
+            for kb in (1, 7, 64, 256, k - 1):
+                if kb > 0:
+                    assert np.array_equal(gemm(lib, a, w, n, isa, tasks, alpha, kblock=kb), one), (k, n, m, kb, alpha)
+            assert np.array_equal(gemm(lib, a, w, n, isa, tasks, alpha), one), (k, n, m, alpha)  # the kernel's choice
+
+
+@needs_cc
+@pytest.mark.parametrize("isa", [1, 2], ids=["avx2", "avx512"])
+@pytest.mark.parametrize("m", [1, 8, 20])
+def test_k_of_zero_stores_zeros(isa, m):
+    """K = 0: every output is an empty sum, 0 (also where the AVX2 tiles would take k in blocks)."""
+    lib = _lib()
+    if isa > lib.uk_isa():
+        pytest.skip(f"this CPU does not run ISA {isa}")
+    a, w = np.zeros((m, 0), np.float32), np.zeros(16, np.float32)
+    c = gemm(lib, a, w, 20, isa)
+    assert np.array_equal(c, np.zeros((m, 20), np.float32))
 
 
 @needs_cc
@@ -224,8 +264,8 @@ def test_fp32_ort_bundle_runs_its_weight_matmuls_on_our_kernel(micro_model_dir, 
     plain = OrtBackend(load_bundle(out), threads=2).load()
     lib, why = qmatmul.build()
     assert lib is not None, why
-    # the same graphs hold GroupQueryAttention: on AVX2 CPUs they get the library for it alone, and ONNX
-    # Runtime's own TransposeMatMul (SGEMM) runs their weights
+    # the same graphs hold GroupQueryAttention: where the float op is off (UNIFORK_RT_FLOAT_KERNEL=0) they get the
+    # library for it alone, and ONNX Runtime's own TransposeMatMul (SGEMM) runs their weights
     assert ours.qmatmul is not None and plain.qmatmul is None
     assert ours._qmatmul_graphs == with_op
     compared = compare_backend_graphs(ours, plain, "fp32 ort")

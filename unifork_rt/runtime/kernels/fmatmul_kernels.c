@@ -159,6 +159,11 @@ static const int f256_streams[6] = {4, 2, 1, 1, 1, 1};
 
 void uk_f32_gemm(const float* a, int64_t m, int64_t k, const float* w, int64_t n, float alpha, float* c, int64_t g0,
                  int64_t g1, int isa) {
+  uk_f32_gemm_kc(a, m, k, w, n, alpha, c, g0, g1, isa, 0);
+}
+
+void uk_f32_gemm_kc(const float* a, int64_t m, int64_t k, const float* w, int64_t n, float alpha, float* c,
+                    int64_t g0, int64_t g1, int isa, int64_t kblock) {
   const int vnni = isa == UK_ISA_AVX512_VNNI;
   const int64_t rows = vnni ? 8 : 6; /* the most rows a tile holds */
   const ftile_fn(*tiles)[2] = vnni ? f512_tiles : f256_tiles;
@@ -172,11 +177,11 @@ void uk_f32_gemm(const float* a, int64_t m, int64_t k, const float* w, int64_t n
    * guest (session 45, docs/KERNELS.md "Float weights"): 12 paper layers at 8 rows 40.7-42.8 -> 33.3-35.3 ms with
    * blocks of 256, a 297-row prompt 547-575 -> 534-537 with blocks of 512 (256 level, 1024 slower). AVX-512 tiles
    * hold 8 rows: there blocks of 256 or 512 made a 297-row prompt slower (353 -> 363-378 ms), so they keep one. */
-  const int64_t kc = vnni || m <= mm ? k : m <= 16 ? 256 : 512;
+  const int64_t kc = kblock > 0 ? kblock : vnni || m <= mm ? k : m <= 16 ? 256 : 512; /* kblock: the tests' */
   for (int64_t i = 0; i < per + (g1 - g0 - per * ns); i++) {
     const int set = i < per;
     const int64_t p0 = set ? g0 + i : g0 + per * ns + (i - per);
-    for (int64_t k0 = 0; k0 < k; k0 += kc) {
+    for (int64_t k0 = 0;; k0 += kc) { /* at least once: with K = 0 the tiles store zeros */
       const int64_t k1 = k - k0 < kc ? k : k0 + kc;
       const int first = k0 == 0, last = k1 == k;
       for (int64_t r0 = 0; r0 < m; r0 += mm) {
@@ -190,6 +195,7 @@ void uk_f32_gemm(const float* a, int64_t m, int64_t k, const float* w, int64_t n
             tiles[rg - 1][1](ar, k, k, k0, k1, first, last, w, p0 + s * per, 0, cr, n, n, alpha);
         }
       }
+      if (last) break;
     }
   }
 }

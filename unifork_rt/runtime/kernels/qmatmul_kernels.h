@@ -55,6 +55,10 @@ void uk_f32_pack(int64_t k, int64_t n, const float* b, float* dst);
 /* C[m][n] = alpha * A[m][k] . B for the panels [g0, g1) (columns 16*g0 .. 16*g1, the last cut at n) */
 void uk_f32_gemm(const float* a, int64_t m, int64_t k, const float* w, int64_t n, float alpha, float* c, int64_t g0,
                  int64_t g1, int isa);
+/* the same with k in blocks of KBLOCK (> 0; 0: the kernel's choice, as uk_f32_gemm): the same bits whatever the
+ * blocks (tests/test_fmatmul.py) */
+void uk_f32_gemm_kc(const float* a, int64_t m, int64_t k, const float* w, int64_t n, float alpha, float* c,
+                    int64_t g0, int64_t g1, int isa, int64_t kblock);
 /* the bench's read-bandwidth probe (AVX2): the sum of n floats read as 4 parts side by side (streams = 4)
  * or front to back (any other value) */
 float uk_read_streams(const float* p, int64_t n, int streams);

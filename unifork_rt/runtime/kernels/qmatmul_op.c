@@ -1181,7 +1181,8 @@ static const CustomOp g_aop = {UK_OP_COMMON, .GetName = aop_name, .GetInputType 
  * CPUs kept ONNX Runtime's: under the AVX2 CPUID mask on an AMD host (session 29) its AVX2 tiles lost at 8 rows and at
  * a 297-row prompt. On the Intel guest of session 45, under the same mask, they read a paper decode's weights at 1-2
  * rows 1.3-1.4x as fast as ONNX Runtime's SGEMM and were faster at 8 rows too, slower only at a 297-row prompt (about
- * 12%): a caption's decode step is what this kernel is for (docs/KERNELS.md, "Float weights"). */
+ * 12%, 7% since the AVX2 tiles take k in blocks): a caption's decode step is what this kernel is for (docs/KERNELS.md,
+ * "Float weights"). */
 int uk_float_kernel(void) {
   const char* off = getenv("UNIFORK_RT_FLOAT_KERNEL");
   if (off && !strcmp(off, "0")) return 0;
