@@ -31,6 +31,10 @@ void uk_f32_pack(int64_t k, int64_t n, const float* b, float* dst) {
  * them on the stack, stored at every k, where a loop over them survived) */
 #define UNROLL _Pragma("GCC unroll 16")
 
+/* Tiles of 1 and 2 rows prefetch each stream's weights 2 KB ahead (one line a k): 12 paper layers at 1 / 2 rows
+ * -6 to -8% / -10% on both ISAs, the lm_head 0-6% (session 46, docs/KERNELS.md "Float weights") */
+#define FPF_BYTES 2048
+
 /* C[r][cols of panel p0 + s*step] for r < MM, s < NS; a: MM rows of k floats (row stride lda). The sums over
  * k0 <= k < k1 only: they start from zero where FIRST, else from what C holds (the sum of the k before k0, stored
  * by the same tile), and alpha scales them where LAST. A float stored and loaded again is the same float, so a sum
@@ -61,6 +65,10 @@ typedef void (*ftile_fn)(const float* a, int64_t lda, int64_t k, int64_t k0, int
       __m512 v[NS];                                                                                             \
       UNROLL                                                                                                    \
       for (int s = 0; s < NS; s++) v[s] = _mm512_load_ps(ws[s] + kk * 16);                                      \
+      if (MM <= 2) {                                                                                            \
+        UNROLL                                                                                                  \
+        for (int s = 0; s < NS; s++) _mm_prefetch((const char*)(ws[s] + kk * 16) + FPF_BYTES, _MM_HINT_T0);     \
+      }                                                                                                         \
       UNROLL                                                                                                    \
       for (int r = 0; r < MM; r++) {                                                                            \
         __m512 x = _mm512_set1_ps(a[r * lda + kk]);                                                             \
@@ -106,6 +114,7 @@ typedef void (*ftile_fn)(const float* a, int64_t lda, int64_t k, int64_t k0, int
       for (int s = 0; s < NS; s++) {                                                                            \
         v[s][0] = _mm256_load_ps(ws[s] + kk * 16);                                                              \
         v[s][1] = _mm256_load_ps(ws[s] + kk * 16 + 8);                                                          \
+        if (MM <= 2) _mm_prefetch((const char*)(ws[s] + kk * 16) + FPF_BYTES, _MM_HINT_T0);                     \
       }                                                                                                         \
       UNROLL                                                                                                    \
       for (int r = 0; r < MM; r++) {                                                                            \
