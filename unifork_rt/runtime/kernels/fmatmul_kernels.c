@@ -32,7 +32,7 @@ void uk_f32_pack(int64_t k, int64_t n, const float* b, float* dst) {
 #define UNROLL _Pragma("GCC unroll 16")
 
 /* Tiles of 1 and 2 rows prefetch each stream's weights 2 KB ahead (one line a k): 12 paper layers at 1 / 2 rows
- * -6 to -8% / -10% on both ISAs, the lm_head 0-6% (session 46, docs/KERNELS.md "Float weights") */
+ * -5 to -8% / -9 to -14% on both ISAs, the lm_head +2% to -8% (session 46, docs/KERNELS.md "Float weights") */
 #define FPF_BYTES 2048
 
 /* C[r][cols of panel p0 + s*step] for r < MM, s < NS; a: MM rows of k floats (row stride lda). The sums over

@@ -386,10 +386,11 @@ VNNI_TILE8_2(8, vnni8_8_2, UK_NO_CADD, UK_NULL_CADD)
  * Each 64-byte line is used whole when it is read: its two 32-byte halves (8 columns each) have their own
  * sums. Until session 46 a tile walked a column group's first halves over all of k, then its second halves,
  * so every line was fetched for half its work and read again from cache (docs/KERNELS.md "One pass over each
- * line on AVX2"). Each stream prefetches pf bytes ahead: 1 KB in 4 bits at 1-2 rows, else 2 KB.
- * Several streams as in the VNNI tiles at 1-2 rows (4; (g1 - g0) a multiple of NS). The 4-row tile keeps
- * one: with 16 registers, two streams spill, and a guided --n 4 draw under the AVX2 CPUID mask took 3%
- * longer with them (docs/KERNELS.md). */
+ * line on AVX2"). In one pass (HP = 2) each stream prefetches pf bytes ahead: 1 KB in 4 bits at 1-2 rows, else
+ * 2 KB; the sums then outgrow the 16 registers and spill, and the tiles are faster anyway. HP = 1 is the two-pass
+ * tile of before, without a prefetch. Several streams as in the VNNI tiles at 1-2 rows (4; (g1 - g0) a multiple
+ * of NS). The 4-row tile keeps one: a guided --n 4 draw under the AVX2 CPUID mask took 3% longer with two, in
+ * the two-pass tiles (docs/KERNELS.md). */
 #define AVX2_TILE(MM, NS, HP)                                                                             \
   __attribute__((target("avx2,fma"))) static void avx2_##MM##_##NS##_##HP(                                \
       const uk_shape* s, const float* as, const int32_t* zs, const int8_t* qa, const uint8_t* w,          \
