@@ -511,6 +511,7 @@ static const ctile_fn vnni_cadd_tiles[4][2] = {
  * and the 4-row tile in two passes (one 8-column half after the other), for 4-bit weights in prompts (more than
  * 8 rows): its weights come from the cache there, and it has half the registers to keep (docs/KERNELS.md) */
 static const tile_fn avx2_tiles[3][2] = {{avx2_1_4_2, avx2_1_1_2}, {avx2_2_4_2, avx2_2_1_2}, {avx2_4_1_2, avx2_4_1_2}};
+static const tile_fn avx2_tiles_4_two_pass[2] = {avx2_4_1_1, avx2_4_1_1};
 static const int avx2_streams[3] = {4, 4, 1};
 
 void uk_gemm(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w, const float* ws,
@@ -534,14 +535,11 @@ void uk_gemm(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w
       if (g1 > split) fn[1](s, ar, zr, qr, w, ws, bias, cr, split, g1);
     } else {
       int t = left >= 4 ? 2 : left >= 2 ? 1 : 0;
-      const tile_fn* fn = avx2_tiles[t];
+      const tile_fn* fn = t == 2 && s->bits == 4 && m > 8 ? avx2_tiles_4_two_pass : avx2_tiles[t];
       int64_t ns = avx2_streams[t], split = g0 + (g1 - g0) / ns * ns;
       step = (int64_t)1 << t;
-      if (t == 2 && s->bits == 4 && m > 8) avx2_4_1_1(s, ar, zr, qr, w, ws, bias, cr, g0, g1);
-      else {
-        if (split > g0) fn[0](s, ar, zr, qr, w, ws, bias, cr, g0, split);
-        if (g1 > split) fn[1](s, ar, zr, qr, w, ws, bias, cr, split, g1);
-      }
+      if (split > g0) fn[0](s, ar, zr, qr, w, ws, bias, cr, g0, split);
+      if (g1 > split) fn[1](s, ar, zr, qr, w, ws, bias, cr, split, g1);
     }
     r0 += step;
   }
