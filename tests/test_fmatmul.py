@@ -87,8 +87,9 @@ def gemm(lib, a, w, n, isa, tasks=1, alpha=1.0, kblock=None):
 
 
 # K, N, rows: paper shapes, N not a multiple of 16, K of one, panels that do not divide into streams, prompt rows;
-# on AVX2, k in blocks (of 256 up to 16 rows, else 512) where there are several row groups: whole blocks (4864, 8),
-# and a last part block with a last part panel (300, 33, 9), (1000, 40, 20)
+# on AVX2, k in blocks where there are several row groups (at 3-16 rows row pairs on the 2-stream tile in blocks of 64,
+# an odd row's group on the 1-row tile; above 16 rows 6-row groups in blocks of 512): whole blocks (4864, 8), a
+# last part block with a last part panel (300, 33, 9), (1000, 40, 20), odd rows (37, 50, 3), (1, 17, 5), (200, 48, 13)
 CASES = [(896, 1152, 1), (896, 4864, 2), (4864, 896, 8), (37, 50, 3), (1, 17, 5), (130, 97, 19), (64, 16 * 7, 4),
          (200, 48, 13), (96, 160, 297), (300, 33, 9), (1000, 40, 20)]
 
@@ -121,7 +122,7 @@ def test_kernel_matches_float64_reference(isa, k, n, m):
 @needs_cc
 @pytest.mark.parametrize("isa", [1, 2], ids=["avx2", "avx512"])
 def test_k_blocks_give_the_same_bits(isa):
-    """k in blocks of any size (the AVX2 tiles take 256 or 512 where a product has several row groups; the AVX-512
+    """k in blocks of any size (the AVX2 tiles take 64 or 512 where a product has several row groups; the AVX-512
     ones one block, but take blocks alike): the sums wait in C between blocks and alpha scales them after the last,
     so every block size gives the bits of one pass, on both ISAs, in one task or three, for whole and part panels."""
     lib = _lib()
