@@ -143,6 +143,33 @@ def test_k_blocks_give_the_same_bits(isa):
 
 @needs_cc
 @pytest.mark.parametrize("isa", [1, 2], ids=["avx2", "avx512"])
+def test_each_task_writes_its_own_columns_only(isa):
+    """A task's panel range [g0, g1) alone, into NaN: its columns get the batch's bits, every other column and the
+    bytes past C stay NaN (the tests above run the tasks in order into one C, where a stray write into a later
+    task's columns would be overwritten). Row counts of every AVX2 row grouping: 1-2, pairs (3-16, odd and even),
+    6-row groups (17+)."""
+    lib = _lib()
+    if isa > lib.uk_isa():
+        pytest.skip(f"this CPU does not run ISA {isa}")
+    rng = np.random.default_rng(3)
+    for k, n, m in ((130, 97, 1), (200, 33, 2), (70, 120, 3), (300, 81, 8), (65, 50, 11), (64, 40, 16), (90, 70, 17)):
+        b, a = rng.standard_normal((k, n)).astype(np.float32), rng.standard_normal((m, k)).astype(np.float32)
+        w = packed(lib, b)
+        whole = gemm(lib, a, w, n, isa)
+        panels = -(-n // 16)
+        for tasks in (2, 3, 5):
+            for t in range(tasks):
+                g0, g1 = panels * t // tasks, panels * (t + 1) // tasks
+                buf = np.full(m * n + 64, np.nan, np.float32)
+                lib.uk_f32_gemm(_ptr(a), m, k, _ptr(w), n, 0.5, _ptr(buf), g0, g1, isa)
+                c, mine = buf[:m * n].reshape(m, n), np.zeros(n, bool)
+                mine[16 * g0:min(16 * g1, n)] = True
+                assert np.array_equal(c[:, mine], whole[:, mine] * np.float32(0.5)), (k, n, m, tasks, t)
+                assert np.isnan(c[:, ~mine]).all() and np.isnan(buf[m * n:]).all(), (k, n, m, tasks, t)
+
+
+@needs_cc
+@pytest.mark.parametrize("isa", [1, 2], ids=["avx2", "avx512"])
 @pytest.mark.parametrize("m", [1, 8, 20])
 def test_k_of_zero_stores_zeros(isa, m):
     """K = 0: every output is an empty sum, 0 (also where the AVX2 tiles would take k in blocks)."""

@@ -177,8 +177,9 @@ void uk_f32_gemm_kc(const float* a, int64_t m, int64_t k, const float* w, int64_
   /* AVX2 at 3-16 rows (a guided draw's 2 x --n): row groups of 2 on the 2-stream tile, k in blocks of 64, so that
    * the first group reads the weights from memory in 2 streams and the others take each block from L1. The 6-row
    * tile walks one stream, which read this host's memory at about 3/4 of the rate of two: 12 paper layers under
-   * AVX2 tiles at 3 / 4 / 8 / 16 rows 33 / 35 / 43-45 / 61 -> 25-27 / 25-26 / 33-34 / 51 ms (session 47,
-   * docs/KERNELS.md "Float weights"). The same bits: one FMA per k in order, whatever the tile. */
+   * AVX2 tiles at 3 / 4 / 8 / 16 rows 31.5 / 30.8-33.5 / 40.3-42.0 / 59.2-59.7 -> 24.7-25.6 / 23.2-25.6 / 33.2-36.3 /
+   * 55.6-58.3 ms (session 47, docs/KERNELS.md "Float weights"). The same bits: one FMA per k in order, whatever
+   * the tile. */
   const int pairs = !vnni && m > 2 && m <= 16;
   const int64_t rows = vnni ? 8 : pairs ? 2 : 6; /* the most rows a tile holds */
   const ftile_fn(*tiles)[2] = vnni ? f512_tiles : f256_tiles;
@@ -191,7 +192,7 @@ void uk_f32_gemm_kc(const float* a, int64_t m, int64_t k, const float* w, int64_
    * from L1, not L2 (the 6-row tile's panel of K x 64 bytes outgrows L1). Under the AVX2 CPUID mask on an Intel
    * guest (session 45, docs/KERNELS.md "Float weights"): 12 paper layers at 8 rows 40.7-42.8 -> 33.3-35.3 ms with
    * blocks of 256 (6-row groups then), a 297-row prompt 547-575 -> 534-537 with blocks of 512 (256 level, 1024
-   * slower). Row pairs (3-16 rows) take blocks of 64: 32 and 96 were 1-10% slower (session 47). AVX-512 tiles
+   * slower). Row pairs (3-16 rows) take blocks of 64: 32 and 96 were level at 3-10 rows and 7-10% slower at 16 (session 47). AVX-512 tiles
    * hold 8 rows: there blocks of 256 or 512 made a 297-row prompt slower (353 -> 363-378 ms), so they keep one. */
   const int64_t kc = kblock > 0 ? kblock : vnni || m <= mm ? k : pairs ? 64 : 512; /* kblock: the tests' */
   for (int64_t i = 0; i < per + (g1 - g0 - per * ns); i++) {

@@ -2,7 +2,9 @@
 # Session 47: guided fp32 draws (--n 1, --n 4) under the AVX2 CPUID mask, the library of OLD (c167eaa, e.g.
 # `git worktree add /tmp/old c167eaa`) against this checkout's, one process each in turn, ROUNDS rounds
 # (draw_time.py: one warm-up draw, then --n 1 and --n 4 once a process). Writes draw-ab-fp32-avx2.txt.
-# Needs the virtual environment on PATH and CPUID faulting (tests/avx2only); the paper bundles in $BUNDLES.
+# Run from the repository root (this checkout is "new"). Needs the virtual environment on PATH and CPUID faulting
+# (tests/avx2only); the paper bundles in $BUNDLES. The last lines of draw-ab-fp32-avx2.txt (a first pass) were added
+# by hand; a rerun's tee replaces the file.
 set -e
 OLD=${OLD:-/tmp/old}
 D=docs/results/bench/2026-12-07-s47
