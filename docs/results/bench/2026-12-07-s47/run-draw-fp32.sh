@@ -1,7 +1,7 @@
 #!/bin/bash
 # Session 47: guided fp32 draws (--n 1, --n 4) under the AVX2 CPUID mask, the library of OLD (c167eaa, e.g.
 # `git worktree add /tmp/old c167eaa`) against this checkout's, one process each in turn, ROUNDS rounds
-# (draw_time.py: one warm-up draw, then --n 1 and --n 4 once a process). Writes draw-ab-fp32-avx2.txt.
+# (session 46's draw_time.py: one warm-up draw, then --n 1 and --n 4 once a process). Writes draw-ab-fp32-avx2.txt.
 # Run from the repository root (this checkout is "new"). Needs the virtual environment on PATH and CPUID faulting
 # (tests/avx2only); the paper bundles in $BUNDLES. The last lines of draw-ab-fp32-avx2.txt (a first pass) were added
 # by hand; a rerun's tee replaces the file.
@@ -16,5 +16,5 @@ MASK="env LD_PRELOAD=$lib GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX512F,-AVX512CD,-AV
 $MASK python tests/avx2only/probe.py  # fails if AVX-512 is still visible
 B=${BUNDLES:-runs/bench-avx2/paper}
 { lscpu | grep "Model name"; for r in $(seq ${ROUNDS:-2}); do for pp in $OLD $PWD; do
-  echo "r$r fp32 $([ $pp = $OLD ] && echo old || echo new) $(PYTHONPATH=$pp $MASK python $D/draw_time.py $B/bundle-fp32-ort 1 | tail -1)"
+  echo "r$r fp32 $([ $pp = $OLD ] && echo old || echo new) $(PYTHONPATH=$pp $MASK python docs/results/bench/2026-12-07-s46/draw_time.py $B/bundle-fp32-ort 1 | tail -1)"
 done; done; } | tee $D/draw-ab-fp32-avx2.txt
