@@ -192,8 +192,9 @@ void uk_f32_gemm_kc(const float* a, int64_t m, int64_t k, const float* w, int64_
    * from L1, not L2 (the 6-row tile's panel of K x 64 bytes outgrows L1). Under the AVX2 CPUID mask on an Intel
    * guest (session 45, docs/KERNELS.md "Float weights"): 12 paper layers at 8 rows 40.7-42.8 -> 33.3-35.3 ms with
    * blocks of 256 (6-row groups then), a 297-row prompt 547-575 -> 534-537 with blocks of 512 (256 level, 1024
-   * slower). Row pairs (3-16 rows) take blocks of 64: 32 and 96 were level at 3-10 rows and 7-10% slower at 16 (session 47). AVX-512 tiles
-   * hold 8 rows: there blocks of 256 or 512 made a 297-row prompt slower (353 -> 363-378 ms), so they keep one. */
+   * slower). Row pairs (3-16 rows) take blocks of 64: 32 and 96 were level at 3-10 rows and 7-10% slower at 16
+   * (session 47). AVX-512 tiles hold 8 rows: there blocks of 256 or 512 made a 297-row prompt slower (353 ->
+   * 363-378 ms), so they keep one. */
   const int64_t kc = kblock > 0 ? kblock : vnni || m <= mm ? k : pairs ? 64 : 512; /* kblock: the tests' */
   for (int64_t i = 0; i < per + (g1 - g0 - per * ns); i++) {
     const int set = i < per;

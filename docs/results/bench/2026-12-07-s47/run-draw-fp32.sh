@@ -3,18 +3,12 @@
 # `git worktree add /tmp/old c167eaa`) against this checkout's, one process each in turn, ROUNDS rounds
 # (session 46's draw_time.py: one warm-up draw, then --n 1 and --n 4 once a process). Writes draw-ab-fp32-avx2.txt.
 # Run from the repository root (this checkout is "new"). Needs the virtual environment on PATH and CPUID faulting
-# (tests/avx2only); the paper bundles in $BUNDLES. The last lines of draw-ab-fp32-avx2.txt (a first pass) were added
+# (tests/avx2only/run.sh masks each process and checks the mask first); the paper bundles in $BUNDLES. The last lines of draw-ab-fp32-avx2.txt (a first pass) were added
 # by hand; a rerun's tee replaces the file.
 set -e
 OLD=${OLD:-/tmp/old}
 D=docs/results/bench/2026-12-07-s47
-lib=${XDG_CACHE_HOME:-$HOME/.cache}/unifork-rt/avx2only.so
-mkdir -p "$(dirname "$lib")"
-grep -qw cpuid_fault /proc/cpuinfo || { echo "no CPUID faulting here: the AVX2 mask cannot apply" >&2; exit 2; }
-cc -O2 -shared -fPIC -o $lib tests/avx2only/avx2only.c -ldl
-MASK="env LD_PRELOAD=$lib GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX512F,-AVX512CD,-AVX512BW,-AVX512DQ,-AVX512VL,-AVX512_VNNI,-AVX_VNNI"
-$MASK python tests/avx2only/probe.py  # fails if AVX-512 is still visible
 B=${BUNDLES:-runs/bench-avx2/paper}
 { lscpu | grep "Model name"; for r in $(seq ${ROUNDS:-2}); do for pp in $OLD $PWD; do
-  echo "r$r fp32 $([ $pp = $OLD ] && echo old || echo new) $(PYTHONPATH=$pp $MASK python docs/results/bench/2026-12-07-s46/draw_time.py $B/bundle-fp32-ort 1 | tail -1)"
+  echo "r$r fp32 $([ $pp = $OLD ] && echo old || echo new) $(PYTHONPATH=$pp PYTHON=python bash tests/avx2only/run.sh python docs/results/bench/2026-12-07-s46/draw_time.py $B/bundle-fp32-ort 1 | tail -1)"
 done; done; } | tee $D/draw-ab-fp32-avx2.txt
