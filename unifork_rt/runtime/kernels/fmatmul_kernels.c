@@ -178,9 +178,13 @@ void uk_f32_gemm_kc(const float* a, int64_t m, int64_t k, const float* w, int64_
    * the first group reads the weights from memory in 2 streams and the others take each block from L1. The 6-row
    * tile walks one stream, which read this host's memory at about 3/4 of the rate of two: 12 paper layers under
    * AVX2 tiles at 3 / 4 / 8 / 16 rows 31.5 / 30.8-33.5 / 40.3-42.0 / 59.2-59.7 -> 24.7-25.6 / 23.2-25.6 / 33.2-36.3 /
-   * 55.6-58.3 ms (session 47, docs/KERNELS.md "Float weights"). The same bits: one FMA per k in order, whatever
-   * the tile. */
+   * 55.6-58.3 ms (session 47, docs/KERNELS.md "Float weights"). From 5 rows only the first pair reads from memory;
+   * the other rows follow in balanced groups of up to 6 on the one-stream tiles, which take the block from L1 with
+   * more accumulators a weight vector than a pair (6 / 8 / 10 / 16 rows 26.8-28.2 / 31.8-33.5 / 35.5-39.1 /
+   * 50.6-54.4 -> 24.5-25.0 / 27.2-27.9 / 30.9-32.0 / 41.4-42.7 ms, session 48). The same bits: one FMA per k in
+   * order, whatever the tile. */
   const int pairs = !vnni && m > 2 && m <= 16;
+  const int64_t later = pairs && m > 4 ? 6 : 0; /* the most rows of a group after the first pair (0: pairs) */
   const int64_t rows = vnni ? 8 : pairs ? 2 : 6; /* the most rows a tile holds */
   const ftile_fn(*tiles)[2] = vnni ? f512_tiles : f256_tiles;
   const int64_t mm = m < rows ? m : rows; /* rows of the main tile; a last, smaller group walks one stream */
@@ -202,11 +206,17 @@ void uk_f32_gemm_kc(const float* a, int64_t m, int64_t k, const float* w, int64_
     for (int64_t k0 = 0;; k0 += kc) { /* at least once: with K = 0 the tiles store zeros */
       const int64_t k1 = k - k0 < kc ? k : k0 + kc;
       const int first = k0 == 0, last = k1 == k;
-      for (int64_t r0 = 0; r0 < m; r0 += mm) {
-        const int64_t rg = m - r0 < mm ? m - r0 : mm;
+      for (int64_t r0 = 0, rg; r0 < m; r0 += rg) {
+        const int one_stream = later && r0 > 0;
+        if (one_stream) { /* the rows left in ceil(left / later) groups, as even as they go */
+          const int64_t left = m - r0, groups = (left + later - 1) / later;
+          rg = (left + groups - 1) / groups;
+        } else {
+          rg = m - r0 < mm ? m - r0 : mm;
+        }
         const float* ar = a + r0 * k;
         float* cr = c + r0 * n;
-        if (set && rg == mm) {
+        if (set && rg == mm && !one_stream) {
           tiles[rg - 1][0](ar, k, k, k0, k1, first, last, w, p0, per, cr, n, n, alpha);
         } else {
           for (int64_t s = 0; s < (set ? ns : 1); s++)
