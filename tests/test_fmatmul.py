@@ -88,12 +88,13 @@ def gemm(lib, a, w, n, isa, tasks=1, alpha=1.0, kblock=None):
 
 # K, N, rows: paper shapes, N not a multiple of 16, K of one, panels that do not divide into streams, prompt rows;
 # on AVX2, k in blocks where there are several row groups (at 3-4 rows row pairs on the 2-stream tile in blocks of 64,
-# an odd row's group on the 1-row tile; at 5-16 rows a first pair, then even groups of up to 6 rows on the one-stream
-# tiles: 5 = 2 + 3, 8 = 2 + 6, 9 = 2 + 4 + 3, 13 = 2 + 6 + 5, 19 above 16: 6-row groups in blocks of 512): whole blocks
-# (4864, 8), a last part block with a last part panel (300, 33, 9), (1000, 40, 20), odd rows (37, 50, 3), (1, 17, 5),
-# (200, 48, 13)
+# an odd row's group on the 1-row tile (37, 50, 3); at 5-16 rows a first pair, then even groups of up to 6 rows on the
+# one-stream tiles: 5 = 2 + 3, 6 = 2 + 4, 8 = 2 + 6, 9 = 2 + 4 + 3, 10 = 2 + 4 + 4, 13 = 2 + 6 + 5, 14 = 2 + 6 + 6,
+# 15 = 2 + 5 + 4 + 4, 16 = 2 + 5 + 5 + 4; above 16 rows 6-row groups in blocks of 512, (1000, 40, 20)): whole blocks
+# (4864, 8), last part blocks with a last part panel (300, 33, 9), (1000, 40, 20), (200, 48, 13), (130, 33, 15)
 CASES = [(896, 1152, 1), (896, 4864, 2), (4864, 896, 8), (37, 50, 3), (1, 17, 5), (130, 97, 19), (64, 16 * 7, 4),
-         (200, 48, 13), (96, 160, 297), (300, 33, 9), (1000, 40, 20)]
+         (200, 48, 13), (96, 160, 297), (300, 33, 9), (1000, 40, 20), (70, 33, 6), (100, 97, 10), (300, 50, 14),
+         (130, 33, 15), (200, 40, 16)]
 
 
 @needs_cc
@@ -131,7 +132,7 @@ def test_k_blocks_give_the_same_bits(isa):
     if isa > lib.uk_isa():
         pytest.skip(f"this CPU does not run ISA {isa}")
     rng = np.random.default_rng(11)
-    for k, n, m in ((300, 33, 9), (257, 40, 20), (64, 16, 1), (130, 97, 3)):
+    for k, n, m in ((300, 33, 9), (257, 40, 20), (64, 16, 1), (130, 97, 3), (150, 50, 16)):
         b, a = rng.standard_normal((k, n)).astype(np.float32), rng.standard_normal((m, k)).astype(np.float32)
         w = packed(lib, b)
         for alpha, tasks in ((1.0, 1), (0.5, 3)):
@@ -148,8 +149,8 @@ def test_k_blocks_give_the_same_bits(isa):
 def test_each_task_writes_its_own_columns_only(isa):
     """A task's panel range [g0, g1) alone, into NaN: its columns get the batch's bits, every other column and the
     bytes past C stay NaN (the tests above run the tasks in order into one C, where a stray write into a later
-    task's columns would be overwritten). Row counts of every AVX2 row grouping: 1-2, pairs (3), a pair and
-    one-stream groups (8, 11 = 2 + 5 + 4, 16 = 2 + 5 + 5 + 4), 6-row groups (17+)."""
+    task's columns would be overwritten). A row count of each kind of AVX2 row grouping: 1-2 rows, pairs (3), a pair
+    then one-stream groups (8, 11 = 2 + 5 + 4, 16 = 2 + 5 + 5 + 4), 6-row groups (17+)."""
     lib = _lib()
     if isa > lib.uk_isa():
         pytest.skip(f"this CPU does not run ISA {isa}")
