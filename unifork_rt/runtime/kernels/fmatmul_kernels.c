@@ -171,23 +171,33 @@ void uk_f32_gemm(const float* a, int64_t m, int64_t k, const float* w, int64_t n
   uk_f32_gemm_kc(a, m, k, w, n, alpha, c, g0, g1, isa, 0);
 }
 
+/* rows of the row group at r0 of m: at 5-16 rows on AVX2 (rest > 0) the rows after the first pair go in
+ * ceil(left / rest) groups as even as they go (8 = 2 + 6, 10 = 2 + 4 + 4, 16 = 2 + 5 + 5 + 4), else groups of mm */
+static inline int64_t group_rows(int64_t m, int64_t r0, int64_t mm, int64_t rest) {
+  const int64_t left = m - r0;
+  if (rest == 0 || r0 == 0) return left < mm ? left : mm;
+  const int64_t groups = (left + rest - 1) / rest;
+  return (left + groups - 1) / groups;
+}
+
 void uk_f32_gemm_kc(const float* a, int64_t m, int64_t k, const float* w, int64_t n, float alpha, float* c,
                     int64_t g0, int64_t g1, int isa, int64_t kblock) {
   const int vnni = isa == UK_ISA_AVX512_VNNI;
-  /* AVX2 at 3-16 rows (a guided draw's 2 x --n): row groups of 2 on the 2-stream tile, k in blocks of 64, so that
-   * the first group reads the weights from memory in 2 streams and the others take each block from L1. The 6-row
-   * tile walks one stream, which read this host's memory at about 3/4 of the rate of two: 12 paper layers under
-   * AVX2 tiles at 3 / 4 / 8 / 16 rows 31.5 / 30.8-33.5 / 40.3-42.0 / 59.2-59.7 -> 24.7-25.6 / 23.2-25.6 / 33.2-36.3 /
-   * 55.6-58.3 ms (session 47, docs/KERNELS.md "Float weights"). From 5 rows only the first pair reads from memory;
-   * the other rows follow in balanced groups of up to 6 on the one-stream tiles, which take the block from L1 with
-   * more accumulators a weight vector than a pair (6 / 8 / 10 / 16 rows 26.8-28.2 / 31.8-33.5 / 35.5-39.1 /
-   * 50.6-54.4 -> 24.5-25.0 / 27.2-27.9 / 30.9-32.0 / 41.4-42.7 ms, session 48). The same bits: one FMA per k in
-   * order, whatever the tile. */
-  const int pairs = !vnni && m > 2 && m <= 16;
-  const int64_t later = pairs && m > 4 ? 6 : 0; /* the most rows of a group after the first pair (0: pairs) */
-  const int64_t rows = vnni ? 8 : pairs ? 2 : 6; /* the most rows a tile holds */
+  /* AVX2 at 3-16 rows (a guided draw's 2 x --n): the first row pair runs the 2-stream tile, k in blocks of 64, so
+   * that it reads the weights from memory in 2 streams and the other rows take each block from L1. The 6-row tile
+   * walks one stream, which read this host's memory at about 3/4 of the rate of two: with all groups pairs, 12 paper
+   * layers under AVX2 tiles at 3 / 4 / 8 / 16 rows 31.5 / 30.8-33.5 / 40.3-42.0 / 59.2-59.7 -> 24.7-25.6 /
+   * 23.2-25.6 / 33.2-36.3 / 55.6-58.3 ms (session 47, docs/KERNELS.md "Float weights"). At 3-4 rows the other rows
+   * are a pair or one row. From 5 rows they go in even groups of up to 6 on the one-stream tiles (once for each
+   * stream's panel): a pair after the first ran 8 FMA chains on 6 loads a k, a k step as long as one FMA's latency;
+   * the 6-row tile runs 12 on 8 (6 / 8 / 10 / 16 rows 26.8-28.2 / 31.8-33.5 / 35.5-39.1 / 50.6-54.4 -> 24.5-25.0 /
+   * 27.2-27.9 / 30.9-32.0 / 41.4-42.7 ms, session 48). The same bits: one FMA per k in order, whatever the tile. */
+  const int first_pair = !vnni && m > 2 && m <= 16;
+  const int64_t rest = first_pair && m > 4 ? 6 : 0; /* the most rows of a group after the first pair; 0: as mm */
+  const int64_t rows = vnni ? 8 : first_pair ? 2 : 6; /* the most rows of the first group's tile */
   const ftile_fn(*tiles)[2] = vnni ? f512_tiles : f256_tiles;
-  const int64_t mm = m < rows ? m : rows; /* rows of the main tile; a last, smaller group walks one stream */
+  const int64_t mm = m < rows ? m : rows; /* rows of the main tile; a smaller group, and every group after the
+                                           * first pair at 5-16 rows on AVX2, walks one stream */
   const int64_t ns = (vnni ? f512_streams : f256_streams)[mm - 1];
   const int64_t per = (g1 - g0) / ns; /* panel sets: ns panels `per` apart */
   /* Each panel set is read once from memory; all row groups then take it from cache (at a prompt's
@@ -196,27 +206,22 @@ void uk_f32_gemm_kc(const float* a, int64_t m, int64_t k, const float* w, int64_
    * from L1, not L2 (the 6-row tile's panel of K x 64 bytes outgrows L1). Under the AVX2 CPUID mask on an Intel
    * guest (session 45, docs/KERNELS.md "Float weights"): 12 paper layers at 8 rows 40.7-42.8 -> 33.3-35.3 ms with
    * blocks of 256 (6-row groups then), a 297-row prompt 547-575 -> 534-537 with blocks of 512 (256 level, 1024
-   * slower). Row pairs (3-16 rows) take blocks of 64: 32 and 96 were level at 3-10 rows and 7-10% slower at 16
-   * (session 47). AVX-512 tiles hold 8 rows: there blocks of 256 or 512 made a 297-row prompt slower (353 ->
-   * 363-378 ms), so they keep one. */
-  const int64_t kc = kblock > 0 ? kblock : vnni || m <= mm ? k : pairs ? 64 : 512; /* kblock: the tests' */
+   * slower). 3-16 rows take blocks of 64: with all groups pairs 32 and 96 were level at 3-10 rows and 7-10% slower
+   * at 16 (session 47); with groups of up to 6 after the first pair, 32 and 128 were 2-9% slower at 5-12 rows
+   * (session 48, docs/results/bench/2026-12-07-s48/chain-variants-avx2.txt). AVX-512 tiles hold 8 rows: there
+   * blocks of 256 or 512 made a 297-row prompt slower (353 -> 363-378 ms), so they keep one. */
+  const int64_t kc = kblock > 0 ? kblock : vnni || m <= mm ? k : first_pair ? 64 : 512; /* kblock: the tests' */
   for (int64_t i = 0; i < per + (g1 - g0 - per * ns); i++) {
     const int set = i < per;
     const int64_t p0 = set ? g0 + i : g0 + per * ns + (i - per);
     for (int64_t k0 = 0;; k0 += kc) { /* at least once: with K = 0 the tiles store zeros */
       const int64_t k1 = k - k0 < kc ? k : k0 + kc;
       const int first = k0 == 0, last = k1 == k;
-      for (int64_t r0 = 0, rg; r0 < m; r0 += rg) {
-        const int one_stream = later && r0 > 0;
-        if (one_stream) { /* the rows left in ceil(left / later) groups, as even as they go */
-          const int64_t left = m - r0, groups = (left + later - 1) / later;
-          rg = (left + groups - 1) / groups;
-        } else {
-          rg = m - r0 < mm ? m - r0 : mm;
-        }
+      for (int64_t r0 = 0, rg = 0; r0 < m; r0 += rg) {
+        rg = group_rows(m, r0, mm, rest);
         const float* ar = a + r0 * k;
         float* cr = c + r0 * n;
-        if (set && rg == mm && !one_stream) {
+        if (set && rg == mm && (rest == 0 || r0 == 0)) {
           tiles[rg - 1][0](ar, k, k, k0, k1, first, last, w, p0, per, cr, n, n, alpha);
         } else {
           for (int64_t s = 0; s < (set ? ns : 1); s++)
