@@ -190,8 +190,9 @@ void uk_f32_gemm_kc(const float* a, int64_t m, int64_t k, const float* w, int64_
    * 23.2-25.6 / 33.2-36.3 / 55.6-58.3 ms (session 47, docs/KERNELS.md "Float weights"). At 3-4 rows the other rows
    * are a pair or one row. From 5 rows they go in even groups of up to 6 on the one-stream tiles (once for each
    * stream's panel): a pair after the first ran 8 FMA chains on 6 loads a k, a k step as long as one FMA's latency;
-   * the 6-row tile runs 12 on 8 (6 / 8 / 10 / 16 rows 26.8-28.2 / 31.8-33.5 / 35.5-39.1 / 50.6-54.4 -> 24.5-25.0 /
-   * 27.2-27.9 / 30.9-32.0 / 41.4-42.7 ms, session 48). The same bits: one FMA per k in order, whatever the tile. */
+   * the 6-row tile runs 12 on 8 (6 / 8 / 10 / 16 rows 25.6-28.2 / 30.8-33.5 / 34.9-39.1 / 49.1-54.4 -> 23.8-25.0 /
+   * 26.4-28.8 / 30.6-32.0 / 41.2-42.7 ms, 4 rounds, session 48). The same bits: one FMA per k in order, whatever
+   * the tile. */
   const int first_pair = !vnni && m > 2 && m <= 16;
   const int64_t rest = first_pair && m > 4 ? 6 : 0; /* the most rows of a group after the first pair; 0: as mm */
   const int64_t rows = vnni ? 8 : first_pair ? 2 : 6; /* the most rows of the first group's tile */
