@@ -152,8 +152,8 @@ def built():
 # (hq, hkv, dh, cap, rotary, bias, B, T, pos): paper's decoders (14/2 heads of 64) at a caption step, an
 # 8-row draw step and a 300-token prompt; the depth head (no rotary, as many KV heads as query heads, dh 112,
 # 4 slots); odd sizes (a key count and head size that are not whole vectors, a prompt that is not whole
-# chunks of 16); groups of 4, 6 and 8 query heads (attn_kernels.c's GROUP_ROWS on AVX-512 CPUs: groups of 2, 3,
-# 4, 6, 7 and 8 with head sizes of whole vectors), the last with the cache full (keys up to its last slot)
+# chunks of 16); groups of 4, 6 and 8 query heads (attn_kernels.c's GROUP_ROWS_W: groups of 2, 3, 4, 6, 7 and 8
+# with head sizes of whole vectors), the last with the cache full (keys up to its last slot)
 CASES = [(14, 2, 64, 512, True, True, 1, 1, 256), (14, 2, 64, 512, True, True, 8, 1, 270),
          (14, 2, 64, 320, True, True, 2, 300, 0), (32, 32, 112, 4, False, False, 8, 1, 3),
          (4, 4, 112, 4, False, False, 3, 1, 0), (6, 2, 48, 64, True, True, 3, 21, 10),
@@ -278,17 +278,20 @@ def test_kernel_on_each_isa(isa):
 
 
 @needs_cc
-def test_grouped_heads_on_avx512():
-    """The kernel's grouped path (attn_kernels.c GROUP_ROWS, AVX-512 CPUs), called directly for every group it
-    has, with head sizes that run its wide value pass and its one-vector leftovers, 1 and 3 new tokens, rows with no
-    past, part of a cache and a full one (key counts that are and are not whole blocks), and a per-head bias that
-    masks two heads of a group entirely in one row and puts a NaN in one head's row in another; a group of 5 and a
-    head size of 40 take the per-head path. Against the float64 reference; masked heads give zeros, the NaN head
-    NaN, as ONNX Runtime's kernel."""
-    lib = kernel_lib(2)
+@pytest.mark.parametrize("isa", [1, 2], ids=["avx2", "avx512"])
+def test_grouped_heads(isa):
+    """The kernel's grouped path (attn_kernels.c GROUP_ROWS_W: AVX-512 for head sizes of whole 16-float vectors,
+    AVX2 of whole 8-float ones), called directly for every group it has, with head sizes that run its wide value
+    pass and its one-vector leftovers, 1 and 3 new tokens, rows with no past, part of a cache and a full one (key
+    counts that are and are not whole blocks), and a per-head bias that masks two heads of a group entirely in one
+    row and puts a NaN in one head's row in another; a group of 5 and a head size of 36 take the per-head path on
+    both ISAs, head sizes of 40 and 72 on AVX-512 (grouped on AVX2, with leftovers). Against the float64 reference;
+    masked heads give zeros, the NaN head NaN, as ONNX Runtime's kernel."""
+    lib = kernel_lib(isa)
     rng = np.random.default_rng(41)
     worst = 0.0
-    for G, dh in ((2, 128), (3, 96), (4, 80), (6, 48), (7, 64), (8, 32), (8, 16), (5, 64), (4, 40)):
+    for G, dh in ((2, 128), (3, 96), (4, 80), (6, 48), (7, 64), (8, 32), (8, 16), (5, 64), (4, 40), (6, 40), (2, 72),
+                  (4, 36)):
         for T in (1, 3):
             hkv, cap, B = 2, 37, 3
             hq = G * hkv
@@ -301,7 +304,7 @@ def test_grouped_heads_on_avx512():
             nan_head = hq - 1
             bias[2, nan_head, :, 0] = np.nan
             ref = reference(qkv, kc, vc, past, hq, hkv, bias=np.nan_to_num(bias, nan=0.0, neginf=0.0))
-            out = run_kernel(lib, 2, qkv, kc, vc, past, hq, hkv, bias=bias, chunk=2)  # tokens in chunks, as prompts
+            out = run_kernel(lib, isa, qkv, kc, vc, past, hq, hkv, bias=bias, chunk=2)  # tokens in chunks, as prompts
             got = out.reshape(B, T, hq, dh)
             want = ref[0].reshape(B, T, hq, dh)
             masked = np.zeros((B, hq), bool)
@@ -313,7 +316,7 @@ def test_grouped_heads_on_avx512():
             d = float(np.abs(got[keep] - want[keep]).max())
             worst = max(worst, d)
             assert d < 2e-5, (G, dh, T, d)
-    print(f"grouped heads, every group: max |kernel - reference| {worst:.2e}")
+    print(f"isa {isa} grouped heads, every group: max |kernel - reference| {worst:.2e}")
 
 
 @needs_cc

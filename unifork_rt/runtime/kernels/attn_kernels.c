@@ -302,20 +302,22 @@ ATTN_ROWS(attn_rows_avx2, "avx2,fma", __m256, 8, _mm256_loadu_ps, _mm256_storeu_
           _mm256_add_ps, _mm256_sub_ps, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_max_ps, hsum256, hmax256, reduce8,
           any_nan256, exp256)
 
-/* The query heads of a group together (AVX-512, head size a multiple of 16), G of them: each key and value
+/* The query heads of a group together (head size a multiple of the vector width), G of them: each key and value
  * vector of the (row, KV head) is loaded once for all G heads, where ATTN_ROWS reads the group's keys and values
  * once per query head (7 times for paper's 14 / 2 heads: at 8 rows and 140 keys a trunk layer's attention took
  * 81 us against 30 at 2 rows, docs/KERNELS.md "Attention"). Scores: KB keys at a time, the G x KB dot products in
- * accumulators reduced by one transposing reduction (G x KB <= 16). Softmax per head as ATTN_ROWS. Values: C output
+ * accumulators reduced by one transposing reduction (G x KB <= W). Softmax per head as ATTN_ROWS. Values: C output
  * vectors of every head at a time (G x C accumulators), each value vector loaded once. The sums are taken in a
  * fixed order per row, as in ATTN_ROWS, so a row's outputs do not depend on the batch or the thread count; the
  * order differs from ATTN_ROWS's (one chain per output vector, keys in order), so the bits differ from it by
- * float rounding. */
+ * float rounding. One macro for both widths: V vector type, W floats per vector (AVX-512 since session 41, AVX2
+ * since session 48). */
 enum { PF_KEYS = 32 };
-#define GROUP_ROWS(G, KB, C)                                                                                   \
-  __attribute__((target("avx512f"))) static void attn_group##G(const uk_attn* a, int64_t b, int64_t kvh,     \
-                                                               int64_t t0, int64_t t1, float* scratch) {    \
-    const int64_t dh = a->dh, nv = dh / 16, sp = (a->cap + 15) / 16 * 16;                                     \
+#define GROUP_ROWS_W(NAME, TARGET, G, KB, C, V, W, LOAD, STORE, SET1, ZERO, ADD, SUB, FMA, MUL, MAX, REDUCE_ADD,    \
+                     REDUCE_MAX, REDUCE_W, ANY_NAN, EXP)                                                       \
+  __attribute__((target(TARGET))) static void NAME(const uk_attn* a, int64_t b, int64_t kvh, int64_t t0,       \
+                                                   int64_t t1, float* scratch) {                               \
+    const int64_t dh = a->dh, nv = dh / W, sp = (a->cap + 15) / 16 * 16;                                      \
     float* q = scratch;          /* G x dh */                                                                 \
     float* s = scratch + G * dh; /* G x sp */                                                                 \
     const float* kc = a->kc + (size_t)(b * a->hkv + kvh) * a->cap * dh;                                       \
@@ -324,24 +326,23 @@ enum { PF_KEYS = 32 };
       const int64_t n = uk_attn_past(a, b) + t + 1;                                                           \
       for (int g = 0; g < G; g++) load_query(a, b, t, kvh * G + g, q + g * dh);                              \
       for (int64_t j = 0; j < n; j += KB) {                                                                   \
-        __m512 acc[16];                                                                                       \
-        for (int l = 0; l < 16; l++) acc[l] = _mm512_setzero_ps();                                            \
+        V acc[W];                                                                                             \
+        for (int l = 0; l < W; l++) acc[l] = ZERO();                                                          \
         if (j + PF_KEYS + KB <= n) /* keys PF_KEYS ahead (none past the row's last key) */                   \
           for (int64_t o = 0; o < KB * dh * 4; o += 64)                                                      \
             _mm_prefetch((const char*)(kc + (size_t)(j + PF_KEYS) * dh) + o, _MM_HINT_T0);                   \
         if (j + KB <= n) /* these keys' values, for the weighted sum */                                      \
           for (int64_t o = 0; o < KB * dh * 4; o += 64) _mm_prefetch((const char*)(vc + (size_t)j * dh) + o, _MM_HINT_T1); \
-        for (int64_t i = 0; i < dh; i += 16) {                                                                \
-          __m512 kv[KB];                                                                                      \
-          for (int kb = 0; kb < KB; kb++)                                                                     \
-            kv[kb] = j + kb < n ? _mm512_loadu_ps(kc + (size_t)(j + kb) * dh + i) : _mm512_setzero_ps();       \
+        for (int64_t i = 0; i < dh; i += W) {                                                                 \
+          V kv[KB];                                                                                           \
+          for (int kb = 0; kb < KB; kb++) kv[kb] = j + kb < n ? LOAD(kc + (size_t)(j + kb) * dh + i) : ZERO(); \
           for (int g = 0; g < G; g++) {                                                                       \
-            const __m512 qv = _mm512_loadu_ps(q + g * dh + i);                                                \
-            for (int kb = 0; kb < KB; kb++) acc[g * KB + kb] = _mm512_fmadd_ps(qv, kv[kb], acc[g * KB + kb]); \
+            const V qv = LOAD(q + g * dh + i);                                                                \
+            for (int kb = 0; kb < KB; kb++) acc[g * KB + kb] = FMA(qv, kv[kb], acc[g * KB + kb]);             \
           }                                                                                                   \
         }                                                                                                     \
-        float d[16];                                                                                          \
-        _mm512_storeu_ps(d, reduce16(acc));                                                                   \
+        float d[W];                                                                                           \
+        STORE(d, REDUCE_W(acc));                                                                              \
         for (int g = 0; g < G; g++)                                                                           \
           for (int kb = 0; kb < KB && j + kb < n; kb++) s[g * sp + j + kb] = d[g * KB + kb];                  \
       }                                                                                                       \
@@ -352,52 +353,62 @@ enum { PF_KEYS = 32 };
         const float* bias = bias_row(a, b, kvh * G + g, t);                                                   \
         if (bias)                                                                                             \
           for (int64_t j = 0; j < n; j++) sg[j] += bias[j];                                                   \
-        SOFTMAX_ROW(__m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_add_ps, \
-                    _mm512_sub_ps, _mm512_max_ps, _mm512_reduce_add_ps, _mm512_reduce_max_ps, any_nan512, exp512, \
-                    sg, n, (out0 + (size_t)g * dh), dh, inv[g])                                               \
+        SOFTMAX_ROW(V, W, LOAD, STORE, SET1, ZERO, ADD, SUB, MAX, REDUCE_ADD, REDUCE_MAX, ANY_NAN, EXP, sg, n,   \
+                    (out0 + (size_t)g * dh), dh, inv[g])                                                      \
       }                                                                                                       \
       int64_t v0 = 0;                                                                                         \
-      for (; v0 + C <= nv; v0 += C) GROUP_PV(G, C)                                                            \
-      for (; v0 < nv; v0++) GROUP_PV(G, 1)                                                                    \
+      for (; v0 + C <= nv; v0 += C) GROUP_PV(G, C, V, W, LOAD, STORE, SET1, ZERO, FMA, MUL)                   \
+      for (; v0 < nv; v0++) GROUP_PV(G, 1, V, W, LOAD, STORE, SET1, ZERO, FMA, MUL)                           \
     }                                                                                                         \
   }
-/* out[g][16 (v0 + c) ..] = inv[g] x sum_j s[g][j] v[j][16 (v0 + c) ..] for c < CC, heads g with inv[g] > 0 */
-#define GROUP_PV(G, CC)                                                                                        \
+/* out[g][W (v0 + c) ..] = inv[g] x sum_j s[g][j] v[j][W (v0 + c) ..] for c < CC, heads g with inv[g] > 0 */
+#define GROUP_PV(G, CC, V, W, LOAD, STORE, SET1, ZERO, FMA, MUL)                                               \
   {                                                                                                           \
-    __m512 o[G][CC];                                                                                          \
+    V o[G][CC];                                                                                               \
     for (int g = 0; g < G; g++)                                                                               \
-      for (int c = 0; c < CC; c++) o[g][c] = _mm512_setzero_ps();                                             \
+      for (int c = 0; c < CC; c++) o[g][c] = ZERO();                                                          \
     for (int64_t j = 0; j < n; j++) {                                                                         \
-      __m512 vv[CC];                                                                                          \
-      for (int c = 0; c < CC; c++) vv[c] = _mm512_loadu_ps(vc + (size_t)j * dh + 16 * (v0 + c));              \
+      V vv[CC];                                                                                               \
+      for (int c = 0; c < CC; c++) vv[c] = LOAD(vc + (size_t)j * dh + W * (v0 + c));                          \
       for (int g = 0; g < G; g++) {                                                                           \
-        const __m512 p = _mm512_set1_ps(s[g * sp + j]);                                                       \
-        for (int c = 0; c < CC; c++) o[g][c] = _mm512_fmadd_ps(p, vv[c], o[g][c]);                            \
+        const V p = SET1(s[g * sp + j]);                                                                      \
+        for (int c = 0; c < CC; c++) o[g][c] = FMA(p, vv[c], o[g][c]);                                        \
       }                                                                                                       \
     }                                                                                                         \
     for (int g = 0; g < G; g++)                                                                               \
       if (inv[g] != 0.f)                                                                                      \
-        for (int c = 0; c < CC; c++)                                                                          \
-          _mm512_storeu_ps(out0 + (size_t)g * dh + 16 * (v0 + c), _mm512_mul_ps(o[g][c], _mm512_set1_ps(inv[g]))); \
+        for (int c = 0; c < CC; c++) STORE(out0 + (size_t)g * dh + W * (v0 + c), MUL(o[g][c], SET1(inv[g])));  \
   }
+#define GROUP_ROWS(G, KB, C)                                                                                   \
+  GROUP_ROWS_W(attn_group##G, "avx512f", G, KB, C, __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, \
+               _mm512_setzero_ps, _mm512_add_ps, _mm512_sub_ps, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_max_ps,   \
+               _mm512_reduce_add_ps, _mm512_reduce_max_ps, reduce16, any_nan512, exp512)
+/* AVX2: G x KB <= 8 dot products a reduction, G x C + C + 1 of the 16 registers in the value pass */
+#define GROUP_ROWS256(G, KB, C)                                                                                \
+  GROUP_ROWS_W(attn_group256_##G, "avx2,fma", G, KB, C, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps,         \
+               _mm256_set1_ps, _mm256_setzero_ps, _mm256_add_ps, _mm256_sub_ps, _mm256_fmadd_ps, _mm256_mul_ps,  \
+               _mm256_max_ps, hsum256, hmax256, reduce8, any_nan256, exp256)
 
 GROUP_ROWS(2, 8, 8) GROUP_ROWS(3, 5, 6) GROUP_ROWS(4, 4, 5) GROUP_ROWS(6, 2, 3) GROUP_ROWS(7, 2, 3) GROUP_ROWS(8, 2, 2)
+GROUP_ROWS256(2, 4, 4) GROUP_ROWS256(3, 2, 3) GROUP_ROWS256(4, 2, 2) GROUP_ROWS256(6, 1, 2) GROUP_ROWS256(7, 1, 1)
+GROUP_ROWS256(8, 1, 1)
 
 typedef void (*group_fn)(const uk_attn*, int64_t, int64_t, int64_t, int64_t, float*);
-static group_fn group_rows(int64_t group) {
+static group_fn group_rows(int64_t group, int avx512) {
   switch (group) {
-    case 2: return attn_group2;
-    case 3: return attn_group3;
-    case 4: return attn_group4;
-    case 6: return attn_group6;
-    case 7: return attn_group7;
-    case 8: return attn_group8;
+    case 2: return avx512 ? attn_group2 : attn_group256_2;
+    case 3: return avx512 ? attn_group3 : attn_group256_3;
+    case 4: return avx512 ? attn_group4 : attn_group256_4;
+    case 6: return avx512 ? attn_group6 : attn_group256_6;
+    case 7: return avx512 ? attn_group7 : attn_group256_7;
+    case 8: return avx512 ? attn_group8 : attn_group256_8;
     default: return NULL;
   }
 }
 
 void uk_attn_rows(const uk_attn* a, int64_t b, int64_t kvh, int64_t t0, int64_t t1, float* scratch, int isa) {
-  group_fn grouped = isa == UK_ISA_AVX512_VNNI && a->dh % 16 == 0 ? group_rows(a->hq / a->hkv) : NULL;
+  const int avx512 = isa == UK_ISA_AVX512_VNNI;
+  group_fn grouped = isa != UK_ISA_NONE && a->dh % (avx512 ? 16 : 8) == 0 ? group_rows(a->hq / a->hkv, avx512) : NULL;
   if (grouped) grouped(a, b, kvh, t0, t1, scratch);
   else if (isa == UK_ISA_AVX512_VNNI) attn_rows_avx512(a, b, kvh, t0, t1, scratch);
   else attn_rows_avx2(a, b, kvh, t0, t1, scratch);
