@@ -285,13 +285,15 @@ def test_grouped_heads(isa):
     pass and its one-vector leftovers, 1 and 3 new tokens, rows with no past, part of a cache and a full one (key
     counts that are and are not whole blocks), and a per-head bias that masks two heads of a group entirely in one
     row and puts a NaN in one head's row in another; a group of 5 and a head size of 36 take the per-head path on
-    both ISAs, head sizes of 40 and 72 on AVX-512 (grouped on AVX2, with leftovers). Against the float64 reference;
+    both ISAs, head sizes of 40 and 72 take it on AVX-512 and the grouped one on AVX2. Leftover value passes
+    (vectors a head past a whole number of C): AVX2 at G = 2, 3, 4, 6 (72, 64, 40, 40), AVX-512 at G = 2, 3, 4, 6,
+    7 and 8 (144, 64, 96, 80, 64, 16). Against the float64 reference;
     masked heads give zeros, the NaN head NaN, as ONNX Runtime's kernel."""
     lib = kernel_lib(isa)
     rng = np.random.default_rng(41)
     worst = 0.0
     for G, dh in ((2, 128), (3, 96), (4, 80), (6, 48), (7, 64), (8, 32), (8, 16), (5, 64), (4, 40), (6, 40), (2, 72),
-                  (4, 36)):
+                  (4, 36), (3, 64), (2, 144), (4, 96), (6, 80)):
         for T in (1, 3):
             hkv, cap, B = 2, 37, 3
             hq = G * hkv

@@ -5,10 +5,10 @@
  * first: at `paper` with 8 rows (a guided `draw --n 4`) that was 0.24 ms per layer, 2.9 of the trunk's
  * 10.3 ms (docs/KERNELS.md, "Attention"). Here one task takes one (row, KV head) and a range of new
  * tokens, and reads that head's keys and values straight from the cache: q·k dot products, a softmax
- * with a vectorized exp, and the weighted sum of the values, in float32. On AVX-512 VNNI CPUs (the level
- * uk_isa picks) the query heads of a group are computed together, each key and value vector loaded once for
- * all of them (GROUP_ROWS, for groups of 2, 3, 4, 6, 7 and 8 and head sizes of whole vectors); otherwise each
- * query head reads them in turn (ATTN_ROWS). Each output row is computed by one task in a fixed order, so
+ * with a vectorized exp, and the weighted sum of the values, in float32. The query heads of a group are
+ * computed together, each key and value vector loaded once for all of them (GROUP_ROWS_W, for groups of 2, 3, 4,
+ * 6, 7 and 8 and head sizes of whole vectors: 16 floats on AVX-512 VNNI CPUs, the level uk_isa picks, 8 on AVX2
+ * since session 48); otherwise each query head reads them in turn (ATTN_ROWS). Each output row is computed by one task in a fixed order, so
  * it does not depend on the thread count or on the other rows of the batch.
  */
 #include "qmatmul_kernels.h"
@@ -93,7 +93,7 @@ void uk_attn_prefetch_pair(const uk_attn* a, int64_t bh, int write) {
   prefetch_lines(a->vc + pair + from * a->dh, keys * head, 32);
 }
 
-/* per task, the larger of ATTN_ROWS's (one query head's query and scores, cap padded) and GROUP_ROWS's (the
+/* per task, the larger of ATTN_ROWS's (one query head's query and scores, cap padded) and GROUP_ROWS_W's (the
  * group's queries and scores, each row of scores cap padded to whole vectors) */
 size_t uk_attn_scratch_floats(const uk_attn* a) {
   const int64_t group = a->hq / a->hkv, one = a->cap + 16 + a->dh, grouped = group * (a->dh + (a->cap + 15) / 16 * 16);
@@ -406,6 +406,7 @@ static group_fn group_rows(int64_t group, int avx512) {
   }
 }
 
+/* isa: AVX2 or AVX-512 VNNI (the op registers nowhere else; UK_ISA_NONE would run the AVX2 code as before) */
 void uk_attn_rows(const uk_attn* a, int64_t b, int64_t kvh, int64_t t0, int64_t t1, float* scratch, int isa) {
   const int avx512 = isa == UK_ISA_AVX512_VNNI;
   group_fn grouped = isa != UK_ISA_NONE && a->dh % (avx512 ? 16 : 8) == 0 ? group_rows(a->hq / a->hkv, avx512) : NULL;
