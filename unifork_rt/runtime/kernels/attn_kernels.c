@@ -295,12 +295,19 @@ __attribute__((target("avx2,fma"))) static inline int any_nan256(__m256 x) {
   return _mm256_movemask_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q)) != 0;
 }
 
-ATTN_ROWS(attn_rows_avx512, "avx512f", __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps,
-          _mm512_setzero_ps, _mm512_add_ps, _mm512_sub_ps, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_max_ps,
-          _mm512_reduce_add_ps, _mm512_reduce_max_ps, reduce16, any_nan512, exp512)
-ATTN_ROWS(attn_rows_avx2, "avx2,fma", __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_setzero_ps,
-          _mm256_add_ps, _mm256_sub_ps, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_max_ps, hsum256, hmax256, reduce8,
-          any_nan256, exp256)
+/* Each width's target, vector type, floats per vector and operations, in the order ATTN_ROWS and GROUP_ROWS_W take
+ * them; WITH_OPS expands the list into the macro's arguments. */
+#define OPS512                                                                                                 \
+  "avx512f", __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_add_ps,   \
+      _mm512_sub_ps, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_max_ps, _mm512_reduce_add_ps, _mm512_reduce_max_ps,  \
+      reduce16, any_nan512, exp512
+#define OPS256                                                                                                 \
+  "avx2,fma", __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_add_ps,   \
+      _mm256_sub_ps, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_max_ps, hsum256, hmax256, reduce8, any_nan256, exp256
+#define WITH_OPS(MACRO, ...) MACRO(__VA_ARGS__)
+
+WITH_OPS(ATTN_ROWS, attn_rows_avx512, OPS512)
+WITH_OPS(ATTN_ROWS, attn_rows_avx2, OPS256)
 
 /* The query heads of a group together (head size a multiple of the vector width), G of them: each key and value
  * vector of the (row, KV head) is loaded once for all G heads, where ATTN_ROWS reads the group's keys and values
@@ -313,7 +320,7 @@ ATTN_ROWS(attn_rows_avx2, "avx2,fma", __m256, 8, _mm256_loadu_ps, _mm256_storeu_
  * float rounding. One macro for both widths: V vector type, W floats per vector (AVX-512 since session 41, AVX2
  * since session 48). */
 enum { PF_KEYS = 32 };
-#define GROUP_ROWS_W(NAME, TARGET, G, KB, C, V, W, LOAD, STORE, SET1, ZERO, ADD, SUB, FMA, MUL, MAX, REDUCE_ADD,    \
+#define GROUP_ROWS_W(NAME, G, KB, C, TARGET, V, W, LOAD, STORE, SET1, ZERO, ADD, SUB, FMA, MUL, MAX, REDUCE_ADD,    \
                      REDUCE_MAX, REDUCE_W, ANY_NAN, EXP)                                                       \
   __attribute__((target(TARGET))) static void NAME(const uk_attn* a, int64_t b, int64_t kvh, int64_t t0,       \
                                                    int64_t t1, float* scratch) {                               \
@@ -379,15 +386,9 @@ enum { PF_KEYS = 32 };
       if (inv[g] != 0.f)                                                                                      \
         for (int c = 0; c < CC; c++) STORE(out0 + (size_t)g * dh + W * (v0 + c), MUL(o[g][c], SET1(inv[g])));  \
   }
-#define GROUP_ROWS(G, KB, C)                                                                                   \
-  GROUP_ROWS_W(attn_group##G, "avx512f", G, KB, C, __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, \
-               _mm512_setzero_ps, _mm512_add_ps, _mm512_sub_ps, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_max_ps,   \
-               _mm512_reduce_add_ps, _mm512_reduce_max_ps, reduce16, any_nan512, exp512)
+#define GROUP_ROWS(G, KB, C) WITH_OPS(GROUP_ROWS_W, attn_group##G, G, KB, C, OPS512)
 /* AVX2: G x KB <= 8 dot products a reduction, G x C + C + 1 of the 16 registers in the value pass */
-#define GROUP_ROWS256(G, KB, C)                                                                                \
-  GROUP_ROWS_W(attn_group256_##G, "avx2,fma", G, KB, C, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps,         \
-               _mm256_set1_ps, _mm256_setzero_ps, _mm256_add_ps, _mm256_sub_ps, _mm256_fmadd_ps, _mm256_mul_ps,  \
-               _mm256_max_ps, hsum256, hmax256, reduce8, any_nan256, exp256)
+#define GROUP_ROWS256(G, KB, C) WITH_OPS(GROUP_ROWS_W, attn_group256_##G, G, KB, C, OPS256)
 
 GROUP_ROWS(2, 8, 8) GROUP_ROWS(3, 5, 6) GROUP_ROWS(4, 4, 5) GROUP_ROWS(6, 2, 3) GROUP_ROWS(7, 2, 3) GROUP_ROWS(8, 2, 2)
 GROUP_ROWS256(2, 4, 4) GROUP_ROWS256(3, 2, 3) GROUP_ROWS256(4, 2, 2) GROUP_ROWS256(6, 1, 2) GROUP_ROWS256(7, 1, 1)
