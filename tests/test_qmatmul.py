@@ -59,6 +59,7 @@ CASES = [  # bits, block, K, N, rows: paper shapes, a K that is not whole blocks
     (4, 32, 96, 160, 1), (8, 32, 96, 160, 2), (4, 32, 96, 160, 4),  # 5 groups a share: ragged streams
     (4, 32, 96, 160, 2),  # the same for the 4-bit 2-row tile
     (4, 128, 896, 96, 37), (8, 32, 896, 96, 70), (4, 64, 192, 48, 15),  # row tiles 8 + 4 + 2 + 1, 8 x 8 + 4 + 2
+    (8, 128, 896, 200, 11),  # 8-bit 8 + 2 + 1 (on AVX2 the 8-row tile up to 16 rows, 4-row tiles above)
 ]
 
 
