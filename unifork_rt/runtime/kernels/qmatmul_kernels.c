@@ -380,110 +380,115 @@ VNNI_TILE8_2(8, vnni8_8_2, UK_NO_CADD, UK_NULL_CADD)
 
 /* ---- AVX2: VPMADDUBSW on 8 columns at a time, up to 8 rows per tile ----
  * 4 bits: unsigned weights 0..15 times signed activations; a pair sums to at most 2*15*127 = 3810. Each row's
- * products of two 64-byte vectors (4 VPMADDUBSW, 16 k) add up in int16 (at most 4 * 3810) and one VPMADDWD widens
- * them into the row's int32 sums; the vectors' nibbles are split once for all the rows (vpb, block / 8, is even:
- * blocks are multiples of 16). Until session 49 each row kept an int16 sum over four vectors beside its int32 ones,
- * twice the registers (docs/KERNELS.md "Eight rows in one pass on AVX2").
+ * products of two 64-byte vectors (4 VPMADDUBSW, 16 k) add up in int16 (at most 4 * 3810) and are widened by one
+ * VPMADDWD into the row's int32 sums; the vectors' nibbles are split once for all the rows (vpb, block / 8, is
+ * even: blocks are multiples of 16). Until session 49 each row kept an int16 sum over four vectors beside its
+ * int32 one (twice the registers; docs/KERNELS.md "Eight rows in one pass on AVX2").
  * 8 bits: the weights are made signed (w - 128) and multiplied as |w| times the activation with w's
  * sign: a pair sums to at most 2*128*127 = 32512, so each product pair is widened at once.
- * Each 64-byte line is used whole when it is read: its two 32-byte halves (8 columns each) have their own sums,
- * and each stream prefetches pf bytes ahead (1 KB in 4 bits at 1-2 rows, else 2 KB); the sums outgrow the 16
- * registers and spill, and the tiles are faster anyway. Until session 46 a tile walked a column group's first
- * halves over all of k, then its second halves (docs/KERNELS.md "One pass over each line on AVX2"). Several
- * streams as in the VNNI tiles at 1-2 rows (4; (g1 - g0) a multiple of NS); the 4- and 8-row tiles have one (a
- * guided --n 4 draw under the AVX2 CPUID mask took 3% longer with two, in session 46's 4-row tiles). */
-#define AVX2_TILE(MM, NS)                                                                                  \
-  __attribute__((target("avx2,fma"))) static void avx2_##MM##_##NS(                                        \
-      const uk_shape* s, const float* as, const int32_t* zs, const int8_t* qa, const uint8_t* w,           \
-      const float* ws, const float* bias, float* c, int64_t g0, int64_t g1) {                              \
-    const int64_t nb = nblocks(s), vpb = vecs_per_block(s), kp = s->kp;                                    \
-    const int64_t pf = s->bits == 4 && MM <= 2 ? 1024 : 2048;                                              \
-    const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);                              \
-    const __m256i flip = _mm256_set1_epi8((char)0x80);                                                     \
-    const int64_t part = (g1 - g0) / NS;                                                                   \
-    for (int64_t i = 0; i < part; i++)                                                                     \
-      {                                                                                                    \
-        int64_t gs[NS];                                                                                    \
-        __m256 f[NS][2][MM];                                                                               \
-        for (int t = 0; t < NS; t++) {                                                                     \
-          gs[t] = g0 + t * part + i;                                                                       \
-          for (int h = 0; h < 2; h++)                                                                      \
-            for (int r = 0; r < MM; r++) f[t][h][r] = _mm256_setzero_ps();                                 \
-        }                                                                                                  \
-        for (int64_t b = 0; b < nb; b++) {                                                                 \
-          __m256i acc[NS][2][MM];                                                                          \
-          for (int t = 0; t < NS; t++)                                                                     \
-            for (int h = 0; h < 2; h++)                                                                    \
-              for (int r = 0; r < MM; r++) acc[t][h][r] = _mm256_setzero_si256();                          \
-          if (s->bits == 4) {                                                                              \
-            for (int64_t v0 = 0; v0 < vpb; v0 += 2) {                                                      \
-              __m256i u[NS][2][2][2];                                                                      \
-              for (int v = 0; v < 2; v++)                                                                  \
-                for (int t = 0; t < NS; t++) {                                                             \
-                  const uint8_t* wl = w + (((size_t)gs[t] * nb + b) * vpb + v0 + v) * 64;                  \
-                  _mm_prefetch((const char*)wl + pf, _MM_HINT_T0);                                         \
-                  for (int h = 0; h < 2; h++) {                                                            \
-                    __m256i x = _mm256_loadu_si256((const __m256i*)(wl + 32 * h));                         \
-                    u[t][v][h][0] = _mm256_and_si256(x, mask);                                             \
-                    u[t][v][h][1] = _mm256_and_si256(_mm256_srli_epi16(x, 4), mask);                       \
-                  }                                                                                        \
-                }                                                                                          \
-              for (int r = 0; r < MM; r++) {                                                               \
-                const int32_t* q = (const int32_t*)(qa + (size_t)r * kp + b * s->block + 8 * v0);          \
-                for (int t = 0; t < NS; t++)                                                               \
-                  for (int h = 0; h < 2; h++) {                                                            \
-                    __m256i p = _mm256_maddubs_epi16(u[t][0][h][0], _mm256_set1_epi32(q[0]));              \
+ * Each 64-byte line is used whole when it is read: its two 32-byte halves (8 columns each) have their own
+ * sums. Until session 46 a tile walked a column group's first halves over all of k, then its second halves,
+ * so every line was fetched for half its work and read again from cache (docs/KERNELS.md "One pass over each
+ * line on AVX2"). In one pass (HP = 2) each stream prefetches pf bytes ahead: 1 KB in 4 bits at 1-2 rows, else
+ * 2 KB; the sums then outgrow the 16 registers and spill, and the tiles are faster anyway. HP = 1 walks the
+ * halves in turn, without a prefetch. No tile uses it since session 49, but the parameter stays: without it gcc
+ * allocates the tiles' registers otherwise, and the 1-row 4-bit tile ran 5% slower (hp-vs-final.txt in
+ * docs/results/bench/2026-12-07-s49/). Several streams as in the VNNI tiles at
+ * 1-2 rows (4; (g1 - g0) a multiple of NS). The 4- and 8-row tiles keep one: a guided --n 4 draw under the AVX2
+ * CPUID mask took 3% longer with two, in the two-pass 4-row tiles (docs/KERNELS.md). Until session 49, 8 rows were
+ * two passes of the 4-row tile over the weights. */
+#define AVX2_TILE(MM, NS, HP)                                                                             \
+  __attribute__((target("avx2,fma"))) static void avx2_##MM##_##NS##_##HP(                                \
+      const uk_shape* s, const float* as, const int32_t* zs, const int8_t* qa, const uint8_t* w,          \
+      const float* ws, const float* bias, float* c, int64_t g0, int64_t g1) {                             \
+    const int64_t nb = nblocks(s), vpb = vecs_per_block(s), kp = s->kp;                                   \
+    const int64_t pf = s->bits == 4 && MM <= 2 ? 1024 : 2048;                                             \
+    const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);                             \
+    const __m256i flip = _mm256_set1_epi8((char)0x80);                                                    \
+    const int64_t part = (g1 - g0) / NS;                                                                  \
+    for (int64_t i = 0; i < part; i++)                                                                    \
+      for (int h0 = 0; h0 < 2; h0 += HP) {                                                                \
+        int64_t gs[NS];                                                                                   \
+        __m256 f[NS][HP][MM];                                                                             \
+        for (int t = 0; t < NS; t++) {                                                                    \
+          gs[t] = g0 + t * part + i;                                                                      \
+          for (int h = 0; h < HP; h++)                                                                    \
+            for (int r = 0; r < MM; r++) f[t][h][r] = _mm256_setzero_ps();                                \
+        }                                                                                                 \
+        for (int64_t b = 0; b < nb; b++) {                                                                \
+          __m256i acc[NS][HP][MM];                                                                        \
+          for (int t = 0; t < NS; t++)                                                                    \
+            for (int h = 0; h < HP; h++)                                                                  \
+              for (int r = 0; r < MM; r++) acc[t][h][r] = _mm256_setzero_si256();                         \
+          if (s->bits == 4) {                                                                             \
+            for (int64_t v0 = 0; v0 < vpb; v0 += 2) {                                                     \
+              __m256i u[NS][2][HP][2];                                                                    \
+              for (int v = 0; v < 2; v++)                                                                 \
+                for (int t = 0; t < NS; t++) {                                                            \
+                  const uint8_t* wl = w + (((size_t)gs[t] * nb + b) * vpb + v0 + v) * 64;                 \
+                  if (HP == 2) _mm_prefetch((const char*)wl + pf, _MM_HINT_T0);                           \
+                  for (int h = 0; h < HP; h++) {                                                          \
+                    __m256i x = _mm256_loadu_si256((const __m256i*)(wl + 32 * (h0 + h)));                 \
+                    u[t][v][h][0] = _mm256_and_si256(x, mask);                                            \
+                    u[t][v][h][1] = _mm256_and_si256(_mm256_srli_epi16(x, 4), mask);                      \
+                  }                                                                                       \
+                }                                                                                         \
+              for (int r = 0; r < MM; r++) {                                                              \
+                const int32_t* q = (const int32_t*)(qa + (size_t)r * kp + b * s->block + 8 * v0);         \
+                for (int t = 0; t < NS; t++)                                                              \
+                  for (int h = 0; h < HP; h++) {                                                          \
+                    __m256i p = _mm256_maddubs_epi16(u[t][0][h][0], _mm256_set1_epi32(q[0]));             \
                     p = _mm256_add_epi16(p, _mm256_maddubs_epi16(u[t][0][h][1], _mm256_set1_epi32(q[1]))); \
                     p = _mm256_add_epi16(p, _mm256_maddubs_epi16(u[t][1][h][0], _mm256_set1_epi32(q[2]))); \
                     p = _mm256_add_epi16(p, _mm256_maddubs_epi16(u[t][1][h][1], _mm256_set1_epi32(q[3]))); \
-                    acc[t][h][r] = _mm256_add_epi32(acc[t][h][r], _mm256_madd_epi16(p, ones));             \
-                  }                                                                                        \
-              }                                                                                            \
-            }                                                                                              \
-          } else {                                                                                         \
-            for (int64_t v = 0; v < vpb; v++)                                                              \
-              for (int t = 0; t < NS; t++) {                                                               \
-                const uint8_t* wl = w + (((size_t)gs[t] * nb + b) * vpb + v) * 64;                         \
-                _mm_prefetch((const char*)wl + pf, _MM_HINT_T0);                                           \
-                for (int h = 0; h < 2; h++) {                                                              \
-                  __m256i x = _mm256_xor_si256(_mm256_loadu_si256((const __m256i*)(wl + 32 * h)), flip);   \
-                  __m256i ax = _mm256_abs_epi8(x);                                                         \
-                  for (int r = 0; r < MM; r++) {                                                           \
-                    const int32_t* q = (const int32_t*)(qa + (size_t)r * kp + b * s->block + 4 * v);       \
-                    __m256i y = _mm256_sign_epi8(_mm256_set1_epi32(q[0]), x);                              \
+                    acc[t][h][r] = _mm256_add_epi32(acc[t][h][r], _mm256_madd_epi16(p, ones));            \
+                  }                                                                                       \
+              }                                                                                           \
+            }                                                                                             \
+          } else {                                                                                        \
+            for (int64_t v = 0; v < vpb; v++)                                                             \
+              for (int t = 0; t < NS; t++) {                                                              \
+                const uint8_t* wl = w + (((size_t)gs[t] * nb + b) * vpb + v) * 64;                        \
+                if (HP == 2) _mm_prefetch((const char*)wl + pf, _MM_HINT_T0);                             \
+                for (int h = 0; h < HP; h++) {                                                            \
+                  __m256i x = _mm256_xor_si256(_mm256_loadu_si256((const __m256i*)(wl + 32 * (h0 + h))), flip); \
+                  __m256i ax = _mm256_abs_epi8(x);                                                        \
+                  for (int r = 0; r < MM; r++) {                                                          \
+                    const int32_t* q = (const int32_t*)(qa + (size_t)r * kp + b * s->block + 4 * v);      \
+                    __m256i y = _mm256_sign_epi8(_mm256_set1_epi32(q[0]), x);                             \
                     acc[t][h][r] = _mm256_add_epi32(acc[t][h][r], _mm256_madd_epi16(_mm256_maddubs_epi16(ax, y), ones)); \
-                  }                                                                                        \
-                }                                                                                          \
-              }                                                                                            \
-          }                                                                                                \
-          for (int t = 0; t < NS; t++)                                                                     \
-            for (int h = 0; h < 2; h++) {                                                                  \
-              __m256 sc = _mm256_loadu_ps(ws + ((size_t)gs[t] * nb + b) * 16 + 8 * h);                     \
-              for (int r = 0; r < MM; r++) {                                                               \
+                  }                                                                                       \
+                }                                                                                         \
+              }                                                                                           \
+          }                                                                                               \
+          for (int t = 0; t < NS; t++)                                                                    \
+            for (int h = 0; h < HP; h++) {                                                                \
+              __m256 sc = _mm256_loadu_ps(ws + ((size_t)gs[t] * nb + b) * 16 + 8 * (h0 + h));             \
+              for (int r = 0; r < MM; r++) {                                                              \
                 __m256i d = s->bits == 4 ? _mm256_sub_epi32(acc[t][h][r], _mm256_set1_epi32(zs[r * nb + b])) : acc[t][h][r]; \
                 f[t][h][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_mul_ps(sc, _mm256_set1_ps(as[r * nb + b])), \
-                                             f[t][h][r]);                                                  \
-              }                                                                                            \
-            }                                                                                              \
-        }                                                                                                  \
-        for (int t = 0; t < NS; t++)                                                                       \
-          for (int h = 0; h < 2; h++) {                                                                    \
-            int64_t col = 16 * gs[t] + 8 * h, left = s->n - col;                                           \
-            if (left <= 0) continue;                                                                       \
-            for (int r = 0; r < MM; r++) {                                                                 \
-              float tmp[8];                                                                                \
-              _mm256_storeu_ps(tmp, f[t][h][r]);                                                           \
+                                             f[t][h][r]);                                                 \
+              }                                                                                           \
+            }                                                                                             \
+        }                                                                                                 \
+        for (int t = 0; t < NS; t++)                                                                      \
+          for (int h = 0; h < HP; h++) {                                                                  \
+            int64_t col = 16 * gs[t] + 8 * (h0 + h), left = s->n - col;                                   \
+            if (left <= 0) continue;                                                                      \
+            for (int r = 0; r < MM; r++) {                                                                \
+              float tmp[8];                                                                               \
+              _mm256_storeu_ps(tmp, f[t][h][r]);                                                          \
               for (int j = 0; j < 8 && j < left; j++) c[(size_t)r * s->n + col + j] = tmp[j] + (bias ? bias[col + j] : 0.f); \
-            }                                                                                              \
-          }                                                                                                \
-      }                                                                                                    \
+            }                                                                                             \
+          }                                                                                               \
+      }                                                                                                   \
   }
-AVX2_TILE(1, 4)
-AVX2_TILE(2, 4)
-AVX2_TILE(1, 1)
-AVX2_TILE(2, 1)
-AVX2_TILE(4, 1)
-AVX2_TILE(8, 1)
+AVX2_TILE(1, 4, 2)
+AVX2_TILE(2, 4, 2)
+AVX2_TILE(1, 1, 2)
+AVX2_TILE(2, 1, 2)
+AVX2_TILE(4, 1, 2)
+AVX2_TILE(8, 1, 2)
 
 typedef void (*tile_fn)(const uk_shape*, const float*, const int32_t*, const int8_t*, const uint8_t*,
                         const float*, const float*, float*, int64_t, int64_t);
@@ -507,9 +512,10 @@ static const int vnni_streams[4] = {4, 4, 1, 2};
 static const ctile_fn vnni_cadd_tiles[4][2] = {
     {vnni8_1_4_c, vnni8_1_1_c}, {vnni8_2_4_c, vnni8_2_1_c}, {vnni8_4_1_c, vnni8_4_1_c}, {vnni8_8_2_c, vnni8_8_1_c}};
 /* AVX2 tiles by row count (1, 2, 4, 8) and streams (many or 1; the 4- and 8-row tiles have one), each line in one
- * pass; until session 49 8 rows were two passes of the 4-row tile over the weights */
+ * pass */
+/* (until session 49 8 rows were two passes of the 4-row tile, and 4-bit prompts took a two-pass 4-row tile) */
 static const tile_fn avx2_tiles[4][2] = {
-    {avx2_1_4, avx2_1_1}, {avx2_2_4, avx2_2_1}, {avx2_4_1, avx2_4_1}, {avx2_8_1, avx2_8_1}};
+    {avx2_1_4_2, avx2_1_1_2}, {avx2_2_4_2, avx2_2_1_2}, {avx2_4_1_2, avx2_4_1_2}, {avx2_8_1_2, avx2_8_1_2}};
 static const int avx2_streams[4] = {4, 4, 1, 1};
 
 void uk_gemm(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w, const float* ws,
