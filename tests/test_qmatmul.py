@@ -59,7 +59,9 @@ CASES = [  # bits, block, K, N, rows: paper shapes, a K that is not whole blocks
     (4, 32, 96, 160, 1), (8, 32, 96, 160, 2), (4, 32, 96, 160, 4),  # 5 groups a share: ragged streams
     (4, 32, 96, 160, 2),  # the same for the 4-bit 2-row tile
     (4, 128, 896, 96, 37), (8, 32, 896, 96, 70), (4, 64, 192, 48, 15),  # row tiles 8 + 4 + 2 + 1, 8 x 8 + 4 + 2
+    # (on AVX2 70 rows of 8 bits run 17 x 4 + 2: more than 16 rows stay in 4-row tiles)
     (8, 128, 896, 200, 11),  # 8-bit 8 + 2 + 1 (on AVX2 the 8-row tile up to 16 rows, 4-row tiles above)
+    (8, 128, 896, 203, 17), (4, 16, 160, 45, 9),  # the other side of 16; N ending inside an 8-column half
 ]
 
 
@@ -143,10 +145,10 @@ def test_a_row_gets_the_same_bits_in_any_batch(isa):
                             ctypes.c_int64(g0), ctypes.c_int64(g1), ctypes.c_int(isa))
             return c
 
-        a = rng.standard_normal((16, k)).astype(np.float32)
-        alone = np.concatenate([run(np.ascontiguousarray(a[i:i + 1])) for i in range(16)])
+        a = rng.standard_normal((20, k)).astype(np.float32)
+        alone = np.concatenate([run(np.ascontiguousarray(a[i:i + 1])) for i in range(20)])
         assert np.isfinite(alone).all()
-        for m in (2, 8, 9, 13, 16):
+        for m in (2, 8, 9, 13, 16, 17, 20):  # AVX2 8-bit: the 8-row tile up to 16 rows, 4-row tiles above
             got = run(np.ascontiguousarray(a[:m]))
             assert np.array_equal(got, alone[:m]), (bits, k, n, m, float(np.abs(got - alone[:m]).max()))
 
