@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,3 +124,84 @@ def test_draw_unwritable_output(bundle, tmp_path):
     one_line_error(run("draw", "a red circle", "--model", bundle, "-o", tmp_path / "afile" / "x.png", "--quiet"),
                    "cannot write")
     assert (tmp_path / "afile").read_text() == "x"
+
+
+
+# --- paths that cannot even be looked at ---------------------------------------------------------
+LONG = "x" * 300  # above NAME_MAX (255): stat() itself fails with ENAMETOOLONG
+
+
+def test_names_too_long_for_the_file_system(bundle, tmp_path):
+    good = tmp_path / "good.png"
+    Image.new("RGB", (64, 64), "white").save(good)
+    too_long = "too long for this file system"
+    one_line_error(run("caption", tmp_path / f"{LONG}.png", "--model", bundle), too_long)
+    one_line_error(run("caption", good, "--model", tmp_path / LONG / "b"), too_long)
+    one_line_error(run("draw", "a red circle", "--model", bundle, "-o", tmp_path / LONG / "x.png"), too_long)
+    one_line_error(run("draw", "a red circle", "--model", tmp_path / LONG), too_long)
+    one_line_error(run("info", tmp_path / LONG), too_long)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.png"]
+
+
+def test_links_loops_files_and_control_characters_in_paths(bundle, tmp_path):
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    one_line_error(run("caption", tmp_path / "loop.png", "--model", bundle), "loop of symbolic links")
+    one_line_error(run("draw", "a red circle", "--model", f"{bundle}/trunk.onnx"), "is a file, not a folder")
+    text = one_line_error(run("caption", tmp_path / "miss\ning.png", "--model", bundle), "does not exist")
+    assert len(text.splitlines()) == 1 and "miss\\ning.png" in text
+
+
+def _as_user(*args, cwd):
+    """The real `unifork-rt` process as a user that file modes apply to: as root, with
+    CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH dropped (setpriv); exit status and stderr."""
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "unifork_rt", *map(str, args)]
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("root without setpriv: file modes do not apply")
+        cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *cmd]
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))}
+    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    if "Operation not permitted" in r.stderr and "setpriv" in r.stderr:
+        pytest.skip("setpriv cannot drop capabilities here")
+    return r
+
+
+def _refused(r, *needles):
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def test_unreadable_folders_and_bundle_files(bundle, tmp_path):
+    import os
+
+    locked = tmp_path / "locked"
+    (locked / "sub").mkdir(parents=True)
+    Image.new("RGB", (64, 64), "white").save(locked / "good.png")
+    shutil.copytree(bundle, locked / "b")
+    shutil.copytree(bundle, tmp_path / "b1")
+    shutil.copytree(bundle, tmp_path / "b2")
+    os.chmod(tmp_path / "b1" / "trunk.onnx", 0)
+    os.chmod(tmp_path / "b2", 0o444)  # listable, not searchable
+    os.chmod(locked, 0)
+    try:
+        _refused(_as_user("caption", "locked/good.png", "--model", bundle, cwd=tmp_path), "locked/good.png",
+                 "permission denied")
+        _refused(_as_user("draw", "a red circle", "--model", bundle, "-o", "locked/sub/x.png", "--quiet",
+                          cwd=tmp_path), "cannot write locked/sub/x.png", "permission denied")
+        _refused(_as_user("draw", "a red circle", "--model", "locked/b", cwd=tmp_path), "permission denied")
+        _refused(_as_user("draw", "a red circle", "--model", "b1", "-o", "x.png", cwd=tmp_path),
+                 "cannot read b1/trunk.onnx", "permission denied")
+        _refused(_as_user("draw", "a red circle", "--model", "b2", "-o", "x.png", cwd=tmp_path),
+                 "cannot read b2/manifest.json", "permission denied")
+    finally:
+        os.chmod(locked, 0o755)
+        os.chmod(tmp_path / "b2", 0o755)
+    assert not (tmp_path / "x.png").exists() and not list((locked / "sub").iterdir())

@@ -438,27 +438,37 @@ def _png_paths(out: Path | None, prompts, n: int) -> list[tuple[Path, bool]]:
 
 def _check_targets(targets: list[tuple[Path, bool]], overwrite: bool) -> None:
     """Refuse, before any work, names that cannot be written or files that must not be replaced."""
+    from .io import path_problem, shown
+
     for path, named in targets:
-        parent = path.parent if str(path.parent) else Path(".")
-        existing = next((a for a in (parent, *parent.parents) if a.exists()), Path("."))
         try:
-            limit = os.pathconf(existing, "PC_NAME_MAX")
-        except (OSError, ValueError):
-            limit = 255
-        size = len(os.fsencode(path.name))
-        if size > limit:
-            raise UniforkError(f"cannot write {str(path)[:60]}…: the file name is {size} bytes and this file system "
-                               f"allows {limit}; choose a shorter -o name")
-        if existing != parent and not existing.is_dir() or parent.exists() and not parent.is_dir():
-            raise UniforkError(f"cannot write {path}: {existing} is not a folder")
-        if os.path.lexists(path):
-            if path.is_dir() and not path.is_symlink():
-                raise UniforkError(f"cannot write {path}: it is a folder")
-            if not (path.is_file() or path.is_symlink()):
-                raise UniforkError(f"cannot write {path}: it exists and is not a regular file")
-            if not (named or overwrite):
-                raise UniforkError(f"{path} already exists and draw would replace it: remove it, choose another "
-                                   "-o name, or pass --overwrite")
+            _check_target(path, named, overwrite)
+        except OSError as e:  # probing itself failed: a name too long, a folder on the way that cannot be searched
+            raise UniforkError(f"cannot write {shown(path)}: {path_problem(e)}") from None
+
+
+def _check_target(path: Path, named: bool, overwrite: bool) -> None:
+    """One target of _check_targets; may raise OSError where a path cannot even be looked at."""
+    parent = path.parent if str(path.parent) else Path(".")
+    existing = next((a for a in (parent, *parent.parents) if a.exists()), Path("."))
+    try:
+        limit = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    size = len(os.fsencode(path.name))
+    if size > limit:
+        raise UniforkError(f"cannot write {str(path)[:60]}…: the file name is {size} bytes and this file system "
+                           f"allows {limit}; choose a shorter -o name")
+    if existing != parent and not existing.is_dir() or parent.exists() and not parent.is_dir():
+        raise UniforkError(f"cannot write {path}: {existing} is not a folder")
+    if os.path.lexists(path):
+        if path.is_dir() and not path.is_symlink():
+            raise UniforkError(f"cannot write {path}: it is a folder")
+        if not (path.is_file() or path.is_symlink()):
+            raise UniforkError(f"cannot write {path}: it exists and is not a regular file")
+        if not (named or overwrite):
+            raise UniforkError(f"{path} already exists and draw would replace it: remove it, choose another "
+                               "-o name, or pass --overwrite")
 
 
 @main.command()

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError, ModelFolderError
-from .io import read_json
+from .io import probe, read_json
 
 CONFIG_FORMAT = 1
 # The instruction after the image in an understanding sequence: <BOI> image <EOI> CAPTION_PROMPT answer <eos>
@@ -274,7 +275,8 @@ class ModelConfig:
     @classmethod
     def load(cls, path: str | Path) -> "ModelConfig":
         path = Path(path)
-        if not path.is_file():
+        st = probe(path)
+        if st is None or not stat.S_ISREG(st.st_mode):
             raise ModelFolderError(f"{path} is missing: a model folder needs config.json "
                                    "(create one with `unifork-rt init` or `unifork-rt train`)")
         data = read_json(path, "restore it from the checkpoint it came with")

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .errors import ModelFolderError, UniforkError
+from .errors import InputError, ModelFolderError, UniforkError
 
 _TMP = re.compile(r"\.unifork-(\d+)-[A-Za-z0-9_]{1,16}\.(tmp|bak)")
 
@@ -234,6 +234,37 @@ def _reason(e: OSError) -> str:
     return e.strerror or str(e)
 
 
+def shown(path: str | Path, limit: int = 120) -> str:
+    """A path for a one-line message: control characters escaped as repr() would (a newline in a
+    name must not split the line), a very long path cut in the middle."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(path))
+    return text if len(text) <= limit else f"{text[:limit // 2]}…{text[-(limit // 3):]}"
+
+
+def path_problem(e: OSError) -> str:
+    """Why a path the user named cannot be looked at or read, in a few words."""
+    if e.errno == errno.ENAMETOOLONG:
+        return "the name is too long for this file system; choose a shorter one"
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied; check the permissions of it and of the folders above it"
+    if e.errno == errno.ELOOP:
+        return "it is a loop of symbolic links"
+    return e.strerror or str(e)
+
+
+def probe(path: str | Path) -> os.stat_result | None:
+    """os.stat of a path the user named, or None where nothing is there (nor a dangling link's
+    target, nor a folder where a parent file is). Any other failure (a name too long, a folder on
+    the way that cannot be searched, a symlink loop) is one InputError naming the path."""
+    try:
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError) as e:  # ValueError: an embedded NUL byte
+        why = path_problem(e) if isinstance(e, OSError) else str(e)
+        raise InputError(f"cannot access {shown(path)}: {why}") from None
+
+
 def user_cache_dir(*parts: str) -> Path:
     """unifork-rt's per-user cache folder (like platformdirs' user_cache_dir, without the dependency):
     $UNIFORK_RT_CACHE, else $XDG_CACHE_HOME/unifork-rt, else ~/.cache/unifork-rt on Linux,
@@ -260,3 +291,8 @@ def read_json(path: Path, fix: str | None = None):
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelFolderError(f"{path} is not valid JSON ({e})" + (f"; {fix}" if fix else "")) from None
+    except RecursionError:
+        raise ModelFolderError(f"{path} is not valid JSON (it is nested too deeply)"
+                               + (f"; {fix}" if fix else "")) from None
+    except OSError as e:
+        raise ModelFolderError(f"cannot read {shown(path)}: {path_problem(e)}") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import stat
 from pathlib import Path
 
 import torch
@@ -11,7 +12,7 @@ from safetensors.torch import load_file, save_file
 
 from ..config import ModelConfig
 from ..errors import ModelFolderError
-from ..io import atomic_path
+from ..io import atomic_path, probe, shown
 from .unifork import UniFork
 
 CONFIG, WEIGHTS, TOKENIZER = "config.json", "model.safetensors", "tokenizer.json"
@@ -33,7 +34,8 @@ def save_model(model: UniFork, folder: str | Path, tokenizer: str | Path | None 
 
 
 def load_state(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
+    st = probe(path)
+    if st is None or not stat.S_ISREG(st.st_mode):
         raise ModelFolderError(f"{path} is missing: the model folder has no weights "
                                "(train or convert a model first: `unifork-rt train` / `unifork-rt init`)")
     try:
@@ -46,8 +48,11 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
 def load_model(folder: str | Path) -> UniFork:
     """Build the model from config.json and load model.safetensors, checking every tensor."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise ModelFolderError(f"model folder {folder} does not exist")
+    st = probe(folder)
+    if st is None:
+        raise ModelFolderError(f"model folder {shown(folder)} does not exist")
+    if not stat.S_ISDIR(st.st_mode):
+        raise ModelFolderError(f"model folder {shown(folder)} is a file, not a folder: give the model's folder")
     cfg = ModelConfig.load(folder / CONFIG)
     model = UniFork(cfg)
     load_into(model, load_state(folder / WEIGHTS), folder / WEIGHTS)

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..config import ModelConfig
 from ..errors import ConfigError, ModelFolderError, UniforkError
+from ..io import path_problem, probe, shown
 from . import limits
 from .prompting import Prompting
 
@@ -137,12 +138,19 @@ def load_bundle(root: str | Path, verify: bool = True, memory_limit: int | None 
     """
     root = Path(root)
     mpath = root / MANIFEST
-    if not root.is_dir():
-        raise ModelFolderError(f"model folder {root} does not exist")
-    if not os.path.lexists(mpath):
+    st = probe(root)  # a name too long, a folder that cannot be searched: one line, not a traceback
+    if st is None:
+        raise ModelFolderError(f"model folder {shown(root)} does not exist")
+    if not stat.S_ISDIR(st.st_mode):
+        raise ModelFolderError(f"model folder {shown(root)} is a file, not a folder: give the bundle's folder")
+    try:
+        os.lstat(mpath)
+    except (FileNotFoundError, NotADirectoryError):
         hint = (" (this looks like a training checkpoint: export it first with `unifork-rt export "
-                f"{root}`)") if (root / "model.safetensors").is_file() else ""
+                f"{root}`)") if os.path.isfile(root / "model.safetensors") else ""
         raise ModelFolderError(f"{mpath} is missing: not an exported graph bundle{hint}")
+    except OSError as e:  # the folder can be listed but not searched (mode 444), ...
+        raise ModelFolderError(f"cannot read {shown(mpath)}: {path_problem(e)}") from None
     real_root = Path(os.path.realpath(root))
     size = _regular_file(real_root, MANIFEST, MAX_MANIFEST_BYTES, mpath)
     try:
@@ -175,7 +183,11 @@ def load_bundle(root: str | Path, verify: bool = True, memory_limit: int | None 
                                "(manifest mismatch): re-export this model with `unifork-rt export`")
     if verify:
         for name, (size, digest) in sizes.items():
-            if sha256_file(root / name, size=size) != digest:
+            try:
+                got = sha256_file(root / name, size=size)
+            except OSError as e:
+                raise ModelFolderError(f"cannot read {shown(root / name)}: {path_problem(e)}") from None
+            if got != digest:
                 raise ModelFolderError(f"{root / name} does not match the sha256 in {mpath}: the file is truncated, "
                                        f"altered or from another export; {_REEXPORT}")
     return Bundle(root, m, cfg, graphs)

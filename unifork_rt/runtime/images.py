@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import stat
 import struct
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError
-from ..io import atomic_path
+from ..io import atomic_path, probe, shown
 
 MAX_PIXELS = 40_000_000  # larger images are refused as possible decompression bombs
 MIN_SIDE = 8
@@ -30,11 +31,12 @@ def load_image(path: str | Path, size: int, pad: tuple[int, int, int] | None = N
     here would leak into other threads). Truncated pixel data raises in Pillow itself.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"image {path} does not exist")
-    if not path.is_file():
-        raise InputError(f"image {path} is not a file")
-    return _decode(path, f"image {path}", str(path), size, pad)
+    st, name = probe(path), shown(path)
+    if st is None:
+        raise InputError(f"image {name} does not exist")
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"image {name} is not a file")
+    return _decode(path, f"image {name}", name, size, pad)
 
 
 def decode_image(data: bytes, size: int, name: str = "the image") -> np.ndarray:
