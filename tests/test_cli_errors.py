@@ -205,3 +205,38 @@ def test_unreadable_folders_and_bundle_files(bundle, tmp_path):
         os.chmod(locked, 0o755)
         os.chmod(tmp_path / "b2", 0o755)
     assert not (tmp_path / "x.png").exists() and not list((locked / "sub").iterdir())
+
+
+# --- images ----------------------------------------------------------------------------------------
+def test_caption_refuses_non_finite_pixels_and_an_empty_prompt(bundle, tmp_path):
+    import warnings
+
+    a = np.zeros((64, 64), np.float32)
+    a[3, 4], a[10, 10] = np.nan, np.inf
+    Image.fromarray(a, "F").save(tmp_path / "nan.tiff")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no numpy warning on the way to the refusal
+        one_line_error(run("caption", tmp_path / "nan.tiff", "--model", bundle), "not finite")
+    Image.new("RGB", (64, 64), "white").save(tmp_path / "w.png")
+    one_line_error(run("caption", tmp_path / "w.png", "--model", bundle, "--prompt", ""), "prompt is empty")
+    one_line_error(run("caption", tmp_path / "w.png", "--model", bundle, "--prompt", "  "), "prompt is empty")
+
+
+def test_a_failed_write_of_many_files_names_a_few(tmp_path, monkeypatch):
+    import errno
+
+    from unifork_rt import io as uio
+    from unifork_rt.errors import UniforkError
+
+    def full(path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(uio, "_fsync", full)
+    paths = [tmp_path / f"a_red_circle_{i}.png" for i in range(400)]
+    with pytest.raises(UniforkError) as e:
+        with uio.atomic_paths(paths) as tmps:
+            for t in tmps:
+                t.write_bytes(b"x")
+    msg = str(e.value)
+    assert "disk is full" in msg and "and 397 more" in msg and len(msg) < 600, msg
+    assert not list(tmp_path.iterdir())

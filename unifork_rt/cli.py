@@ -318,6 +318,9 @@ def caption(images, model_dir, prompt, max_new_tokens, temperature, top_k, top_p
     from .config import CAPTION_PROMPT
     from .runtime import limits
 
+    if prompt is not None and not prompt.strip():
+        raise click.BadParameter("the prompt is empty: leave --prompt out for the model's caption prompt, or say "
+                                 "what to describe", param_hint="--prompt")
     _require_stdout()
     limits.seed(seed)
     with _runtime(model_dir, backend, engines_dir) as rt:

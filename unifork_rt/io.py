@@ -55,11 +55,17 @@ def atomic_paths(paths: Sequence[str | Path], overwrite: Sequence[bool] | None =
     except OSError as e:
         named = {str(getattr(e, "filename", None)), str(getattr(e, "filename2", None))}
         where = next((p for p in paths if str(p) in named), paths[0] if len(paths) == 1 else None)
-        raise UniforkError(f"cannot write {where if where is not None else ', '.join(map(str, paths))}: "
+        raise UniforkError(f"cannot write {shown(where) if where is not None else _some(paths)}: "
                            f"{_reason(e)}") from None
     finally:
         for tmp in tmps:
             tmp.unlink(missing_ok=True)
+
+
+def _some(paths: Sequence[Path], show: int = 3) -> str:
+    """The first few of many paths, for a one-line message (draw --n 400 names 400 files)."""
+    names = ", ".join(shown(p) for p in paths[:show])
+    return names if len(paths) <= show else f"{names} and {len(paths) - show} more"
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

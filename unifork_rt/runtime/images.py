@@ -58,7 +58,7 @@ def _decode(src, name: str, subject: str, size: int, pad: tuple[int, int, int] |
             if min(w, h) < MIN_SIDE:
                 raise InputError(f"{name} is {w}x{h} px; at least {MIN_SIDE}x{MIN_SIDE} is needed")
             im.load()
-            rgb = to_rgb(upright(im))
+            rgb = to_rgb(upright(im), name)
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -110,10 +110,13 @@ def _sized_pixels(rgb: Image.Image, size: int, pad: tuple[int, int, int] | None 
     return pixels_from_uint8(np.asarray(rgb))
 
 
-def to_rgb(im: Image.Image) -> Image.Image:
+def to_rgb(im: Image.Image, name: str = "the image") -> Image.Image:
     """Any mode -> RGB; alpha is composited onto white; 16/32-bit integer images are rescaled."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         a = np.asarray(im, dtype=np.float64)
+        if not np.isfinite(a).all():  # a float TIFF can hold NaN / inf: no brightness to rescale
+            raise InputError(f"{name} holds pixel values that are not finite (NaN or infinity): save it with "
+                             "finite values")
         lo, hi = float(a.min()), float(a.max())
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
         im = Image.fromarray(((a - lo) * scale).astype(np.uint8), "L")
