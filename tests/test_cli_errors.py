@@ -240,3 +240,52 @@ def test_a_failed_write_of_many_files_names_a_few(tmp_path, monkeypatch):
     msg = str(e.value)
     assert "disk is full" in msg and "and 397 more" in msg and len(msg) < 600, msg
     assert not list(tmp_path.iterdir())
+
+
+# --- train, recipe, merge --------------------------------------------------------------------------
+@pytest.mark.parametrize("args, says", [
+    (("--minutes", "nan"), "not a finite number"), (("--steps", "1", "--lr", "nan"), "not a finite number"),
+    (("--steps", "1", "--weight-decay", "nan"), "not a finite number"),
+    (("--steps", "1", "--grad-clip", "inf"), "not a finite number"),
+    (("--steps", "1", "--null-rate", "2"), "--null-rate 2.0 must be in [0, 1)"),
+    (("--steps", "1", "--mix", "color_attr=inf"), "finite"), (("--steps", "1", "--mix", "color_attr=nan"), "finite"),
+    (("--steps", "0",), "must be positive"), (("--minutes", "-1"), "must be positive"),
+    (("--steps", "1", "--lr", "-1"), "--lr > 0"), (("--steps", "1", "--warmup", "-1"), "--warmup >= 0"),
+    (("--steps", "1", "--save-every", "0"), "--save-every > 0"), (("--steps", "1", "--minutes", "1"), "exactly one"),
+    (("--steps", "1", "--grad-clip", "0"), "--grad-clip 0.0 must be > 0"),
+    (("--steps", "1", "--eval-n", "-1"), "--eval-n -1 must be >= 0"),
+])
+def test_train_refuses_bad_numbers_before_making_out(tmp_path, args, says):
+    pytest.importorskip("torch")
+    out = tmp_path / "t"
+    one_line_error(run("train", "--stage", "tokenizer", "--preset", "micro", "--out", out, *args), says)
+    assert not out.exists()
+
+
+def test_recipe_refuses_bad_numbers_before_making_out(tmp_path):
+    pytest.importorskip("torch")
+    for args in (("--minutes", "nan"), ("--scale", "nan"), ("--scale", "0"), ("--minutes", "0")):
+        one_line_error(run("recipe", "micro", "--out", tmp_path / "r", *args), args[0])
+        assert not (tmp_path / "r").exists()
+
+
+def test_non_finite_weights_are_never_saved(tmp_path):
+    torch = pytest.importorskip("torch")
+    from unifork_rt.config import preset
+    from unifork_rt.errors import ModelFolderError
+    from unifork_rt.model.checkpoint import save_model
+    from unifork_rt.model.unifork import UniFork
+
+    model = UniFork(preset("micro"))
+    with torch.no_grad():
+        model.connector.fc1.weight[0, 0] = float("nan")
+    with pytest.raises(ModelFolderError, match="not finite"):
+        save_model(model, tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+def test_merge_names_a_folder_given_twice(tmp_path):
+    pytest.importorskip("torch")
+    ck = tmp_path / "ck"
+    one_line_error(run("merge", "--base", tmp_path / "base", "--gen", ck, "--und", ck, "--out", tmp_path / "m"),
+                   "--gen and --und are the same folder")

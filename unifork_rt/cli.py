@@ -11,8 +11,10 @@ import contextlib
 import errno
 import io
 import json
+import math
 import os
 import signal
+import stat
 import sys
 from pathlib import Path
 
@@ -25,6 +27,19 @@ from .errors import UniforkError
 # delivered everything it was asked for (an interrupt after that changes nothing: exit 0)
 PROCESS, DELIVERED, SIGINTS = "unifork.process", "unifork.delivered", "unifork.sigints"
 _handler: interrupt.Handler | None = None  # the process's SIGINT handler, once run() installed it
+
+
+class FiniteFloat(click.FloatRange):
+    """click.FloatRange that also refuses nan and inf: a range alone lets nan through (every
+    comparison with nan is false), and an option such as --lr nan would then train NaN weights."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{rv} is not a finite number", param, ctx)
+        return rv
 
 
 class OutputError(UniforkError):

@@ -22,8 +22,13 @@ def save_model(model: UniFork, folder: str | Path, tokenizer: str | Path | None 
                metadata: dict[str, str] | None = None) -> Path:
     """Write the model folder; each file is written atomically."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:  # NaN or inf weights (a diverged run): nothing is written, the folder keeps what it held
+        raise ModelFolderError(f"the model's weights are not finite (NaN or infinity in {len(bad)} tensor(s), e.g. "
+                               f"{', '.join(bad[:3])}): not saved to {shown(folder)}; if training diverged, lower --lr "
+                               "and keep --grad-clip and --weight-decay finite")
+    folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / WEIGHTS) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "preset": model.cfg.preset, **(metadata or {})})
     model.cfg.save(folder / CONFIG)

@@ -18,10 +18,12 @@ from pathlib import Path
 
 import click
 
+from ..cli import FiniteFloat
 from ..errors import InputError, require
 
 STAGE_CHOICES = ("tokenizer", "decoder", "1", "2", "3", "3-gen", "3-und")
 _PATH = click.Path(path_type=Path)
+_FLOAT = FiniteFloat()  # nan / inf refused by click, before anything is made
 
 
 def _need_torch(what: str, threads: int | None) -> None:
@@ -44,29 +46,29 @@ _THREADS = click.option("--threads", type=click.IntRange(min=1),
 @click.option("--init", type=_PATH, help="Model folder to start from (the previous stage's --out).")
 @click.option("--preset", help="Start from a fresh preset (micro, shapes, paper): --stage tokenizer only.")
 @click.option("--steps", type=int, help="Optimizer steps (for stage 3: of each of the two runs).")
-@click.option("--minutes", type=float, help="Time budget instead of --steps (stage 3: of each run); the step count is fixed after timing the first steps.")
+@click.option("--minutes", type=_FLOAT, help="Time budget instead of --steps (stage 3: of each run); the step count is fixed after timing the first steps.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seeds initial weights and every data stream.")
 @click.option("--resume", is_flag=True, help="Continue exactly from OUT/checkpoint.safetensors (same options as before).")
 @click.option("--batch-size", type=int, help="Images (tokenizer) or generation sequences per process per step.")
 @click.option("--und-batch-size", type=int, help="Understanding sequences per process per step.")
-@click.option("--lr", type=float, help="Peak learning rate (AdamW; linear warmup, cosine decay).")
+@click.option("--lr", type=_FLOAT, help="Peak learning rate (AdamW; linear warmup, cosine decay).")
 @click.option("--warmup", type=int, help="Warmup steps.")
-@click.option("--weight-decay", type=float, help="AdamW weight decay on matrices.")
-@click.option("--grad-clip", type=float, help="Clip the gradient norm to this.")
+@click.option("--weight-decay", type=_FLOAT, help="AdamW weight decay on matrices.")
+@click.option("--grad-clip", type=_FLOAT, help="Clip the gradient norm to this.")
 @click.option("--save-every", type=int, help="Checkpoint period in steps.")
-@click.option("--null-rate", type=float, help="Share of generation prompts emptied for classifier-free guidance (default 0.1).")
+@click.option("--null-rate", type=_FLOAT, help="Share of generation prompts emptied for classifier-free guidance (default 0.1).")
 @click.option("--mix", help="Generation prompt weights, e.g. 'color_attr=3.5,position=3' "
                             "(kinds: single_object two_objects counting colors position color_attr caption).")
 @click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="An imagefolder (metadata.jsonl with file_name + text) to train on instead of ShapesWorld.")
 @click.option("--bad-rows", type=click.Choice(["skip", "fail"]), default="fail", show_default=True,
               help="What to do with bad rows of --data (each is reported with its line number either way).")
-@click.option("--target", type=float, help="Tokenizer: stop once this share of held-out reconstructions reads right.")
+@click.option("--target", type=_FLOAT, help="Tokenizer: stop once this share of held-out reconstructions reads right.")
 @click.option("--eval-every", type=int, help="Tokenizer: held-out reconstruction check period in steps.")
-@click.option("--uniform-weight", type=float,
+@click.option("--uniform-weight", type=_FLOAT,
               help="Tokenizer: weight of the term that gives every uniform (empty) cell one code (default 1.0; 0: off).")
-@click.option("--ink-weight", type=float,
+@click.option("--ink-weight", type=_FLOAT,
               help="Tokenizer: extra pixel-loss weight on non-white pixels, for colour fidelity (default 0).")
 @click.option("--eval-n", type=int, help="Held-out items for the end-of-stage evaluation (0: skip it).")
 @click.option("--task", "tasks", type=click.Choice(["gen", "und"]), multiple=True,
@@ -123,8 +125,8 @@ def merge(base, gen, und, out):
 @click.command()
 @click.argument("name", type=click.Choice(["shapes", "micro"]))
 @click.option("--out", type=_PATH, required=True, help="Run folder; the result is OUT/model.")
-@click.option("--minutes", type=float, help="Total time budget, shared out over the stages (default: the recipe's step counts).")
-@click.option("--scale", type=float, default=1.0, show_default=True, help="Multiply every stage's step count.")
+@click.option("--minutes", type=_FLOAT, help="Total time budget, shared out over the stages (default: the recipe's step counts).")
+@click.option("--scale", type=_FLOAT, default=1.0, show_default=True, help="Multiply every stage's step count.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Skip finished stages and continue the interrupted one.")
 @_THREADS

@@ -18,6 +18,7 @@ Under torchrun every rank seeds its generators with its rank, so ranks see diffe
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,6 +71,8 @@ def parse_mix(text: str) -> dict[str, float]:
             mix[name.strip()] = float(value)
         except ValueError:
             raise ValueError(f"bad --mix weight in {part!r}: {value!r} is not a number") from None
+    if not all(math.isfinite(w) for w in mix.values()):
+        raise ValueError(f"--mix weights must be finite numbers, got {text!r}")
     if any(w < 0 for w in mix.values()) or sum(mix.values()) <= 0:
         raise ValueError(f"--mix weights must be >= 0 and not all 0, got {mix}")
     return mix

@@ -11,6 +11,7 @@ gives each stage its share of a total time budget.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,10 +118,12 @@ def run_recipe(recipe: Recipe, out: Path, minutes: float | None = None, seed: in
                resume: bool = False) -> Path:
     """Run every stage into OUT/...; returns OUT/model, the merged model folder."""
     out = Path(out)
+    if minutes is not None and not (math.isfinite(minutes) and minutes > 0):
+        raise InputError(f"--minutes {minutes} must be a positive number")
+    if not (math.isfinite(scale) and scale > 0):
+        raise InputError(f"--scale {scale} must be a positive number (it multiplies every stage's step count)")
     if not resume and out.exists() and any(out.iterdir()):
         raise InputError(f"{out} is not empty: pass --resume to continue the recipe there, or choose a new --out")
-    if minutes is not None and minutes <= 0:
-        raise InputError("--minutes must be positive")
 
     def started(folder: str) -> bool:
         return (out / folder / CHECKPOINT).is_file() or (out / folder / DONE).is_file()

@@ -16,7 +16,9 @@ checkpoint.safetensors (for --resume), log.jsonl (one row per step) and done.jso
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,11 +92,36 @@ class StageSettings:
             raise InputError(f"unknown stage {self.stage!r}; valid: {', '.join(STAGES)} (or 3 for both + merge)")
         if self.batch_size <= 0 or self.und_batch_size <= 0:
             raise InputError("batch sizes must be positive")
+        self._check_numbers()
+        self.loop_settings().validate()  # --steps / --minutes, --lr, --warmup, --save-every: before --out is made
         if self.tasks is not None and (not self.tasks or not set(self.tasks) <= set(TASKS[self.stage])
                                        or len(set(self.tasks)) != len(self.tasks)):
             raise InputError(f"tasks {self.tasks!r} for stage {self.stage}: give a non-empty subset of "
                              f"{', '.join(TASKS[self.stage]) or '(none: this stage has no tasks)'}")
         return self
+
+    def _check_numbers(self) -> None:
+        """Every float finite (a NaN weight decay or gradient clip trains NaN weights) and in its range."""
+        floats = {"--minutes": self.minutes, "--lr": self.lr, "min_lr_ratio": self.min_lr_ratio,
+                  "--weight-decay": self.weight_decay, "--grad-clip": self.grad_clip, "--null-rate": self.null_rate,
+                  "--uniform-weight": self.uniform_weight, "--ink-weight": self.ink_weight, "--target": self.target,
+                  **{f"--mix {k}": w for k, w in self.mix}}
+        for name, value in floats.items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value)):
+                raise InputError(f"{name} {value} must be a finite number")
+        v = self
+        ranges = (("--weight-decay", v.weight_decay, v.weight_decay >= 0, ">= 0"),
+                  ("--grad-clip", v.grad_clip, v.grad_clip > 0, "> 0"),
+                  ("--null-rate", v.null_rate, 0 <= v.null_rate < 1, "in [0, 1) (the share of prompts emptied)"),
+                  ("--uniform-weight", v.uniform_weight, v.uniform_weight >= 0, ">= 0 (0: off)"),
+                  ("--ink-weight", v.ink_weight, v.ink_weight >= 0, ">= 0"),
+                  ("--target", v.target, v.target is None or 0 < v.target <= 1, "in (0, 1] (a share of reconstructions)"),
+                  ("--eval-n", v.eval_n, v.eval_n >= 0, ">= 0 (0: skip the evaluation)"),
+                  ("--eval-every", v.eval_every, v.eval_every >= 0, ">= 0 (0: only at the end)"))
+        for name, value, ok, rule in ranges:
+            if not ok:
+                raise InputError(f"{name} {value} must be {rule}")
 
     @property
     def active_tasks(self) -> tuple[str, ...]:
@@ -307,6 +334,10 @@ def merge_stage3(base: Path, gen: Path, und: Path, out: Path) -> Path:
     Raises if the runs' trained sets overlap, or if any other tensor differs from `base`
     (then the runs did not start from the same stage 2 folder)."""
     base, gen, und, out = map(Path, (base, gen, und, out))
+    for (a, pa), (b, pb) in itertools.combinations((("--base", base), ("--gen", gen), ("--und", und)), 2):
+        if pa.resolve() == pb.resolve():
+            raise InputError(f"{a} and {b} are the same folder {pa}: give the stage 2 folder and the two stage 3 "
+                             "runs (3-gen and 3-und) that started from it")
     models = {k: load_model(p) for k, p in (("base", base), ("gen", gen), ("und", und))}
     cfgs = {k: m.cfg.to_dict() for k, m in models.items()}
     if cfgs["gen"] != cfgs["base"] or cfgs["und"] != cfgs["base"]:
