@@ -242,6 +242,45 @@ def test_a_failed_write_of_many_files_names_a_few(tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())
 
 
+# --- eval and align --------------------------------------------------------------------------------
+def test_eval_and_align_check_seeds_n_and_out(bundle, tmp_path):
+    out = tmp_path / "ev"
+    for task in ("caption", "draw"):
+        one_line_error(run("eval", task, "--model", bundle, "--n", "1", "--seed", "-1", "--out", out),
+                       "seed -1 must be in")
+    one_line_error(run("eval", "caption", "--model", bundle, "--n", "1", "--seed", str(10**23), "--out", out),
+                   "must be in")
+    one_line_error(run("eval", "caption", "--model", bundle, "--n", "99999999999", "--out", out), "--n", "<=")
+    one_line_error(run("eval", "draw", "--model", bundle, "--n", "20000", "--out", out), "--n", "<=")
+    (tmp_path / "afile").write_text("x")
+    one_line_error(run("eval", "caption", "--model", bundle, "--n", "1", "--out", tmp_path / "afile", "--quiet"),
+                   "is a file")
+    assert not out.exists() and (tmp_path / "afile").read_text() == "x"
+    res = run("eval", "draw", "--model", bundle, "--n", "1", "--seed", str(2**63 - 1), "--out", out, "--quiet")
+    assert res.exit_code == 0, res.output  # prompt i's seed wraps as draw's does, instead of leaving int64
+    try:
+        import torch  # noqa: F401 - align needs it
+    except ImportError:
+        return
+    for args in (("--seed", "-1"), ("--cfg-scale", "nan")):  # refused before the model is even looked for
+        one_line_error(run("align", "--model", tmp_path / "none", "--n", "4", "--k", "2", *args,
+                           "--out", tmp_path / "al"), args[0][2:])
+
+
+def test_eval_reports_are_written_all_or_none(bundle, tmp_path, monkeypatch):
+    import errno
+
+    from unifork_rt import io as uio
+
+    def full(path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(uio, "_fsync", full)
+    out = tmp_path / "ev"
+    one_line_error(run("eval", "caption", "--model", bundle, "--n", "2", "--out", out, "--quiet"), "disk is full")
+    assert not out.exists() or not list(out.iterdir())
+
+
 # --- train, recipe, merge --------------------------------------------------------------------------
 @pytest.mark.parametrize("args, says", [
     (("--minutes", "nan"), "not a finite number"), (("--steps", "1", "--lr", "nan"), "not a finite number"),

@@ -287,6 +287,10 @@ def convert(ckpt_dir, out, vision_tower, image_size, siglip_heads, head_heads):
     click.echo(f"wrote {folder}")
 
 
+MAX_EVAL_N = 100_000  # held-out items: far more than a score needs; the scenes are all made up front
+MAX_EVAL_DRAW_N = 10_000  # eval draw keeps every drawing (six categories) for the contact sheet
+
+
 def _model_option(f):
     return click.option("--model", "model_dir", type=click.Path(path_type=Path), default=None,
                         help="An exported graph bundle (from `unifork-rt export`). Default: the bundled "
@@ -540,7 +544,8 @@ def export(model_dir, out, max_seq, precision, variant, block_size, cfg_scale, t
 @click.argument("task", type=click.Choice(["caption", "draw"]))
 @_model_option
 @click.option("--n", "n", type=int, default=100, show_default=True,
-              help="caption: held-out scenes; draw: held-out prompts per category (six categories).")
+              help=f"caption: held-out scenes (at most {MAX_EVAL_N:,}); draw: held-out prompts per category (six "
+                   f"categories; at most {MAX_EVAL_DRAW_N:,}).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Picks the held-out items and the sampling seeds.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("eval"), show_default=True,
               help="Folder for TASK.json, TASK.md (and draw_contact_sheet.png).")
@@ -564,29 +569,46 @@ def eval_cmd(task, model_dir, n, seed, out, renderer, cfg_scale, temperature, to
     """
     from . import shapesbench
     from .data import renderers, scoring
-    from .io import atomic_write_text
+    from .io import atomic_paths, probe, shown
+    from .runtime import limits
     from .runtime.pipeline import DrawSettings
 
     if n < 1:
         raise click.BadParameter(f"{n}: must be >= 1", param_hint="--n")
+    cap = MAX_EVAL_DRAW_N if task == "draw" else MAX_EVAL_N
+    if n > cap:
+        raise click.BadParameter(f"{n}: must be <= {cap:,} (held-out items are made and kept up front)",
+                                 param_hint="--n")
+    limits.seed(seed)
+    st = probe(out)
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        raise UniforkError(f"--out {shown(out)} is a file: the reports go into a folder; choose another --out")
+    files: dict[str, str | bytes] = {}  # written all together, or none, once every figure is in
     with _runtime(model_dir, backend, engines_dir) as rt:
         if task == "caption":
             reports = {}
             for r in (renderers.RENDERERS if renderer == "all" else (renderer,)):
                 reports[r] = shapesbench.eval_caption(rt, n, seed, r, progress=not quiet)
-                shapesbench.write_report(reports[r], out, f"caption_{r}")
-            md = out / "caption.md"
-            atomic_write_text(md, scoring.caption_renderers_table(reports) + "\n")
-            click.echo(md.read_text(), nl=False)
-            click.echo(f"wrote {md} and caption_RENDERER.json/.md for {', '.join(reports)} into {out}")
-            return
-        settings = DrawSettings.for_bundle(rt.bundle, cfg_scale=cfg_scale, temperature=temperature,
-                                           top_k=top_k, top_p=top_p)
-        report, samples = shapesbench.eval_draw(rt, n, seed, settings, progress=not quiet)
-        shapesbench.contact_sheet(samples, out / "draw_contact_sheet.png")
-    js, md = shapesbench.write_report(report, out, task)
-    click.echo(md.read_text(), nl=False)
-    click.echo(f"wrote {js} and {md}" + (f" and {out / 'draw_contact_sheet.png'}" if task == "draw" else ""))
+                files.update(shapesbench.report_texts(reports[r], f"caption_{r}"))
+            shown_file = "caption.md"
+            files[shown_file] = scoring.caption_renderers_table(reports) + "\n"
+            done = f"wrote {out / shown_file} and caption_RENDERER.json/.md for {', '.join(reports)} into {out}"
+        else:
+            settings = DrawSettings.for_bundle(rt.bundle, cfg_scale=cfg_scale, temperature=temperature,
+                                               top_k=top_k, top_p=top_p)
+            report, samples = shapesbench.eval_draw(rt, n, seed, settings, progress=not quiet)
+            sheet = io.BytesIO()
+            shapesbench.contact_sheet(samples, None).save(sheet, format="PNG")
+            files.update(shapesbench.report_texts(report, task))
+            files["draw_contact_sheet.png"] = sheet.getvalue()
+            shown_file = "draw.md"
+            done = f"wrote {out / 'draw.json'} and {out / 'draw.md'} and {out / 'draw_contact_sheet.png'}"
+    with _uninterrupted():
+        with atomic_paths([out / name for name in files]) as tmps:
+            for tmp, data in zip(tmps, files.values()):
+                tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    click.echo(files[shown_file], nl=False)
+    click.echo(done)
 
 
 @main.command()
@@ -612,9 +634,12 @@ def align(model_dir, n, k, seed, cfg_scale, out):
     from .io import atomic_write_text
     from .model import align as al
     from .model.checkpoint import load_model
+    from .runtime import limits
 
     if not 1 <= k < n:
         raise click.BadParameter(f"need 1 <= k < n (got k={k}, n={n})", param_hint="--k")
+    limits.seed(seed)
+    limits.cfg_scale(cfg_scale)
     model = load_model(model_dir)
     tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     result = al.alignment(model, lambda t: tok.encode(t, add_special_tokens=False).ids, n, k, seed, cfg_scale)

@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 
 from .data import renderers, scoring, shapes_world as sw
 from .io import atomic_path, atomic_write_text
+from .runtime import limits
 from .runtime.images import pixels_from_uint8
 from .runtime.pipeline import DrawRequest, DrawSettings, UniForkRuntime
 
@@ -53,7 +54,7 @@ def eval_draw(rt: UniForkRuntime, n_per_category: int, seed: int = 0, settings: 
     _check_world(rt)
     settings = settings or DrawSettings.for_bundle(rt.bundle)
     examples = sw.held_out_prompts(n_per_category, seed)
-    requests = [DrawRequest(e.prompt, settings, 1, seed + i) for i, e in enumerate(examples)]
+    requests = [DrawRequest(e.prompt, settings, 1, limits.seed_for(seed, i)) for i, e in enumerate(examples)]
     images = []
     bar = _tqdm(progress, total=len(examples), desc="draw", unit="image")
     for i in range(0, len(requests), batch):
@@ -67,8 +68,9 @@ def eval_draw(rt: UniForkRuntime, n_per_category: int, seed: int = 0, settings: 
     return report, samples
 
 
-def contact_sheet(samples: list, path: Path, per_category: int = 8, scale: int = 2) -> Path:
-    """A PNG grid: one row per category, a green (pass) or red (fail) frame on each drawing.
+def contact_sheet(samples: list, path: Path | None, per_category: int = 8, scale: int = 2) -> Path | Image.Image:
+    """A PNG grid: one row per category, a green (pass) or red (fail) frame on each drawing
+    (path None: the image itself, unwritten).
 
     Each row shows failures as well as successes: its first failures (up to half the row),
     then its first passes, then more failures if passes run out."""
@@ -92,16 +94,23 @@ def contact_sheet(samples: list, path: Path, per_category: int = 8, scale: int =
             draw.rectangle([x, y, x + cell - 3, y + cell - 3], outline=(40, 170, 60) if ok else (220, 40, 40), width=3)
             sheet.paste(Image.fromarray(img).resize((64 * scale, 64 * scale), Image.Resampling.NEAREST), (x + 3, y + 3))
             draw.text((x, y + cell - 2), prompt[:24], fill=(90, 90, 90))
+    if path is None:
+        return sheet
     with atomic_path(path) as tmp:
         sheet.save(tmp, format="PNG")
     return path
 
 
 def write_report(report: dict, out: Path, name: str) -> tuple[Path, Path]:
-    md = scoring.markdown_table(report)
-    atomic_write_text(out / f"{name}.json", json.dumps(report, indent=1, default=_jsonable) + "\n")
-    atomic_write_text(out / f"{name}.md", md + "\n")
+    for file, text in report_texts(report, name).items():
+        atomic_write_text(out / file, text)
     return out / f"{name}.json", out / f"{name}.md"
+
+
+def report_texts(report: dict, name: str) -> dict[str, str]:
+    """NAME.json and NAME.md of a report, by file name (unwritten: a caller commits several at once)."""
+    return {f"{name}.json": json.dumps(report, indent=1, default=_jsonable) + "\n",
+            f"{name}.md": scoring.markdown_table(report) + "\n"}
 
 
 def _jsonable(x):

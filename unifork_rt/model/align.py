@@ -17,6 +17,7 @@ import torch
 
 from ..config import CAPTION_PROMPT
 from ..data import shapes_world as sw
+from ..runtime import limits
 from ..runtime.sampling import Sampling
 from . import reference
 from .unifork import UniFork
@@ -65,7 +66,8 @@ def alignment(model: UniFork, encode, n: int = 64, k: int = 8, seed: int = 0, cf
     prompt_ids = encode(CAPTION_PROMPT)
     for i, ex in enumerate(examples):  # generation: prompt -> the model's drawing
         ids = encode(ex.prompt)
-        codes = torch.from_numpy(reference.draw_codes(model, ids, 1, cfg_scale, Sampling(1.0, 0, 1.0), seed=seed + i))
+        codes = torch.from_numpy(reference.draw_codes(model, ids, 1, cfg_scale, Sampling(1.0, 0, 1.0),
+                                                      seed=limits.seed_for(seed, i)))
         x = torch.cat([model.text_embeds(torch.tensor([ids])), model.boi.expand(1, 1, -1),
                        model.image_embeds(codes[:, :-1])], 1)
         layers = _path_layers(model, x, torch.zeros(1, dtype=torch.int64), "generation")
