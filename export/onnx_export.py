@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import shutil
+import stat
 import tempfile
 import warnings
 from pathlib import Path
@@ -21,11 +22,13 @@ from safetensors.numpy import save_file
 from tqdm import tqdm
 
 from ..errors import InputError, ModelFolderError, UniforkError
-from ..io import default_modes, read_json
+from ..io import default_modes, path_problem, probe, read_json, shown
 from ..model.checkpoint import CONFIG, TOKENIZER, WEIGHTS, load_model
 from ..model.unifork import UniFork
 from ..model.official import PROMPTING_FILE
-from ..runtime.bundle import GRAPHS, SHARED_KV, MANIFEST, MANIFEST_FORMAT, VARIANTS, config_sha256, sha256_file
+from ..runtime import limits
+from ..runtime.bundle import (GRAPHS, MANIFEST, MANIFEST_FORMAT, SAMPLING_CHECKS, SHARED_KV, VARIANTS, config_sha256,
+                              expected_signatures, sha256_file)
 from ..runtime.prompting import Prompting
 from .graphs import GRAPH_DEFS, example_inputs, folded_head, kv_layers
 from .ort_graphs import export_ort_graph
@@ -59,18 +62,31 @@ def export_bundle(model_dir: str | Path, out: str | Path | None = None, max_seq:
                          "(int4, int8, int8-dynamic); for fp16 (GPU backends, TensorRT) export the portable graphs: "
                          "--graphs portable")
     scheme_for(precision, block_size)  # refuses a block size the precision does not take, before any work
+    _check_sampling(sampling or {})  # everything the runtime would refuse in the bundle, before any work
+    if max_seq is not None and not 1 <= max_seq <= limits.MAX_SEQ:
+        raise InputError(f"--max-seq {max_seq} must be in [1, {limits.MAX_SEQ}]")
+    _check_out(out)
     tokenizer = model_dir / TOKENIZER
-    if not tokenizer.is_file():
+    st = probe(tokenizer)
+    if st is None or not stat.S_ISREG(st.st_mode):
         raise ModelFolderError(f"{tokenizer} is missing: the runtime needs the text tokenizer next to the weights")
+    _check_tokenizer(tokenizer)
     model = load_model(model_dir)
     prompting = _prompting(model_dir)
     sampling = {**prompting.pop("sampling", {}), **(sampling or {})}  # the model's recommendation, then the caller's
-    max_seq = max_seq or model.cfg.text.max_seq_len
+    max_seq = model.cfg.text.max_seq_len if max_seq is None else max_seq
     if max_seq < model.cfg.image.num_cells + 8:
         raise InputError(f"--max-seq {max_seq} cannot hold an image of {model.cfg.image.num_cells} cells plus a "
                          f"prompt: use at least {model.cfg.image.num_cells + 32}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    kv = expected_signatures(model.cfg, max_seq, "float16" if precision == "fp16" else "float32")
+    pair = sum(limits.kv_bytes(kv[g][2], 2, 2 if precision == "fp16" else 4) for g in ("trunk", "gen_branch", "rq_head"))
+    limits.check_memory(limits.Estimate(pair, f"--max-seq {max_seq} (the KV buffers of one guided image)"), None,
+                        "export with a smaller --max-seq")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as e:
+        raise InputError(f"cannot write --out {shown(out)}: {path_problem(e)}") from None
     try:
         write_bundle(model, tmp, tokenizer, sha256_file(model_dir / WEIGHTS), max_seq, precision, progress, sampling,
                      prompting or None, variant, block_size)
@@ -93,8 +109,51 @@ def _prompting(model_dir: Path) -> dict:
         raise ModelFolderError(f"{path} must hold an object")
     d = dict(d)
     sampling = d.pop("sampling", None) or {}
+    if not isinstance(sampling, dict):
+        raise ModelFolderError(f"{path}: sampling must be an object of draw settings")
+    _check_sampling(sampling, str(path))
     Prompting.from_dict(d, str(path))
     return {**d, "sampling": sampling}
+
+
+def _check_sampling(sampling: dict, where: str | None = None) -> None:
+    """Recommended draw settings, checked as the runtime checks a bundle's (runtime/bundle.py):
+    the caller's (where None: the messages name the option) or those of the file `where`."""
+    for key, value in sampling.items():
+        check = SAMPLING_CHECKS.get(key)
+        if check is None:
+            raise InputError(f"{where or 'sampling'}: {key!r} is not a draw setting ({', '.join(SAMPLING_CHECKS)})")
+        try:
+            check(value)
+        except UniforkError as e:
+            if where is None:
+                raise
+            raise ModelFolderError(f"{where}: sampling.{key} is out of range ({e}): fix or remove it") from None
+
+
+def _check_out(out: Path) -> None:
+    """--out must be a new folder, an empty one or a bundle (replaced only at the end): checked before the export."""
+    st = probe(out)
+    if st is None:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        raise InputError(f"--out {shown(out)} is a file: choose a new or empty folder (or a bundle to replace)")
+    try:
+        if not (out / MANIFEST).is_file() and any(out.iterdir()):
+            raise InputError(f"{shown(out)} exists and is not a bundle: choose an empty or new --out folder")
+    except OSError as e:
+        raise InputError(f"cannot write --out {shown(out)}: {path_problem(e)}") from None
+
+
+def _check_tokenizer(path: Path) -> None:
+    """tokenizer.json must be one the runtime can read (bundle.load_tokenizer), before a long export."""
+    from tokenizers import Tokenizer
+
+    try:
+        Tokenizer.from_file(str(path))
+    except Exception as e:  # noqa: BLE001 - tokenizers raises a bare Exception for a malformed file
+        raise ModelFolderError(f"{shown(path)} is not a tokenizer the runtime can read ({str(e)[:100]}): restore "
+                               "it from the checkpoint it came with") from None
 
 
 def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str, max_seq: int,

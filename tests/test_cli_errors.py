@@ -143,6 +143,11 @@ def test_names_too_long_for_the_file_system(bundle, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good.png"]
 
 
+def test_export_of_a_name_too_long(tmp_path):
+    pytest.importorskip("torch")
+    one_line_error(run("export", tmp_path / LONG), "too long for this file system")
+
+
 def test_links_loops_files_and_control_characters_in_paths(bundle, tmp_path):
     (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
     one_line_error(run("caption", tmp_path / "loop.png", "--model", bundle), "loop of symbolic links")
@@ -328,3 +333,67 @@ def test_merge_names_a_folder_given_twice(tmp_path):
     ck = tmp_path / "ck"
     one_line_error(run("merge", "--base", tmp_path / "base", "--gen", ck, "--und", ck, "--out", tmp_path / "m"),
                    "--gen and --und are the same folder")
+
+
+# --- damaged checkpoints: export and info ----------------------------------------------------------
+@pytest.fixture()
+def checkpoint(micro_model_dir, tmp_path):
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        shutil.copy(micro_model_dir / name, ck / name)
+    return ck
+
+
+def _edit_config(ck, section, key, value):
+    cfg = json.loads((ck / "config.json").read_text())
+    cfg[section][key] = value
+    (ck / "config.json").write_text(json.dumps(cfg))
+
+
+@pytest.mark.parametrize("key, value, says", [
+    ("vocab_size", 10**12, "is above 1,048,576"), ("num_layers", 10**9, "is above 1,024"),
+    ("vocab_size", "one more", "has shape"),  # plausible, but not the weights': refused before the model is built
+])
+def test_export_and_info_of_a_damaged_config(checkpoint, tmp_path, key, value, says):
+    plausible = value == "one more"  # info only counts: it reads no weights, so it cannot tell this one
+    if plausible:
+        value = json.loads((checkpoint / "config.json").read_text())["text"][key] + 1
+    _edit_config(checkpoint, "text", key, value)
+    if not plausible:
+        one_line_error(run("info", checkpoint), says)
+    one_line_error(run("export", checkpoint, "--out", tmp_path / "b", "--quiet"), says)
+    assert not (tmp_path / "b").exists() and [p.name for p in tmp_path.iterdir()] == ["ck"]
+
+
+def test_export_and_info_of_unreadable_checkpoint_files(checkpoint, tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    (checkpoint / "config.json").write_text(deep)
+    one_line_error(run("info", checkpoint), "nested too deeply")
+    one_line_error(run("export", checkpoint, "--out", tmp_path / "b", "--quiet"), "nested too deeply")
+
+
+def test_info_refuses_negative_dims_in_a_weights_header(checkpoint):
+    import struct
+
+    header = json.dumps({"embed_tokens.weight": {"dtype": "F32", "shape": [-5, 64], "data_offsets": [0, 0]}})
+    (checkpoint / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header.encode())
+    one_line_error(run("info", checkpoint), "not a readable safetensors file", "dims >= 0")
+
+
+def test_export_checks_its_options_before_exporting(checkpoint, tmp_path):
+    out = tmp_path / "b"
+    for args, says in ((("--max-seq", "0"), "--max-seq"), (("--max-seq", "100000000"), "--max-seq"),
+                       (("--cfg-scale", "nan"), "cfg-scale nan must be a finite number"),
+                       (("--temperature", "-1"), "temperature -1.0 must be >= 0"),
+                       (("--top-p", "2"), "top-p 2.0 must be in (0, 1]"), (("--top-k", "-1"), "top-k -1 must be >= 0")):
+        one_line_error(run("export", checkpoint, "--out", out, "--quiet", *args), says)
+    (tmp_path / "afile").write_text("x")
+    one_line_error(run("export", checkpoint, "--out", tmp_path / "afile", "--quiet"), "is a file")
+    assert (tmp_path / "afile").read_text() == "x"
+    (checkpoint / "prompting.json").write_text(json.dumps({"sampling": {"cfg_scale": "hi"}}))
+    one_line_error(run("export", checkpoint, "--out", out, "--quiet"), "prompting.json: sampling.cfg_scale")
+    (checkpoint / "prompting.json").unlink()
+    (checkpoint / "tokenizer.json").write_text('{"x": 1}')
+    one_line_error(run("export", checkpoint, "--out", out, "--quiet"), "not a tokenizer the runtime can read")
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

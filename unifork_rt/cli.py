@@ -22,6 +22,7 @@ import click
 
 from . import interrupt
 from .errors import UniforkError
+from .runtime.limits import MAX_SEQ  # numbers only: the runtime's bounds on a bundle
 
 # ctx.meta keys: set by run() for a whole process (not under CliRunner), and once a command has
 # delivered everything it was asked for (an interrupt after that changes nothing: exit 0)
@@ -497,7 +498,7 @@ def _check_target(path: Path, named: bool, overwrite: bool) -> None:
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Bundle folder to write. Default: MODEL_DIR/onnx.")
-@click.option("--max-seq", type=int, default=None,
+@click.option("--max-seq", type=click.IntRange(1, MAX_SEQ), default=None,
               help="KV buffer length (prompt + image + answer). Default: the config's max_seq_len.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int4", "int8", "int8-dynamic"]), default="fp32",
               show_default=True,

@@ -112,8 +112,8 @@ class ImageConfig:
         if len(self.channels) != self.num_stages:
             raise ConfigError(f"image.channels has {len(self.channels)} entries but "
                               f"{self.image_size}px -> {self.grid_size} cells needs {self.num_stages} stages")
-        if any(c <= 0 for c in self.channels):
-            raise ConfigError("image.channels must all be positive")
+        if any(not 0 < c <= MAX_SIZE for c in self.channels):
+            raise ConfigError(f"image.channels must all be positive integers up to {MAX_SIZE:,}")
 
 
 @dataclass(frozen=True)
@@ -191,8 +191,8 @@ class TowerConfig:
         if image.image_size != image.grid_size * self.patch_size:
             raise ConfigError(f"image.image_size={image.image_size} must be image.grid_size x tower.patch_size "
                               f"= {image.grid_size * self.patch_size}")
-        if not self.ch_mult or any(m <= 0 for m in self.ch_mult):
-            raise ConfigError("tower.ch_mult must be a non-empty list of positive integers")
+        if not self.ch_mult or len(self.ch_mult) > 16 or any(not 0 < m <= 1024 for m in self.ch_mult):
+            raise ConfigError("tower.ch_mult must be a non-empty list of at most 16 positive integers up to 1024")
         if any((self.ch * m) % 32 for m in self.ch_mult) or self.z_channels <= 0:
             raise ConfigError(f"tower.ch={self.ch} x ch_mult {list(self.ch_mult)} must all be multiples of 32 "
                               "(GroupNorm with 32 groups)")
@@ -283,12 +283,23 @@ class ModelConfig:
         return cls.from_dict(data, source=str(path))
 
 
+# Upper bounds, far above any real model (Qwen2.5-72B: vocabulary 152,064, width 8,192, MLP 29,568,
+# 80 layers): a damaged config must fail here, not in an allocation of terabytes or a loop of 10^9 layers.
+MAX_SIZE = 1 << 20
+MAX_LAYERS = 1024
+_LAYER_COUNTS = ("num_layers", "res_blocks")
+
+
 def _positive(obj, *names: str) -> None:
     section = type(obj).__name__.replace("Config", "").lower()
     for name in names:
         value = getattr(obj, name)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(f"{section}.{name}={value!r} must be a positive integer")
+        cap = MAX_LAYERS if name in _LAYER_COUNTS else MAX_SIZE
+        if value > cap:
+            raise ConfigError(f"{section}.{name}={value} is above {cap:,}, far beyond any real model: the config "
+                              "is damaged; restore it from the checkpoint it came with")
 
 
 def _build(kind, values: dict, source: str):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .config import ModelConfig
 from .errors import ModelFolderError
+from .io import path_problem, shown
 
 COMPONENTS = ("embeddings", "trunk", "und_branch", "gen_branch", "lm_head", "connector", "depth_head",
               "image_tokenizer")
@@ -47,9 +48,21 @@ def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
             if n > 100_000_000:
                 raise ValueError("header length is implausible")
             header = json.loads(f.read(n))
-    except (OSError, ValueError, struct.error) as e:
-        raise ModelFolderError(f"{path} is not a readable safetensors file ({e})") from None
-    return {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+        shapes = {}
+        for k, v in header.items():
+            if k == "__metadata__":
+                continue
+            shape = v.get("shape") if isinstance(v, dict) else None
+            if not isinstance(shape, list) or not all(type(d) is int and 0 <= d < 2**40 for d in shape):
+                raise ValueError(f"tensor {k[:60]!r} has the shape {str(shape)[:60]}, not a list of dims >= 0")
+            shapes[k] = tuple(shape)
+    except (OSError, ValueError, struct.error, RecursionError) as e:
+        why = path_problem(e) if isinstance(e, OSError) else "nested too deeply" if isinstance(e, RecursionError) \
+            else str(e)
+        raise ModelFolderError(f"{shown(path)} is not a readable safetensors file ({why})") from None
+    return shapes
 
 
 def preset_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:

@@ -59,16 +59,30 @@ def load_model(folder: str | Path) -> UniFork:
     if not stat.S_ISDIR(st.st_mode):
         raise ModelFolderError(f"model folder {shown(folder)} is a file, not a folder: give the model's folder")
     cfg = ModelConfig.load(folder / CONFIG)
+    _check_shapes(cfg, folder / WEIGHTS)  # before UniFork(cfg) allocates what a damaged config asks for
     model = UniFork(cfg)
     load_into(model, load_state(folder / WEIGHTS), folder / WEIGHTS)
     model.eval()
     return model
 
 
-def load_into(model: UniFork, state: dict[str, torch.Tensor], source: Path | str) -> None:
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
+def _check_shapes(cfg: ModelConfig, path: Path) -> None:
+    """The weights file's tensor shapes (its header) against those the config implies, before
+    UniFork(cfg) allocates them (a vocabulary of 10^9 in a damaged config.json)."""
+    from ..params import preset_shapes, safetensors_shapes
+
+    try:
+        got = safetensors_shapes(path)
+    except ModelFolderError:
+        return  # a missing file or an unreadable header: load_state says what is wrong
+    expected = preset_shapes(cfg)
+    if set(expected) == set(got):  # other names: load_into says which, once the (bounded) model is built
+        _check_against(expected, got, path)
+
+
+def _check_against(expected: dict[str, tuple], got: dict[str, tuple], source: Path | str) -> None:
+    missing = sorted(set(expected) - set(got))
+    unexpected = sorted(set(got) - set(expected))
     if missing or unexpected:
         parts = []
         if missing:
@@ -76,8 +90,13 @@ def load_into(model: UniFork, state: dict[str, torch.Tensor], source: Path | str
         if unexpected:
             parts.append(f"unexpected {len(unexpected)} tensor(s), e.g. {', '.join(unexpected[:3])}")
         raise ModelFolderError(f"{source} does not match its config.json: {'; '.join(parts)}")
-    for name, tensor in state.items():
-        if tuple(tensor.shape) != tuple(expected[name].shape):
-            raise ModelFolderError(f"{source}: tensor {name} has shape {tuple(tensor.shape)} but config.json "
-                                   f"implies {tuple(expected[name].shape)}")
+    for name, shape in got.items():
+        if tuple(shape) != tuple(expected[name]):
+            raise ModelFolderError(f"{source}: tensor {name} has shape {tuple(shape)} but config.json "
+                                   f"implies {tuple(expected[name])}")
+
+
+def load_into(model: UniFork, state: dict[str, torch.Tensor], source: Path | str) -> None:
+    _check_against({k: tuple(v.shape) for k, v in model.state_dict().items()},
+                   {k: tuple(v.shape) for k, v in state.items()}, source)
     model.load_state_dict(state, strict=True)

@@ -47,6 +47,9 @@ MAX_GRAPH_BYTES = 2 << 30  # protobuf's own limit: larger graphs keep their weig
 MAX_DATA_BYTES = 256 << 30
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+# the draw settings a bundle may recommend (manifest "sampling"), each checked as the runtime checks an option
+SAMPLING_CHECKS = {"cfg_scale": limits.cfg_scale, "temperature": limits.temperature, "top_k": limits.top_k,
+                   "top_p": limits.top_p}
 _REEXPORT = "re-export the bundle with `unifork-rt export`"
 
 
@@ -271,8 +274,7 @@ def check_manifest(m, root: Path, where: str = MANIFEST) -> tuple[ModelConfig, d
         hex64(files, name, f"files.{name}")
 
     sampling = get(m, "sampling", "sampling", dict, optional=True) or {}
-    checks = {"cfg_scale": limits.cfg_scale, "temperature": limits.temperature, "top_k": limits.top_k,
-              "top_p": limits.top_p}
+    checks = SAMPLING_CHECKS
     for key, value in sampling.items():
         if key not in checks:
             raise bad(f"sampling.{key}", f"is not a draw setting ({', '.join(checks)})")
