@@ -152,3 +152,27 @@ def test_written_files_get_the_mode_open_would_give(tmp_path):
         assert (tmp_path / "kept.txt").stat().st_mode & 0o777 == 0o604  # a replaced file keeps its mode
     finally:
         os.umask(old)
+
+
+def test_sigterm_during_an_export_leaves_no_temporary_folder(micro_model_dir, tmp_path):
+    """`timeout` and `kill` send SIGTERM: the export ends as after a Ctrl-C, its temporary folder removed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))}
+    p = subprocess.Popen([sys.executable, "-m", "unifork_rt", "export", str(micro_model_dir), "--out",
+                          str(tmp_path / "x"), "--quiet"], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while p.poll() is None and time.monotonic() < deadline and not list(tmp_path.glob(".x.*")):
+        time.sleep(0.02)
+    assert p.poll() is None, "the export ended before its temporary folder was seen"
+    time.sleep(0.3)  # well inside the export of the graphs
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert "Traceback" not in err, err
+    assert p.returncode == 130 and err.strip().splitlines()[-1] == "interrupted", (p.returncode, err)
+    assert list(tmp_path.iterdir()) == []

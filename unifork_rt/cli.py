@@ -100,6 +100,9 @@ def run(argv: list[str]) -> int:
     handler = interrupt.Handler()
     with contextlib.suppress(ValueError):  # only the main thread may set handlers
         _handler = handler.install()
+        # SIGTERM (`timeout`, `kill`, a job scheduler) ends the command as Ctrl-C does: temporary
+        # files and folders are removed on the way out, nothing half-written stays behind
+        signal.signal(signal.SIGTERM, handler._on_sigint)
     sigints = handler.received
     ctx = None
     try:
@@ -137,6 +140,7 @@ def _ignore_sigint() -> None:
     with contextlib.suppress(ValueError):  # only the main thread may set handlers
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         if _handler is not None:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # run() made it a second Ctrl-C: likewise decided now
             _handler.cancel()  # the outcome is decided: a held interrupt changes nothing now
 
 
@@ -147,14 +151,17 @@ def _uninterrupted():
         _handler.raise_if_held()  # a Ctrl-C held through an import: nothing is committed yet
     try:
         old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        old_term = signal.signal(signal.SIGTERM, signal.SIG_IGN) if _handler is not None else None
     except ValueError:  # not the main thread: no signals arrive here anyway
-        old = None
+        old = old_term = None
     try:
         yield
     finally:
         ctx = click.get_current_context(silent=True)
         if old is not None and not (ctx is not None and ctx.meta.get(PROCESS)):
             signal.signal(signal.SIGINT, old)  # under a test runner; a real process is ending anyway
+            if old_term is not None:
+                signal.signal(signal.SIGTERM, old_term)
 
 
 def _echo_err(text: str) -> None:
