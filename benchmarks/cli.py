@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import stat
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import click
 
+from ..cli import FiniteFloat
+from ..io import probe, shown
 from . import interleave, llamacpp
 from . import peers as peers_mod
 from . import report, roofline
@@ -49,6 +52,9 @@ def parse_backends(text: str) -> list[tuple[str, str]]:
     known = {}
     for b in BACKENDS:
         known.setdefault(b.split(":")[0], b.split(":")[1])
+    if not items:
+        raise click.BadParameter(f"{text!r} names no backend: give a comma list of NAME[:PRECISION] or auto",
+                                 param_hint="--backends")
     out = []
     for item in items:
         name, _, prec = item.partition(":")
@@ -253,7 +259,7 @@ def run_bound(probes: list[dict], inter: dict | None) -> dict:
 @click.option("--warmup", type=click.IntRange(0), default=1, show_default=True)
 @click.option("--new-tokens", type=click.IntRange(2), default=32, show_default=True,
               help="Caption tokens decoded per run (ours and peers).")
-@click.option("--image-budget", type=float, default=None,
+@click.option("--image-budget", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Seconds: skip a whole-image draw run whose estimate (from the stages) is longer. "
                    "Default: 240, or 60 with --quick.")
 @click.option("--work", type=click.Path(path_type=Path), default=Path("runs/bench"), show_default=True,
@@ -265,7 +271,8 @@ def run_bound(probes: list[dict], inter: dict | None) -> dict:
 @click.option("--label", default=None, help="Title of the report (default: host, cores, date).")
 @click.option("--profile/--no-profile", default=True, show_default=True,
               help="Profile the ORT CPU decode graphs (ONNX Runtime's profiler): time per op type.")
-@click.option("--timeout", type=float, default=3600.0, show_default=True, help="Seconds per worker unit.")
+@click.option("--timeout", type=FiniteFloat(min=0, min_open=True), default=3600.0, show_default=True,
+              help="Seconds per worker unit.")
 def bench(presets, task, backends, graphs, peer_names, genai_precisions, llamacpp_types, llamacpp_pure,
           interleave_rounds, peer_threads, repeats, step_repeats, warmup, new_tokens, image_budget, work, out, quick,
           label, profile, timeout):
@@ -282,6 +289,10 @@ def bench(presets, task, backends, graphs, peer_names, genai_precisions, llamacp
         image_budget = 60.0 if quick else 240.0
     if interleave_rounds is None:
         interleave_rounds = 2 if quick else 8
+    for option, folder in (("--work", work), ("--out", out)):
+        st = probe(folder) if folder is not None else None
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            raise click.BadParameter(f"{shown(folder)} is a file: give a folder", param_hint=option)
     work = work.resolve()
     out = (out or work / "results").resolve()
     presets = tuple(dict.fromkeys(presets))

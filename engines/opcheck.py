@@ -263,10 +263,13 @@ def op_counts(model) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def check_bundle(bundle) -> dict[str, GraphReport]:
-    """One report per graph of a loaded Bundle (unifork_rt.runtime.bundle.load_bundle)."""
+def check_bundle(bundle, names: tuple[str, ...] | None = None) -> dict[str, GraphReport]:
+    """One report per graph of a loaded Bundle (unifork_rt.runtime.bundle.load_bundle), or of
+    the graphs `names` only."""
     reports = {}
     for name, spec in bundle.graphs.items():
+        if names and name not in names:
+            continue
         model, _ = _load(spec.path, name)
         reports[name] = GraphReport(name, op_counts(model), tuple(check_graph(model, name)))
     return reports

@@ -126,7 +126,6 @@ def test_draw_unwritable_output(bundle, tmp_path):
     assert (tmp_path / "afile").read_text() == "x"
 
 
-
 # --- paths that cannot even be looked at ---------------------------------------------------------
 LONG = "x" * 300  # above NAME_MAX (255): stat() itself fails with ENAMETOOLONG
 
@@ -286,6 +285,13 @@ def test_eval_reports_are_written_all_or_none(bundle, tmp_path, monkeypatch):
     assert not out.exists() or not list(out.iterdir())
 
 
+# --- build -----------------------------------------------------------------------------------------
+def test_build_check_only_checks_the_graph_names(bundle):
+    pytest.importorskip("onnx")
+    one_line_error(run("build", bundle, "--graph", "evil", "--check-only"), "unknown graph(s) evil",
+                   "vision_encoder")
+
+
 # --- train, recipe, merge --------------------------------------------------------------------------
 @pytest.mark.parametrize("args, says", [
     (("--minutes", "nan"), "not a finite number"), (("--steps", "1", "--lr", "nan"), "not a finite number"),
@@ -397,3 +403,50 @@ def test_export_checks_its_options_before_exporting(checkpoint, tmp_path):
     (checkpoint / "tokenizer.json").write_text('{"x": 1}')
     one_line_error(run("export", checkpoint, "--out", out, "--quiet"), "not a tokenizer the runtime can read")
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+# --- serve, repo, bench ----------------------------------------------------------------------------
+def test_serve_checks_ports_host_and_timeout_before_starting(tmp_path):
+    import socket
+
+    for args, says in ((("--http-port", "70000"), "--http-port"), (("--http-port", "-1"), "--http-port"),
+                       (("--grpc-port", "0"), "--grpc-port"), (("--ready-timeout", "nan"), "not a finite number"),
+                       (("--ready-timeout", "-1"), "--ready-timeout"),
+                       (("--http-port", "8101", "--grpc-port", "8101"), "the ports must differ"),
+                       (("--host", "not a host!"), "--host 'not a host!'")):
+        one_line_error(run("serve", "--repo", tmp_path / "repo", *args), says)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        one_line_error(run("serve", "--repo", tmp_path / "repo", "--http-port", port),
+                       f"port {port} on 127.0.0.1 is already in use", "--http-port")
+    assert not (tmp_path / "repo").exists()
+
+
+def test_repo_checks_ranges_and_escapes_the_bundle_path(bundle, tmp_path):
+    out = tmp_path / "r"
+    for args, says in ((("--queue-delay-us", "-5"), "--queue-delay-us -5"),
+                       (("--queue-delay-us", "99999999999999999999"), "--queue-delay-us"),
+                       (("--max-batch", "99999999999"), "--max-batch 99999999999 must be in"),
+                       (("--instances", "1000000000"), "--instances 1000000000 must be in"),
+                       (("--gpus", "-1", "--backend", "ort-cuda"), "--gpus -1"),
+                       (("--gpus", "", "--backend", "ort-cuda"), "names no GPU")):
+        one_line_error(run("repo", bundle, "--out", out, *args), says)
+    assert not out.exists()
+    evil = 'x"\n}\nevil {'
+    res = run("repo", bundle, "--out", out, "--bundle-path", evil)
+    assert res.exit_code == 0, res.output
+    text = (out / "caption" / "config.pbtxt").read_text()
+    assert 'string_value: "x\\"\\012}\\012evil {"' in text
+    assert not any(line.startswith(("}", "evil")) for line in text.splitlines())
+
+
+def test_bench_checks_its_options_before_running(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    base = ("bench", "--preset", "micro", "--peers", "none", "--out", tmp_path / "o")
+    for args, says in ((("--work", tmp_path / "afile"), "is a file"), (("--timeout", "-5"), "--timeout"),
+                       (("--timeout", "nan"), "not a finite number"), (("--image-budget", "-1"), "--image-budget"),
+                       (("--backends", ""), "names no backend")):
+        one_line_error(run(*base, *args), says)
+    assert not (tmp_path / "o").exists()

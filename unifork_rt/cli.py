@@ -688,7 +688,11 @@ def build(bundle, out, fp16, max_batch, max_seq, workspace_gb, timing_cache, gra
     from .runtime.bundle import load_bundle
 
     if check_only:
-        reports = opcheck.check_bundle(load_bundle(bundle))
+        loaded = load_bundle(bundle)
+        unknown = sorted(set(graphs) - set(loaded.graphs))
+        if unknown:  # as build_engines says it
+            raise UniforkError(f"unknown graph(s) {', '.join(unknown)}; valid graphs: {', '.join(loaded.graphs)}")
+        reports = opcheck.check_bundle(loaded, tuple(graphs) or None)
         click.echo(opcheck.format_report(reports))
         if not all(r.ok for r in reports.values()):
             raise SystemExit(1)

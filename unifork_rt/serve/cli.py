@@ -12,6 +12,9 @@ from pathlib import Path
 
 import click
 
+from ..cli import FiniteFloat
+
+_PORT = click.IntRange(1, 65535)
 
 def _repo_options(f):
     from ..runtime.backend import BACKENDS, DEFAULT_BACKEND
@@ -43,6 +46,9 @@ def _settings(bundle: str, backend, instances, gpus, max_batch, queue_delay_us, 
             ids = tuple(int(g) for g in gpus.split(",") if g.strip())
         except ValueError:
             raise InputError(f"--gpus {gpus!r}: give comma-separated GPU ids, e.g. 0,1") from None
+        if not ids:
+            raise InputError(f"--gpus {gpus!r} names no GPU: give comma-separated GPU ids, e.g. 0,1 (or leave "
+                             "--gpus out for CPU instances)")
     return RepoSettings(bundle=bundle, backend=backend, instances=instances, max_batch=max_batch,
                         queue_delay_us=queue_delay_us, threads=threads, kind="gpu" if gpus is not None else "cpu", gpus=ids)
 
@@ -69,6 +75,36 @@ def repo(bundle, out, bundle_path, backend, instances, gpus, max_batch, queue_de
     click.echo(f"wrote {folder}")
 
 
+def check_endpoints(e) -> None:
+    """Refuse, before Triton starts, a host that is not an address of this machine, the same port
+    twice, and a port something else already listens on (found by binding it for a moment)."""
+    import errno
+    import socket
+
+    from ..errors import InputError
+
+    ports = {"--http-port": e.http_port, "--grpc-port": e.grpc_port, "--metrics-port": e.metrics_port}
+    if len(set(ports.values())) < len(ports):
+        raise InputError(f"the ports must differ: {', '.join(f'{k} {v}' for k, v in ports.items())}")
+    for option, port in ports.items():
+        try:
+            infos = socket.getaddrinfo(e.host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        except (socket.gaierror, UnicodeError) as err:
+            raise InputError(f"--host {e.host!r} is not an address or host name this machine can listen on "
+                             f"({getattr(err, 'strerror', None) or err}); e.g. 127.0.0.1 or 0.0.0.0") from None
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no conflict
+            try:
+                sock.bind(address)
+            except OSError as err:
+                if err.errno == errno.EADDRINUSE:
+                    raise InputError(f"port {port} on {e.host} is already in use (another server?): stop it or "
+                                     f"choose another {option}") from None
+                raise InputError(f"cannot listen on {e.host} port {port} ({err.strerror or err}): choose another "
+                                 f"--host or {option}") from None
+
+
 class _Stop(Exception):
     """SIGTERM: stop the server as Ctrl-C would."""
 
@@ -79,12 +115,12 @@ class _Stop(Exception):
 @_repo_options
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address Triton listens on (HTTP, gRPC, metrics). 0.0.0.0 opens it to the network.")
-@click.option("--http-port", type=int, default=8000, show_default=True)
-@click.option("--grpc-port", type=int, default=8001, show_default=True)
-@click.option("--metrics-port", type=int, default=8002, show_default=True)
+@click.option("--http-port", type=_PORT, default=8000, show_default=True)
+@click.option("--grpc-port", type=_PORT, default=8001, show_default=True)
+@click.option("--metrics-port", type=_PORT, default=8002, show_default=True)
 @click.option("--repo", "repo_dir", type=click.Path(path_type=Path), default=None,
               help="Write the model repository here and keep it. Default: a temporary folder, removed on exit.")
-@click.option("--ready-timeout", type=float, default=180.0, show_default=True,
+@click.option("--ready-timeout", type=FiniteFloat(min=0, min_open=True), default=180.0, show_default=True,
               help="Seconds to wait for every model instance to load.")
 def serve(model_dir, backend, instances, gpus, max_batch, queue_delay_us, threads, host, http_port, grpc_port, metrics_port,
           repo_dir, ready_timeout):
@@ -99,10 +135,11 @@ def serve(model_dir, backend, instances, gpus, max_batch, queue_delay_us, thread
     from .repo import write_repository
     from .triton import Endpoints, TritonServer, find_triton
 
-    find_triton()  # a missing install fails before anything is written
     bundle = str(model_dir.resolve()) if model_dir is not None else ""
     settings = _settings(bundle, backend, instances, gpus, max_batch, queue_delay_us, threads)
     endpoints = Endpoints(host, http_port, grpc_port, metrics_port)
+    check_endpoints(endpoints)  # else Triton fails to bind, or `ready` reports the server already there
+    find_triton()  # a missing install fails before anything is written
     work = Path(tempfile.mkdtemp(prefix="unifork-serve-"))  # backends/, triton.log, and the repo by default
 
     def on_term(signum, frame):

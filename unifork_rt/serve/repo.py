@@ -19,6 +19,10 @@ from ..io import atomic_write_text
 from ..runtime.backend import BACKENDS, DEFAULT_BACKEND
 from ..runtime.bundle import load_bundle
 
+# Bounds, far above any useful setting, so a typo cannot reach config.pbtxt.
+MAX_INSTANCES, MAX_THREADS, MAX_BATCH, MAX_GPU_ID = 1024, 1024, 65536, 1023
+MAX_QUEUE_DELAY_US = 60_000_000
+
 MODELS = {"caption": "CaptionModel", "caption_stream": "CaptionStreamModel", "draw": "DrawModel"}
 
 
@@ -36,18 +40,42 @@ class RepoSettings:
     def __post_init__(self):
         if self.backend not in BACKENDS:
             raise InputError(f"unknown backend {self.backend!r}; valid backends: {', '.join(BACKENDS)}")
-        if self.instances < 1:
-            raise InputError(f"--instances {self.instances} must be >= 1")
-        if self.threads < 0:
-            raise InputError(f"--threads {self.threads} must be >= 0 (0 = ONNX Runtime's default)")
+        if not 1 <= self.instances <= MAX_INSTANCES:
+            raise InputError(f"--instances {self.instances} must be in [1, {MAX_INSTANCES}] (each is a process)")
+        if not 0 <= self.threads <= MAX_THREADS:
+            raise InputError(f"--threads {self.threads} must be in [0, {MAX_THREADS}] (0 = ONNX Runtime's default)")
+        if not 0 <= self.queue_delay_us <= MAX_QUEUE_DELAY_US:
+            raise InputError(f"--queue-delay-us {self.queue_delay_us} must be in [0, {MAX_QUEUE_DELAY_US}] "
+                             "(microseconds: at most a minute)")
         if self.threads and not self.backend.startswith("ort-"):
             raise InputError(f"--threads sets ONNX Runtime's threads; backend {self.backend} has none")
-        if self.max_batch < 1:
-            raise InputError(f"--max-batch {self.max_batch} must be >= 1")
+        if not 1 <= self.max_batch <= MAX_BATCH:
+            raise InputError(f"--max-batch {self.max_batch} must be in [1, {MAX_BATCH}]")
         if self.kind not in ("cpu", "gpu"):
             raise InputError(f"instance kind {self.kind!r} must be cpu or gpu")
+        if any(not 0 <= g <= MAX_GPU_ID for g in self.gpus) or len(set(self.gpus)) != len(self.gpus):
+            raise InputError(f"--gpus {','.join(map(str, self.gpus))}: give distinct GPU ids in [0, {MAX_GPU_ID}], "
+                             "e.g. 0,1")
         if self.kind == "cpu" and self.backend != "ort-cpu":
             raise InputError(f"backend {self.backend} runs on a GPU: give --gpus (Triton's KIND_GPU instances)")
+
+
+def pbtxt_string(text: str) -> str:
+    """TEXT as a quoted protobuf text-format string: quotes, backslashes and control characters
+    escaped (octal, as protobuf reads them), so a value such as a --bundle-path cannot end the
+    string and add fields of its own; the undecodable bytes of a file name (surrogate escapes) too."""
+    out = []
+    for c in text:
+        code = ord(c)
+        if c in '"\\':
+            out.append("\\" + c)
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\{code:03o}")
+        elif 0xDC80 <= code <= 0xDCFF:  # a byte of a file name that is not UTF-8
+            out.append(f"\\{code - 0xDC00:03o}")
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
 
 
 def _tensor(name: str, dtype: str, dims: str, optional: bool = False) -> str:
@@ -83,7 +111,7 @@ def config_text(model: str, s: RepoSettings, image_size: int) -> str:
     group = f"count: {s.instances} kind: KIND_{s.kind.upper()}"
     if s.kind == "gpu" and s.gpus:
         group += f" gpus: [ {', '.join(map(str, s.gpus))} ]"
-    params = "".join(f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}\n'
+    params = "".join(f'parameters {{ key: "{k}" value: {{ string_value: {pbtxt_string(str(v))} }} }}\n'
                      for k, v in (("bundle", s.bundle), ("backend", s.backend), ("threads", s.threads)))
     return (f'name: "{model}"\nbackend: "python"\n' + body + f"instance_group [ {{ {group} }} ]\n" + params)
 
