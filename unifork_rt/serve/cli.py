@@ -16,6 +16,7 @@ from ..cli import FiniteFloat
 
 _PORT = click.IntRange(1, 65535)
 
+
 def _repo_options(f):
     from ..runtime.backend import BACKENDS, DEFAULT_BACKEND
 
