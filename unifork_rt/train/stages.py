@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from ..errors import InputError, ModelFolderError
 from ..io import atomic_write_text
 from ..model.checkpoint import TOKENIZER, WEIGHTS, load_into, load_model, load_state, save_model
 from ..model.unifork import UniFork
+from ..runtime.limits import real
 from . import dist as dist_mod
 from . import loop
 from .data import DEFAULT_MIX, DEFAULT_NULL_RATE, GenerationSampler, ImageSampler, UnderstandingSampler
@@ -107,9 +107,8 @@ class StageSettings:
                   "--uniform-weight": self.uniform_weight, "--ink-weight": self.ink_weight, "--target": self.target,
                   **{f"--mix {k}": w for k, w in self.mix}}
         for name, value in floats.items():
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or not math.isfinite(value)):
-                raise InputError(f"{name} {value} must be a finite number")
+            if value is not None:
+                real(value, name)
         v = self
         ranges = (("--weight-decay", v.weight_decay, v.weight_decay >= 0, ">= 0"),
                   ("--grad-clip", v.grad_clip, v.grad_clip > 0, "> 0"),
