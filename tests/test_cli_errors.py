@@ -77,6 +77,8 @@ def test_draw_bad_options(bundle, tmp_path):
     one_line_error(run("draw", "a red circle", "--model", bundle, "--backend", "vulkan", "-o", out),
                    "unknown backend 'vulkan'", "ort-cpu")
     one_line_error(run("draw", "a red circle", "--model", bundle, "-o", tmp_path / "x.jpg"), "ending in .png")
+    one_line_error(run("draw", "a red circle", "--model", bundle, "-o", tmp_path / ".png"), "no name before .png",
+                   "image.png")
     one_line_error(run("draw", "circle " * 80, "--model", bundle, "-o", out), "max_seq is 64", "--max-seq")
     one_line_error(run("caption", tmp_path / "none.png", "--model", bundle, "--prompt", "word " * 80),
                    "does not exist")

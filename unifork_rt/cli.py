@@ -87,14 +87,14 @@ class _Group(click.Group):
             if ctx.meta.get(DELIVERED):
                 sys.exit(0)
             _echo_err("interrupted")
-            sys.exit(130)
+            sys.exit(interrupted_status(ctx.meta.get(SIGINTS)))
 
 
 def run(argv: list[str]) -> int:
     """The `unifork-rt` process: the exit status tells the truth whatever moment SIGINT comes.
 
-    0: everything asked for was delivered; 130: interrupted, no output of it committed;
-    2: a user error (one line); 1: click's own aborts.
+    0: everything asked for was delivered; 130 (Ctrl-C) or 143 (SIGTERM): interrupted, no output of
+    it committed; 2: a user error (one line); 1: click's own aborts.
     """
     global _handler
     handler = interrupt.Handler()
@@ -133,7 +133,13 @@ def run(argv: list[str]) -> int:
         if ctx is not None and ctx.meta.get(DELIVERED):
             return 0
         _echo_err("interrupted")
-        return 130
+        return interrupted_status(sigints)
+
+
+def interrupted_status(signals) -> int:
+    """128 + the first signal that stopped the command, the shells' convention: 130 for Ctrl-C (SIGINT),
+    143 for SIGTERM; 130 where none was recorded (a KeyboardInterrupt raised by other means)."""
+    return 128 + (int(signals[0]) if signals else signal.SIGINT)
 
 
 def _ignore_sigint() -> None:
@@ -402,6 +408,9 @@ def draw(prompts, model_dir, out, n, cfg_scale, temperature, top_k, top_p, seed,
     if n < 1:
         raise click.BadParameter(f"{n}: the number of images must be >= 1", param_hint="--n")
     if out is not None and out.suffix.lower() != ".png":
+        if out.name.lower() == ".png":  # Path(".png").suffix is "": a name that is only the suffix
+            raise click.BadParameter(f"{out}: the file has no name before .png; name it, e.g. "
+                                     f"{out.with_name('image.png')}", param_hint="-o")
         raise click.BadParameter(f"{out}: images are written as PNG; use a path ending in .png", param_hint="-o")
     for p in prompts:
         if not p.strip():
