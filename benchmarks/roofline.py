@@ -254,7 +254,7 @@ def kernel_rates(threads: int | None = None, repeats: int = 5) -> dict:
     compute ceilings of the quantized matmuls here; where the library runs fp32 `--graphs ort` bundles' weight
     MatMuls (float_kernel: AVX2 and AVX-512 VNNI CPUs since session 45, unless UNIFORK_RT_FLOAT_KERNEL=0) also our
     fp32 tile's (f32_macs_per_s). {} where the kernel library does not build or the CPU has no AVX2; kernel_isa: the
-    library's ISA level (2: AVX-512 VNNI, where it also runs int8-dynamic's integer ops)."""
+    library's ISA level (2: AVX-512 VNNI, 1: AVX2; both run int8-dynamic's integer ops since session 50)."""
     lib = _kernel_lib()
     if lib is None:
         return {}
@@ -351,8 +351,10 @@ def _f32_rate(lib, isa: int, threads: int, repeats: int, rows: int = 64, k: int 
     return _threaded_rate(share, n // 16, threads, repeats, reps * rows * k * n)
 
 
-# the kernel rate each precision's matmuls run at (batching_floor); int8-dynamic's integer ops run on our kernel
-# on AVX-512 VNNI CPUs only (kernel_isa 2), elsewhere on ONNX Runtime's, whose rate is not probed
+# the kernel rate each precision's matmuls run at (batching_floor); int8-dynamic's integer ops run on the 8-bit
+# MatMulNBits tiles (the rate probed) on AVX-512 VNNI CPUs (kernel_isa 2); on AVX2 on tiles of their own (session
+# 50: one product fewer per weight vector than the probed 8-bit tile, or twice the work for full-range weights), whose
+# rate is not probed
 RATE_OF = {"int8": "int8_macs_per_s", "int8-b32": "int8_macs_per_s", "int4": "int4_macs_per_s",
            "int4-b32": "int4_macs_per_s", "int8-dynamic": "int8_macs_per_s"}
 
@@ -366,7 +368,7 @@ def batching_floor(cfg, precision: str, slots: int, machine: dict, rows: tuple[i
     the quantized ones at our kernel's (RATE_OF). Their ratio is what batching costs here when
     both steps run at their bounds: a measured ratio under it comes from a `--n 1` step further from its bound
     than the `--n 4` one, not from better batching. The image decoder and the prompt are not in it. None without
-    the rate (int8-dynamic off AVX-512 VNNI: ONNX Runtime's integer kernels, not probed)."""
+    the rate (int8-dynamic off AVX-512 VNNI: its own AVX2 tiles, not probed)."""
     tile = machine.get("float_kernel", machine.get("kernel_isa") == 2)
     if precision == "fp32" and graphs == "ort" and tile and machine.get("f32_macs_per_s"):
         rate = machine["f32_macs_per_s"]

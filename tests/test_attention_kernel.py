@@ -471,8 +471,8 @@ def test_env_keeps_onnxruntime_kernel(monkeypatch):
 def test_int8_dynamic_ort_bundle_runs_our_attention_and_integer_matmuls(micro_model_dir, tmp_path, monkeypatch):
     """An int8-dynamic `--graphs ort` bundle (MatMulInteger, no MatMulNBits): its graphs with
     GroupQueryAttention load our library, and only they (the connector, whose optimized form holds
-    MatMulIntegerToFloat without importing com.microsoft, fails to load with it): our attention, and on
-    AVX-512 VNNI CPUs our DynamicQuantizeMatMul / MatMulIntegerToFloat; every graph's outputs match ONNX
+    MatMulIntegerToFloat without importing com.microsoft, fails to load with it): our attention, and (AVX2 or
+    AVX-512 VNNI) our DynamicQuantizeMatMul / MatMulIntegerToFloat; every graph's outputs match ONNX
     Runtime's kernels on the same feeds. UNIFORK_RT_ATTENTION=0 leaves the attention to ONNX Runtime (and the
     whole graphs, where the integer ops do not run either)."""
     pytest.importorskip("torch")

@@ -234,8 +234,8 @@ class OrtBackend(Backend):
         # into a graph that does not import that domain itself (FusedMatMul, FusedConv, MatMulIntegerToFloat in
         # the connector of an int8-dynamic bundle), so those graphs fail to load with it. A graph with
         # GroupQueryAttention imports it: there the library's ops run where it defines them (the integer
-        # DynamicQuantizeMatMul / MatMulIntegerToFloat of int8-dynamic graphs on AVX-512 VNNI CPUs), and ONNX
-        # Runtime's own contrib kernels elsewhere (those on AVX2 CPUs, and TransposeMatMul there).
+        # DynamicQuantizeMatMul / MatMulIntegerToFloat of int8-dynamic graphs), and ONNX Runtime's own contrib
+        # kernels elsewhere.
         quant = self.bundle.manifest.get("quantization") or {}
         graphs = quant.get("graphs") if quant.get("method") == "MatMulNBits" else None
         quant_graphs = frozenset(g for g in graphs if isinstance(g, str)) if isinstance(graphs, list) else frozenset()

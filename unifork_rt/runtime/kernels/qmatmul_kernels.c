@@ -490,6 +490,75 @@ AVX2_TILE(2, 1, 2)
 AVX2_TILE(4, 1, 2)
 AVX2_TILE(8, 1, 2)
 
+/* ---- AVX2 tiles of the integer ops (DynamicQuantizeMatMul, MatMulIntegerToFloat; qmatmul_op.c) ----
+ * One block of K, 8-bit weights B (stored B + 128), the uint8 activations a (0..255); VPMADDUBSW multiplies
+ * unsigned bytes by signed ones and sums each pair into a saturating int16:
+ * - |B| <= 64 (WIDE 0; ONNX Runtime's quantizer writes such weights with reduce_range, as our exports do since
+ *   2026-12-02): a times B, a pair at most 2 * 255 * 64 = 32640, widened at once by VPMADDWD. Per row and
+ *   weight vector: the product, its widening and the add (the MatMulNBits 8-bit tile above also needs a sign).
+ * - any int8 B (WIDE 1): a = 2 (a >> 1) + (a & 1), the rows holding a >> 1 (a pair at most 2 * 127 * 128 = 32512)
+ *   and a second array QLO the bits a & 1 (a pair at most 256); the first products are widened by VPMADDWD with
+ *   2s, the second with 1s. Twice the work, for bundles exported before reduce_range.
+ * The sum is exactly sum_k a B; cadd (-zp x the column sums) joins it before the one conversion to float, so a
+ * column gets the integer the VNNI tiles get, and the same float. Rows and streams as in AVX2_TILE (1-2 rows: 4
+ * streams). */
+#define AVX2_CTILE(MM, NS, WIDE)                                                                          \
+  __attribute__((target("avx2,fma"))) static void avx2c_##MM##_##NS##_##WIDE(                             \
+      const uk_shape* s, const float* as, const uint8_t* qa, const uint8_t* qlo, const uint8_t* w,        \
+      const float* ws, const float* bias, const int32_t* cadd, float* c, int64_t g0, int64_t g1) {        \
+    const int64_t vpb = vecs_per_block(s), kp = s->kp;                                                    \
+    const __m256i ones = _mm256_set1_epi16(1), twos = _mm256_set1_epi16(2);                               \
+    const __m256i flip = _mm256_set1_epi8((char)0x80);                                                    \
+    const int64_t part = (g1 - g0) / NS;                                                                  \
+    for (int64_t i = 0; i < part; i++) {                                                                  \
+      int64_t gs[NS];                                                                                     \
+      __m256i acc[NS][2][MM];                                                                             \
+      for (int t = 0; t < NS; t++) {                                                                      \
+        gs[t] = g0 + t * part + i;                                                                        \
+        for (int h = 0; h < 2; h++)                                                                       \
+          for (int r = 0; r < MM; r++) acc[t][h][r] = _mm256_setzero_si256();                             \
+      }                                                                                                   \
+      for (int64_t v = 0; v < vpb; v++)                                                                   \
+        for (int t = 0; t < NS; t++) {                                                                    \
+          const uint8_t* wl = w + ((size_t)gs[t] * vpb + v) * 64;                                         \
+          _mm_prefetch((const char*)wl + 2048, _MM_HINT_T0);                                              \
+          for (int h = 0; h < 2; h++) {                                                                   \
+            __m256i x = _mm256_xor_si256(_mm256_loadu_si256((const __m256i*)(wl + 32 * h)), flip);         \
+            for (int r = 0; r < MM; r++) {                                                                \
+              const int32_t* q = (const int32_t*)(qa + (size_t)r * kp + 4 * v);                           \
+              __m256i p = _mm256_maddubs_epi16(_mm256_set1_epi32(q[0]), x);                               \
+              if (WIDE) {                                                                                 \
+                const int32_t* ql = (const int32_t*)(qlo + (size_t)r * kp + 4 * v);                       \
+                p = _mm256_add_epi32(_mm256_madd_epi16(p, twos),                                          \
+                                     _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi32(ql[0]), x), ones)); \
+              } else {                                                                                    \
+                p = _mm256_madd_epi16(p, ones);                                                           \
+              }                                                                                           \
+              acc[t][h][r] = _mm256_add_epi32(acc[t][h][r], p);                                           \
+            }                                                                                             \
+          }                                                                                               \
+        }                                                                                                 \
+      for (int t = 0; t < NS; t++)                                                                        \
+        for (int h = 0; h < 2; h++) {                                                                     \
+          int64_t col = 16 * gs[t] + 8 * h, left = s->n - col;                                            \
+          if (left <= 0) continue;                                                                        \
+          __m256 sc = _mm256_loadu_ps(ws + (size_t)gs[t] * 16 + 8 * h);                                   \
+          __m256i ca = _mm256_loadu_si256((const __m256i*)(cadd + col));                                  \
+          for (int r = 0; r < MM; r++) {                                                                  \
+            float tmp[8];                                                                                 \
+            _mm256_storeu_ps(tmp, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(acc[t][h][r], ca)),  \
+                                                  _mm256_mul_ps(sc, _mm256_set1_ps(as[r])), _mm256_setzero_ps())); \
+            for (int j = 0; j < 8 && j < left; j++) c[(size_t)r * s->n + col + j] = tmp[j] + (bias ? bias[col + j] : 0.f); \
+          }                                                                                               \
+        }                                                                                                 \
+    }                                                                                                     \
+  }
+#define AVX2_CTILES(WIDE)                                                                                 \
+  AVX2_CTILE(1, 4, WIDE) AVX2_CTILE(2, 4, WIDE) AVX2_CTILE(1, 1, WIDE) AVX2_CTILE(2, 1, WIDE)             \
+  AVX2_CTILE(4, 1, WIDE) AVX2_CTILE(8, 1, WIDE)
+AVX2_CTILES(0)
+AVX2_CTILES(1)
+
 typedef void (*tile_fn)(const uk_shape*, const float*, const int32_t*, const int8_t*, const uint8_t*,
                         const float*, const float*, float*, int64_t, int64_t);
 typedef void (*ctile_fn)(const uk_shape*, const float*, const int32_t*, const int8_t*, const uint8_t*,
@@ -551,11 +620,42 @@ void uk_gemm(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w
   }
 }
 
+typedef void (*actile_fn)(const uk_shape*, const float*, const uint8_t*, const uint8_t*, const uint8_t*, const float*,
+                          const float*, const int32_t*, float*, int64_t, int64_t);
+/* by WIDE, row count (1, 2, 4, 8) and streams (many or 1), as avx2_tiles */
+static const actile_fn avx2_cadd_tiles[2][4][2] = {
+    {{avx2c_1_4_0, avx2c_1_1_0}, {avx2c_2_4_0, avx2c_2_1_0}, {avx2c_4_1_0, avx2c_4_1_0}, {avx2c_8_1_0, avx2c_8_1_0}},
+    {{avx2c_1_4_1, avx2c_1_1_1}, {avx2c_2_4_1, avx2c_2_1_1}, {avx2c_4_1_1, avx2c_4_1_1}, {avx2c_8_1_1, avx2c_8_1_1}}};
+
+/* uk_gemm_cadd on AVX2: uint8 rows (AVX2_CTILE); prompts (more than 16 rows) in 4-row tiles, as uk_gemm's 8 bits.
+ * At a prompt's rows ONNX Runtime's kernel is the faster (a 297-row DynamicQuantizeMatMul of 896 x 4864 20-30%;
+ * walking the columns in chunks of 64-512 KB with every row group inside, or 8-row tiles, did not close it:
+ * docs/results/bench/2026-12-07-s50/op-chunk.txt). */
+static void avx2_cadd_rows(const uk_shape* s, const float* as, const int8_t* qa, int64_t m, const uint8_t* w,
+                           const float* ws, const float* bias, const int32_t* cadd, float* c, int64_t g0, int64_t g1,
+                           int wide) {
+  for (int64_t r0 = 0; r0 < m;) {
+    int64_t left = m - r0;
+    int t = left >= 8 && m <= 16 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;
+    const actile_fn* fn = avx2_cadd_tiles[wide ? 1 : 0][t];
+    const uint8_t* qr = (const uint8_t*)qa + (size_t)r0 * s->kp;
+    const uint8_t* lr = wide ? (const uint8_t*)qa + (size_t)(m + r0) * s->kp : NULL;
+    int64_t ns = avx2_streams[t], split = g0 + (g1 - g0) / ns * ns;
+    if (split > g0) fn[0](s, as + r0, qr, lr, w, ws, bias, cadd, c + (size_t)r0 * s->n, g0, split);
+    if (g1 > split) fn[1](s, as + r0, qr, lr, w, ws, bias, cadd, c + (size_t)r0 * s->n, split, g1);
+    r0 += (int64_t)1 << t;
+  }
+}
+
 void uk_gemm_cadd(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w, const float* ws,
-                  const float* bias, const int32_t* cadd, float* c, int64_t g0, int64_t g1) {
+                  const float* bias, const int32_t* cadd, float* c, int64_t g0, int64_t g1, int isa, int wide) {
   const float* as = (const float*)scratch; /* one block: [m] scales, [m] zero-point sums, then the rows */
   const int32_t* zs = (const int32_t*)(as + m);
   const int8_t* qa = (const int8_t*)(zs + m);
+  if (isa != UK_ISA_AVX512_VNNI) {
+    avx2_cadd_rows(s, as, qa, m, w, ws, bias, cadd, c, g0, g1, wide);
+    return;
+  }
   for (int64_t r0 = 0; r0 < m;) {
     int64_t left = m - r0;
     int t = left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;

@@ -44,10 +44,12 @@ void uk_range0(const float* x, int64_t n, float* lo, float* hi);
 int32_t uk_quantize_u8(const float* x, int64_t n, float scale, int zp, int8_t* q);
 void uk_gemm(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w, const float* ws,
              const float* bias, float* c, int64_t g0, int64_t g1, int isa);
-/* uk_gemm for 8 bits in one block of K (kp = block), AVX-512 VNNI only, with CADD[n] (np int32) added to each
- * column's integer sum before it is scaled: the integer ops' (128 - zp) x column sums (qmatmul_op.c) */
+/* uk_gemm for 8 bits in one block of K (kp = block), with CADD[n] (np int32) added to each column's integer sum
+ * before it is scaled: the integer ops' column terms (qmatmul_op.c). The scratch's rows are int8 a - 128 on
+ * AVX-512 VNNI (CADD (128 - zp) x column sums); on AVX2 (CADD -zp x column sums) uint8 a where every
+ * |weight - 128| <= 64, else (WIDE) a >> 1, with a second [m][kp] array of a & 1 after the rows */
 void uk_gemm_cadd(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w, const float* ws,
-                  const float* bias, const int32_t* cadd, float* c, int64_t g0, int64_t g1);
+                  const float* bias, const int32_t* cadd, float* c, int64_t g0, int64_t g1, int isa, int wide);
 
 /* Float weights (fmatmul_kernels.c): MatMul's constant B [k][n], repacked into panels of 16 columns */
 size_t uk_f32_packed_floats(int64_t k, int64_t n);

@@ -345,6 +345,7 @@ typedef struct {
   size_t tasks;
   const float* bias;
   float* c;
+  int wide; /* the integer ops on AVX2: their rows split (uk_gemm_cadd) */
 } Task;
 
 static void run_task(void* p, size_t i) {
@@ -352,7 +353,7 @@ static void run_task(void* p, size_t i) {
   int64_t g0, g1;
   task_range(t->groups, i, t->tasks, &g0, &g1);
   if (g1 <= g0) return;
-  if (t->cadd) uk_gemm_cadd(t->s, t->scratch, t->m, t->w, t->ws, t->bias, t->cadd, t->c, g0, g1);
+  if (t->cadd) uk_gemm_cadd(t->s, t->scratch, t->m, t->w, t->ws, t->bias, t->cadd, t->c, g0, g1, t->isa, t->wide);
   else uk_gemm(t->s, t->scratch, t->m, t->w, t->ws, t->bias, t->c, g0, g1, t->isa);
 }
 
@@ -516,15 +517,18 @@ static OrtStatus* fkernel_compute(void* k, OrtKernelContext* ctx) {
  * review, 2026-12-05.) DynamicQuantizeMatMul
  * quantizes A first as ONNX Runtime does (the range widened to include 0, scale (max - min) / 255, zero point
  * and values rounded half to even). B with a zero point other than 0, uint8, not constant, or a K that is
- * not a multiple of 16 or over 32768: refused at session creation, and ONNX Runtime's kernel runs the graph. AVX-512 VNNI
- * CPUs only (RegisterCustomOps): the AVX2 8-bit tile multiplies |w| by the activation with w's sign in
- * VPMADDUBSW, which needs activations in [-127, 127], and a - 128 reaches -128. */
+ * not a multiple of 16 or over 32768: refused at session creation, and ONNX Runtime's kernel runs the graph.
+ * On AVX2 CPUs (since session 50; AVX-512 VNNI only before) the rows stay uint8 a and the tiles (AVX2_CTILE)
+ * multiply them by B in VPMADDUBSW: in one product a row while |B| <= 64 (ONNX Runtime's reduce_range weights,
+ * which our exports write), else in two, a >> 1 and a & 1 (wide); the column term is then -zp * (the column
+ * sums), and each column gets the integer the VNNI path gets. */
 typedef struct {
   uk_shape s;
   uint8_t* w;
   float* ws;      /* b_scale per column, in the packed order */
   int32_t* colsum; /* sum_k B[k][n], np of them (0 past n) */
   int isa, dynamic, bzp_const;
+  int wide; /* AVX2 with a |B| over 64: the rows as a >> 1 and a & 1 (uk_gemm_cadd) */
   int64_t tasks;
 } IKernel;
 
@@ -628,6 +632,7 @@ static OrtStatus* ikernel_create_as(const OrtKernelInfo* info, int dynamic, void
   /* B [k][n] to [n][k] + 128, in 64 x 64 tiles (a plain loop wrote k bytes apart: 0.9 s more to load a
    * paper und_branch) */
   const int8_t* bb = (const int8_t*)b;
+  int bmax = 0; /* the largest |B| */
   for (int64_t k0 = 0; k0 < k; k0 += 64)
     for (int64_t j0 = 0; j0 < n; j0 += 64) {
       const int64_t k1 = k0 + 64 < k ? k0 + 64 : k, j1 = j0 + 64 < n ? j0 + 64 : n;
@@ -637,10 +642,12 @@ static OrtStatus* ikernel_create_as(const OrtKernelInfo* info, int dynamic, void
           const int8_t v = bb[kk * n + j];
           src[j * k + kk] = (uint8_t)(v + 128);
           sum += v;
+          bmax = v > bmax ? v : -v > bmax ? -v : bmax;
         }
         kr->colsum[j] += sum;
       }
     }
+  kr->wide = kr->isa == UK_ISA_AVX2 && bmax > 64; /* AVX2: a split in a >> 1 and a & 1 (AVX2_CTILE) */
   for (int64_t j = 0; j < n; j++) bscale[j] = ((const float*)bs)[ns == 1 ? 0 : j];
   uk_pack(&kr->s, src, bscale, kr->w, kr->ws);
   free(src);
@@ -727,19 +734,24 @@ static OrtStatus* ikernel_compute(void* k, OrtKernelContext* ctx) {
       zp = *(const uint8_t*)p;
     }
   }
-  /* the tile's scratch (uk_scratch_bytes): scales [m][1], zero-point sums [m][1], rows [m][k] of a - 128; then
-   * the column terms [np] */
-  char* scratch = (char*)aligned_alloc(64, (uk_scratch_bytes(&kr->s, m) + (size_t)kr->s.np * 4 + 63) / 64 * 64);
+  /* the tile's scratch (uk_scratch_bytes): scales [m][1], zero-point sums [m][1], rows [m][k] of a - 128 (on AVX2
+   * uint8 a, or a >> 1 followed by [m][k] of a & 1 where wide: uk_gemm_cadd); then the column terms [np] */
+  const size_t rows_end = uk_scratch_bytes(&kr->s, m) + (kr->wide ? (size_t)m * (size_t)kk : 0);
+  char* scratch = (char*)aligned_alloc(64, (rows_end + (size_t)kr->s.np * 4 + 63) / 64 * 64);
   if (!scratch) return fail(ERR_FAIL, "unifork-rt: out of memory for %lld rows of %lld", (long long)m, (long long)kk);
   float* ras = (float*)scratch;
   int32_t* rzs = (int32_t*)(ras + m);
   int8_t* qa = (int8_t*)(rzs + m);
-  int32_t* cadd = (int32_t*)(scratch + (uk_scratch_bytes(&kr->s, m) + 3) / 4 * 4);
+  int32_t* cadd = (int32_t*)(scratch + (rows_end + 3) / 4 * 4);
   for (int64_t r = 0; r < m; r++) {
     int32_t sum = 0;
     int8_t* q = qa + r * kk;
     if (kr->dynamic) {
       sum = uk_quantize_u8((const float*)ap + r * kk, kk, a_scale, zp, q);
+      if (kr->isa == UK_ISA_AVX2)
+        for (int64_t i = 0; i < kk; i++) q[i] = (int8_t)((uint8_t)q[i] ^ 0x80); /* a - 128 back to a */
+    } else if (kr->isa == UK_ISA_AVX2) {
+      memcpy(q, (const uint8_t*)ap + r * kk, (size_t)kk);
     } else {
       const uint8_t* x = (const uint8_t*)ap + r * kk;
       for (int64_t i = 0; i < kk; i++) {
@@ -749,9 +761,17 @@ static OrtStatus* ikernel_compute(void* k, OrtKernelContext* ctx) {
     }
     ras[r] = a_scale;
     rzs[r] = 128 * sum;
+    if (kr->wide) {
+      uint8_t *hi = (uint8_t*)q, *lo = (uint8_t*)qa + (size_t)(m + r) * (size_t)kk;
+      for (int64_t i = 0; i < kk; i++) {
+        lo[i] = hi[i] & 1;
+        hi[i] >>= 1;
+      }
+    }
   }
-  for (int64_t j = 0; j < kr->s.np; j++) cadd[j] = (128 - (int32_t)zp) * kr->colsum[j]; /* |.| < 128 * 128 * 32768 */
-  Task t = {&kr->s, kr->w, kr->ws, kr->isa, scratch, cadd, m, kr->s.np / 16, 0, (const float*)bp, (float*)yp};
+  const int32_t shift = kr->isa == UK_ISA_AVX2 ? 0 : 128; /* the AVX2 tiles sum a * B, the VNNI ones (a - 128) * B */
+  for (int64_t j = 0; j < kr->s.np; j++) cadd[j] = (shift - (int32_t)zp) * kr->colsum[j]; /* |.| < 255 * 128 * 32768 */
+  Task t = {&kr->s, kr->w, kr->ws, kr->isa, scratch, cadd, m, kr->s.np / 16, 0, (const float*)bp, (float*)yp, kr->wide};
   t.tasks = (size_t)(t.groups < kr->tasks ? t.groups : kr->tasks);
   OrtStatus* st = API(S_KernelContext_ParallelFor, KernelContext_ParallelFor_t)(ctx, run_task, t.tasks, 0, &t);
   free(scratch);
@@ -1189,9 +1209,9 @@ int uk_float_kernel(void) {
   return uk_isa() != UK_ISA_NONE;
 }
 
-/* Whether it registers DynamicQuantizeMatMul and MatMulIntegerToFloat: on AVX-512 VNNI CPUs only (the AVX2
- * 8-bit tile takes activations in [-127, 127], and theirs, a - 128, reach -128). */
-int uk_integer_kernel(void) { return uk_isa() == UK_ISA_AVX512_VNNI; }
+/* Whether it registers DynamicQuantizeMatMul and MatMulIntegerToFloat: on AVX-512 VNNI and (since session 50)
+ * AVX2 CPUs, as the other ops. */
+int uk_integer_kernel(void) { return uk_isa() != UK_ISA_NONE; }
 
 OrtStatus* RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* base) {
   g_api = (void* const*)base->GetApi(UK_API_VERSION);
