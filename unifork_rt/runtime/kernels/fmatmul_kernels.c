@@ -34,6 +34,12 @@ void uk_f32_pack(int64_t k, int64_t n, const float* b, float* dst) {
 /* Tiles of 1 and 2 rows prefetch each stream's weights 2 KB ahead (one line a k): 12 paper layers at 1 / 2 rows
  * -5 to -8% / -9 to -14% on both ISAs, the lm_head +2% to -8% (session 46, docs/KERNELS.md "Float weights") */
 #define FPF_BYTES 2048
+/* Tiles of 3 and more rows prefetch each stream's weights 4 KB ahead: on AVX2 at 5-16 rows they take each k block of
+ * 64 (4 KB a panel) from L1 after the first row pair's 2-stream tile read it from memory, and until session 50 the
+ * memory sat idle while they ran; now they ask for the next block. On a real AVX2-only CPU (AMD EPYC, session 50;
+ * fdram.c, 12 paper layers, 2 threads, 3 rounds) 8 rows 71-82 -> 50-53 ms, 16 rows 116-120 -> 90-97, a 297-row
+ * prompt (6-row tiles, k blocks of 512) 1199-1405 -> 1084-1141 (docs/KERNELS.md "Float weights"). */
+#define FPF_ROWS_BYTES 4096
 
 /* C[r][cols of panel p0 + s*step] for r < MM, s < NS; a: MM rows of k floats (row stride lda). The sums over
  * k0 <= k < k1 only: they start from zero where FIRST, else from what C holds (the sum of the k before k0, stored
@@ -114,7 +120,7 @@ typedef void (*ftile_fn)(const float* a, int64_t lda, int64_t k, int64_t k0, int
       for (int s = 0; s < NS; s++) {                                                                            \
         v[s][0] = _mm256_load_ps(ws[s] + kk * 16);                                                              \
         v[s][1] = _mm256_load_ps(ws[s] + kk * 16 + 8);                                                          \
-        if (MM <= 2) _mm_prefetch((const char*)(ws[s] + kk * 16) + FPF_BYTES, _MM_HINT_T0);                     \
+        _mm_prefetch((const char*)(ws[s] + kk * 16) + (MM <= 2 ? FPF_BYTES : FPF_ROWS_BYTES), _MM_HINT_T0);       \
       }                                                                                                         \
       UNROLL                                                                                                    \
       for (int r = 0; r < MM; r++) {                                                                            \
