@@ -397,8 +397,9 @@ class Run:
             sr = [x for x, f in zip(ratios, flags) if f]
             if [round(x, 12) for x in by_peer.get("settled_ratios", [])] != [round(x, 12) for x in sr]:
                 self.note(f"{prec} {kind} {peer}: by_peer.settled_ratios differ from the same-state rounds")
-            if abs(by_peer.get("settled_median", med(sr)) - med(sr)) > 1e-9:
-                self.note(f"{prec} {kind} {peer}: settled_median {by_peer.get('settled_median')} != {med(sr)}")
+            stored = by_peer.get("settled_median", med(sr) if sr else None)
+            if (stored is None) != (not sr) or (sr and abs(stored - med(sr)) > 1e-9):  # none: no same-state round (s50)
+                self.note(f"{prec} {kind} {peer}: settled_median {stored} != {med(sr) if sr else None}")
         # the rule and its variants
         v, m, n, within = rule_verdict(ratios, flags, lim)
         v_floor = rule_verdict(ratios, flags, lim, rounding="floor")[0]
