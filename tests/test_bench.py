@@ -220,7 +220,8 @@ def test_batching_floor_is_the_roofline_of_8_rows_over_2():
     e32 = roofline.draw_cell_step(cfg, "fp32", 40, 8)["total"]
     assert fp32["rows_8"]["seconds"] == pytest.approx(max(e32.bytes / 65e9, e32.flops / 200e9))
     assert roofline.batching_floor(cfg, "int8", 40, {"bandwidth": 65e9, "gemm_flops_per_s": 2e11}) is None
-    # int4 at the 4-bit kernel's own rate; int8-dynamic only where our kernel runs its integer ops (AVX-512 VNNI)
+    # int4 at the 4-bit kernel's own rate; int8-dynamic only where its integer ops run on the probed 8-bit tiles
+    # (AVX-512 VNNI; on AVX2 they have tiles of their own, not probed)
     rates = {**fast, "int4_macs_per_s": 800e9, "kernel_isa": 1}
     assert roofline.batching_floor(cfg, "int4", 40, rates)["macs_per_s"] == 800e9
     assert roofline.batching_floor(cfg, "int8-dynamic", 40, rates) is None

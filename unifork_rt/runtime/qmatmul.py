@@ -162,7 +162,8 @@ def attention_kernel() -> bool:
 
 def integer_kernel(lib: Path) -> bool:
     """Whether LIB runs com.microsoft DynamicQuantizeMatMul / MatMulIntegerToFloat (int8-dynamic `--graphs ort`
-    bundles) on this CPU: AVX-512 VNNI and (since session 50) AVX2 CPUs (kernels/qmatmul_op.c)."""
+    bundles) on this CPU: AVX-512 VNNI and (since session 50) AVX2 CPUs, unless UNIFORK_RT_INTEGER_KERNEL=0
+    (kernels/qmatmul_op.c)."""
     return bool(ctypes.CDLL(str(lib)).uk_integer_kernel())
 
 

@@ -37,8 +37,9 @@ void uk_f32_pack(int64_t k, int64_t n, const float* b, float* dst) {
 /* Tiles of 3 and more rows prefetch each stream's weights 4 KB ahead: on AVX2 at 5-16 rows they take each k block of
  * 64 (4 KB a panel) from L1 after the first row pair's 2-stream tile read it from memory, and until session 50 the
  * memory sat idle while they ran; now they ask for the next block. On a real AVX2-only CPU (AMD EPYC, session 50;
- * fdram.c, 12 paper layers, 2 threads, 3 rounds) 8 rows 71-82 -> 50-53 ms, 16 rows 116-120 -> 90-97, a 297-row
- * prompt (6-row tiles, k blocks of 512) 1199-1405 -> 1084-1141 (docs/KERNELS.md "Float weights"). */
+ * fdram.c, 12 paper layers, 2 threads, 3 rounds) 8 rows 71-82 -> 50-53 ms, 16 rows 116-120 -> 90-97; a 297-row
+ * prompt (6-row tiles, k blocks of 512) 1199 / 1405 -> 1084 / 1141 in 2 rounds, within this host's noise in one
+ * (docs/KERNELS.md "Float weights"). */
 #define FPF_ROWS_BYTES 4096
 
 /* C[r][cols of panel p0 + s*step] for r < MM, s < NS; a: MM rows of k floats (row stride lda). The sums over

@@ -628,8 +628,8 @@ static const actile_fn avx2_cadd_tiles[2][4][2] = {
     {{avx2c_1_4_1, avx2c_1_1_1}, {avx2c_2_4_1, avx2c_2_1_1}, {avx2c_4_1_1, avx2c_4_1_1}, {avx2c_8_1_1, avx2c_8_1_1}}};
 
 /* uk_gemm_cadd on AVX2: uint8 rows (AVX2_CTILE); prompts (more than 16 rows) in 4-row tiles, as uk_gemm's 8 bits.
- * At a prompt's rows ONNX Runtime's kernel is the faster (a 297-row DynamicQuantizeMatMul of 896 x 4864 20-30%;
- * walking the columns in chunks of 64-512 KB with every row group inside, or 8-row tiles, did not close it:
+ * At a prompt's rows ONNX Runtime's kernel is the faster (a 297-row prefill 31%; UNIFORK_RT_INTEGER_KERNEL=0 keeps
+ * it; walking the columns in chunks of 64-512 KB with every row group inside, or 8-row tiles, gave no clear gain:
  * docs/results/bench/2026-12-07-s50/op-chunk.txt). */
 static void avx2_cadd_rows(const uk_shape* s, const float* as, const int8_t* qa, int64_t m, const uint8_t* w,
                            const float* ws, const float* bias, const int32_t* cadd, float* c, int64_t g0, int64_t g1,

@@ -1210,8 +1210,13 @@ int uk_float_kernel(void) {
 }
 
 /* Whether it registers DynamicQuantizeMatMul and MatMulIntegerToFloat: on AVX-512 VNNI and (since session 50)
- * AVX2 CPUs, as the other ops. */
-int uk_integer_kernel(void) { return uk_isa() != UK_ISA_NONE; }
+ * AVX2 CPUs, unless UNIFORK_RT_INTEGER_KERNEL=0 keeps ONNX Runtime's kernels for them (on AVX2 its GEMM is the faster
+ * at a prompt's rows: docs/KERNELS.md "Integer ops"). */
+int uk_integer_kernel(void) {
+  const char* off = getenv("UNIFORK_RT_INTEGER_KERNEL");
+  if (off && !strcmp(off, "0")) return 0;
+  return uk_isa() != UK_ISA_NONE;
+}
 
 OrtStatus* RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* base) {
   g_api = (void* const*)base->GetApi(UK_API_VERSION);
