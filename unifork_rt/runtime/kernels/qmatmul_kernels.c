@@ -120,10 +120,12 @@ __attribute__((target("avx2,fma"))) void uk_range0(const float* x, int64_t n, fl
   *hi = b;
 }
 
-/* q = clamp(round_half_even(x / scale) + zp, 0, 255) - 128 for n floats; returns the sum of q */
-__attribute__((target("avx2,fma"))) int32_t uk_quantize_u8(const float* x, int64_t n, float scale, int zp, int8_t* q) {
+/* q = clamp(round_half_even(x / scale) + zp, 0, 255) - shift for n floats (shift 128: int8 a - 128; 0: the uint8 a
+ * itself, stored in the same bytes); returns the sum of q */
+__attribute__((target("avx2,fma"))) int32_t uk_quantize_u8(const float* x, int64_t n, float scale, int zp, int shift,
+                                                           int8_t* q) {
   const __m256 vs = _mm256_set1_ps(scale), vlo = _mm256_set1_ps((float)-zp), vhi = _mm256_set1_ps((float)(255 - zp));
-  const __m256i off = _mm256_set1_epi32(zp - 128);
+  const __m256i off = _mm256_set1_epi32(zp - shift);
   __m256i acc = _mm256_setzero_si256();
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -141,7 +143,7 @@ __attribute__((target("avx2,fma"))) int32_t uk_quantize_u8(const float* x, int64
   for (; i < n; i++) {
     float v = nearbyintf(x[i] / scale) + (float)zp;
     v = v < 0.f ? 0.f : v > 255.f ? 255.f : v;
-    q[i] = (int8_t)((int)v - 128);
+    q[i] = (int8_t)((int)v - shift);
     sum += q[i];
   }
   return sum;

@@ -39,9 +39,10 @@ size_t uk_scratch_bytes(const uk_shape* s, int64_t m);
 /* C[m][n] = A[m][k] . W^T for the column groups [g0, g1) (16 columns each); A rows quantized by uk_quantize */
 void uk_quantize(const uk_shape* s, const float* a, int64_t m, void* scratch);
 /* DynamicQuantizeMatMul's activations (qmatmul_op.c): min(0, x) and max(0, x); then per row
- * q = clamp(round_half_even(x / scale) + zp, 0, 255) - 128, returning the sum of q (AVX2) */
+ * q = clamp(round_half_even(x / scale) + zp, 0, 255) - shift (128: int8 a - 128; 0: uint8 a), returning the sum of
+ * q (AVX2) */
 void uk_range0(const float* x, int64_t n, float* lo, float* hi);
-int32_t uk_quantize_u8(const float* x, int64_t n, float scale, int zp, int8_t* q);
+int32_t uk_quantize_u8(const float* x, int64_t n, float scale, int zp, int shift, int8_t* q);
 void uk_gemm(const uk_shape* s, const void* scratch, int64_t m, const uint8_t* w, const float* ws,
              const float* bias, float* c, int64_t g0, int64_t g1, int isa);
 /* uk_gemm for 8 bits in one block of K (kp = block), with CADD[n] (np int32) added to each column's integer sum

@@ -743,13 +743,12 @@ static OrtStatus* ikernel_compute(void* k, OrtKernelContext* ctx) {
   int32_t* rzs = (int32_t*)(ras + m);
   int8_t* qa = (int8_t*)(rzs + m);
   int32_t* cadd = (int32_t*)(scratch + (rows_end + 3) / 4 * 4);
+  const int32_t shift = kr->isa == UK_ISA_AVX2 ? 0 : 128; /* the rows: a - shift (the AVX2 tiles sum a * B) */
   for (int64_t r = 0; r < m; r++) {
     int32_t sum = 0;
     int8_t* q = qa + r * kk;
     if (kr->dynamic) {
-      sum = uk_quantize_u8((const float*)ap + r * kk, kk, a_scale, zp, q);
-      if (kr->isa == UK_ISA_AVX2)
-        for (int64_t i = 0; i < kk; i++) q[i] = (int8_t)((uint8_t)q[i] ^ 0x80); /* a - 128 back to a */
+      sum = uk_quantize_u8((const float*)ap + r * kk, kk, a_scale, zp, shift, q);
     } else if (kr->isa == UK_ISA_AVX2) {
       memcpy(q, (const uint8_t*)ap + r * kk, (size_t)kk);
     } else {
@@ -769,7 +768,6 @@ static OrtStatus* ikernel_compute(void* k, OrtKernelContext* ctx) {
       }
     }
   }
-  const int32_t shift = kr->isa == UK_ISA_AVX2 ? 0 : 128; /* the AVX2 tiles sum a * B, the VNNI ones (a - 128) * B */
   for (int64_t j = 0; j < kr->s.np; j++) cadd[j] = (shift - (int32_t)zp) * kr->colsum[j]; /* |.| < 255 * 128 * 32768 */
   Task t = {&kr->s, kr->w, kr->ws, kr->isa, scratch, cadd, m, kr->s.np / 16, 0, (const float*)bp, (float*)yp, kr->wide};
   t.tasks = (size_t)(t.groups < kr->tasks ? t.groups : kr->tasks);
