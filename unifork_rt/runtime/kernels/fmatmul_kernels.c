@@ -111,8 +111,12 @@ typedef void (*ftile_fn)(const float* a, int64_t lda, int64_t k, int64_t k0, int
       __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(cols > 8 ? cols - 8 : 0)), lane);                  \
       UNROLL                                                                                                   \
       for (int r = 0; r < MM; r++) {                                                                            \
-        acc[r][s][0] = first ? _mm256_setzero_ps() : _mm256_maskload_ps(c + r * ldc + col, m0);                \
-        acc[r][s][1] = first ? _mm256_setzero_ps() : _mm256_maskload_ps(c + r * ldc + col + 8, m1);            \
+        acc[r][s][0] = first      ? _mm256_setzero_ps()                                                         \
+                       : cols == 16 ? _mm256_loadu_ps(c + r * ldc + col)                                         \
+                                    : _mm256_maskload_ps(c + r * ldc + col, m0);                                  \
+        acc[r][s][1] = first      ? _mm256_setzero_ps()                                                         \
+                       : cols == 16 ? _mm256_loadu_ps(c + r * ldc + col + 8)                                     \
+                                    : _mm256_maskload_ps(c + r * ldc + col + 8, m1);                              \
       }                                                                                                         \
     }                                                                                                           \
     for (int64_t kk = k0; kk < k1; kk++) {                                                                      \
@@ -148,8 +152,13 @@ typedef void (*ftile_fn)(const float* a, int64_t lda, int64_t k, int64_t k0, int
           lo = _mm256_mul_ps(lo, al);                                                                           \
           hi = _mm256_mul_ps(hi, al);                                                                           \
         }                                                                                                       \
-        _mm256_maskstore_ps(c + r * ldc + col, m0, lo);                                                         \
-        _mm256_maskstore_ps(c + r * ldc + col + 8, m1, hi);                                                     \
+        if (cols == 16) {                                                                                       \
+          _mm256_storeu_ps(c + r * ldc + col, lo);                                                              \
+          _mm256_storeu_ps(c + r * ldc + col + 8, hi);                                                          \
+        } else {                                                                                                \
+          _mm256_maskstore_ps(c + r * ldc + col, m0, lo);                                                       \
+          _mm256_maskstore_ps(c + r * ldc + col + 8, m1, hi);                                                   \
+        }                                                                                                       \
       }                                                                                                         \
     }                                                                                                           \
   }
