@@ -206,6 +206,16 @@ def write_bundle(model: UniFork, folder: Path, tokenizer: Path, weights_sha: str
 
 
 def export_graph(model: UniFork, name: str, path: Path, max_seq: int, dtype: torch.dtype) -> None:
+    trace_graph(model, name, path, max_seq, dtype)
+    if path.stat().st_size > EXTERNAL_DATA_BYTES:  # written inline but large: its weights go to NAME.onnx.data
+        save_graph(onnx_load(path), path)
+
+
+def trace_graph(model: UniFork, name: str, path: Path, max_seq: int, dtype: torch.dtype) -> None:
+    """Graph NAME of MODEL through torch.onnx (dynamo), saved to PATH as the exporter writes it (with PATH.data
+    beside it above PROTOBUF_SAFE_BYTES of weights). The slow step of an export: seconds a graph even for micro.
+    What it writes depends only on the model's weights and config, NAME, MAX_SEQ, DTYPE and OPSET (the test suite's
+    conftest reuses its files on that key)."""
     g = GRAPH_DEFS[name]
     args, dynamic = example_inputs(model, name, max_seq, dtype)
     quiet = io.StringIO()
@@ -220,8 +230,6 @@ def export_graph(model: UniFork, name: str, path: Path, max_seq: int, dtype: tor
             raise UniforkError(f"exporting graph {name} failed: {type(e).__name__}: {str(e)[:500]}") from e
         size = sum(p.numel() * p.element_size() for p in model.parameters())
         program.save(str(path), external_data=size > PROTOBUF_SAFE_BYTES)
-    if path.stat().st_size > EXTERNAL_DATA_BYTES:  # written inline but large: its weights go to NAME.onnx.data
-        save_graph(onnx_load(path), path)
 
 
 def describe(path: Path, name: str, model: UniFork, max_seq: int) -> dict:

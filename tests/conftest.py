@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -114,6 +116,65 @@ def child_floats(script: str, isa: str | None = None, timeout: float = 300) -> l
     return [float(v) for v in r.stdout.strip().splitlines() if v.strip()]
 
 
+def trace_key(model, name: str, max_seq: int, dtype, file: str) -> str:
+    """Everything export/onnx_export.py trace_graph's output depends on: the weights' and buffers' bytes, the
+    config, the graph, max_seq, dtype, the opset and the torch version; and the file's name (a graph with its
+    weights in FILE.data names that file inside)."""
+    import hashlib
+    import json
+
+    import torch
+
+    from unifork_rt.export import onnx_export
+
+    h = hashlib.sha256(json.dumps([name, file, max_seq, str(dtype), onnx_export.OPSET, torch.__version__,
+                                   model.cfg.to_dict()], sort_keys=True).encode())
+    for key, t in sorted(model.state_dict().items()):
+        h.update(key.encode())
+        h.update(str(t.dtype).encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def reuse_traced_graphs(tmp_path_factory):
+    """torch.onnx's dynamo trace takes seconds a graph even on micro, and the suite exports the same graphs many
+    times: every quantized micro bundle starts from the fp32 bundle's float traces, fp16 micro is exported twice.
+    Each (weights, config, graph, max_seq, dtype) is traced once a session; later exports copy its files, then
+    quantize, rewrite and check them as always. test_export.py::test_a_trace_depends_only_on_its_key checks the
+    premise (two traces of one key are the same bytes). micro_model_dir sets it up, so it is on from the first
+    export of micro. Yields {"real": the unpatched trace_graph, "seen": key -> the folder of its files}."""
+    import shutil
+
+    from unifork_rt.export import onnx_export
+
+    real, store, seen = onnx_export.trace_graph, tmp_path_factory.mktemp("traces"), {}
+
+    def trace_graph(model, name, path, max_seq, dtype):
+        path = Path(path)
+        key = trace_key(model, name, max_seq, dtype, path.name)
+        files = [path, path.with_name(path.name + ".data")]
+        if key not in seen:
+            real(model, name, path, max_seq, dtype)
+            keep = store / str(len(seen))
+            keep.mkdir()
+            for f in files:
+                if f.exists():
+                    shutil.copyfile(f, keep / f.name)
+            seen[key] = keep
+            return
+        for f in files:  # the trace's own files, and no stale .data beside a graph that has none
+            f.unlink(missing_ok=True)
+            if (seen[key] / f.name).exists():
+                shutil.copyfile(seen[key] / f.name, f)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(onnx_export, "trace_graph", trace_graph)
+    yield {"real": real, "seen": seen}
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def torch_mod():
     return pytest.importorskip("torch")
@@ -128,8 +189,9 @@ def train_test_tokenizer(path):
 
 
 @pytest.fixture(scope="session")
-def micro_model_dir(tmp_path_factory):
-    """A random micro checkpoint (config.json, model.safetensors, tokenizer.json)."""
+def micro_model_dir(tmp_path_factory, torch_mod, reuse_traced_graphs):
+    """A random micro checkpoint (config.json, model.safetensors, tokenizer.json); exports in the session reuse their
+    torch.onnx traces from then on (reuse_traced_graphs)."""
     torch = pytest.importorskip("torch")
     from unifork_rt.config import preset
     from unifork_rt.model.checkpoint import save_model

@@ -79,6 +79,31 @@ def check_image_graphs(model, sessions, pixels, label, tol_connector, one_cell=F
         assert_close(f"{label}vision_decoder B={B}", pix, model.decode_codes(codes), TOL["onnx_fp32_vision_decoder"])
 
 
+def test_a_trace_depends_only_on_its_key(micro_model_dir, reuse_traced_graphs, tmp_path):
+    """The premise of conftest's reuse_traced_graphs (the suite traces each micro graph once and copies it to every
+    later export): torch.onnx writes the same bytes for the same key, and the key changes with any weight."""
+    from conftest import trace_key
+
+    real = reuse_traced_graphs["real"]
+    model = load_model(micro_model_dir).eval()
+    for name in ("connector", "rq_head", "vision_decoder"):
+        a, b = tmp_path / "a" / f"{name}.onnx", tmp_path / "b" / f"{name}.onnx"
+        for path in (a, b):
+            path.parent.mkdir(exist_ok=True)
+            real(model, name, path, 64, torch.float32)
+        print(f"{name}: two traces, {a.stat().st_size} bytes each: identical {a.read_bytes() == b.read_bytes()}")
+        assert a.read_bytes() == b.read_bytes(), name
+        assert not a.with_name(a.name + ".data").exists()
+    key = trace_key(model, "rq_head", 64, torch.float32, "rq_head.onnx")
+    assert key == trace_key(load_model(micro_model_dir).eval(), "rq_head", 64, torch.float32, "rq_head.onnx")
+    assert key != trace_key(model, "rq_head", 65, torch.float32, "rq_head.onnx")
+    assert key != trace_key(model, "rq_head", 64, torch.float16, "rq_head.onnx")
+    assert key != trace_key(model, "gen_branch", 64, torch.float32, "rq_head.onnx")
+    with torch.no_grad():
+        model.head.blocks[-1].fc2.weight.view(-1)[-1] += 1e-6  # one weight, a few ulps
+    assert key != trace_key(model, "rq_head", 64, torch.float32, "rq_head.onnx")
+
+
 @pytest.mark.parametrize("B", [1, 2])
 @pytest.mark.parametrize("graph", ["trunk", "und_branch", "gen_branch"])
 def test_attention_graphs_prefill_and_steps(setup, graph, B):
