@@ -117,9 +117,9 @@ def child_floats(script: str, isa: str | None = None, timeout: float = 300) -> l
 
 
 def trace_key(model, name: str, max_seq: int, dtype, file: str) -> str:
-    """Everything export/onnx_export.py trace_graph's output depends on: the weights' and buffers' bytes, the
-    config, the graph, max_seq, dtype, the opset and the torch version; and the file's name (a graph with its
-    weights in FILE.data names that file inside)."""
+    """Everything export/onnx_export.py trace_graph's output depends on: the weights' and (persistent) buffers' bytes,
+    the config (the other buffers are made from it), train or eval mode, the graph, max_seq, dtype, the opset and the
+    torch version; and the file's name (a graph with its weights in FILE.data names that file inside)."""
     import hashlib
     import json
 
@@ -128,7 +128,7 @@ def trace_key(model, name: str, max_seq: int, dtype, file: str) -> str:
     from unifork_rt.export import onnx_export
 
     h = hashlib.sha256(json.dumps([name, file, max_seq, str(dtype), onnx_export.OPSET, torch.__version__,
-                                   model.cfg.to_dict()], sort_keys=True).encode())
+                                   model.training, model.cfg.to_dict()], sort_keys=True).encode())
     for key, t in sorted(model.state_dict().items()):
         h.update(key.encode())
         h.update(str(t.dtype).encode())
@@ -146,6 +146,7 @@ def reuse_traced_graphs(tmp_path_factory):
     premise (two traces of one key are the same bytes). micro_model_dir sets it up, so it is on from the first
     export of micro. Yields {"real": the unpatched trace_graph, "seen": key -> the folder of its files}."""
     import shutil
+    import tempfile
 
     from unifork_rt.export import onnx_export
 
@@ -155,17 +156,17 @@ def reuse_traced_graphs(tmp_path_factory):
         path = Path(path)
         key = trace_key(model, name, max_seq, dtype, path.name)
         files = [path, path.with_name(path.name + ".data")]
+        for f in files:  # only what this trace writes (or copies) is left beside it
+            f.unlink(missing_ok=True)
         if key not in seen:
             real(model, name, path, max_seq, dtype)
-            keep = store / str(len(seen))
-            keep.mkdir()
+            keep = Path(tempfile.mkdtemp(dir=store))
             for f in files:
                 if f.exists():
                     shutil.copyfile(f, keep / f.name)
-            seen[key] = keep
+            seen[key] = keep  # only once every file is kept
             return
-        for f in files:  # the trace's own files, and no stale .data beside a graph that has none
-            f.unlink(missing_ok=True)
+        for f in files:
             if (seen[key] / f.name).exists():
                 shutil.copyfile(seen[key] / f.name, f)
 

@@ -81,24 +81,36 @@ def check_image_graphs(model, sessions, pixels, label, tol_connector, one_cell=F
 
 def test_a_trace_depends_only_on_its_key(micro_model_dir, reuse_traced_graphs, tmp_path):
     """The premise of conftest's reuse_traced_graphs (the suite traces each micro graph once and copies it to every
-    later export): torch.onnx writes the same bytes for the same key, and the key changes with any weight."""
+    later export): torch.onnx writes the same bytes for the same key, a text graph and fp16 included; the cache hands
+    back those bytes and nothing else beside them; and the key changes with any weight."""
     from conftest import trace_key
+
+    from unifork_rt.export import onnx_export
 
     real = reuse_traced_graphs["real"]
     model = load_model(micro_model_dir).eval()
-    for name in ("connector", "rq_head", "vision_decoder"):
-        a, b = tmp_path / "a" / f"{name}.onnx", tmp_path / "b" / f"{name}.onnx"
+    cases = [(model, n, torch.float32) for n in ("connector", "trunk", "rq_head", "vision_decoder")]
+    cases.append((load_model(micro_model_dir).eval().half(), "connector", torch.float16))
+    for m, name, dtype in cases:
+        a, b, c = (tmp_path / d / str(dtype) / f"{name}.onnx" for d in "abc")
         for path in (a, b):
-            path.parent.mkdir(exist_ok=True)
-            real(model, name, path, 64, torch.float32)
-        print(f"{name}: two traces, {a.stat().st_size} bytes each: identical {a.read_bytes() == b.read_bytes()}")
-        assert a.read_bytes() == b.read_bytes(), name
+            path.parent.mkdir(parents=True)
+            real(m, name, path, 64, dtype)
+        print(f"{name} {dtype}: two traces, {a.stat().st_size} bytes each: identical {a.read_bytes() == b.read_bytes()}")
+        assert a.read_bytes() == b.read_bytes(), (name, dtype)
         assert not a.with_name(a.name + ".data").exists()
+        c.parent.mkdir(parents=True)
+        for _ in range(2):  # a miss or a hit, then surely a hit; a stale data file beside it goes
+            c.with_name(c.name + ".data").write_bytes(b"stale")
+            onnx_export.trace_graph(m, name, c, 64, dtype)
+            assert c.read_bytes() == a.read_bytes() and not c.with_name(c.name + ".data").exists(), (name, dtype)
     key = trace_key(model, "rq_head", 64, torch.float32, "rq_head.onnx")
     assert key == trace_key(load_model(micro_model_dir).eval(), "rq_head", 64, torch.float32, "rq_head.onnx")
     assert key != trace_key(model, "rq_head", 65, torch.float32, "rq_head.onnx")
     assert key != trace_key(model, "rq_head", 64, torch.float16, "rq_head.onnx")
     assert key != trace_key(model, "gen_branch", 64, torch.float32, "rq_head.onnx")
+    assert key != trace_key(model, "rq_head", 64, torch.float32, "other.onnx")
+    assert key != trace_key(load_model(micro_model_dir).train(), "rq_head", 64, torch.float32, "rq_head.onnx")
     with torch.no_grad():
         model.head.blocks[-1].fc2.weight.view(-1)[-1] += 1e-6  # one weight, a few ulps
     assert key != trace_key(model, "rq_head", 64, torch.float32, "rq_head.onnx")
