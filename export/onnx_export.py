@@ -215,7 +215,8 @@ def trace_graph(model: UniFork, name: str, path: Path, max_seq: int, dtype: torc
     """Graph NAME of MODEL through torch.onnx (dynamo), saved to PATH as the exporter writes it (with PATH.data
     beside it above PROTOBUF_SAFE_BYTES of weights). The slow step of an export: seconds a graph even for micro.
     What it writes depends only on the model's weights and config, NAME, PATH's file name (PATH.data is named inside),
-    MAX_SEQ, DTYPE, OPSET and the torch version (the test suite's conftest reuses its files on that key)."""
+    MAX_SEQ, DTYPE, OPSET, PROTOBUF_SAFE_BYTES and the torch / onnx / onnxscript versions (the test suite's conftest
+    reuses its files on that key)."""
     g = GRAPH_DEFS[name]
     args, dynamic = example_inputs(model, name, max_seq, dtype)
     quiet = io.StringIO()

@@ -118,8 +118,9 @@ def child_floats(script: str, isa: str | None = None, timeout: float = 300) -> l
 
 def trace_key(model, name: str, max_seq: int, dtype, file: str) -> str:
     """Everything export/onnx_export.py trace_graph's output depends on: the weights' and (persistent) buffers' bytes,
-    the config (the other buffers are made from it), train or eval mode, the graph, max_seq, dtype, the opset and the
-    torch version; and the file's name (a graph with its weights in FILE.data names that file inside)."""
+    the config (the other buffers are made from it), train or eval mode, the graph, max_seq, dtype, the opset, the
+    size above which the weights go to FILE.data (PROTOBUF_SAFE_BYTES) and the torch, onnx and onnxscript versions;
+    and the file's name (a graph with its weights in FILE.data names that file inside)."""
     import hashlib
     import json
 
@@ -127,8 +128,12 @@ def trace_key(model, name: str, max_seq: int, dtype, file: str) -> str:
 
     from unifork_rt.export import onnx_export
 
-    h = hashlib.sha256(json.dumps([name, file, max_seq, str(dtype), onnx_export.OPSET, torch.__version__,
-                                   model.training, model.cfg.to_dict()], sort_keys=True).encode())
+    import onnx
+    import onnxscript
+
+    h = hashlib.sha256(json.dumps([name, file, max_seq, str(dtype), onnx_export.OPSET, onnx_export.PROTOBUF_SAFE_BYTES,
+                                   torch.__version__, onnx.__version__, onnxscript.__version__, model.training,
+                                   model.cfg.to_dict()], sort_keys=True).encode())
     for key, t in sorted(model.state_dict().items()):
         h.update(key.encode())
         h.update(str(t.dtype).encode())
