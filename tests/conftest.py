@@ -124,12 +124,11 @@ def trace_key(model, name: str, max_seq: int, dtype, file: str) -> str:
     import hashlib
     import json
 
+    import onnx
+    import onnxscript
     import torch
 
     from unifork_rt.export import onnx_export
-
-    import onnx
-    import onnxscript
 
     h = hashlib.sha256(json.dumps([name, file, max_seq, str(dtype), onnx_export.OPSET, onnx_export.PROTOBUF_SAFE_BYTES,
                                    torch.__version__, onnx.__version__, onnxscript.__version__, model.training,
@@ -149,7 +148,7 @@ def reuse_traced_graphs(tmp_path_factory):
     Each (weights, config, graph, max_seq, dtype) is traced once a session; later exports copy its files, then
     quantize, rewrite and check them as always. test_export.py::test_a_trace_depends_only_on_its_key checks the
     premise (two traces of one key are the same bytes). micro_model_dir sets it up, so it is on from the first
-    export of micro. Yields {"real": the unpatched trace_graph, "seen": key -> the folder of its files}."""
+    export of micro. Yields the unpatched trace_graph."""
     import shutil
     import tempfile
 
@@ -177,7 +176,7 @@ def reuse_traced_graphs(tmp_path_factory):
 
     mp = pytest.MonkeyPatch()
     mp.setattr(onnx_export, "trace_graph", trace_graph)
-    yield {"real": real, "seen": seen}
+    yield real
     mp.undo()
 
 
@@ -198,7 +197,7 @@ def train_test_tokenizer(path):
 def micro_model_dir(tmp_path_factory, torch_mod, reuse_traced_graphs):
     """A random micro checkpoint (config.json, model.safetensors, tokenizer.json); exports in the session reuse their
     torch.onnx traces from then on (reuse_traced_graphs)."""
-    torch = pytest.importorskip("torch")
+    torch = torch_mod
     from unifork_rt.config import preset
     from unifork_rt.model.checkpoint import save_model
     from unifork_rt.model.unifork import UniFork

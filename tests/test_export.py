@@ -87,7 +87,7 @@ def test_a_trace_depends_only_on_its_key(micro_model_dir, reuse_traced_graphs, t
 
     from unifork_rt.export import onnx_export
 
-    real = reuse_traced_graphs["real"]
+    real = reuse_traced_graphs  # the unpatched trace_graph
     model = load_model(micro_model_dir).eval()
 
     def fresh(dtype):  # the same checkpoint loaded again: the cache meets equal weights in other model objects
