@@ -1,5 +1,6 @@
 // uk_gemm at M rows over L weight copies (L x K x N, DRAM when large), T threads splitting the columns.
-// usage: hb2 LIB.so BITS M K N L T REPS ; prints best ms per pass and GMAC/s
+// usage: hb2 LIB.so BITS M K N L T REPS [same] ; prints best ms per pass and GMAC/s. Added after hp1-ab.txt's runs:
+// a 9th argument gives every copy the same weights; NOBAR=1 drops the barrier between copies.
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
