@@ -32,10 +32,12 @@ void uk_f32_pack(int64_t k, int64_t n, const float* b, float* dst) {
 #define UNROLL _Pragma("GCC unroll 16")
 
 /* Tiles of 1 and 2 rows prefetch each stream's weights 2 KB ahead (one line a k): 12 paper layers at 1 / 2 rows
- * -5 to -8% / -9 to -14% on both ISAs, the lm_head +2% to -8% (session 46, docs/KERNELS.md "Float weights"). The
- * AVX2 1-row tile no longer does (session 52): on a real AVX2-only CPU (AMD EPYC, Zen 3) its GEMV over 418 MB read
- * 1.12-1.20x the time of our 4-stream read probe with the prefetch and 0.98-1.02x without, and paper fp32 caption decode
- * steps took 83-94 ms against 90-111 (medians, 4 alternating rounds, faster in all 4); the AVX-512 tiles keep theirs. */
+ * -5 to -8% / -9 to -14% on both ISAs, the lm_head +2% to -8% (session 46 on the Intel guest, docs/KERNELS.md "Float
+ * weights"). The AVX2 1-row tile no longer does (session 52): on a real AVX2-only CPU (AMD EPYC, Zen 3) its GEMV over
+ * 418 MB took 1.12-1.20x the time of our 4-stream read probe with the prefetch and 0.98-1.02x without, and paper fp32
+ * caption decode steps 83-94 ms against 90-111 (medians, 4 alternating rounds, faster in all 4). Measured on that one
+ * host; session 46 saw it help under the AVX2 mask on Intel: a per-host trade-off. Also unmeasured: the 1-row groups
+ * of 3-row and 6j+1-row products and unguided draws, which run this tile too. The AVX-512 tiles keep theirs. */
 #define FPF_BYTES 2048
 /* Tiles of 3 and more rows prefetch each stream's weights 4 KB ahead: on AVX2 at 5-16 rows they take each k block of
  * 64 (4 KB a panel) from L1 after the first row pair's 2-stream tile read it from memory, and until session 50 the
@@ -128,7 +130,8 @@ typedef void (*ftile_fn)(const float* a, int64_t lda, int64_t k, int64_t k0, int
       for (int s = 0; s < NS; s++) {                                                                            \
         v[s][0] = _mm256_load_ps(ws[s] + kk * 16);                                                              \
         v[s][1] = _mm256_load_ps(ws[s] + kk * 16 + 8);                                                          \
-        if (MM > 1) _mm_prefetch((const char*)(ws[s] + kk * 16) + (MM <= 2 ? FPF_BYTES : FPF_ROWS_BYTES), _MM_HINT_T0); \
+        if (MM > 1)                                                                                            \
+          _mm_prefetch((const char*)(ws[s] + kk * 16) + (MM <= 2 ? FPF_BYTES : FPF_ROWS_BYTES), _MM_HINT_T0);     \
       }                                                                                                         \
       UNROLL                                                                                                    \
       for (int r = 0; r < MM; r++) {                                                                            \
