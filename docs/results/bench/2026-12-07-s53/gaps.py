@@ -1,8 +1,10 @@
-"""Where fp32 und_branch's run - kernel time goes: per-node gaps inside one model_run."""
+"""Where a decode graph's run - kernel time goes: the gaps between node events inside one model_run, in the session
+benchmarks/profile.py makes (8 runs, the last one read). usage: python gaps.py BUNDLE GRAPH  (from the repository
+root; UNIFORK_RT_ORT_POOL=shared for the shared pool the bench's workers use). Prints; this folder's gaps.txt."""
 import json, os, sys, tempfile
 from pathlib import Path
 import numpy as np
-sys.path.insert(0, "/work/main")
+sys.path.insert(0, ".")
 from benchmarks import profile as P
 from unifork_rt.runtime.bundle import load_bundle
 
@@ -28,7 +30,6 @@ print("sum gaps", sum(g[0] for g in gaps))
 for g in sorted(gaps, reverse=True)[:12]: print(g)
 kinds = {}
 for e in nodes:
-    k = e["name"].rsplit("_", 2)[-2] if "_" in e["name"] else e["name"]
     kinds.setdefault(e["name"].split("_")[-2] + "_" + e["name"].split("_")[-1], []).append(e["dur"])
 for k, v in kinds.items(): print(k, len(v), sum(v))
 top = sorted(ker, key=lambda e: -e["dur"])[:6]
